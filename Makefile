@@ -1,0 +1,99 @@
+# kt - the Kokoro-82M toolkit in C.
+#
+#   make            build libkt.a, libkt.so and the tools into $(BUILD)/
+#   make run        install missing Debian packages, build, run the demo on the bundled fixtures
+#   make test       install missing Debian packages, build, generate fixtures, run the whole suite
+#   make bench      benchmarks (not part of make test)
+#   make install PREFIX=/usr/local
+#   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
+
+BUILD ?= build
+ifeq ($(SAN),1)
+BUILD := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+CC ?= cc
+PREFIX ?= /usr/local
+PYTHON ?= /usr/bin/python3
+PKGS := zlib libcjson sndfile openblas espeak-ng
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+OPT ?= -O2
+CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Ilibkt/include -Iformats/include $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
+LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
+
+# Debian packages needed to build, run and test (make deps installs the missing ones).
+DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
+	libespeak-ng-dev espeak-ng-data
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy
+
+LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))
+LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+TOOLS := $(patsubst cmd/%.c,$(BUILD)/%,$(CMD_SRC))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
+TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
+HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
+
+.PHONY: all run test check deps deps-test fixtures bench install clean
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libkt.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libkt.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
+	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libkt.a $(CMOCKA_LIBS) $(LDLIBS_ALL)
+
+# Install what is missing, through apt, as root (the README's fresh-machine path).
+deps:
+	@sh tools/install-deps.sh $(DEB_BUILD)
+
+deps-test:
+	@sh tools/install-deps.sh $(DEB_BUILD) $(DEB_TEST)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@sh tools/demo.sh $(BUILD)
+
+fixtures: $(TOOLS)
+	@$(PYTHON) tests/gen_fixtures.py --out $(BUILD)/fixtures
+
+test: deps-test
+	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory fixtures
+	@sh tests/run.sh $(BUILD)
+
+tests-build: $(TESTS)
+
+bench: deps-test
+	@$(MAKE) --no-print-directory all
+	@sh bench/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kt \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libkt.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/kt/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' tools/kt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
+
+clean:
+	rm -rf build build-san

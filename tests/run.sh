@@ -1,0 +1,33 @@
+#!/bin/sh
+# Runs the whole suite from the repository root: every CMocka binary in $BUILD/tests,
+# then every tests/check_*.py cross-check (PyTorch/numpy). Prints "N passed, N failed".
+BUILD=${1:-build}
+export KT_BUILD="$BUILD"
+export KT_FIXTURES="$BUILD/fixtures"
+export KT_SHARED="${KT_SHARED:-../shared}"
+export PYTHON="${PYTHON:-/usr/bin/python3}"
+pass=0
+fail=0
+failed=""
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    name=$(basename "$t")
+    if "$t" > "$BUILD/tests/$name.log" 2>&1; then
+        pass=$((pass + 1)); echo "PASS $name"
+    else
+        fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name"; tail -30 "$BUILD/tests/$name.log"
+    fi
+done
+for s in tests/check_*.py; do
+    [ -f "$s" ] || continue
+    name=$(basename "$s" .py)
+    mkdir -p "$BUILD/tests"
+    if "$PYTHON" "$s" > "$BUILD/tests/$name.log" 2>&1; then
+        pass=$((pass + 1)); echo "PASS $name"
+    else
+        fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name"; tail -30 "$BUILD/tests/$name.log"
+    fi
+done
+[ -n "$failed" ] && echo "failed:$failed"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
