@@ -67,4 +67,28 @@ kt_status kt_npy_read(const unsigned char *data, uint64_t size, kt_read_result *
 kt_status kt_npz_read(const unsigned char *data, uint64_t size, kt_read_result *out, kt_error *err);
 kt_status kt_voicebin_read(const unsigned char *data, uint64_t size, kt_read_result *out, kt_error *err);
 
+/* Writers: each writes atomically (temp file beside path, then rename); on error
+ * nothing appears at path. Tensors may be strided and of any dtype the format holds;
+ * bytes are deterministic for the same input. */
+
+/* torch.save zip layout that torch.load(weights_only=True) accepts.
+ * nest 0: the single tensor of l is the root (a voice pack); nest 1: one dict
+ * name -> tensor; nest 2: a dict of dicts split at the first '.' of each name
+ * (Kokoro's layout: "bert" -> {"module.embeddings...": tensor}). folder is the
+ * archive's top folder name (e.g. the file's stem; "archive" when NULL). */
+kt_status kt_pth_write(const char *path, const kt_tensor_list *l, int nest, const char *folder, kt_error *err);
+
+/* safetensors with optional __metadata__ string pairs (sorted by name as the format requires). */
+kt_status kt_safetensors_write(const char *path, const kt_tensor_list *l, const kt_kv *meta, size_t nmeta,
+                               kt_error *err);
+
+/* One array as .npy (format 1.0, little-endian, C order). */
+kt_status kt_npy_write(const char *path, const kt_tensor *t, kt_error *err);
+
+/* Several arrays as .npz (stored zip of NAME.npy entries, as numpy.savez). */
+kt_status kt_npz_write(const char *path, const kt_tensor_list *l, kt_error *err);
+
+/* Raw float32 concatenation of every tensor (sherpa-onnx voices.bin, kokoro.js .bin). */
+kt_status kt_voicebin_write(const char *path, const kt_tensor_list *l, kt_error *err);
+
 #endif
