@@ -19,6 +19,7 @@ typedef struct {
     int max_position_embeddings; /* 512 */
     int num_hidden_layers;       /* 12 (one shared layer applied this many times) */
     double dropout;
+    int embedding_size;          /* 128: ALBERT's default, absent from Kokoro's config; optional key */
 } kt_plbert_config;
 
 typedef struct {
@@ -51,6 +52,9 @@ typedef struct {
     int text_encoder_kernel_size; /* 5 */
     int multispeaker;
     double dropout;
+    /* Dimensions upstream hard-codes; optional keys so a tiny test model can shrink them. */
+    int decoder_dim;         /* "decoder_dim", default 1024: Decoder encode/decode channels */
+    int decoder_asr_res_dim; /* "decoder_asr_res_dim", default 64: Decoder asr_res channels */
     kt_plbert_config plbert;
     kt_istftnet_config istftnet;
     kt_vocab_entry *vocab; /* owned, sorted by codepoint */
