@@ -66,6 +66,10 @@ kt_status kt_zip_writer_finish(kt_zip_writer *w, kt_error *err);
 /* Frees the writer without finishing (on failure). NULL is allowed. */
 void kt_zip_writer_free(kt_zip_writer *w);
 
+/* Makes every later entry and the end records use ZIP64 fields even when small
+ * (as recent torch.save does for the end records); for tests and compatibility. */
+void kt_zip_writer_force_zip64(kt_zip_writer *w);
+
 /* CRC-32 (zlib's) continuing from crc. */
 uint32_t kt_crc32(uint32_t crc, const void *data, size_t len);
 
