@@ -40,7 +40,7 @@ TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
 
-.PHONY: all run test check deps deps-test fixtures bench install clean
+.PHONY: all run test tests-build deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -82,6 +82,9 @@ test: deps-test
 	@$(MAKE) --no-print-directory all tests-build
 	@$(MAKE) --no-print-directory fixtures
 	@sh tests/run.sh $(BUILD)
+	@echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@$(MAKE) --no-print-directory SAN=1 all tests-build
+	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
 
 tests-build: $(TESTS)
 

@@ -3,7 +3,7 @@
 # then every tests/check_*.py cross-check (PyTorch/numpy). Prints "N passed, N failed".
 BUILD=${1:-build}
 export KT_BUILD="$BUILD"
-export KT_FIXTURES="$BUILD/fixtures"
+export KT_FIXTURES="${KT_FIXTURES:-$BUILD/fixtures}"
 export KT_SHARED="${KT_SHARED:-../shared}"
 export PYTHON="${PYTHON:-/usr/bin/python3}"
 pass=0
