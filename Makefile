@@ -89,6 +89,7 @@ test: deps-test
 tests-build: $(TESTS)
 
 bench: deps-test
+	@sh tools/install-deps.sh time
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)
 
