@@ -40,7 +40,7 @@ TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
 
-.PHONY: all run test tests-build deps deps-test fixtures bench install clean
+.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS)
@@ -92,6 +92,12 @@ bench: deps-test
 	@sh tools/install-deps.sh time
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh $(BUILD)
+
+# Fuzz every reader with libFuzzer (clang) for FUZZ_SECONDS each (not part of make test).
+FUZZ_SECONDS ?= 60
+fuzz: deps-test
+	@sh tools/install-deps.sh clang libclang-rt-dev
+	@sh tools/fuzz.sh $(FUZZ_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kt \
