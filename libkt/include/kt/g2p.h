@@ -1,0 +1,100 @@
+/* kt/g2p.h - text to Kokoro phonemes (libespeak-ng), chunking, phonemes to ids.
+ *
+ * Text is phonemized by libespeak-ng (IPA, stress marks, tie character '^', as
+ * phonemizer's EspeakBackend does with tie='^', with_stress, preserve_punctuation
+ * and language_switch='remove-flags'), then mapped to Kokoro's alphabet the way
+ * upstream's espeak fallback does (spec section 11):
+ *  - English (en-us, en-gb): the fallback replacement list, longest key first,
+ *    then (\S)U+0329 -> ᵊ\1, the British or American specifics, then o->ɔ,
+ *    ɾ->T, ʔ->t, and ^ deleted.
+ *  - Other languages: a^ɪ->I a^ʊ->W d^z->ʣ d^ʒ->ʤ e^ɪ->A o^ʊ->O ə^ʊ->Q s^s->S
+ *    t^s->ʦ t^ʃ->ʧ ɔ^ɪ->Y, then ^ and - deleted.
+ * Punctuation (;:,.!?¡¿—…"«»“”(){}[]) is kept: the text between marks is
+ * phonemized alone and the marks are put back, whitespace runs inside a mark
+ * collapsed to one space; espeak's clauses within a segment are joined by a space.
+ * Symbols not in the vocab are dropped and reported to the caller.
+ *
+ * Thread safety: libespeak-ng keeps process-global state (the current voice,
+ * its buffers). kt serializes every call into it with one process-wide mutex,
+ * the only mutable static state in libkt; other kt functions are unaffected.
+ * libespeak-ng itself may print to stderr when its data files are broken. */
+#ifndef KT_G2P_H
+#define KT_G2P_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt/config.h"
+#include "kt/error.h"
+
+/* Kokoro's per-call phoneme limit (max_position_embeddings - 2). */
+#define KT_G2P_MAX_PHONEMES 510
+
+/* The default language of a Kokoro voice name from its first letter (a en-us,
+ * b en-gb, e es, f fr, h hi, i it, j ja, p pt-br, z zh); NULL when unknown.
+ * Only the file name part of a path is looked at ("voices/af_heart.pt" -> en-us). */
+const char *kt_g2p_lang_for_voice(const char *voice_name);
+
+/* The espeak-ng voice used for a kt language code (en-us, en-gb, es, fr,
+ * fr-fr, hi, it, pt-br, ja, zh, cmn); other codes are passed to espeak-ng as
+ * they are. Returns NULL for NULL or an empty code. */
+const char *kt_g2p_espeak_voice(const char *lang);
+
+/* Phonemizes one text (any length, newlines treated as spaces) in lang and
+ * maps it to Kokoro's alphabet. With cfg, symbols outside cfg's vocab are
+ * dropped; *dropped (if dropped != NULL) then receives a malloc'd UTF-8 string of
+ * the distinct dropped symbols in first-seen order, or NULL when none was
+ * dropped. *out receives the malloc'd UTF-8 phonemes (single spaces, trimmed).
+ * Errors: KT_EINVAL for invalid UTF-8 or an unknown language; KT_EUNSUPPORTED
+ * when espeak-ng cannot initialize; KT_ENOMEM. */
+kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
+                           kt_error *err);
+
+/* One model call's worth of phonemes. */
+typedef struct {
+    char *phonemes;   /* UTF-8, owned */
+    size_t n_symbols; /* code points in phonemes (<= max) */
+} kt_chunk;
+
+typedef struct {
+    kt_chunk *items;
+    size_t count;
+} kt_chunk_list;
+
+/* Frees the chunks and zeroes the list; safe on a zeroed list. */
+void kt_chunk_list_free(kt_chunk_list *l);
+
+/* Splits a phoneme string into chunks of at most max code points: first at
+ * newlines, then (within a line, words being space-separated) by upstream's
+ * waterfall rule: when the next word would overflow, cut after the last word
+ * ending in one of !.?… (else :; else ,—), also taking a following ) ” " word,
+ * if what remains fits; otherwise cut before the new word. A single word
+ * longer than max is split hard. Nothing is dropped except the spaces at cuts.
+ * Errors: KT_EINVAL for invalid UTF-8 or max < 1; KT_ENOMEM. */
+kt_status kt_phonemes_chunk(const char *phonemes, size_t max, kt_chunk_list *out, kt_error *err);
+
+/* Text to chunks: the text is split on newlines, each line phonemized
+ * (kt_g2p_phonemize with cfg), then chunked with KT_G2P_MAX_PHONEMES.
+ * Errors: those of kt_g2p_phonemize; KT_EINVAL "empty text" when the text is
+ * only whitespace; KT_EINVAL "no pronounceable words" when the phonemes hold
+ * nothing but punctuation and spaces. */
+kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config *cfg, kt_chunk_list *out,
+                             char **dropped, kt_error *err);
+
+/* 1 if the code point is punctuation or space in Kokoro's alphabet, else 0. */
+int kt_phoneme_is_punct(uint32_t cp);
+
+/* Number of code points in a UTF-8 string, or (size_t)-1 when invalid. */
+size_t kt_utf8_count(const char *s);
+
+/* Converts phonemes to ids: [0] + vocab ids + [0] (so *n = symbols + 2), the
+ * caller frees *ids. Errors: KT_EINVAL naming the first symbol that is not in
+ * the vocab ("phoneme 'X' (U+XXXX) at position N is not in the vocabulary")
+ * or invalid UTF-8; KT_ENOMEM. */
+kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **ids, size_t *n, kt_error *err);
+
+/* The voice pack row upstream uses for a phoneme string: code points - 1
+ * (clamped to 0..rows-1). */
+size_t kt_phonemes_voice_row(const char *phonemes, size_t rows);
+
+#endif
