@@ -5,9 +5,6 @@ kt_status kt_pth_read(const unsigned char *d, uint64_t n, kt_read_result *o, kt_
 { (void)d; (void)n; (void)o; return kt_error_set(e, KT_EUNSUPPORTED, "pth reader pending"); }
 kt_status kt_pth_legacy_read(const unsigned char *d, uint64_t n, kt_read_result *o, kt_error *e)
 { (void)d; (void)n; (void)o; return kt_error_set(e, KT_EUNSUPPORTED, "legacy pth reader pending"); }
-void kt_value_free(struct kt_value *v) { (void)v; }
-kt_status kt_safetensors_read(const unsigned char *d, uint64_t n, kt_read_result *o, kt_error *e)
-{ (void)d; (void)n; (void)o; return kt_error_set(e, KT_EUNSUPPORTED, "safetensors reader pending"); }
 kt_status kt_npy_read(const unsigned char *d, uint64_t n, kt_read_result *o, kt_error *e)
 { (void)d; (void)n; (void)o; return kt_error_set(e, KT_EUNSUPPORTED, "npy reader pending"); }
 kt_status kt_npz_read(const unsigned char *d, uint64_t n, kt_read_result *o, kt_error *e)
