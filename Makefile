@@ -43,7 +43,7 @@ HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
 .PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 

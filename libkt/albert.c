@@ -1,0 +1,76 @@
+/* albert.c - the ALBERT text encoder (one shared layer applied num_hidden_layers times). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "kokoro_impl.h"
+
+#define ALBERT_EPS 1e-12f
+
+size_t kt_albert_need(const kt_model *m, int T)
+{
+    size_t t = (size_t)T;
+    return kt_arena_round(t * m->bert_e) + 5 * kt_arena_round(t * m->bert_h) + kt_arena_round(t * m->inter) +
+           kt_arena_round(t * t);
+}
+
+static void embed(const kt_model *m, const int *ids, int T, float *e)
+{
+    int E = m->bert_e;
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < E; c++)
+            e[(size_t)t * E + c] = m->bert.word[(size_t)ids[t] * E + c] + m->bert.type[c] + m->bert.pos[(size_t)t * E + c];
+    kt_layernorm_rows(e, T, E, m->bert.ln_g, m->bert.ln_b, ALBERT_EPS);
+}
+
+/* ctx[T, H] = per head softmax(q k^T / sqrt(d)) v. */
+static void attention(const kt_model *m, const float *q, const float *k, const float *v, int T, float *sc,
+                      float *ctx)
+{
+    int H = m->bert_h, d = H / m->heads;
+    float scale = 1.0f / sqrtf((float)d);
+    for (int h = 0; h < m->heads; h++) {
+        size_t off = (size_t)h * d;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, scale, q + off, H, k + off, H, 0.0f, sc, T);
+        for (int t = 0; t < T; t++)
+            kt_softmax(sc + (size_t)t * T, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, d, T, 1.0f, sc, T, v + off, H, 0.0f, ctx + off, H);
+    }
+}
+
+static void add_into(float *y, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+}
+
+kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt_arena *a, kt_error *err)
+{
+    const kt_albert_w *w = &m->bert;
+    size_t n = (size_t)T * m->bert_h, mark = kt_arena_mark(a);
+    float *e = kt_arena_take(a, (size_t)T * m->bert_e);
+    float *q = kt_arena_take(a, n), *k = kt_arena_take(a, n), *v = kt_arena_take(a, n);
+    float *att = kt_arena_take(a, n), *ctx = kt_arena_take(a, n);
+    float *ff = kt_arena_take(a, (size_t)T * m->inter);
+    float *sc = kt_arena_take(a, (size_t)T * T);
+    if (!e || !q || !k || !v || !att || !ctx || !ff || !sc)
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
+    embed(m, ids, T, e);
+    kt_linear_forward(&w->map_in, e, T, out);
+    for (int l = 0; l < m->cfg.plbert.num_hidden_layers; l++) {
+        kt_linear_forward(&w->q, out, T, q);
+        kt_linear_forward(&w->k, out, T, k);
+        kt_linear_forward(&w->v, out, T, v);
+        attention(m, q, k, v, T, sc, ctx);
+        kt_linear_forward(&w->dense, ctx, T, att);
+        add_into(att, out, n);
+        kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
+        kt_linear_forward(&w->ffn, att, T, ff);
+        kt_gelu_new(ff, (size_t)T * m->inter);
+        kt_linear_forward(&w->ffn_out, ff, T, out);
+        add_into(out, att, n);
+        kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}

@@ -1,0 +1,166 @@
+/* generator.c - the iSTFTNet Generator trunk: noise convs + noise_res on the
+ * source spectrum, transposed-conv upsampling, AdaINResBlock1 averages,
+ * conv_post, exp/sin and the iSTFT. */
+#include <math.h>
+#include <string.h>
+
+#include "kokoro_impl.h"
+
+#define ADAIN_EPS 1e-5f
+
+static kt_status too_small(kt_error *err)
+{
+    return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (generator)");
+}
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
+{
+    size_t s = 0;
+    for (int j = 0; j < b->n; j++)
+        s = max_sz(s, max_sz(kt_conv1d_scratch(&b->convs1[j], L), kt_conv1d_scratch(&b->convs2[j], L)));
+    return s + 2 * kt_arena_round((size_t)b->ch * L) + kt_arena_round(2 * (size_t)b->ch);
+}
+
+/* x[C, L] += the 3 (adain, snake, dilated conv, adain, snake, conv) branches, in place. */
+static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
+                                kt_error *err)
+{
+    size_t n = (size_t)b->ch * L, mark = kt_arena_mark(a);
+    float *t1 = kt_arena_take(a, n), *t2 = kt_arena_take(a, n), *gb = kt_arena_take(a, 2 * (size_t)b->ch);
+    kt_status st;
+    if (!t1 || !t2 || !gb)
+        return too_small(err);
+    for (int j = 0; j < b->n; j++) {
+        memcpy(t1, x, sizeof(float) * n);
+        kt_linear_forward(&b->adain1[j], s, 1, gb);
+        kt_adain1d(t1, b->ch, L, gb, ADAIN_EPS);
+        kt_snake(t1, b->ch, L, b->alpha1[j]);
+        if ((st = kt_conv1d_forward(&b->convs1[j], t1, L, t2, a, err)))
+            return st;
+        kt_linear_forward(&b->adain2[j], s, 1, gb);
+        kt_adain1d(t2, b->ch, L, gb, ADAIN_EPS);
+        kt_snake(t2, b->ch, L, b->alpha2[j]);
+        if ((st = kt_conv1d_forward(&b->convs2[j], t2, L, t1, a, err)))
+            return st;
+        for (size_t i = 0; i < n; i++)
+            x[i] += t1[i];
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* Lengths of stage i: input L, after ups (+1 for the last stage's reflection pad). */
+static int stage_out_len(const kt_model *m, int i, int L)
+{
+    int lu = kt_convt1d_out_len(&m->gen.ups[i], L);
+    return i == m->n_ups - 1 ? lu + 1 : lu;
+}
+
+size_t kt_generator_need(const kt_model *m, int F)
+{
+    const kt_generator_w *g = &m->gen;
+    int L = 2 * F, C = m->uic, M = kt_kokoro_stft_frames(m, F), nk = m->cfg.istftnet.n_resblock_kernels;
+    size_t big = (size_t)C * L, scr = 0;
+    for (int i = 0; i < m->n_ups; i++) {
+        int lo = stage_out_len(m, i, L), ls = kt_conv1d_out_len(&g->noise_convs[i], M), c = C >> (i + 1);
+        big = max_sz(big, (size_t)c * (size_t)(lo > ls ? lo : ls));
+        scr = max_sz(scr, max_sz(kt_conv1d_scratch(&g->noise_convs[i], M), kt_convt1d_scratch(&g->ups[i], L)));
+        scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls));
+        for (int j = 0; j < nk; j++)
+            scr = max_sz(scr, gen_resblk_scratch(&g->res[i * nk + j], lo));
+        L = lo;
+    }
+    scr = max_sz(scr, kt_conv1d_scratch(&g->conv_post, L));
+    big = max_sz(big, (size_t)(m->n_fft + 2) * L);
+    return 5 * kt_arena_round(big) + scr;
+}
+
+static void reflect_pad_left1(const float *y, int C, int L, float *out)
+{
+    for (size_t c = 0; c < (size_t)C; c++) {
+        out[c * (L + 1)] = y[c * L + 1];
+        memcpy(out + c * (L + 1) + 1, y + c * L, sizeof(float) * (size_t)L);
+    }
+}
+
+/* One upsampling stage: x[c_in, L] -> x[c_out, lo] (buffers rotate through bufs). */
+static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
+                           float **bufs, kt_arena *a, kt_error *err)
+{
+    const kt_generator_w *g = &m->gen;
+    int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
+    float *xs = bufs[0], *y = bufs[1], *acc = bufs[2], *t = bufs[3];
+    kt_status st;
+    kt_leaky_relu(*x, (size_t)(c * 2) * L, 0.1f);
+    if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
+        return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
+                            kt_conv1d_out_len(&g->noise_convs[i], M), lo);
+    if ((st = kt_conv1d_forward(&g->noise_convs[i], har, M, xs, a, err)) ||
+        (st = gen_resblk_run(&g->noise_res[i], xs, lo, s, a, err)))
+        return st;
+    if (i == m->n_ups - 1) {
+        if ((st = kt_convt1d_forward(&g->ups[i], *x, L, t, a, err)))
+            return st;
+        reflect_pad_left1(t, c, lo - 1, y);
+    } else if ((st = kt_convt1d_forward(&g->ups[i], *x, L, y, a, err)))
+        return st;
+    size_t n = (size_t)c * lo;
+    for (size_t k = 0; k < n; k++)
+        y[k] += xs[k];
+    for (int j = 0; j < nk; j++) {
+        memcpy(t, y, sizeof(float) * n);
+        if ((st = gen_resblk_run(&g->res[i * nk + j], t, lo, s, a, err)))
+            return st;
+        for (size_t k = 0; k < n; k++)
+            acc[k] = j ? acc[k] + t[k] : t[k];
+    }
+    for (size_t k = 0; k < n; k++)
+        acc[k] /= (float)nk;
+    bufs[2] = *x; /* rotate: acc becomes x */
+    *x = acc;
+    return KT_OK;
+}
+
+kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
+                           float *audio, kt_arena *a, kt_error *err)
+{
+    const kt_generator_w *g = &m->gen;
+    int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
+    size_t mark = kt_arena_mark(a), sz = 0;
+    {
+        int l = L, C = m->uic;
+        sz = (size_t)C * l;
+        for (int i = 0; i < m->n_ups; i++) {
+            int lo = stage_out_len(m, i, l);
+            sz = max_sz(sz, (size_t)(C >> (i + 1)) * lo);
+            l = lo;
+        }
+        sz = max_sz(sz, (size_t)(m->n_fft + 2) * l);
+    }
+    float *bufs[4], *x = kt_arena_take(a, sz);
+    for (int i = 0; i < 4; i++)
+        bufs[i] = kt_arena_take(a, sz);
+    kt_status st;
+    if (!x || !bufs[3])
+        return too_small(err);
+    memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
+    for (int i = 0; i < m->n_ups; i++) {
+        if ((st = gen_stage(m, i, &x, L, s_dec, har, M, bufs, a, err)))
+            return st;
+        L = stage_out_len(m, i, L);
+    }
+    int c = m->uic >> m->n_ups;
+    kt_leaky_relu(x, (size_t)c * L, 0.01f);
+    float *post = bufs[0];
+    if ((st = kt_conv1d_forward(&g->conv_post, x, L, post, a, err)))
+        return st;
+    for (size_t k = 0; k < (size_t)nb * L; k++)
+        post[k] = expf(post[k]);
+    for (size_t k = (size_t)nb * L; k < (size_t)2 * nb * L; k++)
+        post[k] = sinf(post[k]);
+    kt_istft_run(m, post, post + (size_t)nb * L, L, audio);
+    kt_arena_release(a, mark);
+    return KT_OK;
+}

@@ -1,0 +1,131 @@
+/* kt/ops.h - the numeric building blocks of the Kokoro forward pass.
+ *
+ * Layout conventions: a "sequence" x[L, C] is time-major (row t holds C
+ * channels); a "signal" x[C, L] is channel-major (row c holds L samples). All
+ * buffers are float32, contiguous. Functions that need scratch memory take it
+ * from a kt_arena (a bump allocator filled once per utterance), so nothing here
+ * calls malloc. GEMMs go through OpenBLAS cblas_sgemm. */
+#ifndef KT_OPS_H
+#define KT_OPS_H
+
+#include <stddef.h>
+
+#include "kt/error.h"
+
+/* A bump allocator over one caller-owned float buffer. */
+typedef struct {
+    float *base;
+    size_t cap;  /* floats */
+    size_t used; /* floats */
+    size_t high; /* high-water mark in floats */
+} kt_arena;
+
+/* Initializes a over buf[cap] (buf may be NULL when cap is 0). */
+void kt_arena_init(kt_arena *a, float *buf, size_t cap);
+
+/* n floats (64-byte aligned when base is), or NULL when the arena is exhausted.
+ * The memory is NOT zeroed. */
+float *kt_arena_take(kt_arena *a, size_t n);
+
+/* Current position, to give back everything taken after it with kt_arena_release. */
+size_t kt_arena_mark(const kt_arena *a);
+void kt_arena_release(kt_arena *a, size_t mark);
+
+/* Floats kt_arena_take reserves for a request of n (n rounded up to the alignment). */
+size_t kt_arena_round(size_t n);
+
+/* A linear layer: w[out, in] (PyTorch layout), b[out] or NULL. */
+typedef struct {
+    const float *w;
+    const float *b;
+    int in, out;
+} kt_linear;
+
+/* y[n, out] = x[n, in] . w^T + b. */
+void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y);
+
+/* A Conv1d: w[cout, cin, k] (groups 1), b[cout] or NULL. */
+typedef struct {
+    const float *w;
+    const float *b;
+    int cin, cout, k, stride, pad, dil;
+} kt_conv1d;
+
+/* Output length floor((L + 2pad - dil(k-1) - 1)/stride) + 1 (may be <= 0 for too short L). */
+int kt_conv1d_out_len(const kt_conv1d *c, int L);
+
+/* Floats of scratch kt_conv1d_forward takes from the arena for input length L. */
+size_t kt_conv1d_scratch(const kt_conv1d *c, int L);
+
+/* y[cout, Lout] = conv(x[cin, L]) with zero padding (im2col in time blocks + sgemm).
+ * y must not alias x. KT_ELIMIT when the arena is too small. */
+kt_status kt_conv1d_forward(const kt_conv1d *c, const float *x, int L, float *y, kt_arena *a, kt_error *err);
+
+/* A ConvTranspose1d: w[cin, cout, k] (groups 1), b[cout] or NULL; or, for the
+ * depthwise form, w[C, 1, k] with cin == cout == C. */
+typedef struct {
+    const float *w;
+    const float *b;
+    int cin, cout, k, stride, pad, out_pad;
+} kt_convt1d;
+
+/* Output length (L-1)*stride - 2pad + k + out_pad. */
+int kt_convt1d_out_len(const kt_convt1d *c, int L);
+
+/* Floats of scratch kt_convt1d_forward takes for input length L. */
+size_t kt_convt1d_scratch(const kt_convt1d *c, int L);
+
+/* y[cout, Lout] = convtranspose(x[cin, L]) (sgemm into column blocks, then col2im). */
+kt_status kt_convt1d_forward(const kt_convt1d *c, const float *x, int L, float *y, kt_arena *a, kt_error *err);
+
+/* Depthwise (groups = C) transposed conv: y[c, Lout] from x[c, L] with w[C, 1, k]. */
+void kt_dwconvt1d_forward(const kt_convt1d *c, const float *x, int L, float *y);
+
+/* One bidirectional single-layer LSTM (PyTorch gate order i, f, g, o; h0 = c0 = 0).
+ * For direction d (0 forward, 1 reverse): wih[d] [4H, in], whh[d] [4H, H],
+ * b[d] [4H] = bias_ih + bias_hh. */
+typedef struct {
+    const float *wih[2];
+    const float *whh[2];
+    const float *b[2];
+    int in, hidden;
+} kt_lstm;
+
+/* Floats of scratch kt_lstm_forward takes for L steps. */
+size_t kt_lstm_scratch(const kt_lstm *l, int L);
+
+/* y[L, 2H] = [h_fwd(t); h_bwd(t)] for the sequence x[L, in]. The input
+ * projection of all L steps is one sgemm per direction. */
+kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err);
+
+/* LayerNorm of each row of x[n, C] in place: (x - mean)/sqrt(var + eps) * g + b
+ * (g, b may be NULL for no affine). Statistics in double. */
+void kt_layernorm_rows(float *x, int n, int C, const float *g, const float *b, float eps);
+
+/* LayerNorm over the channels of each time step of the signal x[C, L], in place. */
+void kt_layernorm_channels(float *x, int C, int L, const float *g, const float *b, float eps);
+
+/* AdaLayerNorm on rows x[n, C]: LayerNorm without affine (eps), then
+ * (1 + gb[c]) * x + gb[C + c], where gb[2C] = fc(style). In place. */
+void kt_adalayernorm_rows(float *x, int n, int C, const float *gb, float eps);
+
+/* AdaIN1d on the signal x[C, L]: instance norm of each channel over time
+ * (biased variance, eps), then (1 + gb[c]) * x + gb[C + c]. In place. */
+void kt_adain1d(float *x, int C, int L, const float *gb, float eps);
+
+/* Snake on the signal x[C, L]: x + (1/alpha[c]) * sin(alpha[c] * x)^2, in place. */
+void kt_snake(float *x, int C, int L, const float *alpha);
+
+/* x = x >= 0 ? x : slope * x, in place. */
+void kt_leaky_relu(float *x, size_t n, float slope);
+
+/* gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
+void kt_gelu_new(float *x, size_t n);
+
+/* Softmax of x[n] in place (max-subtracted). */
+void kt_softmax(float *x, int n);
+
+/* y[cols, rows] = x[rows, cols]^T. */
+void kt_transpose(const float *x, int rows, int cols, float *y);
+
+#endif

@@ -1,0 +1,611 @@
+/* kokoro.c - load a Kokoro checkpoint (bind, validate, fold weight norm) and run
+ * the whole forward pass for one utterance. */
+#include "kt/kokoro.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kokoro_impl.h"
+
+#define MAX_FRAMES 24000 /* 10 minutes of audio per call */
+
+/* ---- binding -------------------------------------------------------------------- */
+
+typedef struct {
+    kt_model *m;
+    int full; /* 0: only check that names exist; 1: shapes, conversion and folding */
+    kt_status st;
+    kt_error *err;
+} binder;
+
+static float *own(binder *b, size_t n)
+{
+    kt_model *m = b->m;
+    if (b->st)
+        return NULL;
+    if (m->n_owned == m->cap_owned) {
+        size_t cap = m->cap_owned ? 2 * m->cap_owned : 256;
+        float **p = realloc(m->owned, cap * sizeof *p);
+        if (!p) {
+            b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+            return NULL;
+        }
+        m->owned = p;
+        m->cap_owned = cap;
+    }
+    float *buf = malloc(sizeof(float) * (n ? n : 1));
+    if (!buf) {
+        b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    m->owned[m->n_owned++] = buf;
+    return buf;
+}
+
+static void shape_str(char *buf, size_t cap, int nd, const int64_t *d)
+{
+    size_t o = 0;
+    o += (size_t)snprintf(buf + o, cap - o, "[");
+    for (int i = 0; i < nd && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s%lld", i ? ", " : "", (long long)d[i]);
+    if (o < cap)
+        snprintf(buf + o, cap - o, "]");
+}
+
+/* The tensor `name` as contiguous float32 with shape d[0..nd) (NULL in the existence pass). */
+static const float *tensor(binder *b, const char *name, int nd, const int64_t *d)
+{
+    if (b->st)
+        return NULL;
+    const kt_tensor *t = kt_checkpoint_find(b->m->ckpt, name);
+    if (!t) {
+        b->st = kt_error_set(b->err, KT_ENOTFOUND, "not a Kokoro checkpoint: missing tensor %s", name);
+        return NULL;
+    }
+    if (!b->full)
+        return NULL;
+    int same = t->ndim == nd;
+    for (int i = 0; same && i < nd; i++)
+        same = t->shape[i] == d[i];
+    if (!same) {
+        char have[128], want[128];
+        shape_str(have, sizeof have, t->ndim, t->shape);
+        shape_str(want, sizeof want, nd, d);
+        b->st = kt_error_set(b->err, KT_EFORMAT, "config does not match weights: %s has shape %s but the config implies %s",
+                             name, have, want);
+        return NULL;
+    }
+    if (t->dtype == KT_F32 && kt_tensor_is_contiguous(t))
+        return t->data;
+    if (t->dtype != KT_F32 && t->dtype != KT_F64 && t->dtype != KT_F16 && t->dtype != KT_BF16) {
+        b->st = kt_error_set(b->err, KT_EFORMAT, "config does not match weights: %s is %s, not floating point", name,
+                             kt_dtype_name(t->dtype));
+        return NULL;
+    }
+    float *buf = own(b, (size_t)kt_tensor_numel(t));
+    if (buf)
+        b->st = kt_tensor_to_f32(t, buf, b->err);
+    return buf;
+}
+
+static const float *tens(binder *b, int d0, int d1, int d2, const char *fmt, ...)
+{
+    char name[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    int64_t d[3] = {d0, d1, d2};
+    int nd = d2 > 0 ? 3 : d1 > 0 ? 2 : 1;
+    return tensor(b, name, nd, d);
+}
+
+/* w = g * v / ||v|| (norm over all dims but 0, no epsilon) for prefix.weight_{g,v}, v [d0, d1, d2]. */
+static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
+{
+    const float *g = tens(b, d0, 1, 1, "%s.weight_g", prefix);
+    const float *v = tens(b, d0, d1, d2, "%s.weight_v", prefix);
+    if (!b->full || b->st)
+        return NULL;
+    size_t row = (size_t)d1 * d2;
+    float *w = own(b, (size_t)d0 * row);
+    if (!w)
+        return NULL;
+    for (int o = 0; o < d0; o++) {
+        const float *vr = v + (size_t)o * row;
+        double ss = 0.0;
+        for (size_t i = 0; i < row; i++)
+            ss += (double)vr[i] * vr[i];
+        double sc = g[o] / sqrt(ss);
+        for (size_t i = 0; i < row; i++)
+            w[(size_t)o * row + i] = (float)(vr[i] * sc);
+    }
+    return w;
+}
+
+static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *prefix)
+{
+    l->in = in;
+    l->out = out;
+    l->w = tens(b, out, in, 0, "%s.weight", prefix);
+    l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
+}
+
+/* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. */
+static void conv(binder *b, kt_conv1d *c, const char *prefix, int cin, int cout, int k, int stride, int pad,
+                 int dil, int wnorm, int bias)
+{
+    *c = (kt_conv1d){NULL, NULL, cin, cout, k, stride, pad, dil};
+    c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
+    c->b = bias ? tens(b, cout, 0, 0, "%s.bias", prefix) : NULL;
+}
+
+static void lstm(binder *b, kt_lstm *l, const char *prefix, int in, int hidden)
+{
+    l->in = in;
+    l->hidden = hidden;
+    for (int d = 0; d < 2; d++) {
+        const char *sfx = d ? "_reverse" : "";
+        l->wih[d] = tens(b, 4 * hidden, in, 0, "%s.weight_ih_l0%s", prefix, sfx);
+        l->whh[d] = tens(b, 4 * hidden, hidden, 0, "%s.weight_hh_l0%s", prefix, sfx);
+        const float *bi = tens(b, 4 * hidden, 0, 0, "%s.bias_ih_l0%s", prefix, sfx);
+        const float *bh = tens(b, 4 * hidden, 0, 0, "%s.bias_hh_l0%s", prefix, sfx);
+        float *sum = b->full ? own(b, 4 * (size_t)hidden) : NULL;
+        if (sum && !b->st)
+            for (int i = 0; i < 4 * hidden; i++)
+                sum[i] = bi[i] + bh[i];
+        l->b[d] = sum;
+    }
+}
+
+static void name2(char *buf, size_t cap, const char *prefix, const char *part)
+{
+    snprintf(buf, cap, "%s.%s", prefix, part);
+}
+
+static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int din, int dout, int up, int sty)
+{
+    char n[256];
+    r->din = din;
+    r->dout = dout;
+    r->up = up;
+    name2(n, sizeof n, prefix, "norm1.fc");
+    lin(b, &r->norm1, 2 * din, sty, 1, n);
+    name2(n, sizeof n, prefix, "norm2.fc");
+    lin(b, &r->norm2, 2 * dout, sty, 1, n);
+    name2(n, sizeof n, prefix, "conv1");
+    conv(b, &r->conv1, n, din, dout, 3, 1, 1, 1, 1, 1);
+    name2(n, sizeof n, prefix, "conv2");
+    conv(b, &r->conv2, n, dout, dout, 3, 1, 1, 1, 1, 1);
+    if (din != dout) {
+        name2(n, sizeof n, prefix, "conv1x1");
+        conv(b, &r->sc, n, din, dout, 1, 1, 0, 1, 1, 0);
+    }
+    if (up) {
+        name2(n, sizeof n, prefix, "pool");
+        r->pool = (kt_convt1d){wn(b, n, din, 1, 3), tens(b, din, 0, 0, "%s.bias", n), din, din, 3, 2, 1, 1};
+    }
+}
+
+static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, int k, const int *dil, int nd,
+                       int sty)
+{
+    char n[256];
+    r->ch = ch;
+    r->k = k;
+    r->n = nd;
+    for (int j = 0; j < nd; j++) {
+        snprintf(n, sizeof n, "%s.convs1.%d", prefix, j);
+        conv(b, &r->convs1[j], n, ch, ch, k, 1, dil[j] * (k - 1) / 2, dil[j], 1, 1);
+        snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
+        conv(b, &r->convs2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
+        snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
+        lin(b, &r->adain1[j], 2 * ch, sty, 1, n);
+        snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
+        lin(b, &r->adain2[j], 2 * ch, sty, 1, n);
+        r->alpha1[j] = tens(b, 1, ch, 1, "%s.alpha1.%d", prefix, j);
+        r->alpha2[j] = tens(b, 1, ch, 1, "%s.alpha2.%d", prefix, j);
+    }
+}
+
+static void bind_albert(binder *b)
+{
+    kt_model *m = b->m;
+    kt_albert_w *w = &m->bert;
+    const char *L = "bert.module.encoder.albert_layer_groups.0.albert_layers.0";
+    char n[256];
+    int E = m->bert_e, H = m->bert_h;
+    w->word = tens(b, m->cfg.n_token, E, 0, "bert.module.embeddings.word_embeddings.weight");
+    w->pos = tens(b, m->cfg.plbert.max_position_embeddings, E, 0, "bert.module.embeddings.position_embeddings.weight");
+    w->type = tens(b, 2, E, 0, "bert.module.embeddings.token_type_embeddings.weight");
+    w->ln_g = tens(b, E, 0, 0, "bert.module.embeddings.LayerNorm.weight");
+    w->ln_b = tens(b, E, 0, 0, "bert.module.embeddings.LayerNorm.bias");
+    lin(b, &w->map_in, H, E, 1, "bert.module.encoder.embedding_hidden_mapping_in");
+    const char *parts[4] = {"attention.query", "attention.key", "attention.value", "attention.dense"};
+    kt_linear *dst[4] = {&w->q, &w->k, &w->v, &w->dense};
+    for (int i = 0; i < 4; i++) {
+        snprintf(n, sizeof n, "%s.%s", L, parts[i]);
+        lin(b, dst[i], H, H, 1, n);
+    }
+    snprintf(n, sizeof n, "%s.ffn", L);
+    lin(b, &w->ffn, m->inter, H, 1, n);
+    snprintf(n, sizeof n, "%s.ffn_output", L);
+    lin(b, &w->ffn_out, H, m->inter, 1, n);
+    w->attn_ln_g = tens(b, H, 0, 0, "%s.attention.LayerNorm.weight", L);
+    w->attn_ln_b = tens(b, H, 0, 0, "%s.attention.LayerNorm.bias", L);
+    w->full_ln_g = tens(b, H, 0, 0, "%s.full_layer_layer_norm.weight", L);
+    w->full_ln_b = tens(b, H, 0, 0, "%s.full_layer_layer_norm.bias", L);
+}
+
+static void bind_textenc(binder *b)
+{
+    kt_model *m = b->m;
+    kt_textenc_w *w = &m->tenc;
+    char n[256];
+    int C = m->hid, k = m->cfg.text_encoder_kernel_size;
+    w->emb = tens(b, m->cfg.n_token, C, 0, "text_encoder.module.embedding.weight");
+    for (int l = 0; l < m->n_layer; l++) {
+        snprintf(n, sizeof n, "text_encoder.module.cnn.%d.0", l);
+        conv(b, &w->conv[l], n, C, C, k, 1, (k - 1) / 2, 1, 1, 1);
+        w->gamma[l] = tens(b, C, 0, 0, "text_encoder.module.cnn.%d.1.gamma", l);
+        w->beta[l] = tens(b, C, 0, 0, "text_encoder.module.cnn.%d.1.beta", l);
+    }
+    lstm(b, &w->lstm, "text_encoder.module.lstm", C, C / 2);
+}
+
+static void bind_predictor(binder *b)
+{
+    kt_model *m = b->m;
+    kt_predictor_w *w = &m->pred;
+    char n[256];
+    int C = m->hid, S = m->sty, H2 = m->hid / 2;
+    lin(b, &w->bert_enc, C, m->bert_h, 1, "bert_encoder.module");
+    for (int l = 0; l < m->n_layer; l++) {
+        snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d", 2 * l);
+        lstm(b, &w->dlstm[l], n, C + S, H2);
+        snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d.fc", 2 * l + 1);
+        lin(b, &w->daln[l], 2 * C, S, 1, n);
+    }
+    lstm(b, &w->lstm, "predictor.module.lstm", C + S, H2);
+    lin(b, &w->dur_proj, m->cfg.max_dur, C, 1, "predictor.module.duration_proj.linear_layer");
+    lstm(b, &w->shared, "predictor.module.shared", C + S, H2);
+    const char *br[2] = {"F0", "N"};
+    kt_adain_resblk *blk[2] = {w->f0, w->n};
+    kt_conv1d *proj[2] = {&w->f0_proj, &w->n_proj};
+    for (int i = 0; i < 2; i++) {
+        snprintf(n, sizeof n, "predictor.module.%s.0", br[i]);
+        adain_resblk(b, &blk[i][0], n, C, C, 0, S);
+        snprintf(n, sizeof n, "predictor.module.%s.1", br[i]);
+        adain_resblk(b, &blk[i][1], n, C, H2, 1, S);
+        snprintf(n, sizeof n, "predictor.module.%s.2", br[i]);
+        adain_resblk(b, &blk[i][2], n, H2, H2, 0, S);
+        snprintf(n, sizeof n, "predictor.module.%s_proj", br[i]);
+        conv(b, proj[i], n, H2, 1, 1, 1, 0, 1, 0, 1);
+    }
+}
+
+static void bind_decoder(binder *b)
+{
+    kt_model *m = b->m;
+    kt_decoder_w *w = &m->dec;
+    char n[256];
+    int S = m->sty, wide = m->dec_dim + 2 + m->asr_dim;
+    conv(b, &w->f0_conv, "decoder.module.F0_conv", 1, 1, 3, 2, 1, 1, 1, 1);
+    conv(b, &w->n_conv, "decoder.module.N_conv", 1, 1, 3, 2, 1, 1, 1, 1);
+    conv(b, &w->asr_res, "decoder.module.asr_res.0", m->hid, m->asr_dim, 1, 1, 0, 1, 1, 1);
+    adain_resblk(b, &w->encode, "decoder.module.encode", m->hid + 2, m->dec_dim, 0, S);
+    for (int i = 0; i < 4; i++) {
+        snprintf(n, sizeof n, "decoder.module.decode.%d", i);
+        adain_resblk(b, &w->decode[i], n, wide, i < 3 ? m->dec_dim : m->uic, i == 3, S);
+    }
+}
+
+static void bind_generator(binder *b)
+{
+    kt_model *m = b->m;
+    kt_generator_w *w = &m->gen;
+    const kt_istftnet_config *ic = &m->cfg.istftnet;
+    const char *G = "decoder.module.generator";
+    const int nres[3] = {1, 3, 5};
+    char n[256];
+    int S = m->sty, nk = ic->n_resblock_kernels, nf = m->n_fft + 2;
+    lin(b, &w->l_linear, 1, KT_HARMONICS, 1, "decoder.module.generator.m_source.l_linear");
+    for (int i = 0; i < m->n_ups; i++) {
+        int c = m->uic >> (i + 1), u = ic->upsample_rates[i], k = ic->upsample_kernel_sizes[i];
+        snprintf(n, sizeof n, "%s.noise_convs.%d", G, i);
+        if (i + 1 < m->n_ups) {
+            int sf = 1;
+            for (int j = i + 1; j < m->n_ups; j++)
+                sf *= ic->upsample_rates[j];
+            conv(b, &w->noise_convs[i], n, nf, c, 2 * sf, sf, (sf + 1) / 2, 1, 0, 1);
+        } else
+            conv(b, &w->noise_convs[i], n, nf, c, 1, 1, 0, 1, 0, 1);
+        snprintf(n, sizeof n, "%s.noise_res.%d", G, i);
+        gen_resblk(b, &w->noise_res[i], n, c, i + 1 < m->n_ups ? 7 : 11, nres, 3, S);
+        snprintf(n, sizeof n, "%s.ups.%d", G, i);
+        w->ups[i] = (kt_convt1d){wn(b, n, 2 * c, c, k), tens(b, c, 0, 0, "%s.bias", n), 2 * c, c, k, u, (k - u) / 2, 0};
+        for (int j = 0; j < nk; j++) {
+            snprintf(n, sizeof n, "%s.resblocks.%d", G, i * nk + j);
+            gen_resblk(b, &w->res[i * nk + j], n, c, ic->resblock_kernel_sizes[j], ic->resblock_dilation_sizes[j],
+                       ic->n_dilations[j], S);
+        }
+    }
+    snprintf(n, sizeof n, "%s.conv_post", G);
+    conv(b, &w->conv_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
+}
+
+static kt_status bind_all(kt_model *m, int full, kt_error *err)
+{
+    binder b = {m, full, KT_OK, err};
+    bind_albert(&b);
+    bind_predictor(&b);
+    bind_decoder(&b);
+    bind_generator(&b);
+    bind_textenc(&b);
+    return b.st;
+}
+
+/* ---- config --------------------------------------------------------------------- */
+
+static kt_status copy_config(kt_config *dst, const kt_config *src, kt_error *err)
+{
+    *dst = *src;
+    dst->vocab = NULL;
+    if (src->vocab_count) {
+        dst->vocab = malloc(src->vocab_count * sizeof *dst->vocab);
+        if (!dst->vocab)
+            return kt_error_set(err, KT_ENOMEM, "out of memory");
+        memcpy(dst->vocab, src->vocab, src->vocab_count * sizeof *dst->vocab);
+    }
+    return KT_OK;
+}
+
+static kt_status derive_dims(kt_model *m, kt_error *err)
+{
+    const kt_config *c = &m->cfg;
+    const kt_istftnet_config *ic = &c->istftnet;
+    m->hid = c->hidden_dim;
+    m->sty = c->style_dim;
+    m->n_layer = c->n_layer;
+    m->bert_h = c->plbert.hidden_size;
+    m->bert_e = c->plbert.embedding_size;
+    m->heads = c->plbert.num_attention_heads;
+    m->inter = c->plbert.intermediate_size;
+    m->dec_dim = c->decoder_dim;
+    m->asr_dim = c->decoder_asr_res_dim;
+    m->uic = ic->upsample_initial_channel;
+    m->n_ups = ic->n_upsamples;
+    m->n_fft = ic->gen_istft_n_fft;
+    m->hop = ic->gen_istft_hop_size;
+    m->up_total = m->hop;
+    if (m->hid < 2 || m->hid % 2 || m->sty < 1 || m->n_layer < 1 || m->n_layer > KT_MAX_LAYERS)
+        return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: hidden_dim/style_dim/n_layer");
+    if (m->heads < 1 || m->bert_h % m->heads || m->bert_e < 1 || m->inter < 1 || c->plbert.num_hidden_layers < 1 ||
+        c->plbert.max_position_embeddings < 3)
+        return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: plbert dimensions");
+    if (c->n_token < 2 || c->max_dur < 1 || c->text_encoder_kernel_size < 1 || c->text_encoder_kernel_size % 2 == 0 ||
+        m->dec_dim < 1 || m->asr_dim < 1)
+        return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: n_token/max_dur/kernel/decoder dims");
+    if (m->n_ups < 1 || m->n_ups > KT_MAX_UPS || m->uic % (1 << m->n_ups) || m->n_fft < 2 || m->n_fft % 2 ||
+        m->n_fft > 64 || m->hop < 1 || ic->n_resblock_kernels < 1 || ic->n_resblock_kernels > KT_MAX_DIL)
+        return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: istftnet dimensions");
+    for (int i = 0; i < m->n_ups; i++) {
+        if (ic->upsample_rates[i] < 1 || ic->upsample_kernel_sizes[i] < ic->upsample_rates[i])
+            return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: upsample rate/kernel %d", i);
+        m->up_total *= ic->upsample_rates[i];
+    }
+    for (int j = 0; j < ic->n_resblock_kernels; j++)
+        if (ic->n_dilations[j] < 1 || ic->n_dilations[j] > KT_MAX_DIL || ic->resblock_kernel_sizes[j] % 2 == 0)
+            return kt_error_set(err, KT_EUNSUPPORTED, "unsupported config: resblock %d", j);
+    return KT_OK;
+}
+
+/* ---- public API ----------------------------------------------------------------- */
+
+kt_model_params kt_model_default_params(void)
+{
+    kt_model_params p = {0};
+    return p;
+}
+
+kt_synth_params kt_synth_default_params(void)
+{
+    kt_synth_params p = {1.0f, 0};
+    return p;
+}
+
+void kt_model_free(kt_model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
+    free(m->owned);
+    kt_checkpoint_free(m->ckpt);
+    kt_config_free(&m->cfg);
+    free(m);
+}
+
+kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
+                        kt_model **out, kt_error *err)
+{
+    kt_model *m = calloc(1, sizeof *m);
+    kt_status st;
+    *out = NULL;
+    if (!m)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    m->n_threads = p ? p->n_threads : 0;
+    if ((st = copy_config(&m->cfg, cfg, err)) || (st = derive_dims(m, err)))
+        goto fail;
+    if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
+        goto fail;
+    if ((st = bind_all(m, 0, err)) || (st = bind_all(m, 1, err)))
+        goto fail;
+    *out = m;
+    return KT_OK;
+fail:
+    kt_model_free(m);
+    return st;
+}
+
+const kt_config *kt_model_config(const kt_model *m) { return &m->cfg; }
+
+int kt_model_style_size(const kt_model *m) { return 2 * m->sty; }
+
+int kt_model_max_ids(const kt_model *m) { return m->cfg.plbert.max_position_embeddings - 2; }
+
+void kt_synth_result_free(kt_synth_result *r)
+{
+    if (!r)
+        return;
+    free(r->audio);
+    free(r->durations);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- synthesis ------------------------------------------------------------------ */
+
+static kt_status check_input(const kt_model *m, const int *ids, int n_ids, const float *style,
+                             const kt_synth_params *p, kt_error *err)
+{
+    if (n_ids < 1 || !ids)
+        return kt_error_set(err, KT_EINVAL, "empty input: no phonemes to synthesize");
+    if (n_ids > kt_model_max_ids(m))
+        return kt_error_set(err, KT_ELIMIT, "input too long: %d phoneme ids (at most %d per call)", n_ids,
+                            kt_model_max_ids(m));
+    for (int i = 0; i < n_ids; i++)
+        if (ids[i] < 1 || ids[i] >= m->cfg.n_token)
+            return kt_error_set(err, KT_EINVAL, "phoneme id %d at position %d is outside the vocabulary (1..%d)",
+                                ids[i], i, m->cfg.n_token - 1);
+    if (!style)
+        return kt_error_set(err, KT_EINVAL, "no style vector");
+    if (!(p->speed > 0.0f) || !isfinite(p->speed))
+        return kt_error_set(err, KT_EINVAL, "speed must be a positive number");
+    return KT_OK;
+}
+
+static size_t max3(size_t a, size_t b, size_t c)
+{
+    size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. */
+static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pred, float speed, float *d,
+                           float *t_en, int *pred, kt_error *err)
+{
+    size_t cap = kt_arena_round((size_t)T * m->bert_h) + kt_arena_round((size_t)T) +
+                 max3(kt_albert_need(m, T), kt_textenc_need(m, T), kt_duration_need(m, T));
+    float *buf = malloc(sizeof(float) * cap);
+    kt_arena a;
+    kt_status st;
+    if (!buf)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_arena_init(&a, buf, cap);
+    float *bert = kt_arena_take(&a, (size_t)T * m->bert_h), *dur = kt_arena_take(&a, (size_t)T);
+    if (!bert || !dur)
+        st = kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (text)");
+    else if (!(st = kt_albert_run(m, ids, T, bert, &a, err)) &&
+        !(st = kt_duration_run(m, bert, T, s_pred, speed, d, dur, pred, &a, err)))
+        st = kt_textenc_run(m, ids, T, t_en, &a, err);
+    free(buf);
+    return st;
+}
+
+/* Frame side: en, asr -> audio. */
+static kt_status frame_side(kt_model *m, const float *d, const float *t_en, const int *pred, int T, int F,
+                            const float *style, uint32_t seed, float *audio, kt_error *err)
+{
+    int W = m->hid + m->sty, spf = kt_kokoro_samples_per_frame(m), M = kt_kokoro_stft_frames(m, F);
+    size_t fixed = kt_arena_round((size_t)W * F) + 2 * kt_arena_round(2 * (size_t)F) +
+                   kt_arena_round((size_t)m->hid * F) + kt_arena_round((size_t)m->uic * 2 * F) +
+                   kt_arena_round((size_t)spf * F) + kt_arena_round((size_t)(m->n_fft + 2) * M);
+    size_t cap = fixed + max3(kt_f0n_need(m, F), kt_decoder_need(m, F), kt_generator_need(m, F));
+    float *buf = malloc(sizeof(float) * cap);
+    kt_arena a;
+    kt_status st;
+    if (!buf)
+        return kt_error_set(err, KT_ENOMEM, "out of memory (%d frames)", F);
+    kt_arena_init(&a, buf, cap);
+    float *en = kt_arena_take(&a, (size_t)W * F), *f0 = kt_arena_take(&a, 2 * (size_t)F);
+    float *nn = kt_arena_take(&a, 2 * (size_t)F), *asr = kt_arena_take(&a, (size_t)m->hid * F);
+    float *x = kt_arena_take(&a, (size_t)m->uic * 2 * F), *src = kt_arena_take(&a, (size_t)spf * F);
+    float *har = kt_arena_take(&a, (size_t)(m->n_fft + 2) * M);
+    if (!en || !f0 || !nn || !asr || !x || !src || !har) {
+        free(buf);
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (frames)");
+    }
+    for (int t = 0, f = 0; t < T; t++) /* alignment as a gather: frame f belongs to token t */
+        for (int r = 0; r < pred[t]; r++, f++) {
+            for (int c = 0; c < W; c++)
+                en[(size_t)c * F + f] = d[(size_t)t * W + c];
+            for (int c = 0; c < m->hid; c++)
+                asr[(size_t)c * F + f] = t_en[(size_t)c * T + t];
+        }
+    if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
+        !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
+        kt_source_run(m, f0, F, seed, src);
+        kt_stft_run(m, src, spf * F, har);
+        st = kt_generator_run(m, x, F, style, har, audio, &a, err);
+    }
+    free(buf);
+    return st;
+}
+
+kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const float *style,
+                              const kt_synth_params *p, kt_synth_result *out, kt_error *err)
+{
+    kt_synth_params dp = kt_synth_default_params();
+    kt_status st;
+    int T = n_ids + 2, *tok = NULL;
+    float *d = NULL, *t_en = NULL;
+    memset(out, 0, sizeof *out);
+    if (!p)
+        p = &dp;
+    if ((st = check_input(m, ids, n_ids, style, p, err)))
+        return st;
+    if (m->n_threads > 0)
+        openblas_set_num_threads(m->n_threads);
+    tok = malloc(sizeof(int) * (size_t)T);
+    out->durations = malloc(sizeof(int) * (size_t)T);
+    d = malloc(sizeof(float) * (size_t)T * (m->hid + m->sty));
+    t_en = malloc(sizeof(float) * (size_t)T * m->hid);
+    if (!tok || !out->durations || !d || !t_en) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    tok[0] = tok[T - 1] = 0;
+    memcpy(tok + 1, ids, sizeof(int) * (size_t)n_ids);
+    if ((st = text_side(m, tok, T, style + m->sty, p->speed, d, t_en, out->durations, err)))
+        goto fail;
+    long F = 0;
+    for (int t = 0; t < T; t++)
+        F += out->durations[t];
+    if (F > MAX_FRAMES) {
+        st = kt_error_set(err, KT_ELIMIT, "utterance too long: %ld frames (at most %d per call)", F, MAX_FRAMES);
+        goto fail;
+    }
+    out->n_tokens = T;
+    out->n_samples = (size_t)F * kt_kokoro_samples_per_frame(m);
+    out->audio = malloc(sizeof(float) * out->n_samples);
+    if (!out->audio) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((st = frame_side(m, d, t_en, out->durations, T, (int)F, style, p->seed, out->audio, err)))
+        goto fail;
+    free(tok);
+    free(d);
+    free(t_en);
+    return KT_OK;
+fail:
+    free(tok);
+    free(d);
+    free(t_en);
+    kt_synth_result_free(out);
+    return st;
+}

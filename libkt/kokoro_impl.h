@@ -1,0 +1,127 @@
+/* kokoro_impl.h - PRIVATE to libkt: the Kokoro model's weights and the forward
+ * stages that work inside one arena. Not installed; tests use kt/kokoro_stages.h. */
+#ifndef KT_KOKORO_IMPL_H
+#define KT_KOKORO_IMPL_H
+
+#include "kt/checkpoint.h"
+#include "kt/config.h"
+#include "kt/kokoro.h"
+#include "kt/ops.h"
+
+#define KT_MAX_LAYERS 8    /* text encoder CNN depth / duration encoder layers */
+#define KT_MAX_UPS 4       /* generator upsample stages */
+#define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
+#define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
+#define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
+
+/* AdainResBlk1d (StyleTTS2): predictor F0/N blocks, decoder encode/decode. */
+typedef struct {
+    int din, dout, up;
+    kt_linear norm1, norm2; /* fc: style -> [2*din], [2*dout] */
+    kt_convt1d pool;        /* depthwise, only when up */
+    kt_conv1d conv1, conv2;
+    kt_conv1d sc; /* conv1x1 without bias, only when din != dout */
+} kt_adain_resblk;
+
+/* AdaINResBlock1 (iSTFTNet generator resblocks and noise_res). */
+typedef struct {
+    int ch, k, n;
+    kt_linear adain1[KT_MAX_DIL], adain2[KT_MAX_DIL];
+    const float *alpha1[KT_MAX_DIL], *alpha2[KT_MAX_DIL];
+    kt_conv1d convs1[KT_MAX_DIL], convs2[KT_MAX_DIL];
+} kt_gen_resblk;
+
+typedef struct {
+    const float *word, *pos, *type, *ln_g, *ln_b;
+    kt_linear map_in, q, k, v, dense, ffn, ffn_out;
+    const float *attn_ln_g, *attn_ln_b, *full_ln_g, *full_ln_b;
+} kt_albert_w;
+
+typedef struct {
+    const float *emb; /* [n_token, hid] */
+    kt_conv1d conv[KT_MAX_LAYERS];
+    const float *gamma[KT_MAX_LAYERS], *beta[KT_MAX_LAYERS];
+    kt_lstm lstm;
+} kt_textenc_w;
+
+typedef struct {
+    kt_linear bert_enc;
+    kt_lstm dlstm[KT_MAX_LAYERS];  /* DurationEncoder lstms.{0,2,4} */
+    kt_linear daln[KT_MAX_LAYERS]; /* DurationEncoder lstms.{1,3,5}.fc */
+    kt_lstm lstm;
+    kt_linear dur_proj;
+    kt_lstm shared;
+    kt_adain_resblk f0[3], n[3];
+    kt_conv1d f0_proj, n_proj;
+} kt_predictor_w;
+
+typedef struct {
+    kt_conv1d f0_conv, n_conv, asr_res;
+    kt_adain_resblk encode, decode[4];
+} kt_decoder_w;
+
+typedef struct {
+    kt_linear l_linear; /* [1, 9] */
+    kt_conv1d noise_convs[KT_MAX_UPS];
+    kt_gen_resblk noise_res[KT_MAX_UPS];
+    kt_convt1d ups[KT_MAX_UPS];
+    kt_gen_resblk res[KT_MAX_UPS * KT_MAX_DIL];
+    kt_conv1d conv_post;
+    float window[64]; /* periodic Hann of n_fft */
+} kt_generator_w;
+
+struct kt_model {
+    kt_config cfg;
+    kt_checkpoint *ckpt;
+    int n_threads;
+    float **owned; /* folded / converted weight buffers */
+    size_t n_owned, cap_owned;
+    /* derived dimensions */
+    int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
+    kt_albert_w bert;
+    kt_textenc_w tenc;
+    kt_predictor_w pred;
+    kt_decoder_w dec;
+    kt_generator_w gen;
+};
+
+/* Samples per frame (2 * prod(upsample_rates) * hop: 600 for Kokoro). */
+int kt_kokoro_samples_per_frame(const kt_model *m);
+/* STFT frames of the harmonic source for F frames: n_samples / hop + 1. */
+int kt_kokoro_stft_frames(const kt_model *m, int F);
+
+/* Stages inside an arena (outputs in caller buffers; scratch from a). Each
+ * *_need returns the floats of scratch it takes (an upper bound). */
+size_t kt_albert_need(const kt_model *m, int T);
+kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt_arena *a, kt_error *err);
+
+size_t kt_textenc_need(const kt_model *m, int T);
+kt_status kt_textenc_run(const kt_model *m, const int *ids, int T, float *t_en, kt_arena *a, kt_error *err);
+
+size_t kt_duration_need(const kt_model *m, int T);
+kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const float *s_pred, float speed,
+                          float *d, float *dur, int *pred_dur, kt_arena *a, kt_error *err);
+
+size_t kt_f0n_need(const kt_model *m, int F);
+kt_status kt_f0n_run(const kt_model *m, const float *en, int F, const float *s_pred, float *f0, float *n,
+                     kt_arena *a, kt_error *err);
+
+size_t kt_adain_resblk_need(const kt_adain_resblk *b, int sty, int L);
+kt_status kt_adain_resblk_run(const kt_adain_resblk *b, const float *x, int L, const float *s, float *y,
+                              kt_arena *a, kt_error *err);
+
+size_t kt_decoder_need(const kt_model *m, int F);
+kt_status kt_decoder_run(const kt_model *m, const float *asr, const float *f0, const float *n, int F,
+                         const float *s_dec, float *x_out, kt_arena *a, kt_error *err);
+
+size_t kt_source_need(const kt_model *m, int F);
+void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source);
+
+void kt_stft_run(const kt_model *m, const float *x, int n, float *har);
+void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int frames, float *audio);
+
+size_t kt_generator_need(const kt_model *m, int F);
+kt_status kt_generator_run(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
+                           float *audio, kt_arena *a, kt_error *err);
+
+#endif

@@ -1,0 +1,379 @@
+/* ops.c - numeric building blocks (see kt/ops.h). */
+#include "kt/ops.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#define ARENA_ALIGN 16 /* floats: 64 bytes */
+#define CONV_TB 256    /* output columns per im2col block */
+
+void kt_arena_init(kt_arena *a, float *buf, size_t cap)
+{
+    a->base = buf;
+    a->cap = cap;
+    a->used = 0;
+    a->high = 0;
+}
+
+size_t kt_arena_round(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }
+
+float *kt_arena_take(kt_arena *a, size_t n)
+{
+    size_t r = kt_arena_round(n ? n : 1);
+    if (r > a->cap - a->used)
+        return NULL;
+    float *p = a->base + a->used;
+    a->used += r;
+    if (a->used > a->high)
+        a->high = a->used;
+    return p;
+}
+
+size_t kt_arena_mark(const kt_arena *a) { return a->used; }
+
+void kt_arena_release(kt_arena *a, size_t mark)
+{
+    if (mark <= a->used)
+        a->used = mark;
+}
+
+static kt_status arena_full(kt_error *err)
+{
+    return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small");
+}
+
+void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y)
+{
+    if (n <= 0)
+        return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in,
+                0.0f, y, l->out);
+    if (l->b)
+        for (int t = 0; t < n; t++)
+            for (int o = 0; o < l->out; o++)
+                y[(size_t)t * l->out + o] += l->b[o];
+}
+
+int kt_conv1d_out_len(const kt_conv1d *c, int L)
+{
+    long num = (long)L + 2L * c->pad - (long)c->dil * (c->k - 1) - 1;
+    if (num < 0)
+        return 0;
+    return (int)(num / c->stride + 1);
+}
+
+static int is_pointwise(const kt_conv1d *c) { return c->k == 1 && c->stride == 1 && c->pad == 0; }
+
+size_t kt_conv1d_scratch(const kt_conv1d *c, int L)
+{
+    int lo = kt_conv1d_out_len(c, L);
+    int tb = lo < CONV_TB ? lo : CONV_TB;
+    if (is_pointwise(c) || lo <= 0)
+        return 0;
+    return kt_arena_round((size_t)c->cin * c->k * tb);
+}
+
+static void add_bias_rows(float *y, int C, int L, const float *b)
+{
+    if (!b)
+        return;
+    for (int o = 0; o < C; o++) {
+        float *r = y + (size_t)o * L;
+        for (int t = 0; t < L; t++)
+            r[t] += b[o];
+    }
+}
+
+/* col[(i*k + j), 0..nb) = x[i, (t0+t)*stride + j*dil - pad] (0 outside [0, L)). */
+static void im2col_block(const kt_conv1d *c, const float *x, int L, int t0, int nb, float *col)
+{
+    for (int i = 0; i < c->cin; i++) {
+        const float *xr = x + (size_t)i * L;
+        for (int j = 0; j < c->k; j++) {
+            float *row = col + ((size_t)i * c->k + j) * nb;
+            long off = (long)j * c->dil - c->pad;
+            if (c->stride == 1) {
+                long lo = -off - t0, hi = (long)L - off - t0; /* valid t in [lo, hi) */
+                if (lo < 0) lo = 0;
+                if (hi > nb) hi = nb;
+                if (hi < lo) hi = lo;
+                if (lo > nb) lo = hi = nb;
+                memset(row, 0, sizeof(float) * (size_t)lo);
+                if (hi > lo)
+                    memcpy(row + lo, xr + t0 + lo + off, sizeof(float) * (size_t)(hi - lo));
+                memset(row + hi, 0, sizeof(float) * (size_t)(nb - hi));
+            } else {
+                for (int t = 0; t < nb; t++) {
+                    long s = (long)(t0 + t) * c->stride + off;
+                    row[t] = (s >= 0 && s < L) ? xr[s] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+kt_status kt_conv1d_forward(const kt_conv1d *c, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    int lo = kt_conv1d_out_len(c, L);
+    int ck = c->cin * c->k;
+    if (lo <= 0)
+        return KT_OK;
+    if (is_pointwise(c)) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, L, c->cin, 1.0f, c->w, c->cin, x, L,
+                    0.0f, y, L);
+        add_bias_rows(y, c->cout, L, c->b);
+        return KT_OK;
+    }
+    int tb = lo < CONV_TB ? lo : CONV_TB;
+    size_t mark = kt_arena_mark(a);
+    float *col = kt_arena_take(a, (size_t)ck * tb);
+    if (!col)
+        return arena_full(err);
+    for (int t0 = 0; t0 < lo; t0 += tb) {
+        int nb = lo - t0 < tb ? lo - t0 : tb;
+        im2col_block(c, x, L, t0, nb, col);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, nb, ck, 1.0f, c->w, ck, col, nb, 0.0f,
+                    y + t0, lo);
+    }
+    add_bias_rows(y, c->cout, lo, c->b);
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+int kt_convt1d_out_len(const kt_convt1d *c, int L)
+{
+    return (L - 1) * c->stride - 2 * c->pad + c->k + c->out_pad;
+}
+
+size_t kt_convt1d_scratch(const kt_convt1d *c, int L)
+{
+    int tb = L < CONV_TB ? L : CONV_TB;
+    return kt_arena_round((size_t)c->cout * c->k * (tb > 0 ? tb : 1));
+}
+
+static void fill_bias(float *y, int C, int L, const float *b)
+{
+    for (int o = 0; o < C; o++) {
+        float v = b ? b[o] : 0.0f;
+        float *r = y + (size_t)o * L;
+        for (int t = 0; t < L; t++)
+            r[t] = v;
+    }
+}
+
+kt_status kt_convt1d_forward(const kt_convt1d *c, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    int lo = kt_convt1d_out_len(c, L);
+    int cok = c->cout * c->k;
+    int tb = L < CONV_TB ? L : CONV_TB;
+    if (lo <= 0 || L <= 0)
+        return KT_OK;
+    fill_bias(y, c->cout, lo, c->b);
+    size_t mark = kt_arena_mark(a);
+    float *z = kt_arena_take(a, (size_t)cok * tb);
+    if (!z)
+        return arena_full(err);
+    for (int t0 = 0; t0 < L; t0 += tb) {
+        int nb = L - t0 < tb ? L - t0 : tb;
+        /* z[(o*k + j), t] = sum_i w[i, o, j] x[i, t0 + t] */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cok, nb, c->cin, 1.0f, c->w, cok, x + t0, L, 0.0f,
+                    z, nb);
+        for (int o = 0; o < c->cout; o++) {
+            float *yr = y + (size_t)o * lo;
+            for (int j = 0; j < c->k; j++) {
+                const float *zr = z + ((size_t)o * c->k + j) * nb;
+                for (int t = 0; t < nb; t++) {
+                    long p = (long)(t0 + t) * c->stride + j - c->pad;
+                    if (p >= 0 && p < lo)
+                        yr[p] += zr[t];
+                }
+            }
+        }
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+void kt_dwconvt1d_forward(const kt_convt1d *c, const float *x, int L, float *y)
+{
+    int lo = kt_convt1d_out_len(c, L);
+    if (lo <= 0 || L <= 0)
+        return;
+    fill_bias(y, c->cout, lo, c->b);
+    for (int ch = 0; ch < c->cout; ch++) {
+        const float *xr = x + (size_t)ch * L;
+        const float *w = c->w + (size_t)ch * c->k;
+        float *yr = y + (size_t)ch * lo;
+        for (int t = 0; t < L; t++)
+            for (int j = 0; j < c->k; j++) {
+                long p = (long)t * c->stride + j - c->pad;
+                if (p >= 0 && p < lo)
+                    yr[p] += w[j] * xr[t];
+            }
+    }
+}
+
+size_t kt_lstm_scratch(const kt_lstm *l, int L)
+{
+    size_t h4 = 4 * (size_t)l->hidden;
+    return kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden);
+}
+
+static float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
+
+static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, float *y, float *g, float *h,
+                           float *c)
+{
+    int H = l->hidden;
+    memset(h, 0, sizeof(float) * (size_t)H);
+    memset(c, 0, sizeof(float) * (size_t)H);
+    for (int s = 0; s < L; s++) {
+        int t = d ? L - 1 - s : s;
+        memcpy(g, gx + (size_t)t * 4 * H, sizeof(float) * 4 * (size_t)H);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, l->whh[d], H, h, 1, 1.0f, g, 1);
+        float *out = y + (size_t)t * 2 * H + (size_t)d * H;
+        for (int j = 0; j < H; j++) {
+            float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
+            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
+            c[j] = fg * c[j] + ig * gg;
+            h[j] = og * tanhf(c[j]);
+            out[j] = h[j];
+        }
+    }
+}
+
+kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    int H = l->hidden;
+    if (L <= 0)
+        return KT_OK;
+    size_t mark = kt_arena_mark(a);
+    float *gx = kt_arena_take(a, (size_t)L * 4 * H);
+    float *g = kt_arena_take(a, 4 * (size_t)H);
+    float *h = kt_arena_take(a, (size_t)H);
+    float *c = kt_arena_take(a, (size_t)H);
+    if (!gx || !g || !h || !c)
+        return arena_full(err);
+    for (int d = 0; d < 2; d++) {
+        kt_linear ih = {l->wih[d], l->b[d], l->in, 4 * H};
+        kt_linear_forward(&ih, x, L, gx);
+        lstm_direction(l, d, gx, L, y, g, h, c);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+static void norm_row_stats(const float *x, int n, size_t stride, double *mean, double *inv, float eps)
+{
+    double s = 0.0, ss = 0.0;
+    for (int i = 0; i < n; i++)
+        s += x[i * stride];
+    double m = s / n;
+    for (int i = 0; i < n; i++) {
+        double d = x[i * stride] - m;
+        ss += d * d;
+    }
+    *mean = m;
+    *inv = 1.0 / sqrt(ss / n + (double)eps);
+}
+
+void kt_layernorm_rows(float *x, int n, int C, const float *g, const float *b, float eps)
+{
+    for (int t = 0; t < n; t++) {
+        float *r = x + (size_t)t * C;
+        double m, inv;
+        norm_row_stats(r, C, 1, &m, &inv, eps);
+        for (int c = 0; c < C; c++) {
+            float v = (float)((r[c] - m) * inv);
+            r[c] = (g ? v * g[c] : v) + (b ? b[c] : 0.0f);
+        }
+    }
+}
+
+void kt_layernorm_channels(float *x, int C, int L, const float *g, const float *b, float eps)
+{
+    for (int t = 0; t < L; t++) {
+        double m, inv;
+        norm_row_stats(x + t, C, (size_t)L, &m, &inv, eps);
+        for (int c = 0; c < C; c++) {
+            float *p = x + (size_t)c * L + t;
+            float v = (float)((*p - m) * inv);
+            *p = (g ? v * g[c] : v) + (b ? b[c] : 0.0f);
+        }
+    }
+}
+
+void kt_adalayernorm_rows(float *x, int n, int C, const float *gb, float eps)
+{
+    for (int t = 0; t < n; t++) {
+        float *r = x + (size_t)t * C;
+        double m, inv;
+        norm_row_stats(r, C, 1, &m, &inv, eps);
+        for (int c = 0; c < C; c++)
+            r[c] = (1.0f + gb[c]) * (float)((r[c] - m) * inv) + gb[C + c];
+    }
+}
+
+void kt_adain1d(float *x, int C, int L, const float *gb, float eps)
+{
+    for (int c = 0; c < C; c++) {
+        float *r = x + (size_t)c * L;
+        double m, inv;
+        norm_row_stats(r, L, 1, &m, &inv, eps);
+        float sc = 1.0f + gb[c], sh = gb[C + c];
+        for (int t = 0; t < L; t++)
+            r[t] = sc * (float)((r[t] - m) * inv) + sh;
+    }
+}
+
+void kt_snake(float *x, int C, int L, const float *alpha)
+{
+    for (int c = 0; c < C; c++) {
+        float al = alpha[c], inv = 1.0f / al;
+        float *r = x + (size_t)c * L;
+        for (int t = 0; t < L; t++) {
+            float s = sinf(al * r[t]);
+            r[t] += inv * s * s;
+        }
+    }
+}
+
+void kt_leaky_relu(float *x, size_t n, float slope)
+{
+    for (size_t i = 0; i < n; i++)
+        if (x[i] < 0.0f)
+            x[i] *= slope;
+}
+
+void kt_gelu_new(float *x, size_t n)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
+    }
+}
+
+void kt_softmax(float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double s = 0.0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - mx);
+        s += x[i];
+    }
+    float inv = (float)(1.0 / s);
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void kt_transpose(const float *x, int rows, int cols, float *y)
+{
+    for (int r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++)
+            y[(size_t)c * rows + r] = x[(size_t)r * cols + c];
+}

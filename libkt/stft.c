@@ -1,0 +1,195 @@
+/* stft.c - the harmonic source (SineGen + SourceModuleHnNSF with a seeded
+ * counter-based noise, spec section 9), torch.stft and torch.istft for the
+ * generator's n_fft / hop. */
+#include <math.h>
+#include <string.h>
+
+#include "kokoro_impl.h"
+
+#define SINE_AMP 0.1
+#define NOISE_STD 0.003f
+#define VOICED_THRESHOLD 10.0f
+#define MAX_NFFT 64
+
+int kt_kokoro_samples_per_frame(const kt_model *m) { return 2 * m->up_total; }
+
+int kt_kokoro_stft_frames(const kt_model *m, int F) { return F * kt_kokoro_samples_per_frame(m) / m->hop + 1; }
+
+static uint32_t lowbias32(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* Unit normal number i of the stream (Box-Muller on two hashed counters). */
+static float normal(uint64_t i, uint32_t seed)
+{
+    uint32_t off = seed * 0x9E3779B9U;
+    uint32_t h1 = lowbias32((uint32_t)(2 * i) + off), h2 = lowbias32((uint32_t)(2 * i + 1) + off);
+    double u1 = ((h1 >> 8) + 0.5) / 16777216.0, u2 = ((h2 >> 8) + 0.5) / 16777216.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+/* rad = (f0 * (k+1) / sr) mod 1 in float32, floor-mod as torch's %. */
+static float rad_of(float f0, int k)
+{
+    float r = (f0 * (float)(k + 1)) / (float)KT_SOURCE_SR;
+    return r - floorf(r);
+}
+
+size_t kt_source_need(const kt_model *m, int F)
+{
+    (void)m;
+    (void)F;
+    return 0;
+}
+
+/* P[j] of the reference recipe: float32(cumsum in double) * 2 * float32(pi) * up. */
+static float phase_p(double cum, int up)
+{
+    float p = (float)cum;
+    p = p * 2.0f;
+    p = p * (float)M_PI;
+    return p * (float)up;
+}
+
+void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source)
+{
+    int L2 = 2 * F, up = m->up_total;
+    size_t n = (size_t)L2 * up;
+    double cum[KT_HARMONICS]; /* cumsum of rad over j = 0..i0 */
+    float p0[KT_HARMONICS], p1[KT_HARMONICS];
+    const float *lw = m->gen.l_linear.w, *lb = m->gen.l_linear.b;
+    long i0 = 0;
+    for (int k = 0; k < KT_HARMONICS; k++)
+        cum[k] = rad_of(f0[0], k);
+    for (int k = 0; k < KT_HARMONICS; k++) {
+        p0[k] = phase_p(cum[k], up);
+        p1[k] = L2 > 1 ? phase_p(cum[k] + rad_of(f0[1], k), up) : p0[k];
+    }
+    for (size_t t = 0; t < n; t++) {
+        double sd = ((double)t + 0.5) / up - 0.5;
+        float src = (float)(sd < 0 ? 0.0 : sd);
+        long j = (long)floorf(src);
+        while (i0 < j) { /* advance to i0 = j; P[i1] with i1 = min(i0 + 1, L2 - 1) */
+            i0++;
+            for (int k = 0; k < KT_HARMONICS; k++) {
+                cum[k] += rad_of(f0[i0], k);
+                p0[k] = phase_p(cum[k], up);
+                p1[k] = i0 + 1 < L2 ? phase_p(cum[k] + rad_of(f0[i0 + 1], k), up) : p0[k];
+            }
+        }
+        float lam = src - (float)i0, oml = 1.0f - lam;
+        float fu = f0[t / up];
+        int voiced = fu > VOICED_THRESHOLD;
+        float amp = voiced ? NOISE_STD : (float)(SINE_AMP / 3.0);
+        float acc = 0.0f;
+        for (int k = 0; k < KT_HARMONICS; k++) {
+            float ph = oml * p0[k] + lam * p1[k];
+            float sine = (float)SINE_AMP * sinf(ph);
+            float sw = (voiced ? sine : 0.0f) + amp * normal(t * KT_HARMONICS + k, seed);
+            acc += lw[k] * sw;
+        }
+        har_source[t] = tanhf(acc + lb[0]);
+    }
+}
+
+static void hann(int N, float *w)
+{
+    for (int i = 0; i < N; i++)
+        w[i] = (float)(0.5 - 0.5 * cos(2.0 * M_PI * i / N));
+}
+
+static long reflect(long p, long n)
+{
+    if (p < 0)
+        p = -p;
+    if (p >= n)
+        p = 2 * (n - 1) - p;
+    return p;
+}
+
+void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
+{
+    int N = m->n_fft, hop = m->hop, nb = N / 2 + 1, M = n / hop + 1;
+    float w[MAX_NFFT], fr[MAX_NFFT];
+    double cs[MAX_NFFT], sn[MAX_NFFT];
+    hann(N, w);
+    for (int i = 0; i < N; i++) {
+        cs[i] = cos(2.0 * M_PI * i / N);
+        sn[i] = sin(2.0 * M_PI * i / N);
+    }
+    for (int f = 0; f < M; f++) {
+        for (int j = 0; j < N; j++)
+            fr[j] = w[j] * x[reflect((long)f * hop + j - N / 2, n)];
+        for (int k = 0; k < nb; k++) {
+            double re = 0.0, im = 0.0;
+            for (int j = 0; j < N; j++) {
+                int idx = (k * j) % N;
+                re += fr[j] * cs[idx];
+                im -= fr[j] * sn[idx];
+            }
+            if (k == 0 || 2 * k == N)
+                im = 0.0; /* exactly real: +0 imaginary part, as torch */
+            float fre = (float)re, fim = (float)im;
+            har[(size_t)k * M + f] = hypotf(fre, fim);
+            har[(size_t)(nb + k) * M + f] = atan2f(fim, fre);
+        }
+    }
+}
+
+/* y[0..N) = irfft of frame f (imaginary parts of DC and Nyquist ignored). */
+static void irfft_frame(const float *spec, const float *phase, int M, int f, int N, const double *cs,
+                        const double *sn, double *y)
+{
+    int nb = N / 2 + 1;
+    double re[MAX_NFFT / 2 + 1], im[MAX_NFFT / 2 + 1];
+    for (int k = 0; k < nb; k++) {
+        float mag = spec[(size_t)k * M + f], ph = phase[(size_t)k * M + f];
+        re[k] = mag * cosf(ph);
+        im[k] = mag * sinf(ph);
+    }
+    for (int j = 0; j < N; j++) {
+        double s = re[0] + ((N % 2 == 0) ? ((j % 2) ? -re[nb - 1] : re[nb - 1]) : 0.0);
+        int top = (N % 2 == 0) ? nb - 1 : nb;
+        for (int k = 1; k < top; k++) {
+            int idx = (k * j) % N;
+            s += 2.0 * (re[k] * cs[idx] - im[k] * sn[idx]);
+        }
+        y[j] = s / N;
+    }
+}
+
+void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int M, float *audio)
+{
+    int N = m->n_fft, hop = m->hop, pad = N / 2;
+    long len = (long)hop * (M - 1);
+    float w[MAX_NFFT];
+    double cs[MAX_NFFT], sn[MAX_NFFT], y[MAX_NFFT];
+    hann(N, w);
+    for (int i = 0; i < N; i++) {
+        cs[i] = cos(2.0 * M_PI * i / N);
+        sn[i] = sin(2.0 * M_PI * i / N);
+    }
+    memset(audio, 0, sizeof(float) * (size_t)len);
+    for (int f = 0; f < M; f++) {
+        irfft_frame(spec, phase, M, f, N, cs, sn, y);
+        for (int j = 0; j < N; j++) {
+            long p = (long)f * hop + j - pad;
+            if (p >= 0 && p < len)
+                audio[p] += (float)(w[j] * y[j]);
+        }
+    }
+    for (long p = 0; p < len; p++) { /* divide by the window envelope sum_m w^2 */
+        long q = p + pad;
+        double env = 0.0;
+        for (long f = (q - N + 1 + hop - 1) / hop; f * hop <= q; f++)
+            if (f >= 0 && f < M)
+                env += (double)w[q - f * hop] * w[q - f * hop];
+        audio[p] = env > 1e-11 ? (float)(audio[p] / env) : audio[p];
+    }
+}
