@@ -428,6 +428,28 @@ kt_status kt_qview_open(const kt_checkpoint *c, const char *name, kt_qview *v, k
     return KT_OK;
 }
 
+static int check_part(const kt_tensor *t, kt_dtype dtype, int64_t numel)
+{
+    return t && t->dtype == dtype && kt_tensor_numel(t) == numel && kt_tensor_is_contiguous(t);
+}
+
+kt_status kt_qview_from_tensors(kt_quant_scheme s, int ndim, const int64_t *shape, const kt_tensor *codes,
+                                const kt_tensor *scales, kt_qview *v, kt_error *err)
+{
+    static const kt_dtype code_dtype[] = {KT_F32, KT_F16, KT_BF16, KT_I8, KT_U8};
+    memset(v, 0, sizeof *v);
+    if ((unsigned)s > KT_QUANT_Q4 || ndim < 0 || ndim > KT_MAX_DIMS || set_geometry(v, s, ndim, shape))
+        return kt_error_set(err, KT_EINVAL, "bad scheme or shape for a weight view");
+    int64_t ncodes = v->rows * (kt_quant_is_integer(s) ? v->row_bytes : v->cols);
+    if (!check_part(codes, code_dtype[s], ncodes) ||
+        (kt_quant_is_integer(s) ? !check_part(scales, KT_F32, v->rows * v->groups) : scales != NULL))
+        return kt_error_set(err, KT_EFORMAT, "codes or scales do not match a %s tensor of this shape",
+                            kt_quant_scheme_name(s));
+    v->codes = codes->data;
+    v->scales = scales ? scales->data : NULL;
+    return KT_OK;
+}
+
 void kt_qview_row(const kt_qview *v, int64_t r, float *out)
 {
     const uint8_t *p = v->codes + r * v->row_bytes;

@@ -110,6 +110,13 @@ typedef struct {
  * KT_EUNSUPPORTED (other dtypes or a strided tensor). */
 kt_status kt_qview_open(const kt_checkpoint *c, const char *name, kt_qview *out, kt_error *err);
 
+/* Makes a view over tensors already in memory: codes and scales as kt_quantize
+ * made them (scales NULL for the float schemes, whose codes tensor is the
+ * contiguous float32/float16/bfloat16 weight), logical shape ndim/shape.
+ * Errors: KT_EFORMAT when the dtypes or sizes do not match the scheme. */
+kt_status kt_qview_from_tensors(kt_quant_scheme s, int ndim, const int64_t *shape, const kt_tensor *codes,
+                                const kt_tensor *scales, kt_qview *out, kt_error *err);
+
 /* Decodes row r (0 <= r < rows) into out (cols floats). */
 void kt_qview_row(const kt_qview *v, int64_t r, float *out);
 
