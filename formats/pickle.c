@@ -1502,6 +1502,11 @@ kt_value *kt_pickle_storage_at(const kt_value *root, size_t i)
     return root && i < root->a->nstor ? root->a->stor[i] : NULL;
 }
 
+kt_value *kt_pickle_storage_find(const kt_value *root, const char *key)
+{
+    return root && key ? storage_find(root->a, key) : NULL;
+}
+
 kt_status kt_value_tensor(const kt_value *v, kt_tensor *out, kt_error *err)
 {
     if (!v || v->kind != KT_V_TENSOR)

@@ -132,6 +132,9 @@ kt_status kt_value_storage_bind(kt_value *v, const void *data, uint64_t nbytes, 
 size_t kt_pickle_storage_count(const kt_value *root);
 kt_value *kt_pickle_storage_at(const kt_value *root, size_t i);
 
+/* The STORAGE value with persistent-id key key in root's parse, or NULL. */
+kt_value *kt_pickle_storage_find(const kt_value *root, const char *key);
+
 /* A TENSOR as a borrowed view (owned NULL; data NULL when empty or the storage
  * is unbound). KT_EINVAL for another kind. */
 kt_status kt_value_tensor(const kt_value *v, kt_tensor *out, kt_error *err);
