@@ -708,18 +708,22 @@ static kt_status merge_dropped(char **all, char *add, kt_error *err)
     return KT_OK;
 }
 
+int kt_phonemes_has_words(const char *phonemes)
+{
+    u32buf s = {0};
+    int found = 0;
+    utf8_decode_into(phonemes, &s);
+    for (size_t k = 0; k < s.n && !found; k++)
+        found = !kt_phoneme_is_punct(s.p[k]) && !is_space(s.p[k]);
+    ub_free(&s);
+    return found;
+}
+
 static int has_words(const kt_chunk_list *l)
 {
-    for (size_t i = 0; i < l->count; i++) {
-        u32buf s = {0};
-        utf8_decode_into(l->items[i].phonemes, &s);
-        for (size_t k = 0; k < s.n; k++)
-            if (!kt_phoneme_is_punct(s.p[k])) {
-                ub_free(&s);
-                return 1;
-            }
-        ub_free(&s);
-    }
+    for (size_t i = 0; i < l->count; i++)
+        if (kt_phonemes_has_words(l->items[i].phonemes))
+            return 1;
     return 0;
 }
 

@@ -84,6 +84,9 @@ kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config
 /* 1 if the code point is punctuation or space in Kokoro's alphabet, else 0. */
 int kt_phoneme_is_punct(uint32_t cp);
 
+/* 1 if phonemes hold a symbol other than punctuation and spaces (valid UTF-8 prefix scanned), else 0. */
+int kt_phonemes_has_words(const char *phonemes);
+
 /* Number of code points in a UTF-8 string, or (size_t)-1 when invalid. */
 size_t kt_utf8_count(const char *s);
 
