@@ -1568,6 +1568,18 @@ static kt_status name_append(flat *f, const char *s, size_t n)
     return KT_OK;
 }
 
+/* Python's repr of a float: shortest round-trip digits, ".0" for integral values. */
+static void float_repr(double f, char *buf, size_t cap)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, f);
+        if (strtod(buf, NULL) == f)
+            break;
+    }
+    if (!strpbrk(buf, ".en") && strlen(buf) + 3 < cap)
+        strcat(buf, ".0");
+}
+
 /* Spelling of a dict key in a flat name; -1 when the key cannot name anything. */
 static int key_text(const kt_value *k, char *buf, size_t cap, const char **s, size_t *n)
 {
@@ -1577,7 +1589,7 @@ static int key_text(const kt_value *k, char *buf, size_t cap, const char **s, si
     case KT_V_INT: snprintf(buf, cap, "%lld", (long long)k->u.i); break;
     case KT_V_BOOL: snprintf(buf, cap, "%s", k->u.b ? "True" : "False"); break;
     case KT_V_NONE: snprintf(buf, cap, "None"); break;
-    case KT_V_FLOAT: snprintf(buf, cap, "%.17g", k->u.f); break;
+    case KT_V_FLOAT: float_repr(k->u.f, buf, cap); break;
     default: return -1;
     }
     *s = buf;
@@ -1672,7 +1684,7 @@ kt_status kt_value_flatten(const kt_value *root, kt_tensor_list *out, kt_error *
     size_t first = out->count;
     if (!root)
         return kt_error_set(err, KT_EINVAL, "pickle: no tree");
-    f.budget = 2 * root->a->nvals + ((size_t)1 << 20);
+    f.budget = 2 * root->a->nvals + 1024;
     kt_status st = flat_walk(&f, root, 1);
     free(f.name);
     if (!st)
