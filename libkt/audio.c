@@ -102,6 +102,20 @@ static void put_le16(unsigned char *p, uint16_t v)
     p[1] = (unsigned char)(v >> 8);
 }
 
+/* float -> 16-bit exactly as libsndfile does with clipping on (scale by 2^31, round, keep the
+ * high 16 bits), so the stream and a .wav file of the same audio hold the same samples. */
+static int16_t to_pcm16(float x)
+{
+    double scaled = (double)x * 2147483648.0;
+    if (x != x) /* NaN */
+        return 0;
+    if (scaled >= 2147483647.0)
+        return 32767;
+    if (scaled <= -2147483648.0)
+        return -32768;
+    return (int16_t)floor((double)lrint(scaled) / 65536.0);
+}
+
 kt_status kt_wav_stream_open(kt_wav_stream *s, FILE *fp, int sample_rate, kt_error *err)
 {
     unsigned char h[44];
@@ -133,15 +147,7 @@ kt_status kt_wav_stream_write(kt_wav_stream *s, const float *samples, size_t n, 
     while (i < n) {
         size_t k = 0;
         for (; i < n && k + 2 <= sizeof buf; i++, k += 2) {
-            float x = samples[i];
-            if (x != x) /* NaN */
-                x = 0.0f;
-            if (x < -1.0f)
-                x = -1.0f;
-            if (x > 1.0f)
-                x = 1.0f;
-            long v = lrintf(x * 32767.0f);
-            put_le16(buf + k, (uint16_t)(int16_t)v);
+            put_le16(buf + k, (uint16_t)to_pcm16(samples[i]));
         }
         if (fwrite(buf, 1, k, s->fp) != k)
             return kt_error_set(err, KT_EIO, "cannot write audio stream: %s", strerror(errno));
