@@ -239,21 +239,32 @@ void kt_blend_expr_free(kt_blend_expr *e)
     memset(e, 0, sizeof *e);
 }
 
+/* The expression as written (terms joined by spaces, cut to fit), for messages. */
+static void expr_text(const kt_blend_expr *e, char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < e->count && k < n; i++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", i ? " " : "", e->terms[i].text);
+}
+
 kt_status kt_blend_weights(kt_blend_expr *e, int normalize, kt_error *err)
 {
     double sum = 0.0;
     int any = 0;
+    char text[200];
+    expr_text(e, text, sizeof text);
     for (size_t i = 0; i < e->count; i++) {
         sum += e->terms[i].weight;
         any |= e->terms[i].weight != 0.0;
     }
     if (!any)
-        return kt_error_set(err, KT_EINVAL, "all weights are zero");
+        return kt_error_set(err, KT_EINVAL, "'%s': all weights are zero", text);
     if (normalize && !isfinite(sum))
-        return kt_error_set(err, KT_EINVAL, "the weights' sum overflows");
+        return kt_error_set(err, KT_EINVAL, "'%s': the weights' sum overflows", text);
     if (normalize && sum == 0.0)
-        return kt_error_set(err, KT_EINVAL, "the weights sum to 0, so they cannot be normalised "
-                                            "(--no-normalize keeps them as written)");
+        return kt_error_set(err, KT_EINVAL, "'%s': the weights sum to 0, so they cannot be normalised "
+                                            "(--no-normalize keeps them as written)", text);
     for (size_t i = 0; i < e->count; i++) {
         e->terms[i].used = normalize ? e->terms[i].weight / sum : e->terms[i].weight;
         if (!isfinite(e->terms[i].used))
