@@ -1,0 +1,590 @@
+/* kt-synth - text or Kokoro phonemes to 24 kHz speech with the Kokoro-82M weights. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kt/audio.h"
+#include "kt/config.h"
+#include "kt/g2p.h"
+#include "kt/io.h"
+#include "kt/kokoro.h"
+#include "kt/voice.h"
+
+static const char usage[] =
+    "usage: kt-synth [-m MODEL] [-c config.json] [-v VOICE] [--voices DIR] -o OUT [options] [TEXT...]\n"
+    "\n"
+    "Turn text (or Kokoro phonemes) into 24 kHz mono speech with the Kokoro-82M weights, in C.\n"
+    "Text comes from the arguments, else from -f FILE, else from stdin. Long text is split at\n"
+    "sentence and clause punctuation into chunks of at most 510 phonemes and the audio joined.\n"
+    "\n"
+    "options:\n"
+    "  -m, --model FILE     weights, e.g. kokoro-v1_0.pth (default: $KT_MODEL)\n"
+    "  -c, --config FILE    the model's config.json (default: the built-in Kokoro v1.0 config)\n"
+    "  -v, --voice VOICE    a voice name looked up in --voices (af_heart), a voice file, or a blend\n"
+    "                       expression as kt-blend takes it ('af_heart:0.6 am_adam:0.4'); default af_heart\n"
+    "      --voices DIR     folder of voice packs (default: $KT_VOICES, else ./voices)\n"
+    "  -o, --output FILE    .wav (16-bit PCM), .flac or .ogg (Vorbis); '-' streams WAV to stdout,\n"
+    "                       chunk by chunk as each is synthesized\n"
+    "  -f, --file FILE      read the text from FILE ('-' for stdin)\n"
+    "      --phonemes       the input is Kokoro phonemes, not text (no G2P)\n"
+    "      --lang LANG      en-us, en-gb, es, fr, hi, it, pt-br, ja, zh, or another espeak-ng language\n"
+    "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
+    "                       h hi, i it, j ja, p pt-br, z zh)\n"
+    "      --print-phonemes print the phonemes, one chunk per line, and exit (no model needed)\n"
+    "      --speed X        speaking rate, > 0 (default 1.0; 1.2 is faster)\n"
+    "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
+    "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
+    "      --threads N      OpenBLAS threads (default: OpenBLAS's own choice)\n"
+    "      --json           print a JSON summary on stdout (not with -o -)\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "examples:\n"
+    "  kt-synth -m kokoro-v1_0.pth -c config.json --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
+    "  export KT_MODEL=$PWD/kokoro-v1_0.pth KT_VOICES=$PWD/voices\n"
+    "  kt-synth -v bf_emma -f chapter.txt -o chapter.flac --durations chapter.json\n"
+    "  echo \"Streaming to a player.\" | kt-synth -v af_heart -o - | aplay\n"
+    "  kt-synth -v 'af_heart:0.7 am_adam:0.3' --speed 1.1 -o mix.ogg \"Blended voices.\"\n"
+    "  kt-synth --phonemes -v af_heart -o p.wav \"həlˈO wˈɜɹld\"\n"
+    "  kt-synth --print-phonemes --lang fr \"Bonjour tout le monde.\"\n"
+    "\n"
+    "exit status: 0 success; 1 bad input (empty text, text without words, a phoneme outside the\n"
+    "vocabulary, unknown voice or language, unreadable text file); 2 bad command line; 3 output\n"
+    "error or out of memory; 4 the weights or config are not Kokoro or do not match each other.\n";
+
+enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
+
+typedef struct {
+    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
+    int phonemes, print_phonemes, json, threads;
+    double speed;
+    uint32_t seed;
+    char *text; /* owned */
+} options;
+
+static int fail_usage(const char *msg, const char *arg)
+{
+    if (arg)
+        fprintf(stderr, "kt-synth: %s: %s\n", msg, arg);
+    else
+        fprintf(stderr, "kt-synth: %s\n", msg);
+    fputs("try 'kt-synth --help'\n", stderr);
+    return EXIT_USAGE;
+}
+
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_value_option(options *o, const char *a, const char *v)
+{
+    double x;
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+    else if (!strcmp(a, "-c") || !strcmp(a, "--config")) o->config = v;
+    else if (!strcmp(a, "-v") || !strcmp(a, "--voice")) o->voice = v;
+    else if (!strcmp(a, "--voices")) o->voices = v;
+    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
+    else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->file = v;
+    else if (!strcmp(a, "--lang")) o->lang = v;
+    else if (!strcmp(a, "--durations")) o->durations = v;
+    else if (!strcmp(a, "--speed")) {
+        if (parse_number(v, &o->speed) || o->speed <= 0)
+            return fail_usage("--speed must be a number > 0", v);
+    } else if (!strcmp(a, "--seed")) {
+        if (parse_number(v, &x) || x < 0 || x > 4294967295.0 || x != floor(x))
+            return fail_usage("--seed must be an integer 0..4294967295", v);
+        o->seed = (uint32_t)x;
+    } else if (!strcmp(a, "--threads")) {
+        if (parse_number(v, &x) || x < 0 || x > 1024 || x != floor(x))
+            return fail_usage("--threads must be an integer 0..1024", v);
+        o->threads = (int)x;
+    } else
+        return -1;
+    return 0;
+}
+
+static int is_flag(options *o, const char *a)
+{
+    if (!strcmp(a, "--phonemes")) o->phonemes = 1;
+    else if (!strcmp(a, "--print-phonemes")) o->print_phonemes = 1;
+    else if (!strcmp(a, "--json")) o->json = 1;
+    else return 0;
+    return 1;
+}
+
+/* Appends s to the text being built from arguments (space-separated). */
+static int text_append(options *o, const char *s)
+{
+    size_t old = o->text ? strlen(o->text) : 0, n = strlen(s);
+    char *t = realloc(o->text, old + n + 2);
+    if (!t)
+        return -1;
+    if (old)
+        t[old++] = ' ';
+    memcpy(t + old, s, n + 1);
+    o->text = t;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, options *o)
+{
+    int only_text = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (only_text || a[0] != '-' || !strcmp(a, "-")) {
+            if (text_append(o, a))
+                return fail_usage("out of memory", NULL);
+            continue;
+        }
+        if (!strcmp(a, "--")) {
+            only_text = 1;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        } else if (!is_flag(o, a)) {
+            if (i + 1 >= argc) {
+                int known = parse_value_option(o, a, "") == 0;
+                return fail_usage(known ? "option needs a value" : "unknown option", a);
+            }
+            int r = parse_value_option(o, a, argv[i + 1]);
+            if (r < 0)
+                return fail_usage("unknown option", a);
+            if (r > 0)
+                return r;
+            i++;
+        }
+    }
+    if (o->json && o->output && !strcmp(o->output, "-"))
+        return fail_usage("--json needs stdout, which -o - uses for audio", NULL);
+    if (!o->print_phonemes && !o->output)
+        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
+    if (o->output && strcmp(o->output, "-") && !o->print_phonemes &&
+        kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN)
+        return fail_usage("unknown audio format (use .wav, .flac or .ogg)", o->output);
+    return 0;
+}
+
+/* Reads all of fp into a malloc'd NUL-terminated string. */
+static char *read_all(FILE *fp)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (n + 1 >= cap) {
+            char *b = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
+            if (!b) {
+                free(buf);
+                return NULL;
+            }
+            buf = b;
+            cap *= 2;
+        }
+        size_t k = fread(buf + n, 1, cap - n - 1, fp);
+        n += k;
+        if (k == 0)
+            break;
+    }
+    if (buf)
+        buf[n] = '\0';
+    return buf;
+}
+
+static int get_text(options *o)
+{
+    if (o->text)
+        return 0;
+    if (!o->file && isatty(0))
+        return fail_usage("no text: give it as an argument, with -f FILE, or on stdin", NULL);
+    FILE *fp = (!o->file || !strcmp(o->file, "-")) ? stdin : fopen(o->file, "rb");
+    if (!fp) {
+        fprintf(stderr, "kt-synth: %s: cannot open: %s\n", o->file, strerror(errno));
+        return EXIT_INPUT;
+    }
+    o->text = read_all(fp);
+    int bad = ferror(fp);
+    if (fp != stdin)
+        fclose(fp);
+    if (!o->text || bad) {
+        fprintf(stderr, "kt-synth: %s: cannot read the text\n", o->file ? o->file : "stdin");
+        return o->text ? EXIT_INPUT : EXIT_OUTPUT;
+    }
+    return 0;
+}
+
+static int status_exit(kt_status st)
+{
+    return st == KT_ENOMEM || st == KT_EIO ? EXIT_OUTPUT : EXIT_INPUT;
+}
+
+/* ---- phonemes ------------------------------------------------------------------------------- */
+
+static int has_words(const kt_chunk_list *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        if (kt_phonemes_has_words(l->items[i].phonemes))
+            return 1;
+    return 0;
+}
+
+/* Input phonemes: every symbol must be in the vocab; then chunked. */
+static int phoneme_chunks(const options *o, const kt_config *cfg, kt_chunk_list *chunks)
+{
+    kt_error e;
+    int *ids = NULL;
+    size_t n = 0;
+    char *flat = strdup(o->text);
+    if (!flat)
+        return fail_usage("out of memory", NULL);
+    for (char *p = flat; *p; p++) /* line breaks separate chunks; they are not symbols */
+        if (*p == '\n' || *p == '\r' || *p == '\t')
+            *p = ' ';
+    kt_status st = kt_phonemes_to_ids(cfg, flat, &ids, &n, &e);
+    free(flat);
+    free(ids);
+    if (st) {
+        fprintf(stderr, "kt-synth: phonemes: %s\n", e.msg);
+        return status_exit(st);
+    }
+    st = kt_phonemes_chunk(o->text, KT_G2P_MAX_PHONEMES, chunks, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: phonemes: %s\n", e.msg);
+        return status_exit(st);
+    }
+    if (chunks->count == 0) {
+        fprintf(stderr, "kt-synth: phonemes: empty input\n");
+        return EXIT_INPUT;
+    }
+    if (!has_words(chunks)) {
+        fprintf(stderr, "kt-synth: phonemes: nothing but punctuation\n");
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
+static int text_chunks(const options *o, const char *lang, const kt_config *cfg, kt_chunk_list *chunks)
+{
+    kt_error e;
+    char *dropped = NULL;
+    kt_status st = kt_g2p_text_chunks(o->text, lang, cfg, chunks, &dropped, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s\n", e.msg);
+        return status_exit(st);
+    }
+    if (dropped)
+        fprintf(stderr, "kt-synth: warning: dropped symbols not in the vocabulary: %s\n", dropped);
+    free(dropped);
+    return 0;
+}
+
+/* ---- voice ---------------------------------------------------------------------------------- */
+
+/* Loads a voice name, file or blend expression into v. */
+static int load_voice(const char *spec, const char *dir, kt_voice *v)
+{
+    kt_blend_expr ex = {0};
+    kt_error e;
+    const char *args[1] = {spec};
+    kt_status st = kt_blend_parse(args, 1, &ex, &e);
+    if (!st)
+        st = kt_blend_weights(&ex, 1, &e);
+    if (!st)
+        st = kt_blend_resolve(&ex, dir, &e);
+    if (!st)
+        st = kt_blend_eval(&ex, v, &e);
+    kt_blend_expr_free(&ex);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", spec, e.msg);
+        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* ---- synthesis ------------------------------------------------------------------------------ */
+
+typedef struct {
+    float *audio;
+    size_t n, cap;
+    cJSON *dur; /* array of chunk objects, or NULL */
+    kt_wav_stream stream;
+    int streaming;
+} sink;
+
+static int sink_add(sink *s, const float *x, size_t n)
+{
+    kt_error e;
+    if (s->streaming) {
+        if (kt_wav_stream_write(&s->stream, x, n, &e)) {
+            fprintf(stderr, "kt-synth: -: %s\n", e.msg);
+            return EXIT_OUTPUT;
+        }
+        s->n += n;
+        return 0;
+    }
+    if (s->n + n > s->cap) {
+        size_t cap = s->cap ? s->cap : 1 << 16;
+        while (cap < s->n + n)
+            cap *= 2;
+        float *a = realloc(s->audio, cap * sizeof *a);
+        if (!a) {
+            fprintf(stderr, "kt-synth: out of memory\n");
+            return EXIT_OUTPUT;
+        }
+        s->audio = a;
+        s->cap = cap;
+    }
+    memcpy(s->audio + s->n, x, n * sizeof *x);
+    s->n += n;
+    return 0;
+}
+
+/* Appends one chunk's timing to s->dur: each phoneme's [start, end) in seconds. */
+static void add_durations(sink *s, const char *ps, const kt_synth_result *r, size_t offset)
+{
+    long frames = 0;
+    for (int i = 0; i < r->n_tokens; i++)
+        frames += r->durations[i];
+    double spf = frames > 0 ? (double)r->n_samples / (double)frames : 0; /* samples per frame */
+    double t0 = (double)offset / KT_SAMPLE_RATE;
+    cJSON *c = cJSON_CreateObject(), *list = cJSON_CreateArray();
+    cJSON_AddStringToObject(c, "phonemes", ps);
+    cJSON_AddNumberToObject(c, "start", t0);
+    cJSON_AddNumberToObject(c, "end", t0 + (double)r->n_samples / KT_SAMPLE_RATE);
+    long f = r->durations[0]; /* BOS frames come first */
+    const unsigned char *p = (const unsigned char *)ps;
+    for (int i = 1; i + 1 < r->n_tokens && *p; i++) {
+        size_t len = 1;
+        while (p[len] && (p[len] & 0xC0) == 0x80)
+            len++;
+        cJSON *ph = cJSON_CreateObject();
+        char sym[8] = {0};
+        memcpy(sym, p, len < 7 ? len : 7);
+        cJSON_AddStringToObject(ph, "phoneme", sym);
+        cJSON_AddNumberToObject(ph, "start", t0 + (double)f * spf / KT_SAMPLE_RATE);
+        f += r->durations[i];
+        cJSON_AddNumberToObject(ph, "end", t0 + (double)f * spf / KT_SAMPLE_RATE);
+        cJSON_AddItemToArray(list, ph);
+        p += len;
+    }
+    cJSON_AddItemToObject(c, "phoneme_times", list);
+    cJSON_AddItemToArray(s->dur, c);
+}
+
+static int synth_chunk(kt_model *m, const kt_voice *v, const char *ps, const kt_synth_params *sp, sink *s)
+{
+    kt_error e;
+    int *ids = NULL;
+    size_t n = 0;
+    kt_synth_result r = {0};
+    kt_status st = kt_phonemes_to_ids(kt_model_config(m), ps, &ids, &n, &e);
+    if (!st) {
+        size_t row = kt_phonemes_voice_row(ps, (size_t)v->rows);
+        st = kt_model_synthesize(m, ids + 1, (int)(n - 2), v->data + row * (size_t)v->dim, sp, &r, &e);
+    }
+    free(ids);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s\n", e.msg);
+        return status_exit(st);
+    }
+    if (s->dur)
+        add_durations(s, ps, &r, s->n);
+    int rc = sink_add(s, r.audio, r.n_samples);
+    kt_synth_result_free(&r);
+    return rc;
+}
+
+static int write_json_file(const char *path, cJSON *root)
+{
+    kt_error e;
+    kt_atomic_file af;
+    char *text = cJSON_Print(root);
+    kt_status st = text ? kt_atomic_open(&af, path, &e) : kt_error_set(&e, KT_ENOMEM, "out of memory");
+    if (!st) {
+        st = kt_atomic_write(&af, text, strlen(text), &e);
+        if (!st)
+            st = kt_atomic_write(&af, "\n", 1, &e);
+        st = st ? (kt_atomic_abort(&af), st) : kt_atomic_commit(&af, &e);
+    }
+    free(text);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
+        return EXIT_OUTPUT;
+    }
+    return 0;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, sink *s)
+{
+    kt_synth_params sp = kt_synth_default_params();
+    kt_error e;
+    int progress = isatty(2);
+    sp.speed = (float)o->speed;
+    sp.seed = o->seed;
+    if (s->streaming && kt_wav_stream_open(&s->stream, stdout, KT_SAMPLE_RATE, &e)) {
+        fprintf(stderr, "kt-synth: -: %s\n", e.msg);
+        return EXIT_OUTPUT;
+    }
+    for (size_t i = 0; i < chunks->count; i++) {
+        if (progress)
+            fprintf(stderr, "\rkt-synth: chunk %zu/%zu", i + 1, chunks->count);
+        int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
+        if (rc) {
+            if (progress)
+                fputc('\n', stderr);
+            return rc;
+        }
+    }
+    if (progress)
+        fputc('\n', stderr);
+    return 0;
+}
+
+static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
+{
+    kt_error e;
+    if (!s->streaming && kt_audio_write(o->output, s->audio, s->n, KT_SAMPLE_RATE, &e)) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->output, e.msg);
+        return EXIT_OUTPUT;
+    }
+    if (o->durations) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON_AddNumberToObject(root, "sample_rate", KT_SAMPLE_RATE);
+        cJSON_AddItemReferenceToObject(root, "chunks", s->dur);
+        int rc = write_json_file(o->durations, root);
+        cJSON_Delete(root);
+        if (rc)
+            return rc;
+    }
+    if (o->json) {
+        size_t nsym = 0;
+        for (size_t i = 0; i < chunks->count; i++)
+            nsym += chunks->items[i].n_symbols;
+        double dur = (double)s->n / KT_SAMPLE_RATE;
+        printf("{\"output\": \"%s\", \"sample_rate\": %d, \"samples\": %zu, \"seconds\": %.3f, "
+               "\"chunks\": %zu, \"phonemes\": %zu, \"voice\": \"%s\", \"lang\": \"%s\", "
+               "\"synthesis_seconds\": %.3f, \"realtime_factor\": %.4f}\n",
+               o->output, KT_SAMPLE_RATE, s->n, dur, chunks->count, nsym, o->voice, lang ? lang : "",
+               secs, dur > 0 ? secs / dur : 0.0);
+    }
+    return 0;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+static int load_config(const options *o, kt_config *cfg)
+{
+    kt_error e;
+    kt_status st = o->config ? kt_config_load(o->config, cfg, &e) : kt_config_default(cfg, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->config ? o->config : "built-in config", e.msg);
+        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_MODEL;
+    }
+    return 0;
+}
+
+static int load_model(const options *o, const kt_config *cfg, kt_model **m)
+{
+    kt_error e;
+    const char *path = o->model ? o->model : getenv("KT_MODEL");
+    if (!path || !*path)
+        return fail_usage("no model: give -m kokoro-v1_0.pth or set KT_MODEL", NULL);
+    kt_model_params mp = kt_model_default_params();
+    mp.n_threads = o->threads;
+    kt_status st = kt_model_load(path, cfg, &mp, m, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
+        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_MODEL;
+    }
+    return 0;
+}
+
+static int print_chunks(const kt_chunk_list *chunks)
+{
+    for (size_t i = 0; i < chunks->count; i++)
+        printf("%s\n", chunks->items[i].phonemes);
+    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+}
+
+static int run(options *o)
+{
+    kt_config cfg = {0};
+    kt_chunk_list chunks = {0};
+    kt_model *m = NULL;
+    kt_voice v = {0};
+    sink s = {0};
+    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(o->voice);
+    int rc = get_text(o);
+    if (!rc)
+        rc = load_config(o, &cfg);
+    if (rc)
+        goto done;
+    if (!o->phonemes && !lang) {
+        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
+    if (rc || o->print_phonemes) {
+        if (!rc)
+            rc = print_chunks(&chunks);
+        goto done;
+    }
+    rc = load_model(o, &cfg, &m);
+    if (!rc)
+        rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
+    if (rc)
+        goto done;
+    if (v.dim != kt_model_style_size(m)) {
+        fprintf(stderr, "kt-synth: %s: voice rows have %lld values but the model needs %d\n", o->voice,
+                (long long)v.dim, kt_model_style_size(m));
+        rc = EXIT_INPUT;
+        goto done;
+    }
+    s.streaming = !strcmp(o->output, "-");
+    if (o->durations && !(s.dur = cJSON_CreateArray())) {
+        rc = EXIT_OUTPUT;
+        goto done;
+    }
+    double t0 = now_seconds();
+    rc = synth_all(o, m, &v, &chunks, &s);
+    if (!rc)
+        rc = finish(o, o->phonemes ? o->lang : lang, &chunks, &s, now_seconds() - t0);
+done:
+    cJSON_Delete(s.dur);
+    free(s.audio);
+    kt_voice_free(&v);
+    kt_model_free(m);
+    kt_chunk_list_free(&chunks);
+    kt_config_free(&cfg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    memset(&o, 0, sizeof o);
+    o.speed = 1.0;
+    o.voice = "af_heart";
+    int rc = parse_args(argc, argv, &o);
+    if (!rc)
+        rc = run(&o);
+    free(o.text);
+    return rc;
+}
