@@ -74,22 +74,39 @@ uint32_t kt_crc32(uint32_t crc, const void *data, size_t len)
     return (uint32_t)c;
 }
 
-/* Offset of the end-of-central-directory record: the last signature whose
- * comment length fits the file, scanning back at most 65535 comment bytes. */
+/* 1 if the end record at off is self-consistent: its central directory ends
+ * right before it, or a ZIP64 locator precedes it. */
+static int eocd_consistent(const unsigned char *d, uint64_t off)
+{
+    uint64_t cd_end = (uint64_t)rd32(d + off + 16) + rd32(d + off + 12);
+    return cd_end == off || (off >= LOC64_LEN && rd32(d + off - LOC64_LEN) == SIG_LOC64);
+}
+
+/* Offset of the end-of-central-directory record, scanning back at most 65535
+ * comment bytes: the last signature whose comment fits the file and that is
+ * self-consistent (so an end record quoted inside a comment is skipped), else
+ * the last one whose comment fits (its errors are then reported). */
 static kt_status find_eocd(const unsigned char *d, uint64_t size, uint64_t *out, kt_error *err)
 {
     if (size < EOCD_LEN)
         return kt_error_set(err, KT_EFORMAT, "zip: file too small to be an archive (%llu bytes)",
                             (unsigned long long)size);
     uint64_t lowest = size - EOCD_LEN > MAX_COMMENT ? size - EOCD_LEN - MAX_COMMENT : 0;
+    int found = 0;
     for (uint64_t off = size - EOCD_LEN + 1; off-- > lowest;) {
-        if (d[off] != 'P' || rd32(d + off) != SIG_EOCD)
+        if (d[off] != 'P' || rd32(d + off) != SIG_EOCD || off + EOCD_LEN + rd16(d + off + 20) > size)
             continue;
-        if (off + EOCD_LEN + rd16(d + off + 20) <= size) {
+        if (eocd_consistent(d, off)) {
             *out = off;
             return KT_OK;
         }
+        if (!found) {
+            *out = off;
+            found = 1;
+        }
     }
+    if (found)
+        return KT_OK;
     return kt_error_set(err, KT_EFORMAT, "zip: no end-of-central-directory record (truncated or not a zip)");
 }
 

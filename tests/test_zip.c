@@ -377,6 +377,33 @@ static void test_comment(void **s)
     run_variant(&o2);
 }
 
+/* A comment holding a whole fake end record must not be taken for the real one. */
+static void test_fake_end_in_comment(void **s)
+{
+    (void)s;
+    char fake[22];
+    memset(fake, 'x', sizeof fake);
+    memcpy(fake, "PK\x05\x06", 4);
+    memset(fake + 4, 0, 18); /* 0 entries, 0-byte directory at 0, no comment */
+    fill_big();
+    ent es[1] = {{.name = "c/x", .data = text1, .len = sizeof text1}};
+    zopts o = {0};
+    archive a = build(es, 1, &o);
+    set16(a.b.p + a.eocd_off + 20, 22);
+    put(&a.b, fake, 22);
+    kt_zip *z = open_ok(a.b.p, a.b.n);
+    assert_int_equal(kt_zip_count(z), 1);
+    expect_content(z, "c/x", text1, sizeof text1);
+    kt_zip_free(z);
+    /* bytes after the end record (no comment) that are no end record are tolerated */
+    set16(a.b.p + a.eocd_off + 20, 0);
+    a.b.p[a.eocd_off + 22] = 'Q';
+    z = open_ok(a.b.p, a.b.n);
+    assert_int_equal(kt_zip_count(z), 1);
+    kt_zip_free(z);
+    free(a.b.p);
+}
+
 static void test_empty_archive(void **s)
 {
     (void)s;
@@ -752,6 +779,48 @@ static void test_fuzz(void **s)
     free(a.b.p);
 }
 
+/* The committed zip-level files of fixtures/hostile, through the zip layer alone. */
+static void test_hostile_corpus(void **s)
+{
+    (void)s;
+    static const struct {
+        const char *file, *needle;
+    } cases[] = {
+        {"truncated.pth", "no end-of-central-directory record"},
+        {"corrupt_central_directory.pth", "corrupt central directory entry"},
+        {"overlapping_entries.pth", "entries \"archive/pad\" and \"archive/data/0\" overlap"},
+        {"duplicate_entries.pth", "two entries named \"archive/data/0\""},
+        {"crc_mismatch.pth", "fails its CRC-32 check"},
+        {"deflate_bomb.pth", "inflates past its declared 16 bytes"},
+        {"empty.pth", "too small"},
+    };
+    FILE *probe = fopen("fixtures/hostile/README.md", "rb");
+    if (!probe) {
+        print_message("SKIP: fixtures/hostile not found (run from the repository root)\n");
+        skip();
+    }
+    fclose(probe);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        char path[256];
+        snprintf(path, sizeof path, "fixtures/hostile/%s", cases[c].file);
+        kt_mapped_file f = {0};
+        kt_error err;
+        kt_error_clear(&err);
+        assert_int_equal(kt_file_map(path, &f, &err), KT_OK);
+        kt_zip *z = NULL;
+        kt_status st = kt_zip_open(f.data, f.size, &z, &err);
+        for (size_t i = 0; st == KT_OK && i < kt_zip_count(z); i++) {
+            const unsigned char *d;
+            uint64_t n;
+            st = kt_zip_read(z, kt_zip_entry_at(z, i), 1u << 20, &d, &n, &err);
+        }
+        if (st != KT_EFORMAT || !strstr(err.msg, cases[c].needle))
+            fail_msg("%s: expected \"%s\", got %s: \"%s\"", path, cases[c].needle, kt_status_name(st), err.msg);
+        kt_zip_free(z);
+        kt_file_unmap(&f);
+    }
+}
+
 /* ---- the real voice packs ---- */
 
 static void test_real_voices(void **s)
@@ -821,6 +890,7 @@ int main(void)
         cmocka_unit_test(test_torch_layout),
         cmocka_unit_test(test_zip64_saturated),
         cmocka_unit_test(test_comment),
+        cmocka_unit_test(test_fake_end_in_comment),
         cmocka_unit_test(test_empty_archive),
         cmocka_unit_test(test_too_small_and_truncated),
         cmocka_unit_test(test_corrupt_central),
@@ -834,6 +904,7 @@ int main(void)
         cmocka_unit_test(test_deflate_short_and_corrupt),
         cmocka_unit_test(test_read_foreign_entry),
         cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_hostile_corpus),
         cmocka_unit_test(test_real_voices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
