@@ -20,6 +20,7 @@ typedef struct {
     int full; /* 0: only check that names exist; 1: shapes, conversion and folding */
     kt_status st;
     kt_error *err;
+    kt_tensor_list *list; /* listing mode: collect names and shapes, no checkpoint */
 } binder;
 
 static float *own(binder *b, size_t n)
@@ -61,6 +62,13 @@ static const float *tensor(binder *b, const char *name, int nd, const int64_t *d
 {
     if (b->st)
         return NULL;
+    if (b->list) {
+        kt_tensor t = {KT_F32, nd, {0}, {0}, NULL, NULL};
+        for (int i = 0; i < nd; i++)
+            t.shape[i] = d[i];
+        b->st = kt_tensor_list_add(b->list, name, &t, b->err);
+        return NULL;
+    }
     const kt_tensor *t = kt_checkpoint_find(b->m->ckpt, name);
     if (!t) {
         b->st = kt_error_set(b->err, KT_ENOTFOUND, "not a Kokoro checkpoint: missing tensor %s", name);
@@ -338,9 +346,9 @@ static void bind_generator(binder *b)
     conv(b, &w->conv_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
 }
 
-static kt_status bind_all(kt_model *m, int full, kt_error *err)
+static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
-    binder b = {m, full, KT_OK, err};
+    binder b = {m, full, KT_OK, err, list};
     bind_albert(&b);
     bind_predictor(&b);
     bind_decoder(&b);
@@ -443,11 +451,23 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
         goto fail;
     if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
         goto fail;
-    if ((st = bind_all(m, 0, err)) || (st = bind_all(m, 1, err)))
+    if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;
     return KT_OK;
 fail:
+    kt_model_free(m);
+    return st;
+}
+
+kt_status kt_kokoro_expected_tensors(const kt_config *cfg, kt_tensor_list *out, kt_error *err)
+{
+    kt_model *m = calloc(1, sizeof *m);
+    kt_status st;
+    if (!m)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    if (!(st = copy_config(&m->cfg, cfg, err)) && !(st = derive_dims(m, err)))
+        st = bind_all(m, 0, out, err);
     kt_model_free(m);
     return st;
 }

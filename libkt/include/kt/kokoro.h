@@ -14,6 +14,7 @@
 
 #include "kt/config.h"
 #include "kt/error.h"
+#include "kt/tensor.h"
 
 #define KT_SAMPLE_RATE 24000
 
@@ -36,6 +37,11 @@ kt_model_params kt_model_default_params(void);
  * non-float tensor; any kt_checkpoint_open error; KT_ENOMEM. */
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
                         kt_model **out, kt_error *err);
+
+/* Lists every tensor kt_model_load requires for cfg, in binding order, with the shape
+ * the config implies (dtype float32, data NULL) appended to out (the caller frees it
+ * with kt_tensor_list_free). Errors: KT_EUNSUPPORTED for a config kt cannot run. */
+kt_status kt_kokoro_expected_tensors(const kt_config *cfg, kt_tensor_list *out, kt_error *err);
 
 /* Frees the model, its folded weights and the checkpoint mapping. NULL is allowed. */
 void kt_model_free(kt_model *m);
