@@ -137,6 +137,20 @@ static int text_append(options *o, const char *s)
     return 0;
 }
 
+/* 1 if the folder that would hold path exists and is writable. */
+static int folder_writable(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return access(".", W_OK) == 0;
+    if (slash == path)
+        return access("/", W_OK) == 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    int ok = dir && access(dir, W_OK) == 0;
+    free(dir);
+    return ok;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     int only_text = 0;
@@ -169,9 +183,16 @@ static int parse_args(int argc, char **argv, options *o)
         return fail_usage("--json needs stdout, which -o - uses for audio", NULL);
     if (!o->print_phonemes && !o->output)
         return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
-    if (o->output && strcmp(o->output, "-") && !o->print_phonemes &&
-        kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN)
-        return fail_usage("unknown audio format (use .wav, .flac or .ogg)", o->output);
+    if (o->output && strcmp(o->output, "-") && !o->print_phonemes) {
+        if (kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN) {
+            fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output);
+            return EXIT_USAGE;
+        }
+        if (!folder_writable(o->output)) {
+            fprintf(stderr, "kt-synth: %s: the folder does not exist or is not writable\n", o->output);
+            return EXIT_OUTPUT;
+        }
+    }
     return 0;
 }
 
@@ -278,7 +299,10 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
     char *dropped = NULL;
     kt_status st = kt_g2p_text_chunks(o->text, lang, cfg, chunks, &dropped, &e);
     if (st) {
-        fprintf(stderr, "kt-synth: %s\n", e.msg);
+        if (o->file)
+            fprintf(stderr, "kt-synth: %s: %s\n", o->file, e.msg);
+        else
+            fprintf(stderr, "kt-synth: %s\n", e.msg);
         return status_exit(st);
     }
     if (dropped)
@@ -360,6 +384,8 @@ static void add_durations(sink *s, const char *ps, const kt_synth_result *r, siz
     cJSON_AddStringToObject(c, "phonemes", ps);
     cJSON_AddNumberToObject(c, "start", t0);
     cJSON_AddNumberToObject(c, "end", t0 + (double)r->n_samples / KT_SAMPLE_RATE);
+    cJSON_AddItemToObject(c, "token_frames", cJSON_CreateIntArray(r->durations, r->n_tokens));
+    cJSON_AddNumberToObject(c, "samples_per_frame", spf);
     long f = r->durations[0]; /* BOS frames come first */
     const unsigned char *p = (const unsigned char *)ps;
     for (int i = 1; i + 1 < r->n_tokens && *p; i++) {
@@ -456,6 +482,40 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
     return 0;
 }
 
+static int print_summary(const options *o, const char *lang, const kt_chunk_list *chunks, const sink *s,
+                         double secs)
+{
+    size_t nsym = 0;
+    for (size_t i = 0; i < chunks->count; i++)
+        nsym += chunks->items[i].n_symbols;
+    double dur = (double)s->n / KT_SAMPLE_RATE;
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "output", o->output);
+    cJSON_AddNumberToObject(j, "sample_rate", KT_SAMPLE_RATE);
+    cJSON_AddNumberToObject(j, "samples", (double)s->n);
+    cJSON_AddNumberToObject(j, "seconds", dur);
+    cJSON_AddNumberToObject(j, "chunks", (double)chunks->count);
+    cJSON_AddNumberToObject(j, "phonemes", (double)nsym);
+    cJSON_AddStringToObject(j, "voice", o->voice);
+    if (lang)
+        cJSON_AddStringToObject(j, "lang", lang);
+    else
+        cJSON_AddNullToObject(j, "lang");
+    cJSON_AddNumberToObject(j, "speed", o->speed);
+    cJSON_AddNumberToObject(j, "seed", o->seed);
+    cJSON_AddNumberToObject(j, "synthesis_seconds", secs);
+    cJSON_AddNumberToObject(j, "realtime_factor", dur > 0 ? secs / dur : 0.0);
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text) {
+        fprintf(stderr, "kt-synth: out of memory\n");
+        return EXIT_OUTPUT;
+    }
+    printf("%s\n", text);
+    free(text);
+    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+}
+
 static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
 {
     kt_error e;
@@ -472,17 +532,8 @@ static int finish(const options *o, const char *lang, const kt_chunk_list *chunk
         if (rc)
             return rc;
     }
-    if (o->json) {
-        size_t nsym = 0;
-        for (size_t i = 0; i < chunks->count; i++)
-            nsym += chunks->items[i].n_symbols;
-        double dur = (double)s->n / KT_SAMPLE_RATE;
-        printf("{\"output\": \"%s\", \"sample_rate\": %d, \"samples\": %zu, \"seconds\": %.3f, "
-               "\"chunks\": %zu, \"phonemes\": %zu, \"voice\": \"%s\", \"lang\": \"%s\", "
-               "\"synthesis_seconds\": %.3f, \"realtime_factor\": %.4f}\n",
-               o->output, KT_SAMPLE_RATE, s->n, dur, chunks->count, nsym, o->voice, lang ? lang : "",
-               secs, dur > 0 ? secs / dur : 0.0);
-    }
+    if (o->json)
+        return print_summary(o, lang, chunks, s, secs);
     return 0;
 }
 
@@ -546,9 +597,9 @@ static int run(options *o)
             rc = print_chunks(&chunks);
         goto done;
     }
-    rc = load_model(o, &cfg, &m);
+    rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
     if (!rc)
-        rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
+        rc = load_model(o, &cfg, &m);
     if (rc)
         goto done;
     if (v.dim != kt_model_style_size(m)) {
