@@ -25,9 +25,11 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -o OUT                 output file (.safetensors, .pth/.pt or .npz; its folder must exist)\n"
-    "  --dtype D              f32 (default), f16, bf16 (casts, round to nearest even),\n"
+    "  --dtype D              f32, f16, bf16 (float casts, round to nearest even),\n"
     "                         q8 (int8 per row, scale max|w|/127), q4 (4-bit in groups of 32,\n"
-    "                         scale max|w|/7); q8/q4 need a .safetensors output, bf16 no .npz\n"
+    "                         scale max|w|/7); q8/q4 need a .safetensors output, bf16 no .npz.\n"
+    "                         Default: every tensor keeps its dtype (a quantized input is\n"
+    "                         decoded to float32)\n"
     "  --fold-weight-norm     replace each X.weight_g/X.weight_v pair by X.weight = g*v/||v||\n"
     "                         (default for q8/q4)\n"
     "  --no-fold-weight-norm  keep weight_g/weight_v as they are\n"
@@ -61,7 +63,8 @@ typedef struct {
     const char *keep[MAX_KEEP];
     size_t nkeep;
     kt_quant_scheme scheme;
-    int fold; /* -1: default by scheme */
+    int dtype_given; /* 0: every tensor keeps its dtype (quantized inputs are decoded to float32) */
+    int fold;        /* -1: default by scheme */
     int json, force;
     kt_format out_format;
 } options;
@@ -141,6 +144,7 @@ static int parse_option(int argc, char **argv, int *i, options *o)
     } else if (strcmp(a, "--dtype") == 0) {
         if (!want_value(argc, argv, i))
             return 2;
+        o->dtype_given = 1;
         if (kt_quant_scheme_parse(argv[*i], &o->scheme)) {
             fprintf(stderr, "kt-convert: --dtype %s: unknown dtype (use f32, f16, bf16, q8 or q4)\n", argv[*i]);
             return 2;
@@ -489,10 +493,7 @@ static kt_status fold_weight_norm(job *j, kt_error *err)
         j->src.v[i].t.owned = NULL; /* moved */
     }
     free(used);
-    if (st) {
-        for (size_t i = 0; i < dst.n; i++) /* views into src stay owned by src */
-            if (!dst.v[i].folded)
-                dst.v[i].t.owned = NULL;
+    if (st) { /* dst owns what was moved into it; src keeps the rest */
         items_free(&dst);
         return st;
     }
@@ -750,7 +751,8 @@ static kt_status convert_item(job *j, const item *it, kt_error *err)
     double e = 0.0;
     kt_status st;
     const char *after;
-    if (keep && strcmp(keep, "not float") == 0) {
+    int not_float = keep && strcmp(keep, "not float") == 0;
+    if (not_float || !j->o.dtype_given) {
         kt_tensor v = view_of(&it->t);
         bytes = kt_tensor_nbytes(&v);
         after = kt_dtype_name(v.dtype);
@@ -774,7 +776,7 @@ static kt_status convert_item(job *j, const item *it, kt_error *err)
     if (e > j->max_err || isnan(e))
         j->max_err = e;
     if (j->jt)
-        json_record(j, it, after, bytes, e, j->o.scheme == KT_QUANT_F32 && keep && strcmp(keep, "not float") ? NULL : keep);
+        json_record(j, it, after, bytes, e, not_float || s != j->o.scheme ? keep : NULL);
     return KT_OK;
 }
 
@@ -862,7 +864,8 @@ static kt_status file_meta(job *j, kt_error *err)
         if (strncmp(kv[i].key, "kt.", 3) != 0)
             bad |= meta_add(&j->meta, kv[i].key, kv[i].value);
     bad |= meta_add(&j->meta, "kt.converter", "kt-convert");
-    bad |= meta_add(&j->meta, "kt.quant", kt_quant_scheme_name(j->o.scheme));
+    if (j->o.dtype_given)
+        bad |= meta_add(&j->meta, "kt.quant", kt_quant_scheme_name(j->o.scheme));
     if (j->folded_any)
         bad |= meta_add(&j->meta, "kt.weight_norm", "folded");
     snprintf(nest, sizeof nest, "%d", source_nest(j));
@@ -952,7 +955,7 @@ int main(int argc, char **argv)
         j.json = cJSON_CreateObject();
         cJSON_AddStringToObject(j.json, "input", j.o.in);
         cJSON_AddStringToObject(j.json, "output", j.o.out);
-        cJSON_AddStringToObject(j.json, "dtype", kt_quant_scheme_name(j.o.scheme));
+        cJSON_AddStringToObject(j.json, "dtype", j.o.dtype_given ? kt_quant_scheme_name(j.o.scheme) : "keep");
         cJSON_AddBoolToObject(j.json, "fold_weight_norm", j.o.fold);
         j.jt = cJSON_AddArrayToObject(j.json, "tensors");
     }

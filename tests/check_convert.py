@@ -26,7 +26,7 @@ import torch
 BUILD = os.environ.get("KT_BUILD", "build")
 KT = os.path.join(BUILD, "kt-convert")
 FIX = os.environ.get("KT_FIXTURES", os.path.join(BUILD, "fixtures"))
-TINY = os.path.join(FIX, "..", "..", "fixtures", "tiny", "kokoro-tiny.pth")
+TINY = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "tiny", "kokoro-tiny.pth"))
 failures = []
 PTH_PENDING = False
 
@@ -199,7 +199,11 @@ def check_casts(d, path, original):
         back = os.path.join(d, "cast_%s.pth" % dt)
         convert(out, "-o", back)
         got = dict(flat(torch.load(back, weights_only=True)))
-        check(got["decoder.module.lin.weight"].dtype == torch.float32, "%s -> pth --dtype f32 widens to float32" % dt)
+        check(got["decoder.module.lin.weight"].dtype == tdt, "%s -> pth without --dtype keeps %s" % (dt, tdt))
+        convert(out, "-o", back, "--dtype", "f32")
+        got = dict(flat(torch.load(back, weights_only=True)))
+        check(bits_equal(got["decoder.module.lin.weight"], ref["decoder.module.lin.weight"].to(tdt).float()),
+              "%s -> pth --dtype f32 widens to float32 exactly" % dt)
 
 
 def np_q8(w):
