@@ -238,11 +238,17 @@ kt_status kt_safetensors_read(const unsigned char *data, uint64_t size, kt_read_
         st = kt_error_set(err, KT_EFORMAT, "safetensors header does not start with '{'");
         goto fail;
     }
-    root = cJSON_ParseWithLength((const char *)data + 8, (size_t)n);
+    const char *text = (const char *)data + 8, *end = NULL;
+    root = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
     if (!root) {
         st = kt_error_set(err, KT_EFORMAT, "safetensors header is not valid JSON");
         goto fail;
     }
+    for (; end && end < text + n; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            st = kt_error_set(err, KT_EFORMAT, "safetensors header has text after the JSON object");
+            goto fail;
+        }
     st = read_header(root, data + 8 + n, size - 8 - n, out, err);
     if (st)
         goto fail;

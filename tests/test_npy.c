@@ -92,6 +92,17 @@ static void test_npy_shapes(void **state)
     v.shape[1] = 3;
     v.stride[1] = 2;
     npy_roundtrip(&v, "'descr': '<f2', 'fortran_order': False, 'shape': (4, 3), }");
+    /* negative strides: rows reversed, starting at the last row */
+    kt_tensor flip = t;
+    flip.owned = NULL;
+    flip.data = (const unsigned char *)t.data + 3 * 6 * 2;
+    flip.stride[0] = -6;
+    npy_roundtrip(&flip, "'shape': (4, 6), }");
+    /* a broadcast-like view with stride 0 */
+    kt_tensor rep = t;
+    rep.owned = NULL;
+    rep.stride[0] = 0;
+    npy_roundtrip(&rep, "'shape': (4, 6), }");
     kt_tensor_release(&t);
 }
 

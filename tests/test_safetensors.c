@@ -147,6 +147,7 @@ static void test_malformed(void **state)
     (void)state;
     expect_reject("[1,2]", 0, KT_EFORMAT, "start with '{'");
     expect_reject("{\"a\":", 0, KT_EFORMAT, "not valid JSON");
+    expect_reject("{}  x", 0, KT_EFORMAT, "text after the JSON object");
     expect_reject("{\"a\":{\"dtype\":\"F8_E4M3\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, KT_EUNSUPPORTED,
                   "F8_E4M3");
     expect_reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 3, KT_EFORMAT,
@@ -193,6 +194,10 @@ static void test_bad_lengths(void **state)
     assert_int_equal(kt_safetensors_read(p, n, &r, &err), KT_EFORMAT);
     assert_non_null(strstr(err.msg, "runs past the end"));
     memset(p, 0xff, 8); /* absurd length: no overflow in the check */
+    assert_int_equal(kt_safetensors_read(p, n, &r, &err), KT_EFORMAT);
+    free(p);
+    p = image("{}  x   ", 0, &n);
+    p[8 + 4] = '\0'; /* a NUL inside the declared header */
     assert_int_equal(kt_safetensors_read(p, n, &r, &err), KT_EFORMAT);
     free(p);
     /* an empty header is a valid empty file */
