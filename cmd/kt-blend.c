@@ -254,7 +254,7 @@ typedef struct {
     kt_voice *series; /* --interp */
 } work;
 
-static int status_exit(kt_status st) { return st == KT_ENOMEM ? 3 : st == KT_EIO ? 1 : 1; }
+static int status_exit(kt_status st) { return st == KT_ENOMEM ? 3 : 1; }
 
 static int eval_group(const options *o, group *g, const char *const *args, size_t n)
 {
@@ -661,14 +661,15 @@ static int run_list(const options *o)
         cJSON_AddItemToObject(x, "shape", shape);
         cJSON_AddItemToArray(arr, x);
         if (!o->json)
-            printf("%-24s %-8s [%lld%s%lld]\n", b.names[i], kt_dtype_name(t->dtype), (long long)t->shape[0],
+            printf("%-24s %-8s [%lld%s%lld]\n", b.names[i][0] ? b.names[i] : "(the file's only voice)",
+                   kt_dtype_name(t->dtype), (long long)t->shape[0],
                    t->ndim == 3 ? ",1," : ",", (long long)t->shape[t->ndim - 1]);
     }
     cJSON_AddItemToObject(j, "voices", arr);
     if (o->json)
         print_json(j);
     else
-        printf("%zu voices (%s)\n", b.count, kt_format_name(b.format));
+        printf("%zu voice%s (%s)\n", b.count, b.count == 1 ? "" : "s", kt_format_name(b.format));
     cJSON_Delete(j);
     kt_voice_bundle_free(&b);
     return 0;
