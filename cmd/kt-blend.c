@@ -660,10 +660,14 @@ static int run_list(const options *o)
         cJSON_AddStringToObject(x, "dtype", kt_dtype_name(t->dtype));
         cJSON_AddItemToObject(x, "shape", shape);
         cJSON_AddItemToArray(arr, x);
-        if (!o->json)
-            printf("%-24s %-8s [%lld%s%lld]\n", b.names[i][0] ? b.names[i] : "(the file's only voice)",
-                   kt_dtype_name(t->dtype), (long long)t->shape[0],
-                   t->ndim == 3 ? ",1," : ",", (long long)t->shape[t->ndim - 1]);
+        if (!o->json) {
+            char shape[160];
+            size_t k = (size_t)snprintf(shape, sizeof shape, "[");
+            for (int d = 0; d < t->ndim && k < sizeof shape; d++)
+                k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", d ? "," : "", (long long)t->shape[d]);
+            printf("%-24s %-8s %s]\n", b.names[i][0] ? b.names[i] : "(the file's only voice)",
+                   kt_dtype_name(t->dtype), shape);
+        }
     }
     cJSON_AddItemToObject(j, "voices", arr);
     if (o->json)

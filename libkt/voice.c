@@ -43,7 +43,7 @@ kt_status kt_voice_from_tensor(const kt_tensor *t, kt_voice *out, kt_error *err)
 {
     char shape[128];
     int ok3 = t->ndim == 3 && t->shape[1] == 1, ok2 = t->ndim == 2;
-    int64_t dim = t->shape[t->ndim - 1];
+    int64_t dim = ok3 || ok2 ? t->shape[t->ndim - 1] : 0;
     memset(out, 0, sizeof *out);
     shape_text(t, shape, sizeof shape);
     if (!(ok3 || ok2) || t->shape[0] != KT_VOICE_ROWS || dim < 1 || dim > 65536)
@@ -204,7 +204,8 @@ static kt_status check_member_shapes(const kt_voice_bundle *b, const kt_voice *v
 {
     for (size_t i = 0; i < b->count; i++) {
         const kt_tensor *t = &b->views[i];
-        if (t->shape[0] != v->rows || t->shape[t->ndim - 1] != v->dim || kt_tensor_numel(t) != v->rows * v->dim)
+        if (t->ndim < 2 || t->shape[0] != v->rows || t->shape[t->ndim - 1] != v->dim ||
+            kt_tensor_numel(t) != v->rows * v->dim)
             return kt_error_set(err, KT_EINVAL, "bundle member '%s' is not shaped like the new voice [%lld,1,%lld]",
                                 b->names[i], (long long)v->rows, (long long)v->dim);
     }

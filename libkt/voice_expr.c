@@ -106,10 +106,11 @@ static kt_status scan_weight(scanner *sc, size_t start, double *w)
         b = sc->pos = scan_colon_weight(s, a);
     } else if (s[sc->pos] == '(') {
         a = ++sc->pos;
-        const char *close = strchr(s + a, ')');
-        if (!close)
+        b = a;
+        while (s[b] && s[b] != ')' && !is_space(s[b]) && s[b] != ',')
+            b++;
+        if (s[b] != ')')
             return term_error(sc, start, KT_EINVAL, "missing ')'");
-        b = (size_t)(close - s);
         sc->pos = b + 1;
     } else {
         return KT_OK;

@@ -129,6 +129,7 @@ static void test_parse_malformed(void **state)
     parse_fails("a:", "'a:'", "empty weight");
     parse_fails("a()", "'a()'", "empty weight");
     parse_fails("a(2", "'a(2'", "missing ')'");
+    parse_fails("a(2 b(3)", "'a(2'", "missing ')'");
     parse_fails("a(2)b", "'a(2)b'", "unexpected text");
     parse_fails("a)", "'a)'", "unbalanced");
     parse_fails("a:0.5:0.3", "a:0.5:0.3", "not a finite number");
