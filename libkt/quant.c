@@ -123,16 +123,47 @@ int kt_q4_code(const uint8_t *q, int64_t i)
     return (nib ^ 8) - 8;
 }
 
-void kt_q8_dequantize_row(const int8_t *q, float scale, int64_t n, float *out)
+/* The decoders below work in fixed blocks of 8 so that -O2 (whose cost model skips loops
+ * that need a scalar epilogue) still turns each block into vector code. */
+void kt_q8_dequantize_row(const int8_t *restrict q, float scale, int64_t n, float *restrict out)
 {
-    for (int64_t i = 0; i < n; i++)
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            out[i + k] = (float)q[i + k] * scale;
+    for (; i < n; i++)
         out[i] = (float)q[i] * scale;
 }
 
-void kt_q4_dequantize_row(const uint8_t *q, const float *scales, int64_t n, float *out)
+/* Sign-extends a 4-bit two's-complement nibble. */
+static inline int nib_lo(uint8_t b) { return ((b & 0xF) ^ 8) - 8; }
+static inline int nib_hi(uint8_t b) { return ((b >> 4) ^ 8) - 8; }
+
+static inline float bf16_f32(uint16_t h)
 {
-    for (int64_t i = 0; i < n; i++)
-        out[i] = (float)kt_q4_code(q, i) * scales[i / KT_Q4_GROUP];
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void kt_q4_dequantize_row(const uint8_t *restrict q, const float *restrict scales, int64_t n, float *restrict out)
+{
+    int64_t pairs = n / 2, k = 0; /* both values of a byte share a group (32 is even) */
+    for (; k + 8 <= pairs; k += 8) { /* 8 bytes = 16 values, inside one group */
+        float s = scales[k / (KT_Q4_GROUP / 2)];
+        for (int j = 0; j < 8; j++) {
+            out[2 * (k + j)] = (float)nib_lo(q[k + j]) * s;
+            out[2 * (k + j) + 1] = (float)nib_hi(q[k + j]) * s;
+        }
+    }
+    for (; k < pairs; k++) {
+        float s = scales[k / (KT_Q4_GROUP / 2)];
+        out[2 * k] = (float)nib_lo(q[k]) * s;
+        out[2 * k + 1] = (float)nib_hi(q[k]) * s;
+    }
+    if (n & 1)
+        out[n - 1] = (float)nib_lo(q[pairs]) * scales[(n - 1) / KT_Q4_GROUP];
 }
 
 /* The tensor as a malloc'd float32 buffer (row-major); checks it is float and finite when asked. */
@@ -450,65 +481,82 @@ kt_status kt_qview_from_tensors(kt_quant_scheme s, int ndim, const int64_t *shap
     return KT_OK;
 }
 
-void kt_qview_row(const kt_qview *v, int64_t r, float *out)
+/* IEEE half to float: shift the exponent/mantissa into place and rescale by 2^112
+ * (exact for normals and subnormals); values that land at or above 2^16 were Inf/NaN. */
+static inline float f16_f32(uint16_t h)
+{
+    uint32_t u = (uint32_t)(h & 0x7FFF) << 13;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    f *= 0x1p112f;
+    memcpy(&u, &f, sizeof u);
+    u |= (f >= 65536.0f ? 0x7F800000u : 0u) | (uint32_t)(h & 0x8000) << 16;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* Decodes values [i0, i0+n) of row r; q8 codes are left unscaled when unscaled is set.
+ * For q4, i0 must be a multiple of KT_Q4_GROUP. */
+static void decode_range(const kt_qview *v, int64_t r, int64_t i0, int64_t n, float *restrict out, int unscaled)
 {
     const uint8_t *p = v->codes + r * v->row_bytes;
-    int64_t n = v->cols;
+    const uint16_t *restrict h = (const uint16_t *)(const void *)p + i0;
     switch (v->scheme) {
-    case KT_QUANT_F32: memcpy(out, p, (size_t)n * sizeof *out); break;
-    case KT_QUANT_F16:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = kt_f16_to_f32(((const uint16_t *)(const void *)p)[i]);
+    case KT_QUANT_F32: memcpy(out, (const float *)(const void *)p + i0, (size_t)n * sizeof *out); break;
+    case KT_QUANT_F16: {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++)
+                out[i + k] = f16_f32(h[i + k]);
+        for (; i < n; i++)
+            out[i] = f16_f32(h[i]);
         break;
-    case KT_QUANT_BF16:
-        for (int64_t i = 0; i < n; i++)
-            out[i] = kt_bf16_to_f32(((const uint16_t *)(const void *)p)[i]);
+    }
+    case KT_QUANT_BF16: {
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++)
+                out[i + k] = bf16_f32(h[i + k]);
+        for (; i < n; i++)
+            out[i] = bf16_f32(h[i]);
         break;
-    case KT_QUANT_Q8: kt_q8_dequantize_row((const int8_t *)p, v->scales[r], n, out); break;
-    case KT_QUANT_Q4: kt_q4_dequantize_row(p, v->scales + r * v->groups, n, out); break;
+    }
+    case KT_QUANT_Q8: kt_q8_dequantize_row((const int8_t *)p + i0, unscaled ? 1.0f : v->scales[r], n, out); break;
+    case KT_QUANT_Q4: kt_q4_dequantize_row(p + i0 / 2, v->scales + r * v->groups + i0 / KT_Q4_GROUP, n, out); break;
     }
 }
 
-static float q4_row_dot(const uint8_t *q, const float *scales, int64_t n, const float *x)
+void kt_qview_row(const kt_qview *v, int64_t r, float *out)
 {
-    float total = 0.0f;
-    for (int64_t lo = 0, g = 0; lo < n; lo += KT_Q4_GROUP, g++) {
-        int64_t hi = n - lo < KT_Q4_GROUP ? n : lo + KT_Q4_GROUP;
-        float acc = 0.0f;
-        for (int64_t i = lo; i < hi; i++)
-            acc += (float)kt_q4_code(q, i) * x[i];
-        total += acc * scales[g];
-    }
-    return total;
+    decode_range(v, r, 0, v->cols, out, 0);
 }
+
+/* Dot product with 8 independent partial sums (lets the compiler vectorize under strict FP). */
+static float dot_f32(const float *restrict w, const float *restrict x, int64_t n)
+{
+    float a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, s = 0.0f;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            a[k] += w[i + k] * x[i + k];
+    for (; i < n; i++)
+        s += w[i] * x[i];
+    return s + ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
+}
+
+#define DOT_CHUNK 256 /* values decoded at a time (a multiple of KT_Q4_GROUP) */
 
 float kt_qview_row_dot(const kt_qview *v, int64_t r, const float *x)
 {
-    const uint8_t *p = v->codes + r * v->row_bytes;
-    float acc = 0.0f;
-    switch (v->scheme) {
-    case KT_QUANT_F32: {
-        const float *w = (const float *)(const void *)p;
-        for (int64_t i = 0; i < v->cols; i++)
-            acc += w[i] * x[i];
-        return acc;
+    float buf[DOT_CHUNK], acc = 0.0f;
+    if (v->scheme == KT_QUANT_F32)
+        return dot_f32((const float *)(const void *)(v->codes + r * v->row_bytes), x, v->cols);
+    for (int64_t i0 = 0; i0 < v->cols; i0 += DOT_CHUNK) {
+        int64_t n = v->cols - i0 < DOT_CHUNK ? v->cols - i0 : DOT_CHUNK;
+        decode_range(v, r, i0, n, buf, 1);
+        acc += dot_f32(buf, x + i0, n);
     }
-    case KT_QUANT_Q8: {
-        const int8_t *q = (const int8_t *)p;
-        for (int64_t i = 0; i < v->cols; i++)
-            acc += (float)q[i] * x[i];
-        return acc * v->scales[r];
-    }
-    case KT_QUANT_Q4: return q4_row_dot(p, v->scales + r * v->groups, v->cols, x);
-    case KT_QUANT_F16:
-    case KT_QUANT_BF16:
-        for (int64_t i = 0; i < v->cols; i++) {
-            uint16_t h = ((const uint16_t *)(const void *)p)[i];
-            acc += (v->scheme == KT_QUANT_F16 ? kt_f16_to_f32(h) : kt_bf16_to_f32(h)) * x[i];
-        }
-        return acc;
-    }
-    return 0.0f;
+    return v->scheme == KT_QUANT_Q8 ? acc * v->scales[r] : acc;
 }
 
 void kt_qview_matvec(const kt_qview *v, const float *x, float *y)

@@ -392,6 +392,75 @@ static void test_qview_bad_metadata(void **state)
     assert_int_not_equal(kt_qview_from_tensors(KT_QUANT_Q8, 2, huge, &c, &s, &v, &err), KT_OK);
 }
 
+/* Every half and bfloat16 bit pattern decodes as tensor.c's reference conversion does. */
+static void test_qview_half_patterns(void **state)
+{
+    (void)state;
+    uint16_t *bits = malloc(65536 * sizeof *bits);
+    float *out = malloc(65536 * sizeof *out);
+    for (uint32_t i = 0; i < 65536; i++)
+        bits[i] = (uint16_t)i;
+    int64_t shape[2] = {1, 65536};
+    kt_tensor t = view_f32((const float *)(const void *)bits, 2, shape);
+    kt_qview v;
+    kt_error err;
+    for (int k = 0; k < 2; k++) {
+        t.dtype = k ? KT_BF16 : KT_F16;
+        assert_int_equal(kt_qview_from_tensors(k ? KT_QUANT_BF16 : KT_QUANT_F16, 2, shape, &t, NULL, &v, &err), KT_OK);
+        kt_qview_row(&v, 0, out);
+        for (uint32_t i = 0; i < 65536; i++) {
+            float want = k ? kt_bf16_to_f32((uint16_t)i) : kt_f16_to_f32((uint16_t)i);
+            if (isnan(want))
+                assert_true(isnan(out[i]));
+            else
+                assert_memory_equal(&out[i], &want, sizeof want);
+        }
+    }
+    free(bits);
+    free(out);
+}
+
+/* Row dot products over several decode chunks and an odd tail, every scheme, against float64. */
+static void test_qview_dot_chunks(void **state)
+{
+    (void)state;
+    enum { R = 3, C = 1001 };
+    float *w = malloc(R * C * sizeof *w), *x = malloc(C * sizeof *x), *row = malloc(C * sizeof *row);
+    int64_t shape[2] = {R, C};
+    fill(w, R, C, 99);
+    for (int i = 0; i < C; i++)
+        x[i] = (float)((i * 37) % 11) - 5.0f;
+    kt_tensor t = view_f32(w, 2, shape);
+    kt_error err;
+    for (int s = KT_QUANT_F32; s <= KT_QUANT_Q4; s++) {
+        kt_tensor codes, scales, *sp = NULL;
+        if (s == KT_QUANT_Q8 || s == KT_QUANT_Q4) {
+            assert_int_equal(kt_quantize(&t, (kt_quant_scheme)s, &codes, &scales, &err), KT_OK);
+            sp = &scales;
+        } else {
+            assert_int_equal(kt_cast_float(&t, s == KT_QUANT_F16 ? KT_F16 : s == KT_QUANT_BF16 ? KT_BF16 : KT_F32,
+                                           &codes, &err), KT_OK);
+        }
+        kt_qview v;
+        assert_int_equal(kt_qview_from_tensors((kt_quant_scheme)s, 2, shape, &codes, sp, &v, &err), KT_OK);
+        for (int r = 0; r < R; r++) {
+            kt_qview_row(&v, r, row);
+            double ref = 0.0, mag = 0.0;
+            for (int i = 0; i < C; i++) {
+                ref += (double)row[i] * x[i];
+                mag += fabs((double)row[i] * x[i]);
+            }
+            assert_true(fabs(kt_qview_row_dot(&v, r, x) - ref) <= 1e-5 * mag + 1e-6);
+        }
+        kt_tensor_release(&codes);
+        if (sp)
+            kt_tensor_release(&scales);
+    }
+    free(w);
+    free(x);
+    free(row);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -401,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_rejected), cmocka_unit_test(test_keep_rule),
         cmocka_unit_test(test_weight_norm_fold), cmocka_unit_test(test_scheme_names),
         cmocka_unit_test(test_qview_roundtrip), cmocka_unit_test(test_qview_bad_metadata),
+        cmocka_unit_test(test_qview_half_patterns), cmocka_unit_test(test_qview_dot_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -67,8 +67,8 @@ void kt_q8_quantize_row(const float *w, int64_t n, int8_t *q, float *scale);
 void kt_q4_quantize_row(const float *w, int64_t n, uint8_t *q, float *scales);
 
 /* Row decoders: out[i] = code[i] * scale of its row/group, for n values. */
-void kt_q8_dequantize_row(const int8_t *q, float scale, int64_t n, float *out);
-void kt_q4_dequantize_row(const uint8_t *q, const float *scales, int64_t n, float *out);
+void kt_q8_dequantize_row(const int8_t *restrict q, float scale, int64_t n, float *restrict out);
+void kt_q4_dequantize_row(const uint8_t *restrict q, const float *restrict scales, int64_t n, float *restrict out);
 
 /* The q4 code (-8..7) of element i of a packed row. */
 int kt_q4_code(const uint8_t *q, int64_t i);
