@@ -407,6 +407,21 @@ def check_tiny(d):
                  s["totals"]["max_abs_error"]))
 
 
+def check_real_voices(d, path):
+    """--voices with the real Kokoro voice packs (skipped without ../shared)."""
+    vd = os.path.join(os.environ.get("KT_SHARED", "../shared"), "kokoro", "voices")
+    if not os.path.isdir(vd):
+        print("SKIP real voices: %s absent" % vd)
+        return
+    out = os.path.join(d, "real_voices.safetensors")
+    convert(path, "-o", out, "--dtype", "q4", "--voices", vd)
+    tensors, _ = read_safetensors(out)
+    names = sorted(f[:-3] for f in os.listdir(vd) if f.endswith(".pt"))
+    ok = all(np.array_equal(tensors["voices." + n][1], torch.load(os.path.join(vd, n + ".pt"), weights_only=True).numpy())
+             for n in names)
+    check(ok and len(names) > 0, "real voice packs embedded unchanged: %s" % ", ".join(names))
+
+
 def main():
     if not os.path.exists(KT):
         print("FAIL: %s not built" % KT)
@@ -429,6 +444,7 @@ def main():
             check_deterministic(d, src)
         if not PTH_PENDING:
             check_tiny(d)
+            check_real_voices(d, paths["kokoro"])
     print("%d failure(s)" % len(failures))
     return 1 if failures else 0
 
