@@ -206,6 +206,8 @@ static int check_targets(const options *o)
         return usage_error("%s writes files, not a bundle", "--interp");
     if (o->name && !o->append)
         return usage_error("%s goes with --append", "--name");
+    if (o->append && (o->recipe || o->format))
+        return usage_error("%s writes the bundle's own format and no recipe", "--append");
     return 0;
 }
 
