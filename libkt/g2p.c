@@ -164,7 +164,11 @@ const char *kt_g2p_espeak_voice(const char *lang)
     return lang;
 }
 
-static int lang_is_english(const char *voice) { return !strcmp(voice, "en-us") || !strcmp(voice, "en-gb"); }
+/* English variants get the English mapping: American rules for en-us, British ones for the others (en, en-gb, ...). */
+static int lang_is_english(const char *voice)
+{
+    return !strncmp(voice, "en", 2) && (voice[2] == '\0' || voice[2] == '-');
+}
 
 /* ---- espeak-ng (process-global; serialized) -------------------------------------------------- */
 
@@ -462,7 +466,7 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
     if (st)
         goto fail;
     if (lang_is_english(voice))
-        map_english(&ph, !strcmp(voice, "en-gb"));
+        map_english(&ph, strcmp(voice, "en-us") != 0);
     else
         map_other(&ph);
     filter_vocab(&ph, cfg, &drop);

@@ -4,7 +4,8 @@
  * phonemizer's EspeakBackend does with tie='^', with_stress, preserve_punctuation
  * and language_switch='remove-flags'), then mapped to Kokoro's alphabet the way
  * upstream's espeak fallback does (spec section 11):
- *  - English (en-us, en-gb): the fallback replacement list, longest key first,
+ *  - English (en-us; en-gb and other en-* variants use the British rules): the
+ *    fallback replacement list, longest key first,
  *    then (\S)U+0329 -> ᵊ\1, the British or American specifics, then o->ɔ,
  *    ɾ->T, ʔ->t, and ^ deleted.
  *  - Other languages: a^ɪ->I a^ʊ->W d^z->ʣ d^ʒ->ʤ e^ɪ->A o^ʊ->O ə^ʊ->Q s^s->S
