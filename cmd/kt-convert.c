@@ -76,6 +76,8 @@ typedef struct {
     char before[16];       /* dtype name or scheme before conversion */
     uint64_t bytes_before;
     int folded;
+    int pending;  /* a weight-norm fold still to compute: t is weight_v, g is weight_g */
+    kt_tensor g;
 } item;
 
 typedef struct {
@@ -249,6 +251,7 @@ static void items_free(items *l)
     for (size_t i = 0; i < l->n; i++) {
         free(l->v[i].name);
         kt_tensor_release(&l->v[i].t);
+        kt_tensor_release(&l->v[i].g);
     }
     free(l->v);
     memset(l, 0, sizeof *l);
@@ -448,24 +451,34 @@ static long wn_partner(const items *l, const char *name, int *is_g, char *out, s
     return items_find(l, other);
 }
 
-/* Folds src[i] and src[p] (a g/v pair) into one item appended to dst. */
+/* Appends to dst the pending fold of src[i] and src[p] (a g/v pair), moving both tensors into it;
+ * the fold itself is computed just before the tensor is converted (fold_now), so only one
+ * folded tensor is in memory at a time. */
 static kt_status fold_pair(job *j, size_t i, size_t p, int i_is_g, const char *wname, items *dst, kt_error *err)
 {
-    const item *g = &j->src.v[i_is_g ? i : p], *v = &j->src.v[i_is_g ? p : i];
-    kt_tensor w;
+    item *g = &j->src.v[i_is_g ? i : p], *v = &j->src.v[i_is_g ? p : i];
     if (items_find(&j->src, wname) >= 0)
         return kt_error_set(err, KT_EFORMAT, "cannot fold weight norm: %s already exists", wname);
-    kt_status st = kt_weight_norm_fold(&g->t, &v->t, &w, err);
-    if (st) {
-        kt_error_prefix(err, wname);
-        return st;
-    }
-    if (items_push(dst, wname, &w, v->before, g->bytes_before + v->bytes_before)) {
-        kt_tensor_release(&w);
+    if (items_push(dst, wname, &v->t, v->before, g->bytes_before + v->bytes_before))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    }
-    dst->v[dst->n - 1].folded = 1;
+    item *it = &dst->v[dst->n - 1];
+    it->g = g->t;
+    it->folded = it->pending = 1;
+    g->t.owned = v->t.owned = NULL; /* moved */
     j->folded_any = 1;
+    return KT_OK;
+}
+
+static kt_status fold_now(item *it, kt_error *err)
+{
+    kt_tensor w;
+    kt_status st = kt_weight_norm_fold(&it->g, &it->t, &w, err);
+    if (st)
+        return st;
+    kt_tensor_release(&it->g);
+    kt_tensor_release(&it->t);
+    it->t = w;
+    it->pending = 0;
     return KT_OK;
 }
 
@@ -784,9 +797,19 @@ static kt_status convert_all(job *j, kt_error *err)
 {
     int tty = isatty(2);
     for (size_t i = 0; i < j->src.n; i++) {
-        kt_status st = convert_item(j, &j->src.v[i], err);
+        item *it = &j->src.v[i];
+        size_t before = j->out.count;
+        kt_status st = it->pending ? fold_now(it, err) : KT_OK;
+        if (st) {
+            kt_error_prefix(err, it->name);
+            return st;
+        }
+        st = convert_item(j, it, err);
         if (st)
             return st;
+        /* a folded or decoded source whose output is a new buffer is no longer needed */
+        if (it->t.owned && j->out.items[before].tensor.data != it->t.data)
+            kt_tensor_release(&it->t);
         if (tty && (i % 16 == 0 || i + 1 == j->src.n))
             fprintf(stderr, "\rkt-convert: %zu/%zu tensors", i + 1, j->src.n);
     }
