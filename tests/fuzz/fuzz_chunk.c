@@ -1,0 +1,56 @@
+/* fuzz_chunk.c - libFuzzer target: phoneme chunking and ids on arbitrary bytes.
+ * Checks the chunker's promises: every chunk fits, and no non-space symbol is lost or added. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kt/config.h"
+#include "kt/g2p.h"
+
+/* The bytes of s without ASCII whitespace. */
+static size_t squeeze(const char *s, char *out)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (!strchr(" \t\n\r\v\f", *s))
+            out[n++] = *s;
+    return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    size_t max = 1 + data[0] % 64;
+    char *text = malloc(size);
+    memcpy(text, data + 1, size - 1);
+    text[size - 1] = '\0';
+    kt_chunk_list l;
+    kt_error err;
+    if (kt_phonemes_chunk(text, max, &l, &err) == KT_OK) {
+        char *a = malloc(size + 1), *b = malloc(size + 1);
+        size_t na = squeeze(text, a), nb = 0;
+        for (size_t i = 0; i < l.count; i++) {
+            if (l.items[i].n_symbols > max || l.items[i].n_symbols != kt_utf8_count(l.items[i].phonemes))
+                abort();
+            nb += squeeze(l.items[i].phonemes, b + nb);
+        }
+        if (na != nb || memcmp(a, b, na) != 0)
+            abort();
+        free(a);
+        free(b);
+        kt_chunk_list_free(&l);
+    }
+    kt_config c;
+    if (kt_config_default(&c, &err) == KT_OK) {
+        int *ids = NULL;
+        size_t n;
+        if (kt_phonemes_to_ids(&c, text, &ids, &n, &err) == KT_OK && (ids[0] != 0 || ids[n - 1] != 0))
+            abort();
+        free(ids);
+        kt_config_free(&c);
+    }
+    free(text);
+    return 0;
+}
