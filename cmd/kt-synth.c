@@ -114,6 +114,17 @@ static int parse_value_option(options *o, const char *a, const char *v)
     return 0;
 }
 
+static int takes_value(const char *a)
+{
+    static const char *const names[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
+                                        "--output", "-f", "--file", "--lang", "--durations", "--speed", "--seed",
+                                        "--threads"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(a, names[i]))
+            return 1;
+    return 0;
+}
+
 static int is_flag(options *o, const char *a)
 {
     if (!strcmp(a, "--phonemes")) o->phonemes = 1;
@@ -167,10 +178,8 @@ static int parse_args(int argc, char **argv, options *o)
             fputs(usage, stdout);
             exit(0);
         } else if (!is_flag(o, a)) {
-            if (i + 1 >= argc) {
-                int known = parse_value_option(o, a, "") == 0;
-                return fail_usage(known ? "option needs a value" : "unknown option", a);
-            }
+            if (i + 1 >= argc)
+                return fail_usage(takes_value(a) ? "option needs a value" : "unknown option", a);
             int r = parse_value_option(o, a, argv[i + 1]);
             if (r < 0)
                 return fail_usage("unknown option", a);
