@@ -28,7 +28,7 @@ LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
 	libespeak-ng-dev espeak-ng-data
-DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
