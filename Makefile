@@ -47,6 +47,9 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
+$(BUILD)/obj/libkt/config.o: libkt/config_default.inc
+
 $(BUILD)/libkt.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
