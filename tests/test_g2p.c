@@ -103,6 +103,24 @@ static void test_phonemize_dropped(void **state)
     free(out);
 }
 
+/* Lines become separate chunks; dropped symbols are merged over lines, each once, in first-seen order. */
+static void test_text_lines(void **state)
+{
+    (void)state;
+    kt_chunk_list l;
+    kt_error e;
+    char *dropped = NULL;
+    assert_int_equal(kt_g2p_text_chunks("\xc2\xbfQu\xc3\xa9?\n\n\xc2\xa1Hola! \xc2\xbfS\xc3\xad?", "es", &cfg, &l,
+                                        &dropped, &e), KT_OK);
+    assert_int_equal(l.count, 2);
+    assert_non_null(dropped);
+    assert_string_equal(dropped, "\xc2\xbf\xc2\xa1");
+    for (size_t i = 0; i < l.count; i++)
+        assert_in_vocab(l.items[i].phonemes);
+    kt_chunk_list_free(&l);
+    free(dropped);
+}
+
 static void test_phonemize_errors(void **state)
 {
     (void)state;
@@ -308,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_languages),     cmocka_unit_test(test_phonemize_english),
         cmocka_unit_test(test_phonemize_dropped), cmocka_unit_test(test_phonemize_errors),
+        cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chunk_rule),    cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_ids),           cmocka_unit_test(test_threads),
     };
