@@ -13,8 +13,8 @@ Differences from upstream, on purpose, so C can reproduce the output exactly:
 Exact numeric recipe of the harmonic source (spec 8.1), all float32 unless stated:
   rad = (F0[j] * (k+1) / 24000) mod 1        (torch.remainder, floor-mod)
   phase = float32(cumsum_float64(rad over j)) * 2 * float32(pi)
-  P = phase * 300 ; ph = (1-lam)*P[i0] + lam*P[i1] with src = max((t+0.5)/300-0.5, 0)
-  (lam, src computed in float64 then rounded to float32)
+  P = phase * 300 ; ph = linear upsampling x300 of P (F.interpolate; see upsample_linear
+  for its bit-exact float32 recipe)
 
 Usage:
     m = Kokoro.load("model.pth", "config.json")
@@ -168,14 +168,29 @@ def lstm_dir(xw, w_hh, b_hh, reverse):
 
 def upsample_linear(P, scale):
     """F.interpolate(mode='linear', align_corners=False, scale_factor=scale) of a [N,C]
-    signal along N (spec 8.1): src = max((t+0.5)/scale - 0.5, 0)."""
+    signal along N -> [N*scale, C] (spec 8.1). Bit-exact float32 recipe of torch 1.13 CPU:
+      sc  = (double)(float)(1.0/scale)
+      src = max(sc * (t + 0.5) - 0.5, 0)       in double
+      i0 = floor(src), i1 = min(i0+1, N-1), lam = (float)(src - i0), w0 = 1.0f - lam
+      out = fmaf(w0, P[i0], lam * P[i1])        (float32, one fused multiply-add)
+    (tests/check_reference.py checks this recipe against F.interpolate bit for bit.)"""
+    return F.interpolate(P.t()[None], scale_factor=scale, mode="linear",
+                         align_corners=False)[0].t()
+
+
+def upsample_linear_recipe(P, scale):
+    """The recipe of upsample_linear written out in numpy (for the self-check)."""
     n = P.shape[0]
     t = np.arange(n * scale, dtype=np.float64)
-    src = np.maximum((t + 0.5) / scale - 0.5, 0.0).astype(np.float32)
+    sc = float(np.float32(1.0 / scale))
+    src = np.maximum(sc * (t + 0.5) - 0.5, 0.0)
     i0 = np.floor(src).astype(np.int64)
     i1 = np.minimum(i0 + 1, n - 1)
-    lam = torch.from_numpy((src - i0.astype(np.float32)).astype(np.float32)).reshape(-1, 1)
-    return (1.0 - lam) * P[torch.from_numpy(i0)] + lam * P[torch.from_numpy(i1)]
+    lam = (src - i0).astype(np.float32)
+    w0 = (np.float32(1.0) - lam).astype(np.float64)[:, None]
+    Pn = P.numpy().astype(np.float64)
+    l1 = (lam.astype(np.float64)[:, None] * Pn[i1]).astype(np.float32).astype(np.float64)
+    return torch.from_numpy((w0 * Pn[i0] + l1).astype(np.float32))
 
 
 # ----------------------------------------------------------------------------------------

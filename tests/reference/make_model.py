@@ -61,9 +61,11 @@ CALIB_PHONEMES = [
     "vˈɛɹi ˈæŋɡɹi ænd bˌɪn wˈaɪdli ɹɪɡˈɑːɹdᵻd æz ɐ bˈæd mˈuːv.",
 ]
 CALIB_VOICE_SEED = 999
+N_CALIB_VOICES = 12      # duration calibration: every string with each of these voices
+N_F0_VOICES = 4          # F0/N calibration voices; conv_post uses the first one
 DUR_TARGET = 3.5
-DUR_COMMON_STD = 0.5     # logit std of the direction shared by the 50 outputs (within utterances)
-DUR_EACH_STD = 0.3       # logit std of each output's own direction
+DUR_COMMON_STD = 0.3     # logit std (over all calibration tokens) of the direction shared by all outputs
+DUR_EACH_STD = 0.2       # logit std of each output's own direction
 MAG_STD, PHASE_STD = 0.7, 1.5
 F0_MEAN, F0_STD = 120.0, 80.0
 N_MEAN, N_STD = 0.0, 1.0
@@ -201,14 +203,16 @@ def build_state(cfg):
 
 
 def calib_cases(model, cfg):
-    pack = make_voice(2 * cfg["style_dim"], CALIB_VOICE_SEED)
+    """Every calibration string with every calibration voice (voice index v in the case)."""
     cases = []
-    for ps in CALIB_PHONEMES:
-        row = kr.voice_row(pack, ps)
-        ids = model.ids(ps)
-        s_dec, s_pred = model.split_style(row)
-        d = model.duration_encoder(model.bert_encoder(model.albert(ids)), s_pred)
-        cases.append({"ps": ps, "ids": ids, "s_dec": s_dec, "s_pred": s_pred, "d": d})
+    for v in range(N_CALIB_VOICES):
+        pack = make_voice(2 * cfg["style_dim"], CALIB_VOICE_SEED + v)
+        for ps in CALIB_PHONEMES:
+            row = kr.voice_row(pack, ps)
+            ids = model.ids(ps)
+            s_dec, s_pred = model.split_style(row)
+            d = model.duration_encoder(model.bert_encoder(model.albert(ids)), s_pred)
+            cases.append({"ps": ps, "v": v, "ids": ids, "s_dec": s_dec, "s_pred": s_pred, "d": d})
     return cases
 
 
@@ -220,18 +224,16 @@ def calibrate(state, cfg, verbose=True):
         cases = calib_cases(model, cfg)
         # 1. durations
         xs = torch.cat([model.lstm(c["d"], "predictor.lstm") for c in cases])   # [Ttot,H]
+        lens = [cs["d"].shape[0] for cs in cases]
         W = P["module.duration_proj.linear_layer.weight"]
         nd, H = W.shape
+        # In a random model the LSTM output varies far more between utterances/voices than
+        # between the tokens of one utterance, so the logit scale is set on the total
+        # spread: per-utterance means stay within ~x1.5 of the target.
         c = randn("calib.dur.common", [H])
-        lens = [cs["d"].shape[0] for cs in cases]
-        means = torch.stack([m.mean(dim=0) for m in torch.split(xs, lens)])
-        basis = torch.linalg.qr((means - means.mean(dim=0)).t())[0]      # between-utterance
-        c = c - basis @ (basis.t() @ c)
-        pc = xs @ c
-        c = c * (DUR_COMMON_STD / float(pc.std()))
+        c = c * (DUR_COMMON_STD / float((xs @ c).std()))
         e = randn("calib.dur.each", [nd, H])
-        pe = xs @ e.t()
-        e = e * (DUR_EACH_STD / float(pe.std()))
+        e = e * (DUR_EACH_STD / float((xs @ e.t()).std()))
         W = (c.reshape(1, -1) + e).contiguous()
         jitter = 0.3 * randn("calib.dur.bias", [nd])
         logits = xs @ W.t() + jitter
@@ -248,10 +250,16 @@ def calibrate(state, cfg, verbose=True):
         b = 0.5 * (lo + hi)
         P["module.duration_proj.linear_layer.weight"] = W
         P["module.duration_proj.linear_layer.bias"] = (jitter + b).contiguous()
+        if verbose:
+            per = [float(t.mean()) for t in torch.split(torch.sigmoid(logits + b).sum(dim=1), lens)]
+            print(f"  durations: bias {b:.3f}, mean per utterance min {min(per):.2f} "
+                  f"max {max(per):.2f} over {len(per)} (string, voice) pairs")
+        cases_f0 = [cs for cs in cases if cs["v"] < N_F0_VOICES]
+        cases = [cs for cs in cases if cs["v"] == 0]
         model = kr.Kokoro(cfg, state)
         # 2. F0 / N projections
         pres = {"F0": [], "N": []}
-        for cs in cases:
+        for cs in cases_f0:
             _, _, dur, pred = model.durations(cs["d"])
             cs["pred_dur"] = pred
             tok = model.alignment(pred)
@@ -355,7 +363,7 @@ def main():
         vdir = os.path.join(args.out, "voices")
         os.makedirs(vdir, exist_ok=True)
         for i, name in enumerate(("af_tiny", "am_tiny", "bf_tiny")):
-            torch.save(make_voice(2 * cfg["style_dim"], i + 1), os.path.join(vdir, name + ".pt"))
+            torch.save(make_voice(2 * cfg["style_dim"], CALIB_VOICE_SEED + i), os.path.join(vdir, name + ".pt"))
     if args.full:
         path = os.path.join(args.out, "kokoro-full.pth")
         with open(os.path.join(args.out, "kokoro-full-config.json"), "w", encoding="utf-8") as f:
