@@ -392,6 +392,48 @@ static void test_qview_bad_metadata(void **state)
     assert_int_not_equal(kt_qview_from_tensors(KT_QUANT_Q8, 2, huge, &c, &s, &v, &err), KT_OK);
 }
 
+/* A file whose kt.quant.* entries do not match its tensors: listing and opening fail cleanly. */
+static void test_quant_list_malformed(void **state)
+{
+    (void)state;
+    int8_t codes[2 * 600] = {0};
+    float scales[2] = {0.5f, 0.25f};
+    int64_t cs[2] = {2, 600}, ss[1] = {2};
+    kt_tensor c = view_f32((const float *)(const void *)codes, 2, cs), s = view_f32(scales, 1, ss);
+    c.dtype = KT_I8;
+    kt_tensor_list l = {0};
+    kt_error err;
+    assert_int_equal(kt_tensor_list_add(&l, "w", &c, &err), KT_OK);
+    assert_int_equal(kt_tensor_list_add(&l, "w.scale", &s, &err), KT_OK);
+    static const char *const bad[4][2] = {
+        {"kt.quant.w", "{\"scheme\":\"q8\",\"dtype\":\"float32\",\"shape\":[2,601],\"group\":601}"},
+        {"kt.quant.w", "{\"scheme\":\"q4\",\"dtype\":\"float32\",\"shape\":[2,600],\"group\":32}"},
+        {"kt.quant.w", "{\"scheme\":\"q9\",\"dtype\":\"float32\",\"shape\":[2,600],\"group\":600}"},
+        {"kt.quant.missing", "{\"scheme\":\"q8\",\"dtype\":\"float32\",\"shape\":[2,600],\"group\":600}"},
+    };
+    for (int k = 0; k < 4; k++) {
+        kt_kv meta[1] = {{(char *)bad[k][0], (char *)bad[k][1]}};
+        char path[] = "/tmp/kt_test_quant_bad_XXXXXX.safetensors";
+        int fd = mkstemps(path, 12);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(kt_safetensors_write(path, &l, meta, 1, &err), KT_OK);
+        kt_checkpoint *ck = NULL;
+        kt_status st = kt_checkpoint_open(path, &ck, &err);
+        unlink(path);
+        assert_int_equal(st, KT_OK);
+        kt_quant_info *qi = NULL;
+        size_t n = 0;
+        assert_int_equal(kt_quant_list(ck, &qi, &n, &err), KT_EFORMAT);
+        assert_null(qi);
+        kt_qview v;
+        if (k < 3)
+            assert_int_equal(kt_qview_open(ck, "w", &v, &err), KT_EFORMAT);
+        kt_checkpoint_free(ck);
+    }
+    kt_tensor_list_free(&l);
+}
+
 /* Every half and bfloat16 bit pattern decodes as tensor.c's reference conversion does. */
 static void test_qview_half_patterns(void **state)
 {
@@ -471,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_weight_norm_fold), cmocka_unit_test(test_scheme_names),
         cmocka_unit_test(test_qview_roundtrip), cmocka_unit_test(test_qview_bad_metadata),
         cmocka_unit_test(test_qview_half_patterns), cmocka_unit_test(test_qview_dot_chunks),
+        cmocka_unit_test(test_quant_list_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
