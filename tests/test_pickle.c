@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "kt/pickle.h"
@@ -894,6 +895,69 @@ static void t_truncations_never_crash(void **state)
     assert_int_equal(kt_pickle_parse(d, sizeof d - 1, NULL, &v, NULL, &err), KT_EUNSAFE);
 }
 
+/* ------------------------------------------------------------ Python's own pickler */
+
+static unsigned char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    static unsigned char buf[65536];
+    *n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return buf;
+}
+
+/* fixtures/fuzz/fuzz_pickle/plain_p*.pkl: the object in that folder's README, in protocols 0, 2, 4, 5. */
+static void t_python_protocols(void **state)
+{
+    (void)state;
+    static const char *const files[] = {"plain_p0.pkl", "plain_p2.pkl", "plain_p4.pkl", "plain_p5.pkl"};
+    for (size_t f = 0; f < 4; f++) {
+        char path[256];
+        size_t n;
+        snprintf(path, sizeof path, "fixtures/fuzz/fuzz_pickle/%s", files[f]);
+        const unsigned char *d = slurp(path, &n);
+        kt_value *v = ok_parse(d, n);
+        assert_int_equal(kt_value_kind(v), KT_V_DICT);
+        assert_int_equal(kt_value_len(v), 5);
+        static const char *const keys[] = {"a", "o", "e", "l", "d"};
+        for (size_t i = 0; i < 5; i++)
+            assert_string_equal(kt_value_str(kt_value_dict_key(v, i), NULL), keys[i]);
+        const kt_value *a = kt_value_dict_get(v, "a");
+        assert_int_equal(kt_value_len(a), 16);
+        assert_int_equal(kt_value_int(kt_value_item(a, 0)), 1);
+        assert_int_equal(kt_value_int(kt_value_item(a, 1)), -2);
+        assert_true(kt_value_float(kt_value_item(a, 2)) == 3.5);
+        assert_int_equal(kt_value_kind(kt_value_item(a, 3)), KT_V_NONE);
+        assert_int_equal(kt_value_kind(kt_value_item(a, 4)), KT_V_BOOL);
+        assert_int_equal(kt_value_bool(kt_value_item(a, 4)), 1);
+        assert_int_equal(kt_value_bool(kt_value_item(a, 5)), 0);
+        assert_string_equal(kt_value_str(kt_value_item(a, 6), NULL), "s\xc3\xa9");
+        assert_int_equal(kt_value_kind(kt_value_item(a, 7)), KT_V_BYTES);
+        assert_string_equal(kt_value_str(kt_value_item(a, 7), NULL), "by");
+        for (size_t i = 0; i < 4; i++) {
+            const kt_value *t = kt_value_item(a, 8 + i);
+            assert_int_equal(kt_value_kind(t), KT_V_TUPLE);
+            assert_int_equal(kt_value_len(t), i + 1);
+            assert_int_equal(kt_value_int(kt_value_item(t, i)), (int64_t)i + 1);
+        }
+        assert_int_equal(kt_value_kind(kt_value_item(a, 12)), KT_V_SET);
+        assert_int_equal(kt_value_len(kt_value_item(a, 12)), 2);
+        assert_int_equal(kt_value_kind(kt_value_item(a, 13)), KT_V_SET);
+        assert_int_equal(kt_value_int(kt_value_item(kt_value_item(a, 13), 0)), 3);
+        assert_true(kt_value_int(kt_value_item(a, 14)) == ((int64_t)1 << 40));
+        assert_true(kt_value_int(kt_value_item(a, 15)) == INT64_MIN);
+        const kt_value *o = kt_value_dict_get(v, "o");
+        assert_int_equal(kt_value_dict_is_ordered(o), 1);
+        assert_int_equal(kt_value_int(kt_value_dict_get(o, "k")), 1);
+        assert_int_equal(kt_value_kind(kt_value_dict_get(v, "e")), KT_V_TUPLE);
+        assert_int_equal(kt_value_kind(kt_value_dict_get(v, "l")), KT_V_LIST);
+        assert_int_equal(kt_value_len(kt_value_dict_get(v, "d")), 0);
+        kt_value_free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -937,6 +1001,7 @@ int main(void)
         cmocka_unit_test(t_flatten_root_and_dupes),
         cmocka_unit_test(t_voice_pack_pickle),
         cmocka_unit_test(t_truncations_never_crash),
+        cmocka_unit_test(t_python_protocols),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
