@@ -39,6 +39,7 @@ typedef struct arena {
 struct kt_value {
     kt_vkind kind;
     unsigned char color; /* cycle check: 0 white, 1 on the path, 2 done */
+    unsigned height;     /* nesting levels below and including this value, once done */
     arena *a;
     union {
         int b;
@@ -881,6 +882,9 @@ static kt_status load_persid(P *p, kt_value *pid)
     if (it[2]->kind != KT_V_STR || it[3]->kind != KT_V_STR || it[4]->kind != KT_V_INT || it[4]->u.i < 0 ||
         strlen(it[2]->u.s.p) != it[2]->u.s.len)
         return FAIL(KT_EFORMAT, "malformed storage persistent id");
+    for (const char *c = it[2]->u.s.p; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == '/')
+            return FAIL(KT_EFORMAT, "storage key with a control character or '/'");
     if (n == 6 && it[5]->kind != KT_V_NONE)
         return FAIL(KT_EUNSUPPORTED, "storage views (legacy view_metadata) are not supported");
     kt_dtype dt = it[1]->u.g.dtype;
@@ -1301,11 +1305,15 @@ static kt_status step(P *p, unsigned op)
 
 /* ---------------------------------------------------------------- final checks */
 
-/* Depth-first over the reachable tree: rejects cycles, too-deep nesting, bare globals. */
-static kt_status check_tree(P *p, kt_value *v, size_t depth)
+/* Depth-first over the reachable tree: rejects cycles, bare globals, and nesting (the
+ * longest path, not just the first one found to a shared value) deeper than the limit. */
+static kt_status check_tree(P *p, kt_value *v, size_t depth, size_t *height)
 {
-    if (v->color == 2)
+    *height = 0;
+    if (v->color == 2) {
+        *height = v->height;
         return KT_OK;
+    }
     if (v->color == 1)
         return FAIL(KT_EFORMAT, "a container contains itself");
     if (v->kind == KT_V_GLOBAL)
@@ -1319,12 +1327,28 @@ static kt_status check_tree(P *p, kt_value *v, size_t depth)
         return FAIL(KT_ELIMIT, "containers nested deeper than %zu", p->lim.max_depth);
     v->color = 1;
     kt_status st = KT_OK;
-    for (size_t i = 0; i < v->u.c.len && !st; i++)
-        st = check_tree(p, v->u.c.items[i], depth + 1);
-    if (!st && v->kind == KT_V_DICT && v->u.c.state)
-        st = check_tree(p, v->u.c.state, depth + 1);
+    size_t h = 0, hc;
+    for (size_t i = 0; i <= v->u.c.len && !st; i++) {
+        kt_value *c = i < v->u.c.len ? v->u.c.items[i] : v->kind == KT_V_DICT ? v->u.c.state : NULL;
+        if (!c)
+            continue;
+        st = check_tree(p, c, depth + 1, &hc);
+        h = hc > h ? hc : h;
+    }
+    if (!st && h + 1 > p->lim.max_depth)
+        st = FAIL(KT_ELIMIT, "containers nested deeper than %zu", p->lim.max_depth);
     v->color = 2;
+    v->height = (unsigned)(h + 1);
+    *height = h + 1;
     return st;
+}
+
+/* Keeps an error message on one line: control characters from the input become '?'. */
+static void one_line(kt_error *err)
+{
+    for (char *c = err ? err->msg : NULL; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
 }
 
 kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickle_options *opt, kt_value **out,
@@ -1361,12 +1385,14 @@ kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickl
     kt_value *root = NULL;
     if (!st)
         st = pop(p, &root);
+    size_t height;
     if (!st)
-        st = check_tree(p, root, 0);
+        st = check_tree(p, root, 0, &height);
     free(p->stack);
     free(p->marks);
     free(p->memo);
     if (st) {
+        one_line(p->err);
         arena_free(p->a);
         return st;
     }
@@ -1689,5 +1715,7 @@ kt_status kt_value_flatten(const kt_value *root, kt_tensor_list *out, kt_error *
     free(f.name);
     if (!st)
         st = check_unique(out, first, err);
+    if (st)
+        one_line(err);
     return st;
 }

@@ -367,6 +367,31 @@ static void t_depth_limit(void **state)
     bad_parse(buf, n, KT_ELIMIT);
 }
 
+static void t_depth_through_shared_values(void **state)
+{
+    (void)state;
+    /* L = [[[]]] (3 levels) memoized, then root = [L, [[L]]]: the longest path is 6 levels
+     * although L is first reached at depth 1 */
+    static const unsigned char d[] = "]]]aaq\x00" "0(h\x00]]h\x00" "aal.";
+    kt_pickle_limits lim;
+    kt_pickle_default_limits(&lim);
+    lim.max_depth = 5;
+    kt_pickle_options opt = {&lim, NULL, NULL};
+    bad_parse_opt(d, sizeof d - 1, &opt, KT_ELIMIT);
+    lim.max_depth = 6;
+    kt_value *v = NULL;
+    assert_int_equal(kt_pickle_parse(d, sizeof d - 1, &opt, &v, NULL, NULL), KT_OK);
+    kt_value_free(v);
+}
+
+static void t_messages_one_line(void **state)
+{
+    (void)state;
+    kt_error e = bad_parse(PK("\x8c\x03o\ns\x8c\x06sys\ntm\x93."), KT_EUNSAFE);
+    assert_null(strchr(e.msg, '\n'));
+    assert_non_null(strstr(e.msg, "o?s.sys?tm"));
+}
+
 static void t_cycle(void **state)
 {
     (void)state;
@@ -981,6 +1006,8 @@ int main(void)
         cmocka_unit_test(t_memo_limit),
         cmocka_unit_test(t_stack_limit),
         cmocka_unit_test(t_depth_limit),
+        cmocka_unit_test(t_depth_through_shared_values),
+        cmocka_unit_test(t_messages_one_line),
         cmocka_unit_test(t_cycle),
         cmocka_unit_test(t_underflow_and_marks),
         cmocka_unit_test(t_forbidden_globals),
