@@ -12,6 +12,7 @@
 #include <sys/time.h>
 
 #include "kt/io.h"
+#include "kt/quant.h"
 
 kt_report_params kt_report_default_params(void)
 {
@@ -655,6 +656,58 @@ static int listed(const kt_listing_params *p, const char *name)
     return !p->filter || fnmatch(p->filter, name, 0) == 0;
 }
 
+/* The kt-convert quantization recorded in the file's metadata, if any. */
+static kt_status quantized_text(const kt_checkpoint *c, const kt_listing_params *p, kt_strbuf *b, kt_error *err)
+{
+    kt_quant_info *q = NULL;
+    size_t n = 0;
+    char shape[160];
+    kt_status st = kt_quant_list(c, &q, &n, err);
+    if (st || n == 0)
+        return st;
+    const char *scheme = kt_checkpoint_metadata(c, "kt.quant");
+    kt_strbuf_printf(b, "%zu tensors quantized by kt-convert (%s: int codes in NAME, a scale per group in NAME.scale):\n",
+                     n, scheme ? scheme : "mixed");
+    for (size_t i = 0; i < n; i++) {
+        if (!listed(p, q[i].name))
+            continue;
+        kt_tensor view = {.ndim = q[i].ndim};
+        memcpy(view.shape, q[i].shape, sizeof view.shape);
+        shape_list(&view, shape, sizeof shape);
+        kt_strbuf_printf(b, "  %s  %s  was %s %s  group %lld  %llu bytes\n", q[i].name,
+                         kt_quant_scheme_name(q[i].scheme), kt_dtype_name(q[i].dtype), shape, (long long)q[i].group,
+                         (unsigned long long)q[i].stored_bytes);
+    }
+    free(q);
+    return KT_OK;
+}
+
+static void quantized_json(const kt_checkpoint *c, const kt_listing_params *p, kt_strbuf *b)
+{
+    kt_quant_info *q = NULL;
+    size_t n = 0;
+    int first = 1;
+    kt_strbuf_puts(b, ", \"quantized\": [");
+    if (kt_quant_list(c, &q, &n, NULL) == KT_OK) {
+        for (size_t i = 0; i < n; i++) {
+            if (!listed(p, q[i].name))
+                continue;
+            kt_strbuf_puts(b, first ? "" : ", ");
+            first = 0;
+            kt_strbuf_puts(b, "{\"name\": ");
+            put_utf8_escaped(b, q[i].name);
+            kt_strbuf_printf(b, ", \"scheme\": \"%s\", \"dtype\": \"%s\", \"shape\": [",
+                             kt_quant_scheme_name(q[i].scheme), kt_dtype_name(q[i].dtype));
+            for (int d = 0; d < q[i].ndim; d++)
+                kt_strbuf_printf(b, "%s%lld", d ? ", " : "", (long long)q[i].shape[d]);
+            kt_strbuf_printf(b, "], \"group\": %lld, \"stored_bytes\": %llu}", (long long)q[i].group,
+                             (unsigned long long)q[i].stored_bytes);
+        }
+    }
+    free(q);
+    kt_strbuf_puts(b, "]");
+}
+
 kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params *p, kt_strbuf *b, kt_error *err)
 {
     const kt_tensor_list *l = kt_checkpoint_tensors(c);
@@ -694,6 +747,9 @@ kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params
     kt_strbuf_printf(b, "%lld tensors, %s parameters, %llu bytes (%.2f MiB), format %s\n", (long long)count, num,
                      (unsigned long long)bytes, (double)bytes / (1024.0 * 1024.0),
                      kt_format_name(kt_checkpoint_format(c)));
+    kt_status st = quantized_text(c, p, b, err);
+    if (st)
+        return st;
     return kt_strbuf_failed(b) ? kt_error_set(err, KT_ENOMEM, "out of memory") : KT_OK;
 }
 
@@ -794,7 +850,9 @@ kt_status kt_tensor_listing_json(const kt_checkpoint *c, const char *path, const
         bytes += kt_tensor_nbytes(&nt->tensor);
         count++;
     }
-    kt_strbuf_printf(b, "\n], \"count\": %lld, \"total_params\": %lld, \"total_bytes\": %llu}\n", (long long)count,
+    kt_strbuf_printf(b, "\n], \"count\": %lld, \"total_params\": %lld, \"total_bytes\": %llu", (long long)count,
                      (long long)total, (unsigned long long)bytes);
+    quantized_json(c, p, b);
+    kt_strbuf_puts(b, "}\n");
     return kt_strbuf_failed(b) ? kt_error_set(err, KT_ENOMEM, "out of memory") : KT_OK;
 }
