@@ -90,6 +90,26 @@ def main():
     check([t["name"] for t in js["tensors"]] == [k for k, _ in flat], "listing names in file order equal torch.load's")
     check(all(list(t["shape"]) == list(v.shape) for t, (_, v) in zip(js["tensors"], flat)), "listing shapes equal")
     check(js["total_params"] == 81763410, "total params 81,763,410")
+    # a kt-convert q8 file: the quantized tensors are listed with their logical (original) shapes
+    import tempfile
+    tiny = "fixtures/tiny/kokoro-tiny.pth"
+    with tempfile.TemporaryDirectory() as tmp:
+        q8 = os.path.join(tmp, "q8.safetensors")
+        r = subprocess.run([os.path.join(BUILD, "kt-convert"), tiny, "-o", q8, "--dtype", "q8"], capture_output=True, text=True)
+        check(r.returncode == 0, "kt-convert --dtype q8 on the tiny model (%s)" % r.stderr.strip())
+        js = json.loads(run([q8, "--json"]).stdout)
+        sd = torch.load(tiny)
+        flat = {top + "." + k: v for top, d in sd.items() for k, v in d.items()}
+        q = js.get("quantized", [])
+        check(len(q) > 0, "quantized tensors listed: %d" % len(q))
+        def orig_shape(name):
+            if name in flat:
+                return list(flat[name].shape)
+            return list(flat[name[:-len("weight")] + "weight_v"].shape)  # folded weight-norm pair
+        check(all(e["shape"] == orig_shape(e["name"]) and e["scheme"] == "q8" for e in q),
+              "quantized entries carry the original shapes and scheme q8")
+        text = run([q8]).stdout
+        check("%d tensors quantized by kt-convert (q8" % len(q) in text, "text listing names the quantization")
     # bad inputs: one line naming the file, non-zero exit, no crash
     for bad, what in [("/nonexistent/x.pth", "missing file"), (SHARED, "a directory")]:
         r = run([bad])
