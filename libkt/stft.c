@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "kokoro_impl.h"
+#include "kt/kokoro_stages.h"
 
 #define SINE_AMP 0.1
 #define NOISE_STD 0.003f
@@ -32,6 +33,12 @@ static float normal(uint64_t i, uint32_t seed)
     uint32_t h1 = lowbias32((uint32_t)(2 * i) + off), h2 = lowbias32((uint32_t)(2 * i + 1) + off);
     double u1 = ((h1 >> 8) + 0.5) / 16777216.0, u2 = ((h2 >> 8) + 0.5) / 16777216.0;
     return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
+}
+
+void kt_stage_noise(uint32_t seed, size_t n, float *z)
+{
+    for (size_t i = 0; i < n; i++)
+        z[i] = normal(i, seed);
 }
 
 /* rad = (f0 * (k+1) / sr) mod 1 in float32, floor-mod as torch's %. */
@@ -71,10 +78,12 @@ void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, flo
         p0[k] = phase_p(cum[k], up);
         p1[k] = L2 > 1 ? phase_p(cum[k] + rad_of(f0[1], k), up) : p0[k];
     }
+    double sc = (double)(float)(1.0 / up); /* torch's upsample_linear1d source scale */
     for (size_t t = 0; t < n; t++) {
-        double sd = ((double)t + 0.5) / up - 0.5;
-        float src = (float)(sd < 0 ? 0.0 : sd);
-        long j = (long)floorf(src);
+        double sd = sc * ((double)t + 0.5) - 0.5;
+        if (sd < 0)
+            sd = 0;
+        long j = (long)floor(sd);
         while (i0 < j) { /* advance to i0 = j; P[i1] with i1 = min(i0 + 1, L2 - 1) */
             i0++;
             for (int k = 0; k < KT_HARMONICS; k++) {
@@ -83,13 +92,13 @@ void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, flo
                 p1[k] = i0 + 1 < L2 ? phase_p(cum[k] + rad_of(f0[i0 + 1], k), up) : p0[k];
             }
         }
-        float lam = src - (float)i0, oml = 1.0f - lam;
+        float lam = (float)(sd - (double)i0), w0 = 1.0f - lam;
         float fu = f0[t / up];
         int voiced = fu > VOICED_THRESHOLD;
         float amp = voiced ? NOISE_STD : (float)(SINE_AMP / 3.0);
         float acc = 0.0f;
         for (int k = 0; k < KT_HARMONICS; k++) {
-            float ph = oml * p0[k] + lam * p1[k];
+            float ph = fmaf(w0, p0[k], lam * p1[k]); /* one fused multiply-add, as torch */
             float sine = (float)SINE_AMP * sinf(ph);
             float sw = (voiced ? sine : 0.0f) + amp * normal(t * KT_HARMONICS + k, seed);
             acc += lw[k] * sw;

@@ -270,7 +270,21 @@ typedef struct {
     const char *name;
     int T, F;
     float *style;
+    uint32_t seed;
+    float speed;
 } gcase;
+
+static int has(const gcase *c, const char *name) { return kt_checkpoint_find(c->g, name) != NULL; }
+
+/* The noise stream: first values against the reference's z_head (same formula in numpy). */
+static void stage_noise(gcase *c)
+{
+    size_t n;
+    float *zr = gf(c->g, "z_head", &n), *z = malloc(sizeof(float) * n);
+    kt_stage_noise(c->seed, n, z);
+    report(c->name, "noise", rel_err(z, zr, n), 1e-6);
+    free(zr), free(z);
+}
 
 static void stage_albert_textenc(gcase *c)
 {
@@ -295,7 +309,7 @@ static void stage_duration(gcase *c)
     float *dd = malloc(sizeof(float) * nd), *dur = malloc(sizeof(float) * np);
     int *pd = malloc(sizeof(int) * np);
     kt_error err;
-    assert_int_equal(kt_stage_duration(c->fx->m, bert, c->T, c->style + d->style, 1.0f, dd, dur, pd, &err), KT_OK);
+    assert_int_equal(kt_stage_duration(c->fx->m, bert, c->T, c->style + d->style, c->speed, dd, dur, pd, &err), KT_OK);
     report(c->name, "duration_enc", rel_err(dd, dref, nd), STAGE_TOL);
     report(c->name, "dur", rel_err(dur, durref, np), STAGE_TOL);
     for (size_t i = 0; i < np; i++)
@@ -309,27 +323,39 @@ static void stage_f0n_decoder(gcase *c)
     const kt_stage_dims *d = &c->fx->d;
     int F = c->F;
     float *en = gf(c->g, "en", NULL), *f0r = gf(c->g, "F0", NULL), *nr = gf(c->g, "N", NULL);
-    float *asr = gf(c->g, "asr", NULL), *xr = gf(c->g, "decode3", NULL);
     float *f0 = malloc(sizeof(float) * 2 * F), *nn = malloc(sizeof(float) * 2 * F);
-    float *x = malloc(sizeof(float) * (size_t)d->gen_channels * 2 * F);
     kt_error err;
     assert_int_equal(kt_stage_f0n(c->fx->m, en, F, c->style + d->style, f0, nn, &err), KT_OK);
     report(c->name, "F0", rel_err(f0, f0r, 2 * (size_t)F), STAGE_TOL);
     report(c->name, "N", rel_err(nn, nr, 2 * (size_t)F), STAGE_TOL);
-    assert_int_equal(kt_stage_decoder(c->fx->m, asr, f0r, nr, F, c->style, x, &err), KT_OK);
-    report(c->name, "decoder", rel_err(x, xr, (size_t)d->gen_channels * 2 * F), STAGE_TOL);
-    free(en), free(f0r), free(nr), free(asr), free(xr), free(f0), free(nn), free(x);
+    if (has(c, "decode3")) {
+        float *asr = gf(c->g, "asr", NULL), *xr = gf(c->g, "decode3", NULL);
+        float *x = malloc(sizeof(float) * (size_t)d->gen_channels * 2 * F);
+        assert_int_equal(kt_stage_decoder(c->fx->m, asr, f0r, nr, F, c->style, x, &err), KT_OK);
+        report(c->name, "decoder", rel_err(x, xr, (size_t)d->gen_channels * 2 * F), STAGE_TOL);
+        free(asr), free(xr), free(x);
+    }
+    free(en), free(f0r), free(nr), free(f0), free(nn);
 }
 
+/* The harmonic source, with the reference's F0 injected. C follows the reference's
+ * float32 recipe bit for bit (float32 phase from a float64 cumsum, torch's
+ * upsample_linear1d with one fused multiply-add), so even phases of 1e5 rad agree; what
+ * remains is sinf/tanhf vs torch's vectorised sin/tanh (an ulp of the result). */
 static void stage_source_stft(gcase *c)
 {
     const kt_stage_dims *d = &c->fx->d;
     int F = c->F, n = d->samples_per_frame * F, M = n / d->hop + 1, nb = d->n_fft / 2 + 1;
-    float *f0r = gf(c->g, "F0", NULL), *srcr = gf(c->g, "har_source", NULL), *harr = gf(c->g, "har", NULL);
+    float *f0r = gf(c->g, "F0", NULL), *srcr = gf(c->g, "har_source", NULL);
+    float *harr = has(c, "har") ? gf(c->g, "har", NULL) : NULL;
     float *src = malloc(sizeof(float) * n), *har = malloc(sizeof(float) * (size_t)(d->n_fft + 2) * M);
     kt_error err;
-    assert_int_equal(kt_stage_source(c->fx->m, f0r, F, 0, src, &err), KT_OK);
-    report(c->name, "har_source", rel_err(src, srcr, (size_t)n), 1e-3);
+    assert_int_equal(kt_stage_source(c->fx->m, f0r, F, c->seed, src, &err), KT_OK);
+    report(c->name, "har_source", rel_err(src, srcr, (size_t)n), STAGE_TOL);
+    if (!harr) {
+        free(f0r), free(srcr), free(src), free(har);
+        return;
+    }
     assert_int_equal(kt_stage_stft(c->fx->m, srcr, n, har, &err), KT_OK);
     report(c->name, "stft_mag", rel_err(har, harr, (size_t)nb * M), STAGE_TOL);
     report(c->name, "stft_phase", phase_err(har + (size_t)nb * M, harr + (size_t)nb * M, (size_t)nb * M), 1e-3);
@@ -351,79 +377,113 @@ static void stage_generator(gcase *c)
     free(x), free(harr), free(audr), free(spec), free(phase), free(aud);
 }
 
-/* Log-magnitude spectrogram distance: Hann 512 / hop 128 frames, 20*log10(|X| + 1e-4)
- * per bin; returns the mean absolute dB difference over all bins and frames. */
+/* In-place radix-2 FFT of re/im[n] (n a power of two). */
+static void fft(double *re, double *im, int n)
+{
+    for (int i = 1, j = 0; i < n; i++) {
+        int bit = n >> 1;
+        for (; j & bit; bit >>= 1)
+            j ^= bit;
+        j ^= bit;
+        if (i < j) {
+            double t = re[i]; re[i] = re[j]; re[j] = t;
+            t = im[i]; im[i] = im[j]; im[j] = t;
+        }
+    }
+    for (int len = 2; len <= n; len <<= 1) {
+        double ang = -2 * M_PI / len;
+        for (int i = 0; i < n; i += len)
+            for (int k = 0; k < len / 2; k++) {
+                double wr = cos(ang * k), wi = sin(ang * k);
+                double *ur = &re[i + k], *ui = &im[i + k], *vr = &re[i + k + len / 2], *vi = &im[i + k + len / 2];
+                double xr = *vr * wr - *vi * wi, xi = *vr * wi + *vi * wr;
+                *vr = *ur - xr, *vi = *ui - xi;
+                *ur += xr, *ui += xi;
+            }
+    }
+}
+
+/* Log-magnitude spectrogram distance over samples [0, n): Hann 512 / hop 128 frames,
+ * 20*log10(|X| + 1e-4) per bin; the mean absolute dB difference over bins and frames. */
 static double logspec_distance(const float *a, const float *b, size_t n)
 {
     enum { N = 512, HOP = 128, NB = N / 2 + 1 };
-    static double cs[N], sn[N], w[N];
-    for (int i = 0; i < N; i++) {
-        cs[i] = cos(2 * M_PI * i / N);
-        sn[i] = sin(2 * M_PI * i / N);
-        w[i] = 0.5 - 0.5 * cos(2 * M_PI * i / N);
-    }
-    double sum = 0.0;
+    double ra[N], ia[N], rb[N], ib[N], sum = 0.0;
     long cnt = 0;
-    for (size_t f = 0; f + N <= n; f += HOP)
+    for (size_t f = 0; f + N <= n; f += HOP) {
+        for (int j = 0; j < N; j++) {
+            double w = 0.5 - 0.5 * cos(2 * M_PI * j / N);
+            ra[j] = w * a[f + j], rb[j] = w * b[f + j], ia[j] = ib[j] = 0.0;
+        }
+        fft(ra, ia, N);
+        fft(rb, ib, N);
         for (int k = 0; k < NB; k++) {
-            double ra = 0, ia = 0, rb = 0, ib = 0;
-            for (int j = 0; j < N; j++) {
-                int idx = (int)(((long)k * j) % N);
-                ra += w[j] * a[f + j] * cs[idx];
-                ia -= w[j] * a[f + j] * sn[idx];
-                rb += w[j] * b[f + j] * cs[idx];
-                ib -= w[j] * b[f + j] * sn[idx];
-            }
-            double la = 20 * log10(sqrt(ra * ra + ia * ia) + 1e-4), lb = 20 * log10(sqrt(rb * rb + ib * ib) + 1e-4);
+            double la = 20 * log10(sqrt(ra[k] * ra[k] + ia[k] * ia[k]) + 1e-4);
+            double lb = 20 * log10(sqrt(rb[k] * rb[k] + ib[k] * ib[k]) + 1e-4);
             sum += fabs(la - lb);
             cnt++;
         }
+    }
     return cnt ? sum / cnt : 0.0;
 }
 
-/* End-to-end bound on the mean |log-magnitude difference| in dB. Why not samples: the
- * C source matches the reference's harmonic source to ~3e-4 (1-2 float32 ulps of a
- * phase of ~4e3 rad, because torch's vectorised interpolation rounds differently), and
- * the random-weight generator amplifies that chaotically (STFT phase branch cuts feed
- * noise_convs): perturbing the REFERENCE's own source by 1e-4 / 3e-4 relative noise
- * moves its audio by 0.75-0.96 / 1.4 dB, while another noise seed moves it by ~6 dB.
- * Measured C vs reference: 0.51 dB (docs/model.md). 1.5 dB = the reference's own
- * 3e-4 sensitivity, a quarter of the seed-to-seed distance. */
-#define E2E_DB_TOL 1.5
+/* End-to-end bound on the mean |log-magnitude difference| in dB over the whole
+ * utterance. Why not samples: C's F0 differs from the reference's by ~1e-6 relative
+ * (float32 summation order), and the source phase integrates F0 (spec section 12), so
+ * the sine phases drift apart by ~1e-6 x 1e4 rad; the random-weight generator amplifies
+ * that chaotically (STFT phase branch cuts feed noise_convs). Measured on the REFERENCE
+ * itself (tiny golden cases, 3 draws each): perturbing its own F0 by 1e-6 / 3e-6 / 1e-5
+ * relative noise moves its audio by 0.74-1.50 / 0.77-1.66 / 0.98-1.80 dB, while another
+ * noise seed moves it by 6.1-6.2 dB. Measured C vs reference: 0.93 (short), 1.27 (oov)
+ * dB. 2.5 dB: above the reference's own spread for F0 errors up to 10x ours, well under
+ * the seed-to-seed distance, which the test also checks is more than twice the bound. */
+#define E2E_DB_TOL 2.5
 
 static void stage_e2e(gcase *c)
 {
     size_t nids, np, na;
     int *ids = gi(c->g, "ids", &nids), *pred = gi(c->g, "pred_dur", &np);
-    float *audr = gf(c->g, "audio", &na);
+    float *audr = has(c, "audio") ? gf(c->g, "audio", &na) : NULL;
     kt_synth_result r;
     kt_error err;
-    assert_int_equal(kt_model_synthesize(c->fx->m, ids + 1, (int)nids - 2, c->style, NULL, &r, &err), KT_OK);
+    kt_synth_params p = kt_synth_default_params();
+    p.seed = c->seed;
+    p.speed = c->speed;
+    assert_int_equal(kt_model_synthesize(c->fx->m, ids + 1, (int)nids - 2, c->style, &p, &r, &err), KT_OK);
     assert_int_equal(r.n_tokens, (int)np);
     for (size_t i = 0; i < np; i++)
-        assert_int_equal(r.durations[i], pred[i]);
+        if (r.durations[i] != pred[i])
+            fail_msg("%s: end-to-end duration of token %zu is %d, reference %d", c->name, i, r.durations[i], pred[i]);
+    assert_int_equal(r.n_samples, (size_t)c->F * c->fx->d.samples_per_frame);
+    if (!audr) { /* a text-level case: durations and length only */
+        printf("  %-22s %-14s durations exact, %zu samples\n", c->name, "e2e", r.n_samples);
+        kt_synth_result_free(&r);
+        free(ids), free(pred);
+        return;
+    }
     assert_int_equal(r.n_samples, na);
     double db = logspec_distance(r.audio, audr, na);
-    printf("  %-22s %-14s rel err %.3e, log-spectrogram mean |diff| %.4f dB (tol %.2f)\n", c->name, "e2e audio",
-           rel_err(r.audio, audr, na), db, E2E_DB_TOL);
+    printf("  %-22s %-14s log-spectrogram mean |diff| %.4f dB over %zu samples (tol %.2f), sample rel err %.2e\n",
+           c->name, "e2e audio", db, na, E2E_DB_TOL, rel_err(r.audio, audr, na));
     if (!(db <= E2E_DB_TOL))
         fail_msg("%s: end-to-end log-spectrogram distance %.3f dB", c->name, db);
-    /* a different seed must move the audio (the bound above is meaningful) */
-    kt_synth_params p = kt_synth_default_params();
-    kt_synth_result r2;
-    p.seed = 12345;
-    assert_int_equal(kt_model_synthesize(c->fx->m, ids + 1, (int)nids - 2, c->style, &p, &r2, &err), KT_OK);
-    double db2 = logspec_distance(r2.audio, audr, na);
-    printf("  %-22s %-14s other seed: %.4f dB\n", c->name, "e2e audio", db2);
-    assert_true(db2 > 2 * E2E_DB_TOL);
+    if (na <= 100000) { /* a different seed must move the audio (the bound can fail) */
+        kt_synth_result r2;
+        p.seed = c->seed + 1;
+        assert_int_equal(kt_model_synthesize(c->fx->m, ids + 1, (int)nids - 2, c->style, &p, &r2, &err), KT_OK);
+        double db2 = logspec_distance(r2.audio, audr, na);
+        printf("  %-22s %-14s other seed: %.4f dB\n", c->name, "e2e audio", db2);
+        assert_true(db2 > 2 * E2E_DB_TOL);
+        kt_synth_result_free(&r2);
+    }
     kt_synth_result_free(&r);
-    kt_synth_result_free(&r2);
     free(ids), free(pred), free(audr);
 }
 
 static void test_golden(void **state)
 {
     fixture *fx = *state;
+    int n_full = 0;
     if (fx->n_cases == 0)
         fail_msg("no golden cases in %s", env_or("KT_GOLDEN_DIR", "fixtures/tiny/golden"));
     for (int i = 0; i < fx->n_cases; i++) {
@@ -431,7 +491,7 @@ static void test_golden(void **state)
         kt_error err;
         if (kt_checkpoint_open(fx->cases[i], &g, &err))
             fail_msg("%s: %s", fx->cases[i], err.msg);
-        gcase c = {fx, g, fx->cases[i], 0, 0, NULL};
+        gcase c = {fx, g, fx->cases[i], 0, 0, NULL, 0, 1.0f};
         size_t ns, np;
         int *pred = gi(g, "pred_dur", &np);
         c.T = (int)np;
@@ -440,15 +500,25 @@ static void test_golden(void **state)
         free(pred);
         c.style = gf(g, "style", &ns);
         assert_int_equal(ns, 2 * (size_t)fx->d.style);
+        float *tmp = gf(g, "seed", NULL), *spd = gf(g, "speed", NULL);
+        c.seed = (uint32_t)(int64_t)tmp[0];
+        c.speed = spd[0];
+        free(tmp), free(spd);
+        stage_noise(&c);
         stage_albert_textenc(&c);
         stage_duration(&c);
         stage_f0n_decoder(&c);
-        stage_source_stft(&c);
-        stage_generator(&c);
+        if (has(&c, "har_source"))
+            stage_source_stft(&c);
+        if (has(&c, "har") && has(&c, "spec") && has(&c, "audio"))
+            stage_generator(&c);
         stage_e2e(&c);
+        n_full += has(&c, "har") && has(&c, "spec") && has(&c, "audio");
         free(c.style);
         kt_checkpoint_free(g);
     }
+    if (n_full == 0) /* every stage must have been compared at least once */
+        fail_msg("no golden case carries the generator tensors (har, spec, audio)");
 }
 
 

@@ -9,6 +9,7 @@
 #ifndef KT_KOKORO_STAGES_H
 #define KT_KOKORO_STAGES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kt/error.h"
@@ -51,6 +52,9 @@ kt_status kt_stage_decoder(const kt_model *m, const float *asr, const float *f0,
 /* Harmonic source: f0[2F] -> har_source[samples_per_frame * F] with noise seed. */
 kt_status kt_stage_source(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source,
                           kt_error *err);
+
+/* The first n unit normals of the harmonic-source noise stream for seed (spec section 9). */
+void kt_stage_noise(uint32_t seed, size_t n, float *z);
 
 /* STFT of x[n] -> har[n_fft + 2, n/hop + 1]: magnitudes (n_fft/2+1 rows), then phases. */
 kt_status kt_stage_stft(const kt_model *m, const float *x, int n, float *har, kt_error *err);
