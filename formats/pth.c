@@ -52,6 +52,16 @@ static kt_status bind_bytes(kt_value *s, const unsigned char *p, uint64_t n, int
     return kt_value_storage_bind(s, copy, want, copy, err);
 }
 
+/* Keeps an error message on one line (entry names and keys come from the file). */
+static kt_status fail_clean(kt_read_result *out, kt_status st, kt_error *err)
+{
+    for (char *c = err ? err->msg : NULL; c && *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
+    kt_read_result_free(out);
+    return st;
+}
+
 /* ------------------------------------------------------------ zip serialization */
 
 typedef struct {
@@ -194,8 +204,7 @@ fail:
     free(c.folder);
     if (!out->aux)
         kt_zip_free(c.zip);
-    kt_read_result_free(out);
-    return st;
+    return fail_clean(out, st, err);
 }
 
 /* ------------------------------------------------------------ legacy stream */
@@ -308,6 +317,5 @@ kt_status kt_pth_legacy_read(const unsigned char *data, uint64_t size, kt_read_r
     return KT_OK;
 fail:
     kt_value_free(keys);
-    kt_read_result_free(out);
-    return st;
+    return fail_clean(out, st, err);
 }
