@@ -55,7 +55,7 @@ typedef struct {
     size_t max_values;  /* values allocated in total */
 } kt_pickle_limits;
 
-/* Fills l with the defaults (depth 64, stack 1M, memo 1M, tensors 1M, values 16M). */
+/* Fills l with the defaults (depth 64, stack 2^20, memo 2^20, tensors 2^20, values 2^22). */
 void kt_pickle_default_limits(kt_pickle_limits *l);
 
 /* Called once per distinct storage key when its persistent id is loaded; may
