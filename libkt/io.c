@@ -4,8 +4,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,8 +57,75 @@ void kt_file_unmap(kt_mapped_file *f)
     }
 }
 
+/* ---- temp-file cleanup on a fatal signal ----
+ * The only mutable static state of io.c, and only what a signal handler needs: the
+ * paths of the temp files being written (so a SIGTERM, SIGINT, SIGHUP, SIGXFSZ or
+ * SIGBUS can unlink them before the process dies) and a once-flag for installing
+ * the handler. A slot holds a pointer owned by a kt_atomic_file; it is cleared
+ * before that string is freed. SIGKILL cannot be caught: it may leave a temp file
+ * (".NAME.tmpXXXXXX"), never a partial file under the final name. */
+#define TMP_SLOTS 64
+static _Atomic(char *) tmp_slots[TMP_SLOTS];
+static atomic_int handlers_installed;
+static const int cleanup_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGXFSZ, SIGBUS};
+
+/* Async-signal-safe: unlink the registered temps, then let the signal do what it would have done.
+ * SA_RESETHAND already restored the default action; the raise is delivered when we return
+ * (a synchronous SIGBUS simply faults again). */
+static void on_fatal_signal(int sig)
+{
+    int saved = errno;
+    for (size_t i = 0; i < TMP_SLOTS; i++) {
+        char *p = atomic_load(&tmp_slots[i]);
+        if (p)
+            unlink(p);
+    }
+    raise(sig);
+    errno = saved;
+}
+
+/* Installs on_fatal_signal for each cleanup signal still at its default action (a
+ * program's own handler, or an ignored signal, is left alone). Once per process. */
+static void install_handlers(void)
+{
+    if (atomic_exchange(&handlers_installed, 1))
+        return;
+    for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(cleanup_signals[i], NULL, &old) != 0 || (old.sa_flags & SA_SIGINFO) ||
+            old.sa_handler != SIG_DFL)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_fatal_signal;
+        sa.sa_flags = SA_RESETHAND;
+        sigemptyset(&sa.sa_mask);
+        sigaction(cleanup_signals[i], &sa, NULL);
+    }
+}
+
+/* Puts p in a free slot (when all are taken the file just is not cleaned up on a signal). */
+static void track_tmp(char *p)
+{
+    install_handlers();
+    for (size_t i = 0; i < TMP_SLOTS; i++) {
+        char *expect = NULL;
+        if (atomic_compare_exchange_strong(&tmp_slots[i], &expect, p))
+            return;
+    }
+}
+
+static void untrack_tmp(const char *p)
+{
+    for (size_t i = 0; p && i < TMP_SLOTS; i++) {
+        char *expect = (char *)p;
+        if (atomic_compare_exchange_strong(&tmp_slots[i], &expect, NULL))
+            return;
+    }
+}
+
 static void atomic_free(kt_atomic_file *af)
 {
+    untrack_tmp(af->tmp_path);
     free(af->final_path);
     free(af->tmp_path);
     af->final_path = af->tmp_path = NULL;
@@ -77,7 +147,19 @@ kt_status kt_atomic_open(kt_atomic_file *af, const char *final_path, kt_error *e
     size_t dirlen = slash ? (size_t)(slash - final_path + 1) : 0;
     memcpy(af->tmp_path, final_path, dirlen);
     snprintf(af->tmp_path + dirlen, n + 32 - dirlen, ".%s.tmpXXXXXX", final_path + dirlen);
-    int fd = mkstemp(af->tmp_path);
+    int fd;
+    {
+        /* block the cleanup signals until the new temp is registered, so none slips between */
+        sigset_t block, old;
+        sigemptyset(&block);
+        for (size_t i = 0; i < sizeof cleanup_signals / sizeof cleanup_signals[0]; i++)
+            sigaddset(&block, cleanup_signals[i]);
+        pthread_sigmask(SIG_BLOCK, &block, &old);
+        fd = mkstemp(af->tmp_path);
+        if (fd >= 0)
+            track_tmp(af->tmp_path);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
     if (fd < 0) {
         kt_status st = kt_error_set(err, KT_EIO, "cannot create output: %s", strerror(errno));
         atomic_free(af);
