@@ -442,13 +442,17 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
                         kt_model **out, kt_error *err)
 {
     kt_model *m = calloc(1, sizeof *m);
+    kt_config def = {0};
     kt_status st;
     *out = NULL;
     if (!m)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     m->n_threads = p ? p->n_threads : 0;
-    if ((st = copy_config(&m->cfg, cfg, err)) || (st = derive_dims(m, err)))
+    if (!cfg && (st = kt_config_default(&def, err)))
         goto fail;
+    if ((st = copy_config(&m->cfg, cfg ? cfg : &def, err)) || (st = derive_dims(m, err)))
+        goto fail;
+    kt_config_free(&def);
     if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
         goto fail;
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
@@ -456,6 +460,7 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     *out = m;
     return KT_OK;
 fail:
+    kt_config_free(&def);
     kt_model_free(m);
     return st;
 }

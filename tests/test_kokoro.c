@@ -605,6 +605,21 @@ static void test_bad_ids(void **state)
     assert_int_equal(kt_model_synthesize(fx->m, many, 20, style, &p, &r, &err), KT_OK);
     assert_true(r.n_samples < slow);
     kt_synth_result_free(&r);
+    /* one phoneme works; the same input and seed give the same bytes, another seed not */
+    kt_synth_result r2;
+    p.speed = 1.0f;
+    assert_int_equal(kt_model_synthesize(fx->m, ids, 1, style, &p, &r, &err), KT_OK);
+    assert_int_equal(r.n_tokens, 3);
+    assert_int_equal(r.n_samples, (size_t)(r.durations[0] + r.durations[1] + r.durations[2]) * fx->d.samples_per_frame);
+    assert_int_equal(kt_model_synthesize(fx->m, ids, 1, style, &p, &r2, &err), KT_OK);
+    assert_int_equal(r2.n_samples, r.n_samples);
+    assert_memory_equal(r.audio, r2.audio, r.n_samples * sizeof(float));
+    kt_synth_result_free(&r2);
+    p.seed = 7;
+    assert_int_equal(kt_model_synthesize(fx->m, ids, 1, style, &p, &r2, &err), KT_OK);
+    assert_memory_not_equal(r.audio, r2.audio, r.n_samples * sizeof(float));
+    kt_synth_result_free(&r2);
+    kt_synth_result_free(&r);
     free(many);
     free(style);
 }

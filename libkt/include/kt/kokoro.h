@@ -30,7 +30,7 @@ kt_model_params kt_model_default_params(void);
 /* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),
  * checks that every tensor the config implies exists with the implied shape,
  * folds weight norm and returns the model in *out. cfg is copied (the caller
- * keeps ownership); p may be NULL for the defaults.
+ * keeps ownership; NULL means the real Kokoro v1.0 config); p may be NULL for the defaults.
  * Errors: KT_ENOTFOUND "not a Kokoro checkpoint: missing tensor NAME" for the
  * first missing tensor; KT_EFORMAT "config does not match weights: NAME has
  * shape [..] but the config implies [..]" for the first shape mismatch, or a
