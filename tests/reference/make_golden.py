@@ -101,7 +101,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--full-cases", action="store_true", help="every case at level 'all'")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    torch.set_num_threads(1)
     run(args.model, args.config, args.voices, args.out, FULL_CASES if args.full_cases else CASES)
     return 0
 

@@ -7,8 +7,8 @@
         and DIR/kokoro-full-config.json (the real config). Skipped when the file is already
         there with the right size. Unless --no-golden, also writes the full-size golden data
         into DIR/golden-full/ (make_golden.py; voices from ../shared/kokoro/voices).
---tiny  writes DIR/kokoro-tiny.pth, DIR/config.json and DIR/voices/{af,am,bf}_tiny.pt
-        (the committed copy lives in fixtures/tiny/).
+--tiny  writes DIR/tiny/kokoro-tiny.pth, DIR/tiny/config.json and
+        DIR/tiny/voices/{af,am,bf}_tiny.pt (the committed copy: --out fixtures --tiny).
 Default: both.
 
 Recipe (same for both sizes, deterministic): every tensor is drawn from its own
@@ -29,6 +29,7 @@ import json
 import math
 import os
 import sys
+import time
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -63,6 +64,7 @@ CALIB_PHONEMES = [
 CALIB_VOICE_SEED = 999
 N_CALIB_VOICES = 12      # duration calibration: every string with each of these voices
 N_F0_VOICES = 4          # F0/N calibration voices; conv_post uses the first one
+N_CONV_POST_STRINGS = 2  # conv_post calibration: the first strings with the first voice
 DUR_TARGET = 3.5
 DUR_COMMON_STD = 0.3     # logit std (over all calibration tokens) of the direction shared by all outputs
 DUR_EACH_STD = 0.2       # logit std of each output's own direction
@@ -216,12 +218,26 @@ def calib_cases(model, cfg):
     return cases
 
 
+def sync(model, state, top, *names):
+    """Copies plain (not weight-normed) tensors from the state into the reference model."""
+    for n in names:
+        model.w[top + "." + n] = state[top]["module." + n]
+
+
 def calibrate(state, cfg, verbose=True):
     P = state["predictor"]
     Dc = state["decoder"]
+    t0 = [time.time()]
+
+    def tick(what):
+        if verbose:
+            print(f"  [{what}: {time.time() - t0[0]:.1f} s]")
+        t0[0] = time.time()
     with torch.no_grad():
         model = kr.Kokoro(cfg, state)
+        tick("fold")
         cases = calib_cases(model, cfg)
+        tick("text side")
         # 1. durations
         xs = torch.cat([model.lstm(c["d"], "predictor.lstm") for c in cases])   # [Ttot,H]
         lens = [cs["d"].shape[0] for cs in cases]
@@ -250,22 +266,25 @@ def calibrate(state, cfg, verbose=True):
         b = 0.5 * (lo + hi)
         P["module.duration_proj.linear_layer.weight"] = W
         P["module.duration_proj.linear_layer.bias"] = (jitter + b).contiguous()
+        sync(model, state, "predictor", "duration_proj.linear_layer.weight",
+             "duration_proj.linear_layer.bias")
+        tick("durations")
         if verbose:
             per = [float(t.mean()) for t in torch.split(torch.sigmoid(logits + b).sum(dim=1), lens)]
             print(f"  durations: bias {b:.3f}, mean per utterance min {min(per):.2f} "
                   f"max {max(per):.2f} over {len(per)} (string, voice) pairs")
         cases_f0 = [cs for cs in cases if cs["v"] < N_F0_VOICES]
         cases = [cs for cs in cases if cs["v"] == 0]
-        model = kr.Kokoro(cfg, state)
         # 2. F0 / N projections
         pres = {"F0": [], "N": []}
         for cs in cases_f0:
             _, _, dur, pred = model.durations(cs["d"])
-            cs["pred_dur"] = pred
+            cs["dur"], cs["pred_dur"] = dur, pred
             tok = model.alignment(pred)
             fo = model.f0n(cs["d"][tok].t(), cs["s_pred"], full=True)
             for n in pres:
                 pres[n].append(fo[n + "_pre"])
+                cs[n + "_pre"] = fo[n + "_pre"]
         for n, (mean, std) in (("F0", (F0_MEAN, F0_STD)), ("N", (N_MEAN, N_STD))):
             pre = torch.cat(pres[n], dim=1)                    # [Hl, frames]
             r = randn("calib." + n, [pre.shape[0]])
@@ -274,44 +293,56 @@ def calibrate(state, cfg, verbose=True):
             bias = mean - float(p.mean()) * std / float(p.std())
             P[f"module.{n}_proj.weight"] = w.reshape(1, -1, 1).contiguous()
             P[f"module.{n}_proj.bias"] = torch.tensor([bias], dtype=torch.float32)
-        model = kr.Kokoro(cfg, state)
-        # 3. conv_post
+            sync(model, state, "predictor", f"{n}_proj.weight", f"{n}_proj.bias")
+        tick("F0/N")
+        # 3. conv_post: one decoder pass; conv_post is linear in each weight_g row and the
+        # audio is linear in exp(magnitude bias), so both corrections are applied exactly
+        # to the stored conv_post output without running the decoder again.
         K = cfg["istftnet"]["gen_istft_n_fft"] // 2 + 1
         gk = "module.generator.conv_post.weight_g"
         bk = "module.generator.conv_post.bias"
-        outs = []
+        cases = cases[:N_CONV_POST_STRINGS]
         for cs in cases:
-            cs["F0"], cs["N"] = model.f0n(cs["d"][model.alignment(cs["pred_dur"])].t(), cs["s_pred"])
+            cs["F0"], cs["N"] = (model.conv(cs[n + "_pre"], f"predictor.{n}_proj")[0]
+                                 for n in ("F0", "N"))
             tok = model.alignment(cs["pred_dur"])
             cs["asr"] = model.text_encoder(cs["ids"])[:, tok]
-            outs.append(model.decoder(cs["asr"], cs["F0"], cs["N"], cs["s_dec"]))
-        y = torch.cat([o["conv_post"] for o in outs], dim=1)
-        pre = y - Dc[bk].reshape(-1, 1)
-        std = pre.std(dim=1)
-        target = torch.cat([torch.full([K], MAG_STD), torch.full([y.shape[0] - K], PHASE_STD)])
-        Dc[gk] = (Dc[gk] * (target / std).reshape(-1, 1, 1)).contiguous()
-        model = kr.Kokoro(cfg, state)
+            cs["y"] = model.decoder(cs["asr"], cs["F0"], cs["N"], cs["s_dec"])["conv_post"]
+        b0 = Dc[bk].reshape(-1, 1)
+        pre = torch.cat([cs["y"] for cs in cases], dim=1) - b0
+        target = torch.cat([torch.full([K], MAG_STD), torch.full([pre.shape[0] - K], PHASE_STD)])
+        scale = (target / pre.std(dim=1)).reshape(-1, 1)
+        Dc[gk] = (Dc[gk] * scale.reshape(-1, 1, 1)).contiguous()
         sq, n = 0.0, 0
         for cs in cases:
-            a = model.decoder(cs["asr"], cs["F0"], cs["N"], cs["s_dec"])["audio"]
+            cs["y"] = (cs["y"] - b0) * scale + b0
+            a = model.istft(torch.exp(cs["y"][:K]), torch.sin(cs["y"][K:]))
             sq += float((a.double() ** 2).sum())
             n += a.numel()
-        rms = math.sqrt(sq / n)
+        delta = math.log(AUDIO_RMS / math.sqrt(sq / n))
         bias = Dc[bk].clone()
-        bias[:K] += math.log(AUDIO_RMS / rms)
+        bias[:K] += delta
         Dc[bk] = bias.contiguous()
+        tick("conv_post")
         if verbose:
-            model = kr.Kokoro(cfg, state)
-            for cs in cases:
-                o = model.forward(cs["ps"], torch.cat([cs["s_dec"], cs["s_pred"]]))
-                f0 = o["F0"]
-                a = o["audio"]
-                print(f"  calib T={o['ids'].numel():3d} F={int(o['pred_dur'].sum()):4d} "
-                      f"dur mean {float(o['dur'].mean()):.2f} min {float(o['dur'].min()):.2f} "
-                      f"max {float(o['dur'].max()):.2f} | F0 mean {float(f0.mean()):.1f} "
-                      f"std {float(f0.std()):.1f} voiced {float((f0 > 10).float().mean()):.2f} | "
-                      f"audio rms {float(a.pow(2).mean().sqrt()):.4f} "
-                      f"peak {float(a.abs().max()):.3f} finite {bool(torch.isfinite(a).all())}")
+            for cs in cases_f0:
+                if cs["v"] != 0:
+                    continue
+                dur = cs["dur"]
+                f0 = cs["F0_pre"]
+                f0 = model.w["predictor.F0_proj.weight"].reshape(-1) @ f0 \
+                    + model.w["predictor.F0_proj.bias"]
+                line = (f"  calib T={dur.numel():3d} F={int(cs['pred_dur'].sum()):4d} "
+                        f"dur mean {float(dur.mean()):.2f} min {float(dur.min()):.2f} "
+                        f"max {float(dur.max()):.2f} | F0 mean {float(f0.mean()):.1f} "
+                        f"std {float(f0.std()):.1f} voiced {float((f0 > 10).float().mean()):.2f}")
+                if "y" in cs:
+                    y = cs["y"].clone()
+                    y[:K] += delta
+                    a = model.istft(torch.exp(y[:K]), torch.sin(y[K:]))
+                    line += (f" | audio rms {float(a.pow(2).mean().sqrt()):.4f} "
+                             f"peak {float(a.abs().max()):.3f} finite {bool(torch.isfinite(a).all())}")
+                print(line)
     return state
 
 
@@ -335,9 +366,15 @@ def expected_size_ok(path, cfg):
 
 
 def make(cfg, path, verbose=True):
+    t = time.time()
     state = build_state(cfg)
+    if verbose:
+        print(f"  [random weights: {time.time() - t:.1f} s]")
     state = calibrate(state, cfg, verbose)
+    t = time.time()
     torch.save(state, path)
+    if verbose:
+        print(f"  [save: {time.time() - t:.1f} s]")
     return state
 
 
@@ -351,16 +388,20 @@ def main():
     if not args.full and not args.tiny:
         args.full = args.tiny = True
     os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    # One thread: the reference is dominated by small matrix-vector steps (LSTMs), where
+    # torch's thread pool only adds overhead, badly so on a busy machine.
+    torch.set_num_threads(1)
     full_cfg = base_config()
     if args.tiny:
         cfg = tiny_config(full_cfg)
-        with open(os.path.join(args.out, "config.json"), "w", encoding="utf-8") as f:
+        tdir = os.path.join(args.out, "tiny")
+        os.makedirs(tdir, exist_ok=True)
+        with open(os.path.join(tdir, "config.json"), "w", encoding="utf-8") as f:
             json.dump(cfg, f, ensure_ascii=False, indent=2)
             f.write("\n")
-        print("tiny model ->", os.path.join(args.out, "kokoro-tiny.pth"))
-        make(cfg, os.path.join(args.out, "kokoro-tiny.pth"))
-        vdir = os.path.join(args.out, "voices")
+        print("tiny model ->", os.path.join(tdir, "kokoro-tiny.pth"))
+        make(cfg, os.path.join(tdir, "kokoro-tiny.pth"))
+        vdir = os.path.join(tdir, "voices")
         os.makedirs(vdir, exist_ok=True)
         for i, name in enumerate(("af_tiny", "am_tiny", "bf_tiny")):
             torch.save(make_voice(2 * cfg["style_dim"], CALIB_VOICE_SEED + i), os.path.join(vdir, name + ".pt"))
@@ -379,13 +420,18 @@ def main():
             gdir = os.path.join(args.out, "golden-full")
             if not os.path.isdir(vdir):
                 print("full golden skipped: no voice packs at", vdir)
-            elif os.path.exists(os.path.join(gdir, "DONE")):
-                print("full golden present:", gdir)
             else:
-                import make_golden
-                make_golden.run(path, os.path.join(args.out, "kokoro-full-config.json"), vdir,
-                                gdir, make_golden.FULL_CASES)
-                open(os.path.join(gdir, "DONE"), "w").close()
+                st = os.stat(path)
+                stamp = f"{st.st_size} {st.st_mtime_ns}\n"
+                done = os.path.join(gdir, "DONE")
+                if os.path.exists(done) and open(done).read() == stamp:
+                    print("full golden present:", gdir)
+                else:
+                    import make_golden
+                    make_golden.run(path, os.path.join(args.out, "kokoro-full-config.json"), vdir,
+                                    gdir, make_golden.FULL_CASES)
+                    with open(done, "w") as f:
+                        f.write(stamp)
     return 0
 
 
