@@ -508,6 +508,9 @@ static kt_status check_input(const kt_model *m, const int *ids, int n_ids, const
                                 ids[i], i, m->cfg.n_token - 1);
     if (!style)
         return kt_error_set(err, KT_EINVAL, "no style vector");
+    for (int i = 0; i < 2 * m->sty; i++)
+        if (!isfinite(style[i]))
+            return kt_error_set(err, KT_EINVAL, "style vector value %d is not a finite number", i);
     if (!(p->speed > 0.0f) || !isfinite(p->speed))
         return kt_error_set(err, KT_EINVAL, "speed must be a positive number");
     return KT_OK;

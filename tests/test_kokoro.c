@@ -595,6 +595,10 @@ static void test_bad_ids(void **state)
     p.speed = 0.0f;
     assert_int_equal(kt_model_synthesize(fx->m, ids, 1, style, &p, &r, &err), KT_EINVAL);
     assert_int_equal(kt_model_synthesize(fx->m, ids, 1, NULL, NULL, &r, &err), KT_EINVAL);
+    style[3] = NAN;
+    assert_int_equal(kt_model_synthesize(fx->m, ids, 1, style, NULL, &r, &err), KT_EINVAL);
+    assert_non_null(strstr(err.msg, "style"));
+    style[3] = 0.0f;
     /* a valid call still works after the errors, and speed shortens the audio */
     assert_int_equal(kt_model_synthesize(fx->m, many, 20, style, NULL, &r, &err), KT_OK);
     assert_int_equal(r.n_tokens, 22);

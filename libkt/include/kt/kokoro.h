@@ -79,8 +79,8 @@ void kt_synth_result_free(kt_synth_result *r);
  * NULL for the defaults. On success *out owns the audio and durations; on
  * error *out is zeroed.
  * Errors: KT_EINVAL for n_ids < 1 ("empty input"), an id outside 1..n_token-1
- * (the message names its position and value), a NULL style, speed <= 0 or not
- * finite; KT_ELIMIT for n_ids > kt_model_max_ids; KT_ENOMEM. */
+ * (the message names its position and value), a NULL style or one with a
+ * non-finite value, speed <= 0 or not finite; KT_ELIMIT for n_ids > kt_model_max_ids; KT_ENOMEM. */
 kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const float *style,
                               const kt_synth_params *p, kt_synth_result *out, kt_error *err);
 
