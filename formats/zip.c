@@ -27,6 +27,7 @@
 #define CENTRAL_LEN 46u
 #define LOCAL_LEN 30u
 #define MAX_COMMENT 65535u
+#define DEFLATE_MAX_RATIO 1032u /* zlib's documented worst-case expansion of inflate */
 #define NAME_SHOW 200 /* longest piece of an entry name quoted in a message */
 
 struct kt_zip {
@@ -244,6 +245,12 @@ static kt_status check_entry_kind(const kt_zip_entry *e, kt_error *err)
     if (e->method == 0 && e->comp_size != e->size)
         return kt_error_set(err, KT_EFORMAT, "zip: stored entry \"%.*s\" has different compressed and "
                             "uncompressed sizes", NAME_SHOW, e->name);
+    /* inflate never expands more than 1032:1 (zlib's documented maximum), so a larger declared
+     * size is a lie; refusing it here bounds what kt_zip_read allocates by the entry's own bytes */
+    if (e->method == 8 && e->size / DEFLATE_MAX_RATIO > e->comp_size + 1)
+        return kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" declares %llu bytes, more than its %llu "
+                            "deflated bytes can hold", NAME_SHOW, e->name, (unsigned long long)e->size,
+                            (unsigned long long)e->comp_size);
     return KT_OK;
 }
 

@@ -223,8 +223,9 @@ static void espeak_phonemize_locked(const char *text, u32buf *out)
 {
     const int mode = espeakPHONEMES_IPA | espeakPHONEMES_TIE | ('^' << 8);
     const void *ptr = text;
+    const char *end = text + strlen(text);
     int first = 1;
-    while (ptr && *(const char *)ptr) {
+    while (ptr && (const char *)ptr >= text && (const char *)ptr < end) { /* never trust espeak past end */
         const char *ph = espeak_TextToPhonemes(&ptr, espeakCHARS_UTF8, mode);
         if (!ph)
             break;
@@ -294,8 +295,10 @@ static kt_status phonemize_segment(const uint32_t *s, size_t n, u32buf *out, kt_
     char *text = utf8_encode(s + a, b - a);
     if (!text)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
+    /* control characters become spaces: espeak-ng reads 0x01 as the start of an embedded
+     * command and can then run past the end of the text (found by fuzz_g2p) */
     for (char *q = text; *q; q++)
-        if (*q == '\n' || *q == '\r')
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
             *q = ' ';
     espeak_phonemize_locked(text, out);
     free(text);

@@ -4,8 +4,9 @@
 # tests/fuzz/fuzz_*.c (or the FUZZ_TARGETS given) as a libFuzzer binary and runs each for
 # FUZZ_SECONDS, FUZZ_JOBS targets at a time, on a seed corpus from fixtures/ (plus
 # fixtures/fuzz/<target>/, which also holds the regression inputs of past crashes).
-# FUZZ_OUT (default build-fuzz) holds the binaries and corpora; crashes land in $FUZZ_OUT/crashes/; a summary line per target gives executions, coverage
-# and peak RSS. Exit 1 when any target found a crash.
+# FUZZ_OUT (default build-fuzz) holds the binaries and corpora; crashes land in $FUZZ_OUT/crashes/.
+# A summary line per target gives executions, coverage and peak RSS. Leaks inside libespeak-ng
+# are suppressed (tests/fuzz/lsan.supp). Exit 1 when any target found a crash.
 set -e
 SECONDS_EACH=${1:-60}
 JOBS=${FUZZ_JOBS:-2}
@@ -16,6 +17,7 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
  -Ilibkt/include -Iformats/include $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lm -lpthread"
+export LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # The library, once (objects rebuilt only when their source or a header is newer).
 for src in libkt/*.c formats/*.c; do
