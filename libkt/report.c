@@ -666,8 +666,11 @@ static kt_status quantized_text(const kt_checkpoint *c, const kt_listing_params 
     if (st || n == 0)
         return st;
     const char *scheme = kt_checkpoint_metadata(c, "kt.quant");
+    size_t shown = 0;
+    for (size_t i = 0; i < n; i++)
+        shown += listed(p, q[i].name);
     kt_strbuf_printf(b, "%zu tensors quantized by kt-convert (%s: int codes in NAME, a scale per group in NAME.scale):\n",
-                     n, scheme ? scheme : "mixed");
+                     shown, scheme ? scheme : "mixed");
     for (size_t i = 0; i < n; i++) {
         if (!listed(p, q[i].name))
             continue;
