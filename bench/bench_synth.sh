@@ -1,0 +1,52 @@
+#!/bin/sh
+# kt-synth fp32 against the PyTorch reference (1 and 2 threads) on three phoneme inputs, with the
+# machine's FMA peak and OpenBLAS sgemm rate for the floor. Figures only, never pass/fail.
+#   env: BENCH_RUNS=3,1,1 (best of N for short,paragraph,long), BENCH_THREADS=1,2
+BUILD=${1:-build}
+FIX=${KT_FIXTURES:-$BUILD/fixtures}
+SHARED=${KT_SHARED:-../shared}
+PY=${PYTHON:-/usr/bin/python3}
+MODEL="$FIX/kokoro-full.pth"
+CONFIG="$FIX/kokoro-full-config.json"
+[ -f "$CONFIG" ] || CONFIG="$SHARED/kokoro/config.json"
+B="$BUILD/bench"
+mkdir -p "$B" || exit 1
+
+cc -std=c11 -O2 -Wall -Wextra -pthread bench/fma_peak.c -o "$B/fma_peak" || exit 1
+# shellcheck disable=SC2046
+cc -std=c11 -O2 -Wall -Wextra bench/sgemm_rate.c $(pkg-config --cflags --libs openblas) -o "$B/sgemm_rate" || exit 1
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg) (other programs on the cores lower every figure below)"
+echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(unset)}"
+echo
+"$B/fma_peak" | tee "$B/fma.txt"
+"$B/sgemm_rate" | tee "$B/sgemm.txt"
+
+# peaks for the floor: the best of the wall and the per-CPU-second rate (the latter is what the
+# cores deliver while a thread is on them; it matters when other programs share the machine)
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+peak_of() { # isa threads
+    line=$(grep "isa=$1 threads=$2 " "$B/fma.txt")
+    w=$(echo "$line" | field gflops); c=$(echo "$line" | field gflops_cpu)
+    echo "${w:-0} ${c:-0}" | awk '{print ($2 > $1 ? $2 : $1)}'
+}
+isa=avx512; grep -q 'isa=avx512 threads=1 gflops' "$B/fma.txt" || isa=avx2
+NC=$(nproc)
+P1=$(peak_of $isa 1)
+PN=$P1; [ "$NC" -gt 1 ] && PN=$(peak_of $isa "$NC")
+SG=$(grep "threads=$NC " "$B/sgemm.txt" | field gflops | sort -g | tail -1)
+P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
+
+VOICE="$SHARED/kokoro/voices/af_heart.pt"
+if [ ! -f "$VOICE" ]; then
+    VOICE="$FIX/bench-voice.pt"
+    if [ ! -f "$VOICE" ]; then
+        echo "no real voice pack: a random [510,1,256] pack -> $VOICE"
+        "$PY" -c "import torch,sys; g=torch.Generator().manual_seed(7); torch.save(0.3*torch.randn(510,1,256,generator=g), sys.argv[1])" "$VOICE" || exit 1
+    fi
+fi
+echo
+echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"
+"$PY" bench/synth.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \
+    --runs "${BENCH_RUNS:-3,1,1}" --threads-list "${BENCH_THREADS:-1,2}" \
+    --peak-gflops "$PN" --peak1-gflops "$P1" --sgemm-gflops "${SG:-0}" --json "$B/synth.json"

@@ -1,0 +1,284 @@
+#!/usr/bin/python3
+"""synth.py - kt-synth against the PyTorch reference on the same phonemes, voice and seed.
+
+    synth.py --build BUILD --model kokoro-full.pth --config config.json --voice VOICE.pt
+             [--runs 3,2,1] [--json OUT.json]
+
+For each input (short ~30 phonemes, paragraph ~230, long >510 in two chunks) and each thread
+count (1 and 2), runs
+  * kt-synth fp32: `kt-synth --phonemes --threads N -o - --durations F` (streaming WAV). From
+    outside it times the process wall time, the first bytes on stdout (the WAV header, written
+    once the model and voice are loaded: "load"), the first audio sample bytes (the first chunk
+    synthesized: "first audio"), and reads peak RSS and CPU time from wait4().
+  * the reference (tests/reference/kokoro_ref.py, eager torch, set_num_threads N,
+    inference_mode), in a fresh process per input and thread count: model load time, then only
+    the forward pass of each chunk is timed (the same chunks kt-synth makes, from
+    --print-phonemes); peak RSS is that process's ru_maxrss.
+Each is the best (minimum) of N runs, N per input from --runs. Prints a table and the floor:
+the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak
+(bench/fma_peak) and over the OpenBLAS sgemm rate (bench/sgemm_rate), both passed in through
+--peak-gflops / --sgemm-gflops. Never pass/fail.
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import flops  # noqa: E402
+
+SAMPLE_RATE = 24000
+WAV_HEADER = 44
+
+# Kokoro phonemes (misaki/espeak style), written out so the input does not depend on the G2P.
+INPUTS = [
+    ("short", "həlˈO, ðɪs ɪz ə ʃˈɔɹt tˈɛst."),
+    ("paragraph",
+     "kəkˈɔɹO ɪz ən ˈOpənwˈAt tˈɛkst tə spˈiʧ mˈɑdᵊl wɪð ˈATi tˈu mˈɪliən pəɹɹˈæmɪTəɹz. "
+     "dᵻspˈIt ɪts lˈItwAt ˈɑɹkɪtˌɛkʧəɹ, ɪt dᵻlˈɪvəɹz kˈɑmpəɹɹəbᵊl kwˈɔlᵻTi tə lˈɑɹʤəɹ "
+     "mˈɑdᵊlz wˌIl bˌiɪŋ sɪɡnˈɪfɪkəntli fˈæstəɹ ænd mˈɔɹ kˈɔstɪfˈɪʃənt."),
+    ("long",
+     "ðɪ ˈOld lˈIthWs stˈʊd æt ðɪ ˈɛʤ ʌvðə klˈɪf, ɪts wˈIt pˈAnt pˈilɪŋ ˈæftəɹ dˈɛkAdz ʌv "
+     "stˈɔɹmz. ˈɛvɹi ˈivnɪŋ ðə kˈipəɹ klˈImd ðə nˈæɹO stˈɛɹz, lˈɪt ðə ɡɹˈAt lˈæmp, ænd "
+     "wˈɑʧt ðə bˈim swˈip əkɹˌɑs ðə dˈɑɹk wˈɔTəɹ. ʃˈɪps pˈæst fˈɑɹ ˈWt æt sˈi, ðɛɹ lˈIts "
+     "blˈɪŋkɪŋ lˈIk slˈO stˈɑɹz. wˈʌn wˈɪntəɹ nˈIt ə smˈɔl fˈɪʃɪŋ bˈOt dɹˈɪftᵻd təwˈɔɹd ðə "
+     "ɹˈɑks, ɪts ˈɛnʤɪn sˈIlənt ænd ɪts kɹˈu wˈAvɪŋ lˈæntəɹnz. ðə kˈipəɹ ɹˈæŋ ðə bˈɛl, ɹˈOd "
+     "ˈWt θɹu ðə fɹˈizɪŋ spɹˈA, ænd ɡˈIdᵻd ðˌɛm ˌɪntʊ ðə hˈɑɹbəɹ bᵻfˌɔɹ dˈɔn. ɪnðə mˈɔɹnɪŋ "
+     "ðə hˈOl vˈɪlɪʤ ɡˈæðəɹd ɔnðə pˈɪɹ tə θˈæŋk hˌɪm, ænd ðə ʧˈɪldɹən ˈæskt hˌɪm tə tˈɛl ðə "
+     "stˈɔɹi əɡˈɛn ænd əɡˈɛn."),
+]
+
+
+# ---- kt-synth -------------------------------------------------------------------------------
+
+
+def kt_chunks(a, text):
+    r = subprocess.run([os.path.join(a.build, "kt-synth"), "--phonemes", "--print-phonemes", text],
+                       capture_output=True, text=True, check=True)
+    return [line for line in r.stdout.split("\n") if line.strip()]
+
+
+def kt_run(a, text, threads):
+    """One streaming kt-synth run -> dict of measurements (None on failure)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        dur_path = os.path.join(tmp, "durations.json")
+        cmd = [os.path.join(a.build, "kt-synth"), "-m", a.model, "-c", a.config, "-v", a.voice,
+               "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, text]
+        t0 = time.monotonic()
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        n, t_header, t_audio = 0, None, None
+        fd = p.stdout.fileno()
+        while True:
+            b = os.read(fd, 1 << 16)
+            if not b:
+                break
+            now = time.monotonic() - t0
+            if t_header is None:
+                t_header = now
+            n += len(b)
+            if t_audio is None and n > WAV_HEADER:
+                t_audio = now
+        _, status, ru = os.wait4(p.pid, 0)
+        wall = time.monotonic() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err = p.stderr.read().decode(errors="replace")
+        p.stdout.close()
+        p.stderr.close()
+        if p.returncode != 0:
+            print(f"kt-synth failed ({p.returncode}): {err.strip()}", file=sys.stderr)
+            return None
+        with open(dur_path, encoding="utf-8") as f:
+            dur = json.load(f)
+    chunks = [(len(c["token_frames"]), sum(c["token_frames"])) for c in dur["chunks"]]
+    return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": wall, "load": t_header,
+            "first": t_audio, "rss_kib": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
+            "chunks_tf": chunks}
+
+
+def kt_json_fields(a, text):
+    """What `kt-synth --json` reports (one run of the short input, into a scratch .wav)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [os.path.join(a.build, "kt-synth"), "-m", a.model, "-c", a.config, "-v", a.voice,
+               "--phonemes", "-o", os.path.join(tmp, "out.wav"), "--json", text]
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+
+# ---- the PyTorch reference (worker process) -------------------------------------------------
+
+
+def torch_worker(a):
+    t_start = time.monotonic()
+    import torch
+    sys.path.insert(0, os.path.join(ROOT, "tests", "reference"))
+    import kokoro_ref
+    torch.set_num_threads(a.threads)
+    t_import = time.monotonic() - t_start
+    t0 = time.monotonic()
+    m = kokoro_ref.Kokoro.load(a.model, a.config)
+    pack = torch.load(a.voice)
+    load = time.monotonic() - t0
+    chunks = json.loads(a.chunks)
+    runs = []
+    for _ in range(a.n):
+        total, first, cpu, samples, tf = 0.0, None, 0.0, 0, []
+        for ps in chunks:
+            row = kokoro_ref.voice_row(pack, ps)
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = time.monotonic()
+            with torch.inference_mode():
+                out = m.forward(ps, row, seed=0)
+            dt = time.monotonic() - t0
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu += (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+            total += dt
+            if first is None:
+                first = dt
+            samples += out["audio"].shape[0]
+            tf.append((int(out["ids"].shape[0]), int(out["pred_dur"].sum())))
+        runs.append({"wall": total, "first": first, "cpu": cpu, "audio": samples / SAMPLE_RATE,
+                     "chunks_tf": tf})
+    print(json.dumps({"import": t_import, "load": load, "runs": runs,
+                      "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    return 0
+
+
+def torch_runs(a, chunks, threads, n):
+    cmd = [a.python, os.path.abspath(__file__), "--torch-worker", "--threads", str(threads),
+           "--n", str(n), "--model", a.model, "--config", a.config, "--voice", a.voice,
+           "--chunks", json.dumps(chunks, ensure_ascii=False)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"reference failed: {r.stderr.strip()[-400:]}", file=sys.stderr)
+        return None
+    w = json.loads(r.stdout.strip().split("\n")[-1])
+    best = min(w["runs"], key=lambda x: x["wall"])
+    best = dict(best)
+    best["first"] = min(x["first"] for x in w["runs"])
+    best["cpu"] = min(x["cpu"] for x in w["runs"])
+    best.update(load=w["load"], rss_kib=w["rss_kib"], import_s=w["import"])
+    return best
+
+
+# ---- the table ------------------------------------------------------------------------------
+
+
+def best_of(results):
+    ok = [r for r in results if r]
+    if not ok:
+        return None
+    b = dict(min(ok, key=lambda r: r["wall"]))
+    for k in ("load", "first", "cpu", "rss_kib"):
+        b[k] = min(r[k] for r in ok if r[k] is not None) if any(r[k] is not None for r in ok) else None
+    return b
+
+
+def fmt(x, f="{:.2f}"):
+    return "n/a" if x is None else f.format(x)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--voice", required=True)
+    ap.add_argument("--runs", default="3,2,1", help="best of N per input (short,paragraph,long)")
+    ap.add_argument("--threads-list", default="1,2")
+    ap.add_argument("--peak-gflops", type=float, default=0, help="FMA peak, all cores")
+    ap.add_argument("--peak1-gflops", type=float, default=0, help="FMA peak, one core")
+    ap.add_argument("--sgemm-gflops", type=float, default=0, help="best OpenBLAS sgemm rate, all cores")
+    ap.add_argument("--python", default=os.environ.get("PYTHON", "/usr/bin/python3"))
+    ap.add_argument("--json")
+    ap.add_argument("--torch-worker", action="store_true")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n", type=int, default=1)
+    ap.add_argument("--chunks")
+    a = ap.parse_args()
+    if a.torch_worker:
+        return torch_worker(a)
+    with open(a.config, encoding="utf-8") as f:
+        cfg = json.load(f)
+    runs = [int(x) for x in a.runs.split(",")]
+    threads = [int(x) for x in a.threads_list.split(",")]
+    js = kt_json_fields(a, INPUTS[0][1])
+    print("kt-synth --json reports:", ", ".join(sorted(js)) if js else "n/a (run failed)")
+    rows = []
+    for (name, text), n in zip(INPUTS, runs):
+        chunks = kt_chunks(a, text)
+        print(f"\n{name}: {len(text)} phonemes, {len(chunks)} chunk(s), best of {n}", flush=True)
+        res = {}
+        for t in threads:
+            res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
+            res[("torch", t)] = torch_runs(a, chunks, t, n)
+        tf = next((r["chunks_tf"] for r in res.values() if r), [])
+        macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
+        gflop = 2 * macs / 1e9
+        for t in threads:
+            for eng in ("kt", "torch"):
+                r = res[(eng, t)]
+                if not r:
+                    rows.append({"input": name, "engine": eng, "threads": t})
+                    continue
+                ref = res[("torch", t)]
+                row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
+                       "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
+                       "cpu_s": r["cpu"], "rss_mib": r["rss_kib"] / 1024, "load_s": r["load"],
+                       "first_audio_s": r["first"], "gflop": gflop,
+                       "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng == "kt" and ref) else None}
+                peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
+                row["floor_s"] = gflop / peak if peak else None
+                row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
+                rows.append(row)
+        print_table([r for r in rows if r["input"] == name])
+    print_floor(rows, a)
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump({"kt_synth_json_fields": sorted(js) if js else None, "rows": rows}, f, indent=1)
+    return 0
+
+
+HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "peak RSS MiB",
+        "load s", "first audio s", "x floor")
+
+
+def print_table(rows):
+    print(" | ".join(HEAD))
+    for r in rows:
+        if "wall_s" not in r:
+            print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
+            continue
+        eng = "kt-synth f32" if r["engine"] == "kt" else "torch ref"
+        print(" | ".join([r["input"], eng, str(r["threads"]), fmt(r["audio_s"]), fmt(r["wall_s"]),
+                          fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
+                          fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"]), fmt(r["first_audio_s"]),
+                          fmt(r["x_floor"], "{:.1f}x")]), flush=True)
+
+
+def print_floor(rows, a):
+    print("\nfloor (model FLOPs / FMA peak; 'x floor' above = wall / floor at that thread count):")
+    print(f"  FMA peak: {fmt(a.peak1_gflops, '{:.0f}')} GFLOP/s on 1 core, {fmt(a.peak_gflops, '{:.0f}')} on all "
+          f"cores; best OpenBLAS sgemm at the conv shapes: {fmt(a.sgemm_gflops, '{:.0f}')} GFLOP/s")
+    seen = set()
+    for r in rows:
+        if "gflop" not in r or r["input"] in seen:
+            continue
+        seen.add(r["input"])
+        g, sec = r["gflop"], r["audio_s"]
+        fl = g / a.peak_gflops if a.peak_gflops else None
+        sg = g / a.sgemm_gflops if a.sgemm_gflops else None
+        print(f"  {r['input']}: {g:.1f} GFLOP for {sec:.2f} s of audio ({g / sec:.1f} GFLOP per audio second); "
+              f"floor {fmt(fl)} s (RTF {fmt(fl / sec if fl else None, '{:.3f}')}); "
+              f"at the sgemm rate {fmt(sg)} s (RTF {fmt(sg / sec if sg else None, '{:.3f}')})")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
