@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Every tool that opens files refuses every hostile file cleanly, within a memory bound.
+
+For each file of fixtures/hostile (expected.json) plus a few generated here (a legacy .pt whose
+storage declares 2**40 elements, a pth whose pickle memo index is just under the limit, an npz
+whose deflated member declares 1000x its compressed size, a safetensors header declaring 99 MB)
+the tools run as a user would run them:
+  kt-inspect FILE;  kt-blend FILE -o OUT.pt;  kt-convert FILE -o OUT.safetensors;
+  kt-synth -m FILE ... -o OUT.wav;  kt-synth -m TINY -v FILE ... -o OUT.wav
+Each must exit with 1..4 (never a signal, never 0, within 30 s), print one line on stderr that
+names the file and holds expected.json's message (or "forbidden global" for an unsafe pickle),
+create no output and run no pickle command (no /tmp/kt_hostile_pwned_* marker). Peak RSS
+(getrusage of the child) must stay under the tool's RSS on an empty file + 4 x the file's size
++ 16 MB (64 MB under the sanitizers, whose shadow memory and quarantine add noise). A
+child's peak RSS includes its parent's at fork time, so this checker imports neither torch nor
+numpy (torch runs in a child to build the legacy file); the baseline absorbs Python's own RSS.
+The memo file is valid (an empty dict) and may load; only its memory is checked.
+Exit 0 when everything holds.
+"""
+import glob
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+import zlib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.environ.get("KT_BUILD", os.path.join(ROOT, "build"))
+HOSTILE = os.path.join(ROOT, "fixtures", "hostile")
+TINY = os.path.join(ROOT, "fixtures", "tiny")
+SAN = os.path.basename(os.path.normpath(BUILD)).endswith("san")
+SLACK = (64 if SAN else 16) << 20
+TIMEOUT = 30
+
+
+def run_measured(argv):
+    """(exit code or -signal, stderr bytes, peak RSS in bytes) of argv."""
+    with tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        timer = threading.Timer(TIMEOUT, p.kill)
+        timer.start()
+        _, status, usage = os.wait4(p.pid, 0)
+        timer.cancel()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        return p.returncode, err.read(), usage.ru_maxrss * 1024
+
+
+def commands(path, out_dir):
+    voice = os.path.join(TINY, "voices", "af_tiny.pt")
+    model = os.path.join(TINY, "kokoro-tiny.pth")
+    config = os.path.join(TINY, "config.json")
+    synth = os.path.join(BUILD, "kt-synth")
+    ph = "h\u0259l\u02c8O"
+    return [
+        ("kt-inspect", [os.path.join(BUILD, "kt-inspect"), path], None),
+        ("kt-blend", [os.path.join(BUILD, "kt-blend"), path, "-o", os.path.join(out_dir, "o.pt")], "o.pt"),
+        ("kt-convert", [os.path.join(BUILD, "kt-convert"), path, "-o", os.path.join(out_dir, "o.safetensors")],
+         "o.safetensors"),
+        ("kt-synth -m", [synth, "-m", path, "-c", config, "-v", voice, "--phonemes", "-o",
+                         os.path.join(out_dir, "o.wav"), ph], "o.wav"),
+        ("kt-synth -v", [synth, "-m", model, "-c", config, "-v", path, "--phonemes", "-o",
+                         os.path.join(out_dir, "o2.wav"), ph], "o2.wav"),
+    ]
+
+
+LEGACY_SCRIPT = r"""
+import struct, sys, torch
+path = sys.argv[1]
+torch.save({"w": torch.arange(7, dtype=torch.float32)}, path, _use_new_zipfile_serialization=False)
+data = bytearray(open(path, "rb").read())
+pos = len(data) - 7 * 4 - 8  # after the pickles: per storage an int64 element count, then the bytes
+assert struct.unpack_from("<q", data, pos)[0] == 7, "unexpected legacy layout"
+struct.pack_into("<q", data, pos, 1 << 40)
+open(path, "wb").write(data)
+"""
+
+
+def generated(work):
+    """Files built here that declare far more than they hold: [(name, path, message, may_succeed)].
+    torch runs in a child process: this checker stays small, since a child's peak RSS as
+    getrusage reports it includes the RSS of the parent it was forked from."""
+    out = []
+    legacy = os.path.join(work, "legacy_declares_2e40.pt")
+    subprocess.run([sys.executable, "-c", LEGACY_SCRIPT, legacy], check=True)
+    out.append(("legacy_declares_2e40.pt", legacy, None, False))
+    # a pth whose pickle stores into memo slot 1048575 (just under the limit) before anything else
+    memo = os.path.join(work, "memo_high_index.pth")
+    with zipfile.ZipFile(memo, "w") as z:
+        z.writestr("archive/data.pkl", b"\x80\x02}r\xff\xff\x0f\x00.")
+        z.writestr("archive/version", b"3\n")
+    out.append(("memo_high_index.pth", memo, None, True))  # valid: an empty dict
+    # an npz whose deflated member declares ~1000x its compressed bytes but holds garbage
+    npz = os.path.join(work, "npz_declares_1000x.npz")
+    raw = zlib.compressobj(9, zlib.DEFLATED, -15)
+    comp = raw.compress(os.urandom(64 << 10)) + raw.flush()
+    name = b"voice.npy"
+    declared = len(comp) * 1000
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0, 0, len(comp), declared, len(name), 0) + name
+    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0, 0, len(comp), declared, len(name),
+                     0, 0, 0, 0, 0, 0) + name
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(local) + len(comp), 0)
+    open(npz, "wb").write(local + comp + cd + end)
+    out.append(("npz_declares_1000x.npz", npz, None, False))
+    # a safetensors file whose header length says 99 MB
+    st = os.path.join(work, "safetensors_header_99mb.safetensors")
+    open(st, "wb").write(struct.pack("<Q", 99_000_000) + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')
+    out.append(("safetensors_header_99mb.safetensors", st, None, False))
+    return out
+
+
+def main():
+    missing = [t for t in ("kt-inspect", "kt-blend", "kt-convert", "kt-synth")
+               if not os.access(os.path.join(BUILD, t), os.X_OK)]
+    if missing:
+        print("check_hostile: FAIL: not built: %s" % missing)
+        return 1
+    with open(os.path.join(HOSTILE, "expected.json")) as f:
+        expected = json.load(f)
+    marker = expected.get("marker_prefix", "/tmp/kt_hostile_pwned_")
+    work = tempfile.mkdtemp(prefix="kt_hostile_")
+    out_dir = os.path.join(work, "out")
+    os.mkdir(out_dir)
+    failures = 0
+    try:
+        files = []
+        for name in sorted(expected["files"]):
+            e = expected["files"][name]
+            needle = e.get("message_contains") or ("forbidden global" if e.get("status") == "unsafe" else None)
+            files.append((name, os.path.relpath(os.path.join(HOSTILE, name)), needle, False))
+        files += generated(work)
+        empty = os.path.join(work, "empty.pth")
+        open(empty, "wb").close()
+        base = {label: run_measured(argv)[2] for label, argv, _ in commands(empty, out_dir)}
+        print("baseline peak RSS on an empty file: %s" % ", ".join("%s %.1f MB" % (k, v / 2**20)
+                                                                   for k, v in base.items()))
+        worst = 0.0
+        for name, path, needle, may_succeed in files:
+            size = os.path.getsize(path)
+            for label, argv, out in commands(path, out_dir):
+                for m in glob.glob(marker + "*"):
+                    os.remove(m)
+                rc, err, rss = run_measured(argv)
+                text = err.decode(errors="replace").strip()
+                lines = text.splitlines()
+                errors = []
+                if rc < 0:
+                    errors.append("killed by signal %d (crash or hang)" % -rc)
+                elif rc > 4 or (rc == 0 and not may_succeed):
+                    errors.append("exit code %d, want 1..4" % rc)
+                if rc == 0 and may_succeed:
+                    pass
+                elif not lines or (len(lines) != 1 and not SAN):
+                    errors.append("%d lines on stderr, want 1: %r" % (len(lines), text[:300]))
+                elif path not in lines[0]:
+                    errors.append("stderr does not name the file: %r" % lines[0])
+                if needle and needle not in text:
+                    errors.append("message %r lacks %r" % (text, needle))
+                if out and os.path.exists(os.path.join(out_dir, out)) and rc != 0:
+                    errors.append("an output file was written")
+                if os.listdir(out_dir) and rc != 0:
+                    errors.append("files left in the output folder: %s" % os.listdir(out_dir))
+                for f in os.listdir(out_dir):
+                    os.remove(os.path.join(out_dir, f))
+                if glob.glob(marker + "*"):
+                    errors.append("SIDE EFFECT: a pickle command ran")
+                bound = base[label] + 4 * size + SLACK
+                if rss > bound:
+                    errors.append("peak RSS %.1f MB over the bound %.1f MB (base + 4 x %d bytes + %d MB)" % (
+                        rss / 2**20, bound / 2**20, size, SLACK >> 20))
+                worst = max(worst, (rss - base[label]) / 2**20)
+                print("%s %-12s %-38s exit %d, RSS +%.1f MB: %s" % ("ok  " if not errors else "FAIL", label, name,
+                                                                  rc, (rss - base[label]) / 2**20,
+                                                                  lines[0] if lines else ""))
+                for e in errors:
+                    print("       " + e)
+                failures += bool(errors)
+        print("check_hostile: %d files x %d tools, largest RSS over baseline %.1f MB, %d failures" % (
+            len(files), len(commands(empty, out_dir)), worst, failures))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
