@@ -52,9 +52,13 @@ def check_keys(model_state, cfg):
           f"[{min(ratios):.3g}, {max(ratios):.3g}]")
 
 
-def check_weight_norm(m):
+def check_weight_norm(m, state):
     # Conv1d: dim 0 = output channel
-    w = m.w
+    w = dict(m.w)
+    for top, d in state.items():
+        for k, v in d.items():
+            if k.endswith(("weight_g", "weight_v")):
+                w[top + "." + k[len("module."):]] = v
     p = "decoder.decode.0.conv1"
     conv = torch.nn.Conv1d(w[p + ".weight_v"].shape[1], w[p + ".weight_v"].shape[0], 3, padding=1)
     conv = torch.nn.utils.weight_norm(conv)
@@ -323,7 +327,7 @@ def main():
           all(p.shape == (510, 1, 2 * cfg["style_dim"]) and p.dtype == torch.float32 for p in packs))
     with torch.no_grad():
         check_keys(state, cfg)
-        check_weight_norm(m)
+        check_weight_norm(m, state)
         check_lstm(m)
         check_albert(m, m.ids("hˈɛloʊ wˈɜːld"))
         check_blocks(m, packs[0][5, 0, cfg["style_dim"]:])

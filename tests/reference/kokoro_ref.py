@@ -200,7 +200,8 @@ def upsample_linear_recipe(P, scale):
 class Kokoro:
     def __init__(self, cfg, state):
         """cfg: config.json dict. state: either the checkpoint dict of five state dicts
-        (keys 'module.X') or a flat dict 'top.module.X'. Weight norm is folded here."""
+        (keys 'module.X') or a flat dict 'top.module.X'. Weight norm is folded here (the
+        weight_g/weight_v pairs are replaced by '.weight')."""
         self.cfg = cfg
         self.d = Dims(cfg)
         flat = OrderedDict()
@@ -217,7 +218,7 @@ class Kokoro:
         for k in list(self.w):
             if k.endswith(".weight_v"):
                 base = k[: -len("_v")]
-                self.w[base] = fold_weight_norm(self.w[base + "_g"], self.w[k])
+                self.w[base] = fold_weight_norm(self.w.pop(base + "_g"), self.w.pop(k))
 
     @classmethod
     def load(cls, model_path, config_path):

@@ -375,7 +375,6 @@ def make(cfg, path, verbose=True):
     torch.save(state, path)
     if verbose:
         print(f"  [save: {time.time() - t:.1f} s]")
-    return state
 
 
 def main():
