@@ -31,7 +31,10 @@ typedef struct {
 } kt_atomic_file;
 
 /* Creates a unique temp file beside final_path (same folder), mode 0644.
- * Errors when the folder does not exist or is not writable. */
+ * Errors when the folder does not exist or is not writable.
+ * The first call installs a handler for SIGTERM, SIGINT, SIGHUP, SIGXFSZ and SIGBUS
+ * (only those still at their default action) that unlinks the temp files being written
+ * and re-raises the signal; SIGKILL may leave a ".NAME.tmpXXXXXX" (see docs/security.md). */
 kt_status kt_atomic_open(kt_atomic_file *af, const char *final_path, kt_error *err);
 
 /* Writes n bytes; records a failure for kt_atomic_commit. */
