@@ -135,6 +135,34 @@ def check_albert(m, ids):
         mine = m.linear((att @ v).transpose(0, 1).reshape(T, B), p + ".dense")
     dd = maxdiff(ref, mine)
     check("ALBERT attention heads = torch.nn.MultiheadAttention", dd < 1e-5, f"max diff {dd:.2e}")
+    # The whole ALBERT from torch.nn: embeddings + LayerNorm, the mapping, then ONE post-LN
+    # nn.TransformerEncoderLayer (gelu_new, eps 1e-12) applied num_hidden_layers times.
+    L = "bert.encoder.albert_layer_groups.0.albert_layers.0"
+    layer = torch.nn.TransformerEncoderLayer(B, d.bert_heads, d.bert_inter, dropout=0.0,
+                                             activation=kr.gelu_new, layer_norm_eps=1e-12,
+                                             batch_first=True).eval()
+    pairs = {"self_attn.out_proj": L + ".attention.dense", "linear1": L + ".ffn",
+             "linear2": L + ".ffn_output", "norm1": L + ".attention.LayerNorm",
+             "norm2": L + ".full_layer_layer_norm"}
+    with torch.no_grad():
+        layer.self_attn.in_proj_weight.copy_(mha.in_proj_weight)
+        layer.self_attn.in_proj_bias.copy_(mha.in_proj_bias)
+        for a, b in pairs.items():
+            mod = layer.get_submodule(a)
+            mod.weight.copy_(m.w[b + ".weight"])
+            mod.bias.copy_(m.w[b + ".bias"])
+        emb = "bert.embeddings."
+        e = (torch.nn.functional.embedding(ids, m.w[emb + "word_embeddings.weight"])
+             + m.w[emb + "position_embeddings.weight"][: ids.shape[0]]
+             + m.w[emb + "token_type_embeddings.weight"][0])
+        e = torch.nn.functional.layer_norm(e, (d.bert_emb,), m.w[emb + "LayerNorm.weight"],
+                                           m.w[emb + "LayerNorm.bias"], eps=1e-12)
+        h = m.linear(e, "bert.encoder.embedding_hidden_mapping_in")[None]
+        for _ in range(d.bert_layers):
+            h = layer(h)
+    dd = maxdiff(h[0], m.albert(ids))
+    check("ALBERT = embeddings + one nn.TransformerEncoderLayer applied 12 times", dd < 1e-4,
+          f"max diff {dd:.2e}")
     x = torch.linspace(-5, 5, 101)
     dd = maxdiff(kr.gelu_new(x), F.gelu(x, approximate="tanh"))
     check("gelu_new = F.gelu(approximate='tanh')", dd < 1e-6, f"max diff {dd:.2e}")
