@@ -13,6 +13,19 @@
 
 #define MAX_FRAMES 24000 /* 10 minutes of audio per call */
 
+/* ---- convolutions: packed direct kernel or im2col + sgemm ---- */
+
+size_t kt_conv_need(const kt_conv1d *c, const float *wp, int L)
+{
+    return wp ? kt_conv1d_packed_scratch(c, L) : kt_conv1d_scratch(c, L);
+}
+
+kt_status kt_conv_run(const kt_conv1d *c, const float *wp, const float *x, int L, float *y, kt_arena *a,
+                      kt_error *err)
+{
+    return wp ? kt_conv1d_packed_forward(c, wp, x, L, y, 0, a, err) : kt_conv1d_forward(c, x, L, y, a, err);
+}
+
 /* ---- binding -------------------------------------------------------------------- */
 
 typedef struct {
@@ -143,13 +156,36 @@ static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *
     l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
 }
 
-/* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. */
-static void conv(binder *b, kt_conv1d *c, const char *prefix, int cin, int cout, int k, int stride, int pad,
-                 int dil, int wnorm, int bias)
+/* Frees an owned buffer (the folded weight a packed copy replaces). */
+static void disown(kt_model *m, const float *p)
+{
+    for (size_t i = m->n_owned; i-- > 0;)
+        if (m->owned[i] == p) {
+            free(m->owned[i]);
+            m->owned[i] = m->owned[--m->n_owned];
+            return;
+        }
+}
+
+/* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. Stride-1
+ * convs get packed weights in *pk (c->w is then NULL; the folded copy is freed). */
+static void conv(binder *b, kt_conv1d *c, const float **pk, const char *prefix, int cin, int cout, int k,
+                 int stride, int pad, int dil, int wnorm, int bias)
 {
     *c = (kt_conv1d){NULL, NULL, cin, cout, k, stride, pad, dil};
     c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
     c->b = bias ? tens(b, cout, 0, 0, "%s.bias", prefix) : NULL;
+    *pk = NULL;
+    if (!b->full || b->st || stride != 1)
+        return;
+    float *p = own(b, kt_conv_pack_size(cout, cin, k));
+    if (!p)
+        return;
+    kt_conv_pack(c->w, cout, cin, k, p);
+    if (wnorm)
+        disown(b->m, c->w);
+    c->w = NULL;
+    *pk = p;
 }
 
 static void lstm(binder *b, kt_lstm *l, const char *prefix, int in, int hidden)
@@ -186,12 +222,12 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
     name2(n, sizeof n, prefix, "norm2.fc");
     lin(b, &r->norm2, 2 * dout, sty, 1, n);
     name2(n, sizeof n, prefix, "conv1");
-    conv(b, &r->conv1, n, din, dout, 3, 1, 1, 1, 1, 1);
+    conv(b, &r->conv1, &r->pk1, n, din, dout, 3, 1, 1, 1, 1, 1);
     name2(n, sizeof n, prefix, "conv2");
-    conv(b, &r->conv2, n, dout, dout, 3, 1, 1, 1, 1, 1);
+    conv(b, &r->conv2, &r->pk2, n, dout, dout, 3, 1, 1, 1, 1, 1);
     if (din != dout) {
         name2(n, sizeof n, prefix, "conv1x1");
-        conv(b, &r->sc, n, din, dout, 1, 1, 0, 1, 1, 0);
+        conv(b, &r->sc, &r->pksc, n, din, dout, 1, 1, 0, 1, 1, 0);
     }
     if (up) {
         name2(n, sizeof n, prefix, "pool");
@@ -208,9 +244,9 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     r->n = nd;
     for (int j = 0; j < nd; j++) {
         snprintf(n, sizeof n, "%s.convs1.%d", prefix, j);
-        conv(b, &r->convs1[j], n, ch, ch, k, 1, dil[j] * (k - 1) / 2, dil[j], 1, 1);
+        conv(b, &r->convs1[j], &r->pk1[j], n, ch, ch, k, 1, dil[j] * (k - 1) / 2, dil[j], 1, 1);
         snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
-        conv(b, &r->convs2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
+        conv(b, &r->convs2[j], &r->pk2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
         snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
         lin(b, &r->adain1[j], 2 * ch, sty, 1, n);
         snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
@@ -258,7 +294,7 @@ static void bind_textenc(binder *b)
     w->emb = tens(b, m->cfg.n_token, C, 0, "text_encoder.module.embedding.weight");
     for (int l = 0; l < m->n_layer; l++) {
         snprintf(n, sizeof n, "text_encoder.module.cnn.%d.0", l);
-        conv(b, &w->conv[l], n, C, C, k, 1, (k - 1) / 2, 1, 1, 1);
+        conv(b, &w->conv[l], &w->pk[l], n, C, C, k, 1, (k - 1) / 2, 1, 1, 1);
         w->gamma[l] = tens(b, C, 0, 0, "text_encoder.module.cnn.%d.1.gamma", l);
         w->beta[l] = tens(b, C, 0, 0, "text_encoder.module.cnn.%d.1.beta", l);
     }
@@ -284,6 +320,7 @@ static void bind_predictor(binder *b)
     const char *br[2] = {"F0", "N"};
     kt_adain_resblk *blk[2] = {w->f0, w->n};
     kt_conv1d *proj[2] = {&w->f0_proj, &w->n_proj};
+    const float **pkp[2] = {&w->pk_f0_proj, &w->pk_n_proj};
     for (int i = 0; i < 2; i++) {
         snprintf(n, sizeof n, "predictor.module.%s.0", br[i]);
         adain_resblk(b, &blk[i][0], n, C, C, 0, S);
@@ -292,7 +329,7 @@ static void bind_predictor(binder *b)
         snprintf(n, sizeof n, "predictor.module.%s.2", br[i]);
         adain_resblk(b, &blk[i][2], n, H2, H2, 0, S);
         snprintf(n, sizeof n, "predictor.module.%s_proj", br[i]);
-        conv(b, proj[i], n, H2, 1, 1, 1, 0, 1, 0, 1);
+        conv(b, proj[i], pkp[i], n, H2, 1, 1, 1, 0, 1, 0, 1);
     }
 }
 
@@ -302,9 +339,9 @@ static void bind_decoder(binder *b)
     kt_decoder_w *w = &m->dec;
     char n[256];
     int S = m->sty, wide = m->dec_dim + 2 + m->asr_dim;
-    conv(b, &w->f0_conv, "decoder.module.F0_conv", 1, 1, 3, 2, 1, 1, 1, 1);
-    conv(b, &w->n_conv, "decoder.module.N_conv", 1, 1, 3, 2, 1, 1, 1, 1);
-    conv(b, &w->asr_res, "decoder.module.asr_res.0", m->hid, m->asr_dim, 1, 1, 0, 1, 1, 1);
+    conv(b, &w->f0_conv, &w->pk_f0_conv, "decoder.module.F0_conv", 1, 1, 3, 2, 1, 1, 1, 1);
+    conv(b, &w->n_conv, &w->pk_n_conv, "decoder.module.N_conv", 1, 1, 3, 2, 1, 1, 1, 1);
+    conv(b, &w->asr_res, &w->pk_asr, "decoder.module.asr_res.0", m->hid, m->asr_dim, 1, 1, 0, 1, 1, 1);
     adain_resblk(b, &w->encode, "decoder.module.encode", m->hid + 2, m->dec_dim, 0, S);
     for (int i = 0; i < 4; i++) {
         snprintf(n, sizeof n, "decoder.module.decode.%d", i);
@@ -329,9 +366,9 @@ static void bind_generator(binder *b)
             int sf = 1;
             for (int j = i + 1; j < m->n_ups; j++)
                 sf *= ic->upsample_rates[j];
-            conv(b, &w->noise_convs[i], n, nf, c, 2 * sf, sf, (sf + 1) / 2, 1, 0, 1);
+            conv(b, &w->noise_convs[i], &w->pk_noise[i], n, nf, c, 2 * sf, sf, (sf + 1) / 2, 1, 0, 1);
         } else
-            conv(b, &w->noise_convs[i], n, nf, c, 1, 1, 0, 1, 0, 1);
+            conv(b, &w->noise_convs[i], &w->pk_noise[i], n, nf, c, 1, 1, 0, 1, 0, 1);
         snprintf(n, sizeof n, "%s.noise_res.%d", G, i);
         gen_resblk(b, &w->noise_res[i], n, c, i + 1 < m->n_ups ? 7 : 11, nres, 3, S);
         snprintf(n, sizeof n, "%s.ups.%d", G, i);
@@ -343,7 +380,7 @@ static void bind_generator(binder *b)
         }
     }
     snprintf(n, sizeof n, "%s.conv_post", G);
-    conv(b, &w->conv_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
+    conv(b, &w->conv_post, &w->pk_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
 }
 
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
@@ -433,6 +470,7 @@ void kt_model_free(kt_model *m)
     for (size_t i = 0; i < m->n_owned; i++)
         free(m->owned[i]);
     free(m->owned);
+    kt_exec_free(m->ex);
     kt_checkpoint_free(m->ckpt);
     kt_config_free(&m->cfg);
     free(m);
@@ -455,7 +493,8 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     kt_config_free(&def);
     if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
         goto fail;
-    if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
+    if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)) ||
+        (st = kt_exec_create(m->n_threads, &m->ex, err)))
         goto fail;
     *out = m;
     return KT_OK;
@@ -534,6 +573,7 @@ static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pr
     if (!buf)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_arena_init(&a, buf, cap);
+    a.ex = m->ex;
     float *bert = kt_arena_take(&a, (size_t)T * m->bert_h), *dur = kt_arena_take(&a, (size_t)T);
     if (!bert || !dur)
         st = kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (text)");
@@ -559,6 +599,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
     if (!buf)
         return kt_error_set(err, KT_ENOMEM, "out of memory (%d frames)", F);
     kt_arena_init(&a, buf, cap);
+    a.ex = m->ex;
     float *en = kt_arena_take(&a, (size_t)W * F), *f0 = kt_arena_take(&a, 2 * (size_t)F);
     float *nn = kt_arena_take(&a, 2 * (size_t)F), *asr = kt_arena_take(&a, (size_t)m->hid * F);
     float *x = kt_arena_take(&a, (size_t)m->uic * 2 * F), *src = kt_arena_take(&a, (size_t)spf * F);

@@ -18,12 +18,13 @@ void kt_stage_get_dims(const kt_model *m, kt_stage_dims *d)
 }
 
 /* One work buffer of `need` floats for a stage; freed by the caller with free(a->base). */
-static kt_status arena_new(kt_arena *a, size_t need, kt_error *err)
+static kt_status arena_new(const kt_model *m, kt_arena *a, size_t need, kt_error *err)
 {
     float *buf = malloc(sizeof(float) * (need ? need : 1));
     if (!buf)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_arena_init(a, buf, need);
+    a->ex = m->ex;
     return KT_OK;
 }
 
@@ -46,7 +47,7 @@ kt_status kt_stage_albert(const kt_model *m, const int *ids, int T, float *out, 
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(&a, kt_albert_need(m, T), err)))
+    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(m, &a, kt_albert_need(m, T), err)))
         return st;
     st = kt_albert_run(m, ids, T, out, &a, err);
     free(a.base);
@@ -57,7 +58,7 @@ kt_status kt_stage_textenc(const kt_model *m, const int *ids, int T, float *t_en
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(&a, kt_textenc_need(m, T), err)))
+    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(m, &a, kt_textenc_need(m, T), err)))
         return st;
     st = kt_textenc_run(m, ids, T, t_en, &a, err);
     free(a.base);
@@ -73,7 +74,7 @@ kt_status kt_stage_duration(const kt_model *m, const float *bert_out, int T, con
         return kt_error_set(err, KT_EINVAL, "bad token count %d", T);
     if (!(speed > 0.0f))
         return kt_error_set(err, KT_EINVAL, "speed must be positive");
-    if ((st = arena_new(&a, kt_duration_need(m, T), err)))
+    if ((st = arena_new(m, &a, kt_duration_need(m, T), err)))
         return st;
     st = kt_duration_run(m, bert_out, T, s_pred, speed, d, dur, pred_dur, &a, err);
     free(a.base);
@@ -85,7 +86,7 @@ kt_status kt_stage_f0n(const kt_model *m, const float *en, int F, const float *s
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(&a, kt_f0n_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_f0n_need(m, F), err)))
         return st;
     st = kt_f0n_run(m, en, F, s_pred, f0, n, &a, err);
     free(a.base);
@@ -97,7 +98,7 @@ kt_status kt_stage_decoder(const kt_model *m, const float *asr, const float *f0,
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(&a, kt_decoder_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_decoder_need(m, F), err)))
         return st;
     st = kt_decoder_run(m, asr, f0, n, F, s_dec, x, &a, err);
     free(a.base);
@@ -126,7 +127,7 @@ kt_status kt_stage_generator(const kt_model *m, const float *x, int F, const flo
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(&a, kt_generator_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_generator_need(m, F), err)))
         return st;
     st = kt_generator_run(m, x, F, s_dec, har, audio, &a, err);
     free(a.base);

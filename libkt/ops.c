@@ -14,6 +14,7 @@ void kt_arena_init(kt_arena *a, float *buf, size_t cap)
     a->cap = cap;
     a->used = 0;
     a->high = 0;
+    a->ex = NULL;
 }
 
 size_t kt_arena_round(size_t n) { return (n + ARENA_ALIGN - 1) / ARENA_ALIGN * ARENA_ALIGN; }

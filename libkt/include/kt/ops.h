@@ -12,12 +12,17 @@
 
 #include "kt/error.h"
 
-/* A bump allocator over one caller-owned float buffer. */
+struct kt_exec;
+
+/* A bump allocator over one caller-owned float buffer. ex is the execution context
+ * (threads, ISA; kt/kernels.h) the forward functions use, NULL after kt_arena_init
+ * (portable kernels, one thread). */
 typedef struct {
     float *base;
     size_t cap;  /* floats */
     size_t used; /* floats */
     size_t high; /* high-water mark in floats */
+    struct kt_exec *ex;
 } kt_arena;
 
 /* Initializes a over buf[cap] (buf may be NULL when cap is 0). */

@@ -1,0 +1,73 @@
+/* kt/kernels.h - the hot convolution kernels of the Kokoro forward pass and the
+ * execution context they run in (CPU feature dispatch + a small thread pool).
+ *
+ * Stride-1 Conv1d layers run as a direct convolution (no im2col): the input is
+ * copied once into a zero-padded buffer xp[cin, Ls] and an MR x NR register-tile
+ * micro-kernel (AVX-512, AVX2+FMA, or portable C, chosen at run time) reads its
+ * rows at the tap offsets. Weights are packed once at load into row tiles of
+ * KT_PACK_MR output channels: wp[tile][ci][j][r] = w[tile*MR + r, ci, j] (zero
+ * rows pad cout up to a multiple of MR). The output channels are split across
+ * the pool's threads; the summation order does not depend on the thread count. */
+#ifndef KT_KERNELS_H
+#define KT_KERNELS_H
+
+#include <stddef.h>
+
+#include "kt/error.h"
+#include "kt/ops.h"
+
+#define KT_PACK_MR 8
+
+enum { KT_ISA_GENERIC = 0, KT_ISA_AVX2 = 1, KT_ISA_AVX512 = 2 };
+
+typedef struct kt_exec kt_exec;
+
+/* Creates an execution context with n_threads workers in total (the caller's
+ * thread included; <= 0 means the number of online CPUs, at most 8). The ISA is
+ * the best the CPU supports, lowered (never raised) by env KT_ISA=generic|avx2|avx512.
+ * KT_ENOMEM, or KT_EIO when a thread cannot be started. */
+kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err);
+
+/* Stops the workers and frees ex (NULL is fine). */
+void kt_exec_free(kt_exec *ex);
+
+/* The ISA in use (KT_ISA_*), and the number of threads; a NULL ex is generic, 1 thread. */
+int kt_exec_isa(const kt_exec *ex);
+int kt_exec_threads(const kt_exec *ex);
+
+/* Runs fn(ctx, tid, n) on every thread of ex (tid 0 is the caller) and returns
+ * when all are done. With a NULL ex, fn(ctx, 0, 1). Not reentrant. */
+typedef void (*kt_task_fn)(void *ctx, int tid, int n);
+void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
+
+/* Floats of a packed weight for w[cout, cin, k]. */
+size_t kt_conv_pack_size(int cout, int cin, int k);
+
+/* Packs w[cout, cin, k] into wp[kt_conv_pack_size] (layout above). */
+void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp);
+
+/* Row length of the padded input for a stride-1 conv on length L: L + 2 pad plus
+ * slack the kernels may read past the end (zeros). */
+size_t kt_conv_pad_len(const kt_conv1d *c, int L);
+
+/* Floats of scratch kt_conv1d_packed_forward takes for length L. */
+size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L);
+
+/* y[cout, Lout] (+)= conv(x[cin, L]) for a STRIDE-1 conv with packed weights wp
+ * (c->w is not read). accumulate: y += bias + conv instead of y = bias + conv.
+ * y must not alias x. KT_ELIMIT when the arena is too small. */
+kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const float *wp, const float *x, int L, float *y,
+                                   int accumulate, kt_arena *a, kt_error *err);
+
+/* The same on an already padded input xp[cin, Ls] (row c: c->pad zeros, the L
+ * samples, zeros up to Ls >= kt_conv_pad_len(c, L)). */
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const float *wp, const float *xp, size_t Ls, int L,
+                      float *y, int accumulate);
+
+/* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
+ * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each
+ * row of xp[C, Ls]. */
+void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *gb, const float *alpha, float eps,
+                        int pad, float *xp, size_t Ls);
+
+#endif

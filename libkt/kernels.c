@@ -1,0 +1,539 @@
+/* kernels.c - direct stride-1 convolution with packed weights, fused AdaIN+Snake,
+ * runtime ISA dispatch and the thread pool (see kt/kernels.h). */
+#include "kt/kernels.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KT_X86 1
+#include <immintrin.h>
+#else
+#define KT_X86 0
+#endif
+
+#define MR KT_PACK_MR
+#define NR_MAX 48
+#define PAD_SLACK 64          /* floats past L + 2 pad a kernel may read */
+#define A_BUDGET (64 * 1024)  /* floats of packed weights per input-channel block (L2) */
+#define T_SUPER 8             /* column tiles per time block */
+#define MAX_THREADS 8
+
+/* ---- execution context ------------------------------------------------------------ */
+
+struct kt_exec {
+    int isa, n, n_started;
+    pthread_t th[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv_start, cv_done;
+    unsigned gen;
+    int pending, stop;
+    kt_task_fn fn;
+    void *ctx;
+};
+
+typedef struct {
+    kt_exec *ex;
+    int tid;
+} worker_arg;
+
+static int detect_isa(void)
+{
+    int isa = KT_ISA_GENERIC;
+#if KT_X86 && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa = KT_ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f"))
+        isa = KT_ISA_AVX512;
+#endif
+    const char *e = getenv("KT_ISA");
+    if (e) {
+        int want = !strcmp(e, "generic") ? KT_ISA_GENERIC : !strcmp(e, "avx2") ? KT_ISA_AVX2 : KT_ISA_AVX512;
+        if (want < isa)
+            isa = want;
+    }
+    return isa;
+}
+
+static void *worker(void *p)
+{
+    kt_exec *ex = ((worker_arg *)p)->ex;
+    int tid = ((worker_arg *)p)->tid;
+    unsigned seen = 0;
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        while (ex->gen == seen && !ex->stop)
+            pthread_cond_wait(&ex->cv_start, &ex->mu);
+        if (ex->stop)
+            break;
+        seen = ex->gen;
+        kt_task_fn fn = ex->fn;
+        void *ctx = ex->ctx;
+        pthread_mutex_unlock(&ex->mu);
+        fn(ctx, tid, ex->n);
+        pthread_mutex_lock(&ex->mu);
+        if (--ex->pending == 0)
+            pthread_cond_signal(&ex->cv_done);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    return NULL;
+}
+
+static worker_arg *worker_args(kt_exec *ex)
+{
+    /* one struct per worker, allocated right after ex */
+    return (worker_arg *)(ex + 1);
+}
+
+kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
+{
+    *out = NULL;
+    if (n_threads <= 0) {
+        long nc = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = nc > 0 ? (int)nc : 1;
+    }
+    if (n_threads > MAX_THREADS)
+        n_threads = MAX_THREADS;
+    kt_exec *ex = calloc(1, sizeof *ex + sizeof(worker_arg) * MAX_THREADS);
+    if (!ex)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    ex->isa = detect_isa();
+    ex->n = n_threads;
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->cv_start, NULL);
+    pthread_cond_init(&ex->cv_done, NULL);
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = worker_args(ex) + i;
+        wa->ex = ex;
+        wa->tid = i;
+        if (pthread_create(&ex->th[i], NULL, worker, wa)) {
+            ex->n = i; /* the workers started so far */
+            kt_exec_free(ex);
+            return kt_error_set(err, KT_EIO, "cannot start a worker thread");
+        }
+        ex->n_started = i;
+    }
+    *out = ex;
+    return KT_OK;
+}
+
+void kt_exec_free(kt_exec *ex)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->mu);
+    ex->stop = 1;
+    pthread_cond_broadcast(&ex->cv_start);
+    pthread_mutex_unlock(&ex->mu);
+    for (int i = 1; i <= ex->n_started; i++)
+        pthread_join(ex->th[i], NULL);
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cv_start);
+    pthread_cond_destroy(&ex->cv_done);
+    free(ex);
+}
+
+int kt_exec_isa(const kt_exec *ex) { return ex ? ex->isa : KT_ISA_GENERIC; }
+
+int kt_exec_threads(const kt_exec *ex) { return ex ? ex->n : 1; }
+
+void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
+{
+    if (!ex || ex->n <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&ex->mu);
+    ex->fn = fn;
+    ex->ctx = ctx;
+    ex->pending = ex->n - 1;
+    ex->gen++;
+    pthread_cond_broadcast(&ex->cv_start);
+    pthread_mutex_unlock(&ex->mu);
+    fn(ctx, 0, ex->n);
+    pthread_mutex_lock(&ex->mu);
+    while (ex->pending)
+        pthread_cond_wait(&ex->cv_done, &ex->mu);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+/* ---- packing ------------------------------------------------------------------------ */
+
+size_t kt_conv_pack_size(int cout, int cin, int k)
+{
+    size_t tiles = ((size_t)cout + MR - 1) / MR;
+    return tiles * MR * (size_t)cin * k;
+}
+
+void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (int r = 0; r < MR; r++) {
+                size_t o = mt * MR + r;
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? w[o * K + kk] : 0.0f;
+            }
+}
+
+size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
+
+size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L) { return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)); }
+
+/* ---- micro-kernels: C[8, NR] = (load ? C : 0) + bias8 + A-panel . B-rows -------------- */
+
+typedef void (*kern_fn)(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                        int load, const float *bias8);
+
+static void kern_generic(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                         int load, const float *bias8)
+{
+    float acc[MR][8];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < 8; t++)
+            acc[r][t] = (load ? C[r * ldc + t] : 0.0f) + (bias8 ? bias8[r] : 0.0f);
+    for (int ci = 0; ci < nci; ci++)
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = B + (size_t)ci * ldb + (size_t)j * dil;
+            for (int r = 0; r < MR; r++)
+                for (int t = 0; t < 8; t++)
+                    acc[r][t] += A[r] * bp[t];
+        }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < 8; t++)
+            C[r * ldc + t] = acc[r][t];
+}
+
+#if KT_X86 && defined(__GNUC__)
+/* 4 rows x 24 columns per pass (12 accumulators), two passes for the 8-row panel. */
+__attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, const float *B, size_t ldb, int nci,
+                                                               int k, int dil, float *C, size_t ldc, int load,
+                                                               const float *bias4)
+{
+    __m256 c[4][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        __m256 b0 = _mm256_set1_ps(bias4 ? bias4[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 8 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const float *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = b0 + (size_t)j * dil;
+            __m256 x0 = _mm256_loadu_ps(bp), x1 = _mm256_loadu_ps(bp + 8), x2 = _mm256_loadu_ps(bp + 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 a = _mm256_broadcast_ss(A + r);
+                c[r][0] = _mm256_fmadd_ps(a, x0, c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(a, x1, c[r][1]);
+                c[r][2] = _mm256_fmadd_ps(a, x2, c[r][2]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm256_storeu_ps(C + r * ldc + 8 * v, c[r][v]);
+}
+
+static void kern_avx2(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                      int load, const float *bias8)
+{
+    kern_avx2_half(A, B, ldb, nci, k, dil, C, ldc, load, bias8);
+    kern_avx2_half(A + 4, B, ldb, nci, k, dil, C + 4 * ldc, ldc, load, bias8 ? bias8 + 4 : NULL);
+}
+
+/* 8 rows x 48 columns (24 zmm accumulators). */
+__attribute__((target("avx512f"))) static void kern_avx512(const float *A, const float *B, size_t ldb, int nci, int k,
+                                                           int dil, float *C, size_t ldc, int load,
+                                                           const float *bias8)
+{
+    __m512 c[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 b0 = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const float *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = b0 + (size_t)j * dil;
+            __m512 x0 = _mm512_loadu_ps(bp), x1 = _mm512_loadu_ps(bp + 16), x2 = _mm512_loadu_ps(bp + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512 a = _mm512_set1_ps(A[r]);
+                c[r][0] = _mm512_fmadd_ps(a, x0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(a, x1, c[r][1]);
+                c[r][2] = _mm512_fmadd_ps(a, x2, c[r][2]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+#endif
+
+static kern_fn kernel_for(int isa, int *nr)
+{
+#if KT_X86 && defined(__GNUC__)
+    if (isa == KT_ISA_AVX512) {
+        *nr = 48;
+        return kern_avx512;
+    }
+    if (isa == KT_ISA_AVX2) {
+        *nr = 24;
+        return kern_avx2;
+    }
+#else
+    (void)isa;
+#endif
+    *nr = 8;
+    return kern_generic;
+}
+
+/* ---- the direct convolution driver ----------------------------------------------------- */
+
+typedef struct {
+    const kt_conv1d *c;
+    const float *wp, *xp;
+    size_t Ls;
+    int lo, acc, isa;
+    float *y;
+} conv_job;
+
+/* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
+static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, const float *B, int nci, int row0,
+                      int t0, int cols, int first)
+{
+    const kt_conv1d *c = jb->c;
+    int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->lo + t0;
+    const float *bp = NULL;
+    if (first && c->b) {
+        for (int r = 0; r < MR; r++)
+            bias8[r] = r < rows ? c->b[row0 + r] : 0.0f;
+        bp = bias8;
+    }
+    if (rows == MR && cols == nr) {
+        kern(A, B, jb->Ls, nci, c->k, c->dil, C, (size_t)jb->lo, load, bp);
+        return;
+    }
+    float tmp[MR * NR_MAX];
+    memset(tmp, 0, sizeof tmp);
+    if (load)
+        for (int r = 0; r < rows; r++)
+            memcpy(tmp + r * nr, C + (size_t)r * jb->lo, sizeof(float) * (size_t)cols);
+    kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, 1, bp);
+    for (int r = 0; r < rows; r++)
+        memcpy(C + (size_t)r * jb->lo, tmp + r * nr, sizeof(float) * (size_t)cols);
+}
+
+static void conv_task(void *p, int tid, int n)
+{
+    const conv_job *jb = p;
+    const kt_conv1d *c = jb->c;
+    int nr, nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
+    kern_fn kern = kernel_for(jb->isa, &nr);
+    size_t K = (size_t)c->cin * c->k;
+    int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
+    if (kc < 1)
+        kc = 1;
+    if (kc > c->cin)
+        kc = c->cin;
+    int ts_len = nr * T_SUPER;
+    for (int ts = 0; ts < jb->lo; ts += ts_len) {
+        int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
+        for (int ci0 = 0; ci0 < c->cin; ci0 += kc) {
+            int nci = c->cin - ci0 < kc ? c->cin - ci0 : kc;
+            for (int t0 = ts; t0 < te; t0 += nr) {
+                int cols = te - t0 < nr ? te - t0 : nr;
+                const float *B = jb->xp + (size_t)ci0 * jb->Ls + t0;
+                for (int mt = m0; mt < m1; mt++) {
+                    const float *A = jb->wp + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
+                    conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                }
+            }
+        }
+    }
+}
+
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const float *wp, const float *xp, size_t Ls, int L,
+                      float *y, int accumulate)
+{
+    conv_job jb = {c, wp, xp, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y};
+    if (jb.lo <= 0)
+        return;
+    kt_exec_run(ex, conv_task, &jb);
+}
+
+kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const float *wp, const float *x, int L, float *y,
+                                   int accumulate, kt_arena *a, kt_error *err)
+{
+    size_t Ls = kt_conv_pad_len(c, L), mark = kt_arena_mark(a);
+    if (c->stride != 1)
+        return kt_error_set(err, KT_EINVAL, "internal: packed conv needs stride 1");
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls);
+    if (!xp)
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (conv)");
+    for (size_t i = 0; i < (size_t)c->cin; i++) {
+        float *r = xp + i * Ls;
+        memset(r, 0, sizeof(float) * (size_t)c->pad);
+        memcpy(r + c->pad, x + i * L, sizeof(float) * (size_t)L);
+        memset(r + c->pad + L, 0, sizeof(float) * (Ls - (size_t)c->pad - L));
+    }
+    kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate);
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
+
+static void row_stats(const float *x, int n, float eps, float *mean, float *inv)
+{
+    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++)
+            s[u] += x[i + u];
+    for (; i < n; i++)
+        s[0] += x[i];
+    double m = (s[0] + s[1] + s[2] + s[3]) / n;
+    for (i = 0; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++) {
+            double d = x[i + u] - m;
+            q[u] += d * d;
+        }
+    for (; i < n; i++)
+        q[0] += (x[i] - m) * (x[i] - m);
+    *mean = (float)m;
+    *inv = (float)(1.0 / sqrt((q[0] + q[1] + q[2] + q[3]) / n + (double)eps));
+}
+
+typedef struct {
+    const float *x, *gb, *alpha;
+    int C, L, pad, isa;
+    float eps;
+    float *xp;
+    size_t Ls;
+} snake_job;
+
+/* scalar: y = sc*(x - m)*inv + sh; y + sin(al y)^2 / al */
+static void snake_row_generic(const float *x, int n, float m, float inv, float sc, float sh, float al, float *out)
+{
+    float ia = 1.0f / al;
+    for (int t = 0; t < n; t++) {
+        float v = sc * ((x[t] - m) * inv) + sh, s = sinf(al * v);
+        out[t] = v + ia * s * s;
+    }
+}
+
+#if KT_X86 && defined(__GNUC__)
+/* sin(z)^2 = sin(r)^2 with r = z - pi round(z / pi) in [-pi/2, pi/2]; odd Taylor
+ * polynomial to r^11 (|error| < 6e-8 there). */
+#define SIN_C3 -1.6666667e-1f
+#define SIN_C5 8.3333333e-3f
+#define SIN_C7 -1.9841270e-4f
+#define SIN_C9 2.7557319e-6f
+#define SIN_C11 -2.5052108e-8f
+#define PI_HI 3.14159274e+00f
+#define PI_LO -8.74227766e-08f
+#define INV_PI 3.18309886e-01f
+
+__attribute__((target("avx512f"))) static inline __m512 sin2_avx512(__m512 z)
+{
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(INV_PI)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PI_HI), z);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PI_LO), r);
+    __m512 r2 = _mm512_mul_ps(r, r), p = _mm512_set1_ps(SIN_C11);
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C9));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C7));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C5));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C3));
+    __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(p, r2), r, r);
+    return _mm512_mul_ps(s, s);
+}
+
+__attribute__((target("avx512f"))) static void snake_row_avx512(const float *x, int n, float m, float inv, float sc,
+                                                                float sh, float al, float *out)
+{
+    __m512 vm = _mm512_set1_ps(m), vinv = _mm512_set1_ps(inv), vsc = _mm512_set1_ps(sc), vsh = _mm512_set1_ps(sh);
+    __m512 val = _mm512_set1_ps(al), via = _mm512_set1_ps(1.0f / al);
+    for (int t = 0; t < n; t += 16) {
+        __mmask16 k = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + t);
+        v = _mm512_fmadd_ps(vsc, _mm512_mul_ps(_mm512_sub_ps(v, vm), vinv), vsh);
+        v = _mm512_fmadd_ps(via, sin2_avx512(_mm512_mul_ps(val, v)), v);
+        _mm512_mask_storeu_ps(out + t, k, v);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 sin2_avx2(__m256 z)
+{
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(INV_PI)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PI_HI), z);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PI_LO), r);
+    __m256 r2 = _mm256_mul_ps(r, r), p = _mm256_set1_ps(SIN_C11);
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C9));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C7));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C5));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C3));
+    __m256 s = _mm256_fmadd_ps(_mm256_mul_ps(p, r2), r, r);
+    return _mm256_mul_ps(s, s);
+}
+
+__attribute__((target("avx2,fma"))) static void snake_row_avx2(const float *x, int n, float m, float inv, float sc,
+                                                              float sh, float al, float *out)
+{
+    __m256 vm = _mm256_set1_ps(m), vinv = _mm256_set1_ps(inv), vsc = _mm256_set1_ps(sc), vsh = _mm256_set1_ps(sh);
+    __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        __m256 v = _mm256_loadu_ps(x + t);
+        v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
+        v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
+        _mm256_storeu_ps(out + t, v);
+    }
+    snake_row_generic(x + t, n - t, m, inv, sc, sh, al, out + t);
+}
+#endif
+
+static void snake_task(void *p, int tid, int n)
+{
+    const snake_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    for (int c = c0; c < c1; c++) {
+        const float *xr = jb->x + (size_t)c * jb->L;
+        float *out = jb->xp + (size_t)c * jb->Ls, m, inv;
+        row_stats(xr, jb->L, jb->eps, &m, &inv);
+        float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
+        memset(out, 0, sizeof(float) * (size_t)jb->pad);
+#if KT_X86 && defined(__GNUC__)
+        if (jb->isa == KT_ISA_AVX512)
+            snake_row_avx512(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        else if (jb->isa == KT_ISA_AVX2)
+            snake_row_avx2(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        else
+#endif
+            snake_row_generic(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        memset(out + jb->pad + jb->L, 0, sizeof(float) * (jb->Ls - (size_t)jb->pad - jb->L));
+    }
+}
+
+void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *gb, const float *alpha, float eps,
+                        int pad, float *xp, size_t Ls)
+{
+    snake_job jb = {x, gb, alpha, C, L, pad, kt_exec_isa(ex), eps, xp, Ls};
+    kt_exec_run(ex, snake_task, &jb);
+}
