@@ -156,7 +156,7 @@ def main():
                     errors.append("exit code %d, want 1..4" % rc)
                 if rc == 0 and may_succeed:
                     pass
-                elif not lines or (len(lines) != 1 and not SAN):
+                elif not lines or len(lines) != 1:
                     errors.append("%d lines on stderr, want 1: %r" % (len(lines), text[:300]))
                 elif path not in lines[0]:
                     errors.append("stderr does not name the file: %r" % lines[0])
