@@ -3,6 +3,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kt/io.h"
 
@@ -100,3 +102,15 @@ const kt_kv *kt_checkpoint_metadata_all(const kt_checkpoint *c, size_t *count)
 }
 
 const struct kt_value *kt_checkpoint_tree(const kt_checkpoint *c) { return c->r.tree; }
+
+void kt_checkpoint_release(const kt_checkpoint *c, const void *p, uint64_t n)
+{
+    const unsigned char *base = c->map.data, *q = p;
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!base || !q || pg <= 0 || q < base || n > c->map.size || (uint64_t)(q - base) > c->map.size - n)
+        return;
+    uintptr_t lo = ((uintptr_t)q + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+    uintptr_t hi = ((uintptr_t)q + n) / (uintptr_t)pg * (uintptr_t)pg;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kokoro_impl.h"
+#include "kt/quant.h"
 
 #define MAX_FRAMES 24000 /* 10 minutes of audio per call */
 
@@ -70,7 +71,40 @@ static void shape_str(char *buf, size_t cap, int nd, const int64_t *d)
         snprintf(buf + o, cap - o, "]");
 }
 
-/* The tensor `name` as contiguous float32 with shape d[0..nd) (NULL in the existence pass). */
+static int shape_ok(binder *b, const char *name, int tnd, const int64_t *ts, int nd, const int64_t *d)
+{
+    int same = tnd == nd;
+    for (int i = 0; same && i < nd; i++)
+        same = ts[i] == d[i];
+    if (!same) {
+        char have[128], want[128];
+        shape_str(have, sizeof have, tnd, ts);
+        shape_str(want, sizeof want, nd, d);
+        b->st = kt_error_set(b->err, KT_EFORMAT, "config does not match weights: %s has shape %s but the config implies %s",
+                             name, have, want);
+    }
+    return same;
+}
+
+/* A q8/q4 tensor (kt-convert's NAME + NAME.scale with kt.quant.NAME metadata), decoded to float32. */
+static const float *quantized(binder *b, const char *name, int nd, const int64_t *d)
+{
+    kt_qview v;
+    if ((b->st = kt_qview_open(b->m->ckpt, name, &v, b->err)) || !shape_ok(b, name, v.ndim, v.shape, nd, d))
+        return NULL;
+    float *buf = own(b, (size_t)(v.rows * v.cols));
+    if (!buf)
+        return NULL;
+    kt_qview_decode(&v, buf);
+    kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
+    if (v.scales)
+        kt_checkpoint_release(b->m->ckpt, v.scales, (uint64_t)(v.rows * v.groups) * sizeof(float));
+    return buf;
+}
+
+/* The tensor `name` as contiguous float32 with shape d[0..nd) (NULL in the existence pass):
+ * borrowed when the file holds it as contiguous float32, else decoded once into an owned
+ * buffer (float16/bfloat16/float64 casts, q8/q4 codes) and the file's pages given back. */
 static const float *tensor(binder *b, const char *name, int nd, const int64_t *d)
 {
     if (b->st)
@@ -89,17 +123,12 @@ static const float *tensor(binder *b, const char *name, int nd, const int64_t *d
     }
     if (!b->full)
         return NULL;
-    int same = t->ndim == nd;
-    for (int i = 0; same && i < nd; i++)
-        same = t->shape[i] == d[i];
-    if (!same) {
-        char have[128], want[128];
-        shape_str(have, sizeof have, t->ndim, t->shape);
-        shape_str(want, sizeof want, nd, d);
-        b->st = kt_error_set(b->err, KT_EFORMAT, "config does not match weights: %s has shape %s but the config implies %s",
-                             name, have, want);
+    char key[320];
+    snprintf(key, sizeof key, "kt.quant.%s", name);
+    if (kt_checkpoint_metadata(b->m->ckpt, key))
+        return quantized(b, name, nd, d);
+    if (!shape_ok(b, name, t->ndim, t->shape, nd, d))
         return NULL;
-    }
     if (t->dtype == KT_F32 && kt_tensor_is_contiguous(t))
         return t->data;
     if (t->dtype != KT_F32 && t->dtype != KT_F64 && t->dtype != KT_F16 && t->dtype != KT_BF16) {
@@ -108,8 +137,8 @@ static const float *tensor(binder *b, const char *name, int nd, const int64_t *d
         return NULL;
     }
     float *buf = own(b, (size_t)kt_tensor_numel(t));
-    if (buf)
-        b->st = kt_tensor_to_f32(t, buf, b->err);
+    if (buf && !(b->st = kt_tensor_to_f32(t, buf, b->err)) && kt_tensor_is_contiguous(t))
+        kt_checkpoint_release(b->m->ckpt, t->data, kt_tensor_nbytes(t));
     return buf;
 }
 
@@ -125,9 +154,44 @@ static const float *tens(binder *b, int d0, int d1, int d2, const char *fmt, ...
     return tensor(b, name, nd, d);
 }
 
-/* w = g * v / ||v|| (norm over all dims but 0, no epsilon) for prefix.weight_{g,v}, v [d0, d1, d2]. */
+/* Frees an owned buffer; 0 when p is not owned (borrowed from the file). */
+static int disown(kt_model *m, const float *p)
+{
+    for (size_t i = m->n_owned; i-- > 0;)
+        if (m->owned[i] == p) {
+            free(m->owned[i]);
+            m->owned[i] = m->owned[--m->n_owned];
+            return 1;
+        }
+    return 0;
+}
+
+/* A weight-derived buffer no longer needed: freed when owned, else its file pages given back. */
+static void done_with(binder *b, const float *p, size_t n)
+{
+    if (p && !disown(b->m, p))
+        kt_checkpoint_release(b->m->ckpt, p, sizeof(float) * n);
+}
+
+/* prefix.weight when the file holds weight norm already folded (kt-convert --fold-weight-norm). */
+static int is_folded(binder *b, const char *prefix)
+{
+    char n[300];
+    if (b->list || !b->m->ckpt)
+        return 0;
+    snprintf(n, sizeof n, "%s.weight_v", prefix);
+    if (kt_checkpoint_find(b->m->ckpt, n))
+        return 0;
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    return kt_checkpoint_find(b->m->ckpt, n) != NULL;
+}
+
+/* w = g * v / ||v|| (norm over all dims but 0, no epsilon) for prefix.weight_{g,v}, v [d0, d1, d2];
+ * or prefix.weight when the file has it folded. */
 static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
 {
+    if (is_folded(b, prefix))
+        return tens(b, d0, d1, d2, "%s.weight", prefix);
     const float *g = tens(b, d0, 1, 1, "%s.weight_g", prefix);
     const float *v = tens(b, d0, d1, d2, "%s.weight_v", prefix);
     if (!b->full || b->st)
@@ -145,6 +209,7 @@ static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
         for (size_t i = 0; i < row; i++)
             w[(size_t)o * row + i] = (float)(vr[i] * sc);
     }
+    done_with(b, v, (size_t)d0 * row);
     return w;
 }
 
@@ -154,17 +219,6 @@ static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *
     l->out = out;
     l->w = tens(b, out, in, 0, "%s.weight", prefix);
     l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
-}
-
-/* Frees an owned buffer (the folded weight a packed copy replaces). */
-static void disown(kt_model *m, const float *p)
-{
-    for (size_t i = m->n_owned; i-- > 0;)
-        if (m->owned[i] == p) {
-            free(m->owned[i]);
-            m->owned[i] = m->owned[--m->n_owned];
-            return;
-        }
 }
 
 /* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. Stride-1
@@ -182,8 +236,7 @@ static void conv(binder *b, kt_conv1d *c, const float **pk, const char *prefix, 
     if (!p)
         return;
     kt_conv_pack(c->w, cout, cin, k, p);
-    if (wnorm)
-        disown(b->m, c->w);
+    done_with(b, c->w, (size_t)cout * cin * k);
     c->w = NULL;
     *pk = p;
 }

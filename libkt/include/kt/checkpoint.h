@@ -43,6 +43,12 @@ const char *kt_checkpoint_metadata(const kt_checkpoint *c, const char *key);
 /* All metadata pairs; *count receives their number. */
 const kt_kv *kt_checkpoint_metadata_all(const kt_checkpoint *c, size_t *count);
 
+/* Says that the bytes [p, p + n) will not be read again soon: when they lie in
+ * c's file mapping, the whole pages inside the range are dropped from memory
+ * (madvise MADV_DONTNEED; a later read maps them in again from the file).
+ * No-op for bytes outside the mapping (e.g. decompressed or in-memory data). */
+void kt_checkpoint_release(const kt_checkpoint *c, const void *p, uint64_t n);
+
 /* The unpickled value tree (pth formats), or NULL for other formats. */
 const struct kt_value *kt_checkpoint_tree(const kt_checkpoint *c);
 
