@@ -421,19 +421,30 @@ const kt_zip_entry *kt_zip_find(const kt_zip *z, const char *name)
     return NULL;
 }
 
-/* Runs inflate over the whole input into out[0, cap); sets *produced and whether more output was pending. */
-static int inflate_all(z_stream *s, const unsigned char *in, uint64_t in_len, unsigned char *out, uint64_t cap,
+/* Runs inflate over the whole input into *out, which grows with the output (doubling from
+ * 64 KiB) up to limit bytes, so a declared size the data does not back costs no memory. Sets
+ * *produced and whether more output was pending past limit; -1 when growing failed. */
+static int inflate_all(z_stream *s, const unsigned char *in, uint64_t in_len, unsigned char **out, uint64_t limit,
                        uint64_t *produced, int *overflow)
 {
-    uint64_t in_pos = 0, out_pos = 0;
+    uint64_t in_pos = 0, out_pos = 0, cap = 0;
     int rc = Z_OK;
     unsigned char spare;
     *overflow = 0;
     while (rc == Z_OK) {
+        if (out_pos == cap && (cap < limit || !*out)) {
+            uint64_t c = cap ? cap * 2 : ((uint64_t)1 << 16);
+            c = c < limit ? c : limit;
+            unsigned char *nb = realloc(*out, (size_t)c + 1);
+            if (!nb)
+                return -1;
+            *out = nb;
+            cap = c;
+        }
         uint64_t in_left = in_len - in_pos, out_left = cap - out_pos;
         s->next_in = (Bytef *)(uintptr_t)(in + in_pos);
         s->avail_in = in_left > UINT_MAX ? UINT_MAX : (uInt)in_left;
-        s->next_out = out_left ? out + out_pos : &spare;
+        s->next_out = out_left ? *out + out_pos : &spare;
         s->avail_out = out_left ? (out_left > UINT_MAX ? UINT_MAX : (uInt)out_left) : 1;
         uInt ai = s->avail_in, ao = s->avail_out;
         rc = inflate(s, Z_NO_FLUSH);
@@ -448,28 +459,38 @@ static int inflate_all(z_stream *s, const unsigned char *in, uint64_t in_len, un
     return rc;
 }
 
-static kt_status inflate_entry(const kt_zip *z, const kt_zip_entry *e, unsigned char *out, kt_error *err)
+/* Inflates e into a new buffer (*out, owned by the caller on success) and verifies it. */
+static kt_status inflate_entry(const kt_zip *z, const kt_zip_entry *e, unsigned char **out, kt_error *err)
 {
     z_stream s;
     memset(&s, 0, sizeof s);
+    *out = NULL;
     if (inflateInit2(&s, -MAX_WBITS) != Z_OK)
         return kt_error_set(err, KT_ENOMEM, "zip: cannot start inflate");
     uint64_t got = 0;
     int overflow = 0;
     int rc = inflate_all(&s, z->data + e->data_offset, e->comp_size, out, e->size, &got, &overflow);
     inflateEnd(&s);
-    if (overflow)
-        return kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" inflates past its declared %llu bytes",
-                            NAME_SHOW, e->name, (unsigned long long)e->size);
-    if (rc != Z_STREAM_END)
-        return kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" has corrupt or truncated deflate data",
-                            NAME_SHOW, e->name);
-    if (got != e->size)
-        return kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" inflates to %llu bytes, declared %llu",
-                            NAME_SHOW, e->name, (unsigned long long)got, (unsigned long long)e->size);
-    if (kt_crc32(0, out, (size_t)e->size) != e->crc32)
-        return kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" fails its CRC-32 check", NAME_SHOW, e->name);
-    return KT_OK;
+    kt_status st = KT_OK;
+    if (rc == -1)
+        st = kt_error_set(err, KT_ENOMEM, "zip: out of memory inflating \"%.*s\" (%llu bytes)", NAME_SHOW, e->name,
+                          (unsigned long long)e->size);
+    else if (overflow)
+        st = kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" inflates past its declared %llu bytes", NAME_SHOW,
+                          e->name, (unsigned long long)e->size);
+    else if (rc != Z_STREAM_END)
+        st = kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" has corrupt or truncated deflate data", NAME_SHOW,
+                          e->name);
+    else if (got != e->size)
+        st = kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" inflates to %llu bytes, declared %llu", NAME_SHOW,
+                          e->name, (unsigned long long)got, (unsigned long long)e->size);
+    else if (kt_crc32(0, *out, (size_t)e->size) != e->crc32)
+        st = kt_error_set(err, KT_EFORMAT, "zip: entry \"%.*s\" fails its CRC-32 check", NAME_SHOW, e->name);
+    if (st) {
+        free(*out);
+        *out = NULL;
+    }
+    return st;
 }
 
 kt_status kt_zip_read(kt_zip *z, const kt_zip_entry *e, uint64_t max_size, const unsigned char **data,
@@ -489,15 +510,10 @@ kt_status kt_zip_read(kt_zip *z, const kt_zip_entry *e, uint64_t max_size, const
     if (!z->inflated[i]) {
         if (e->size > SIZE_MAX - 1)
             return kt_error_set(err, KT_ELIMIT, "zip: entry \"%.*s\" is too large", NAME_SHOW, e->name);
-        unsigned char *buf = malloc((size_t)e->size + 1);
-        if (!buf)
-            return kt_error_set(err, KT_ENOMEM, "zip: out of memory inflating \"%.*s\" (%llu bytes)",
-                                NAME_SHOW, e->name, (unsigned long long)e->size);
-        kt_status st = inflate_entry(z, e, buf, err);
-        if (st) {
-            free(buf);
+        unsigned char *buf = NULL;
+        kt_status st = inflate_entry(z, e, &buf, err);
+        if (st)
             return st;
-        }
         z->inflated[i] = buf;
     }
     *data = z->inflated[i];

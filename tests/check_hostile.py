@@ -15,12 +15,15 @@ create no output and run no pickle command (no /tmp/kt_hostile_pwned_* marker). 
 child's peak RSS includes its parent's at fork time, so this checker imports neither torch nor
 numpy (torch runs in a child to build the legacy file); the baseline absorbs Python's own RSS.
 The memo file is valid (an empty dict) and may load; only its memory is checked.
-Exit 0 when everything holds.
+Outside the sanitizer build, kt-inspect also runs under RLIMIT_AS = what it needs for a small
+valid file + 8 x the file's size + 16 MB, and must still give the file's own message (not "out
+of memory"): this counts every allocation, touched or not. Exit 0 when everything holds.
 """
 import glob
 import json
 import os
 import random
+import resource
 import shutil
 import struct
 import subprocess
@@ -48,6 +51,61 @@ KT_MESSAGES = {
     "storage_offset_past_end.pth": "pickle: tensor of 2 elements at offset 1000 does not fit its storage '0' of 4",
     "tensor_larger_than_storage.pth": "pickle: tensor of 100 elements at offset 0 does not fit its storage '0' of 4",
 }
+
+
+def run_limited(argv, as_bytes):
+    """(exit code, stderr) of argv under RLIMIT_AS = as_bytes (address space: every allocation counts,
+    touched or not)."""
+    def lim():
+        resource.setrlimit(resource.RLIMIT_AS, (as_bytes, as_bytes))
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    r = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=lim, env=env,
+                       timeout=TIMEOUT)
+    return r.returncode, r.stderr.decode(errors="replace").strip()
+
+
+def min_address_space(argv):
+    """The smallest RLIMIT_AS (to 1 MB) under which argv exits 0, by bisection."""
+    lo, hi = 1 << 20, 8 << 30
+    if run_limited(argv, hi)[0] != 0:
+        return None
+    while hi - lo > (1 << 20):
+        mid = (lo + hi) // 2
+        if run_limited(argv, mid)[0] == 0:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def address_space_check(files):
+    """kt-inspect under RLIMIT_AS = (what it needs for a small valid file) + 8 x size + 16 MB must
+    still give each file's own message: no file makes kt reserve memory out of proportion."""
+    inspect = os.path.join(BUILD, "kt-inspect")
+    base = min_address_space([inspect, os.path.join(TINY, "voices", "af_tiny.pt")])
+    if base is None:
+        print("FAIL kt-inspect cannot read the tiny voice even without a limit")
+        return 1
+    print("kt-inspect needs %.0f MB of address space for a small valid file" % (base / 2**20))
+    failures = 0
+    for name, path, needle, may_succeed in files:
+        limit = base + 8 * os.path.getsize(path) + (16 << 20)
+        rc, err = run_limited([inspect, path], limit)
+        errors = []
+        if rc < 0:
+            errors.append("killed by signal %d" % -rc)
+        if "out of memory" in err:
+            errors.append("ran out of memory: %s" % err)
+        elif needle and needle not in err:
+            errors.append("message %r lacks %r" % (err, needle))
+        if rc == 0 and not may_succeed:
+            errors.append("exit 0")
+        print("%s RLIMIT_AS %4.0f MB  %-38s %s" % ("ok  " if not errors else "FAIL", limit / 2**20, name,
+                                                  err.splitlines()[0] if err else "exit %d" % rc))
+        for e in errors:
+            print("       " + e)
+        failures += bool(errors)
+    return failures
 
 
 def run_measured(argv):
@@ -193,6 +251,10 @@ def main():
                 for e in errors:
                     print("       " + e)
                 failures += bool(errors)
+        if SAN:
+            print("SKIP RLIMIT_AS checks: the sanitizers reserve terabytes of address space")
+        else:
+            failures += address_space_check(files)
         print("check_hostile: %d files x %d tools, largest RSS over baseline %.1f MB, %d failures" % (
             len(files), len(commands(empty, out_dir)), worst, failures))
     finally:
