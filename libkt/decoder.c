@@ -16,7 +16,7 @@ size_t kt_decoder_need(const kt_model *m, int F)
         if (r > rb)
             rb = r;
     }
-    size_t c = kt_conv_need(&w->f0_conv, w->pk_f0_conv, 2 * F);
+    size_t c = kt_conv_need(&w->f0_conv, &w->pk_f0_conv, 2 * F);
     return n + (rb > c ? rb : c);
 }
 
@@ -39,13 +39,13 @@ kt_status kt_decoder_run(const kt_model *m, const float *asr, const float *f0, c
     kt_status st;
     if (!f0c || !nc || !cat0 || !x || !ar || !cat)
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (decoder)");
-    if ((st = kt_conv_run(&w->f0_conv, w->pk_f0_conv, f0, 2 * F, f0c, a, err)) ||
-        (st = kt_conv_run(&w->n_conv, w->pk_n_conv, n, 2 * F, nc, a, err)))
+    if ((st = kt_conv_run(&w->f0_conv, &w->pk_f0_conv, f0, 2 * F, f0c, a, err)) ||
+        (st = kt_conv_run(&w->n_conv, &w->pk_n_conv, n, 2 * F, nc, a, err)))
         return st;
     put_rows(put_rows(put_rows(cat0, asr, m->hid, F), f0c, 1, F), nc, 1, F);
     if ((st = kt_adain_resblk_run(&w->encode, cat0, F, s_dec, x, a, err)))
         return st;
-    if ((st = kt_conv_run(&w->asr_res, w->pk_asr, asr, F, ar, a, err)))
+    if ((st = kt_conv_run(&w->asr_res, &w->pk_asr, asr, F, ar, a, err)))
         return st;
     for (int i = 0; i < 4; i++) {
         float *p = put_rows(cat, x, m->dec_dim, F);

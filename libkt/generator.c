@@ -40,10 +40,10 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
         size_t ls1 = kt_conv_pad_len(c1, L), ls2 = kt_conv_pad_len(c2, L);
         kt_linear_forward(&b->adain1[j], s, 1, gb);
         kt_adain_snake_pad(a->ex, x, b->ch, L, gb, b->alpha1[j], ADAIN_EPS, c1->pad, xp, ls1);
-        kt_conv1d_padded(a->ex, c1, b->pk1[j], xp, ls1, L, t, 0);
+        kt_conv1d_padded(a->ex, c1, &b->pk1[j], xp, ls1, L, t, 0);
         kt_linear_forward(&b->adain2[j], s, 1, gb);
         kt_adain_snake_pad(a->ex, t, b->ch, L, gb, b->alpha2[j], ADAIN_EPS, c2->pad, xp, ls2);
-        kt_conv1d_padded(a->ex, c2, b->pk2[j], xp, ls2, L, x, 1);
+        kt_conv1d_padded(a->ex, c2, &b->pk2[j], xp, ls2, L, x, 1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
@@ -64,13 +64,13 @@ size_t kt_generator_need(const kt_model *m, int F)
     for (int i = 0; i < m->n_ups; i++) {
         int lo = stage_out_len(m, i, L), ls = kt_conv1d_out_len(&g->noise_convs[i], M), c = C >> (i + 1);
         big = max_sz(big, (size_t)c * (size_t)(lo > ls ? lo : ls));
-        scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], g->pk_noise[i], M), kt_convt1d_scratch(&g->ups[i], L)));
+        scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M), kt_convt1d_scratch(&g->ups[i], L)));
         scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls));
         for (int j = 0; j < nk; j++)
             scr = max_sz(scr, gen_resblk_scratch(&g->res[i * nk + j], lo));
         L = lo;
     }
-    scr = max_sz(scr, kt_conv_need(&g->conv_post, g->pk_post, L));
+    scr = max_sz(scr, kt_conv_need(&g->conv_post, &g->pk_post, L));
     big = max_sz(big, (size_t)(m->n_fft + 2) * L);
     return 5 * kt_arena_round(big) + scr;
 }
@@ -95,7 +95,7 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
-    if ((st = kt_conv_run(&g->noise_convs[i], g->pk_noise[i], har, M, xs, a, err)) ||
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, xs, a, err)) ||
         (st = gen_resblk_run(&g->noise_res[i], xs, lo, s, a, err)))
         return st;
     if (i == m->n_ups - 1) {
@@ -152,7 +152,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
     int c = m->uic >> m->n_ups;
     kt_leaky_relu(x, (size_t)c * L, 0.01f);
     float *post = bufs[0];
-    if ((st = kt_conv_run(&g->conv_post, g->pk_post, x, L, post, a, err)))
+    if ((st = kt_conv_run(&g->conv_post, &g->pk_post, x, L, post, a, err)))
         return st;
     for (size_t k = 0; k < (size_t)nb * L; k++)
         post[k] = expf(post[k]);

@@ -2,6 +2,8 @@
  * runtime ISA dispatch and the thread pool (see kt/kernels.h). */
 #include "kt/kernels.h"
 
+#include "kt/tensor.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,7 +21,8 @@
 #define NR_MAX 48
 #define PAD_SLACK 64          /* floats past L + 2 pad a kernel may read */
 #define A_BUDGET (64 * 1024)  /* floats of packed weights per input-channel block (L2) */
-#define T_SUPER 8             /* column tiles per time block */
+#define T_SUPER 16            /* column tiles per time block */
+#define KK_MAX 512            /* kk values per decoded weight block */
 #define MAX_THREADS 8
 
 /* ---- execution context ------------------------------------------------------------ */
@@ -180,6 +183,36 @@ void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp)
             }
 }
 
+void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (int r = 0; r < MR; r++) {
+                size_t o = mt * MR + r;
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? u[o * K + kk] : 0;
+            }
+}
+
+size_t kt_conv_pack_scales(int cout, int cin, int k, int group)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    return tiles * ((K + (size_t)group - 1) / (size_t)group) * MR;
+}
+
+void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int cin, int k, int8_t *wp, float *sp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, ng = (K + (size_t)group - 1) / (size_t)group;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (int r = 0; r < MR; r++) {
+            size_t o = mt * MR + r;
+            for (size_t kk = 0; kk < K; kk++)
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? q[o * K + kk] : 0;
+            for (size_t g = 0; g < ng; g++)
+                sp[(mt * ng + g) * MR + r] = o < (size_t)cout ? s[o * ng + g] : 0.0f;
+        }
+}
+
 size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
 
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L) { return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)); }
@@ -307,7 +340,8 @@ static kern_fn kernel_for(int isa, int *nr)
 
 typedef struct {
     const kt_conv1d *c;
-    const float *wp, *xp;
+    const kt_packed *wp;
+    const float *xp;
     size_t Ls;
     int lo, acc, isa;
     float *y;
@@ -340,6 +374,31 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
         memcpy(C + (size_t)r * jb->lo, tmp + r * nr, sizeof(float) * (size_t)cols);
 }
 
+/* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
+static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, size_t n, float *out)
+{
+    size_t base = (mt * K + kk0) * MR, m = n * MR;
+    if (p->dtype == KT_PACK_BF16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t b = (uint32_t)u[i] << 16;
+            memcpy(out + i, &b, 4);
+        }
+    } else if (p->dtype == KT_PACK_F16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (size_t i = 0; i < m; i++)
+            out[i] = kt_f16_to_f32(u[i]);
+    } else {
+        const int8_t *q = (const int8_t *)p->codes + base;
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group;
+        for (size_t i = 0; i < n; i++) {
+            const float *sc = p->scales + (mt * ng + (kk0 + i) / (size_t)p->group) * MR;
+            for (int r = 0; r < MR; r++)
+                out[i * MR + r] = (float)q[i * MR + r] * sc[r];
+        }
+    }
+}
+
 static void conv_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
@@ -348,20 +407,27 @@ static void conv_task(void *p, int tid, int n)
     kern_fn kern = kernel_for(jb->isa, &nr);
     size_t K = (size_t)c->cin * c->k;
     int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
+    if (kc > KK_MAX / c->k)
+        kc = KK_MAX / c->k;
     if (kc < 1)
         kc = 1;
     if (kc > c->cin)
         kc = c->cin;
     int ts_len = nr * T_SUPER;
+    float abuf[MR * KK_MAX];
     for (int ts = 0; ts < jb->lo; ts += ts_len) {
         int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
         for (int ci0 = 0; ci0 < c->cin; ci0 += kc) {
             int nci = c->cin - ci0 < kc ? c->cin - ci0 : kc;
-            for (int t0 = ts; t0 < te; t0 += nr) {
-                int cols = te - t0 < nr ? te - t0 : nr;
-                const float *B = jb->xp + (size_t)ci0 * jb->Ls + t0;
-                for (int mt = m0; mt < m1; mt++) {
-                    const float *A = jb->wp + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
+            for (int mt = m0; mt < m1; mt++) {
+                const float *A = (const float *)jb->wp->codes + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
+                if (jb->wp->dtype != KT_PACK_F32) {
+                    decode_block(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                    A = abuf;
+                }
+                for (int t0 = ts; t0 < te; t0 += nr) {
+                    int cols = te - t0 < nr ? te - t0 : nr;
+                    const float *B = jb->xp + (size_t)ci0 * jb->Ls + t0;
                     conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                 }
             }
@@ -369,7 +435,7 @@ static void conv_task(void *p, int tid, int n)
     }
 }
 
-void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const float *wp, const float *xp, size_t Ls, int L,
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate)
 {
     conv_job jb = {c, wp, xp, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y};
@@ -378,7 +444,7 @@ void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const float *wp, const fl
     kt_exec_run(ex, conv_task, &jb);
 }
 
-kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const float *wp, const float *x, int L, float *y,
+kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y,
                                    int accumulate, kt_arena *a, kt_error *err)
 {
     size_t Ls = kt_conv_pad_len(c, L), mark = kt_arena_mark(a);

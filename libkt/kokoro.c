@@ -16,15 +16,15 @@
 
 /* ---- convolutions: packed direct kernel or im2col + sgemm ---- */
 
-size_t kt_conv_need(const kt_conv1d *c, const float *wp, int L)
+size_t kt_conv_need(const kt_conv1d *c, const kt_packed *wp, int L)
 {
-    return wp ? kt_conv1d_packed_scratch(c, L) : kt_conv1d_scratch(c, L);
+    return wp->codes ? kt_conv1d_packed_scratch(c, L) : kt_conv1d_scratch(c, L);
 }
 
-kt_status kt_conv_run(const kt_conv1d *c, const float *wp, const float *x, int L, float *y, kt_arena *a,
+kt_status kt_conv_run(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y, kt_arena *a,
                       kt_error *err)
 {
-    return wp ? kt_conv1d_packed_forward(c, wp, x, L, y, 0, a, err) : kt_conv1d_forward(c, x, L, y, a, err);
+    return wp->codes ? kt_conv1d_packed_forward(c, wp, x, L, y, 0, a, err) : kt_conv1d_forward(c, x, L, y, a, err);
 }
 
 /* ---- binding -------------------------------------------------------------------- */
@@ -86,7 +86,8 @@ static int shape_ok(binder *b, const char *name, int tnd, const int64_t *ts, int
     return same;
 }
 
-/* A q8/q4 tensor (kt-convert's NAME + NAME.scale with kt.quant.NAME metadata), decoded to float32. */
+/* A q8/q4 tensor (kt-convert's NAME + NAME.scale with kt.quant.NAME metadata) or a contiguous
+ * float16/bfloat16 one, decoded to float32. */
 static const float *quantized(binder *b, const char *name, int nd, const int64_t *d)
 {
     kt_qview v;
@@ -125,7 +126,8 @@ static const float *tensor(binder *b, const char *name, int nd, const int64_t *d
         return NULL;
     char key[320];
     snprintf(key, sizeof key, "kt.quant.%s", name);
-    if (kt_checkpoint_metadata(b->m->ckpt, key))
+    if (kt_checkpoint_metadata(b->m->ckpt, key) ||
+        ((t->dtype == KT_F16 || t->dtype == KT_BF16) && kt_tensor_is_contiguous(t)))
         return quantized(b, name, nd, d);
     if (!shape_ok(b, name, t->ndim, t->shape, nd, d))
         return NULL;
@@ -202,11 +204,15 @@ static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
         return NULL;
     for (int o = 0; o < d0; o++) {
         const float *vr = v + (size_t)o * row;
-        double ss = 0.0;
-        for (size_t i = 0; i < row; i++)
-            ss += (double)vr[i] * vr[i];
-        double sc = g[o] / sqrt(ss);
-        for (size_t i = 0; i < row; i++)
+        double ss[4] = {0.0, 0.0, 0.0, 0.0};
+        size_t i = 0;
+        for (; i + 4 <= row; i += 4)
+            for (int u = 0; u < 4; u++)
+                ss[u] += (double)vr[i + u] * vr[i + u];
+        for (; i < row; i++)
+            ss[0] += (double)vr[i] * vr[i];
+        double sc = g[o] / sqrt((ss[0] + ss[1]) + (ss[2] + ss[3]));
+        for (i = 0; i < row; i++)
             w[(size_t)o * row + i] = (float)(vr[i] * sc);
     }
     done_with(b, v, (size_t)d0 * row);
@@ -221,24 +227,103 @@ static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *
     l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
 }
 
+/* q4 codes of a [rows, cols] view as int8 (one byte per value). */
+static int8_t *q4_bytes(const kt_qview *v)
+{
+    int8_t *q = malloc((size_t)(v->rows * v->cols));
+    if (q)
+        for (int64_t r = 0; r < v->rows; r++)
+            for (int64_t i = 0; i < v->cols; i++)
+                q[r * v->cols + i] = (int8_t)kt_q4_code(v->codes + r * v->row_bytes, i);
+    return q;
+}
+
+/* Packs name [cout, cin, k] straight from its stored form, staying compact: float32 ->
+ * float32 tiles, bfloat16/float16 -> 16-bit tiles, q8/q4 -> int8 tiles + scales. */
+static void conv_compact(binder *b, const char *name, int cout, int cin, int k, kt_packed *pk)
+{
+    kt_qview v;
+    int64_t d[3] = {cout, cin, k};
+    size_t n = kt_conv_pack_size(cout, cin, k), K = (size_t)cin * k;
+    if ((b->st = kt_qview_open(b->m->ckpt, name, &v, b->err)) || !shape_ok(b, name, v.ndim, v.shape, 3, d))
+        return;
+    void *p = own(b, v.scheme == KT_QUANT_F32 ? n : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2 : (n + 3) / 4);
+    if (!p)
+        return;
+    if (v.scheme == KT_QUANT_F32) {
+        kt_conv_pack((const float *)(const void *)v.codes, cout, cin, k, p);
+        *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
+    } else if (v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16) {
+        kt_conv_pack_u16((const uint16_t *)(const void *)v.codes, cout, cin, k, p);
+        *pk = (kt_packed){v.scheme == KT_QUANT_F16 ? KT_PACK_F16 : KT_PACK_BF16, p, NULL, 0};
+    } else {
+        int group = v.scheme == KT_QUANT_Q8 ? (int)K : (int)v.group;
+        float *sp = own(b, kt_conv_pack_scales(cout, cin, k, group));
+        int8_t *q = v.scheme == KT_QUANT_Q4 ? q4_bytes(&v) : NULL;
+        if (!sp || (v.scheme == KT_QUANT_Q4 && !q)) {
+            free(q);
+            if (!b->st)
+                b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+            return;
+        }
+        kt_conv_pack_i8(q ? q : (const int8_t *)v.codes, v.scales, group, cout, cin, k, p, sp);
+        free(q);
+        *pk = (kt_packed){KT_PACK_I8, p, sp, group};
+    }
+    kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
+    if (v.scales)
+        kt_checkpoint_release(b->m->ckpt, v.scales, (uint64_t)(v.rows * v.groups) * sizeof(float));
+}
+
+/* A weight folded from a float16/bfloat16 weight_v is stored packed in that dtype again
+ * (the model stays in the file's precision and size). */
+static void keep_dtype(binder *b, const char *prefix, size_t n, kt_packed *pk)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s.weight_v", prefix);
+    const kt_tensor *t = kt_checkpoint_find(b->m->ckpt, name);
+    if (!t || (t->dtype != KT_F16 && t->dtype != KT_BF16))
+        return;
+    uint16_t *u = (uint16_t *)(void *)own(b, (n + 1) / 2);
+    if (!u)
+        return;
+    const float *f = pk->codes;
+    for (size_t i = 0; i < n; i++)
+        u[i] = t->dtype == KT_F16 ? kt_f32_to_f16(f[i]) : kt_f32_to_bf16(f[i]);
+    disown(b->m, f);
+    *pk = (kt_packed){t->dtype == KT_F16 ? KT_PACK_F16 : KT_PACK_BF16, u, NULL, 0};
+}
+
+#define PACK_MAX_K 64 /* larger kernels stay on im2col + sgemm */
+
 /* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. Stride-1
- * convs get packed weights in *pk (c->w is then NULL; the folded copy is freed). */
-static void conv(binder *b, kt_conv1d *c, const float **pk, const char *prefix, int cin, int cout, int k,
+ * convs get packed weights in *pk (c->w is then NULL; the folded copy is freed); a
+ * plain or already folded weight is packed from the file in its stored dtype. */
+static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int cin, int cout, int k,
                  int stride, int pad, int dil, int wnorm, int bias)
 {
     *c = (kt_conv1d){NULL, NULL, cin, cout, k, stride, pad, dil};
-    c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
+    *pk = (kt_packed){KT_PACK_F32, NULL, NULL, 0};
+    int packed = b->full && !b->st && stride == 1 && k <= PACK_MAX_K;
+    if (packed && (!wnorm || is_folded(b, prefix))) {
+        char n[300];
+        snprintf(n, sizeof n, "%s.weight", prefix);
+        conv_compact(b, n, cout, cin, k, pk);
+    } else {
+        c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
+        if (packed && !b->st) {
+            float *p = own(b, kt_conv_pack_size(cout, cin, k));
+            if (p) {
+                kt_conv_pack(c->w, cout, cin, k, p);
+                done_with(b, c->w, (size_t)cout * cin * k);
+                c->w = NULL;
+                *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
+                if (wnorm)
+                    keep_dtype(b, prefix, kt_conv_pack_size(cout, cin, k), pk);
+            }
+        }
+    }
     c->b = bias ? tens(b, cout, 0, 0, "%s.bias", prefix) : NULL;
-    *pk = NULL;
-    if (!b->full || b->st || stride != 1)
-        return;
-    float *p = own(b, kt_conv_pack_size(cout, cin, k));
-    if (!p)
-        return;
-    kt_conv_pack(c->w, cout, cin, k, p);
-    done_with(b, c->w, (size_t)cout * cin * k);
-    c->w = NULL;
-    *pk = p;
 }
 
 static void lstm(binder *b, kt_lstm *l, const char *prefix, int in, int hidden)
@@ -373,7 +458,7 @@ static void bind_predictor(binder *b)
     const char *br[2] = {"F0", "N"};
     kt_adain_resblk *blk[2] = {w->f0, w->n};
     kt_conv1d *proj[2] = {&w->f0_proj, &w->n_proj};
-    const float **pkp[2] = {&w->pk_f0_proj, &w->pk_n_proj};
+    kt_packed *pkp[2] = {&w->pk_f0_proj, &w->pk_n_proj};
     for (int i = 0; i < 2; i++) {
         snprintf(n, sizeof n, "predictor.module.%s.0", br[i]);
         adain_resblk(b, &blk[i][0], n, C, C, 0, S);

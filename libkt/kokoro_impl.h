@@ -22,7 +22,7 @@ typedef struct {
     kt_convt1d pool;        /* depthwise, only when up */
     kt_conv1d conv1, conv2;
     kt_conv1d sc; /* conv1x1 without bias, only when din != dout */
-    const float *pk1, *pk2, *pksc; /* packed weights (kt/kernels.h) of conv1, conv2, sc */
+    kt_packed pk1, pk2, pksc; /* packed weights (kt/kernels.h) of conv1, conv2, sc */
 } kt_adain_resblk;
 
 /* AdaINResBlock1 (iSTFTNet generator resblocks and noise_res). */
@@ -31,7 +31,7 @@ typedef struct {
     kt_linear adain1[KT_MAX_DIL], adain2[KT_MAX_DIL];
     const float *alpha1[KT_MAX_DIL], *alpha2[KT_MAX_DIL];
     kt_conv1d convs1[KT_MAX_DIL], convs2[KT_MAX_DIL];
-    const float *pk1[KT_MAX_DIL], *pk2[KT_MAX_DIL]; /* packed weights */
+    kt_packed pk1[KT_MAX_DIL], pk2[KT_MAX_DIL]; /* packed weights */
 } kt_gen_resblk;
 
 typedef struct {
@@ -43,7 +43,7 @@ typedef struct {
 typedef struct {
     const float *emb; /* [n_token, hid] */
     kt_conv1d conv[KT_MAX_LAYERS];
-    const float *pk[KT_MAX_LAYERS];
+    kt_packed pk[KT_MAX_LAYERS];
     const float *gamma[KT_MAX_LAYERS], *beta[KT_MAX_LAYERS];
     kt_lstm lstm;
 } kt_textenc_w;
@@ -57,24 +57,24 @@ typedef struct {
     kt_lstm shared;
     kt_adain_resblk f0[3], n[3];
     kt_conv1d f0_proj, n_proj;
-    const float *pk_f0_proj, *pk_n_proj;
+    kt_packed pk_f0_proj, pk_n_proj;
 } kt_predictor_w;
 
 typedef struct {
     kt_conv1d f0_conv, n_conv, asr_res;
-    const float *pk_f0_conv, *pk_n_conv, *pk_asr; /* NULL for the strided ones */
+    kt_packed pk_f0_conv, pk_n_conv, pk_asr; /* codes NULL for the strided ones */
     kt_adain_resblk encode, decode[4];
 } kt_decoder_w;
 
 typedef struct {
     kt_linear l_linear; /* [1, 9] */
     kt_conv1d noise_convs[KT_MAX_UPS];
-    const float *pk_noise[KT_MAX_UPS]; /* NULL for the strided ones */
+    kt_packed pk_noise[KT_MAX_UPS]; /* codes NULL for the strided ones */
     kt_gen_resblk noise_res[KT_MAX_UPS];
     kt_convt1d ups[KT_MAX_UPS];
     kt_gen_resblk res[KT_MAX_UPS * KT_MAX_DIL];
     kt_conv1d conv_post;
-    const float *pk_post;
+    kt_packed pk_post;
     float window[64]; /* periodic Hann of n_fft */
 } kt_generator_w;
 
@@ -94,9 +94,9 @@ struct kt_model {
     kt_generator_w gen;
 };
 
-/* A Conv1d with its packed weights wp (NULL: c->w and im2col + sgemm). */
-size_t kt_conv_need(const kt_conv1d *c, const float *wp, int L);
-kt_status kt_conv_run(const kt_conv1d *c, const float *wp, const float *x, int L, float *y, kt_arena *a,
+/* A Conv1d with its packed weights wp (wp->codes NULL: c->w and im2col + sgemm). */
+size_t kt_conv_need(const kt_conv1d *c, const kt_packed *wp, int L);
+kt_status kt_conv_run(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y, kt_arena *a,
                       kt_error *err);
 
 /* Samples per frame (2 * prod(upsample_rates) * hop: 600 for Kokoro). */

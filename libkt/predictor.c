@@ -25,8 +25,8 @@ size_t kt_adain_resblk_need(const kt_adain_resblk *b, int sty, int L)
         n += 2 * kt_arena_round((size_t)b->din * lo);
     if (b->din != b->dout)
         n += kt_arena_round((size_t)b->dout * lo);
-    size_t c1 = kt_conv_need(&b->conv1, b->pk1, (int)li), c2 = kt_conv_need(&b->conv2, b->pk2, (int)lo);
-    size_t c3 = b->din != b->dout ? kt_conv_need(&b->sc, b->pksc, (int)lo) : 0;
+    size_t c1 = kt_conv_need(&b->conv1, &b->pk1, (int)li), c2 = kt_conv_need(&b->conv2, &b->pk2, (int)lo);
+    size_t c3 = b->din != b->dout ? kt_conv_need(&b->sc, &b->pksc, (int)lo) : 0;
     c1 = c1 > c2 ? c1 : c2;
     return n + (c1 > c3 ? c1 : c3);
 }
@@ -58,11 +58,11 @@ static kt_status resblk_residual(const kt_adain_resblk *b, const float *x, int L
     kt_leaky_relu(r, (size_t)b->din * L, 0.2f);
     if (b->up)
         kt_dwconvt1d_forward(&b->pool, r, L, p);
-    if ((st = kt_conv_run(&b->conv1, b->pk1, p, lo, h, a, err)))
+    if ((st = kt_conv_run(&b->conv1, &b->pk1, p, lo, h, a, err)))
         return st;
     kt_adain1d(h, b->dout, lo, gb2, ADAIN_EPS);
     kt_leaky_relu(h, (size_t)b->dout * lo, 0.2f);
-    return kt_conv_run(&b->conv2, b->pk2, h, lo, y, a, err);
+    return kt_conv_run(&b->conv2, &b->pk2, h, lo, y, a, err);
 }
 
 kt_status kt_adain_resblk_run(const kt_adain_resblk *b, const float *x, int L, const float *s, float *y,
@@ -85,7 +85,7 @@ kt_status kt_adain_resblk_run(const kt_adain_resblk *b, const float *x, int L, c
         float *t = kt_arena_take(a, n);
         if (!t)
             return too_small(err, "resblock");
-        if ((st = kt_conv_run(&b->sc, b->pksc, u, lo, t, a, err)))
+        if ((st = kt_conv_run(&b->sc, &b->pksc, u, lo, t, a, err)))
             return st;
         u = t;
     }
@@ -167,11 +167,11 @@ size_t kt_f0n_need(const kt_model *m, int F)
         if (r > rb)
             rb = r;
     }
-    size_t pj = kt_conv_need(&m->pred.f0_proj, m->pred.pk_f0_proj, 2 * F);
+    size_t pj = kt_conv_need(&m->pred.f0_proj, &m->pred.pk_f0_proj, 2 * F);
     return n + (rb > pj ? rb : pj);
 }
 
-static kt_status branch(const kt_adain_resblk *blk, const kt_conv1d *proj, const float *pk, const float *x, int F,
+static kt_status branch(const kt_adain_resblk *blk, const kt_conv1d *proj, const kt_packed *pk, const float *x, int F,
                         const float *s, float *out, float *b1, float *b2, kt_arena *a, kt_error *err)
 {
     kt_status st;
@@ -199,9 +199,9 @@ kt_status kt_f0n_run(const kt_model *m, const float *en, int F, const float *s_p
     if ((st = kt_lstm_forward(&w->shared, xt, F, b1, a, err)))
         return st;
     kt_transpose(b1, F, m->hid, x);
-    if ((st = branch(w->f0, &w->f0_proj, w->pk_f0_proj, x, F, s_pred, f0, b1, b2, a, err)))
+    if ((st = branch(w->f0, &w->f0_proj, &w->pk_f0_proj, x, F, s_pred, f0, b1, b2, a, err)))
         return st;
-    if ((st = branch(w->n, &w->n_proj, w->pk_n_proj, x, F, s_pred, n, b1, b2, a, err)))
+    if ((st = branch(w->n, &w->n_proj, &w->pk_n_proj, x, F, s_pred, n, b1, b2, a, err)))
         return st;
     kt_arena_release(a, mark);
     return KT_OK;

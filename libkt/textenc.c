@@ -6,7 +6,7 @@
 size_t kt_textenc_need(const kt_model *m, int T)
 {
     size_t n = kt_arena_round((size_t)m->hid * T);
-    size_t conv = kt_conv_need(&m->tenc.conv[0], m->tenc.pk[0], T);
+    size_t conv = kt_conv_need(&m->tenc.conv[0], &m->tenc.pk[0], T);
     size_t lstm = kt_lstm_scratch(&m->tenc.lstm, T);
     return 3 * n + (conv > lstm ? conv : lstm);
 }
@@ -24,7 +24,7 @@ kt_status kt_textenc_run(const kt_model *m, const int *ids, int T, float *t_en, 
         for (int c = 0; c < C; c++)
             x[(size_t)c * T + t] = w->emb[(size_t)ids[t] * C + c];
     for (int l = 0; l < m->n_layer; l++) {
-        if ((st = kt_conv_run(&w->conv[l], w->pk[l], x, T, y, a, err)))
+        if ((st = kt_conv_run(&w->conv[l], &w->pk[l], x, T, y, a, err)))
             return st;
         kt_layernorm_channels(y, C, T, w->gamma[l], w->beta[l], 1e-5f);
         kt_leaky_relu(y, n, 0.2f);

@@ -12,6 +12,7 @@
 #define KT_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kt/error.h"
 #include "kt/ops.h"
@@ -40,11 +41,36 @@ int kt_exec_threads(const kt_exec *ex);
 typedef void (*kt_task_fn)(void *ctx, int tid, int n);
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
 
-/* Floats of a packed weight for w[cout, cin, k]. */
+/* Packed conv weights: tiles of MR output channels, wp[tile][kk][r] (kk = ci*k + j),
+ * zero rows padding cout to a multiple of MR. Stored as float32, as raw bfloat16 or
+ * float16 bits, or as int8 codes with float32 scales (one per row and group of
+ * `group` consecutive kk: q8 group = cin*k, q4 group = 32), laid out
+ * scales[tile][g][r]. The compact forms are decoded block by block (a few KB) right
+ * before the kernel uses them. */
+enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8 };
+
+typedef struct {
+    int dtype;          /* KT_PACK_*; codes NULL: not packed */
+    const void *codes;  /* tiles * MR * cin * k elements */
+    const float *scales;
+    int group;          /* KT_PACK_I8 only */
+} kt_packed;
+
+/* Elements (codes) of a packed weight for w[cout, cin, k]. */
 size_t kt_conv_pack_size(int cout, int cin, int k);
 
-/* Packs w[cout, cin, k] into wp[kt_conv_pack_size] (layout above). */
+/* Packs float32 w[cout, cin, k] into wp[kt_conv_pack_size] (layout above). */
 void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp);
+
+/* Packs 16-bit codes (bfloat16 or float16 bits) u[cout, cin * k] the same way. */
+void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp);
+
+/* Packs int8 codes q[cout, cin * k] (row r's value i = q[r][i] * s[r * groups + i / group],
+ * groups = ceil(cin * k / group)) into codes wp and scales sp[tiles * groups * MR]. */
+void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int cin, int k, int8_t *wp, float *sp);
+
+/* Scales kt_conv_pack_i8 writes. */
+size_t kt_conv_pack_scales(int cout, int cin, int k, int group);
 
 /* Row length of the padded input for a stride-1 conv on length L: L + 2 pad plus
  * slack the kernels may read past the end (zeros). */
@@ -56,12 +82,12 @@ size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L);
 /* y[cout, Lout] (+)= conv(x[cin, L]) for a STRIDE-1 conv with packed weights wp
  * (c->w is not read). accumulate: y += bias + conv instead of y = bias + conv.
  * y must not alias x. KT_ELIMIT when the arena is too small. */
-kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const float *wp, const float *x, int L, float *y,
+kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y,
                                    int accumulate, kt_arena *a, kt_error *err);
 
 /* The same on an already padded input xp[cin, Ls] (row c: c->pad zeros, the L
  * samples, zeros up to Ls >= kt_conv_pad_len(c, L)). */
-void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const float *wp, const float *xp, size_t Ls, int L,
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate);
 
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
