@@ -1,0 +1,224 @@
+/* test_dtypes.c - kt_model_load on kt-convert's outputs (f32, f32 with folded weight
+ * norm, f16, bf16, q8, q4) of the tiny fixture model, and the error each dtype adds.
+ *
+ * The converted files are written by $KT_BUILD/kt-convert into a temp folder (the
+ * test skips when the tool is missing). Checks:
+ *   - f32 safetensors synthesizes the same bytes as the .pth; folded f32 within 1e-5;
+ *   - every dtype loads and synthesizes finite audio;
+ *   - on the same injected inputs (deterministic pseudo-random decoder/generator inputs
+ *     and style), the decoder and generator stages of each dtype stay within an SNR
+ *     bound of the f32 model. End-to-end audio is not compared sample by sample: the
+ *     harmonic source integrates F0, so any weight change moves the phases (see
+ *     docs/model.md); the stage SNRs isolate the weights' own error.
+ * Thresholds are the measured values (printed) minus a margin; see docs/model.md. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "kt/config.h"
+#include "kt/kokoro.h"
+#include "kt/kokoro_stages.h"
+
+#define N_DT 6
+static const char *DT[N_DT] = {"f32", "f32fold", "f16", "bf16", "q8", "q4"};
+/* Minimum SNR (dB) of the decoder / generator output vs the f32 model: the values measured
+ * on the tiny model (f16 62.8 / 57.7, bf16 45.2 / 39.8, q8 35.8 / 30.5, q4 13.0 / 8.3;
+ * folded f32 identical) minus about 5 dB. */
+static const double MIN_SNR_DEC[N_DT] = {200, 120, 57, 40, 30, 8};
+static const double MIN_SNR_GEN[N_DT] = {200, 120, 52, 34, 25, 4};
+
+typedef struct {
+    char dir[256];
+    char path[N_DT][320];
+    kt_config cfg;
+} suite;
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static int setup(void **state)
+{
+    static suite s;
+    kt_error err;
+    const char *build = env_or("KT_BUILD", "build");
+    const char *model = env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth");
+    char tool[300], cmd[1200];
+    snprintf(tool, sizeof tool, "%s/kt-convert", build);
+    if (access(tool, X_OK) != 0 || access(model, R_OK) != 0) {
+        printf("SKIP test_dtypes: %s or %s absent\n", tool, model);
+        *state = NULL;
+        return 0;
+    }
+    snprintf(s.dir, sizeof s.dir, "/tmp/kt_dtypes_XXXXXX");
+    if (!mkdtemp(s.dir))
+        return -1;
+    for (int i = 0; i < N_DT; i++) {
+        const char *d = i == 1 ? "f32 --fold-weight-norm" : DT[i];
+        snprintf(s.path[i], sizeof s.path[i], "%s/tiny-%s.safetensors", s.dir, DT[i]);
+        snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --dtype %s > /dev/null", tool, model, s.path[i], d);
+        if (system(cmd) != 0)
+            return -1;
+    }
+    if (kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), &s.cfg, &err))
+        return -1;
+    *state = &s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        return 0;
+    for (int i = 0; i < N_DT; i++)
+        unlink(s->path[i]);
+    rmdir(s->dir);
+    kt_config_free(&s->cfg);
+    return 0;
+}
+
+/* Deterministic values in [-a, a). */
+static void fill(float *x, size_t n, uint32_t seed, float a)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = a * ((float)(seed >> 8) / 8388608.0f - 1.0f);
+    }
+}
+
+static double snr_db(const float *ref, const float *x, size_t n)
+{
+    double s = 0, e = 0;
+    for (size_t i = 0; i < n; i++) {
+        s += (double)ref[i] * ref[i];
+        e += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
+    }
+    return e == 0 ? 300.0 : 10.0 * log10(s / e);
+}
+
+static kt_model *load(const suite *s, const char *path)
+{
+    kt_model *m = NULL;
+    kt_error err;
+    if (kt_model_load(path, &s->cfg, NULL, &m, &err) != KT_OK)
+        fail_msg("load %s: %s", path, err.msg);
+    return m;
+}
+
+static void synth(kt_model *m, kt_synth_result *r)
+{
+    int ids[12] = {50, 83, 156, 102, 16, 43, 56, 135, 61, 4, 68, 16};
+    int ns = kt_model_style_size(m);
+    float *style = malloc(sizeof(float) * (size_t)ns);
+    kt_error err;
+    fill(style, (size_t)ns, 7, 0.3f);
+    assert_int_equal(kt_model_synthesize(m, ids, 12, style, NULL, r, &err), KT_OK);
+    free(style);
+}
+
+static void test_f32_same_bytes(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        skip();
+    kt_model *a = load(s, env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"));
+    kt_model *b = load(s, s->path[0]), *c = load(s, s->path[1]);
+    kt_synth_result ra, rb, rc;
+    synth(a, &ra);
+    synth(b, &rb);
+    synth(c, &rc);
+    assert_int_equal(ra.n_samples, rb.n_samples);
+    assert_memory_equal(ra.audio, rb.audio, sizeof(float) * ra.n_samples);
+    assert_int_equal(ra.n_samples, rc.n_samples);
+    double snr = snr_db(ra.audio, rc.audio, ra.n_samples);
+    printf("  f32 safetensors: same bytes as the .pth (%zu samples); folded f32: end-to-end SNR %.1f dB\n",
+           ra.n_samples, snr);
+    kt_synth_result_free(&ra);
+    kt_synth_result_free(&rb);
+    kt_synth_result_free(&rc);
+    kt_model_free(a);
+    kt_model_free(b);
+    kt_model_free(c);
+}
+
+/* Decoder and generator outputs of model m on fixed inputs (F frames). */
+static void stages(kt_model *m, int F, float *x_out, float *audio)
+{
+    kt_stage_dims d;
+    kt_error err;
+    kt_stage_get_dims(m, &d);
+    int M = 2 * F * (d.samples_per_frame / d.hop / 2) + 1;
+    size_t nasr = (size_t)d.hidden * F, nh = (size_t)(d.n_fft + 2) * M;
+    float *asr = malloc(sizeof(float) * nasr), *f0 = malloc(sizeof(float) * 2 * F), *n = malloc(sizeof(float) * 2 * F);
+    float *s = malloc(sizeof(float) * d.style), *har = malloc(sizeof(float) * nh);
+    fill(asr, nasr, 1, 1.0f);
+    fill(n, 2 * (size_t)F, 2, 1.0f);
+    fill(s, (size_t)d.style, 3, 0.3f);
+    for (int i = 0; i < 2 * F; i++)
+        f0[i] = 120.0f + 40.0f * sinf(0.1f * (float)i);
+    fill(har, nh, 4, 1.0f);
+    for (size_t i = 0; i < nh / 2; i++) /* magnitudes >= 0 */
+        har[i] = fabsf(har[i]);
+    assert_int_equal(kt_stage_decoder(m, asr, f0, n, F, s, x_out, &err), KT_OK);
+    assert_int_equal(kt_stage_generator(m, x_out, F, s, har, audio, &err), KT_OK);
+    free(asr);
+    free(f0);
+    free(n);
+    free(s);
+    free(har);
+}
+
+static void test_dtype_errors(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        skip();
+    const int F = 40;
+    kt_model *ref = load(s, s->path[0]);
+    kt_stage_dims d;
+    kt_stage_get_dims(ref, &d);
+    size_t nx = (size_t)d.gen_channels * 2 * F, na = (size_t)d.samples_per_frame * F;
+    float *x0 = malloc(sizeof(float) * nx), *a0 = malloc(sizeof(float) * na);
+    float *x1 = malloc(sizeof(float) * nx), *a1 = malloc(sizeof(float) * na);
+    stages(ref, F, x0, a0);
+    for (int i = 1; i < N_DT; i++) {
+        kt_model *m = load(s, s->path[i]);
+        kt_synth_result r;
+        synth(m, &r);
+        for (size_t k = 0; k < r.n_samples; k++)
+            assert_true(isfinite(r.audio[k]));
+        stages(m, F, x1, a1);
+        double sd = snr_db(x0, x1, nx), sg = snr_db(a0, a1, na);
+        printf("  %-8s decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g); synthesis %zu samples\n", DT[i],
+               sd, MIN_SNR_DEC[i], sg, MIN_SNR_GEN[i], r.n_samples);
+        assert_true(sd >= MIN_SNR_DEC[i]);
+        assert_true(sg >= MIN_SNR_GEN[i]);
+        kt_synth_result_free(&r);
+        kt_model_free(m);
+    }
+    free(x0);
+    free(a0);
+    free(x1);
+    free(a1);
+    kt_model_free(ref);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_f32_same_bytes),
+        cmocka_unit_test(test_dtype_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
