@@ -399,6 +399,39 @@ static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, si
     }
 }
 
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt_packed *p, size_t mt, size_t K,
+                                                                       size_t kk0, size_t n, float *out)
+{
+    size_t base = (mt * K + kk0) * MR, m = n * MR, i = 0;
+    if (p->dtype == KT_PACK_BF16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (; i + 16 <= m; i += 16) {
+            __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(u + i)));
+            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        }
+    } else if (p->dtype == KT_PACK_F16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (; i + 16 <= m; i += 16)
+            _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + i))));
+    } else {
+        const int8_t *q = (const int8_t *)p->codes + base;
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group, g = (size_t)p->group;
+        for (; i + 16 <= m; i += 16) {
+            size_t kk = kk0 + i / MR;
+            __m256 s0 = _mm256_loadu_ps(p->scales + (mt * ng + kk / g) * MR);
+            __m256 s1 = _mm256_loadu_ps(p->scales + (mt * ng + (kk + 1) / g) * MR);
+            __m512 sc = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(s0)), _mm256_castps_pd(s1), 1));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(v, sc));
+        }
+    }
+    if (i < m) /* an odd number of kk: the last 8 values */
+        decode_block(p, mt, K, kk0 + i / MR, (m - i) / MR, out + i);
+}
+#endif
+
 static void conv_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
@@ -422,7 +455,12 @@ static void conv_task(void *p, int tid, int n)
             for (int mt = m0; mt < m1; mt++) {
                 const float *A = (const float *)jb->wp->codes + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
                 if (jb->wp->dtype != KT_PACK_F32) {
-                    decode_block(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+#if KT_X86 && defined(__GNUC__)
+                    if (jb->isa == KT_ISA_AVX512)
+                        decode_block_avx512(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                    else
+#endif
+                        decode_block(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
                     A = abuf;
                 }
                 for (int t0 = ts; t0 < te; t0 += nr) {
