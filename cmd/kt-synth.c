@@ -39,7 +39,9 @@ static const char usage[] =
     "      --speed X        speaking rate, > 0 (default 1.0; 1.2 is faster)\n"
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
-    "      --threads N      OpenBLAS threads (default: OpenBLAS's own choice)\n"
+    "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
+    "      --bf16           convolutions in bfloat16 (AVX512_BF16 dot products; ~2x faster, SNR ~40 dB\n"
+    "                       against float32 compute; ignored on CPUs without them)\n"
     "      --json           print a JSON summary on stdout (not with -o -)\n"
     "  -h, --help           this help\n"
     "\n"
@@ -60,7 +62,7 @@ enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
     const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
-    int phonemes, print_phonemes, json, threads;
+    int phonemes, print_phonemes, json, threads, bf16;
     double speed;
     uint32_t seed;
     char *text; /* owned */
@@ -130,6 +132,7 @@ static int is_flag(options *o, const char *a)
     if (!strcmp(a, "--phonemes")) o->phonemes = 1;
     else if (!strcmp(a, "--print-phonemes")) o->print_phonemes = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
+    else if (!strcmp(a, "--bf16")) o->bf16 = 1;
     else return 0;
     return 1;
 }
@@ -567,6 +570,7 @@ static int load_model(const options *o, const kt_config *cfg, kt_model **m)
         return fail_usage("no model: give -m kokoro-v1_0.pth or set KT_MODEL", NULL);
     kt_model_params mp = kt_model_default_params();
     mp.n_threads = o->threads;
+    mp.bf16 = o->bf16;
     kt_status st = kt_model_load(path, cfg, &mp, m, &e);
     if (st) {
         fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);

@@ -20,7 +20,8 @@ static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
     size_t s = 0;
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
-    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + kt_arena_round(2 * (size_t)b->ch);
+    size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
+    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + kt_arena_round(2 * (size_t)b->ch) + bf;
 }
 
 /* x[C, L] += the n (adain, snake, dilated conv, adain, snake, conv) branches, in place:
@@ -32,7 +33,9 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
     for (int j = 0; j < b->n; j++)
         lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
     float *t = kt_arena_take(a, (size_t)b->ch * L), *gb = kt_arena_take(a, 2 * (size_t)b->ch);
-    float *xp = kt_arena_take(a, (size_t)b->ch * lsmax);
+    float *xp = kt_arena_take(a, (size_t)b->ch * lsmax), *xpb = NULL;
+    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
+        return too_small(err);
     if (!t || !gb || !xp)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
@@ -40,10 +43,10 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
         size_t ls1 = kt_conv_pad_len(c1, L), ls2 = kt_conv_pad_len(c2, L);
         kt_linear_forward(&b->adain1[j], s, 1, gb);
         kt_adain_snake_pad(a->ex, x, b->ch, L, gb, b->alpha1[j], ADAIN_EPS, c1->pad, xp, ls1);
-        kt_conv1d_padded(a->ex, c1, &b->pk1[j], xp, ls1, L, t, 0);
+        kt_conv1d_padded(a->ex, c1, &b->pk1[j], xp, ls1, L, t, 0, xpb);
         kt_linear_forward(&b->adain2[j], s, 1, gb);
         kt_adain_snake_pad(a->ex, t, b->ch, L, gb, b->alpha2[j], ADAIN_EPS, c2->pad, xp, ls2);
-        kt_conv1d_padded(a->ex, c2, &b->pk2[j], xp, ls2, L, x, 1);
+        kt_conv1d_padded(a->ex, c2, &b->pk2[j], xp, ls2, L, x, 1, xpb);
     }
     kt_arena_release(a, mark);
     return KT_OK;

@@ -28,7 +28,7 @@
 /* ---- execution context ------------------------------------------------------------ */
 
 struct kt_exec {
-    int isa, n, n_started;
+    int isa, bf16, n, n_started;
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
@@ -105,6 +105,9 @@ kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
     if (!ex)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     ex->isa = detect_isa();
+#if KT_X86 && defined(__GNUC__)
+    ex->bf16 = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
+#endif
     ex->n = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
     pthread_cond_init(&ex->cv_start, NULL);
@@ -143,6 +146,8 @@ void kt_exec_free(kt_exec *ex)
 int kt_exec_isa(const kt_exec *ex) { return ex ? ex->isa : KT_ISA_GENERIC; }
 
 int kt_exec_threads(const kt_exec *ex) { return ex ? ex->n : 1; }
+
+int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
 
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
 {
@@ -194,6 +199,32 @@ void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
             }
 }
 
+static uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16; /* round to nearest even (finite values) */
+}
+
+size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k)
+{
+    return (((size_t)cout + MR - 1) / MR) * MR * (((size_t)cin + 1) / 2) * (size_t)k;
+}
+
+void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp)
+{
+    size_t tiles = ((size_t)cout + MR - 1) / MR, ncp = ((size_t)cin + 1) / 2, K = (size_t)cin * k;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t cp = 0; cp < ncp; cp++)
+            for (int j = 0; j < k; j++)
+                for (int r = 0; r < MR; r++) {
+                    size_t o = mt * MR + r, c0 = 2 * cp, c1 = c0 + 1;
+                    uint32_t lo = o < (size_t)cout ? bf16_bits(w[o * K + c0 * k + j]) : 0;
+                    uint32_t hi = o < (size_t)cout && c1 < (size_t)cin ? bf16_bits(w[o * K + c1 * k + j]) : 0;
+                    wp[((mt * ncp + cp) * k + j) * MR + r] = lo | hi << 16;
+                }
+}
+
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
@@ -215,7 +246,15 @@ void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int c
 
 size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
 
-size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L) { return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)); }
+size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L)
+{
+    return kt_arena_round(((size_t)c->cin + 1) / 2 * kt_conv_pad_len(c, L));
+}
+
+size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L)
+{
+    return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)) + kt_conv_bf16_scratch(c, L);
+}
 
 /* ---- micro-kernels: C[8, NR] = (load ? C : 0) + bias8 + A-panel . B-rows -------------- */
 
@@ -318,6 +357,44 @@ __attribute__((target("avx512f"))) static void kern_avx512(const float *A, const
 }
 #endif
 
+#if KT_X86 && defined(__GNUC__)
+/* bfloat16 pairs: A and B hold 32-bit words (two bf16 each); nci counts channel pairs. */
+__attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float *Af, const float *Bf, size_t ldb,
+                                                                   int nci, int k, int dil, float *C, size_t ldc,
+                                                                   int load, const float *bias8)
+{
+    const uint32_t *A = (const uint32_t *)(const void *)Af, *B = (const uint32_t *)(const void *)Bf;
+    __m512 c[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 b0 = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const uint32_t *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const uint32_t *bp = b0 + (size_t)j * dil;
+            __m512bh x0 = (__m512bh)_mm512_loadu_si512(bp), x1 = (__m512bh)_mm512_loadu_si512(bp + 16);
+            __m512bh x2 = (__m512bh)_mm512_loadu_si512(bp + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[r]);
+                c[r][0] = _mm512_dpbf16_ps(c[r][0], a, x0);
+                c[r][1] = _mm512_dpbf16_ps(c[r][1], a, x1);
+                c[r][2] = _mm512_dpbf16_ps(c[r][2], a, x2);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+#endif
+
 static kern_fn kernel_for(int isa, int *nr)
 {
 #if KT_X86 && defined(__GNUC__)
@@ -342,6 +419,7 @@ typedef struct {
     const kt_conv1d *c;
     const kt_packed *wp;
     const float *xp;
+    float *xpb; /* bfloat16 channel pairs (KT_PACK_BF16X2) */
     size_t Ls;
     int lo, acc, isa;
     float *y;
@@ -438,23 +516,29 @@ static void conv_task(void *p, int tid, int n)
     const kt_conv1d *c = jb->c;
     int nr, nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
     kern_fn kern = kernel_for(jb->isa, &nr);
-    size_t K = (size_t)c->cin * c->k;
+    int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
+#if KT_X86 && defined(__GNUC__)
+    if (bf)
+        kern = kern_bf16;
+#endif
+    const float *xp = bf ? jb->xpb : jb->xp;
+    size_t K = (size_t)nch * c->k;
     int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
     if (kc > KK_MAX / c->k)
         kc = KK_MAX / c->k;
     if (kc < 1)
         kc = 1;
-    if (kc > c->cin)
-        kc = c->cin;
+    if (kc > nch)
+        kc = nch;
     int ts_len = nr * T_SUPER;
     float abuf[MR * KK_MAX];
     for (int ts = 0; ts < jb->lo; ts += ts_len) {
         int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
-        for (int ci0 = 0; ci0 < c->cin; ci0 += kc) {
-            int nci = c->cin - ci0 < kc ? c->cin - ci0 : kc;
+        for (int ci0 = 0; ci0 < nch; ci0 += kc) {
+            int nci = nch - ci0 < kc ? nch - ci0 : kc;
             for (int mt = m0; mt < m1; mt++) {
                 const float *A = (const float *)jb->wp->codes + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
-                if (jb->wp->dtype != KT_PACK_F32) {
+                if (jb->wp->dtype != KT_PACK_F32 && !bf) {
 #if KT_X86 && defined(__GNUC__)
                     if (jb->isa == KT_ISA_AVX512)
                         decode_block_avx512(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
@@ -465,7 +549,7 @@ static void conv_task(void *p, int tid, int n)
                 }
                 for (int t0 = ts; t0 < te; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
-                    const float *B = jb->xp + (size_t)ci0 * jb->Ls + t0;
+                    const float *B = xp + (size_t)ci0 * jb->Ls + t0;
                     conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                 }
             }
@@ -473,12 +557,29 @@ static void conv_task(void *p, int tid, int n)
     }
 }
 
-void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
-                      float *y, int accumulate)
+/* xpb[cp, t] = bf16 pair (xp[2cp, t], xp[2cp + 1, t]) for the rows of this thread. */
+static void pairs_task(void *p, int tid, int n)
 {
-    conv_job jb = {c, wp, xp, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y};
+    const conv_job *jb = p;
+    int ncp = (jb->c->cin + 1) / 2, c0 = (int)((long)ncp * tid / n), c1 = (int)((long)ncp * (tid + 1) / n);
+    uint32_t *out = (uint32_t *)(void *)jb->xpb;
+    for (int cp = c0; cp < c1; cp++) {
+        const float *x0 = jb->xp + (size_t)2 * cp * jb->Ls, *x1 = x0 + jb->Ls;
+        int odd = 2 * cp + 1 >= jb->c->cin;
+        uint32_t *o = out + (size_t)cp * jb->Ls;
+        for (size_t t = 0; t < jb->Ls; t++)
+            o[t] = bf16_bits(x0[t]) | (odd ? 0u : bf16_bits(x1[t]) << 16);
+    }
+}
+
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                      float *y, int accumulate, float *scratch)
+{
+    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y};
     if (jb.lo <= 0)
         return;
+    if (wp->dtype == KT_PACK_BF16X2)
+        kt_exec_run(ex, pairs_task, &jb);
     kt_exec_run(ex, conv_task, &jb);
 }
 
@@ -489,7 +590,8 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
     if (c->stride != 1)
         return kt_error_set(err, KT_EINVAL, "internal: packed conv needs stride 1");
     float *xp = kt_arena_take(a, (size_t)c->cin * Ls);
-    if (!xp)
+    float *xpb = wp->dtype == KT_PACK_BF16X2 ? kt_arena_take(a, kt_conv_bf16_scratch(c, L)) : NULL;
+    if (!xp || (wp->dtype == KT_PACK_BF16X2 && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (conv)");
     for (size_t i = 0; i < (size_t)c->cin; i++) {
         float *r = xp + i * Ls;
@@ -497,7 +599,7 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
         memcpy(r + c->pad, x + i * L, sizeof(float) * (size_t)L);
         memset(r + c->pad + L, 0, sizeof(float) * (Ls - (size_t)c->pad - L));
     }
-    kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate);
+    kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate, xpb);
     kt_arena_release(a, mark);
     return KT_OK;
 }

@@ -238,6 +238,16 @@ static int8_t *q4_bytes(const kt_qview *v)
     return q;
 }
 
+/* The bfloat16 compute form of float32 w[cout, cin, k]. */
+static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_packed *pk)
+{
+    uint32_t *p = (uint32_t *)(void *)own(b, kt_conv_pack_bf16x2_size(cout, cin, k));
+    if (!p)
+        return;
+    kt_conv_pack_bf16x2(w, cout, cin, k, p);
+    *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0};
+}
+
 /* Packs name [cout, cin, k] straight from its stored form, staying compact: float32 ->
  * float32 tiles, bfloat16/float16 -> 16-bit tiles, q8/q4 -> int8 tiles + scales. */
 static void conv_compact(binder *b, const char *name, int cout, int cin, int k, kt_packed *pk)
@@ -247,6 +257,18 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
     size_t n = kt_conv_pack_size(cout, cin, k), K = (size_t)cin * k;
     if ((b->st = kt_qview_open(b->m->ckpt, name, &v, b->err)) || !shape_ok(b, name, v.ndim, v.shape, 3, d))
         return;
+    if (b->m->bf16) {
+        float *w = malloc(sizeof(float) * n);
+        if (!w) {
+            b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+            return;
+        }
+        kt_qview_decode(&v, w);
+        pack_bf16x2(b, w, cout, cin, k, pk);
+        free(w);
+        kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
+        return;
+    }
     void *p = own(b, v.scheme == KT_QUANT_F32 ? n : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2 : (n + 3) / 4);
     if (!p)
         return;
@@ -311,7 +333,11 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
         conv_compact(b, n, cout, cin, k, pk);
     } else {
         c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
-        if (packed && !b->st) {
+        if (packed && !b->st && b->m->bf16) {
+            pack_bf16x2(b, c->w, cout, cin, k, pk);
+            done_with(b, c->w, (size_t)cout * cin * k);
+            c->w = NULL;
+        } else if (packed && !b->st) {
             float *p = own(b, kt_conv_pack_size(cout, cin, k));
             if (p) {
                 kt_conv_pack(c->w, cout, cin, k, p);
@@ -631,8 +657,10 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     kt_config_free(&def);
     if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
         goto fail;
-    if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)) ||
-        (st = kt_exec_create(m->n_threads, &m->ex, err)))
+    if ((st = kt_exec_create(m->n_threads, &m->ex, err)))
+        goto fail;
+    m->bf16 = p && p->bf16 && kt_exec_has_bf16(m->ex);
+    if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;
     return KT_OK;

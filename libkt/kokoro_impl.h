@@ -83,6 +83,7 @@ struct kt_model {
     kt_checkpoint *ckpt;
     int n_threads;
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
+    int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
     float **owned; /* folded / converted weight buffers */
     size_t n_owned, cap_owned;
     /* derived dimensions */

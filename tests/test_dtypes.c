@@ -33,6 +33,7 @@ static const char *DT[N_DT] = {"f32", "f32fold", "f16", "bf16", "q8", "q4"};
  * on the tiny model (f16 62.8 / 57.7, bf16 45.2 / 39.8, q8 35.8 / 30.5, q4 13.0 / 8.3;
  * folded f32 identical) minus about 5 dB. */
 static const double MIN_SNR_DEC[N_DT] = {200, 100, 57, 40, 30, 8};
+static const double MIN_SNR_BF16_DEC = 0, MIN_SNR_BF16_GEN = 0;
 static const double MIN_SNR_GEN[N_DT] = {200, 100, 52, 34, 25, 4};
 
 typedef struct {
@@ -214,11 +215,49 @@ static void test_dtype_errors(void **state)
     kt_model_free(ref);
 }
 
+/* The bfloat16 compute path (kt_model_params.bf16) against float32 compute, same f32 weights. */
+static void test_bf16_compute(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        skip();
+    const int F = 40;
+    kt_model *ref = load(s, s->path[0]), *m = NULL;
+    kt_model_params p = kt_model_default_params();
+    kt_error err;
+    p.bf16 = 1;
+    assert_int_equal(kt_model_load(s->path[0], &s->cfg, &p, &m, &err), KT_OK);
+    kt_stage_dims d;
+    kt_stage_get_dims(ref, &d);
+    size_t nx = (size_t)d.gen_channels * 2 * F, na = (size_t)d.samples_per_frame * F;
+    float *x0 = malloc(sizeof(float) * nx), *a0 = malloc(sizeof(float) * na);
+    float *x1 = malloc(sizeof(float) * nx), *a1 = malloc(sizeof(float) * na);
+    stages(ref, F, x0, a0);
+    stages(m, F, x1, a1);
+    double sd = snr_db(x0, x1, nx), sg = snr_db(a0, a1, na);
+    printf("  bf16 compute: decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)%s\n", sd, MIN_SNR_BF16_DEC,
+           sg, MIN_SNR_BF16_GEN, sd >= 200 ? " (CPU without AVX512_BF16: float32 was used)" : "");
+    assert_true(sd >= MIN_SNR_BF16_DEC);
+    assert_true(sg >= MIN_SNR_BF16_GEN);
+    kt_synth_result r;
+    synth(m, &r);
+    for (size_t k = 0; k < r.n_samples; k++)
+        assert_true(isfinite(r.audio[k]));
+    kt_synth_result_free(&r);
+    free(x0);
+    free(a0);
+    free(x1);
+    free(a1);
+    kt_model_free(ref);
+    kt_model_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32_same_bytes),
         cmocka_unit_test(test_dtype_errors),
+        cmocka_unit_test(test_bf16_compute),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

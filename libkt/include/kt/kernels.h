@@ -47,7 +47,12 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
  * `group` consecutive kk: q8 group = cin*k, q4 group = 32), laid out
  * scales[tile][g][r]. The compact forms are decoded block by block (a few KB) right
  * before the kernel uses them. */
-enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8 };
+enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2 };
+
+/* KT_PACK_BF16X2 is the bfloat16 COMPUTE form (needs kt_exec_has_bf16): 32-bit words
+ * wp[tile][cp][j][r] = (w[tile*MR + r, 2cp, j], w[..., 2cp + 1, j]) as two bfloat16
+ * (low half the even channel), cp < ceil(cin/2); the input is rounded to bfloat16
+ * channel pairs the same way and vdpbf16ps sums each pair into float32. */
 
 typedef struct {
     int dtype;          /* KT_PACK_*; codes NULL: not packed */
@@ -69,6 +74,13 @@ void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
  * groups = ceil(cin * k / group)) into codes wp and scales sp[tiles * groups * MR]. */
 void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int cin, int k, int8_t *wp, float *sp);
 
+/* Words of a KT_PACK_BF16X2 weight, and packs float32 w[cout, cin, k] into it. */
+size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k);
+void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp);
+
+/* 1 when ex runs AVX512_BF16 dot products (KT_ISA below avx512 turns them off). */
+int kt_exec_has_bf16(const kt_exec *ex);
+
 /* Scales kt_conv_pack_i8 writes. */
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group);
 
@@ -76,8 +88,12 @@ size_t kt_conv_pack_scales(int cout, int cin, int k, int group);
  * slack the kernels may read past the end (zeros). */
 size_t kt_conv_pad_len(const kt_conv1d *c, int L);
 
-/* Floats of scratch kt_conv1d_packed_forward takes for length L. */
+/* Floats of scratch kt_conv1d_packed_forward takes for length L (all packed forms). */
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L);
+
+/* Floats of the extra scratch kt_conv1d_padded needs for a KT_PACK_BF16X2 weight (0 otherwise
+ * is fine to pass NULL): the bfloat16 channel pairs of the input. */
+size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L);
 
 /* y[cout, Lout] (+)= conv(x[cin, L]) for a STRIDE-1 conv with packed weights wp
  * (c->w is not read). accumulate: y += bias + conv instead of y = bias + conv.
@@ -86,9 +102,10 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
                                    int accumulate, kt_arena *a, kt_error *err);
 
 /* The same on an already padded input xp[cin, Ls] (row c: c->pad zeros, the L
- * samples, zeros up to Ls >= kt_conv_pad_len(c, L)). */
+ * samples, zeros up to Ls >= kt_conv_pad_len(c, L)); scratch: kt_conv_bf16_scratch floats
+ * for a KT_PACK_BF16X2 weight, else unused (may be NULL). */
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
-                      float *y, int accumulate);
+                      float *y, int accumulate, float *scratch);
 
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
  * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each

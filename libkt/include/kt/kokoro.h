@@ -21,7 +21,9 @@
 typedef struct kt_model kt_model;
 
 typedef struct {
-    int n_threads; /* OpenBLAS threads used while synthesizing; 0 leaves OpenBLAS's own default */
+    int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
+    int bf16;      /* 1: stride-1 convolutions in bfloat16 (weights and inputs rounded, float32 sums) with
+                      AVX512_BF16 dot products when the CPU has them (else ignored) */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0). */
