@@ -97,7 +97,7 @@ def main():
           f"threads {a.threads or 'OpenBLAS default'}")
     print(f"original .pth (f32): kt-synth {wall:.2f} s ({wall / secs:.3f} s per audio second), "
           f"peak RSS {rss / 1024:.0f} MiB, file {os.path.getsize(a.model) / 2**20:.1f} MiB")
-    head = ("dtype", "convert s", "convert RSS MiB", "file MiB", "synth RSS MiB", "synth s per audio s",
+    head = ("dtype", "convert s", "convert RSS MiB", "file MiB", "synth RSS MiB", "audio s", "synth s per audio s",
             "SNR dB", "max abs diff")
     print(" | ".join(head))
     notes = []
@@ -113,12 +113,12 @@ def main():
         rc, swall, srss, err = synth(a, path, wav)
         if rc != 0:
             na = f"n/a (kt-synth cannot load {dt} yet)"
-            cols += [na, "n/a", "n/a", "n/a"]
+            cols += [na, "n/a", "n/a", "n/a", "n/a"]
             notes.append(f"{dt}: kt-synth exit {rc}: {err.splitlines()[-1] if err else ''}")
         else:
             out = read_wav16(wav)
             snr, mad = compare(ref, out)
-            cols += [f"{srss / 1024:.0f}", f"{swall / (len(out) / 24000):.3f}",
+            cols += [f"{srss / 1024:.0f}", f"{len(out) / 24000:.2f}", f"{swall / (len(out) / 24000):.3f}",
                      snr if isinstance(snr, str) else ("inf (identical)" if snr == math.inf else f"{snr:.1f}"),
                      "n/a" if mad is None else f"{mad:.2e}"]
         print(" | ".join(cols), flush=True)

@@ -2,7 +2,7 @@
 """synth.py - kt-synth against the PyTorch reference on the same phonemes, voice and seed.
 
     synth.py --build BUILD --model kokoro-full.pth --config config.json --voice VOICE.pt
-             [--runs 3,2,1] [--json OUT.json]
+             [--runs 3,1,1] [--json OUT.json]
 
 For each input (short ~30 phonemes, paragraph ~230, long ~530 in two chunks) and each thread
 count (1 and 2), runs
@@ -14,7 +14,9 @@ count (1 and 2), runs
     inference_mode), in a fresh process per input and thread count: model load time, then only
     the forward pass of each chunk is timed (the same chunks kt-synth makes, from
     --print-phonemes); peak RSS is that process's ru_maxrss.
-Each is the best (minimum) of N runs, N per input from --runs. Prints a table and the floor:
+Each is the best (minimum) of N runs, N per input from --runs. CPU s is user+system time of the
+process (kt-synth) or of the forward passes (reference): on a machine shared with other programs
+it is the steadier measure, and "kt speedup (CPU)" compares it. Prints a table and the floor:
 the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak
 (bench/fma_peak) and over the OpenBLAS sgemm rate (bench/sgemm_rate), both passed in through
 --peak-gflops / --sgemm-gflops. Never pass/fail.
@@ -190,7 +192,7 @@ def main():
     ap.add_argument("--model", required=True)
     ap.add_argument("--config", required=True)
     ap.add_argument("--voice", required=True)
-    ap.add_argument("--runs", default="3,2,1", help="best of N per input (short,paragraph,long)")
+    ap.add_argument("--runs", default="3,1,1", help="best of N per input (short,paragraph,long); 0 skips")
     ap.add_argument("--threads-list", default="1,2")
     ap.add_argument("--peak-gflops", type=float, default=0, help="FMA peak, all cores")
     ap.add_argument("--peak1-gflops", type=float, default=0, help="FMA peak, one core")
@@ -212,6 +214,8 @@ def main():
     print("kt-synth --json reports:", ", ".join(sorted(js)) if js else "n/a (run failed)")
     rows = []
     for (name, text), n in zip(INPUTS, runs):
+        if n <= 0:  # --runs 3,0,0 skips the paragraph and the long input
+            continue
         chunks = kt_chunks(a, text)
         print(f"\n{name}: {len(text)} phonemes, {len(chunks)} chunk(s), best of {n}", flush=True)
         res = {}
@@ -232,7 +236,8 @@ def main():
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
                        "cpu_s": r["cpu"], "rss_mib": r["rss_kib"] / 1024, "load_s": r["load"],
                        "first_audio_s": r["first"], "gflop": gflop,
-                       "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng == "kt" and ref) else None}
+                       "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng == "kt" and ref) else None,
+                       "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng == "kt" and ref) else None}
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
                 row["floor_s"] = gflop / peak if peak else None
                 row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
@@ -245,7 +250,8 @@ def main():
     return 0
 
 
-HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "peak RSS MiB",
+HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "kt speedup (CPU)",
+        "peak RSS MiB",
         "load s", "first audio s", "x floor")
 
 
@@ -258,14 +264,15 @@ def print_table(rows):
         eng = "kt-synth f32" if r["engine"] == "kt" else "torch ref"
         print(" | ".join([r["input"], eng, str(r["threads"]), fmt(r["audio_s"]), fmt(r["wall_s"]),
                           fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
+                          fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"),
                           fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"]), fmt(r["first_audio_s"]),
                           fmt(r["x_floor"], "{:.1f}x")]), flush=True)
 
 
 def print_floor(rows, a):
     print("\nfloor (model FLOPs / FMA peak; 'x floor' above = wall / floor at that thread count):")
-    print(f"  FMA peak: {fmt(a.peak1_gflops, '{:.0f}')} GFLOP/s on 1 core, {fmt(a.peak_gflops, '{:.0f}')} on all "
-          f"cores; best OpenBLAS sgemm at the conv shapes: {fmt(a.sgemm_gflops, '{:.0f}')} GFLOP/s")
+    print(f"  FMA peak: {fmt(a.peak1_gflops or None, '{:.0f}')} GFLOP/s on 1 core, {fmt(a.peak_gflops or None, '{:.0f}')} on all "
+          f"cores; best OpenBLAS sgemm at the conv shapes: {fmt(a.sgemm_gflops or None, '{:.0f}')} GFLOP/s")
     seen = set()
     for r in rows:
         if "gflop" not in r or r["input"] in seen:
