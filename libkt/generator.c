@@ -75,7 +75,7 @@ size_t kt_generator_need(const kt_model *m, int F)
     }
     scr = max_sz(scr, kt_conv_need(&g->conv_post, &g->pk_post, L));
     big = max_sz(big, (size_t)(m->n_fft + 2) * L);
-    return 5 * kt_arena_round(big) + scr;
+    return 4 * kt_arena_round(big) + scr;
 }
 
 static void reflect_pad_left1(const float *y, int C, int L, float *out)
@@ -86,40 +86,44 @@ static void reflect_pad_left1(const float *y, int C, int L, float *out)
     }
 }
 
-/* One upsampling stage: x[c_in, L] -> x[c_out, lo] (buffers rotate through bufs). */
+/* One upsampling stage: x[c_in, L] -> x[c_out, lo]. bufs = {y, acc, t} (each of the
+ * largest stage size); acc becomes the new x and the old x buffer takes its place. */
 static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
                            float **bufs, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
-    float *xs = bufs[0], *y = bufs[1], *acc = bufs[2], *t = bufs[3];
+    float *y = bufs[0], *acc = bufs[1], *t = bufs[2];
     kt_status st;
     kt_leaky_relu(*x, (size_t)(c * 2) * L, 0.1f);
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
-    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, xs, a, err)) ||
-        (st = gen_resblk_run(&g->noise_res[i], xs, lo, s, a, err)))
-        return st;
-    if (i == m->n_ups - 1) {
-        if ((st = kt_convt1d_forward(&g->ups[i], *x, L, t, a, err)))
+    if (i == m->n_ups - 1) { /* acc is free until the resblocks: the unpadded ups output */
+        if ((st = kt_convt1d_forward(&g->ups[i], *x, L, acc, a, err)))
             return st;
-        reflect_pad_left1(t, c, lo - 1, y);
+        reflect_pad_left1(acc, c, lo - 1, y);
     } else if ((st = kt_convt1d_forward(&g->ups[i], *x, L, y, a, err)))
+        return st;
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
+        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, a, err)))
         return st;
     size_t n = (size_t)c * lo;
     for (size_t k = 0; k < n; k++)
-        y[k] += xs[k];
-    for (int j = 0; j < nk; j++) {
-        memcpy(t, y, sizeof(float) * n);
-        if ((st = gen_resblk_run(&g->res[i * nk + j], t, lo, s, a, err)))
+        y[k] += t[k];
+    for (int j = 0; j < nk; j++) { /* acc = sum of resblock_j(y): the last one runs in place on y */
+        float *r = j == 0 ? acc : j == nk - 1 ? y : t;
+        if (r != y)
+            memcpy(r, y, sizeof(float) * n);
+        if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, a, err)))
             return st;
-        for (size_t k = 0; k < n; k++)
-            acc[k] = j ? acc[k] + t[k] : t[k];
+        if (j)
+            for (size_t k = 0; k < n; k++)
+                acc[k] += r[k];
     }
     for (size_t k = 0; k < n; k++)
         acc[k] /= (float)nk;
-    bufs[2] = *x; /* rotate: acc becomes x */
+    bufs[1] = *x; /* rotate: acc becomes x */
     *x = acc;
     return KT_OK;
 }
@@ -140,11 +144,11 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
         }
         sz = max_sz(sz, (size_t)(m->n_fft + 2) * l);
     }
-    float *bufs[4], *x = kt_arena_take(a, sz);
-    for (int i = 0; i < 4; i++)
+    float *bufs[3], *x = kt_arena_take(a, sz);
+    for (int i = 0; i < 3; i++)
         bufs[i] = kt_arena_take(a, sz);
     kt_status st;
-    if (!x || !bufs[3])
+    if (!x || !bufs[2])
         return too_small(err);
     memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
