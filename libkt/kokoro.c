@@ -8,11 +8,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kokoro_impl.h"
 #include "kt/quant.h"
 
 #define MAX_FRAMES 24000 /* 10 minutes of audio per call */
+
+/* n floats; buffers of 4 MB and more are 2 MB aligned and asked to be backed by
+ * transparent huge pages (fewer page faults and TLB misses on the big weights and work
+ * buffers). Freed with free(). */
+static float *big_alloc(size_t n)
+{
+    size_t bytes = sizeof(float) * (n ? n : 1), huge = (size_t)2 << 20;
+    if (bytes < 2 * huge)
+        return malloc(bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, huge, (bytes + huge - 1) / huge * huge))
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
+    return p;
+}
 
 /* ---- convolutions: packed direct kernel or im2col + sgemm ---- */
 
@@ -52,7 +70,7 @@ static float *own(binder *b, size_t n)
         m->owned = p;
         m->cap_owned = cap;
     }
-    float *buf = malloc(sizeof(float) * (n ? n : 1));
+    float *buf = big_alloc(n);
     if (!buf) {
         b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
         return NULL;
@@ -733,7 +751,7 @@ static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pr
 {
     size_t cap = kt_arena_round((size_t)T * m->bert_h) + kt_arena_round((size_t)T) +
                  max3(kt_albert_need(m, T), kt_textenc_need(m, T), kt_duration_need(m, T));
-    float *buf = malloc(sizeof(float) * cap);
+    float *buf = big_alloc(cap);
     kt_arena a;
     kt_status st;
     if (!buf)
@@ -759,7 +777,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
                    kt_arena_round((size_t)m->hid * F) + kt_arena_round((size_t)m->uic * 2 * F) +
                    kt_arena_round((size_t)spf * F) + kt_arena_round((size_t)(m->n_fft + 2) * M);
     size_t cap = fixed + max3(kt_f0n_need(m, F), kt_decoder_need(m, F), kt_generator_need(m, F));
-    float *buf = malloc(sizeof(float) * cap);
+    float *buf = big_alloc(cap);
     kt_arena a;
     kt_status st;
     if (!buf)
