@@ -124,13 +124,34 @@ static void t_checkpoint(void **s)
     assert_true(n >= 19); /* the corpus must be where the test expects it */
 }
 
+/* Every target in tests/fuzz/ must be replayed here: a new fuzz_X.c needs its #include and test. */
+static void t_every_target_listed(void **s)
+{
+    (void)s;
+    static const char *listed[] = {"fuzz_blend", "fuzz_checkpoint", "fuzz_chunk", "fuzz_config", "fuzz_g2p",
+                                   "fuzz_npy",   "fuzz_pickle",     "fuzz_pth",   "fuzz_safetensors", "fuzz_zip"};
+    DIR *d = opendir("tests/fuzz");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "fuzz_", 5) != 0 || n < 3 || strcmp(e->d_name + n - 2, ".c") != 0)
+            continue;
+        int found = 0;
+        for (size_t i = 0; i < sizeof listed / sizeof listed[0]; i++)
+            found |= strlen(listed[i]) == n - 2 && strncmp(listed[i], e->d_name, n - 2) == 0;
+        if (!found)
+            fail_msg("tests/fuzz/%s is not replayed by test_regressions.c", e->d_name);
+    }
+    closedir(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_blend),  cmocka_unit_test(t_checkpoint), cmocka_unit_test(t_chunk),
         cmocka_unit_test(t_config), cmocka_unit_test(t_g2p),        cmocka_unit_test(t_npy),
         cmocka_unit_test(t_pickle), cmocka_unit_test(t_pth),        cmocka_unit_test(t_safetensors),
-        cmocka_unit_test(t_zip),
+        cmocka_unit_test(t_zip),    cmocka_unit_test(t_every_target_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
