@@ -52,6 +52,22 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
     return KT_OK;
 }
 
+static size_t ups_need(const kt_model *m, int i, int L)
+{
+    const kt_generator_w *g = &m->gen;
+    if (!g->ups_ph[i][0].codes)
+        return kt_convt1d_scratch(&g->ups[i], L);
+    return kt_convt1d_phased_scratch(&g->ups[i], L, g->ups_ph[i][0].dtype == KT_PACK_BF16X2);
+}
+
+static kt_status ups_run(const kt_model *m, int i, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    const kt_generator_w *g = &m->gen;
+    if (!g->ups_ph[i][0].codes)
+        return kt_convt1d_forward(&g->ups[i], x, L, y, a, err);
+    return kt_convt1d_phased_forward(&g->ups[i], g->ups_ph[i], x, L, y, a, err);
+}
+
 /* Lengths of stage i: input L, after ups (+1 for the last stage's reflection pad). */
 static int stage_out_len(const kt_model *m, int i, int L)
 {
@@ -67,7 +83,7 @@ size_t kt_generator_need(const kt_model *m, int F)
     for (int i = 0; i < m->n_ups; i++) {
         int lo = stage_out_len(m, i, L), ls = kt_conv1d_out_len(&g->noise_convs[i], M), c = C >> (i + 1);
         big = max_sz(big, (size_t)c * (size_t)(lo > ls ? lo : ls));
-        scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M), kt_convt1d_scratch(&g->ups[i], L)));
+        scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M), ups_need(m, i, L)));
         scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls));
         for (int j = 0; j < nk; j++)
             scr = max_sz(scr, gen_resblk_scratch(&g->res[i * nk + j], lo));
@@ -100,10 +116,10 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
     if (i == m->n_ups - 1) { /* acc is free until the resblocks: the unpadded ups output */
-        if ((st = kt_convt1d_forward(&g->ups[i], *x, L, acc, a, err)))
+        if ((st = ups_run(m, i, *x, L, acc, a, err)))
             return st;
         reflect_pad_left1(acc, c, lo - 1, y);
-    } else if ((st = kt_convt1d_forward(&g->ups[i], *x, L, y, a, err)))
+    } else if ((st = ups_run(m, i, *x, L, y, a, err)))
         return st;
     if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
         (st = gen_resblk_run(&g->noise_res[i], t, lo, s, a, err)))

@@ -604,6 +604,76 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
     return KT_OK;
 }
 
+/* ---- ConvTranspose1d by phases ------------------------------------------------------------ */
+
+int kt_convt_phase_taps(const kt_convt1d *c) { return (c->k + c->stride - 1) / c->stride; }
+
+void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w)
+{
+    int M = kt_convt_phase_taps(c);
+    for (int o = 0; o < c->cout; o++)
+        for (int i = 0; i < c->cin; i++)
+            for (int n = 0; n < M; n++) {
+                int j = p + (M - 1 - n) * c->stride;
+                w[((size_t)o * c->cin + i) * M + n] = j < c->k ? c->w[((size_t)i * c->cout + o) * c->k + j] : 0.0f;
+            }
+}
+
+static kt_conv1d phase_conv(const kt_convt1d *c)
+{
+    int M = kt_convt_phase_taps(c);
+    return (kt_conv1d){NULL, NULL, c->cin, c->cout, M, 1, M - 1, 1};
+}
+
+size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16)
+{
+    kt_conv1d pc = phase_conv(c);
+    size_t n = kt_arena_round((size_t)c->cin * kt_conv_pad_len(&pc, L));
+    n += kt_arena_round((size_t)c->cout * (size_t)(L + pc.k - 1));
+    return n + (bf16 ? kt_conv_bf16_scratch(&pc, L) : 0);
+}
+
+kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
+                                    kt_arena *a, kt_error *err)
+{
+    kt_conv1d pc = phase_conv(c);
+    int lo = kt_convt1d_out_len(c, L), lq = L + pc.k - 1, bf = ph[0].dtype == KT_PACK_BF16X2;
+    size_t Ls = kt_conv_pad_len(&pc, L), mark = kt_arena_mark(a);
+    if (lo <= 0 || L <= 0)
+        return KT_OK;
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *tmp = kt_arena_take(a, (size_t)c->cout * lq);
+    float *xpb = bf ? kt_arena_take(a, kt_conv_bf16_scratch(&pc, L)) : NULL;
+    if (!xp || !tmp || (bf && !xpb))
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (transposed conv)");
+    for (size_t i = 0; i < (size_t)c->cin; i++) {
+        float *r = xp + i * Ls;
+        memset(r, 0, sizeof(float) * (size_t)pc.pad);
+        memcpy(r + pc.pad, x + i * L, sizeof(float) * (size_t)L);
+        memset(r + pc.pad + L, 0, sizeof(float) * (Ls - (size_t)pc.pad - L));
+    }
+    for (int o = 0; o < c->cout; o++)
+        for (int s = 0; s < lo; s++)
+            y[(size_t)o * lo + s] = c->b ? c->b[o] : 0.0f;
+    for (int p = 0; p < c->stride; p++) {
+        kt_conv1d_padded(a->ex, &pc, &ph[p], xp, Ls, L, tmp, 0, xpb);
+        int q0 = 0; /* first q with s = q*stride + p - pad >= 0 */
+        while ((long)q0 * c->stride + p - c->pad < 0)
+            q0++;
+        for (int o = 0; o < c->cout; o++) {
+            const float *tr = tmp + (size_t)o * lq;
+            float *yr = y + (size_t)o * lo;
+            for (int q = q0; q < lq; q++) {
+                long sidx = (long)q * c->stride + p - c->pad;
+                if (sidx >= lo)
+                    break;
+                yr[sidx] += tr[q];
+            }
+        }
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
 /* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
 
 static void row_stats(const float *x, int n, float eps, float *mean, float *inv)

@@ -531,6 +531,36 @@ static void bind_decoder(binder *b)
     }
 }
 
+/* The ConvTranspose1d c as packed phase convs (kt/kernels.h); c->w is then NULL. */
+static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
+{
+    int M = b->full && !b->st ? kt_convt_phase_taps(c) : 0;
+    if (!M || c->stride > KT_MAX_STRIDE || M > PACK_MAX_K)
+        return;
+    float *w = malloc(sizeof(float) * (size_t)c->cout * c->cin * M);
+    if (!w) {
+        b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+        return;
+    }
+    for (int p = 0; p < c->stride && !b->st; p++) {
+        kt_convt_phase_weight(c, p, w);
+        if (b->m->bf16)
+            pack_bf16x2(b, w, c->cout, c->cin, M, &ph[p]);
+        else {
+            float *q = own(b, kt_conv_pack_size(c->cout, c->cin, M));
+            if (q) {
+                kt_conv_pack(w, c->cout, c->cin, M, q);
+                ph[p] = (kt_packed){KT_PACK_F32, q, NULL, 0};
+            }
+        }
+    }
+    free(w);
+    if (!b->st) {
+        done_with(b, c->w, (size_t)c->cin * c->cout * c->k);
+        c->w = NULL;
+    }
+}
+
 static void bind_generator(binder *b)
 {
     kt_model *m = b->m;
@@ -555,6 +585,7 @@ static void bind_generator(binder *b)
         gen_resblk(b, &w->noise_res[i], n, c, i + 1 < m->n_ups ? 7 : 11, nres, 3, S);
         snprintf(n, sizeof n, "%s.ups.%d", G, i);
         w->ups[i] = (kt_convt1d){wn(b, n, 2 * c, c, k), tens(b, c, 0, 0, "%s.bias", n), 2 * c, c, k, u, (k - u) / 2, 0};
+        ups_phases(b, &w->ups[i], w->ups_ph[i]);
         for (int j = 0; j < nk; j++) {
             snprintf(n, sizeof n, "%s.resblocks.%d", G, i * nk + j);
             gen_resblk(b, &w->res[i * nk + j], n, c, ic->resblock_kernel_sizes[j], ic->resblock_dilation_sizes[j],

@@ -11,6 +11,7 @@
 
 #define KT_MAX_LAYERS 8    /* text encoder CNN depth / duration encoder layers */
 #define KT_MAX_UPS 4       /* generator upsample stages */
+#define KT_MAX_STRIDE 16   /* ConvTranspose1d strides run by phases (larger: sgemm + col2im) */
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
@@ -72,6 +73,7 @@ typedef struct {
     kt_packed pk_noise[KT_MAX_UPS]; /* codes NULL for the strided ones */
     kt_gen_resblk noise_res[KT_MAX_UPS];
     kt_convt1d ups[KT_MAX_UPS];
+    kt_packed ups_ph[KT_MAX_UPS][KT_MAX_STRIDE]; /* phase weights; [i][0].codes NULL: ups[i].w */
     kt_gen_resblk res[KT_MAX_UPS * KT_MAX_DIL];
     kt_conv1d conv_post;
     kt_packed pk_post;

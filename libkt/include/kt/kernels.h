@@ -107,6 +107,23 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch);
 
+/* ConvTranspose1d as `stride` stride-1 convolutions over x (polyphase): phase p computes
+ * the outputs s with (s + pad) % stride == p from the taps j = p + m*stride, m < taps =
+ * ceil(k / stride), as a conv with weight W_p[o, i, n] = w[i, o, p + (taps-1-n)*stride]
+ * (0 past k) and padding taps-1 on both sides; its output q lands at s = q*stride + p - pad. */
+int kt_convt_phase_taps(const kt_convt1d *c);
+
+/* W_p[cout, cin, taps] (float32) from c->w[cin, cout, k]. */
+void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w);
+
+/* Floats of scratch kt_convt1d_phased_forward takes for input length L (bf16: packed as
+ * KT_PACK_BF16X2). */
+size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16);
+
+/* y[cout, Lout] = convtranspose(x[cin, L]) from the packed phase weights ph[stride]. */
+kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
+                                    kt_arena *a, kt_error *err);
+
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
  * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each
  * row of xp[C, Ls]. */
