@@ -7,7 +7,8 @@
 For each dtype: kt-convert wall time and peak RSS, the .safetensors file size; then kt-synth on
 that file with a fixed phoneme input and seed (an input of bench/synth.py, --input, default short): peak RSS,
 synthesis wall time per second of audio, and the output's SNR (dB) and max abs difference
-against kt-synth's output from the original f32 .pth for the same input and seed. Where
+against kt-synth's output from the original f32 .pth for the same input and seed (and the SNR of
+the STFT magnitudes, bench/audio_cmp.py, which a slow drift of the source phase does not hide). Where
 kt-synth refuses the file the columns say "n/a (kt-synth cannot load DTYPE yet)" and kt-synth's
 message is printed below the table; they fill in by themselves once kt-synth accepts it.
 Audio is compared as the 16-bit WAV kt-synth writes, so the SNR cannot exceed about 96 dB and
@@ -23,6 +24,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import audio_cmp  # noqa: E402
 from synth import INPUTS  # noqa: E402
 
 
@@ -39,7 +41,7 @@ def run(cmd):
 
 
 def read_wav16(path):
-    """Samples of a 16-bit PCM mono WAV as floats in [-1, 1)."""
+    """int16 samples of a 16-bit PCM mono WAV."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != b"RIFF" or data[8:12] != b"WAVE":
@@ -48,22 +50,13 @@ def read_wav16(path):
     while pos + 8 <= len(data):
         tag, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
         if tag == b"data":
-            raw = data[pos + 8:pos + 8 + size]
-            n = len(raw) // 2
-            return [v / 32768.0 for v in struct.unpack(f"<{n}h", raw[:2 * n])]
+            return audio_cmp.pcm16(data[pos + 8:pos + 8 + size])
         pos += 8 + size + (size & 1)
     raise ValueError("no data chunk")
 
 
-def compare(ref, out):
-    """(SNR dB, max abs difference) of out against ref (lengths must match)."""
-    if len(ref) != len(out):
-        return f"n/a (length {len(out)} vs {len(ref)} samples)", None
-    sig = sum(x * x for x in ref)
-    err = sum((x - y) ** 2 for x, y in zip(ref, out))
-    mad = max((abs(x - y) for x, y in zip(ref, out)), default=0.0)
-    snr = math.inf if err == 0 else 10 * math.log10(sig / err) if sig > 0 else -math.inf
-    return snr, mad
+def db(x):
+    return "inf (identical)" if x == math.inf else f"{x:.1f}"
 
 
 def synth(a, model, wav):
@@ -98,7 +91,7 @@ def main():
     print(f"original .pth (f32): kt-synth {wall:.2f} s ({wall / secs:.3f} s per audio second), "
           f"peak RSS {rss / 1024:.0f} MiB, file {os.path.getsize(a.model) / 2**20:.1f} MiB")
     head = ("dtype", "convert s", "convert RSS MiB", "file MiB", "synth RSS MiB", "audio s", "synth s per audio s",
-            "SNR dB", "max abs diff")
+            "SNR dB", "spectral SNR dB", "max abs diff")
     print(" | ".join(head))
     notes = []
     for dt in a.dtypes.split(","):
@@ -113,14 +106,16 @@ def main():
         rc, swall, srss, err = synth(a, path, wav)
         if rc != 0:
             na = f"n/a (kt-synth cannot load {dt} yet)"
-            cols += [na, "n/a", "n/a", "n/a", "n/a"]
+            cols += [na, "n/a", "n/a", "n/a", "n/a", "n/a"]
             notes.append(f"{dt}: kt-synth exit {rc}: {err.splitlines()[-1] if err else ''}")
         else:
             out = read_wav16(wav)
-            snr, mad = compare(ref, out)
-            cols += [f"{srss / 1024:.0f}", f"{len(out) / 24000:.2f}", f"{swall / (len(out) / 24000):.3f}",
-                     snr if isinstance(snr, str) else ("inf (identical)" if snr == math.inf else f"{snr:.1f}"),
-                     "n/a" if mad is None else f"{mad:.2e}"]
+            c = audio_cmp.compare(ref, out)
+            cols += [f"{srss / 1024:.0f}", f"{len(out) / 24000:.2f}", f"{swall / (len(out) / 24000):.3f}"]
+            if c is None:
+                cols += [f"n/a (length {len(out)} vs {len(ref)} samples)", "n/a", "n/a"]
+            else:
+                cols += [db(c["snr_db"]), db(c["spec_snr_db"]), f"{c['max_abs']:.2e}"]
         print(" | ".join(cols), flush=True)
         os.unlink(path)  # 100-300 MB each; the sizes are printed above
     for n in notes:

@@ -16,7 +16,9 @@ count (1 and 2), runs
     --print-phonemes); peak RSS is that process's ru_maxrss.
 Each is the best (minimum) of N runs, N per input from --runs. CPU s is user+system time of the
 process (kt-synth) or of the forward passes (reference): on a machine shared with other programs
-it is the steadier measure, and "kt speedup (CPU)" compares it. Prints a table and the floor:
+it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
+also runs that (unless --bf16 off) and compares its audio with the f32 run's (bench/audio_cmp.py:
+waveform SNR, max abs difference, and SNR of the STFT magnitudes). Prints a table and the floor:
 the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak
 (bench/fma_peak) and over the OpenBLAS sgemm rate (bench/sgemm_rate), both passed in through
 --peak-gflops / --sgemm-gflops. Never pass/fail.
@@ -33,6 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+import audio_cmp  # noqa: E402
 import flops  # noqa: E402
 
 SAMPLE_RATE = 24000
@@ -65,15 +68,17 @@ def kt_chunks(a, text):
     return [line for line in r.stdout.split("\n") if line.strip()]
 
 
-def kt_run(a, text, threads):
-    """One streaming kt-synth run -> dict of measurements (None on failure)."""
+def kt_run(a, text, threads, bf16=False):
+    """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure)."""
     with tempfile.TemporaryDirectory() as tmp:
         dur_path = os.path.join(tmp, "durations.json")
         cmd = [os.path.join(a.build, "kt-synth"), "-m", a.model, "-c", a.config, "-v", a.voice,
                "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, text]
+        if bf16:
+            cmd.insert(-1, "--bf16")
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        n, t_header, t_audio = 0, None, None
+        n, t_header, t_audio, parts = 0, None, None, []
         fd = p.stdout.fileno()
         while True:
             b = os.read(fd, 1 << 16)
@@ -83,6 +88,7 @@ def kt_run(a, text, threads):
             if t_header is None:
                 t_header = now
             n += len(b)
+            parts.append(b)
             if t_audio is None and n > WAV_HEADER:
                 t_audio = now
         _, status, ru = os.wait4(p.pid, 0)
@@ -99,7 +105,12 @@ def kt_run(a, text, threads):
     chunks = [(len(c["token_frames"]), sum(c["token_frames"])) for c in dur["chunks"]]
     return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": wall, "load": t_header,
             "first": t_audio, "rss_kib": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
-            "chunks_tf": chunks}
+            "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
+
+
+def kt_has_bf16(a):
+    r = subprocess.run([os.path.join(a.build, "kt-synth"), "--help"], capture_output=True, text=True)
+    return "--bf16" in r.stdout + r.stderr
 
 
 def kt_json_fields(a, text):
@@ -199,6 +210,8 @@ def main():
     ap.add_argument("--sgemm-gflops", type=float, default=0, help="best OpenBLAS sgemm rate, all cores")
     ap.add_argument("--python", default=os.environ.get("PYTHON", "/usr/bin/python3"))
     ap.add_argument("--json")
+    ap.add_argument("--bf16", default="auto", choices=["auto", "off"],
+                    help="also run kt-synth --bf16 when kt-synth has it (auto)")
     ap.add_argument("--torch-worker", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1)
@@ -210,6 +223,7 @@ def main():
         cfg = json.load(f)
     runs = [int(x) for x in a.runs.split(",")]
     threads = [int(x) for x in a.threads_list.split(",")]
+    bf16 = a.bf16 != "off" and kt_has_bf16(a)
     js = kt_json_fields(a, INPUTS[0][1])
     print("kt-synth --json reports:", ", ".join(sorted(js)) if js else "n/a (run failed)")
     rows = []
@@ -221,12 +235,14 @@ def main():
         res = {}
         for t in threads:
             res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
+            if bf16:
+                res[("kt-bf16", t)] = best_of([kt_run(a, text, t, bf16=True) for _ in range(n)])
             res[("torch", t)] = torch_runs(a, chunks, t, n)
         tf = next((r["chunks_tf"] for r in res.values() if r), [])
         macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
         gflop = 2 * macs / 1e9
         for t in threads:
-            for eng in ("kt", "torch"):
+            for eng in (("kt", "kt-bf16") if bf16 else ("kt",)) + ("torch",):
                 r = res[(eng, t)]
                 if not r:
                     rows.append({"input": name, "engine": eng, "threads": t})
@@ -236,8 +252,12 @@ def main():
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
                        "cpu_s": r["cpu"], "rss_mib": r["rss_kib"] / 1024, "load_s": r["load"],
                        "first_audio_s": r["first"], "gflop": gflop,
-                       "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng == "kt" and ref) else None,
-                       "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng == "kt" and ref) else None}
+                       "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng != "torch" and ref) else None,
+                       "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng != "torch" and ref) else None}
+                if eng == "kt-bf16" and res[("kt", t)]:
+                    c = audio_cmp.compare(audio_cmp.pcm16(res[("kt", t)]["pcm"]), audio_cmp.pcm16(r["pcm"]))
+                    row["bf16_vs_f32"] = c
+                    row["bf16_len_vs_f32"] = (len(r["pcm"]) // 2, len(res[("kt", t)]["pcm"]) // 2)
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
                 row["floor_s"] = gflop / peak if peak else None
                 row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
@@ -252,7 +272,7 @@ def main():
 
 HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "kt speedup (CPU)",
         "peak RSS MiB",
-        "load s", "first audio s", "x floor")
+        "load s", "first audio s", "x floor", "bf16 vs f32 output")
 
 
 def print_table(rows):
@@ -261,12 +281,22 @@ def print_table(rows):
         if "wall_s" not in r:
             print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
             continue
-        eng = "kt-synth f32" if r["engine"] == "kt" else "torch ref"
+        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16"}.get(r["engine"], "torch ref")
         print(" | ".join([r["input"], eng, str(r["threads"]), fmt(r["audio_s"]), fmt(r["wall_s"]),
                           fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
                           fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"),
                           fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"]), fmt(r["first_audio_s"]),
-                          fmt(r["x_floor"], "{:.1f}x")]), flush=True)
+                          fmt(r["x_floor"], "{:.1f}x"), bf16_cell(r)]), flush=True)
+
+
+def bf16_cell(r):
+    if "bf16_len_vs_f32" not in r:
+        return ""
+    n, m = r["bf16_len_vs_f32"]
+    c = r["bf16_vs_f32"]
+    if c is None:
+        return f"length {n} vs {m} samples"
+    return f"SNR {c['snr_db']:.1f} dB, max {c['max_abs']:.1e}, spectral SNR {c['spec_snr_db']:.1f} dB"
 
 
 def print_floor(rows, a):
