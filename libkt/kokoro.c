@@ -193,6 +193,61 @@ static void done_with(binder *b, const float *p, size_t n)
         kt_checkpoint_release(b->m->ckpt, p, sizeof(float) * n);
 }
 
+typedef struct {
+    const float *g, *v;
+    float *w;
+    int d0;
+    size_t row;
+} fold_job;
+
+/* Rows of w = g * v / ||v|| for this thread (the load runs on the model's thread pool). */
+static void fold_task(void *p, int tid, int n)
+{
+    const fold_job *jb = p;
+    size_t row = jb->row;
+    for (int o = (int)((long)jb->d0 * tid / n); o < (int)((long)jb->d0 * (tid + 1) / n); o++) {
+        const float *vr = jb->v + (size_t)o * row;
+        double ss[4] = {0.0, 0.0, 0.0, 0.0};
+        size_t i = 0;
+        for (; i + 4 <= row; i += 4)
+            for (int u = 0; u < 4; u++)
+                ss[u] += (double)vr[i + u] * vr[i + u];
+        for (; i < row; i++)
+            ss[0] += (double)vr[i] * vr[i];
+        double sc = jb->g[o] / sqrt((ss[0] + ss[1]) + (ss[2] + ss[3]));
+        for (i = 0; i < row; i++)
+            jb->w[(size_t)o * row + i] = (float)(vr[i] * sc);
+    }
+}
+
+typedef struct {
+    const float *w;
+    int cout, cin, k, bf16;
+    void *wp;
+} pack_job;
+
+/* Row tiles of the packed weight for this thread (tiles are contiguous in both layouts). */
+static void pack_task(void *p, int tid, int n)
+{
+    const pack_job *jb = p;
+    int tiles = (jb->cout + KT_PACK_MR - 1) / KT_PACK_MR, t0 = tiles * tid / n, t1 = tiles * (tid + 1) / n;
+    int r0 = t0 * KT_PACK_MR, rows = (t1 * KT_PACK_MR < jb->cout ? t1 * KT_PACK_MR : jb->cout) - r0;
+    if (rows <= 0)
+        return;
+    const float *w = jb->w + (size_t)r0 * jb->cin * jb->k;
+    if (jb->bf16)
+        kt_conv_pack_bf16x2(w, rows, jb->cin, jb->k,
+                            (uint32_t *)jb->wp + kt_conv_pack_bf16x2_size(r0, jb->cin, jb->k));
+    else
+        kt_conv_pack(w, rows, jb->cin, jb->k, (float *)jb->wp + kt_conv_pack_size(r0, jb->cin, jb->k));
+}
+
+static void pack_f32(binder *b, const float *w, int cout, int cin, int k, float *wp, int bf16)
+{
+    pack_job jb = {w, cout, cin, k, bf16, wp};
+    kt_exec_run(b->m->ex, pack_task, &jb);
+}
+
 /* prefix.weight when the file holds weight norm already folded (kt-convert --fold-weight-norm). */
 static int is_folded(binder *b, const char *prefix)
 {
@@ -220,19 +275,8 @@ static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
     float *w = own(b, (size_t)d0 * row);
     if (!w)
         return NULL;
-    for (int o = 0; o < d0; o++) {
-        const float *vr = v + (size_t)o * row;
-        double ss[4] = {0.0, 0.0, 0.0, 0.0};
-        size_t i = 0;
-        for (; i + 4 <= row; i += 4)
-            for (int u = 0; u < 4; u++)
-                ss[u] += (double)vr[i + u] * vr[i + u];
-        for (; i < row; i++)
-            ss[0] += (double)vr[i] * vr[i];
-        double sc = g[o] / sqrt((ss[0] + ss[1]) + (ss[2] + ss[3]));
-        for (i = 0; i < row; i++)
-            w[(size_t)o * row + i] = (float)(vr[i] * sc);
-    }
+    fold_job jb = {g, v, w, d0, row};
+    kt_exec_run(b->m->ex, fold_task, &jb);
     done_with(b, v, (size_t)d0 * row);
     return w;
 }
@@ -262,7 +306,7 @@ static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_
     uint32_t *p = (uint32_t *)(void *)own(b, kt_conv_pack_bf16x2_size(cout, cin, k));
     if (!p)
         return;
-    kt_conv_pack_bf16x2(w, cout, cin, k, p);
+    pack_f32(b, w, cout, cin, k, (float *)(void *)p, 1);
     *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0};
 }
 
@@ -291,7 +335,7 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
     if (!p)
         return;
     if (v.scheme == KT_QUANT_F32) {
-        kt_conv_pack((const float *)(const void *)v.codes, cout, cin, k, p);
+        pack_f32(b, (const float *)(const void *)v.codes, cout, cin, k, p, 0);
         *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
     } else if (v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16) {
         kt_conv_pack_u16((const uint16_t *)(const void *)v.codes, cout, cin, k, p);
@@ -358,7 +402,7 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
         } else if (packed && !b->st) {
             float *p = own(b, kt_conv_pack_size(cout, cin, k));
             if (p) {
-                kt_conv_pack(c->w, cout, cin, k, p);
+                pack_f32(b, c->w, cout, cin, k, p, 0);
                 done_with(b, c->w, (size_t)cout * cin * k);
                 c->w = NULL;
                 *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
@@ -549,7 +593,7 @@ static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
         else {
             float *q = own(b, kt_conv_pack_size(c->cout, c->cin, M));
             if (q) {
-                kt_conv_pack(w, c->cout, c->cin, M, q);
+                pack_f32(b, w, c->cout, c->cin, M, q, 0);
                 ph[p] = (kt_packed){KT_PACK_F32, q, NULL, 0};
             }
         }
