@@ -285,8 +285,28 @@ static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *
 {
     l->in = in;
     l->out = out;
+    l->qv = NULL;
     l->w = tens(b, out, in, 0, "%s.weight", prefix);
     l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
+}
+
+/* A style projection (fc of AdaIN / AdaLayerNorm, applied to one vector per utterance):
+ * a compact stored weight (f16/bf16/q8/q4) stays in the file mapping and is read row by row. */
+static void style_lin(binder *b, kt_linear *l, int out, int in, const char *prefix)
+{
+    char name[300];
+    kt_qview v;
+    snprintf(name, sizeof name, "%s.weight", prefix);
+    if (b->full && !b->st && !b->list && kt_qview_open(b->m->ckpt, name, &v, NULL) == KT_OK &&
+        v.scheme != KT_QUANT_F32 && v.rows == out && v.cols == in && v.ndim == 2) {
+        kt_qview *keep = (kt_qview *)(void *)own(b, (sizeof v + sizeof(float) - 1) / sizeof(float));
+        if (!keep)
+            return;
+        *keep = v;
+        *l = (kt_linear){NULL, tens(b, out, 0, 0, "%s.bias", prefix), in, out, keep};
+        return;
+    }
+    lin(b, l, out, in, 1, prefix);
 }
 
 /* q4 codes of a [rows, cols] view as int8 (one byte per value). */
@@ -444,9 +464,9 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
     r->dout = dout;
     r->up = up;
     name2(n, sizeof n, prefix, "norm1.fc");
-    lin(b, &r->norm1, 2 * din, sty, 1, n);
+    style_lin(b, &r->norm1, 2 * din, sty, n);
     name2(n, sizeof n, prefix, "norm2.fc");
-    lin(b, &r->norm2, 2 * dout, sty, 1, n);
+    style_lin(b, &r->norm2, 2 * dout, sty, n);
     name2(n, sizeof n, prefix, "conv1");
     conv(b, &r->conv1, &r->pk1, n, din, dout, 3, 1, 1, 1, 1, 1);
     name2(n, sizeof n, prefix, "conv2");
@@ -474,9 +494,9 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
         snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
         conv(b, &r->convs2[j], &r->pk2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
         snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
-        lin(b, &r->adain1[j], 2 * ch, sty, 1, n);
+        style_lin(b, &r->adain1[j], 2 * ch, sty, n);
         snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
-        lin(b, &r->adain2[j], 2 * ch, sty, 1, n);
+        style_lin(b, &r->adain2[j], 2 * ch, sty, n);
         r->alpha1[j] = tens(b, 1, ch, 1, "%s.alpha1.%d", prefix, j);
         r->alpha2[j] = tens(b, 1, ch, 1, "%s.alpha2.%d", prefix, j);
     }
@@ -538,7 +558,7 @@ static void bind_predictor(binder *b)
         snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d", 2 * l);
         lstm(b, &w->dlstm[l], n, C + S, H2);
         snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d.fc", 2 * l + 1);
-        lin(b, &w->daln[l], 2 * C, S, 1, n);
+        style_lin(b, &w->daln[l], 2 * C, S, n);
     }
     lstm(b, &w->lstm, "predictor.module.lstm", C + S, H2);
     lin(b, &w->dur_proj, m->cfg.max_dur, C, 1, "predictor.module.duration_proj.linear_layer");

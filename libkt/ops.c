@@ -1,6 +1,8 @@
 /* ops.c - numeric building blocks (see kt/ops.h). */
 #include "kt/ops.h"
 
+#include "kt/quant.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -48,6 +50,15 @@ void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y)
 {
     if (n <= 0)
         return;
+    if (!l->w) {
+        for (int t = 0; t < n; t++) {
+            float *yr = y + (size_t)t * l->out;
+            kt_qview_matvec(l->qv, x + (size_t)t * l->in, yr);
+            for (int o = 0; l->b && o < l->out; o++)
+                yr[o] += l->b[o];
+        }
+        return;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in,
                 0.0f, y, l->out);
     if (l->b)
@@ -257,7 +268,7 @@ kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_
     if (!gx || !g || !h || !c)
         return arena_full(err);
     for (int d = 0; d < 2; d++) {
-        kt_linear ih = {l->wih[d], l->b[d], l->in, 4 * H};
+        kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
         kt_linear_forward(&ih, x, L, gx);
         lstm_direction(l, d, gx, L, y, g, h, c);
     }

@@ -39,11 +39,14 @@ void kt_arena_release(kt_arena *a, size_t mark);
 /* Floats kt_arena_take reserves for a request of n (n rounded up to the alignment). */
 size_t kt_arena_round(size_t n);
 
-/* A linear layer: w[out, in] (PyTorch layout), b[out] or NULL. */
+/* A linear layer: w[out, in] (PyTorch layout), b[out] or NULL. When w is NULL, qv is a
+ * kt_qview (kt/quant.h) of the weight in its stored compact form (f16/bf16/q8/q4), used
+ * row by row without expanding it (meant for the n = 1 style projections). */
 typedef struct {
     const float *w;
     const float *b;
     int in, out;
+    const void *qv;
 } kt_linear;
 
 /* y[n, out] = x[n, in] . w^T + b. */
