@@ -434,14 +434,36 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
     c->b = bias ? tens(b, cout, 0, 0, "%s.bias", prefix) : NULL;
 }
 
-static void lstm(binder *b, kt_lstm *l, const char *prefix, int in, int hidden)
+/* A matrix name [rows, cols] kept compact (its kt_qview, *q) when the file stores it as
+ * f16/bf16/q8/q4; otherwise float32 as tens() gives it (*q NULL). */
+static const float *matrix(binder *b, const kt_qview **q, int rows, int cols, const char *name)
 {
+    kt_qview v;
+    *q = NULL;
+    if (b->full && !b->st && !b->list && kt_qview_open(b->m->ckpt, name, &v, NULL) == KT_OK &&
+        v.scheme != KT_QUANT_F32 && v.ndim == 2 && v.rows == rows && v.cols == cols) {
+        kt_qview *keep = (kt_qview *)(void *)own(b, (sizeof v + sizeof(float) - 1) / sizeof(float));
+        if (keep) {
+            *keep = v;
+            *q = keep;
+        }
+        return NULL;
+    }
+    return tens(b, rows, cols, 0, "%s", name);
+}
+
+static void lstm(binder *b, kt_lstm_w *w, const char *prefix, int in, int hidden)
+{
+    kt_lstm *l = &w->l;
+    char n[300];
     l->in = in;
     l->hidden = hidden;
     for (int d = 0; d < 2; d++) {
         const char *sfx = d ? "_reverse" : "";
-        l->wih[d] = tens(b, 4 * hidden, in, 0, "%s.weight_ih_l0%s", prefix, sfx);
-        l->whh[d] = tens(b, 4 * hidden, hidden, 0, "%s.weight_hh_l0%s", prefix, sfx);
+        snprintf(n, sizeof n, "%s.weight_ih_l0%s", prefix, sfx);
+        l->wih[d] = matrix(b, &w->q[d][0], 4 * hidden, in, n);
+        snprintf(n, sizeof n, "%s.weight_hh_l0%s", prefix, sfx);
+        l->whh[d] = matrix(b, &w->q[d][1], 4 * hidden, hidden, n);
         const float *bi = tens(b, 4 * hidden, 0, 0, "%s.bias_ih_l0%s", prefix, sfx);
         const float *bh = tens(b, 4 * hidden, 0, 0, "%s.bias_hh_l0%s", prefix, sfx);
         float *sum = b->full ? own(b, 4 * (size_t)hidden) : NULL;

@@ -8,6 +8,7 @@
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
 #include "kt/ops.h"
+#include "kt/quant.h"
 
 #define KT_MAX_LAYERS 8    /* text encoder CNN depth / duration encoder layers */
 #define KT_MAX_UPS 4       /* generator upsample stages */
@@ -35,6 +36,13 @@ typedef struct {
     kt_packed pk1[KT_MAX_DIL], pk2[KT_MAX_DIL]; /* packed weights */
 } kt_gen_resblk;
 
+/* A BiLSTM whose matrices may stay compact (f16/bf16/q8/q4 kt_qview, q[d][0] input, q[d][1]
+ * hidden; NULL: l's float32 pointer); decoded into the arena for each run. */
+typedef struct {
+    kt_lstm l;
+    const kt_qview *q[2][2];
+} kt_lstm_w;
+
 typedef struct {
     const float *word, *pos, *type, *ln_g, *ln_b;
     kt_linear map_in, q, k, v, dense, ffn, ffn_out;
@@ -46,16 +54,16 @@ typedef struct {
     kt_conv1d conv[KT_MAX_LAYERS];
     kt_packed pk[KT_MAX_LAYERS];
     const float *gamma[KT_MAX_LAYERS], *beta[KT_MAX_LAYERS];
-    kt_lstm lstm;
+    kt_lstm_w lstm;
 } kt_textenc_w;
 
 typedef struct {
     kt_linear bert_enc;
-    kt_lstm dlstm[KT_MAX_LAYERS];  /* DurationEncoder lstms.{0,2,4} */
+    kt_lstm_w dlstm[KT_MAX_LAYERS]; /* DurationEncoder lstms.{0,2,4} */
     kt_linear daln[KT_MAX_LAYERS]; /* DurationEncoder lstms.{1,3,5}.fc */
-    kt_lstm lstm;
+    kt_lstm_w lstm;
     kt_linear dur_proj;
-    kt_lstm shared;
+    kt_lstm_w shared;
     kt_adain_resblk f0[3], n[3];
     kt_conv1d f0_proj, n_proj;
     kt_packed pk_f0_proj, pk_n_proj;
@@ -101,6 +109,10 @@ struct kt_model {
 size_t kt_conv_need(const kt_conv1d *c, const kt_packed *wp, int L);
 kt_status kt_conv_run(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y, kt_arena *a,
                       kt_error *err);
+
+/* Scratch and run of a kt_lstm_w (kt_lstm_forward on the decoded matrices). */
+size_t kt_lstm_need(const kt_lstm_w *w, int L);
+kt_status kt_lstm_run(const kt_lstm_w *w, const float *x, int L, float *y, kt_arena *a, kt_error *err);
 
 /* Samples per frame (2 * prod(upsample_rates) * hop: 600 for Kokoro). */
 int kt_kokoro_samples_per_frame(const kt_model *m);

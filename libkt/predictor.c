@@ -13,6 +13,42 @@ static kt_status too_small(kt_error *err, const char *what)
     return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (%s)", what);
 }
 
+/* ---- BiLSTM with compact matrices ---------------------------------------------------- */
+
+static size_t lstm_mat_size(const kt_lstm *l, int hh) { return 4 * (size_t)l->hidden * (hh ? l->hidden : l->in); }
+
+size_t kt_lstm_need(const kt_lstm_w *w, int L)
+{
+    size_t n = kt_lstm_scratch(&w->l, L);
+    for (int d = 0; d < 2; d++)
+        for (int hh = 0; hh < 2; hh++)
+            if (w->q[d][hh])
+                n += kt_arena_round(lstm_mat_size(&w->l, hh));
+    return n;
+}
+
+kt_status kt_lstm_run(const kt_lstm_w *w, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    kt_lstm l = w->l;
+    size_t mark = kt_arena_mark(a);
+    for (int d = 0; d < 2; d++)
+        for (int hh = 0; hh < 2; hh++) {
+            if (!w->q[d][hh])
+                continue;
+            float *buf = kt_arena_take(a, lstm_mat_size(&l, hh));
+            if (!buf)
+                return too_small(err, "lstm");
+            kt_qview_decode(w->q[d][hh], buf);
+            if (hh)
+                l.whh[d] = buf;
+            else
+                l.wih[d] = buf;
+        }
+    kt_status st = kt_lstm_forward(&l, x, L, y, a, err);
+    kt_arena_release(a, mark);
+    return st;
+}
+
 /* ---- AdainResBlk1d ---------------------------------------------------------------- */
 
 size_t kt_adain_resblk_need(const kt_adain_resblk *b, int sty, int L)
@@ -100,7 +136,7 @@ kt_status kt_adain_resblk_run(const kt_adain_resblk *b, const float *x, int L, c
 size_t kt_duration_need(const kt_model *m, int T)
 {
     size_t wide = kt_arena_round((size_t)T * (m->hid + m->sty));
-    size_t lstm = kt_lstm_scratch(&m->pred.lstm, T);
+    size_t lstm = kt_lstm_need(&m->pred.lstm, T);
     return wide + 2 * kt_arena_round((size_t)T * m->hid) + kt_arena_round(2 * (size_t)m->hid) +
            kt_arena_round((size_t)T * m->cfg.max_dur) + lstm;
 }
@@ -141,13 +177,13 @@ kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const
     kt_linear_forward(&w->bert_enc, bert_out, T, y); /* d_en^T [T, C] */
     concat_style(y, T, C, s_pred, S, d);
     for (int l = 0; l < m->n_layer; l++) {
-        if ((st = kt_lstm_forward(&w->dlstm[l], d, T, y, a, err)))
+        if ((st = kt_lstm_run(&w->dlstm[l], d, T, y, a, err)))
             return st;
         style_fc(&w->daln[l], s_pred, gb);
         kt_adalayernorm_rows(y, T, C, gb, ADAIN_EPS);
         concat_style(y, T, C, s_pred, S, d);
     }
-    if ((st = kt_lstm_forward(&w->lstm, d, T, x, a, err)))
+    if ((st = kt_lstm_run(&w->lstm, d, T, x, a, err)))
         return st;
     kt_linear_forward(&w->dur_proj, x, T, lg);
     durations(m, lg, T, speed, dur, pred_dur);
@@ -160,7 +196,7 @@ kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const
 size_t kt_f0n_need(const kt_model *m, int F)
 {
     size_t wide = kt_arena_round((size_t)F * (m->hid + m->sty));
-    size_t n = wide + 3 * kt_arena_round((size_t)m->hid * 2 * F) + kt_lstm_scratch(&m->pred.shared, F);
+    size_t n = wide + 3 * kt_arena_round((size_t)m->hid * 2 * F) + kt_lstm_need(&m->pred.shared, F);
     size_t rb = 0;
     for (int i = 0; i < 3; i++) {
         size_t r = kt_adain_resblk_need(&m->pred.f0[i], m->sty, i == 0 ? F : (i == 1 ? F : 2 * F));
@@ -196,7 +232,7 @@ kt_status kt_f0n_run(const kt_model *m, const float *en, int F, const float *s_p
     if (!xt || !x || !b1 || !b2)
         return too_small(err, "F0/N");
     kt_transpose(en, W, F, xt);
-    if ((st = kt_lstm_forward(&w->shared, xt, F, b1, a, err)))
+    if ((st = kt_lstm_run(&w->shared, xt, F, b1, a, err)))
         return st;
     kt_transpose(b1, F, m->hid, x);
     if ((st = branch(w->f0, &w->f0_proj, &w->pk_f0_proj, x, F, s_pred, f0, b1, b2, a, err)))

@@ -7,7 +7,7 @@ size_t kt_textenc_need(const kt_model *m, int T)
 {
     size_t n = kt_arena_round((size_t)m->hid * T);
     size_t conv = kt_conv_need(&m->tenc.conv[0], &m->tenc.pk[0], T);
-    size_t lstm = kt_lstm_scratch(&m->tenc.lstm, T);
+    size_t lstm = kt_lstm_need(&m->tenc.lstm, T);
     return 3 * n + (conv > lstm ? conv : lstm);
 }
 
@@ -33,7 +33,7 @@ kt_status kt_textenc_run(const kt_model *m, const int *ids, int T, float *t_en, 
         y = tmp;
     }
     kt_transpose(x, C, T, y);
-    if ((st = kt_lstm_forward(&w->lstm, y, T, z, a, err)))
+    if ((st = kt_lstm_run(&w->lstm, y, T, z, a, err)))
         return st;
     kt_transpose(z, T, C, t_en);
     kt_arena_release(a, mark);
