@@ -7,11 +7,42 @@
 
 #define ALBERT_EPS 1e-12f
 
+#define N_LIN 7
+
+/* The layer's linears: map_in, q, k, v, dense, ffn, ffn_out. */
+static void linears(const kt_albert_w *w, kt_linear *out)
+{
+    const kt_linear *src[N_LIN] = {&w->map_in, &w->q, &w->k, &w->v, &w->dense, &w->ffn, &w->ffn_out};
+    for (int i = 0; i < N_LIN; i++)
+        out[i] = *src[i];
+}
+
 size_t kt_albert_need(const kt_model *m, int T)
 {
-    size_t t = (size_t)T;
+    size_t t = (size_t)T, dec = 0;
+    kt_linear l[N_LIN];
+    linears(&m->bert, l);
+    for (int i = 0; i < N_LIN; i++)
+        if (!l[i].w)
+            dec += kt_arena_round((size_t)l[i].out * l[i].in);
     return kt_arena_round(t * m->bert_e) + 5 * kt_arena_round(t * m->bert_h) + kt_arena_round(t * m->inter) +
-           kt_arena_round(t * t);
+           kt_arena_round(t * t) + dec;
+}
+
+/* Compact (f16/bf16/q8/q4) weights decoded into the arena once per call (the shared layer
+ * runs num_hidden_layers times). */
+static int decode_linears(kt_linear *l, kt_arena *a)
+{
+    for (int i = 0; i < N_LIN; i++) {
+        if (l[i].w)
+            continue;
+        float *buf = kt_arena_take(a, (size_t)l[i].out * l[i].in);
+        if (!buf)
+            return -1;
+        kt_qview_decode(l[i].qv, buf);
+        l[i].w = buf;
+    }
+    return 0;
 }
 
 static void embed(const kt_model *m, const int *ids, int T, float *e)
@@ -48,6 +79,10 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
 {
     const kt_albert_w *w = &m->bert;
     size_t n = (size_t)T * m->bert_h, mark = kt_arena_mark(a);
+    kt_linear L[N_LIN];
+    linears(w, L);
+    if (decode_linears(L, a))
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     float *e = kt_arena_take(a, (size_t)T * m->bert_e);
     float *q = kt_arena_take(a, n), *k = kt_arena_take(a, n), *v = kt_arena_take(a, n);
     float *att = kt_arena_take(a, n), *ctx = kt_arena_take(a, n);
@@ -56,18 +91,18 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
     if (!e || !q || !k || !v || !att || !ctx || !ff || !sc)
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     embed(m, ids, T, e);
-    kt_linear_forward(&w->map_in, e, T, out);
+    kt_linear_forward(&L[0], e, T, out);
     for (int l = 0; l < m->cfg.plbert.num_hidden_layers; l++) {
-        kt_linear_forward(&w->q, out, T, q);
-        kt_linear_forward(&w->k, out, T, k);
-        kt_linear_forward(&w->v, out, T, v);
+        kt_linear_forward(&L[1], out, T, q);
+        kt_linear_forward(&L[2], out, T, k);
+        kt_linear_forward(&L[3], out, T, v);
         attention(m, q, k, v, T, sc, ctx);
-        kt_linear_forward(&w->dense, ctx, T, att);
+        kt_linear_forward(&L[4], ctx, T, att);
         add_into(att, out, n);
         kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
-        kt_linear_forward(&w->ffn, att, T, ff);
+        kt_linear_forward(&L[5], att, T, ff);
         kt_gelu_new(ff, (size_t)T * m->inter);
-        kt_linear_forward(&w->ffn_out, ff, T, out);
+        kt_linear_forward(&L[6], ff, T, out);
         add_into(out, att, n);
         kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
     }

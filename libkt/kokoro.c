@@ -290,9 +290,10 @@ static void lin(binder *b, kt_linear *l, int out, int in, int bias, const char *
     l->b = bias ? tens(b, out, 0, 0, "%s.bias", prefix) : NULL;
 }
 
-/* A style projection (fc of AdaIN / AdaLayerNorm, applied to one vector per utterance):
- * a compact stored weight (f16/bf16/q8/q4) stays in the file mapping and is read row by row. */
-static void style_lin(binder *b, kt_linear *l, int out, int in, const char *prefix)
+/* A linear whose compact stored weight (f16/bf16/q8/q4) stays in the file mapping (l->w NULL,
+ * l->qv its kt_qview): style projections (fc of AdaIN / AdaLayerNorm, one vector per
+ * utterance) read it row by row; ALBERT decodes it into its work buffer once per call. */
+static void compact_lin(binder *b, kt_linear *l, int out, int in, const char *prefix)
 {
     char name[300];
     kt_qview v;
@@ -486,9 +487,9 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
     r->dout = dout;
     r->up = up;
     name2(n, sizeof n, prefix, "norm1.fc");
-    style_lin(b, &r->norm1, 2 * din, sty, n);
+    compact_lin(b, &r->norm1, 2 * din, sty, n);
     name2(n, sizeof n, prefix, "norm2.fc");
-    style_lin(b, &r->norm2, 2 * dout, sty, n);
+    compact_lin(b, &r->norm2, 2 * dout, sty, n);
     name2(n, sizeof n, prefix, "conv1");
     conv(b, &r->conv1, &r->pk1, n, din, dout, 3, 1, 1, 1, 1, 1);
     name2(n, sizeof n, prefix, "conv2");
@@ -516,9 +517,9 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
         snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
         conv(b, &r->convs2[j], &r->pk2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
         snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
-        style_lin(b, &r->adain1[j], 2 * ch, sty, n);
+        compact_lin(b, &r->adain1[j], 2 * ch, sty, n);
         snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
-        style_lin(b, &r->adain2[j], 2 * ch, sty, n);
+        compact_lin(b, &r->adain2[j], 2 * ch, sty, n);
         r->alpha1[j] = tens(b, 1, ch, 1, "%s.alpha1.%d", prefix, j);
         r->alpha2[j] = tens(b, 1, ch, 1, "%s.alpha2.%d", prefix, j);
     }
@@ -536,17 +537,17 @@ static void bind_albert(binder *b)
     w->type = tens(b, 2, E, 0, "bert.module.embeddings.token_type_embeddings.weight");
     w->ln_g = tens(b, E, 0, 0, "bert.module.embeddings.LayerNorm.weight");
     w->ln_b = tens(b, E, 0, 0, "bert.module.embeddings.LayerNorm.bias");
-    lin(b, &w->map_in, H, E, 1, "bert.module.encoder.embedding_hidden_mapping_in");
+    compact_lin(b, &w->map_in, H, E, "bert.module.encoder.embedding_hidden_mapping_in");
     const char *parts[4] = {"attention.query", "attention.key", "attention.value", "attention.dense"};
     kt_linear *dst[4] = {&w->q, &w->k, &w->v, &w->dense};
     for (int i = 0; i < 4; i++) {
         snprintf(n, sizeof n, "%s.%s", L, parts[i]);
-        lin(b, dst[i], H, H, 1, n);
+        compact_lin(b, dst[i], H, H, n);
     }
     snprintf(n, sizeof n, "%s.ffn", L);
-    lin(b, &w->ffn, m->inter, H, 1, n);
+    compact_lin(b, &w->ffn, m->inter, H, n);
     snprintf(n, sizeof n, "%s.ffn_output", L);
-    lin(b, &w->ffn_out, H, m->inter, 1, n);
+    compact_lin(b, &w->ffn_out, H, m->inter, n);
     w->attn_ln_g = tens(b, H, 0, 0, "%s.attention.LayerNorm.weight", L);
     w->attn_ln_b = tens(b, H, 0, 0, "%s.attention.LayerNorm.bias", L);
     w->full_ln_g = tens(b, H, 0, 0, "%s.full_layer_layer_norm.weight", L);
@@ -580,7 +581,7 @@ static void bind_predictor(binder *b)
         snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d", 2 * l);
         lstm(b, &w->dlstm[l], n, C + S, H2);
         snprintf(n, sizeof n, "predictor.module.text_encoder.lstms.%d.fc", 2 * l + 1);
-        style_lin(b, &w->daln[l], 2 * C, S, n);
+        compact_lin(b, &w->daln[l], 2 * C, S, n);
     }
     lstm(b, &w->lstm, "predictor.module.lstm", C + S, H2);
     lin(b, &w->dur_proj, m->cfg.max_dur, C, 1, "predictor.module.duration_proj.linear_layer");
