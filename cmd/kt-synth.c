@@ -1,5 +1,6 @@
 /* kt-synth - text or Kokoro phonemes to 24 kHz speech with the Kokoro-82M weights. */
 #include <cjson/cJSON.h>
+#include <sys/resource.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -42,7 +43,9 @@ static const char usage[] =
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
     "      --bf16           convolutions in bfloat16 (AVX512_BF16 dot products; ~2x faster, SNR ~40 dB\n"
     "                       against float32 compute; ignored on CPUs without them)\n"
-    "      --json           print a JSON summary on stdout (not with -o -)\n"
+    "      --json           print a JSON summary on stdout (not with -o -): samples, seconds, chunks,\n"
+    "                       load_seconds, first_audio_seconds, synthesis_seconds, realtime_factor,\n"
+    "                       chunk_seconds, peak_rss_bytes, threads, compute\n"
     "  -h, --help           this help\n"
     "\n"
     "examples:\n"
@@ -354,6 +357,9 @@ typedef struct {
     cJSON *dur; /* array of chunk objects, or NULL */
     kt_wav_stream stream;
     int streaming;
+    double load_seconds;        /* config, voice and model ready to synthesize */
+    double first_audio_seconds; /* start of synthesis to the first chunk's samples */
+    double *chunk_seconds;      /* synthesis time of each chunk */
 } sink;
 
 static int sink_add(sink *s, const float *x, size_t n)
@@ -479,10 +485,16 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
         fprintf(stderr, "kt-synth: -: %s\n", e.msg);
         return EXIT_OUTPUT;
     }
+    double t0 = now_seconds();
     for (size_t i = 0; i < chunks->count; i++) {
         if (progress)
             fprintf(stderr, "\rkt-synth: chunk %zu/%zu", i + 1, chunks->count);
+        double tc = now_seconds();
         int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
+        if (s->chunk_seconds)
+            s->chunk_seconds[i] = now_seconds() - tc;
+        if (i == 0)
+            s->first_audio_seconds = now_seconds() - t0;
         if (rc) {
             if (progress)
                 fputc('\n', stderr);
@@ -515,8 +527,18 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
         cJSON_AddNullToObject(j, "lang");
     cJSON_AddNumberToObject(j, "speed", o->speed);
     cJSON_AddNumberToObject(j, "seed", o->seed);
+    cJSON_AddNumberToObject(j, "threads", o->threads);
+    cJSON_AddStringToObject(j, "compute", o->bf16 ? "bf16" : "f32");
+    cJSON_AddNumberToObject(j, "load_seconds", s->load_seconds);
+    cJSON_AddNumberToObject(j, "first_audio_seconds", s->first_audio_seconds);
     cJSON_AddNumberToObject(j, "synthesis_seconds", secs);
     cJSON_AddNumberToObject(j, "realtime_factor", dur > 0 ? secs / dur : 0.0);
+    cJSON *cs = cJSON_AddArrayToObject(j, "chunk_seconds");
+    for (size_t i = 0; cs && s->chunk_seconds && i < chunks->count; i++)
+        cJSON_AddItemToArray(cs, cJSON_CreateNumber(s->chunk_seconds[i]));
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (!text) {
@@ -610,11 +632,18 @@ static int run(options *o)
             rc = print_chunks(&chunks);
         goto done;
     }
+    double tl = now_seconds();
     rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
     if (!rc)
         rc = load_model(o, &cfg, &m);
     if (rc)
         goto done;
+    s.load_seconds = now_seconds() - tl;
+    if (!(s.chunk_seconds = calloc(chunks.count ? chunks.count : 1, sizeof *s.chunk_seconds))) {
+        fprintf(stderr, "kt-synth: out of memory\n");
+        rc = EXIT_OUTPUT;
+        goto done;
+    }
     if (v.dim != kt_model_style_size(m)) {
         fprintf(stderr, "kt-synth: %s: voice rows have %lld values but the model needs %d\n", o->voice,
                 (long long)v.dim, kt_model_style_size(m));
@@ -633,6 +662,7 @@ static int run(options *o)
 done:
     cJSON_Delete(s.dur);
     free(s.audio);
+    free(s.chunk_seconds);
     kt_voice_free(&v);
     kt_model_free(m);
     kt_chunk_list_free(&chunks);

@@ -50,6 +50,13 @@ def test_formats(tmp):
         summary = json.loads(so) if rc == 0 else {}
         if ext == ".wav" and ok:
             ok = len(wav_samples(out)) // 2 == summary["samples"] and summary["sample_rate"] == 24000
+            cs = summary.get("chunk_seconds", [])
+            timing_ok = (len(cs) == summary["chunks"] and 0 < summary["load_seconds"] < 60
+                         and 0 < summary["first_audio_seconds"] <= summary["synthesis_seconds"] + 1e-9
+                         and abs(sum(cs) - summary["synthesis_seconds"]) < 0.05
+                         and summary["peak_rss_bytes"] > 1 << 20 and summary["compute"] == "f32")
+            check(timing_ok, "--json timings: load %s, first audio %s, chunks %s, peak RSS %s" % (
+                summary.get("load_seconds"), summary.get("first_audio_seconds"), cs, summary.get("peak_rss_bytes")))
         check(ok, "%s output (%s), --json summary %s" % (ext, se.strip() or "no message", summary.get("samples")))
     left = [f for f in os.listdir(tmp) if f.startswith(".")]
     check(not left, "no temp files left behind (%s)" % left)
