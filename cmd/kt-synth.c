@@ -321,7 +321,7 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
         return status_exit(st);
     }
     if (dropped)
-        fprintf(stderr, "kt-synth: warning: dropped symbols not in the vocabulary: %s\n", dropped);
+        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
     free(dropped);
     return 0;
 }

@@ -249,10 +249,14 @@ static kt_status npy_parse(const unsigned char *d, uint64_t size, const char *na
     if (st)
         return st;
     size_t es = kt_dtype_size(h.dtype);
+    /* span, the product with zero dimensions counted as 1, bounds every stride too: a zero
+     * dimension must not hide an overflow of the others (fuzz_npy) */
+    uint64_t span = 1;
     for (int i = 0; i < h.ndim; i++) {
-        uint64_t v = (uint64_t)h.shape[i];
-        if (v != 0 && numel > (UINT64_MAX / 16) / v)
+        uint64_t v = (uint64_t)h.shape[i], w = v ? v : 1;
+        if (span > (UINT64_MAX / 16) / w)
             return kt_error_set(err, KT_ELIMIT, "npy shape product overflows");
+        span *= w;
         numel *= v;
     }
     if (numel * es > size - off)

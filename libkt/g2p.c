@@ -419,6 +419,15 @@ static void map_other(u32buf *s)
 }
 
 /* Drops symbols outside the vocab (recording them in dropped), collapses spaces, trims. */
+/* Appends c to set unless it is there already (first-seen order). */
+static void push_distinct(u32buf *set, uint32_t c)
+{
+    for (size_t d = 0; d < set->n; d++)
+        if (set->p[d] == c)
+            return;
+    ub_push(set, c);
+}
+
 static void filter_vocab(u32buf *s, const kt_config *cfg, u32buf *dropped)
 {
     size_t k = 0;
@@ -430,11 +439,7 @@ static void filter_vocab(u32buf *s, const kt_config *cfg, u32buf *dropped)
             continue;
         }
         if (cfg && kt_config_vocab_id(cfg, c) < 0) {
-            size_t d = 0;
-            while (d < dropped->n && dropped->p[d] != c)
-                d++;
-            if (d == dropped->n)
-                ub_push(dropped, c);
+            push_distinct(dropped, c);
             continue;
         }
         s->p[k++] = c;
@@ -442,6 +447,42 @@ static void filter_vocab(u32buf *s, const kt_config *cfg, u32buf *dropped)
     while (k > 0 && s->p[k - 1] == ' ')
         k--;
     s->n = k;
+}
+
+/* 1 if c may reach espeak-ng under voice. Letters of another script make espeak-ng switch
+ * language in the middle of the text, and that switch reads freed memory inside libespeak-ng
+ * (fuzz_g2p: Armenian letters under fr, ja and cmn). So each voice gets the Latin script,
+ * digits, punctuation and symbols, plus its own script; unknown voices get everything. */
+static int script_allowed(uint32_t c, const char *voice)
+{
+    int cjk = (c >= 0x3000 && c < 0x3040) || (c >= 0x3400 && c < 0x4DC0) || (c >= 0x4E00 && c < 0xA000) ||
+              (c >= 0xFF00 && c < 0xFFF0);
+    if (c < 0x250 || (c >= 0x300 && c < 0x370) || (c >= 0x1E00 && c < 0x1F00) || (c >= 0x2000 && c < 0x2070) ||
+        (c >= 0x20A0 && c < 0x20D0))
+        return 1;
+    if (!strcmp(voice, "hi"))
+        return c >= 0x900 && c < 0x980;
+    if (!strcmp(voice, "ja"))
+        return cjk || (c >= 0x3040 && c < 0x3100);
+    if (!strcmp(voice, "cmn"))
+        return cjk;
+    static const char *const latin_only[] = {"es", "fr-fr", "fr", "it", "pt-br", "pt"};
+    if (lang_is_english(voice))
+        return 0;
+    for (size_t i = 0; i < sizeof latin_only / sizeof latin_only[0]; i++)
+        if (!strcmp(voice, latin_only[i]))
+            return 0;
+    return 1;
+}
+
+/* Replaces the code points voice may not see with spaces and lists them in dropped. */
+static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
+{
+    for (size_t i = 0; i < in->n; i++)
+        if (!script_allowed(in->p[i], voice)) {
+            push_distinct(dropped, in->p[i]);
+            in->p[i] = ' ';
+        }
 }
 
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
@@ -459,6 +500,7 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
+    filter_scripts(&in, voice, &drop);
     pthread_mutex_lock(&espeak_lock);
     st = espeak_init_locked(err);
     if (!st)

@@ -42,8 +42,11 @@ const char *kt_g2p_lang_for_voice(const char *voice_name);
 const char *kt_g2p_espeak_voice(const char *lang);
 
 /* Phonemizes one text (any length, newlines treated as spaces) in lang and
- * maps it to Kokoro's alphabet. With cfg, symbols outside cfg's vocab are
- * dropped; *dropped (if dropped != NULL) then receives a malloc'd UTF-8 string of
+ * maps it to Kokoro's alphabet. Letters of a script the language does not use
+ * (e.g. Cyrillic under fr; each language keeps Latin plus its own script) are
+ * replaced by spaces before espeak-ng sees them, since espeak-ng's mid-text
+ * language switch is unsafe. With cfg, symbols outside cfg's vocab are
+ * dropped; both kinds are reported: *dropped (if dropped != NULL) then receives a malloc'd UTF-8 string of
  * the distinct dropped symbols in first-seen order, or NULL when none was
  * dropped. *out receives the malloc'd UTF-8 phonemes (single spaces, trimmed).
  * Errors: KT_EINVAL for invalid UTF-8 or an unknown language; KT_EUNSUPPORTED
