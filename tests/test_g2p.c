@@ -103,6 +103,31 @@ static void test_phonemize_dropped(void **state)
     free(out);
 }
 
+/* Letters of another script never reach espeak-ng (its mid-text language switch reads freed
+ * memory): under fr the Armenian and Cyrillic letters are dropped, each listed once, and the
+ * French words are phonemized as without them; under an unlisted espeak voice nothing is filtered. */
+static void test_other_scripts_dropped(void **state)
+{
+    (void)state;
+    char *out, *dropped, *plain, *pd;
+    kt_error e;
+    assert_int_equal(kt_g2p_phonemize("bonjour \xd5\xbc\xd5\xbc \xd0\xbf\xd1\x80 ami", "fr", &cfg, &out, &dropped, &e),
+                     KT_OK);
+    assert_non_null(dropped);
+    assert_string_equal(dropped, "\xd5\xbc\xd0\xbf\xd1\x80");
+    assert_int_equal(kt_g2p_phonemize("bonjour ami", "fr", &cfg, &plain, &pd, &e), KT_OK);
+    assert_string_equal(out, plain);
+    free(out);
+    free(dropped);
+    free(plain);
+    free(pd);
+    /* Devanagari is hi's own script: kept */
+    assert_int_equal(kt_g2p_phonemize("\xe0\xa4\xa8\xe0\xa4\xae", "hi", &cfg, &out, &dropped, &e), KT_OK);
+    assert_true(strlen(out) > 0);
+    free(out);
+    free(dropped);
+}
+
 /* Lines become separate chunks; dropped symbols are merged over lines, each once, in first-seen order. */
 static void test_text_lines(void **state)
 {
@@ -326,6 +351,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_languages),     cmocka_unit_test(test_phonemize_english),
         cmocka_unit_test(test_phonemize_dropped), cmocka_unit_test(test_phonemize_errors),
+        cmocka_unit_test(test_other_scripts_dropped),
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chunk_rule),    cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_ids),           cmocka_unit_test(test_threads),
