@@ -15,38 +15,65 @@ static kt_status too_small(kt_error *err)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* The resblock convs run in time blocks of GEN_BLOCK output columns (a multiple of the
+ * kernels' 768-column super-tiles): only one block of the padded conv input is held. */
+#define GEN_BLOCK 6144
+
+static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
+
 static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
 {
     size_t s = 0;
+    int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
-        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
+        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + kt_arena_round(2 * (size_t)b->ch) + bf;
+    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + 2 * kt_arena_round(2 * (size_t)b->ch) +
+           bf;
+}
+
+/* Padded conv input of one block and its bf16 pairs (NULL unless the weights are bf16). */
+typedef struct {
+    float *xp, *xpb;
+    size_t Ls;
+} gen_blk;
+
+/* y[C, L] (+)= c(snake(AdaIN(src))) with src's statistics mi, block by block (the same
+ * bytes as kt_adain_snake_pad + kt_conv1d_padded on the whole signal). */
+static void adain_conv_blocks(kt_exec *ex, const kt_gen_resblk *b, const float *src, int L, const float *mi,
+                              const float *gb, const float *alpha, const kt_conv1d *c, const kt_packed *pk,
+                              const gen_blk *k, float *y, int accumulate)
+{
+    for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
+        int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK;
+        kt_adain_snake_block(ex, src, b->ch, L, mi, gb, alpha, t0, t1, c->pad, k->xp, k->Ls);
+        kt_conv1d_padded_ld(ex, c, pk, k->xp, k->Ls, t1 - t0, y + t0, (size_t)L, accumulate, k->xpb);
+    }
 }
 
 /* x[C, L] += the n (adain, snake, dilated conv, adain, snake, conv) branches, in place:
- * AdaIN + Snake write the padded conv input, the second conv adds into x. */
+ * AdaIN + Snake write the padded conv input of a block, the second conv adds into x. */
 static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
                                 kt_error *err)
 {
     size_t mark = kt_arena_mark(a), lsmax = 0;
+    int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
-        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
+        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     float *t = kt_arena_take(a, (size_t)b->ch * L), *gb = kt_arena_take(a, 2 * (size_t)b->ch);
-    float *xp = kt_arena_take(a, (size_t)b->ch * lsmax), *xpb = NULL;
-    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
+    float *mi = kt_arena_take(a, 2 * (size_t)b->ch);
+    gen_blk k = {kt_arena_take(a, (size_t)b->ch * lsmax), NULL, lsmax};
+    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k.xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
         return too_small(err);
-    if (!t || !gb || !xp)
+    if (!t || !gb || !mi || !k.xp)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
-        const kt_conv1d *c1 = &b->convs1[j], *c2 = &b->convs2[j];
-        size_t ls1 = kt_conv_pad_len(c1, L), ls2 = kt_conv_pad_len(c2, L);
         kt_linear_forward(&b->adain1[j], s, 1, gb);
-        kt_adain_snake_pad(a->ex, x, b->ch, L, gb, b->alpha1[j], ADAIN_EPS, c1->pad, xp, ls1);
-        kt_conv1d_padded(a->ex, c1, &b->pk1[j], xp, ls1, L, t, 0, xpb);
+        kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi);
+        adain_conv_blocks(a->ex, b, x, L, mi, gb, b->alpha1[j], &b->convs1[j], &b->pk1[j], &k, t, 0);
         kt_linear_forward(&b->adain2[j], s, 1, gb);
-        kt_adain_snake_pad(a->ex, t, b->ch, L, gb, b->alpha2[j], ADAIN_EPS, c2->pad, xp, ls2);
-        kt_conv1d_padded(a->ex, c2, &b->pk2[j], xp, ls2, L, x, 1, xpb);
+        kt_adain_stats(a->ex, t, b->ch, L, ADAIN_EPS, mi);
+        adain_conv_blocks(a->ex, b, t, L, mi, gb, b->alpha2[j], &b->convs2[j], &b->pk2[j], &k, x, 1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
