@@ -28,8 +28,7 @@ static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + 2 * kt_arena_round(2 * (size_t)b->ch) +
-           bf;
+    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf;
 }
 
 /* Padded conv input of one block and its bf16 pairs (NULL unless the weights are bf16). */
@@ -52,20 +51,21 @@ static void adain_conv_blocks(kt_exec *ex, const kt_gen_resblk *b, const float *
 }
 
 /* x[C, L] += the n (adain, snake, dilated conv, adain, snake, conv) branches, in place:
- * AdaIN + Snake write the padded conv input of a block, the second conv adds into x. */
-static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
+ * AdaIN + Snake write the padded conv input of a block, the first conv writes t[C, L]
+ * (caller's buffer, clobbered), the second conv adds into x. */
+static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, float *t, kt_arena *a,
                                 kt_error *err)
 {
     size_t mark = kt_arena_mark(a), lsmax = 0;
     int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
         lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
-    float *t = kt_arena_take(a, (size_t)b->ch * L), *gb = kt_arena_take(a, 2 * (size_t)b->ch);
+    float *gb = kt_arena_take(a, 2 * (size_t)b->ch);
     float *mi = kt_arena_take(a, 2 * (size_t)b->ch);
     gen_blk k = {kt_arena_take(a, (size_t)b->ch * lsmax), NULL, lsmax};
     if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k.xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
         return too_small(err);
-    if (!t || !gb || !mi || !k.xp)
+    if (!gb || !mi || !k.xp)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
         kt_linear_forward(&b->adain1[j], s, 1, gb);
@@ -102,6 +102,42 @@ static int stage_out_len(const kt_model *m, int i, int L)
     return i == m->n_ups - 1 ? lu + 1 : lu;
 }
 
+/* conv_post: packed, in time blocks of a padded copy of x (no whole padded copy). */
+static size_t post_need(const kt_model *m, int L)
+{
+    const kt_conv1d *c = &m->gen.conv_post;
+    const kt_packed *pk = &m->gen.pk_post;
+    if (!pk->codes)
+        return kt_conv_need(c, pk, L);
+    size_t bf = pk->dtype == KT_PACK_BF16X2 ? kt_conv_bf16_scratch(c, blk_len(L)) : 0;
+    return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, blk_len(L))) + bf;
+}
+
+static kt_status post_run(const kt_model *m, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    const kt_conv1d *c = &m->gen.conv_post;
+    const kt_packed *pk = &m->gen.pk_post;
+    if (!pk->codes || c->stride != 1)
+        return kt_conv_run(c, pk, x, L, y, a, err);
+    size_t mark = kt_arena_mark(a), Ls = kt_conv_pad_len(c, blk_len(L));
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *xpb = NULL;
+    if (!xp || (pk->dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, kt_conv_bf16_scratch(c, blk_len(L))))))
+        return too_small(err);
+    for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
+        int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK, base = t0 - c->pad;
+        int e0 = base > 0 ? base : 0, e1 = t1 + c->pad < L ? t1 + c->pad : L;
+        for (size_t ci = 0; ci < (size_t)c->cin; ci++) {
+            float *r = xp + ci * Ls;
+            memset(r, 0, sizeof(float) * (size_t)(e0 - base));
+            memcpy(r + (e0 - base), x + ci * L + e0, sizeof(float) * (size_t)(e1 - e0));
+            memset(r + (e1 - base), 0, sizeof(float) * (Ls - (size_t)(e1 - base)));
+        }
+        kt_conv1d_padded_ld(a->ex, c, pk, xp, Ls, t1 - t0, y + t0, (size_t)L, 0, xpb);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
 size_t kt_generator_need(const kt_model *m, int F)
 {
     const kt_generator_w *g = &m->gen;
@@ -116,7 +152,7 @@ size_t kt_generator_need(const kt_model *m, int F)
             scr = max_sz(scr, gen_resblk_scratch(&g->res[i * nk + j], lo));
         L = lo;
     }
-    scr = max_sz(scr, kt_conv_need(&g->conv_post, &g->pk_post, L));
+    scr = max_sz(scr, post_need(m, L));
     big = max_sz(big, (size_t)(m->n_fft + 2) * L);
     return 4 * kt_arena_round(big) + scr;
 }
@@ -130,7 +166,8 @@ static void reflect_pad_left1(const float *y, int C, int L, float *out)
 }
 
 /* One upsampling stage: x[c_in, L] -> x[c_out, lo]. bufs = {y, acc, t} (each of the
- * largest stage size); acc becomes the new x and the old x buffer takes its place. */
+ * largest stage size); x, dead after the upsampling, holds the resblocks' first-conv
+ * outputs; acc becomes the new x and the old x buffer takes its place. */
 static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
                            float **bufs, kt_arena *a, kt_error *err)
 {
@@ -149,7 +186,7 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     } else if ((st = ups_run(m, i, *x, L, y, a, err)))
         return st;
     if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
-        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, a, err)))
+        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, *x, a, err)))
         return st;
     size_t n = (size_t)c * lo;
     for (size_t k = 0; k < n; k++)
@@ -158,7 +195,7 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
         float *r = j == 0 ? acc : j == nk - 1 ? y : t;
         if (r != y)
             memcpy(r, y, sizeof(float) * n);
-        if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, a, err)))
+        if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, *x, a, err)))
             return st;
         if (j)
             for (size_t k = 0; k < n; k++)
@@ -174,7 +211,6 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
 kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
                            float *audio, kt_arena *a, kt_error *err)
 {
-    const kt_generator_w *g = &m->gen;
     int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
     size_t mark = kt_arena_mark(a), sz = 0;
     {
@@ -202,7 +238,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
     int c = m->uic >> m->n_ups;
     kt_leaky_relu(x, (size_t)c * L, 0.01f);
     float *post = bufs[0];
-    if ((st = kt_conv_run(&g->conv_post, &g->pk_post, x, L, post, a, err)))
+    if ((st = post_run(m, x, L, post, a, err)))
         return st;
     for (size_t k = 0; k < (size_t)nb * L; k++)
         post[k] = expf(post[k]);
