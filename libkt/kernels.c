@@ -847,7 +847,8 @@ typedef struct {
     float *mi; /* [2C]: mean, 1/std */
     int t0, t1, pad;
     float *xp;
-    size_t Ls;
+    size_t Ls, ldx; /* x: row stride ldx, first column x0 */
+    int x0;
 } snake_blk_job;
 
 static void stats_task(void *p, int tid, int n)
@@ -860,16 +861,17 @@ static void stats_task(void *p, int tid, int n)
 
 void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi)
 {
-    snake_blk_job jb = {x, NULL, NULL, C, L, kt_exec_isa(ex), eps, mi, 0, 0, 0, NULL, 0};
+    snake_blk_job jb = {x, NULL, NULL, C, L, kt_exec_isa(ex), eps, mi, 0, 0, 0, NULL, 0, (size_t)L, 0};
     kt_exec_run(ex, stats_task, &jb);
 }
 
-/* Elements [e0, e1) of row x (full length L) into out, each with the value the whole-row
- * kernel (snake_task) gives it. */
+/* Elements [e0, e1) of a row of full length L (x points at its element x0) into out, each
+ * with the value the whole-row kernel (snake_task) gives it. */
 static void snake_part(const snake_blk_job *jb, const float *x, int e0, int e1, float m, float inv, float sc,
                        float sh, float al, float *out)
 {
 #if KT_X86 && defined(__GNUC__)
+    x -= jb->x0;
     if (jb->isa == KT_ISA_AVX512) {
         snake_row_avx512(x + e0, e1 - e0, m, inv, sc, sh, al, out);
         return;
@@ -882,6 +884,8 @@ static void snake_part(const snake_blk_job *jb, const float *x, int e0, int e1, 
             snake_row_generic(x + b0, e1 - b0, m, inv, sc, sh, al, out + (b0 - e0));
         return;
     }
+#else
+    x -= jb->x0;
 #endif
     snake_row_generic(x + e0, e1 - e0, m, inv, sc, sh, al, out);
 }
@@ -895,15 +899,15 @@ static void snake_blk_task(void *p, int tid, int n)
         float *out = jb->xp + (size_t)c * jb->Ls;
         float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
         memset(out, 0, sizeof(float) * (size_t)(e0 - base));
-        snake_part(jb, jb->x + (size_t)c * jb->L, e0, e1, jb->mi[2 * c], jb->mi[2 * c + 1], sc, sh, al,
+        snake_part(jb, jb->x + (size_t)c * jb->ldx, e0, e1, jb->mi[2 * c], jb->mi[2 * c + 1], sc, sh, al,
                    out + (e0 - base));
         memset(out + (e1 - base), 0, sizeof(float) * (jb->Ls - (size_t)(e1 - base)));
     }
 }
 
-void kt_adain_snake_block(kt_exec *ex, const float *x, int C, int L, const float *mi, const float *gb,
-                          const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls)
+void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C, int L, const float *mi,
+                          const float *gb, const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls)
 {
-    snake_blk_job jb = {x, gb, alpha, C, L, kt_exec_isa(ex), 0.0f, (float *)mi, t0, t1, pad, xp, Ls};
+    snake_blk_job jb = {x, gb, alpha, C, L, kt_exec_isa(ex), 0.0f, (float *)mi, t0, t1, pad, xp, Ls, ldx, x0};
     kt_exec_run(ex, snake_blk_task, &jb);
 }

@@ -139,11 +139,13 @@ void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *
  * kt_adain_snake_pad uses). */
 void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi);
 
-/* The columns t0 - pad .. t1 + pad of kt_adain_snake_pad's output, bit for bit, with the
- * statistics mi of kt_adain_stats: xp[c, j] = snake(AdaIN1d(x)[c, t0 - pad + j]) for
- * 0 <= t0 - pad + j < L, zeros elsewhere up to Ls >= t1 - t0 + 2 pad (0 <= t0 < t1 <= L).
+/* The columns t0 - pad .. t1 + pad of kt_adain_snake_pad's output for a signal of length L,
+ * bit for bit, with the statistics mi of kt_adain_stats: xp[c, j] = snake(AdaIN1d(x)[c, t0 -
+ * pad + j]) for 0 <= t0 - pad + j < L, zeros elsewhere up to Ls >= t1 - t0 + 2 pad
+ * (0 <= t0 < t1 <= L). x holds the signal's columns from x0 on (x0 <= max(0, t0 - pad),
+ * through min(L, t1 + pad)) with row stride ldx: the whole signal is x0 = 0, ldx = L.
  * Then kt_conv1d_padded_ld(..., xp, Ls, t1 - t0, y + t0, L, ...) gives output columns t0..t1. */
-void kt_adain_snake_block(kt_exec *ex, const float *x, int C, int L, const float *mi, const float *gb,
-                          const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls);
+void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C, int L, const float *mi,
+                          const float *gb, const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls);
 
 #endif
