@@ -280,6 +280,20 @@ static kt_status post_run(const kt_model *m, const float *x, int L, float *y, kt
     return KT_OK;
 }
 
+/* Floats of the largest stage buffer for input length L = 2F. */
+static size_t gen_big(const kt_model *m, int L)
+{
+    size_t sz = (size_t)m->uic * L;
+    for (int i = 0; i < m->n_ups; i++) {
+        int lo = stage_out_len(m, i, L);
+        sz = max_sz(sz, (size_t)(m->uic >> (i + 1)) * lo);
+        L = lo;
+    }
+    return max_sz(sz, (size_t)(m->n_fft + 2) * L);
+}
+
+int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > GEN_LOWMEM; }
+
 size_t kt_generator_need(const kt_model *m, int F)
 {
     const kt_generator_w *g = &m->gen;
@@ -297,7 +311,7 @@ size_t kt_generator_need(const kt_model *m, int F)
     }
     scr = max_sz(scr, post_need(m, L));
     big = max_sz(big, (size_t)(m->n_fft + 2) * L);
-    return (big > GEN_LOWMEM ? 3 : 4) * kt_arena_round(big) + scr;
+    return (kt_generator_lowmem(m, F) ? 3 : 4) * kt_arena_round(big) + scr;
 }
 
 static void reflect_pad_left1(const float *y, int C, int L, float *out)
@@ -366,8 +380,18 @@ static void reflect_pad_left1_inplace(float *u, int C, int L)
  * recomputed resblock's working copy), bufs = {y, t}; t becomes the sum and the new x,
  * and x's buffer goes to bufs[1]. The resblock sum is formed as r1 + r0 (+ r2 ...), the
  * same float values as r0 + r1 (+ r2 ...). */
+/* An arena over the free buffer buf[cap] when need fits in it, else a itself. */
+static kt_arena *sub_arena(kt_arena *sub, kt_arena *a, float *buf, size_t cap, size_t need)
+{
+    if (need > cap)
+        return a;
+    kt_arena_init(sub, buf, cap);
+    sub->ex = a->ex;
+    return sub;
+}
+
 static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
-                              float **bufs, kt_arena *a, kt_error *err)
+                              float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
@@ -377,11 +401,14 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
-    if ((st = ups_run(m, i, *x, L, y, a, err)))
+    kt_arena sub; /* the scratch of ups and of the noise conv in a free stage buffer */
+    if ((st = ups_run(m, i, *x, L, y, sub_arena(&sub, a, t, bufsz, ups_need(m, i, L)), err)))
         return st;
     if (i == m->n_ups - 1)
         reflect_pad_left1_inplace(y, c, lo - 1);
-    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t,
+                          sub_arena(&sub, a, h, bufsz, kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M)),
+                          err)) ||
         (st = gen_resblk_run(&g->noise_res[i], t, lo, s, h, a, err)))
         return st;
     size_t n = (size_t)c * lo;
@@ -411,17 +438,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
                            float *audio, kt_arena *a, kt_error *err)
 {
     int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
-    size_t mark = kt_arena_mark(a), sz = 0;
-    {
-        int l = L, C = m->uic;
-        sz = (size_t)C * l;
-        for (int i = 0; i < m->n_ups; i++) {
-            int lo = stage_out_len(m, i, l);
-            sz = max_sz(sz, (size_t)(C >> (i + 1)) * lo);
-            l = lo;
-        }
-        sz = max_sz(sz, (size_t)(m->n_fft + 2) * l);
-    }
+    size_t mark = kt_arena_mark(a), sz = gen_big(m, L);
     int lm = sz > GEN_LOWMEM, nbuf = lm ? 2 : 3;
     float *bufs[3] = {NULL, NULL, NULL}, *x = kt_arena_take(a, sz);
     for (int i = 0; i < nbuf; i++)
@@ -431,7 +448,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
         return too_small(err);
     memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
-        if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, bufs, a, err)
+        if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)
                      : gen_stage(m, i, &x, L, s_dec, har, M, bufs, a, err)))
             return st;
         L = stage_out_len(m, i, L);

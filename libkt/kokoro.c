@@ -919,6 +919,8 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
         }
     if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
         !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
+        if (kt_generator_lowmem(m, F)) /* long chunk: the file pages of the weights read so far */
+            kt_checkpoint_release_all(m->ckpt);
         kt_source_run(m, f0, F, seed, src);
         kt_stft_run(m, src, spf * F, har);
         st = kt_generator_run(m, x, F, style, har, audio, &a, err);

@@ -150,6 +150,8 @@ void kt_stft_run(const kt_model *m, const float *x, int n, float *har);
 void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int frames, float *audio);
 
 size_t kt_generator_need(const kt_model *m, int F);
+/* 1 when F frames run the generator's low-memory schedule (long chunks). */
+int kt_generator_lowmem(const kt_model *m, int F);
 kt_status kt_generator_run(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
                            float *audio, kt_arena *a, kt_error *err);
 
