@@ -322,11 +322,21 @@ static void reflect_pad_left1(const float *y, int C, int L, float *out)
     }
 }
 
+/* An arena over the free buffer buf[cap] when need fits in it, else a itself. */
+static kt_arena *sub_arena(kt_arena *sub, kt_arena *a, float *buf, size_t cap, size_t need)
+{
+    if (need > cap)
+        return a;
+    kt_arena_init(sub, buf, cap);
+    sub->ex = a->ex;
+    return sub;
+}
+
 /* One upsampling stage: x[c_in, L] -> x[c_out, lo]. bufs = {y, acc, t} (each of the
  * largest stage size); x, dead after the upsampling, holds the resblocks' first-conv
  * outputs; acc becomes the new x and the old x buffer takes its place. */
 static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
-                           float **bufs, kt_arena *a, kt_error *err)
+                           float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
@@ -336,13 +346,15 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
+    kt_arena sub; /* scratch of ups and of the noise conv in a buffer free at the time */
+    size_t un = ups_need(m, i, L), nn = kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M);
     if (i == m->n_ups - 1) { /* acc is free until the resblocks: the unpadded ups output */
-        if ((st = ups_run(m, i, *x, L, acc, a, err)))
+        if ((st = ups_run(m, i, *x, L, acc, sub_arena(&sub, a, t, bufsz, un), err)))
             return st;
         reflect_pad_left1(acc, c, lo - 1, y);
-    } else if ((st = ups_run(m, i, *x, L, y, a, err)))
+    } else if ((st = ups_run(m, i, *x, L, y, sub_arena(&sub, a, acc, bufsz, un), err)))
         return st;
-    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, sub_arena(&sub, a, acc, bufsz, nn), err)) ||
         (st = gen_resblk_run(&g->noise_res[i], t, lo, s, *x, a, err)))
         return st;
     size_t n = (size_t)c * lo;
@@ -380,16 +392,6 @@ static void reflect_pad_left1_inplace(float *u, int C, int L)
  * recomputed resblock's working copy), bufs = {y, t}; t becomes the sum and the new x,
  * and x's buffer goes to bufs[1]. The resblock sum is formed as r1 + r0 (+ r2 ...), the
  * same float values as r0 + r1 (+ r2 ...). */
-/* An arena over the free buffer buf[cap] when need fits in it, else a itself. */
-static kt_arena *sub_arena(kt_arena *sub, kt_arena *a, float *buf, size_t cap, size_t need)
-{
-    if (need > cap)
-        return a;
-    kt_arena_init(sub, buf, cap);
-    sub->ex = a->ex;
-    return sub;
-}
-
 static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
                               float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
@@ -448,8 +450,16 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
         return too_small(err);
     memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
-        if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)
-                     : gen_stage(m, i, &x, L, s_dec, har, M, bufs, a, err)))
+        size_t c = (size_t)(m->uic >> (i + 1)), lo = (size_t)stage_out_len(m, i, L), h2 = kt_arena_round(sz / 2);
+        if (lm && 2 * c * (size_t)L <= h2 && c * lo <= h2 && c * lo <= sz - h2) {
+            /* a small (early) stage: the fast schedule, its 4th buffer in x's second half */
+            float *b4[3] = {bufs[0], bufs[1], x + h2};
+            if ((st = gen_stage(m, i, &x, L, s_dec, har, M, b4, sz - h2, a, err)))
+                return st;
+            bufs[0] = b4[0];
+            bufs[1] = b4[1];
+        } else if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)
+                            : gen_stage(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)))
             return st;
         L = stage_out_len(m, i, L);
     }
