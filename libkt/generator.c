@@ -393,7 +393,7 @@ static void reflect_pad_left1_inplace(float *u, int C, int L)
  * and x's buffer goes to bufs[1]. The resblock sum is formed as r1 + r0 (+ r2 ...), the
  * same float values as r0 + r1 (+ r2 ...). */
 static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
-                              float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
+                              int drop_har, float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
@@ -410,8 +410,11 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
         reflect_pad_left1_inplace(y, c, lo - 1);
     if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t,
                           sub_arena(&sub, a, h, bufsz, kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M)),
-                          err)) ||
-        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, h, a, err)))
+                          err)))
+        return st;
+    if (drop_har) /* its last use */
+        kt_drop_pages(har, sizeof(float) * (size_t)(m->n_fft + 2) * M);
+    if ((st = gen_resblk_run(&g->noise_res[i], t, lo, s, h, a, err)))
         return st;
     size_t n = (size_t)c * lo;
     for (size_t k = 0; k < n; k++)
@@ -437,7 +440,7 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
 }
 
 kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
-                           float *audio, kt_arena *a, kt_error *err)
+                           int drop, float *audio, kt_arena *a, kt_error *err)
 {
     int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
     size_t mark = kt_arena_mark(a), sz = gen_big(m, L);
@@ -449,6 +452,9 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
     if (!x || !bufs[nbuf - 1])
         return too_small(err);
     memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
+    drop = drop && lm;
+    if (drop)
+        kt_drop_pages(x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
         size_t c = (size_t)(m->uic >> (i + 1)), lo = (size_t)stage_out_len(m, i, L), h2 = kt_arena_round(sz / 2);
         if (lm && 2 * c * (size_t)L <= h2 && c * lo <= h2 && c * lo <= sz - h2) {
@@ -458,7 +464,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
                 return st;
             bufs[0] = b4[0];
             bufs[1] = b4[1];
-        } else if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)
+        } else if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, drop && i == m->n_ups - 1, bufs, sz, a, err)
                             : gen_stage(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)))
             return st;
         L = stage_out_len(m, i, L);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kokoro_impl.h"
 #include "kt/quant.h"
@@ -30,6 +31,17 @@ static float *big_alloc(size_t n)
     madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+void kt_drop_pages(const void *p, size_t bytes)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!p || pg <= 0)
+        return;
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+    uintptr_t hi = ((uintptr_t)p + bytes) / (uintptr_t)pg * (uintptr_t)pg;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* ---- convolutions: packed direct kernel or im2col + sgemm ---- */
@@ -919,11 +931,17 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
         }
     if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
         !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
-        if (kt_generator_lowmem(m, F)) /* long chunk: the file pages of the weights read so far */
+        int lm = kt_generator_lowmem(m, F);
+        if (lm) /* long chunk: the file pages of the weights read so far */
             kt_checkpoint_release_all(m->ckpt);
         kt_source_run(m, f0, F, seed, src);
         kt_stft_run(m, src, spf * F, har);
-        st = kt_generator_run(m, x, F, style, har, audio, &a, err);
+        if (lm) { /* and the pages of the buffers no longer read */
+            kt_drop_pages(en, sizeof(float) * (size_t)W * F);
+            kt_drop_pages(asr, sizeof(float) * (size_t)m->hid * F);
+            kt_drop_pages(src, sizeof(float) * (size_t)spf * F);
+        }
+        st = kt_generator_run(m, x, F, style, har, lm, audio, &a, err);
     }
     free(buf);
     return st;

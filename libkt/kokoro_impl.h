@@ -152,7 +152,13 @@ void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int 
 size_t kt_generator_need(const kt_model *m, int F);
 /* 1 when F frames run the generator's low-memory schedule (long chunks). */
 int kt_generator_lowmem(const kt_model *m, int F);
+/* drop: on the low-memory schedule the whole pages of x and har are given back to the
+ * system after their last use (their contents are then undefined). */
 kt_status kt_generator_run(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
-                           float *audio, kt_arena *a, kt_error *err);
+                           int drop, float *audio, kt_arena *a, kt_error *err);
+
+/* Gives the whole pages inside [p, p + bytes) of an anonymous buffer back to the system
+ * (madvise MADV_DONTNEED: they read as zeros afterwards). */
+void kt_drop_pages(const void *p, size_t bytes);
 
 #endif
