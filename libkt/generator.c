@@ -93,6 +93,10 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
 
 /* Scratch of the low-memory path: two gb and two mi vectors, the padded conv input block,
  * its bf16 pairs, the first conv's output block with halo, two output blocks, 8C doubles. */
+#define LM_BLOCK 3072 /* smaller blocks: this path holds five of them */
+
+static int lm_len(int L) { return L < LM_BLOCK ? L : LM_BLOCK; }
+
 static size_t lm_halo(const kt_gen_resblk *b)
 {
     int p = 0;
@@ -103,7 +107,7 @@ static size_t lm_halo(const kt_gen_resblk *b)
 
 static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L)
 {
-    size_t n = (size_t)blk_len(L), ch = (size_t)b->ch, s = 0;
+    size_t n = (size_t)lm_len(L), ch = (size_t)b->ch, s = 0;
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * lm_halo(b))),
                              kt_conv_pad_len(&b->convs2[j], (int)n)));
@@ -151,8 +155,8 @@ static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *m
 {
     for (int pass = 0; pass < 2; pass++) {
         memset(acc, 0, sizeof(double) * 4 * (size_t)q->b->ch);
-        for (int t0 = 0; t0 < q->L; t0 += GEN_BLOCK) {
-            int t1 = q->L - t0 < GEN_BLOCK ? q->L : t0 + GEN_BLOCK;
+        for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
+            int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
             lm_first(ex, q, t0, t1);
             lm_sums(q, t0, t1 - t0, pass ? mean : NULL, acc);
         }
@@ -178,7 +182,7 @@ static void lm_put(float *x, int L, int C, const float *ob, size_t ldo, int t0, 
 static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
                                    kt_error *err)
 {
-    size_t mark = kt_arena_mark(a), ch = (size_t)b->ch, n = (size_t)blk_len(L), hl = lm_halo(b), lsmax = 0;
+    size_t mark = kt_arena_mark(a), ch = (size_t)b->ch, n = (size_t)lm_len(L), hl = lm_halo(b), lsmax = 0;
     for (int j = 0; j < b->n; j++)
         lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * hl)),
                                      kt_conv_pad_len(&b->convs2[j], (int)n)));
@@ -200,8 +204,8 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
         kt_linear_forward(&b->adain2[j], s, 1, gb2);
         kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi1);
         lm_stats(a->ex, &q, acc, mean, mi2);
-        for (int t0 = 0, nb = 0; t0 < L; t0 += GEN_BLOCK, nb++) {
-            int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK;
+        for (int t0 = 0, nb = 0; t0 < L; t0 += LM_BLOCK, nb++) {
+            int t1 = L - t0 < LM_BLOCK ? L : t0 + LM_BLOCK;
             int h0 = t0 - p2 > 0 ? t0 - p2 : 0, h1 = t1 + p2 < L ? t1 + p2 : L;
             float *o = ob[nb & 1];
             lm_first(a->ex, &q, h0, h1);
@@ -215,7 +219,7 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
             pend = t0;
             pt1 = t1;
         }
-        lm_put(x, L, b->ch, ob[((L + GEN_BLOCK - 1) / GEN_BLOCK - 1) & 1], n, pend, pt1);
+        lm_put(x, L, b->ch, ob[((L + LM_BLOCK - 1) / LM_BLOCK - 1) & 1], n, pend, pt1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
