@@ -19,12 +19,9 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
  * kernels' 768-column super-tiles): only one block of the padded conv input is held. */
 #define GEN_BLOCK 6144
 
-/* Stage buffers of more floats than this (~13 s of audio for Kokoro) switch to the
- * low-memory schedule (gen_stage_lm): 3 whole buffers instead of 4, for 3x the FLOPs of
- * the first convs of one resblock. */
-#ifndef GEN_LOWMEM /* (-D for tests of the low-memory path on short inputs) */
-#define GEN_LOWMEM ((size_t)8 << 20)
-#endif
+/* Stage buffers of more floats than m->gen_lowmem switch to the low-memory schedule
+ * (gen_stage_lm): 3 whole buffers instead of 4, for 3x the FLOPs of the first convs of
+ * one resblock. */
 
 static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
 
@@ -296,7 +293,7 @@ static size_t gen_big(const kt_model *m, int L)
     return max_sz(sz, (size_t)(m->n_fft + 2) * L);
 }
 
-int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > GEN_LOWMEM; }
+int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > m->gen_lowmem; }
 
 size_t kt_generator_need(const kt_model *m, int F)
 {
@@ -448,7 +445,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
 {
     int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
     size_t mark = kt_arena_mark(a), sz = gen_big(m, L);
-    int lm = sz > GEN_LOWMEM, nbuf = lm ? 2 : 3;
+    int lm = sz > m->gen_lowmem, nbuf = lm ? 2 : 3;
     float *bufs[3] = {NULL, NULL, NULL}, *x = kt_arena_take(a, sz);
     for (int i = 0; i < nbuf; i++)
         bufs[i] = kt_arena_take(a, sz);
@@ -461,7 +458,7 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
         kt_drop_pages(x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
         size_t c = (size_t)(m->uic >> (i + 1)), lo = (size_t)stage_out_len(m, i, L), h2 = kt_arena_round(sz / 2);
-        if (lm && 2 * c * (size_t)L <= h2 && c * lo <= h2 && c * lo <= sz - h2) {
+        if (lm && i < m->n_ups - 1 && 2 * c * (size_t)L <= h2 && c * lo <= h2 && c * lo <= sz - h2) {
             /* a small (early) stage: the fast schedule, its 4th buffer in x's second half */
             float *b4[3] = {bufs[0], bufs[1], x + h2};
             if ((st = gen_stage(m, i, &x, L, s_dec, har, M, b4, sz - h2, a, err)))

@@ -798,6 +798,8 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     if (!m)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     m->n_threads = p ? p->n_threads : 0;
+    const char *lm = getenv("KT_GEN_LOWMEM");
+    m->gen_lowmem = lm && *lm ? (size_t)strtoull(lm, NULL, 10) : KT_GEN_LOWMEM_DEFAULT;
     if (!cfg && (st = kt_config_default(&def, err)))
         goto fail;
     if ((st = copy_config(&m->cfg, cfg ? cfg : &def, err)) || (st = derive_dims(m, err)))

@@ -16,6 +16,9 @@
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
+/* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); env KT_GEN_LOWMEM=N (floats)
+ * at load overrides it (tests: 0 runs every chunk on the low-memory schedule). */
+#define KT_GEN_LOWMEM_DEFAULT ((size_t)8 << 20)
 
 /* AdainResBlk1d (StyleTTS2): predictor F0/N blocks, decoder encode/decode. */
 typedef struct {
@@ -94,6 +97,7 @@ struct kt_model {
     int n_threads;
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
+    size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
     float **owned; /* folded / converted weight buffers */
     size_t n_owned, cap_owned;
     /* derived dimensions */
