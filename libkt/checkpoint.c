@@ -114,3 +114,9 @@ void kt_checkpoint_release(const kt_checkpoint *c, const void *p, uint64_t n)
     if (hi > lo)
         madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
+
+void kt_checkpoint_release_all(const kt_checkpoint *c)
+{
+    if (c && c->map.data && c->map.size)
+        kt_checkpoint_release(c, c->map.data, c->map.size);
+}

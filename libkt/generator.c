@@ -15,38 +15,208 @@ static kt_status too_small(kt_error *err)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* The resblock convs run in time blocks of GEN_BLOCK output columns (a multiple of the
+ * kernels' 768-column super-tiles): only one block of the padded conv input is held. */
+#define GEN_BLOCK 6144
+
+/* Stage buffers of more floats than m->gen_lowmem switch to the low-memory schedule
+ * (gen_stage_lm): 3 whole buffers instead of 4, for 3x the FLOPs of the first convs of
+ * one resblock. */
+
+static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
+
 static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
 {
     size_t s = 0;
+    int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
-        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
+        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + kt_arena_round((size_t)b->ch * L) + kt_arena_round(2 * (size_t)b->ch) + bf;
+    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf;
+}
+
+/* Padded conv input of one block and its bf16 pairs (NULL unless the weights are bf16). */
+typedef struct {
+    float *xp, *xpb;
+    size_t Ls;
+} gen_blk;
+
+/* y[C, L] (+)= c(snake(AdaIN(src))) with src's statistics mi, block by block (the same
+ * bytes as kt_adain_snake_pad + kt_conv1d_padded on the whole signal). */
+static void adain_conv_blocks(kt_exec *ex, const kt_gen_resblk *b, const float *src, int L, const float *mi,
+                              const float *gb, const float *alpha, const kt_conv1d *c, const kt_packed *pk,
+                              const gen_blk *k, float *y, int accumulate)
+{
+    for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
+        int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK;
+        kt_adain_snake_block(ex, src, (size_t)L, 0, b->ch, L, mi, gb, alpha, t0, t1, c->pad, k->xp, k->Ls);
+        kt_conv1d_padded_ld(ex, c, pk, k->xp, k->Ls, t1 - t0, y + t0, (size_t)L, accumulate, k->xpb);
+    }
 }
 
 /* x[C, L] += the n (adain, snake, dilated conv, adain, snake, conv) branches, in place:
- * AdaIN + Snake write the padded conv input, the second conv adds into x. */
-static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
+ * AdaIN + Snake write the padded conv input of a block, the first conv writes t[C, L]
+ * (caller's buffer, clobbered), the second conv adds into x. */
+static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const float *s, float *t, kt_arena *a,
                                 kt_error *err)
 {
     size_t mark = kt_arena_mark(a), lsmax = 0;
+    int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
-        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], L), kt_conv_pad_len(&b->convs2[j], L)));
-    float *t = kt_arena_take(a, (size_t)b->ch * L), *gb = kt_arena_take(a, 2 * (size_t)b->ch);
-    float *xp = kt_arena_take(a, (size_t)b->ch * lsmax), *xpb = NULL;
-    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
+        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
+    float *gb = kt_arena_take(a, 2 * (size_t)b->ch);
+    float *mi = kt_arena_take(a, 2 * (size_t)b->ch);
+    gen_blk k = {kt_arena_take(a, (size_t)b->ch * lsmax), NULL, lsmax};
+    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k.xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
         return too_small(err);
-    if (!t || !gb || !xp)
+    if (!gb || !mi || !k.xp)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
-        const kt_conv1d *c1 = &b->convs1[j], *c2 = &b->convs2[j];
-        size_t ls1 = kt_conv_pad_len(c1, L), ls2 = kt_conv_pad_len(c2, L);
         kt_linear_forward(&b->adain1[j], s, 1, gb);
-        kt_adain_snake_pad(a->ex, x, b->ch, L, gb, b->alpha1[j], ADAIN_EPS, c1->pad, xp, ls1);
-        kt_conv1d_padded(a->ex, c1, &b->pk1[j], xp, ls1, L, t, 0, xpb);
+        kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi);
+        adain_conv_blocks(a->ex, b, x, L, mi, gb, b->alpha1[j], &b->convs1[j], &b->pk1[j], &k, t, 0);
         kt_linear_forward(&b->adain2[j], s, 1, gb);
-        kt_adain_snake_pad(a->ex, t, b->ch, L, gb, b->alpha2[j], ADAIN_EPS, c2->pad, xp, ls2);
-        kt_conv1d_padded(a->ex, c2, &b->pk2[j], xp, ls2, L, x, 1, xpb);
+        kt_adain_stats(a->ex, t, b->ch, L, ADAIN_EPS, mi);
+        adain_conv_blocks(a->ex, b, t, L, mi, gb, b->alpha2[j], &b->convs2[j], &b->pk2[j], &k, x, 1);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* ---- low-memory resblock: the first conv's output is never held whole ----
+ * Its AdaIN statistics come from two passes that compute it block by block (sums, then
+ * squared deviations, in row_stats' exact order), and a third pass recomputes it with the
+ * second conv's halo: 3x the first conv's FLOPs, bit-identical output. */
+
+/* Scratch of the low-memory path: two gb and two mi vectors, the padded conv input block,
+ * its bf16 pairs, the first conv's output block with halo, two output blocks, 8C doubles. */
+#define LM_BLOCK 3072 /* smaller blocks: this path holds five of them */
+
+static int lm_len(int L) { return L < LM_BLOCK ? L : LM_BLOCK; }
+
+static size_t lm_halo(const kt_gen_resblk *b)
+{
+    int p = 0;
+    for (int j = 0; j < b->n; j++)
+        p = b->convs2[j].pad > p ? b->convs2[j].pad : p;
+    return (size_t)p;
+}
+
+static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L)
+{
+    size_t n = (size_t)lm_len(L), ch = (size_t)b->ch, s = 0;
+    for (int j = 0; j < b->n; j++)
+        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * lm_halo(b))),
+                             kt_conv_pad_len(&b->convs2[j], (int)n)));
+    size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round((ch + 1) / 2 * s) : 0;
+    return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * (n + 2 * lm_halo(b))) +
+           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch);
+}
+
+typedef struct {
+    const kt_gen_resblk *b;
+    int j, L;
+    const float *x, *gb1, *mi1;
+    gen_blk k;
+    float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 */
+    size_t ldh;
+} lm_ctx;
+
+/* hw = the first conv's output columns [h0, h1). */
+static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
+{
+    const kt_conv1d *c = &q->b->convs1[q->j];
+    kt_adain_snake_block(ex, q->x, (size_t)q->L, 0, q->b->ch, q->L, q->mi1, q->gb1, q->b->alpha1[q->j], h0, h1, c->pad,
+                         q->k.xp, q->k.Ls);
+    kt_conv1d_padded_ld(ex, c, &q->b->pk1[q->j], q->k.xp, q->k.Ls, h1 - h0, q->hw, q->ldh, 0, q->k.xpb);
+}
+
+/* row_stats' sums (mean == NULL) or squared deviations from mean, over columns t0 .. t0+n
+ * of hw, added to acc[4c + lane] in the order row_stats adds them. */
+static void lm_sums(const lm_ctx *q, int t0, int n, const double *mean, double *acc)
+{
+    int L4 = q->L & ~3;
+    for (int c = 0; c < q->b->ch; c++) {
+        const float *r = q->hw + (size_t)c * q->ldh;
+        double *a = acc + 4 * c;
+        for (int i = 0; i < n; i++) {
+            int g = t0 + i;
+            double v = mean ? (r[i] - mean[c]) * (r[i] - mean[c]) : (double)r[i];
+            a[g < L4 ? (g & 3) : 0] += v;
+        }
+    }
+}
+
+/* mi2 = the statistics of the first conv's output (two recompute passes). */
+static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *mi2)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        memset(acc, 0, sizeof(double) * 4 * (size_t)q->b->ch);
+        for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
+            int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
+            lm_first(ex, q, t0, t1);
+            lm_sums(q, t0, t1 - t0, pass ? mean : NULL, acc);
+        }
+        for (int c = 0; c < q->b->ch; c++) {
+            const double *a = acc + 4 * c;
+            if (!pass)
+                mean[c] = (a[0] + a[1] + a[2] + a[3]) / q->L;
+            else {
+                mi2[2 * c] = (float)mean[c];
+                mi2[2 * c + 1] = (float)(1.0 / sqrt((a[0] + a[1] + a[2] + a[3]) / q->L + (double)ADAIN_EPS));
+            }
+        }
+    }
+}
+
+static void lm_put(float *x, int L, int C, const float *ob, size_t ldo, int t0, int t1)
+{
+    for (size_t c = 0; c < (size_t)C; c++)
+        memcpy(x + c * L + t0, ob + c * ldo, sizeof(float) * (size_t)(t1 - t0));
+}
+
+/* gen_resblk_run without a whole-length buffer for the first conv's output. */
+static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
+                                   kt_error *err)
+{
+    size_t mark = kt_arena_mark(a), ch = (size_t)b->ch, n = (size_t)lm_len(L), hl = lm_halo(b), lsmax = 0;
+    for (int j = 0; j < b->n; j++)
+        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * hl)),
+                                     kt_conv_pad_len(&b->convs2[j], (int)n)));
+    float *gb1 = kt_arena_take(a, 2 * ch), *gb2 = kt_arena_take(a, 2 * ch);
+    float *mi1 = kt_arena_take(a, 2 * ch), *mi2 = kt_arena_take(a, 2 * ch);
+    lm_ctx q = {b, 0, L, x, gb1, mi1, {kt_arena_take(a, ch * lsmax), NULL, lsmax}, NULL, n + 2 * hl};
+    q.hw = kt_arena_take(a, ch * q.ldh);
+    float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
+    double *acc = (double *)(void *)kt_arena_take(a, 16 * ch), *mean = acc + 4 * ch;
+    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(q.k.xpb = kt_arena_take(a, (ch + 1) / 2 * lsmax)))
+        return too_small(err);
+    if (!gb1 || !gb2 || !mi1 || !mi2 || !q.k.xp || !q.hw || !ob[1] || !acc)
+        return too_small(err);
+    for (int j = 0; j < b->n; j++) {
+        const kt_conv1d *c2 = &b->convs2[j];
+        int p2 = c2->pad, pend = -1, pt1 = 0;
+        q.j = j;
+        kt_linear_forward(&b->adain1[j], s, 1, gb1);
+        kt_linear_forward(&b->adain2[j], s, 1, gb2);
+        kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi1);
+        lm_stats(a->ex, &q, acc, mean, mi2);
+        for (int t0 = 0, nb = 0; t0 < L; t0 += LM_BLOCK, nb++) {
+            int t1 = L - t0 < LM_BLOCK ? L : t0 + LM_BLOCK;
+            int h0 = t0 - p2 > 0 ? t0 - p2 : 0, h1 = t1 + p2 < L ? t1 + p2 : L;
+            float *o = ob[nb & 1];
+            lm_first(a->ex, &q, h0, h1);
+            if (pend >= 0) /* the previous block's output: x there is no longer read */
+                lm_put(x, L, b->ch, ob[(nb - 1) & 1], n, pend, pt1);
+            kt_adain_snake_block(a->ex, q.hw, q.ldh, h0, b->ch, L, mi2, gb2, b->alpha2[j], t0, t1, p2, q.k.xp,
+                                 q.k.Ls);
+            for (size_t c = 0; c < ch; c++)
+                memcpy(o + c * n, x + c * L + t0, sizeof(float) * (size_t)(t1 - t0));
+            kt_conv1d_padded_ld(a->ex, c2, &b->pk2[j], q.k.xp, q.k.Ls, t1 - t0, o, n, 1, q.k.xpb);
+            pend = t0;
+            pt1 = t1;
+        }
+        lm_put(x, L, b->ch, ob[((L + LM_BLOCK - 1) / LM_BLOCK - 1) & 1], n, pend, pt1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
@@ -75,6 +245,56 @@ static int stage_out_len(const kt_model *m, int i, int L)
     return i == m->n_ups - 1 ? lu + 1 : lu;
 }
 
+/* conv_post: packed, in time blocks of a padded copy of x (no whole padded copy). */
+static size_t post_need(const kt_model *m, int L)
+{
+    const kt_conv1d *c = &m->gen.conv_post;
+    const kt_packed *pk = &m->gen.pk_post;
+    if (!pk->codes)
+        return kt_conv_need(c, pk, L);
+    size_t bf = pk->dtype == KT_PACK_BF16X2 ? kt_conv_bf16_scratch(c, blk_len(L)) : 0;
+    return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, blk_len(L))) + bf;
+}
+
+static kt_status post_run(const kt_model *m, const float *x, int L, float *y, kt_arena *a, kt_error *err)
+{
+    const kt_conv1d *c = &m->gen.conv_post;
+    const kt_packed *pk = &m->gen.pk_post;
+    if (!pk->codes || c->stride != 1)
+        return kt_conv_run(c, pk, x, L, y, a, err);
+    size_t mark = kt_arena_mark(a), Ls = kt_conv_pad_len(c, blk_len(L));
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *xpb = NULL;
+    if (!xp || (pk->dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, kt_conv_bf16_scratch(c, blk_len(L))))))
+        return too_small(err);
+    for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
+        int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK, base = t0 - c->pad;
+        int e0 = base > 0 ? base : 0, e1 = t1 + c->pad < L ? t1 + c->pad : L;
+        for (size_t ci = 0; ci < (size_t)c->cin; ci++) {
+            float *r = xp + ci * Ls;
+            memset(r, 0, sizeof(float) * (size_t)(e0 - base));
+            memcpy(r + (e0 - base), x + ci * L + e0, sizeof(float) * (size_t)(e1 - e0));
+            memset(r + (e1 - base), 0, sizeof(float) * (Ls - (size_t)(e1 - base)));
+        }
+        kt_conv1d_padded_ld(a->ex, c, pk, xp, Ls, t1 - t0, y + t0, (size_t)L, 0, xpb);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* Floats of the largest stage buffer for input length L = 2F. */
+static size_t gen_big(const kt_model *m, int L)
+{
+    size_t sz = (size_t)m->uic * L;
+    for (int i = 0; i < m->n_ups; i++) {
+        int lo = stage_out_len(m, i, L);
+        sz = max_sz(sz, (size_t)(m->uic >> (i + 1)) * lo);
+        L = lo;
+    }
+    return max_sz(sz, (size_t)(m->n_fft + 2) * L);
+}
+
+int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > m->gen_lowmem; }
+
 size_t kt_generator_need(const kt_model *m, int F)
 {
     const kt_generator_w *g = &m->gen;
@@ -86,12 +306,13 @@ size_t kt_generator_need(const kt_model *m, int F)
         scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M), ups_need(m, i, L)));
         scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls));
         for (int j = 0; j < nk; j++)
-            scr = max_sz(scr, gen_resblk_scratch(&g->res[i * nk + j], lo));
+            scr = max_sz(scr, max_sz(gen_resblk_scratch(&g->res[i * nk + j], lo),
+                                     gen_resblk_lm_scratch(&g->res[i * nk + j], lo)));
         L = lo;
     }
-    scr = max_sz(scr, kt_conv_need(&g->conv_post, &g->pk_post, L));
+    scr = max_sz(scr, post_need(m, L));
     big = max_sz(big, (size_t)(m->n_fft + 2) * L);
-    return 4 * kt_arena_round(big) + scr;
+    return (kt_generator_lowmem(m, F) ? 3 : 4) * kt_arena_round(big) + scr;
 }
 
 static void reflect_pad_left1(const float *y, int C, int L, float *out)
@@ -102,10 +323,21 @@ static void reflect_pad_left1(const float *y, int C, int L, float *out)
     }
 }
 
+/* An arena over the free buffer buf[cap] when need fits in it, else a itself. */
+static kt_arena *sub_arena(kt_arena *sub, kt_arena *a, float *buf, size_t cap, size_t need)
+{
+    if (need > cap)
+        return a;
+    kt_arena_init(sub, buf, cap);
+    sub->ex = a->ex;
+    return sub;
+}
+
 /* One upsampling stage: x[c_in, L] -> x[c_out, lo]. bufs = {y, acc, t} (each of the
- * largest stage size); acc becomes the new x and the old x buffer takes its place. */
+ * largest stage size); x, dead after the upsampling, holds the resblocks' first-conv
+ * outputs; acc becomes the new x and the old x buffer takes its place. */
 static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
-                           float **bufs, kt_arena *a, kt_error *err)
+                           float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
@@ -115,14 +347,16 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
+    kt_arena sub; /* scratch of ups and of the noise conv in a buffer free at the time */
+    size_t un = ups_need(m, i, L), nn = kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M);
     if (i == m->n_ups - 1) { /* acc is free until the resblocks: the unpadded ups output */
-        if ((st = ups_run(m, i, *x, L, acc, a, err)))
+        if ((st = ups_run(m, i, *x, L, acc, sub_arena(&sub, a, t, bufsz, un), err)))
             return st;
         reflect_pad_left1(acc, c, lo - 1, y);
-    } else if ((st = ups_run(m, i, *x, L, y, a, err)))
+    } else if ((st = ups_run(m, i, *x, L, y, sub_arena(&sub, a, acc, bufsz, un), err)))
         return st;
-    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, a, err)) ||
-        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, a, err)))
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t, sub_arena(&sub, a, acc, bufsz, nn), err)) ||
+        (st = gen_resblk_run(&g->noise_res[i], t, lo, s, *x, a, err)))
         return st;
     size_t n = (size_t)c * lo;
     for (size_t k = 0; k < n; k++)
@@ -131,7 +365,7 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
         float *r = j == 0 ? acc : j == nk - 1 ? y : t;
         if (r != y)
             memcpy(r, y, sizeof(float) * n);
-        if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, a, err)))
+        if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, *x, a, err)))
             return st;
         if (j)
             for (size_t k = 0; k < n; k++)
@@ -144,38 +378,102 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     return KT_OK;
 }
 
-kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
-                           float *audio, kt_arena *a, kt_error *err)
+/* ups output u[C, L] (contiguous) -> [C, L + 1] with the left reflection pad, in place
+ * (rows from the last: each moves to a higher address). */
+static void reflect_pad_left1_inplace(float *u, int C, int L)
+{
+    for (size_t c = (size_t)C; c-- > 0;) {
+        float first = u[c * L + 1];
+        memmove(u + c * (L + 1) + 1, u + c * L, sizeof(float) * (size_t)L);
+        u[c * (L + 1)] = first;
+    }
+}
+
+/* gen_stage in 3 whole buffers: x (the input, then the first-conv outputs and the
+ * recomputed resblock's working copy), bufs = {y, t}; t becomes the sum and the new x,
+ * and x's buffer goes to bufs[1]. The resblock sum is formed as r1 + r0 (+ r2 ...), the
+ * same float values as r0 + r1 (+ r2 ...). */
+static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const float *s, const float *har, int M,
+                              int drop_har, float **bufs, size_t bufsz, kt_arena *a, kt_error *err)
 {
     const kt_generator_w *g = &m->gen;
-    int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
-    size_t mark = kt_arena_mark(a), sz = 0;
-    {
-        int l = L, C = m->uic;
-        sz = (size_t)C * l;
-        for (int i = 0; i < m->n_ups; i++) {
-            int lo = stage_out_len(m, i, l);
-            sz = max_sz(sz, (size_t)(C >> (i + 1)) * lo);
-            l = lo;
-        }
-        sz = max_sz(sz, (size_t)(m->n_fft + 2) * l);
+    int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
+    float *y = bufs[0], *t = bufs[1], *h = *x;
+    kt_status st;
+    kt_leaky_relu(*x, (size_t)(c * 2) * L, 0.1f);
+    if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
+        return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
+                            kt_conv1d_out_len(&g->noise_convs[i], M), lo);
+    kt_arena sub; /* the scratch of ups and of the noise conv in a free stage buffer */
+    if ((st = ups_run(m, i, *x, L, y, sub_arena(&sub, a, t, bufsz, ups_need(m, i, L)), err)))
+        return st;
+    if (i == m->n_ups - 1)
+        reflect_pad_left1_inplace(y, c, lo - 1);
+    if ((st = kt_conv_run(&g->noise_convs[i], &g->pk_noise[i], har, M, t,
+                          sub_arena(&sub, a, h, bufsz, kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M)),
+                          err)))
+        return st;
+    if (drop_har) /* its last use */
+        kt_drop_pages(har, sizeof(float) * (size_t)(m->n_fft + 2) * M);
+    if ((st = gen_resblk_run(&g->noise_res[i], t, lo, s, h, a, err)))
+        return st;
+    size_t n = (size_t)c * lo;
+    for (size_t k = 0; k < n; k++)
+        y[k] += t[k];
+    for (int q = 0; q < nk; q++) { /* resblocks 1, 0, 2, ..., nk-1; the last in place on y */
+        int j = nk < 2 ? 0 : q == 0 ? 1 : q == 1 ? 0 : q;
+        float *r = q == 0 ? t : q == nk - 1 ? y : h;
+        if (r != y)
+            memcpy(r, y, sizeof(float) * n);
+        st = r == h ? gen_resblk_run_lm(&g->res[i * nk + j], r, lo, s, a, err)
+                    : gen_resblk_run(&g->res[i * nk + j], r, lo, s, h, a, err);
+        if (st)
+            return st;
+        if (q)
+            for (size_t k = 0; k < n; k++)
+                t[k] += r[k];
     }
-    float *bufs[3], *x = kt_arena_take(a, sz);
-    for (int i = 0; i < 3; i++)
+    for (size_t k = 0; k < n; k++)
+        t[k] /= (float)nk;
+    bufs[1] = *x;
+    *x = t;
+    return KT_OK;
+}
+
+kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
+                           int drop, float *audio, kt_arena *a, kt_error *err)
+{
+    int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
+    size_t mark = kt_arena_mark(a), sz = gen_big(m, L);
+    int lm = sz > m->gen_lowmem, nbuf = lm ? 2 : 3;
+    float *bufs[3] = {NULL, NULL, NULL}, *x = kt_arena_take(a, sz);
+    for (int i = 0; i < nbuf; i++)
         bufs[i] = kt_arena_take(a, sz);
     kt_status st;
-    if (!x || !bufs[2])
+    if (!x || !bufs[nbuf - 1])
         return too_small(err);
     memcpy(x, x_in, sizeof(float) * (size_t)m->uic * L);
+    drop = drop && lm;
+    if (drop)
+        kt_drop_pages(x_in, sizeof(float) * (size_t)m->uic * L);
     for (int i = 0; i < m->n_ups; i++) {
-        if ((st = gen_stage(m, i, &x, L, s_dec, har, M, bufs, a, err)))
+        size_t c = (size_t)(m->uic >> (i + 1)), lo = (size_t)stage_out_len(m, i, L), h2 = kt_arena_round(sz / 2);
+        if (lm && i < m->n_ups - 1 && 2 * c * (size_t)L <= h2 && c * lo <= h2 && c * lo <= sz - h2) {
+            /* a small (early) stage: the fast schedule, its 4th buffer in x's second half */
+            float *b4[3] = {bufs[0], bufs[1], x + h2};
+            if ((st = gen_stage(m, i, &x, L, s_dec, har, M, b4, sz - h2, a, err)))
+                return st;
+            bufs[0] = b4[0];
+            bufs[1] = b4[1];
+        } else if ((st = lm ? gen_stage_lm(m, i, &x, L, s_dec, har, M, drop && i == m->n_ups - 1, bufs, sz, a, err)
+                            : gen_stage(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)))
             return st;
         L = stage_out_len(m, i, L);
     }
     int c = m->uic >> m->n_ups;
     kt_leaky_relu(x, (size_t)c * L, 0.01f);
     float *post = bufs[0];
-    if ((st = kt_conv_run(&g->conv_post, &g->pk_post, x, L, post, a, err)))
+    if ((st = post_run(m, x, L, post, a, err)))
         return st;
     for (size_t k = 0; k < (size_t)nb * L; k++)
         post[k] = expf(post[k]);

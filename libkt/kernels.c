@@ -423,6 +423,7 @@ typedef struct {
     size_t Ls;
     int lo, acc, isa;
     float *y;
+    size_t ldy; /* row stride of y (>= lo) */
 } conv_job;
 
 /* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
@@ -431,7 +432,7 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
 {
     const kt_conv1d *c = jb->c;
     int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
-    float bias8[MR], *C = jb->y + (size_t)row0 * jb->lo + t0;
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0;
     const float *bp = NULL;
     if (first && c->b) {
         for (int r = 0; r < MR; r++)
@@ -439,17 +440,17 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
         bp = bias8;
     }
     if (rows == MR && cols == nr) {
-        kern(A, B, jb->Ls, nci, c->k, c->dil, C, (size_t)jb->lo, load, bp);
+        kern(A, B, jb->Ls, nci, c->k, c->dil, C, jb->ldy, load, bp);
         return;
     }
     float tmp[MR * NR_MAX];
     memset(tmp, 0, sizeof tmp);
     if (load)
         for (int r = 0; r < rows; r++)
-            memcpy(tmp + r * nr, C + (size_t)r * jb->lo, sizeof(float) * (size_t)cols);
+            memcpy(tmp + r * nr, C + (size_t)r * jb->ldy, sizeof(float) * (size_t)cols);
     kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, 1, bp);
     for (int r = 0; r < rows; r++)
-        memcpy(C + (size_t)r * jb->lo, tmp + r * nr, sizeof(float) * (size_t)cols);
+        memcpy(C + (size_t)r * jb->ldy, tmp + r * nr, sizeof(float) * (size_t)cols);
 }
 
 /* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
@@ -575,7 +576,14 @@ static void pairs_task(void *p, int tid, int n)
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch)
 {
-    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y};
+    int lo = kt_conv1d_out_len(c, L);
+    kt_conv1d_padded_ld(ex, c, wp, xp, Ls, L, y, lo > 0 ? (size_t)lo : 0, accumulate, scratch);
+}
+
+void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                         float *y, size_t ldy, int accumulate, float *scratch)
+{
+    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy};
     if (jb.lo <= 0)
         return;
     if (wp->dtype == KT_PACK_BF16X2)
@@ -783,6 +791,22 @@ __attribute__((target("avx2,fma"))) static void snake_row_avx2(const float *x, i
     }
     snake_row_generic(x + t, n - t, m, inv, sc, sh, al, out + t);
 }
+
+/* snake_row_avx2 on ALL n elements through the polynomial (masked last vector): the values
+ * snake_row_avx2 gives the elements before the scalar tail of its row. */
+__attribute__((target("avx2,fma"))) static void snake_span_avx2(const float *x, int n, float m, float inv, float sc,
+                                                               float sh, float al, float *out)
+{
+    __m256 vm = _mm256_set1_ps(m), vinv = _mm256_set1_ps(inv), vsc = _mm256_set1_ps(sc), vsh = _mm256_set1_ps(sh);
+    __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
+    for (int t = 0; t < n; t += 8) {
+        __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 v = _mm256_maskload_ps(x + t, k);
+        v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
+        v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
+        _mm256_maskstore_ps(out + t, k, v);
+    }
+}
 #endif
 
 static void snake_task(void *p, int tid, int n)
@@ -812,4 +836,78 @@ void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *
 {
     snake_job jb = {x, gb, alpha, C, L, pad, kt_exec_isa(ex), eps, xp, Ls};
     kt_exec_run(ex, snake_task, &jb);
+}
+
+/* ---- AdaIN + Snake on a time block (statistics of the whole signal computed first) ---- */
+
+typedef struct {
+    const float *x, *gb, *alpha;
+    int C, L, isa;
+    float eps;
+    float *mi; /* [2C]: mean, 1/std */
+    int t0, t1, pad;
+    float *xp;
+    size_t Ls, ldx; /* x: row stride ldx, first column x0 */
+    int x0;
+} snake_blk_job;
+
+static void stats_task(void *p, int tid, int n)
+{
+    const snake_blk_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    for (int c = c0; c < c1; c++)
+        row_stats(jb->x + (size_t)c * jb->L, jb->L, jb->eps, &jb->mi[2 * c], &jb->mi[2 * c + 1]);
+}
+
+void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi)
+{
+    snake_blk_job jb = {x, NULL, NULL, C, L, kt_exec_isa(ex), eps, mi, 0, 0, 0, NULL, 0, (size_t)L, 0};
+    kt_exec_run(ex, stats_task, &jb);
+}
+
+/* Elements [e0, e1) of a row of full length L (x points at its element x0) into out, each
+ * with the value the whole-row kernel (snake_task) gives it. */
+static void snake_part(const snake_blk_job *jb, const float *x, int e0, int e1, float m, float inv, float sc,
+                       float sh, float al, float *out)
+{
+#if KT_X86 && defined(__GNUC__)
+    x -= jb->x0;
+    if (jb->isa == KT_ISA_AVX512) {
+        snake_row_avx512(x + e0, e1 - e0, m, inv, sc, sh, al, out);
+        return;
+    }
+    if (jb->isa == KT_ISA_AVX2) { /* the whole row: polynomial before L & ~7, sinf after */
+        int eb = jb->L & ~7, a1 = e1 < eb ? e1 : eb, b0 = e0 > eb ? e0 : eb;
+        if (a1 > e0)
+            snake_span_avx2(x + e0, a1 - e0, m, inv, sc, sh, al, out);
+        if (e1 > b0)
+            snake_row_generic(x + b0, e1 - b0, m, inv, sc, sh, al, out + (b0 - e0));
+        return;
+    }
+#else
+    x -= jb->x0;
+#endif
+    snake_row_generic(x + e0, e1 - e0, m, inv, sc, sh, al, out);
+}
+
+static void snake_blk_task(void *p, int tid, int n)
+{
+    const snake_blk_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    int base = jb->t0 - jb->pad, e0 = base > 0 ? base : 0, e1 = jb->t1 + jb->pad < jb->L ? jb->t1 + jb->pad : jb->L;
+    for (int c = c0; c < c1; c++) {
+        float *out = jb->xp + (size_t)c * jb->Ls;
+        float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
+        memset(out, 0, sizeof(float) * (size_t)(e0 - base));
+        snake_part(jb, jb->x + (size_t)c * jb->ldx, e0, e1, jb->mi[2 * c], jb->mi[2 * c + 1], sc, sh, al,
+                   out + (e0 - base));
+        memset(out + (e1 - base), 0, sizeof(float) * (jb->Ls - (size_t)(e1 - base)));
+    }
+}
+
+void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C, int L, const float *mi,
+                          const float *gb, const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls)
+{
+    snake_blk_job jb = {x, gb, alpha, C, L, kt_exec_isa(ex), 0.0f, (float *)mi, t0, t1, pad, xp, Ls, ldx, x0};
+    kt_exec_run(ex, snake_blk_task, &jb);
 }

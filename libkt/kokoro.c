@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "kokoro_impl.h"
 #include "kt/quant.h"
@@ -30,6 +31,17 @@ static float *big_alloc(size_t n)
     madvise(p, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
 #endif
     return p;
+}
+
+void kt_drop_pages(const void *p, size_t bytes)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!p || pg <= 0)
+        return;
+    uintptr_t lo = ((uintptr_t)p + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg;
+    uintptr_t hi = ((uintptr_t)p + bytes) / (uintptr_t)pg * (uintptr_t)pg;
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_DONTNEED);
 }
 
 /* ---- convolutions: packed direct kernel or im2col + sgemm ---- */
@@ -786,6 +798,8 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     if (!m)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     m->n_threads = p ? p->n_threads : 0;
+    const char *lm = getenv("KT_GEN_LOWMEM");
+    m->gen_lowmem = lm && *lm ? (size_t)strtoull(lm, NULL, 10) : KT_GEN_LOWMEM_DEFAULT;
     if (!cfg && (st = kt_config_default(&def, err)))
         goto fail;
     if ((st = copy_config(&m->cfg, cfg ? cfg : &def, err)) || (st = derive_dims(m, err)))
@@ -919,9 +933,17 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
         }
     if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
         !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
+        int lm = kt_generator_lowmem(m, F);
+        if (lm) /* long chunk: the file pages of the weights read so far */
+            kt_checkpoint_release_all(m->ckpt);
         kt_source_run(m, f0, F, seed, src);
         kt_stft_run(m, src, spf * F, har);
-        st = kt_generator_run(m, x, F, style, har, audio, &a, err);
+        if (lm) { /* and the pages of the buffers no longer read */
+            kt_drop_pages(en, sizeof(float) * (size_t)W * F);
+            kt_drop_pages(asr, sizeof(float) * (size_t)m->hid * F);
+            kt_drop_pages(src, sizeof(float) * (size_t)spf * F);
+        }
+        st = kt_generator_run(m, x, F, style, har, lm, audio, &a, err);
     }
     free(buf);
     return st;

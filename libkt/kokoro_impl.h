@@ -16,6 +16,9 @@
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
+/* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); env KT_GEN_LOWMEM=N (floats)
+ * at load overrides it (tests: 0 runs every chunk on the low-memory schedule). */
+#define KT_GEN_LOWMEM_DEFAULT ((size_t)8 << 20)
 
 /* AdainResBlk1d (StyleTTS2): predictor F0/N blocks, decoder encode/decode. */
 typedef struct {
@@ -94,6 +97,7 @@ struct kt_model {
     int n_threads;
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
+    size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
     float **owned; /* folded / converted weight buffers */
     size_t n_owned, cap_owned;
     /* derived dimensions */
@@ -150,7 +154,15 @@ void kt_stft_run(const kt_model *m, const float *x, int n, float *har);
 void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int frames, float *audio);
 
 size_t kt_generator_need(const kt_model *m, int F);
+/* 1 when F frames run the generator's low-memory schedule (long chunks). */
+int kt_generator_lowmem(const kt_model *m, int F);
+/* drop: on the low-memory schedule the whole pages of x and har are given back to the
+ * system after their last use (their contents are then undefined). */
 kt_status kt_generator_run(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
-                           float *audio, kt_arena *a, kt_error *err);
+                           int drop, float *audio, kt_arena *a, kt_error *err);
+
+/* Gives the whole pages inside [p, p + bytes) of an anonymous buffer back to the system
+ * (madvise MADV_DONTNEED: they read as zeros afterwards). */
+void kt_drop_pages(const void *p, size_t bytes);
 
 #endif

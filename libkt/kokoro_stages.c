@@ -129,7 +129,7 @@ kt_status kt_stage_generator(const kt_model *m, const float *x, int F, const flo
     kt_status st;
     if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_generator_need(m, F), err)))
         return st;
-    st = kt_generator_run(m, x, F, s_dec, har, audio, &a, err);
+    st = kt_generator_run(m, x, F, s_dec, har, 0, audio, &a, err);
     free(a.base);
     return st;
 }

@@ -49,6 +49,10 @@ const kt_kv *kt_checkpoint_metadata_all(const kt_checkpoint *c, size_t *count);
  * No-op for bytes outside the mapping (e.g. decompressed or in-memory data). */
 void kt_checkpoint_release(const kt_checkpoint *c, const void *p, uint64_t n);
 
+/* kt_checkpoint_release over the whole file mapping: every tensor borrowed from it stays
+ * valid, its pages are mapped in again (from the page cache) when next read. */
+void kt_checkpoint_release_all(const kt_checkpoint *c);
+
 /* The unpickled value tree (pth formats), or NULL for other formats. */
 const struct kt_value *kt_checkpoint_tree(const kt_checkpoint *c);
 

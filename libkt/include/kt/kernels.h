@@ -107,6 +107,11 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch);
 
+/* kt_conv1d_padded writing y with row stride ldy (>= the output length) instead of the
+ * output length: the columns of a time block inside a longer y. */
+void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                         float *y, size_t ldy, int accumulate, float *scratch);
+
 /* ConvTranspose1d as `stride` stride-1 convolutions over x (polyphase): phase p computes
  * the outputs s with (s + pad) % stride == p from the taps j = p + m*stride, m < taps =
  * ceil(k / stride), as a conv with weight W_p[o, i, n] = w[i, o, p + (taps-1-n)*stride]
@@ -129,5 +134,18 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
  * row of xp[C, Ls]. */
 void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *gb, const float *alpha, float eps,
                         int pad, float *xp, size_t Ls);
+
+/* mi[2c] = mean and mi[2c + 1] = 1 / sqrt(var + eps) of row c of x[C, L] (the statistics
+ * kt_adain_snake_pad uses). */
+void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi);
+
+/* The columns t0 - pad .. t1 + pad of kt_adain_snake_pad's output for a signal of length L,
+ * bit for bit, with the statistics mi of kt_adain_stats: xp[c, j] = snake(AdaIN1d(x)[c, t0 -
+ * pad + j]) for 0 <= t0 - pad + j < L, zeros elsewhere up to Ls >= t1 - t0 + 2 pad
+ * (0 <= t0 < t1 <= L). x holds the signal's columns from x0 on (x0 <= max(0, t0 - pad),
+ * through min(L, t1 + pad)) with row stride ldx: the whole signal is x0 = 0, ldx = L.
+ * Then kt_conv1d_padded_ld(..., xp, Ls, t1 - t0, y + t0, L, ...) gives output columns t0..t1. */
+void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C, int L, const float *mi,
+                          const float *gb, const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls);
 
 #endif
