@@ -8,13 +8,34 @@
 #include "kt/config.h"
 #include "kt/g2p.h"
 
-/* The bytes of s without ASCII whitespace. */
+/* Length in bytes of the whitespace character at s (the chunker's set: ASCII whitespace,
+ * U+00A0, U+2000-U+200A, U+2028, U+2029, U+3000), or 0. */
+static size_t space_len(const unsigned char *s)
+{
+    if (strchr(" \t\n\r\v\f", *s) && *s)
+        return 1;
+    if (s[0] == 0xC2 && s[1] == 0xA0)
+        return 2;
+    if (s[0] == 0xE2 && s[1] == 0x80 && s[2] && (s[2] <= 0x8A || s[2] == 0xA8 || s[2] == 0xA9))
+        return s[2] >= 0x80 ? 3 : 0;
+    if (s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80)
+        return 3;
+    return 0;
+}
+
+/* The bytes of s without the chunker's whitespace. */
 static size_t squeeze(const char *s, char *out)
 {
+    const unsigned char *p = (const unsigned char *)s;
     size_t n = 0;
-    for (; *s; s++)
-        if (!strchr(" \t\n\r\v\f", *s))
-            out[n++] = *s;
+    while (*p) {
+        size_t k = space_len(p);
+        if (k) {
+            p += k;
+            continue;
+        }
+        out[n++] = (char)*p++;
+    }
     return n;
 }
 
