@@ -49,6 +49,8 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
 
 # config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
 $(BUILD)/obj/libkt/config.o: libkt/config_default.inc
+# test_regressions compiles every fuzz target in
+$(BUILD)/obj/tests/test_regressions.o: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
 
 $(BUILD)/libkt.a: $(LIB_OBJ)
 	@rm -f $@
