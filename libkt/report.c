@@ -775,12 +775,7 @@ static void put_json_value(kt_strbuf *b, const kt_tensor *t, int64_t i)
     case KT_I64: {
         /* read the exact integer: doubles lose precision above 2^53 */
         int64_t x;
-        int64_t off = 0, idx = i;
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            off += (idx % t->shape[d]) * t->stride[d];
-            idx /= t->shape[d];
-        }
-        memcpy(&x, (const char *)t->data + off * 8, 8);
+        memcpy(&x, kt_tensor_element(t, i), 8);
         kt_strbuf_printf(b, "%lld", (long long)x);
         return;
     }

@@ -109,11 +109,14 @@ static double element_f64(kt_dtype dtype, const unsigned char *p)
     }
 }
 
+const void *kt_tensor_element(const kt_tensor *t, int64_t i)
+{
+    return (const unsigned char *)t->data + strided_offset(t, i) * (int64_t)kt_dtype_size(t->dtype);
+}
+
 double kt_tensor_get_f64(const kt_tensor *t, int64_t i)
 {
-    size_t es = kt_dtype_size(t->dtype);
-    const unsigned char *base = t->data;
-    return element_f64(t->dtype, base + strided_offset(t, i) * (int64_t)es);
+    return element_f64(t->dtype, kt_tensor_element(t, i));
 }
 
 kt_status kt_tensor_to_f32(const kt_tensor *t, float *out, kt_error *err)

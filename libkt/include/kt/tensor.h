@@ -57,6 +57,9 @@ uint64_t kt_tensor_nbytes(const kt_tensor *t);
 /* 1 if the strides are row-major contiguous for the shape, else 0. */
 int kt_tensor_is_contiguous(const kt_tensor *t);
 
+/* Address of the element at row-major logical index i (0 <= i < numel). */
+const void *kt_tensor_element(const kt_tensor *t, int64_t i);
+
 /* Element at row-major logical index i (0 <= i < numel), converted to double. */
 double kt_tensor_get_f64(const kt_tensor *t, int64_t i);
 
