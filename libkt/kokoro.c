@@ -65,29 +65,79 @@ typedef struct {
     kt_status st;
     kt_error *err;
     kt_tensor_list *list; /* listing mode: collect names and shapes, no checkpoint */
+    kt_owned *set;        /* where own() records its buffers */
 } binder;
+
+/* n floats of memory for o's next buffer, recorded in o: buffers of 256 KB and more are
+ * anonymous mappings (2 MB aligned, asked for transparent huge pages from 4 MB), so that
+ * owned_clear returns them to the system at once (a malloc'd block freed in the middle of
+ * the heap would stay in the process). NULL when out of memory. */
+static float *owned_alloc(kt_owned *o, size_t n)
+{
+    size_t bytes = sizeof(float) * (n ? n : 1), huge = (size_t)2 << 20;
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 256;
+        float **p = realloc(o->p, cap * sizeof *p);
+        if (p)
+            o->p = p;
+        size_t *z = p ? realloc(o->bytes, cap * sizeof *z) : NULL;
+        if (!z)
+            return NULL;
+        o->bytes = z;
+        o->cap = cap;
+    }
+    void *p;
+    if (bytes < ((size_t)256 << 10)) {
+        if (!(p = malloc(bytes)))
+            return NULL;
+        bytes = 0;
+    } else {
+        size_t align = bytes >= 2 * huge ? huge : (size_t)sysconf(_SC_PAGESIZE), len = (bytes + align - 1) / align * align;
+        char *q = mmap(NULL, len + align, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (q == MAP_FAILED)
+            return NULL;
+        size_t head = (align - (uintptr_t)q % align) % align;
+        if (head)
+            munmap(q, head);
+        munmap(q + head + len, align - head);
+        p = q + head;
+        bytes = len;
+#ifdef MADV_HUGEPAGE
+        if (align == huge)
+            madvise(p, len, MADV_HUGEPAGE);
+#endif
+    }
+    o->p[o->n] = p;
+    o->bytes[o->n++] = bytes;
+    return p;
+}
+
+/* Frees o's buffer i (the last one takes its place). */
+static void owned_free_at(kt_owned *o, size_t i)
+{
+    if (o->bytes[i])
+        munmap(o->p[i], o->bytes[i]);
+    else
+        free(o->p[i]);
+    o->p[i] = o->p[o->n - 1];
+    o->bytes[i] = o->bytes[o->n - 1];
+    o->n--;
+}
+
+/* Frees every buffer of o (the set stays usable, empty). */
+static void owned_clear(kt_owned *o)
+{
+    while (o->n)
+        owned_free_at(o, o->n - 1);
+}
 
 static float *own(binder *b, size_t n)
 {
-    kt_model *m = b->m;
     if (b->st)
         return NULL;
-    if (m->n_owned == m->cap_owned) {
-        size_t cap = m->cap_owned ? 2 * m->cap_owned : 256;
-        float **p = realloc(m->owned, cap * sizeof *p);
-        if (!p) {
-            b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
-            return NULL;
-        }
-        m->owned = p;
-        m->cap_owned = cap;
-    }
-    float *buf = big_alloc(n);
-    if (!buf) {
+    float *buf = owned_alloc(b->set, n);
+    if (!buf)
         b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
-        return NULL;
-    }
-    m->owned[m->n_owned++] = buf;
     return buf;
 }
 
@@ -186,13 +236,13 @@ static const float *tens(binder *b, int d0, int d1, int d2, const char *fmt, ...
     return tensor(b, name, nd, d);
 }
 
-/* Frees an owned buffer; 0 when p is not owned (borrowed from the file). */
-static int disown(kt_model *m, const float *p)
+/* Frees a buffer of the binder's set; 0 when p is not in it (borrowed from the file). */
+static int disown(binder *b, const float *p)
 {
-    for (size_t i = m->n_owned; i-- > 0;)
-        if (m->owned[i] == p) {
-            free(m->owned[i]);
-            m->owned[i] = m->owned[--m->n_owned];
+    kt_owned *o = b->set;
+    for (size_t i = o->n; i-- > 0;)
+        if (o->p[i] == p) {
+            owned_free_at(o, i);
             return 1;
         }
     return 0;
@@ -201,7 +251,7 @@ static int disown(kt_model *m, const float *p)
 /* A weight-derived buffer no longer needed: freed when owned, else its file pages given back. */
 static void done_with(binder *b, const float *p, size_t n)
 {
-    if (p && !disown(b->m, p))
+    if (p && !disown(b, p))
         kt_checkpoint_release(b->m->ckpt, p, sizeof(float) * n);
 }
 
@@ -407,7 +457,7 @@ static void keep_dtype(binder *b, const char *prefix, size_t n, kt_packed *pk)
     const float *f = pk->codes;
     for (size_t i = 0; i < n; i++)
         u[i] = t->dtype == KT_F16 ? kt_f32_to_f16(f[i]) : kt_f32_to_bf16(f[i]);
-    disown(b->m, f);
+    disown(b, f);
     *pk = (kt_packed){t->dtype == KT_F16 ? KT_PACK_F16 : KT_PACK_BF16, u, NULL, 0};
 }
 
@@ -695,14 +745,42 @@ static void bind_generator(binder *b)
     conv(b, &w->conv_post, &w->pk_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
 }
 
+/* Binds every weight (the generator's buffers into m->keep, the rest into m->pre). */
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
-    binder b = {m, full, KT_OK, err, list};
+    binder b = {m, full, KT_OK, err, list, &m->pre};
+    binder g = {m, full, KT_OK, err, list, &m->keep};
     bind_albert(&b);
     bind_predictor(&b);
     bind_decoder(&b);
-    bind_generator(&b);
+    if (!b.st) {
+        bind_generator(&g);
+        b.st = g.st;
+    }
     bind_textenc(&b);
+    m->pre_bound = !b.st;
+    return b.st;
+}
+
+/* Gives back the memory of the weights used before the generator (~180 MB of packed float32
+ * for Kokoro) while a long chunk's generator holds its large buffers. */
+static void release_pre(kt_model *m)
+{
+    owned_clear(&m->pre);
+    m->pre_bound = 0;
+}
+
+kt_status kt_model_bind_pre(kt_model *m, kt_error *err)
+{
+    if (m->pre_bound)
+        return KT_OK;
+    binder b = {m, 1, KT_OK, err, NULL, &m->pre};
+    owned_clear(&m->pre);
+    bind_albert(&b);
+    bind_predictor(&b);
+    bind_decoder(&b);
+    bind_textenc(&b);
+    m->pre_bound = !b.st;
     return b.st;
 }
 
@@ -779,9 +857,12 @@ void kt_model_free(kt_model *m)
 {
     if (!m)
         return;
-    for (size_t i = 0; i < m->n_owned; i++)
-        free(m->owned[i]);
-    free(m->owned);
+    owned_clear(&m->keep);
+    owned_clear(&m->pre);
+    free(m->keep.p);
+    free(m->keep.bytes);
+    free(m->pre.p);
+    free(m->pre.bytes);
     kt_exec_free(m->ex);
     kt_checkpoint_free(m->ckpt);
     kt_config_free(&m->cfg);
@@ -934,8 +1015,10 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
     if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
         !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
         int lm = kt_generator_lowmem(m, F);
-        if (lm) /* long chunk: the file pages of the weights read so far */
+        if (lm) { /* long chunk: the weights used so far (bound again by the next call) */
+            release_pre(m);
             kt_checkpoint_release_all(m->ckpt);
+        }
         kt_source_run(m, f0, F, seed, src);
         kt_stft_run(m, src, spf * F, har);
         if (lm) { /* and the pages of the buffers no longer read */
@@ -963,6 +1046,8 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         return st;
     if (m->n_threads > 0)
         openblas_set_num_threads(m->n_threads);
+    if ((st = kt_model_bind_pre(m, err)))
+        return st;
     tok = malloc(sizeof(int) * (size_t)T);
     out->durations = malloc(sizeof(int) * (size_t)T);
     d = malloc(sizeof(float) * (size_t)T * (m->hid + m->sty));
@@ -982,6 +1067,8 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         st = kt_error_set(err, KT_ELIMIT, "utterance too long: %ld frames (at most %d per call)", F, MAX_FRAMES);
         goto fail;
     }
+    if (kt_generator_lowmem(m, (int)F)) /* long chunk: the text side's file pages (ALBERT, LSTMs) */
+        kt_checkpoint_release_all(m->ckpt);
     out->n_tokens = T;
     out->n_samples = (size_t)F * kt_kokoro_samples_per_frame(m);
     out->audio = malloc(sizeof(float) * out->n_samples);

@@ -91,6 +91,14 @@ typedef struct {
     float window[64]; /* periodic Hann of n_fft */
 } kt_generator_w;
 
+/* Weight buffers a model owns: small ones from malloc (bytes[i] 0), large ones mapped
+ * (bytes[i] their mapped length) so that freeing them gives the memory back to the system. */
+typedef struct {
+    float **p;
+    size_t *bytes;
+    size_t n, cap;
+} kt_owned;
+
 struct kt_model {
     kt_config cfg;
     kt_checkpoint *ckpt;
@@ -98,8 +106,9 @@ struct kt_model {
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
     size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
-    float **owned; /* folded / converted weight buffers */
-    size_t n_owned, cap_owned;
+    kt_owned keep; /* folded / converted / packed weight buffers of the generator */
+    kt_owned pre;  /* ... of everything before it: freed on long chunks, bound again on the next call */
+    int pre_bound; /* 0: pre was released; kt_model_synthesize binds it again first */
     /* derived dimensions */
     int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
     kt_albert_w bert;
@@ -108,6 +117,11 @@ struct kt_model {
     kt_decoder_w dec;
     kt_generator_w gen;
 };
+
+/* Binds the weights used before the generator again when a long chunk released them: the
+ * same folding and packing as at load, so the same floats (only ENOMEM can fail: names and
+ * shapes were checked at load). KT_OK at once when they are bound. */
+kt_status kt_model_bind_pre(kt_model *m, kt_error *err);
 
 /* A Conv1d with its packed weights wp (wp->codes NULL: c->w and im2col + sgemm). */
 size_t kt_conv_need(const kt_conv1d *c, const kt_packed *wp, int L);

@@ -43,29 +43,31 @@ static kt_status check_frames(int F, kt_error *err)
     return F < 1 ? kt_error_set(err, KT_EINVAL, "bad frame count %d", F) : KT_OK;
 }
 
-kt_status kt_stage_albert(const kt_model *m, const int *ids, int T, float *out, kt_error *err)
+kt_status kt_stage_albert(kt_model *m, const int *ids, int T, float *out, kt_error *err)
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(m, &a, kt_albert_need(m, T), err)))
+    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_pre(m, err)) ||
+        (st = arena_new(m, &a, kt_albert_need(m, T), err)))
         return st;
     st = kt_albert_run(m, ids, T, out, &a, err);
     free(a.base);
     return st;
 }
 
-kt_status kt_stage_textenc(const kt_model *m, const int *ids, int T, float *t_en, kt_error *err)
+kt_status kt_stage_textenc(kt_model *m, const int *ids, int T, float *t_en, kt_error *err)
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = arena_new(m, &a, kt_textenc_need(m, T), err)))
+    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_pre(m, err)) ||
+        (st = arena_new(m, &a, kt_textenc_need(m, T), err)))
         return st;
     st = kt_textenc_run(m, ids, T, t_en, &a, err);
     free(a.base);
     return st;
 }
 
-kt_status kt_stage_duration(const kt_model *m, const float *bert_out, int T, const float *s_pred, float speed,
+kt_status kt_stage_duration(kt_model *m, const float *bert_out, int T, const float *s_pred, float speed,
                             float *d, float *dur, int *pred_dur, kt_error *err)
 {
     kt_arena a;
@@ -74,31 +76,33 @@ kt_status kt_stage_duration(const kt_model *m, const float *bert_out, int T, con
         return kt_error_set(err, KT_EINVAL, "bad token count %d", T);
     if (!(speed > 0.0f))
         return kt_error_set(err, KT_EINVAL, "speed must be positive");
-    if ((st = arena_new(m, &a, kt_duration_need(m, T), err)))
+    if ((st = kt_model_bind_pre(m, err)) || (st = arena_new(m, &a, kt_duration_need(m, T), err)))
         return st;
     st = kt_duration_run(m, bert_out, T, s_pred, speed, d, dur, pred_dur, &a, err);
     free(a.base);
     return st;
 }
 
-kt_status kt_stage_f0n(const kt_model *m, const float *en, int F, const float *s_pred, float *f0, float *n,
+kt_status kt_stage_f0n(kt_model *m, const float *en, int F, const float *s_pred, float *f0, float *n,
                        kt_error *err)
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_f0n_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = kt_model_bind_pre(m, err)) ||
+        (st = arena_new(m, &a, kt_f0n_need(m, F), err)))
         return st;
     st = kt_f0n_run(m, en, F, s_pred, f0, n, &a, err);
     free(a.base);
     return st;
 }
 
-kt_status kt_stage_decoder(const kt_model *m, const float *asr, const float *f0, const float *n, int F,
+kt_status kt_stage_decoder(kt_model *m, const float *asr, const float *f0, const float *n, int F,
                            const float *s_dec, float *x, kt_error *err)
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_decoder_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = kt_model_bind_pre(m, err)) ||
+        (st = arena_new(m, &a, kt_decoder_need(m, F), err)))
         return st;
     st = kt_decoder_run(m, asr, f0, n, F, s_dec, x, &a, err);
     free(a.base);

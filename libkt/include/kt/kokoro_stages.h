@@ -29,24 +29,27 @@ typedef struct {
 /* Fills d from the model's config. */
 void kt_stage_get_dims(const kt_model *m, kt_stage_dims *d);
 
+/* The text-side and decoder stages take a non-const model: a long kt_model_synthesize gives
+ * their weights' memory back while its generator runs, and they bind them again first. */
+
 /* ALBERT: ids[T] (with BOS/EOS) -> out[T, bert_hidden]. */
-kt_status kt_stage_albert(const kt_model *m, const int *ids, int T, float *out, kt_error *err);
+kt_status kt_stage_albert(kt_model *m, const int *ids, int T, float *out, kt_error *err);
 
 /* TextEncoder: ids[T] -> t_en[hidden, T]. */
-kt_status kt_stage_textenc(const kt_model *m, const int *ids, int T, float *t_en, kt_error *err);
+kt_status kt_stage_textenc(kt_model *m, const int *ids, int T, float *t_en, kt_error *err);
 
 /* bert_encoder + DurationEncoder + duration head: bert_out[T, bert_hidden], s_pred[style]
  * -> d[T, hidden + style], dur[T] (sum of sigmoids / speed), pred_dur[T] (>= 1). */
-kt_status kt_stage_duration(const kt_model *m, const float *bert_out, int T, const float *s_pred, float speed,
+kt_status kt_stage_duration(kt_model *m, const float *bert_out, int T, const float *s_pred, float speed,
                             float *d, float *dur, int *pred_dur, kt_error *err);
 
 /* F0Ntrain: en[hidden + style, F], s_pred -> f0[2F], n[2F]. */
-kt_status kt_stage_f0n(const kt_model *m, const float *en, int F, const float *s_pred, float *f0, float *n,
+kt_status kt_stage_f0n(kt_model *m, const float *en, int F, const float *s_pred, float *f0, float *n,
                        kt_error *err);
 
 /* Decoder front (F0/N convs, encode, asr_res, decode.0-3): asr[hidden, F], f0[2F],
  * n[2F], s_dec[style] -> x[gen_channels, 2F] (the generator's input). */
-kt_status kt_stage_decoder(const kt_model *m, const float *asr, const float *f0, const float *n, int F,
+kt_status kt_stage_decoder(kt_model *m, const float *asr, const float *f0, const float *n, int F,
                            const float *s_dec, float *x, kt_error *err);
 
 /* Harmonic source: f0[2F] -> har_source[samples_per_frame * F] with noise seed. */
