@@ -43,8 +43,12 @@ static const char usage[] =
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
     "      --bf16           convolutions in bfloat16 (AVX512_BF16 dot products; ~2x faster, SNR ~40 dB\n"
     "                       against float32 compute; ignored on CPUs without them)\n"
-    "      --json           print a JSON summary on stdout (not with -o -): samples, seconds, chunks,\n"
-    "                       load_seconds, first_audio_seconds, synthesis_seconds, realtime_factor,\n"
+    "      --first-chunk N  low latency when streaming: cut the first chunk at a word boundary after at\n"
+    "                       most N phonemes (punctuation preferred), so the first audio comes sooner;\n"
+    "                       the audio then has a chunk boundary there (default 0: off)\n"
+    "      --json           print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
+    "                       chunks, load_seconds, first_audio_seconds (from the start of synthesis to\n"
+    "                       the first chunk's samples), synthesis_seconds, realtime_factor,\n"
     "                       chunk_seconds, peak_rss_bytes, threads, compute\n"
     "  -h, --help           this help\n"
     "\n"
@@ -52,7 +56,7 @@ static const char usage[] =
     "  kt-synth -m kokoro-v1_0.pth -c config.json --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
     "  export KT_MODEL=$PWD/kokoro-v1_0.pth KT_VOICES=$PWD/voices\n"
     "  kt-synth -v bf_emma -f chapter.txt -o chapter.flac --durations chapter.json\n"
-    "  echo \"Streaming to a player.\" | kt-synth -v af_heart -o - | aplay\n"
+    "  echo \"Streaming to a player.\" | kt-synth -v af_heart --first-chunk 16 -o - | aplay\n"
     "  kt-synth -v 'af_heart:0.7 am_adam:0.3' --speed 1.1 -o mix.ogg \"Blended voices.\"\n"
     "  kt-synth --phonemes -v af_heart -o p.wav \"həlˈO wˈɜɹld\"\n"
     "  kt-synth --print-phonemes --lang fr \"Bonjour tout le monde.\"\n"
@@ -65,7 +69,7 @@ enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
     const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
-    int phonemes, print_phonemes, json, threads, bf16;
+    int phonemes, print_phonemes, json, threads, bf16, first_chunk;
     double speed;
     uint32_t seed;
     char *text; /* owned */
@@ -114,6 +118,10 @@ static int parse_value_option(options *o, const char *a, const char *v)
         if (parse_number(v, &x) || x < 0 || x > 1024 || x != floor(x))
             return fail_usage("--threads must be an integer 0..1024", v);
         o->threads = (int)x;
+    } else if (!strcmp(a, "--first-chunk")) {
+        if (parse_number(v, &x) || x < 0 || x > KT_G2P_MAX_PHONEMES || x != floor(x))
+            return fail_usage("--first-chunk must be an integer 0..510", v);
+        o->first_chunk = (int)x;
     } else
         return -1;
     return 0;
@@ -123,7 +131,7 @@ static int takes_value(const char *a)
 {
     static const char *const names[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
                                         "--output", "-f", "--file", "--lang", "--durations", "--speed", "--seed",
-                                        "--threads"};
+                                        "--threads", "--first-chunk"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i]))
             return 1;
@@ -194,8 +202,6 @@ static int parse_args(int argc, char **argv, options *o)
             i++;
         }
     }
-    if (o->json && o->output && !strcmp(o->output, "-"))
-        return fail_usage("--json needs stdout, which -o - uses for audio", NULL);
     if (!o->print_phonemes && !o->output)
         return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
     if (o->output && strcmp(o->output, "-") && !o->print_phonemes) {
@@ -306,6 +312,15 @@ static int phoneme_chunks(const options *o, const kt_config *cfg, kt_chunk_list 
         return EXIT_INPUT;
     }
     return 0;
+}
+
+static int split_first(const options *o, kt_chunk_list *chunks)
+{
+    kt_error e;
+    kt_status st = kt_chunk_list_split_first(chunks, (size_t)o->first_chunk, &e);
+    if (st)
+        fprintf(stderr, "kt-synth: %s\n", e.msg);
+    return st ? status_exit(st) : 0;
 }
 
 static int text_chunks(const options *o, const char *lang, const kt_config *cfg, kt_chunk_list *chunks)
@@ -545,9 +560,10 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
         fprintf(stderr, "kt-synth: out of memory\n");
         return EXIT_OUTPUT;
     }
-    printf("%s\n", text);
+    FILE *f = s->streaming ? stderr : stdout; /* stdout carries the audio when streaming */
+    fprintf(f, "%s\n", text);
     free(text);
-    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+    return fflush(f) == 0 ? 0 : EXIT_OUTPUT;
 }
 
 static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
@@ -627,6 +643,8 @@ static int run(options *o)
         goto done;
     }
     rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
+    if (!rc && o->first_chunk > 0)
+        rc = split_first(o, &chunks);
     if (rc || o->print_phonemes) {
         if (!rc)
             rc = print_chunks(&chunks);

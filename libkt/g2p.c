@@ -647,13 +647,10 @@ static kt_status emit_words(const uint32_t *s, const word *w, size_t z, size_t m
     return st ? st : chunk_add(out, s + a, b - a, err);
 }
 
-static kt_status chunk_line(const uint32_t *s, size_t n, size_t max, kt_chunk_list *out, kt_error *err)
+/* The words of s[0..n) (separated by ' ') into w (room for n / 2 + 1); their count. */
+static size_t split_words(const uint32_t *s, size_t n, word *w)
 {
-    word *w = malloc((n / 2 + 2) * sizeof *w);
-    size_t nw = 0, np = 0;
-    kt_status st = KT_OK;
-    if (!w)
-        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    size_t nw = 0;
     for (size_t i = 0; i < n;) {
         while (i < n && s[i] == ' ')
             i++;
@@ -667,6 +664,17 @@ static kt_status chunk_line(const uint32_t *s, size_t n, size_t max, kt_chunk_li
         nw++;
         i = j;
     }
+    return nw;
+}
+
+static kt_status chunk_line(const uint32_t *s, size_t n, size_t max, kt_chunk_list *out, kt_error *err)
+{
+    word *w = malloc((n / 2 + 2) * sizeof *w);
+    size_t nw, np = 0;
+    kt_status st = KT_OK;
+    if (!w)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    nw = split_words(s, n, w);
     word *p = w; /* pending words are p[0..np) */
     for (size_t i = 0; i < nw && !st; i++) {
         np = (size_t)(&w[i] - p);
@@ -710,6 +718,52 @@ kt_status kt_phonemes_chunk(const char *phonemes, size_t max, kt_chunk_list *out
     ub_free(&s);
     if (st)
         kt_chunk_list_free(out);
+    return st;
+}
+
+kt_status kt_chunk_list_split_first(kt_chunk_list *l, size_t max, kt_error *err)
+{
+    if (max < 1)
+        return kt_error_set(err, KT_EINVAL, "first chunk size must be at least 1");
+    if (l->count == 0 || l->items[0].n_symbols <= max)
+        return KT_OK;
+    u32buf s = {0};
+    kt_chunk_list two = {0};
+    kt_status st = KT_OK;
+    word *w = NULL;
+    if (utf8_decode_into(l->items[0].phonemes, &s) != 0 || s.failed ||
+        !(w = malloc((s.n / 2 + 2) * sizeof *w))) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto done;
+    }
+    size_t nw = split_words(s.p, s.n, w), np = 1;
+    while (np < nw && words_len(w, 0, np + 1) <= max)
+        np++;
+    size_t z = np < nw ? waterfall_cut(s.p, w, np, max) : np;
+    if (z >= nw)
+        goto done;
+    size_t end0 = w[z - 1].start + w[z - 1].len, end1 = w[nw - 1].start + w[nw - 1].len;
+    if ((st = chunk_add(&two, s.p + w[0].start, end0 - w[0].start, err)) ||
+        (st = chunk_add(&two, s.p + w[z].start, end1 - w[z].start, err)))
+        goto done;
+    kt_chunk *items = realloc(l->items, (l->count + 1) * sizeof *items);
+    if (!items) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto done;
+    }
+    l->items = items;
+    memmove(items + 2, items + 1, (l->count - 1) * sizeof *items);
+    free(items[0].phonemes);
+    items[0] = two.items[0];
+    items[1] = two.items[1];
+    l->count++;
+    free(two.items);
+    two.items = NULL;
+    two.count = 0;
+done:
+    kt_chunk_list_free(&two);
+    free(w);
+    ub_free(&s);
     return st;
 }
 

@@ -140,7 +140,39 @@ def test_stream(tmp):
     check(len(ch) == 2 and abs(ch[0]["end"] - ch[1]["start"]) < 1e-9 and abs(ch[1]["end"] - len(ref) / 2 / 24000) < 1e-6,
           "two lines give two chunks with contiguous offsets ending at the audio's end")
     rc, so, se = run(BASE + ["-v", "af_tiny", "-o", "-", "--json", text])
-    check(rc == 2 and "--json" in se, "--json with -o - is refused (%s)" % se.strip())
+    try:
+        summary = json.loads(se.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        summary = {}
+    check(rc == 0 and so == data and summary.get("samples") == len(ref) // 2 and summary.get("chunks") == 2
+          and 0 < summary.get("first_audio_seconds", 0) <= summary.get("synthesis_seconds", 0),
+          "--json with -o - prints the summary on stderr, stdout is the same audio (%s)" % se.strip()[:120])
+
+
+def test_first_chunk(tmp):
+    ph = "həlˈO, ðɪs ɪz ə ʃˈɔɹt tˈɛst. ænd ə sˈɛkənd sˈɛntəns."
+    rc, so, se = run(["--phonemes", "--print-phonemes", "--first-chunk", "8", ph])
+    lines = so.decode("utf-8").splitlines() if rc == 0 else []
+    check(lines == ["həlˈO,", "ðɪs ɪz ə ʃˈɔɹt tˈɛst. ænd ə sˈɛkənd sˈɛntəns."],
+          "--first-chunk 8 cuts the first chunk after 'həlˈO,' (%s)" % lines)
+    rc0, so0, _ = run(["--phonemes", "--print-phonemes", ph])
+    check(rc0 == 0 and so0.decode("utf-8").splitlines() == [ph], "without it the input is one chunk")
+    dur = os.path.join(tmp, "first.json")
+    rc, data, se = run(BASE + ["-v", "af_tiny", "--phonemes", "--first-chunk", "8", "-o", "-", "--durations", dur,
+                               "--json", ph])
+    ok = rc == 0
+    if ok:
+        summary = json.loads(se.strip().splitlines()[-1])
+        ch = json.load(open(dur, encoding="utf-8"))["chunks"]
+        ok = (summary["chunks"] == 2 and [c["phonemes"] for c in ch] == lines
+              and len(summary["chunk_seconds"]) == 2
+              and abs(summary["first_audio_seconds"] - summary["chunk_seconds"][0]) < 0.05
+              and (len(data) - 44) // 2 == summary["samples"])
+    check(ok, "streaming with --first-chunk: two chunks, first audio after the first (%s)" % se.strip()[:160])
+    for bad in ["-1", "511", "x"]:
+        rc, so, se = run(BASE + ["-v", "af_tiny", "--first-chunk", bad, "-o", os.path.join(tmp, "n.wav"), "hi"])
+        check(rc == 2 and "--first-chunk must be" in se.splitlines()[0] and not os.path.exists(os.path.join(tmp, "n.wav")),
+              "--first-chunk %s is refused, no file (%s)" % (bad, se.splitlines()[0]))
 
 
 def test_determinism_and_sources(tmp):
@@ -220,6 +252,7 @@ def main():
         test_formats(tmp)
         test_speed_and_durations(tmp)
         test_stream(tmp)
+        test_first_chunk(tmp)
         test_determinism_and_sources(tmp)
         test_bad_inputs(tmp)
     print("%d failures" % len(failures))

@@ -216,6 +216,46 @@ static void test_chunk_rule(void **state)
     assert_int_equal(kt_phonemes_chunk("a\xc3", 5, &l, &e), KT_EINVAL);
 }
 
+/* kt_phonemes_chunk(ps, 510) then kt_chunk_list_split_first(max) gives want[]. */
+static void expect_first(const char *ps, size_t max, const char *const *want)
+{
+    kt_chunk_list l;
+    kt_error e;
+    assert_int_equal(kt_phonemes_chunk(ps, 510, &l, &e), KT_OK);
+    assert_int_equal(kt_chunk_list_split_first(&l, max, &e), KT_OK);
+    size_t n = 0;
+    while (want[n])
+        n++;
+    if (l.count != n)
+        fail_msg("\"%s\" first %zu: %zu chunks, expected %zu", ps, max, l.count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(l.items[i].phonemes, want[i]);
+        assert_int_equal(l.items[i].n_symbols, kt_utf8_count(want[i]));
+    }
+    kt_chunk_list_free(&l);
+}
+
+static void test_split_first(void **state)
+{
+    (void)state;
+    /* the longest run of words within max, punctuation preferred */
+    expect_first("aa bb cc dd ee", 8, (const char *const[]){"aa bb cc", "dd ee", NULL});
+    expect_first("aa, bb cc dd ee", 9, (const char *const[]){"aa,", "bb cc dd ee", NULL});
+    expect_first("həlˈO, ðɪs ɪz ə ʃˈɔɹt tˈɛst.", 8, (const char *const[]){"həlˈO,", "ðɪs ɪz ə ʃˈɔɹt tˈɛst.", NULL});
+    /* a first word longer than max goes alone, never cut inside */
+    expect_first("abcdefgh ij", 4, (const char *const[]){"abcdefgh", "ij", NULL});
+    /* already short enough, or one word: unchanged */
+    expect_first("aa bb", 5, (const char *const[]){"aa bb", NULL});
+    expect_first("abcdefgh", 3, (const char *const[]){"abcdefgh", NULL});
+    /* only the first chunk is split; later ones keep their place */
+    expect_first("aa bb cc\ndd ee", 2, (const char *const[]){"aa", "bb cc", "dd ee", NULL});
+    kt_chunk_list l = {0};
+    kt_error e;
+    assert_int_equal(kt_chunk_list_split_first(&l, 4, &e), KT_OK);
+    assert_int_equal(l.count, 0);
+    assert_int_equal(kt_chunk_list_split_first(&l, 0, &e), KT_EINVAL);
+}
+
 /* A long English text: every chunk fits, and the chunks joined are the whole text's phonemes. */
 static void test_long_text(void **state)
 {
@@ -354,6 +394,7 @@ int main(void)
         cmocka_unit_test(test_other_scripts_dropped),
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chunk_rule),    cmocka_unit_test(test_long_text),
+        cmocka_unit_test(test_split_first),
         cmocka_unit_test(test_ids),           cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

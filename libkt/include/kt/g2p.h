@@ -77,6 +77,14 @@ void kt_chunk_list_free(kt_chunk_list *l);
  * Errors: KT_EINVAL for invalid UTF-8 or max < 1; KT_ENOMEM. */
 kt_status kt_phonemes_chunk(const char *phonemes, size_t max, kt_chunk_list *out, kt_error *err);
 
+/* Low latency when streaming: when the first chunk has more than max code points, splits it
+ * in two at a word boundary, the first part holding at most max (cut after the last word
+ * ending in !.?… else :; else ,— that keeps it within max, else after the last word that
+ * fits; a first word longer than max becomes the first part alone). Nothing is dropped but
+ * the spaces at the cut; the other chunks are unchanged. Errors: KT_EINVAL for max < 1;
+ * KT_ENOMEM (the list is then unchanged). */
+kt_status kt_chunk_list_split_first(kt_chunk_list *l, size_t max, kt_error *err);
+
 /* Text to chunks: the text is split on newlines, each line phonemized
  * (kt_g2p_phonemize with cfg), then chunked with KT_G2P_MAX_PHONEMES.
  * Errors: those of kt_g2p_phonemize; KT_EINVAL "empty text" when the text is
