@@ -440,7 +440,7 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     return KT_OK;
 }
 
-kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
+kt_status kt_generator_run(kt_model *m, const float *x_in, int F, const float *s_dec, const float *har,
                            int drop, float *audio, kt_arena *a, kt_error *err)
 {
     int L = 2 * F, M = kt_kokoro_stft_frames(m, F), nb = m->n_fft / 2 + 1;
@@ -469,6 +469,8 @@ kt_status kt_generator_run(const kt_model *m, const float *x_in, int F, const fl
                             : gen_stage(m, i, &x, L, s_dec, har, M, bufs, sz, a, err)))
             return st;
         L = stage_out_len(m, i, L);
+        if (drop && i == m->n_ups - 2) /* the earlier stages' weights, bound again next call */
+            kt_model_release_early(m);
     }
     int c = m->uic >> m->n_ups;
     kt_leaky_relu(x, (size_t)c * L, 0.01f);

@@ -710,7 +710,9 @@ static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
     }
 }
 
-static void bind_generator(binder *b)
+/* The generator's weights: stages before the last into m->early, the rest into m->keep;
+ * only_early: just the stages before the last (binding them again after release_early). */
+static void bind_generator(binder *b, int only_early)
 {
     kt_model *m = b->m;
     kt_generator_w *w = &m->gen;
@@ -719,8 +721,11 @@ static void bind_generator(binder *b)
     const int nres[3] = {1, 3, 5};
     char n[256];
     int S = m->sty, nk = ic->n_resblock_kernels, nf = m->n_fft + 2;
-    lin(b, &w->l_linear, 1, KT_HARMONICS, 1, "decoder.module.generator.m_source.l_linear");
-    for (int i = 0; i < m->n_ups; i++) {
+    b->set = &m->keep;
+    if (!only_early)
+        lin(b, &w->l_linear, 1, KT_HARMONICS, 1, "decoder.module.generator.m_source.l_linear");
+    for (int i = 0; i < m->n_ups - only_early; i++) {
+        b->set = i + 1 < m->n_ups ? &m->early : &m->keep;
         int c = m->uic >> (i + 1), u = ic->upsample_rates[i], k = ic->upsample_kernel_sizes[i];
         snprintf(n, sizeof n, "%s.noise_convs.%d", G, i);
         if (i + 1 < m->n_ups) {
@@ -741,11 +746,14 @@ static void bind_generator(binder *b)
                        ic->n_dilations[j], S);
         }
     }
+    b->set = &m->keep;
+    if (only_early)
+        return;
     snprintf(n, sizeof n, "%s.conv_post", G);
     conv(b, &w->conv_post, &w->pk_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
 }
 
-/* Binds every weight (the generator's buffers into m->keep, the rest into m->pre). */
+/* Binds every weight (the generator's into m->early / m->keep, the rest into m->pre). */
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
     binder b = {m, full, KT_OK, err, list, &m->pre};
@@ -754,11 +762,11 @@ static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error 
     bind_predictor(&b);
     bind_decoder(&b);
     if (!b.st) {
-        bind_generator(&g);
+        bind_generator(&g, 0);
         b.st = g.st;
     }
     bind_textenc(&b);
-    m->pre_bound = !b.st;
+    m->pre_bound = m->early_bound = !b.st;
     return b.st;
 }
 
@@ -770,18 +778,34 @@ static void release_pre(kt_model *m)
     m->pre_bound = 0;
 }
 
-kt_status kt_model_bind_pre(kt_model *m, kt_error *err)
+kt_status kt_model_bind_released(kt_model *m, kt_error *err)
 {
-    if (m->pre_bound)
-        return KT_OK;
-    binder b = {m, 1, KT_OK, err, NULL, &m->pre};
-    owned_clear(&m->pre);
-    bind_albert(&b);
-    bind_predictor(&b);
-    bind_decoder(&b);
-    bind_textenc(&b);
-    m->pre_bound = !b.st;
-    return b.st;
+    if (!m->pre_bound) {
+        binder b = {m, 1, KT_OK, err, NULL, &m->pre};
+        owned_clear(&m->pre);
+        bind_albert(&b);
+        bind_predictor(&b);
+        bind_decoder(&b);
+        bind_textenc(&b);
+        if (b.st)
+            return b.st;
+        m->pre_bound = 1;
+    }
+    if (!m->early_bound) {
+        binder g = {m, 1, KT_OK, err, NULL, &m->early};
+        owned_clear(&m->early);
+        bind_generator(&g, 1);
+        if (g.st)
+            return g.st;
+        m->early_bound = 1;
+    }
+    return KT_OK;
+}
+
+void kt_model_release_early(kt_model *m)
+{
+    owned_clear(&m->early);
+    m->early_bound = 0;
 }
 
 /* ---- config --------------------------------------------------------------------- */
@@ -858,9 +882,12 @@ void kt_model_free(kt_model *m)
     if (!m)
         return;
     owned_clear(&m->keep);
+    owned_clear(&m->early);
     owned_clear(&m->pre);
     free(m->keep.p);
     free(m->keep.bytes);
+    free(m->early.p);
+    free(m->early.bytes);
     free(m->pre.p);
     free(m->pre.bytes);
     kt_exec_free(m->ex);
@@ -1046,7 +1073,7 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         return st;
     if (m->n_threads > 0)
         openblas_set_num_threads(m->n_threads);
-    if ((st = kt_model_bind_pre(m, err)))
+    if ((st = kt_model_bind_released(m, err)))
         return st;
     tok = malloc(sizeof(int) * (size_t)T);
     out->durations = malloc(sizeof(int) * (size_t)T);

@@ -106,9 +106,10 @@ struct kt_model {
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
     size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
-    kt_owned keep; /* folded / converted / packed weight buffers of the generator */
-    kt_owned pre;  /* ... of everything before it: freed on long chunks, bound again on the next call */
-    int pre_bound; /* 0: pre was released; kt_model_synthesize binds it again first */
+    kt_owned keep;  /* folded / converted / packed weights of the generator's last stage */
+    kt_owned early; /* ... of its stages before the last: freed on long chunks once run */
+    kt_owned pre;   /* ... of everything before the generator: freed on long chunks */
+    int pre_bound, early_bound; /* 0: released; kt_model_synthesize binds them again first */
     /* derived dimensions */
     int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
     kt_albert_w bert;
@@ -118,10 +119,14 @@ struct kt_model {
     kt_generator_w gen;
 };
 
-/* Binds the weights used before the generator again when a long chunk released them: the
- * same folding and packing as at load, so the same floats (only ENOMEM can fail: names and
- * shapes were checked at load). KT_OK at once when they are bound. */
-kt_status kt_model_bind_pre(kt_model *m, kt_error *err);
+/* Binds again the weights a long chunk released (release_pre in kokoro.c, and
+ * kt_model_release_early): the same folding and packing as at load, so the same floats (only
+ * ENOMEM can fail: names and shapes were checked at load). KT_OK at once when all are bound. */
+kt_status kt_model_bind_released(kt_model *m, kt_error *err);
+
+/* Frees the weights of the generator's stages before the last (its low-memory schedule calls
+ * it once they have run); kt_model_bind_released binds them again. */
+void kt_model_release_early(kt_model *m);
 
 /* A Conv1d with its packed weights wp (wp->codes NULL: c->w and im2col + sgemm). */
 size_t kt_conv_need(const kt_conv1d *c, const kt_packed *wp, int L);
@@ -172,7 +177,7 @@ size_t kt_generator_need(const kt_model *m, int F);
 int kt_generator_lowmem(const kt_model *m, int F);
 /* drop: on the low-memory schedule the whole pages of x and har are given back to the
  * system after their last use (their contents are then undefined). */
-kt_status kt_generator_run(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
+kt_status kt_generator_run(kt_model *m, const float *x, int F, const float *s_dec, const float *har,
                            int drop, float *audio, kt_arena *a, kt_error *err);
 
 /* Gives the whole pages inside [p, p + bytes) of an anonymous buffer back to the system

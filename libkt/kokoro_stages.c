@@ -47,7 +47,7 @@ kt_status kt_stage_albert(kt_model *m, const int *ids, int T, float *out, kt_err
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_pre(m, err)) ||
+    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_released(m, err)) ||
         (st = arena_new(m, &a, kt_albert_need(m, T), err)))
         return st;
     st = kt_albert_run(m, ids, T, out, &a, err);
@@ -59,7 +59,7 @@ kt_status kt_stage_textenc(kt_model *m, const int *ids, int T, float *t_en, kt_e
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_pre(m, err)) ||
+    if ((st = check_ids(m, ids, T, err)) || (st = kt_model_bind_released(m, err)) ||
         (st = arena_new(m, &a, kt_textenc_need(m, T), err)))
         return st;
     st = kt_textenc_run(m, ids, T, t_en, &a, err);
@@ -76,7 +76,7 @@ kt_status kt_stage_duration(kt_model *m, const float *bert_out, int T, const flo
         return kt_error_set(err, KT_EINVAL, "bad token count %d", T);
     if (!(speed > 0.0f))
         return kt_error_set(err, KT_EINVAL, "speed must be positive");
-    if ((st = kt_model_bind_pre(m, err)) || (st = arena_new(m, &a, kt_duration_need(m, T), err)))
+    if ((st = kt_model_bind_released(m, err)) || (st = arena_new(m, &a, kt_duration_need(m, T), err)))
         return st;
     st = kt_duration_run(m, bert_out, T, s_pred, speed, d, dur, pred_dur, &a, err);
     free(a.base);
@@ -88,7 +88,7 @@ kt_status kt_stage_f0n(kt_model *m, const float *en, int F, const float *s_pred,
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = kt_model_bind_pre(m, err)) ||
+    if ((st = check_frames(F, err)) || (st = kt_model_bind_released(m, err)) ||
         (st = arena_new(m, &a, kt_f0n_need(m, F), err)))
         return st;
     st = kt_f0n_run(m, en, F, s_pred, f0, n, &a, err);
@@ -101,7 +101,7 @@ kt_status kt_stage_decoder(kt_model *m, const float *asr, const float *f0, const
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = kt_model_bind_pre(m, err)) ||
+    if ((st = check_frames(F, err)) || (st = kt_model_bind_released(m, err)) ||
         (st = arena_new(m, &a, kt_decoder_need(m, F), err)))
         return st;
     st = kt_decoder_run(m, asr, f0, n, F, s_dec, x, &a, err);
@@ -126,12 +126,13 @@ kt_status kt_stage_stft(const kt_model *m, const float *x, int n, float *har, kt
     return KT_OK;
 }
 
-kt_status kt_stage_generator(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
+kt_status kt_stage_generator(kt_model *m, const float *x, int F, const float *s_dec, const float *har,
                              float *audio, kt_error *err)
 {
     kt_arena a;
     kt_status st;
-    if ((st = check_frames(F, err)) || (st = arena_new(m, &a, kt_generator_need(m, F), err)))
+    if ((st = check_frames(F, err)) || (st = kt_model_bind_released(m, err)) ||
+        (st = arena_new(m, &a, kt_generator_need(m, F), err)))
         return st;
     st = kt_generator_run(m, x, F, s_dec, har, 0, audio, &a, err);
     free(a.base);

@@ -29,8 +29,9 @@ typedef struct {
 /* Fills d from the model's config. */
 void kt_stage_get_dims(const kt_model *m, kt_stage_dims *d);
 
-/* The text-side and decoder stages take a non-const model: a long kt_model_synthesize gives
- * their weights' memory back while its generator runs, and they bind them again first. */
+/* The text-side, decoder and generator stages take a non-const model: a long
+ * kt_model_synthesize gives weights' memory back while its generator runs, and they bind
+ * them again first. */
 
 /* ALBERT: ids[T] (with BOS/EOS) -> out[T, bert_hidden]. */
 kt_status kt_stage_albert(kt_model *m, const int *ids, int T, float *out, kt_error *err);
@@ -64,7 +65,7 @@ kt_status kt_stage_stft(const kt_model *m, const float *x, int n, float *har, kt
 
 /* Generator trunk: x[gen_channels, 2F], s_dec, har[n_fft + 2, M = 2F*prod(rates) + 1]
  * -> audio[samples_per_frame * F]. */
-kt_status kt_stage_generator(const kt_model *m, const float *x, int F, const float *s_dec, const float *har,
+kt_status kt_stage_generator(kt_model *m, const float *x, int F, const float *s_dec, const float *har,
                              float *audio, kt_error *err);
 
 /* iSTFT of spec * exp(i phase) (each [n_fft/2 + 1, M]) -> audio[hop * (M - 1)]. */
