@@ -7,9 +7,11 @@
 For each input (short ~30 phonemes, paragraph ~230, long ~530 in two chunks) and each thread
 count (1 and 2), runs
   * kt-synth fp32: `kt-synth --phonemes --threads N -o - --durations F` (streaming WAV). From
-    outside it times the process wall time, the first bytes on stdout (the WAV header, written
-    once the model and voice are loaded: "load"), the first audio sample bytes (the first chunk
-    synthesized: "first audio"), and reads peak RSS and CPU time from wait4().
+    outside it times the process wall time and reads peak RSS and CPU time from wait4(); from
+    its --json summary (stderr when streaming) it takes "load" (model + voice, ready to
+    synthesize) and "first audio" (start of synthesis to the first chunk's samples on stdout),
+    shown with the first chunk's audio seconds. The short input also runs with
+    `--first-chunk N` (--first-chunk, default 8): the first chunk cut after the first word(s).
   * the reference (tests/reference/kokoro_ref.py, eager torch, set_num_threads N,
     inference_mode), in a fresh process per input and thread count: model load time, then only
     the forward pass of each chunk is timed (the same chunks kt-synth makes, from
@@ -68,14 +70,16 @@ def kt_chunks(a, text):
     return [line for line in r.stdout.split("\n") if line.strip()]
 
 
-def kt_run(a, text, threads, bf16=False):
+def kt_run(a, text, threads, bf16=False, first_chunk=0):
     """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure)."""
     with tempfile.TemporaryDirectory() as tmp:
         dur_path = os.path.join(tmp, "durations.json")
         cmd = [os.path.join(a.build, "kt-synth"), "-m", a.model, "-c", a.config, "-v", a.voice,
-               "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, text]
+               "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, "--json", text]
         if bf16:
             cmd.insert(-1, "--bf16")
+        if first_chunk:
+            cmd[-1:-1] = ["--first-chunk", str(first_chunk)]
         t0 = time.monotonic()
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         n, t_header, t_audio, parts = 0, None, None, []
@@ -102,10 +106,13 @@ def kt_run(a, text, threads, bf16=False):
             return None
         with open(dur_path, encoding="utf-8") as f:
             dur = json.load(f)
+    js = json.loads(err.strip().splitlines()[-1])  # --json goes to stderr with -o -
     chunks = [(len(c["token_frames"]), sum(c["token_frames"])) for c in dur["chunks"]]
-    return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": wall, "load": t_header,
-            "first": t_audio, "rss_kib": ru.ru_maxrss, "cpu": ru.ru_utime + ru.ru_stime,
-            "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
+    c0 = dur["chunks"][0]
+    return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": wall, "load": js["load_seconds"],
+            "first": js["first_audio_seconds"], "first_proc": t_audio, "header_proc": t_header,
+            "first_chunk_audio": c0["end"] - c0["start"], "rss_kib": ru.ru_maxrss,
+            "cpu": ru.ru_utime + ru.ru_stime, "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
 
 
 def kt_has_bf16(a):
@@ -188,7 +195,7 @@ def best_of(results):
     if not ok:
         return None
     b = dict(min(ok, key=lambda r: r["wall"]))
-    for k in ("load", "first", "cpu", "rss_kib"):
+    for k in ("load", "first", "first_proc", "cpu", "rss_kib"):
         b[k] = min(r[k] for r in ok if r[k] is not None) if any(r[k] is not None for r in ok) else None
     return b
 
@@ -212,6 +219,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--bf16", default="auto", choices=["auto", "off"],
                     help="also run kt-synth --bf16 when kt-synth has it (auto)")
+    ap.add_argument("--first-chunk", type=int, default=8,
+                    help="also stream the short input with kt-synth --first-chunk N (0: no)")
     ap.add_argument("--torch-worker", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1)
@@ -238,20 +247,30 @@ def main():
             if bf16:
                 res[("kt-bf16", t)] = best_of([kt_run(a, text, t, bf16=True) for _ in range(n)])
             res[("torch", t)] = torch_runs(a, chunks, t, n)
+            if name == "short" and a.first_chunk:
+                res[("kt-first", t)] = best_of([kt_run(a, text, t, first_chunk=a.first_chunk) for _ in range(n)])
+                if bf16:
+                    res[("kt-bf16-first", t)] = best_of([kt_run(a, text, t, bf16=True, first_chunk=a.first_chunk)
+                                                         for _ in range(n)])
         tf = next((r["chunks_tf"] for r in res.values() if r), [])
         macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
         gflop = 2 * macs / 1e9
         for t in threads:
-            for eng in (("kt", "kt-bf16") if bf16 else ("kt",)) + ("torch",):
+            engines = (("kt", "kt-bf16") if bf16 else ("kt",)) + ("torch",)
+            engines += tuple(e for e in ("kt-first", "kt-bf16-first") if (e, t) in res)
+            for eng in engines:
                 r = res[(eng, t)]
                 if not r:
                     rows.append({"input": name, "engine": eng, "threads": t})
                     continue
-                ref = res[("torch", t)]
+                ref = res[("torch", t)] if not eng.endswith("-first") else None  # other chunks: no ratio
+                g = gflop if not eng.endswith("-first") else 2 * sum(flops.utterance(cfg, T, F)
+                                                                     for T, F in r["chunks_tf"]) / 1e9
                 row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
                        "cpu_s": r["cpu"], "rss_mib": r["rss_kib"] / 1024, "load_s": r["load"],
-                       "first_audio_s": r["first"], "gflop": gflop,
+                       "first_audio_s": r["first"], "first_chunk_audio_s": r.get("first_chunk_audio"),
+                       "first_audio_proc_s": r.get("first_proc"), "gflop": g,
                        "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng != "torch" and ref) else None,
                        "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng != "torch" and ref) else None}
                 if eng == "kt-bf16" and res[("kt", t)]:
@@ -259,7 +278,7 @@ def main():
                     row["bf16_vs_f32"] = c
                     row["bf16_len_vs_f32"] = (len(r["pcm"]) // 2, len(res[("kt", t)]["pcm"]) // 2)
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
-                row["floor_s"] = gflop / peak if peak else None
+                row["floor_s"] = g / peak if peak else None
                 row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
                 rows.append(row)
         print_table([r for r in rows if r["input"] == name])
@@ -272,7 +291,7 @@ def main():
 
 HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "kt speedup (CPU)",
         "peak RSS MiB",
-        "load s", "first audio s", "x floor", "bf16 vs f32 output")
+        "load s", "first audio s (its audio s)", "x floor", "bf16 vs f32 output")
 
 
 def print_table(rows):
@@ -281,11 +300,15 @@ def print_table(rows):
         if "wall_s" not in r:
             print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
             continue
-        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16"}.get(r["engine"], "torch ref")
+        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16", "kt-first": "kt-synth f32 --first-chunk",
+               "kt-bf16-first": "kt-synth bf16 --first-chunk"}.get(r["engine"], "torch ref")
+        first = fmt(r["first_audio_s"], "{:.3f}")
+        if r.get("first_chunk_audio_s") is not None:
+            first += f" ({r['first_chunk_audio_s']:.2f})"
         print(" | ".join([r["input"], eng, str(r["threads"]), fmt(r["audio_s"]), fmt(r["wall_s"]),
                           fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
                           fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"),
-                          fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"]), fmt(r["first_audio_s"]),
+                          fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"], "{:.3f}"), first,
                           fmt(r["x_floor"], "{:.1f}x"), bf16_cell(r)]), flush=True)
 
 
