@@ -1,5 +1,6 @@
-/* fuzz_chunk.c - libFuzzer target: phoneme chunking and ids on arbitrary bytes.
- * Checks the chunker's promises: every chunk fits, and no non-space symbol is lost or added. */
+/* fuzz_chunk.c - libFuzzer target: phoneme chunking (then kt_chunk_list_split_first) and ids
+ * on arbitrary bytes. Checks the chunker's promises: every chunk fits, and no non-space symbol
+ * is lost or added. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,7 +52,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     kt_error err;
     if (kt_phonemes_chunk(text, max, &l, &err) == KT_OK) {
         char *a = malloc(size + 1), *b = malloc(size + 1);
-        size_t na = squeeze(text, a), nb = 0;
+        size_t na = squeeze(text, a), nb = 0, count = l.count, first = 1 + data[0] / 64 * 3;
+        /* then the first chunk cut for streaming: later chunks unchanged, nothing lost */
+        if (kt_chunk_list_split_first(&l, first, &err) != KT_OK || l.count < count || l.count > count + 1)
+            abort();
         for (size_t i = 0; i < l.count; i++) {
             if (l.items[i].n_symbols > max || l.items[i].n_symbols != kt_utf8_count(l.items[i].phonemes))
                 abort();
