@@ -1,5 +1,4 @@
 /* albert.c - the ALBERT text encoder (one shared layer applied num_hidden_layers times). */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -56,16 +55,16 @@ static void embed(const kt_model *m, const int *ids, int T, float *e)
 
 /* ctx[T, H] = per head softmax(q k^T / sqrt(d)) v. */
 static void attention(const kt_model *m, const float *q, const float *k, const float *v, int T, float *sc,
-                      float *ctx)
+                      float *ctx, kt_exec *ex)
 {
     int H = m->bert_h, d = H / m->heads;
     float scale = 1.0f / sqrtf((float)d);
     for (int h = 0; h < m->heads; h++) {
         size_t off = (size_t)h * d;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, d, scale, q + off, H, k + off, H, 0.0f, sc, T);
+        kt_sgemm(ex, 0, 1, T, T, d, scale, q + off, H, k + off, H, sc, T);
         for (int t = 0; t < T; t++)
             kt_softmax(sc + (size_t)t * T, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, d, T, 1.0f, sc, T, v + off, H, 0.0f, ctx + off, H);
+        kt_sgemm(ex, 0, 0, T, d, T, 1.0f, sc, T, v + off, H, ctx + off, H);
     }
 }
 
@@ -91,18 +90,18 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
     if (!e || !q || !k || !v || !att || !ctx || !ff || !sc)
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     embed(m, ids, T, e);
-    kt_linear_forward(&L[0], e, T, out);
+    kt_linear_forward(&L[0], e, T, out, a->ex);
     for (int l = 0; l < m->cfg.plbert.num_hidden_layers; l++) {
-        kt_linear_forward(&L[1], out, T, q);
-        kt_linear_forward(&L[2], out, T, k);
-        kt_linear_forward(&L[3], out, T, v);
-        attention(m, q, k, v, T, sc, ctx);
-        kt_linear_forward(&L[4], ctx, T, att);
+        kt_linear_forward(&L[1], out, T, q, a->ex);
+        kt_linear_forward(&L[2], out, T, k, a->ex);
+        kt_linear_forward(&L[3], out, T, v, a->ex);
+        attention(m, q, k, v, T, sc, ctx, a->ex);
+        kt_linear_forward(&L[4], ctx, T, att, a->ex);
         add_into(att, out, n);
         kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
-        kt_linear_forward(&L[5], att, T, ff);
+        kt_linear_forward(&L[5], att, T, ff, a->ex);
         kt_gelu_new(ff, (size_t)T * m->inter);
-        kt_linear_forward(&L[6], ff, T, out);
+        kt_linear_forward(&L[6], ff, T, out, a->ex);
         add_into(out, att, n);
         kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
     }

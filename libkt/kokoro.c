@@ -2,7 +2,6 @@
  * the whole forward pass for one utterance. */
 #include "kt/kokoro.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1071,8 +1070,7 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         p = &dp;
     if ((st = check_input(m, ids, n_ids, style, p, err)))
         return st;
-    if (m->n_threads > 0)
-        openblas_set_num_threads(m->n_threads);
+    kt_blas_serial(); /* kt_sgemm threads the products itself: same bytes at any --threads */
     if ((st = kt_model_bind_released(m, err)))
         return st;
     tok = malloc(sizeof(int) * (size_t)T);

@@ -25,6 +25,7 @@ static kt_status arena_new(const kt_model *m, kt_arena *a, size_t need, kt_error
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_arena_init(a, buf, need);
     a->ex = m->ex;
+    kt_blas_serial();
     return KT_OK;
 }
 

@@ -1,6 +1,7 @@
 /* ops.c - numeric building blocks (see kt/ops.h). */
 #include "kt/ops.h"
 
+#include "kt/kernels.h"
 #include "kt/quant.h"
 
 #include <cblas.h>
@@ -9,6 +10,54 @@
 
 #define ARENA_ALIGN 16 /* floats: 64 bytes */
 #define CONV_TB 256    /* output columns per im2col block */
+
+void openblas_set_num_threads(int n);
+
+void kt_blas_serial(void) { openblas_set_num_threads(1); }
+
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc;
+    float alpha;
+    const float *A, *B;
+    float *C;
+} sgemm_job;
+
+/* Products are cut along M only, in slices starting at multiples of SGEMM_SLICE. OpenBLAS
+ * (column-major inside: our M is its N) computes an element in a way that depends on its
+ * place in the kernel's tile (a partial last tile takes an edge kernel), so a slice must not
+ * move an element within its tile: 48 is a multiple of the x86 sgemm unrolls (measured: the
+ * Haswell/Zen kernels repeat every 12 rows, SkylakeX/Cooperlake every 16 or 32). Our N (its
+ * M) cannot be cut: it is blocked by GEMM_P with a remainder halved as K is, so a cut moves
+ * the block edges (Haswell: only N = 320, 640, 1024 gave the full call's columns). */
+#define SGEMM_SLICE 48
+
+/* Rows [r0, r1) of C (multiples of SGEMM_SLICE) for thread tid of n. */
+static void sgemm_task(void *p, int tid, int n)
+{
+    const sgemm_job *j = p;
+    int blocks = (j->M + SGEMM_SLICE - 1) / SGEMM_SLICE;
+    int r0 = blocks * tid / n * SGEMM_SLICE, r1 = blocks * (tid + 1) / n * SGEMM_SLICE;
+    if (r1 > j->M)
+        r1 = j->M;
+    if (r1 <= r0)
+        return;
+    const float *A = j->A + (j->ta ? (size_t)r0 : (size_t)r0 * j->lda);
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, r1 - r0, j->N,
+                j->K, j->alpha, A, j->lda, j->B, j->ldb, 0.0f, j->C + (size_t)r0 * j->ldc, j->ldc);
+}
+
+void kt_sgemm(kt_exec *ex, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc)
+{
+    sgemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, alpha, A, B, C};
+    if (M <= 0 || N <= 0)
+        return;
+    if (!ex || kt_exec_threads(ex) < 2 || (double)M * N * K < (double)(1 << 20) || M < 2 * SGEMM_SLICE) {
+        sgemm_task(&j, 0, 1);
+        return;
+    }
+    kt_exec_run(ex, sgemm_task, &j);
+}
 
 void kt_arena_init(kt_arena *a, float *buf, size_t cap)
 {
@@ -46,7 +95,7 @@ static kt_status arena_full(kt_error *err)
     return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small");
 }
 
-void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y)
+void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, kt_exec *ex)
 {
     if (n <= 0)
         return;
@@ -59,8 +108,7 @@ void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y)
         }
         return;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in,
-                0.0f, y, l->out);
+    kt_sgemm(ex, 0, 1, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, y, l->out);
     if (l->b)
         for (int t = 0; t < n; t++)
             for (int o = 0; o < l->out; o++)
@@ -132,8 +180,7 @@ kt_status kt_conv1d_forward(const kt_conv1d *c, const float *x, int L, float *y,
     if (lo <= 0)
         return KT_OK;
     if (is_pointwise(c)) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, L, c->cin, 1.0f, c->w, c->cin, x, L,
-                    0.0f, y, L);
+        kt_sgemm(a->ex, 0, 0, c->cout, L, c->cin, 1.0f, c->w, c->cin, x, L, y, L);
         add_bias_rows(y, c->cout, L, c->b);
         return KT_OK;
     }
@@ -145,8 +192,7 @@ kt_status kt_conv1d_forward(const kt_conv1d *c, const float *x, int L, float *y,
     for (int t0 = 0; t0 < lo; t0 += tb) {
         int nb = lo - t0 < tb ? lo - t0 : tb;
         im2col_block(c, x, L, t0, nb, col);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->cout, nb, ck, 1.0f, c->w, ck, col, nb, 0.0f,
-                    y + t0, lo);
+        kt_sgemm(a->ex, 0, 0, c->cout, nb, ck, 1.0f, c->w, ck, col, nb, y + t0, lo);
     }
     add_bias_rows(y, c->cout, lo, c->b);
     kt_arena_release(a, mark);
@@ -189,8 +235,7 @@ kt_status kt_convt1d_forward(const kt_convt1d *c, const float *x, int L, float *
     for (int t0 = 0; t0 < L; t0 += tb) {
         int nb = L - t0 < tb ? L - t0 : tb;
         /* z[(o*k + j), t] = sum_i w[i, o, j] x[i, t0 + t] */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, cok, nb, c->cin, 1.0f, c->w, cok, x + t0, L, 0.0f,
-                    z, nb);
+        kt_sgemm(a->ex, 1, 0, cok, nb, c->cin, 1.0f, c->w, cok, x + t0, L, z, nb);
         for (int o = 0; o < c->cout; o++) {
             float *yr = y + (size_t)o * lo;
             for (int j = 0; j < c->k; j++) {
@@ -269,7 +314,7 @@ kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_
         return arena_full(err);
     for (int d = 0; d < 2; d++) {
         kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
-        kt_linear_forward(&ih, x, L, gx);
+        kt_linear_forward(&ih, x, L, gx, a->ex);
         lstm_direction(l, d, gx, L, y, g, h, c);
     }
     kt_arena_release(a, mark);

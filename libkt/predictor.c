@@ -67,7 +67,7 @@ size_t kt_adain_resblk_need(const kt_adain_resblk *b, int sty, int L)
     return n + (c1 > c3 ? c1 : c3);
 }
 
-static void style_fc(const kt_linear *fc, const float *s, float *gb) { kt_linear_forward(fc, s, 1, gb); }
+static void style_fc(const kt_linear *fc, const float *s, float *gb) { kt_linear_forward(fc, s, 1, gb, NULL); }
 
 static void upsample2(const float *x, int C, int L, float *y)
 {
@@ -174,7 +174,7 @@ kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const
     kt_status st;
     if (!y || !x || !gb || !lg)
         return too_small(err, "duration");
-    kt_linear_forward(&w->bert_enc, bert_out, T, y); /* d_en^T [T, C] */
+    kt_linear_forward(&w->bert_enc, bert_out, T, y, a->ex); /* d_en^T [T, C] */
     concat_style(y, T, C, s_pred, S, d);
     for (int l = 0; l < m->n_layer; l++) {
         if ((st = kt_lstm_run(&w->dlstm[l], d, T, y, a, err)))
@@ -185,7 +185,7 @@ kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const
     }
     if ((st = kt_lstm_run(&w->lstm, d, T, x, a, err)))
         return st;
-    kt_linear_forward(&w->dur_proj, x, T, lg);
+    kt_linear_forward(&w->dur_proj, x, T, lg, a->ex);
     durations(m, lg, T, speed, dur, pred_dur);
     kt_arena_release(a, mark);
     return KT_OK;

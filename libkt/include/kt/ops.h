@@ -4,7 +4,7 @@
  * channels); a "signal" x[C, L] is channel-major (row c holds L samples). All
  * buffers are float32, contiguous. Functions that need scratch memory take it
  * from a kt_arena (a bump allocator filled once per utterance), so nothing here
- * calls malloc. GEMMs go through OpenBLAS cblas_sgemm. */
+ * calls malloc. GEMMs go through kt_sgemm (OpenBLAS, one thread per call). */
 #ifndef KT_OPS_H
 #define KT_OPS_H
 
@@ -39,6 +39,21 @@ void kt_arena_release(kt_arena *a, size_t mark);
 /* Floats kt_arena_take reserves for a request of n (n rounded up to the alignment). */
 size_t kt_arena_round(size_t n);
 
+/* Makes OpenBLAS run each call on the calling thread only (openblas_set_num_threads(1),
+ * process-wide): kt_sgemm splits large products across kt's own threads instead, so that
+ * results do not depend on the thread count (OpenBLAS's threaded driver blocks K otherwise
+ * than its serial one). kt_model_load and the synthesis entry points call it. */
+void kt_blas_serial(void);
+
+/* C[M, N] = alpha * op(A) . op(B), row-major, op(X) = X^T when tX is nonzero (A is then
+ * stored [K, M], B [N, K]). With an ex of several threads, at least 2^20 multiply-adds and
+ * M >= 96, the rows of C are cut into contiguous slices (starting at multiples of 48), one
+ * serial OpenBLAS call per thread; each element is computed as one serial call computes it,
+ * so the result is the same at any thread count (tests/test_threads, under several
+ * OPENBLAS_CORETYPE kernels). ex NULL: one call. Not from inside a kt_exec task. */
+void kt_sgemm(struct kt_exec *ex, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float *C, int ldc);
+
 /* A linear layer: w[out, in] (PyTorch layout), b[out] or NULL. When w is NULL, qv is a
  * kt_qview (kt/quant.h) of the weight in its stored compact form (f16/bf16/q8/q4), used
  * row by row without expanding it (meant for the n = 1 style projections). */
@@ -49,8 +64,8 @@ typedef struct {
     const void *qv;
 } kt_linear;
 
-/* y[n, out] = x[n, in] . w^T + b. */
-void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y);
+/* y[n, out] = x[n, in] . w^T + b, on ex's threads (kt_sgemm; NULL: the caller's only). */
+void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, struct kt_exec *ex);
 
 /* A Conv1d: w[cout, cin, k] (groups 1), b[cout] or NULL. */
 typedef struct {

@@ -1,0 +1,138 @@
+/* test_threads.c - the output bytes do not depend on the thread count.
+ *
+ * OpenBLAS's threaded sgemm blocks the inner dimension K differently from its serial
+ * one (0.3.21: a K remainder between GEMM_Q and 2 GEMM_Q is halved exactly instead of
+ * rounded to the unroll; with OPENBLAS_CORETYPE=Haswell even K = 64 differs), and
+ * ALBERT's attention (K = T tokens) made the same input give other audio at 1 and 2
+ * threads. kt runs OpenBLAS on one thread per call and cuts large products across its
+ * own threads (kt_sgemm, kt/ops.h); these checks compare 1, 2 and 3 threads bit for bit.
+ * Run them under several OPENBLAS_CORETYPE values to check other kernels too.
+ *
+ * Files: $KT_TINY_MODEL (default fixtures/tiny/kokoro-tiny.pth), $KT_TINY_CONFIG
+ * (default fixtures/tiny/config.json). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kt/config.h"
+#include "kt/kernels.h"
+#include "kt/kokoro.h"
+#include "kt/ops.h"
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static float lcg(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)(*s >> 8) / 16777216.0f - 0.5f;
+}
+
+/* One shape: kt_sgemm with no exec (one OpenBLAS call) against 2 and 3 threads. */
+static void sgemm_case(kt_exec **ex, int ta, int tb, int M, int N, int K)
+{
+    uint32_t s = 1u + (uint32_t)(M * 7 + N * 3 + K);
+    size_t na = (size_t)M * K, nb = (size_t)N * K, nc = (size_t)M * N;
+    float *a = malloc(sizeof(float) * na), *b = malloc(sizeof(float) * nb);
+    float *c[3] = {malloc(sizeof(float) * nc), malloc(sizeof(float) * nc), malloc(sizeof(float) * nc)};
+    assert_true(a && b && c[0] && c[1] && c[2]);
+    for (size_t j = 0; j < na; j++)
+        a[j] = lcg(&s);
+    for (size_t j = 0; j < nb; j++)
+        b[j] = lcg(&s);
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    kt_sgemm(NULL, ta, tb, M, N, K, 0.7f, a, lda, b, ldb, c[0], N);
+    for (int k = 1; k < 3; k++) {
+        kt_sgemm(ex[k - 1], ta, tb, M, N, K, 0.7f, a, lda, b, ldb, c[k], N);
+        if (memcmp(c[0], c[k], sizeof(float) * nc))
+            fail_msg("kt_sgemm ta=%d tb=%d M=%d N=%d K=%d differs between 1 and %d threads", ta, tb, M, N, K, k + 1);
+    }
+    double ref = 0.0; /* and it is the product: one element in double */
+    for (int i = 0; i < K; i++)
+        ref += (double)(ta ? a[(size_t)i * M] : a[i]) * (tb ? b[i] : b[(size_t)i * N]);
+    assert_true(fabs(0.7 * ref - c[0][0]) <= 1e-4 * (1.0 + fabs(ref)));
+    free(a);
+    free(b);
+    for (int k = 0; k < 3; k++)
+        free(c[k]);
+}
+
+static void test_sgemm_threads(void **state)
+{
+    (void)state;
+    kt_exec *ex[2] = {NULL, NULL};
+    kt_error err;
+    assert_int_equal(kt_exec_create(2, &ex[0], &err), KT_OK);
+    assert_int_equal(kt_exec_create(3, &ex[1], &err), KT_OK);
+    kt_blas_serial();
+    static const int ks[] = {64, 400, 452, 492, 511, 640, 769, 1000, 1542, 3270};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+        sgemm_case(ex, 0, 1, 456, 40, ks[i]);  /* attention scores / linear: M split */
+        sgemm_case(ex, 0, 0, 120, 700, ks[i]); /* conv as GEMM: N split */
+    }
+    sgemm_case(ex, 1, 0, 300, 257, 512); /* ConvTranspose1d's transposed weight */
+    sgemm_case(ex, 0, 0, 492, 64, 492);  /* attention context at 492 tokens */
+    kt_exec_free(ex[0]);
+    kt_exec_free(ex[1]);
+}
+
+/* The tiny model on 450 ids (ALBERT's attention with K = 452) at 1, 2 and 3 threads. */
+static void test_synth_threads(void **state)
+{
+    (void)state;
+    kt_config cfg;
+    kt_error err;
+    kt_model *m[3] = {NULL, NULL, NULL};
+    kt_synth_result r[3];
+    assert_int_equal(kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), &cfg, &err), KT_OK);
+    enum { N_IDS = 450 };
+    int ids[N_IDS];
+    for (int i = 0; i < N_IDS; i++)
+        ids[i] = 1 + (i * 37) % (cfg.n_token - 1);
+    float style[512];
+    for (int k = 0; k < 3; k++) {
+        kt_model_params p = kt_model_default_params();
+        p.n_threads = k + 1;
+        if (kt_model_load(env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"), &cfg, &p, &m[k], &err))
+            fail_msg("load: %s", err.msg);
+        int ns = kt_model_style_size(m[k]);
+        assert_true(ns <= 512);
+        for (int i = 0; i < ns; i++)
+            style[i] = 0.3f * sinf(0.7f * (float)i + 0.1f);
+        if (kt_model_synthesize(m[k], ids, N_IDS, style, NULL, &r[k], &err))
+            fail_msg("synthesize: %s", err.msg);
+    }
+    for (int k = 1; k < 3; k++) {
+        assert_int_equal(r[0].n_tokens, r[k].n_tokens);
+        assert_memory_equal(r[0].durations, r[k].durations, sizeof(int) * (size_t)r[0].n_tokens);
+        assert_true(r[0].n_samples == r[k].n_samples && r[0].n_samples > 0);
+        size_t nd = 0;
+        for (size_t i = 0; i < r[0].n_samples; i++)
+            nd += memcmp(&r[0].audio[i], &r[k].audio[i], sizeof(float)) != 0;
+        if (nd)
+            fail_msg("%zu of %zu samples differ between 1 and %d threads", nd, r[0].n_samples, k + 1);
+    }
+    for (int k = 0; k < 3; k++) {
+        kt_synth_result_free(&r[k]);
+        kt_model_free(m[k]);
+    }
+    kt_config_free(&cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgemm_threads),
+        cmocka_unit_test(test_synth_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
