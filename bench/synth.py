@@ -7,17 +7,18 @@
 For each input (short ~30 phonemes, paragraph ~230, long ~530 in two chunks) and each thread
 count (1 and 2), runs
   * kt-synth fp32: `kt-synth --phonemes --threads N -o - --durations F` (streaming WAV). From
-    outside it times the process wall time and reads peak RSS and CPU time from wait4(); from
-    its --json summary (stderr when streaming) it takes "load" (model + voice, ready to
-    synthesize) and "first audio" (start of synthesis to the first chunk's samples on stdout),
+    outside it times the process (wall, and peak RSS from wait4()); from its --json summary
+    (stderr when streaming) it takes the forward-only figures compared with the reference's:
+    synthesis_seconds ("wall") and synthesis_cpu_seconds ("CPU"), plus "load" (model + voice,
+    ready to synthesize) and "first audio" (start of synthesis to the first chunk's samples),
     shown with the first chunk's audio seconds. The short input also runs with
     `--first-chunk N` (--first-chunk, default 8): the first chunk cut after the first word(s).
   * the reference (tests/reference/kokoro_ref.py, eager torch, set_num_threads N,
     inference_mode), in a fresh process per input and thread count: model load time, then only
     the forward pass of each chunk is timed (the same chunks kt-synth makes, from
     --print-phonemes); peak RSS is that process's ru_maxrss.
-Each is the best (minimum) of N runs, N per input from --runs. CPU s is user+system time of the
-process (kt-synth) or of the forward passes (reference): on a machine shared with other programs
+Each is the best (minimum) of N runs, N per input from --runs. CPU s is the CPU time of the
+synthesis (kt-synth) or of the forward passes (reference): on a machine shared with other programs
 it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
 also runs that (unless --bf16 off) and compares its audio with the f32 run's (bench/audio_cmp.py:
 waveform SNR, max abs difference, and SNR of the STFT magnitudes). Prints a table and the floor:
@@ -109,10 +110,12 @@ def kt_run(a, text, threads, bf16=False, first_chunk=0):
     js = json.loads(err.strip().splitlines()[-1])  # --json goes to stderr with -o -
     chunks = [(len(c["token_frames"]), sum(c["token_frames"])) for c in dur["chunks"]]
     c0 = dur["chunks"][0]
-    return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": wall, "load": js["load_seconds"],
+    # forward-only figures, as the reference's: synthesis wall and CPU from kt-synth's --json
+    return {"audio": (n - WAV_HEADER) / 2 / SAMPLE_RATE, "wall": js["synthesis_seconds"],
+            "proc_wall": wall, "proc_cpu": ru.ru_utime + ru.ru_stime, "load": js["load_seconds"],
             "first": js["first_audio_seconds"], "first_proc": t_audio, "header_proc": t_header,
             "first_chunk_audio": c0["end"] - c0["start"], "rss_kib": ru.ru_maxrss,
-            "cpu": ru.ru_utime + ru.ru_stime, "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
+            "cpu": js["synthesis_cpu_seconds"], "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
 
 
 def kt_has_bf16(a):
@@ -195,8 +198,9 @@ def best_of(results):
     if not ok:
         return None
     b = dict(min(ok, key=lambda r: r["wall"]))
-    for k in ("load", "first", "first_proc", "cpu", "rss_kib"):
-        b[k] = min(r[k] for r in ok if r[k] is not None) if any(r[k] is not None for r in ok) else None
+    for k in ("load", "first", "first_proc", "cpu", "rss_kib", "proc_wall"):
+        vals = [r.get(k) for r in ok if r.get(k) is not None]
+        b[k] = min(vals) if vals else None
     return b
 
 
@@ -268,6 +272,7 @@ def main():
                                                                      for T, F in r["chunks_tf"]) / 1e9
                 row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
+                       "process_wall_s": r.get("proc_wall"),
                        "cpu_s": r["cpu"], "rss_mib": r["rss_kib"] / 1024, "load_s": r["load"],
                        "first_audio_s": r["first"], "first_chunk_audio_s": r.get("first_chunk_audio"),
                        "first_audio_proc_s": r.get("first_proc"), "gflop": g,
@@ -290,7 +295,7 @@ def main():
 
 
 HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "kt speedup (CPU)",
-        "peak RSS MiB",
+        "process s", "peak RSS MiB",
         "load s", "first audio s (its audio s)", "x floor", "bf16 vs f32 output")
 
 
@@ -307,7 +312,7 @@ def print_table(rows):
             first += f" ({r['first_chunk_audio_s']:.2f})"
         print(" | ".join([r["input"], eng, str(r["threads"]), fmt(r["audio_s"]), fmt(r["wall_s"]),
                           fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
-                          fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"),
+                          fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"), fmt(r.get("process_wall_s")),
                           fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"], "{:.3f}"), first,
                           fmt(r["x_floor"], "{:.1f}x"), bf16_cell(r)]), flush=True)
 

@@ -48,8 +48,9 @@ static const char usage[] =
     "                       the audio then has a chunk boundary there (default 0: off)\n"
     "      --json           print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
     "                       chunks, load_seconds, first_audio_seconds (from the start of synthesis to\n"
-    "                       the first chunk's samples), synthesis_seconds, realtime_factor,\n"
-    "                       chunk_seconds, peak_rss_bytes, threads, compute\n"
+    "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
+    "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
+    "                       compute\n"
     "  -h, --help           this help\n"
     "\n"
     "examples:\n"
@@ -374,6 +375,7 @@ typedef struct {
     int streaming;
     double load_seconds;        /* config, voice and model ready to synthesize */
     double first_audio_seconds; /* start of synthesis to the first chunk's samples */
+    double synthesis_cpu_seconds; /* process CPU time (all threads) spent synthesizing */
     double *chunk_seconds;      /* synthesis time of each chunk */
 } sink;
 
@@ -489,6 +491,14 @@ static double now_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* CPU time of the whole process (every thread) so far. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, sink *s)
 {
     kt_synth_params sp = kt_synth_default_params();
@@ -547,6 +557,7 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
     cJSON_AddNumberToObject(j, "load_seconds", s->load_seconds);
     cJSON_AddNumberToObject(j, "first_audio_seconds", s->first_audio_seconds);
     cJSON_AddNumberToObject(j, "synthesis_seconds", secs);
+    cJSON_AddNumberToObject(j, "synthesis_cpu_seconds", s->synthesis_cpu_seconds);
     cJSON_AddNumberToObject(j, "realtime_factor", dur > 0 ? secs / dur : 0.0);
     cJSON *cs = cJSON_AddArrayToObject(j, "chunk_seconds");
     for (size_t i = 0; cs && s->chunk_seconds && i < chunks->count; i++)
@@ -673,8 +684,9 @@ static int run(options *o)
         rc = EXIT_OUTPUT;
         goto done;
     }
-    double t0 = now_seconds();
+    double t0 = now_seconds(), c0 = cpu_seconds();
     rc = synth_all(o, m, &v, &chunks, &s);
+    s.synthesis_cpu_seconds = cpu_seconds() - c0;
     if (!rc)
         rc = finish(o, o->phonemes ? o->lang : lang, &chunks, &s, now_seconds() - t0);
 done:

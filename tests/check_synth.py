@@ -54,6 +54,7 @@ def test_formats(tmp):
             timing_ok = (len(cs) == summary["chunks"] and 0 < summary["load_seconds"] < 60
                          and 0 < summary["first_audio_seconds"] <= summary["synthesis_seconds"] + 1e-9
                          and abs(sum(cs) - summary["synthesis_seconds"]) < 0.05
+                         and 0 < summary["synthesis_cpu_seconds"] < 60
                          and summary["peak_rss_bytes"] > 1 << 20 and summary["compute"] == "f32")
             check(timing_ok, "--json timings: load %s, first audio %s, chunks %s, peak RSS %s" % (
                 summary.get("load_seconds"), summary.get("first_audio_seconds"), cs, summary.get("peak_rss_bytes")))
