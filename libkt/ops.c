@@ -428,6 +428,68 @@ void kt_softmax(float *x, int n)
         x[i] *= inv;
 }
 
+#define MT_MIN 16384 /* elements below which a loop stays on the caller's thread */
+
+typedef struct {
+    float *x;
+    float slope, eps;
+    const float *gb;
+    int C, L;
+} elt_job;
+
+static void leaky_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    kt_leaky_relu(j->x + i0, i1 - i0, j->slope);
+}
+
+void kt_leaky_relu_mt(struct kt_exec *ex, float *x, size_t n, float slope)
+{
+    elt_job j = {x, slope, 0.0f, NULL, 0, 0};
+    kt_exec_range(ex, n, MT_MIN, leaky_part, &j);
+}
+
+static void gelu_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    kt_gelu_new(j->x + i0, i1 - i0);
+}
+
+void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n)
+{
+    elt_job j = {x, 0.0f, 0.0f, NULL, 0, 0};
+    kt_exec_range(ex, n, MT_MIN, gelu_part, &j);
+}
+
+/* rows i0 .. i1 of kt_adain1d: gb's scale and shift of row c at gb[c], gb[C + c] */
+static void adain_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    for (size_t c = i0; c < i1; c++) {
+        float g2[2] = {j->gb[c], j->gb[j->C + c]};
+        kt_adain1d(j->x + c * (size_t)j->L, 1, j->L, g2, j->eps);
+    }
+}
+
+void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps)
+{
+    elt_job j = {x, 0.0f, eps, gb, C, L};
+    kt_exec_range(ex, (size_t)C, (size_t)C * L < MT_MIN ? (size_t)C + 1 : 2, adain_part, &j);
+}
+
+static void softmax_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    for (size_t r = i0; r < i1; r++)
+        kt_softmax(j->x + r * (size_t)j->L, j->L);
+}
+
+void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
+{
+    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n};
+    kt_exec_range(ex, (size_t)rows, (size_t)rows * n < MT_MIN ? (size_t)rows + 1 : 2, softmax_part, &j);
+}
+
 void kt_transpose(const float *x, int rows, int cols, float *y)
 {
     for (int r = 0; r < rows; r++)
