@@ -274,7 +274,7 @@ void kt_dwconvt1d_forward(const kt_convt1d *c, const float *x, int L, float *y)
 size_t kt_lstm_scratch(const kt_lstm *l, int L)
 {
     size_t h4 = 4 * (size_t)l->hidden;
-    return kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden);
+    return 2 * (kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden));
 }
 
 static float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
@@ -300,23 +300,41 @@ static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, floa
     }
 }
 
+typedef struct {
+    const kt_lstm *l;
+    int L;
+    float *y, *gx[2], *g[2], *h[2], *c[2];
+} lstm_job;
+
+/* The two directions are independent: thread d runs direction d (one thread: both). */
+static void lstm_task(void *p, int tid, int n)
+{
+    const lstm_job *j = p;
+    for (int d = 0; d < 2; d++)
+        if (n < 2 || d == tid)
+            lstm_direction(j->l, d, j->gx[d], j->L, j->y, j->g[d], j->h[d], j->c[d]);
+}
+
 kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err)
 {
     int H = l->hidden;
     if (L <= 0)
         return KT_OK;
     size_t mark = kt_arena_mark(a);
-    float *gx = kt_arena_take(a, (size_t)L * 4 * H);
-    float *g = kt_arena_take(a, 4 * (size_t)H);
-    float *h = kt_arena_take(a, (size_t)H);
-    float *c = kt_arena_take(a, (size_t)H);
-    if (!gx || !g || !h || !c)
-        return arena_full(err);
+    lstm_job j = {l, L, y, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    for (int d = 0; d < 2; d++) {
+        j.gx[d] = kt_arena_take(a, (size_t)L * 4 * H);
+        j.g[d] = kt_arena_take(a, 4 * (size_t)H);
+        j.h[d] = kt_arena_take(a, (size_t)H);
+        j.c[d] = kt_arena_take(a, (size_t)H);
+        if (!j.gx[d] || !j.g[d] || !j.h[d] || !j.c[d])
+            return arena_full(err);
+    }
     for (int d = 0; d < 2; d++) {
         kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
-        kt_linear_forward(&ih, x, L, gx, a->ex);
-        lstm_direction(l, d, gx, L, y, g, h, c);
+        kt_linear_forward(&ih, x, L, j.gx[d], a->ex);
     }
+    kt_exec_run(a->ex, lstm_task, &j);
     kt_arena_release(a, mark);
     return KT_OK;
 }
