@@ -62,8 +62,7 @@ static void attention(const kt_model *m, const float *q, const float *k, const f
     for (int h = 0; h < m->heads; h++) {
         size_t off = (size_t)h * d;
         kt_sgemm(ex, 0, 1, T, T, d, scale, q + off, H, k + off, H, sc, T);
-        for (int t = 0; t < T; t++)
-            kt_softmax(sc + (size_t)t * T, T);
+        kt_softmax_rows_mt(ex, sc, T, T);
         kt_sgemm(ex, 0, 0, T, d, T, 1.0f, sc, T, v + off, H, ctx + off, H);
     }
 }
@@ -100,7 +99,7 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
         add_into(att, out, n);
         kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
         kt_linear_forward(&L[5], att, T, ff, a->ex);
-        kt_gelu_new(ff, (size_t)T * m->inter);
+        kt_gelu_new_mt(a->ex, ff, (size_t)T * m->inter);
         kt_linear_forward(&L[6], ff, T, out, a->ex);
         add_into(out, att, n);
         kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);

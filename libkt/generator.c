@@ -15,6 +15,73 @@ static kt_status too_small(kt_error *err)
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* ---- element-wise and row loops spread over the threads (each element computed alone:
+ * the bytes do not depend on the thread count) ---- */
+
+#define PAR_MIN 16384 /* elements below which a loop stays on the caller's thread */
+
+typedef struct {
+    float *d;
+    const float *s;
+    float v;
+    size_t ldd, lds, n; /* row copies: strides and row length */
+} vec_job;
+
+static void add_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    for (size_t k = i0; k < i1; k++)
+        j->d[k] += j->s[k];
+}
+
+static void div_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    for (size_t k = i0; k < i1; k++)
+        j->d[k] /= j->v;
+}
+
+static void copy_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    memcpy(j->d + i0, j->s + i0, sizeof(float) * (i1 - i0));
+}
+
+static void rows_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    for (size_t c = i0; c < i1; c++)
+        memcpy(j->d + c * j->ldd, j->s + c * j->lds, sizeof(float) * j->n);
+}
+
+static void exp_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    for (size_t k = i0; k < i1; k++)
+        j->d[k] = expf(j->d[k]);
+}
+
+static void sin_part(void *p, size_t i0, size_t i1)
+{
+    const vec_job *j = p;
+    for (size_t k = i0; k < i1; k++)
+        j->d[k] = sinf(j->d[k]);
+}
+
+/* d[k] += s[k], d[k] /= v, d[k] = s[k], d[k] = expf(d[k]) or sinf(d[k]) for k < n. */
+static void vec_run(kt_exec *ex, kt_range_fn fn, float *d, const float *s, float v, size_t n)
+{
+    vec_job j = {d, s, v, 0, 0, 0};
+    kt_exec_range(ex, n, PAR_MIN, fn, &j);
+}
+
+/* rows c < C: d[c * ldd ..] = s[c * lds ..], n floats each */
+static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t lds, int C, size_t n)
+{
+    vec_job j = {d, s, 0.0f, ldd, lds, n};
+    kt_exec_range(ex, (size_t)C, n * C < PAR_MIN ? (size_t)C + 1 : 2, rows_part, &j);
+}
+
 /* The resblock convs run in time blocks of GEN_BLOCK output columns (a multiple of the
  * kernels' 768-column super-tiles): only one block of the padded conv input is held. */
 #define GEN_BLOCK 6144
@@ -131,20 +198,36 @@ static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
     kt_conv1d_padded_ld(ex, c, &q->b->pk1[q->j], q->k.xp, q->k.Ls, h1 - h0, q->hw, q->ldh, 0, q->k.xpb);
 }
 
+typedef struct {
+    const lm_ctx *q;
+    int t0, n;
+    const double *mean;
+    double *acc;
+} lm_sum_job;
+
 /* row_stats' sums (mean == NULL) or squared deviations from mean, over columns t0 .. t0+n
- * of hw, added to acc[4c + lane] in the order row_stats adds them. */
-static void lm_sums(const lm_ctx *q, int t0, int n, const double *mean, double *acc)
+ * of hw, added to acc[4c + lane] in the order row_stats adds them; rows c0 .. c1. */
+static void lm_sums_part(void *p, size_t c0, size_t c1)
 {
-    int L4 = q->L & ~3;
-    for (int c = 0; c < q->b->ch; c++) {
+    const lm_sum_job *jb = p;
+    const lm_ctx *q = jb->q;
+    const double *mean = jb->mean;
+    int L4 = q->L & ~3, t0 = jb->t0, n = jb->n;
+    for (size_t c = c0; c < c1; c++) {
         const float *r = q->hw + (size_t)c * q->ldh;
-        double *a = acc + 4 * c;
+        double *a = jb->acc + 4 * c;
         for (int i = 0; i < n; i++) {
             int g = t0 + i;
             double v = mean ? (r[i] - mean[c]) * (r[i] - mean[c]) : (double)r[i];
             a[g < L4 ? (g & 3) : 0] += v;
         }
     }
+}
+
+static void lm_sums(kt_exec *ex, const lm_ctx *q, int t0, int n, const double *mean, double *acc)
+{
+    lm_sum_job jb = {q, t0, n, mean, acc};
+    kt_exec_range(ex, (size_t)q->b->ch, 2, lm_sums_part, &jb);
 }
 
 /* mi2 = the statistics of the first conv's output (two recompute passes). */
@@ -155,7 +238,7 @@ static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *m
         for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
             int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
             lm_first(ex, q, t0, t1);
-            lm_sums(q, t0, t1 - t0, pass ? mean : NULL, acc);
+            lm_sums(ex, q, t0, t1 - t0, pass ? mean : NULL, acc);
         }
         for (int c = 0; c < q->b->ch; c++) {
             const double *a = acc + 4 * c;
@@ -169,10 +252,9 @@ static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *m
     }
 }
 
-static void lm_put(float *x, int L, int C, const float *ob, size_t ldo, int t0, int t1)
+static void lm_put(kt_exec *ex, float *x, int L, int C, const float *ob, size_t ldo, int t0, int t1)
 {
-    for (size_t c = 0; c < (size_t)C; c++)
-        memcpy(x + c * L + t0, ob + c * ldo, sizeof(float) * (size_t)(t1 - t0));
+    copy_rows(ex, x + t0, (size_t)L, ob, ldo, C, (size_t)(t1 - t0));
 }
 
 /* gen_resblk_run without a whole-length buffer for the first conv's output. */
@@ -207,16 +289,15 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
             float *o = ob[nb & 1];
             lm_first(a->ex, &q, h0, h1);
             if (pend >= 0) /* the previous block's output: x there is no longer read */
-                lm_put(x, L, b->ch, ob[(nb - 1) & 1], n, pend, pt1);
+                lm_put(a->ex, x, L, b->ch, ob[(nb - 1) & 1], n, pend, pt1);
             kt_adain_snake_block(a->ex, q.hw, q.ldh, h0, b->ch, L, mi2, gb2, b->alpha2[j], t0, t1, p2, q.k.xp,
                                  q.k.Ls);
-            for (size_t c = 0; c < ch; c++)
-                memcpy(o + c * n, x + c * L + t0, sizeof(float) * (size_t)(t1 - t0));
+            copy_rows(a->ex, o, n, x + t0, (size_t)L, b->ch, (size_t)(t1 - t0));
             kt_conv1d_padded_ld(a->ex, c2, &b->pk2[j], q.k.xp, q.k.Ls, t1 - t0, o, n, 1, q.k.xpb);
             pend = t0;
             pt1 = t1;
         }
-        lm_put(x, L, b->ch, ob[((L + LM_BLOCK - 1) / LM_BLOCK - 1) & 1], n, pend, pt1);
+        lm_put(a->ex, x, L, b->ch, ob[((L + LM_BLOCK - 1) / LM_BLOCK - 1) & 1], n, pend, pt1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
@@ -343,7 +424,7 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
     float *y = bufs[0], *acc = bufs[1], *t = bufs[2];
     kt_status st;
-    kt_leaky_relu(*x, (size_t)(c * 2) * L, 0.1f);
+    kt_leaky_relu_mt(a->ex, *x, (size_t)(c * 2) * L, 0.1f);
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
@@ -359,20 +440,17 @@ static kt_status gen_stage(const kt_model *m, int i, float **x, int L, const flo
         (st = gen_resblk_run(&g->noise_res[i], t, lo, s, *x, a, err)))
         return st;
     size_t n = (size_t)c * lo;
-    for (size_t k = 0; k < n; k++)
-        y[k] += t[k];
+    vec_run(a->ex, add_part, y, t, 0.0f, n);
     for (int j = 0; j < nk; j++) { /* acc = sum of resblock_j(y): the last one runs in place on y */
         float *r = j == 0 ? acc : j == nk - 1 ? y : t;
         if (r != y)
-            memcpy(r, y, sizeof(float) * n);
+            vec_run(a->ex, copy_part, r, y, 0.0f, n);
         if ((st = gen_resblk_run(&g->res[i * nk + j], r, lo, s, *x, a, err)))
             return st;
         if (j)
-            for (size_t k = 0; k < n; k++)
-                acc[k] += r[k];
+            vec_run(a->ex, add_part, acc, r, 0.0f, n);
     }
-    for (size_t k = 0; k < n; k++)
-        acc[k] /= (float)nk;
+    vec_run(a->ex, div_part, acc, NULL, (float)nk, n);
     bufs[1] = *x; /* rotate: acc becomes x */
     *x = acc;
     return KT_OK;
@@ -400,7 +478,7 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     int c = m->uic >> (i + 1), nk = m->cfg.istftnet.n_resblock_kernels, lo = stage_out_len(m, i, L);
     float *y = bufs[0], *t = bufs[1], *h = *x;
     kt_status st;
-    kt_leaky_relu(*x, (size_t)(c * 2) * L, 0.1f);
+    kt_leaky_relu_mt(a->ex, *x, (size_t)(c * 2) * L, 0.1f);
     if (kt_conv1d_out_len(&g->noise_convs[i], M) != lo)
         return kt_error_set(err, KT_EINVAL, "generator stage %d: source length %d != %d", i,
                             kt_conv1d_out_len(&g->noise_convs[i], M), lo);
@@ -418,23 +496,20 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     if ((st = gen_resblk_run(&g->noise_res[i], t, lo, s, h, a, err)))
         return st;
     size_t n = (size_t)c * lo;
-    for (size_t k = 0; k < n; k++)
-        y[k] += t[k];
+    vec_run(a->ex, add_part, y, t, 0.0f, n);
     for (int q = 0; q < nk; q++) { /* resblocks 1, 0, 2, ..., nk-1; the last in place on y */
         int j = nk < 2 ? 0 : q == 0 ? 1 : q == 1 ? 0 : q;
         float *r = q == 0 ? t : q == nk - 1 ? y : h;
         if (r != y)
-            memcpy(r, y, sizeof(float) * n);
+            vec_run(a->ex, copy_part, r, y, 0.0f, n);
         st = r == h ? gen_resblk_run_lm(&g->res[i * nk + j], r, lo, s, a, err)
                     : gen_resblk_run(&g->res[i * nk + j], r, lo, s, h, a, err);
         if (st)
             return st;
         if (q)
-            for (size_t k = 0; k < n; k++)
-                t[k] += r[k];
+            vec_run(a->ex, add_part, t, r, 0.0f, n);
     }
-    for (size_t k = 0; k < n; k++)
-        t[k] /= (float)nk;
+    vec_run(a->ex, div_part, t, NULL, (float)nk, n);
     bufs[1] = *x;
     *x = t;
     return KT_OK;
@@ -473,14 +548,12 @@ kt_status kt_generator_run(kt_model *m, const float *x_in, int F, const float *s
             kt_model_release_early(m);
     }
     int c = m->uic >> m->n_ups;
-    kt_leaky_relu(x, (size_t)c * L, 0.01f);
+    kt_leaky_relu_mt(a->ex, x, (size_t)c * L, 0.01f);
     float *post = bufs[0];
     if ((st = post_run(m, x, L, post, a, err)))
         return st;
-    for (size_t k = 0; k < (size_t)nb * L; k++)
-        post[k] = expf(post[k]);
-    for (size_t k = (size_t)nb * L; k < (size_t)2 * nb * L; k++)
-        post[k] = sinf(post[k]);
+    vec_run(a->ex, exp_part, post, NULL, 0.0f, (size_t)nb * L);
+    vec_run(a->ex, sin_part, post + (size_t)nb * L, NULL, 0.0f, (size_t)nb * L);
     kt_istft_run(m, post, post + (size_t)nb * L, L, audio);
     kt_arena_release(a, mark);
     return KT_OK;

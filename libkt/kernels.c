@@ -169,6 +169,32 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
     pthread_mutex_unlock(&ex->mu);
 }
 
+typedef struct {
+    kt_range_fn fn;
+    void *ctx;
+    size_t n;
+} range_job;
+
+static void range_task(void *p, int tid, int n)
+{
+    const range_job *j = p;
+    size_t i0 = j->n / n * tid + j->n % n * tid / n, i1 = j->n / n * (tid + 1) + j->n % n * (tid + 1) / n;
+    if (i1 > i0)
+        j->fn(j->ctx, i0, i1);
+}
+
+void kt_exec_range(kt_exec *ex, size_t n, size_t min_n, kt_range_fn fn, void *ctx)
+{
+    if (!n)
+        return;
+    if (!ex || ex->n <= 1 || n < min_n) {
+        fn(ctx, 0, n);
+        return;
+    }
+    range_job j = {fn, ctx, n};
+    kt_exec_run(ex, range_task, &j);
+}
+
 /* ---- packing ------------------------------------------------------------------------ */
 
 size_t kt_conv_pack_size(int cout, int cin, int k)
@@ -591,6 +617,34 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
     kt_exec_run(ex, conv_task, &jb);
 }
 
+/* Rows of a zero-padded copy of x[C, L] (pad zeros, x's row, zeros to Ls), or of the
+ * transposed conv's scatter (phase_add), spread over the threads by rows. */
+typedef struct {
+    const float *x;
+    float *xp;
+    int L, pad;
+    size_t Ls;
+    const kt_convt1d *ct; /* phase_add: y[o, q*stride + p - pad] += tmp[o, q] */
+    int p, lo, lq;
+} rows_job;
+
+static void pad_rows_part(void *ctx, size_t i0, size_t i1)
+{
+    const rows_job *j = ctx;
+    for (size_t i = i0; i < i1; i++) {
+        float *r = j->xp + i * j->Ls;
+        memset(r, 0, sizeof(float) * (size_t)j->pad);
+        memcpy(r + j->pad, j->x + i * j->L, sizeof(float) * (size_t)j->L);
+        memset(r + j->pad + j->L, 0, sizeof(float) * (j->Ls - (size_t)j->pad - j->L));
+    }
+}
+
+static void pad_rows(kt_exec *ex, const float *x, int C, int L, int pad, float *xp, size_t Ls)
+{
+    rows_job j = {x, xp, L, pad, Ls, NULL, 0, 0, 0};
+    kt_exec_range(ex, (size_t)C, (size_t)C * Ls < 16384 ? (size_t)C + 1 : 2, pad_rows_part, &j);
+}
+
 kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y,
                                    int accumulate, kt_arena *a, kt_error *err)
 {
@@ -601,12 +655,7 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
     float *xpb = wp->dtype == KT_PACK_BF16X2 ? kt_arena_take(a, kt_conv_bf16_scratch(c, L)) : NULL;
     if (!xp || (wp->dtype == KT_PACK_BF16X2 && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (conv)");
-    for (size_t i = 0; i < (size_t)c->cin; i++) {
-        float *r = xp + i * Ls;
-        memset(r, 0, sizeof(float) * (size_t)c->pad);
-        memcpy(r + c->pad, x + i * L, sizeof(float) * (size_t)L);
-        memset(r + c->pad + L, 0, sizeof(float) * (Ls - (size_t)c->pad - L));
-    }
+    pad_rows(a->ex, x, c->cin, L, c->pad, xp, Ls);
     kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate, xpb);
     kt_arena_release(a, mark);
     return KT_OK;
@@ -641,6 +690,33 @@ size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16)
     return n + (bf16 ? kt_conv_bf16_scratch(&pc, L) : 0);
 }
 
+/* Output rows [o0, o1): bias (p < 0) or the scatter-add of phase p's rows tmp[o, lq]. */
+static void phase_add_part(void *ctx, size_t o0, size_t o1)
+{
+    const rows_job *j = ctx;
+    const kt_convt1d *c = j->ct;
+    int p = j->p, lo = j->lo, lq = j->lq;
+    if (p < 0) {
+        for (size_t o = o0; o < o1; o++)
+            for (int s = 0; s < lo; s++)
+                j->xp[o * lo + s] = c->b ? c->b[o] : 0.0f;
+        return;
+    }
+    int q0 = 0; /* first q with s = q*stride + p - pad >= 0 */
+    while ((long)q0 * c->stride + p - c->pad < 0)
+        q0++;
+    for (size_t o = o0; o < o1; o++) {
+        const float *tr = j->x + o * lq;
+        float *yr = j->xp + o * lo;
+        for (int q = q0; q < lq; q++) {
+            long sidx = (long)q * c->stride + p - c->pad;
+            if (sidx >= lo)
+                break;
+            yr[sidx] += tr[q];
+        }
+    }
+}
+
 kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
                                     kt_arena *a, kt_error *err)
 {
@@ -653,30 +729,14 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
     float *xpb = bf ? kt_arena_take(a, kt_conv_bf16_scratch(&pc, L)) : NULL;
     if (!xp || !tmp || (bf && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (transposed conv)");
-    for (size_t i = 0; i < (size_t)c->cin; i++) {
-        float *r = xp + i * Ls;
-        memset(r, 0, sizeof(float) * (size_t)pc.pad);
-        memcpy(r + pc.pad, x + i * L, sizeof(float) * (size_t)L);
-        memset(r + pc.pad + L, 0, sizeof(float) * (Ls - (size_t)pc.pad - L));
-    }
-    for (int o = 0; o < c->cout; o++)
-        for (int s = 0; s < lo; s++)
-            y[(size_t)o * lo + s] = c->b ? c->b[o] : 0.0f;
+    pad_rows(a->ex, x, c->cin, L, pc.pad, xp, Ls);
+    size_t min_rows = (size_t)c->cout * lo < 16384 ? (size_t)c->cout + 1 : 2;
+    rows_job j = {tmp, y, 0, 0, 0, c, -1, lo, lq};
+    kt_exec_range(a->ex, (size_t)c->cout, min_rows, phase_add_part, &j);
     for (int p = 0; p < c->stride; p++) {
         kt_conv1d_padded(a->ex, &pc, &ph[p], xp, Ls, L, tmp, 0, xpb);
-        int q0 = 0; /* first q with s = q*stride + p - pad >= 0 */
-        while ((long)q0 * c->stride + p - c->pad < 0)
-            q0++;
-        for (int o = 0; o < c->cout; o++) {
-            const float *tr = tmp + (size_t)o * lq;
-            float *yr = y + (size_t)o * lo;
-            for (int q = q0; q < lq; q++) {
-                long sidx = (long)q * c->stride + p - c->pad;
-                if (sidx >= lo)
-                    break;
-                yr[sidx] += tr[q];
-            }
-        }
+        j.p = p;
+        kt_exec_range(a->ex, (size_t)c->cout, min_rows, phase_add_part, &j);
     }
     kt_arena_release(a, mark);
     return KT_OK;

@@ -274,7 +274,7 @@ void kt_dwconvt1d_forward(const kt_convt1d *c, const float *x, int L, float *y)
 size_t kt_lstm_scratch(const kt_lstm *l, int L)
 {
     size_t h4 = 4 * (size_t)l->hidden;
-    return kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden);
+    return 2 * (kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden));
 }
 
 static float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
@@ -300,23 +300,41 @@ static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, floa
     }
 }
 
+typedef struct {
+    const kt_lstm *l;
+    int L;
+    float *y, *gx[2], *g[2], *h[2], *c[2];
+} lstm_job;
+
+/* The two directions are independent: thread d runs direction d (one thread: both). */
+static void lstm_task(void *p, int tid, int n)
+{
+    const lstm_job *j = p;
+    for (int d = 0; d < 2; d++)
+        if (n < 2 || d == tid)
+            lstm_direction(j->l, d, j->gx[d], j->L, j->y, j->g[d], j->h[d], j->c[d]);
+}
+
 kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err)
 {
     int H = l->hidden;
     if (L <= 0)
         return KT_OK;
     size_t mark = kt_arena_mark(a);
-    float *gx = kt_arena_take(a, (size_t)L * 4 * H);
-    float *g = kt_arena_take(a, 4 * (size_t)H);
-    float *h = kt_arena_take(a, (size_t)H);
-    float *c = kt_arena_take(a, (size_t)H);
-    if (!gx || !g || !h || !c)
-        return arena_full(err);
+    lstm_job j = {l, L, y, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    for (int d = 0; d < 2; d++) {
+        j.gx[d] = kt_arena_take(a, (size_t)L * 4 * H);
+        j.g[d] = kt_arena_take(a, 4 * (size_t)H);
+        j.h[d] = kt_arena_take(a, (size_t)H);
+        j.c[d] = kt_arena_take(a, (size_t)H);
+        if (!j.gx[d] || !j.g[d] || !j.h[d] || !j.c[d])
+            return arena_full(err);
+    }
     for (int d = 0; d < 2; d++) {
         kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
-        kt_linear_forward(&ih, x, L, gx, a->ex);
-        lstm_direction(l, d, gx, L, y, g, h, c);
+        kt_linear_forward(&ih, x, L, j.gx[d], a->ex);
     }
+    kt_exec_run(a->ex, lstm_task, &j);
     kt_arena_release(a, mark);
     return KT_OK;
 }
@@ -426,6 +444,68 @@ void kt_softmax(float *x, int n)
     float inv = (float)(1.0 / s);
     for (int i = 0; i < n; i++)
         x[i] *= inv;
+}
+
+#define MT_MIN 16384 /* elements below which a loop stays on the caller's thread */
+
+typedef struct {
+    float *x;
+    float slope, eps;
+    const float *gb;
+    int C, L;
+} elt_job;
+
+static void leaky_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    kt_leaky_relu(j->x + i0, i1 - i0, j->slope);
+}
+
+void kt_leaky_relu_mt(struct kt_exec *ex, float *x, size_t n, float slope)
+{
+    elt_job j = {x, slope, 0.0f, NULL, 0, 0};
+    kt_exec_range(ex, n, MT_MIN, leaky_part, &j);
+}
+
+static void gelu_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    kt_gelu_new(j->x + i0, i1 - i0);
+}
+
+void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n)
+{
+    elt_job j = {x, 0.0f, 0.0f, NULL, 0, 0};
+    kt_exec_range(ex, n, MT_MIN, gelu_part, &j);
+}
+
+/* rows i0 .. i1 of kt_adain1d: gb's scale and shift of row c at gb[c], gb[C + c] */
+static void adain_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    for (size_t c = i0; c < i1; c++) {
+        float g2[2] = {j->gb[c], j->gb[j->C + c]};
+        kt_adain1d(j->x + c * (size_t)j->L, 1, j->L, g2, j->eps);
+    }
+}
+
+void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps)
+{
+    elt_job j = {x, 0.0f, eps, gb, C, L};
+    kt_exec_range(ex, (size_t)C, (size_t)C * L < MT_MIN ? (size_t)C + 1 : 2, adain_part, &j);
+}
+
+static void softmax_part(void *p, size_t i0, size_t i1)
+{
+    const elt_job *j = p;
+    for (size_t r = i0; r < i1; r++)
+        kt_softmax(j->x + r * (size_t)j->L, j->L);
+}
+
+void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
+{
+    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n};
+    kt_exec_range(ex, (size_t)rows, (size_t)rows * n < MT_MIN ? (size_t)rows + 1 : 2, softmax_part, &j);
 }
 
 void kt_transpose(const float *x, int rows, int cols, float *y)

@@ -90,14 +90,14 @@ static kt_status resblk_residual(const kt_adain_resblk *b, const float *x, int L
     style_fc(&b->norm1, s, gb1);
     style_fc(&b->norm2, s, gb2);
     memcpy(r, x, sizeof(float) * (size_t)b->din * L);
-    kt_adain1d(r, b->din, L, gb1, ADAIN_EPS);
-    kt_leaky_relu(r, (size_t)b->din * L, 0.2f);
+    kt_adain1d_mt(a->ex, r, b->din, L, gb1, ADAIN_EPS);
+    kt_leaky_relu_mt(a->ex, r, (size_t)b->din * L, 0.2f);
     if (b->up)
         kt_dwconvt1d_forward(&b->pool, r, L, p);
     if ((st = kt_conv_run(&b->conv1, &b->pk1, p, lo, h, a, err)))
         return st;
-    kt_adain1d(h, b->dout, lo, gb2, ADAIN_EPS);
-    kt_leaky_relu(h, (size_t)b->dout * lo, 0.2f);
+    kt_adain1d_mt(a->ex, h, b->dout, lo, gb2, ADAIN_EPS);
+    kt_leaky_relu_mt(a->ex, h, (size_t)b->dout * lo, 0.2f);
     return kt_conv_run(&b->conv2, &b->pk2, h, lo, y, a, err);
 }
 

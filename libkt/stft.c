@@ -64,10 +64,27 @@ static float phase_p(double cum, int up)
     return p * (float)up;
 }
 
-void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source)
+/* Work below which the source, STFT and iSTFT loops stay on the caller's thread. */
+#define PAR_MIN 4096
+
+typedef struct {
+    const kt_model *m;
+    const float *f0, *x, *spec, *phase;
+    int F, n, M;
+    uint32_t seed;
+    float *out;
+} src_job;
+
+/* Samples [ts, te) of the source. The phase state (cum, p0, p1) is advanced from t = 0 in
+ * the same order whatever ts is, so every sample gets the serial loop's value. */
+static void source_part(void *ctx, size_t ts, size_t te)
 {
-    int L2 = 2 * F, up = m->up_total;
-    size_t n = (size_t)L2 * up;
+    const src_job *jb = ctx;
+    const kt_model *m = jb->m;
+    const float *f0 = jb->f0;
+    float *har_source = jb->out;
+    uint32_t seed = jb->seed;
+    int L2 = 2 * jb->F, up = m->up_total;
     double cum[KT_HARMONICS]; /* cumsum of rad over j = 0..i0 */
     float p0[KT_HARMONICS], p1[KT_HARMONICS];
     const float *lw = m->gen.l_linear.w, *lb = m->gen.l_linear.b;
@@ -79,7 +96,7 @@ void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, flo
         p1[k] = L2 > 1 ? phase_p(cum[k] + rad_of(f0[1], k), up) : p0[k];
     }
     double sc = (double)(float)(1.0 / up); /* torch's upsample_linear1d source scale */
-    for (size_t t = 0; t < n; t++) {
+    for (size_t t = 0; t < te; t++) {
         double sd = sc * ((double)t + 0.5) - 0.5;
         if (sd < 0)
             sd = 0;
@@ -92,6 +109,8 @@ void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, flo
                 p1[k] = i0 + 1 < L2 ? phase_p(cum[k] + rad_of(f0[i0 + 1], k), up) : p0[k];
             }
         }
+        if (t < ts)
+            continue;
         float lam = (float)(sd - (double)i0), w0 = 1.0f - lam;
         float fu = f0[t / up];
         int voiced = fu > VOICED_THRESHOLD;
@@ -105,6 +124,12 @@ void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, flo
         }
         har_source[t] = tanhf(acc + lb[0]);
     }
+}
+
+void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source)
+{
+    src_job jb = {m, f0, NULL, NULL, NULL, F, 0, 0, seed, har_source};
+    kt_exec_range(m->ex, (size_t)2 * F * m->up_total, PAR_MIN, source_part, &jb);
 }
 
 static void hann(int N, float *w)
@@ -122,9 +147,13 @@ static long reflect(long p, long n)
     return p;
 }
 
-void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
+/* Frames [f0, f1) of the STFT. */
+static void stft_part(void *ctx, size_t f0, size_t f1)
 {
-    int N = m->n_fft, hop = m->hop, nb = N / 2 + 1, M = n / hop + 1;
+    const src_job *jb = ctx;
+    const float *x = jb->x;
+    float *har = jb->out;
+    int N = jb->m->n_fft, hop = jb->m->hop, nb = N / 2 + 1, M = jb->M, n = jb->n;
     float w[MAX_NFFT], fr[MAX_NFFT];
     double cs[MAX_NFFT], sn[MAX_NFFT];
     hann(N, w);
@@ -132,7 +161,7 @@ void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
         cs[i] = cos(2.0 * M_PI * i / N);
         sn[i] = sin(2.0 * M_PI * i / N);
     }
-    for (int f = 0; f < M; f++) {
+    for (int f = (int)f0; f < (int)f1; f++) {
         for (int j = 0; j < N; j++)
             fr[j] = w[j] * x[reflect((long)f * hop + j - N / 2, n)];
         for (int k = 0; k < nb; k++) {
@@ -149,6 +178,12 @@ void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
             har[(size_t)(nb + k) * M + f] = atan2f(fim, fre);
         }
     }
+}
+
+void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
+{
+    src_job jb = {m, NULL, x, NULL, NULL, 0, n, n / m->hop + 1, 0, har};
+    kt_exec_range(m->ex, (size_t)jb.M, PAR_MIN / m->n_fft + 1, stft_part, &jb);
 }
 
 /* y[0..N) = irfft of frame f (imaginary parts of DC and Nyquist ignored). */
@@ -173,10 +208,16 @@ static void irfft_frame(const float *spec, const float *phase, int M, int f, int
     }
 }
 
-void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int M, float *audio)
+/* Output samples [p0, p1) of the iSTFT: the frames that overlap them, in the serial
+ * order, each adding only inside the range (a frame over a range edge is computed by both
+ * neighbours), then the division by the window envelope. */
+static void istft_part(void *ctx, size_t p0, size_t p1)
 {
-    int N = m->n_fft, hop = m->hop, pad = N / 2;
-    long len = (long)hop * (M - 1);
+    const src_job *jb = ctx;
+    const float *spec = jb->spec, *phase = jb->phase;
+    float *audio = jb->out;
+    int N = jb->m->n_fft, hop = jb->m->hop, pad = N / 2, M = jb->M;
+    long len = (long)p1, lo = (long)p0;
     float w[MAX_NFFT];
     double cs[MAX_NFFT], sn[MAX_NFFT], y[MAX_NFFT];
     hann(N, w);
@@ -184,16 +225,19 @@ void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int 
         cs[i] = cos(2.0 * M_PI * i / N);
         sn[i] = sin(2.0 * M_PI * i / N);
     }
-    memset(audio, 0, sizeof(float) * (size_t)len);
-    for (int f = 0; f < M; f++) {
+    memset(audio + lo, 0, sizeof(float) * (size_t)(len - lo));
+    long fa = (lo + pad - N + 1) / hop; /* the first frame reaching lo: f * hop + N - 1 - pad >= lo */
+    for (int f = fa > 0 ? (int)fa : 0; f < M && (long)f * hop - pad < len; f++) {
+        if ((long)f * hop + N - 1 - pad < lo)
+            continue;
         irfft_frame(spec, phase, M, f, N, cs, sn, y);
         for (int j = 0; j < N; j++) {
             long p = (long)f * hop + j - pad;
-            if (p >= 0 && p < len)
+            if (p >= lo && p < len)
                 audio[p] += (float)(w[j] * y[j]);
         }
     }
-    for (long p = 0; p < len; p++) { /* divide by the window envelope sum_m w^2 */
+    for (long p = lo; p < len; p++) { /* divide by the window envelope sum_m w^2 */
         long q = p + pad;
         double env = 0.0;
         for (long f = (q - N + 1 + hop - 1) / hop; f * hop <= q; f++)
@@ -201,4 +245,10 @@ void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int 
                 env += (double)w[q - f * hop] * w[q - f * hop];
         audio[p] = env > 1e-11 ? (float)(audio[p] / env) : audio[p];
     }
+}
+
+void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int M, float *audio)
+{
+    src_job jb = {m, NULL, NULL, spec, phase, 0, 0, M, 0, audio};
+    kt_exec_range(m->ex, (size_t)m->hop * (size_t)(M - 1), PAR_MIN, istft_part, &jb);
 }

@@ -23,6 +23,7 @@
 #include "kt/config.h"
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
+#include "kt/kokoro_stages.h"
 #include "kt/ops.h"
 
 static const char *env_or(const char *name, const char *def)
@@ -128,9 +129,95 @@ static void test_synth_threads(void **state)
     kt_config_free(&cfg);
 }
 
+static void count_range(void *ctx, size_t i0, size_t i1)
+{
+    int *hits = ctx;
+    for (size_t i = i0; i < i1; i++)
+        hits[i]++;
+}
+
+/* kt_exec_range hands every index to exactly one call, below and above min_n. */
+static void test_exec_range(void **state)
+{
+    (void)state;
+    static const size_t ns[] = {1, 2, 3, 5, 7, 100, 1001};
+    for (int t = 1; t <= 3; t++) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create(t, &ex, &err), KT_OK);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+            for (size_t min_n = 1; min_n <= 4; min_n += 3) {
+                int hits[1001] = {0};
+                kt_exec_range(ex, ns[i], min_n, count_range, hits);
+                for (size_t k = 0; k < 1001; k++)
+                    if (hits[k] != (k < ns[i]))
+                        fail_msg("threads %d n %zu: index %zu handed out %d times", t, ns[i], k, hits[k]);
+            }
+        kt_exec_free(ex);
+    }
+}
+
+/* Harmonic source (split by samples), STFT (by frames) and iSTFT (by output ranges, frames
+ * over a range edge computed twice) at 1, 2 and 3 threads, lengths not divisible by 2 or 3. */
+static void test_stages_threads(void **state)
+{
+    (void)state;
+    kt_config cfg;
+    kt_error err;
+    assert_int_equal(kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), &cfg, &err), KT_OK);
+    kt_stage_dims d;
+    enum { F = 97, M = 4001 };
+    float *f0 = malloc(sizeof(float) * 2 * F), *spec = malloc(sizeof(float) * 2 * 64 * M);
+    float *src[3] = {NULL, NULL, NULL}, *har[3] = {NULL, NULL, NULL}, *au[3] = {NULL, NULL, NULL};
+    assert_true(f0 && spec);
+    uint32_t s = 7;
+    for (int i = 0; i < 2 * F; i++) /* voiced and unvoiced stretches */
+        f0[i] = (i / 10) % 3 ? 120.0f + 80.0f * lcg(&s) : 0.0f;
+    for (int k = 0; k < 3; k++) {
+        kt_model *m = NULL;
+        kt_model_params p = kt_model_default_params();
+        p.n_threads = k + 1;
+        if (kt_model_load(env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"), &cfg, &p, &m, &err))
+            fail_msg("load: %s", err.msg);
+        kt_stage_get_dims(m, &d);
+        assert_true(d.n_fft + 2 <= 2 * 64);
+        size_t n = (size_t)d.samples_per_frame * F, nf = n / (size_t)d.hop + 1, nb = (size_t)d.n_fft / 2 + 1;
+        src[k] = malloc(sizeof(float) * n);
+        har[k] = malloc(sizeof(float) * (size_t)(d.n_fft + 2) * nf);
+        au[k] = malloc(sizeof(float) * (size_t)d.hop * (M - 1));
+        assert_true(src[k] && har[k] && au[k]);
+        s = 11;
+        for (size_t i = 0; i < 2 * nb * M; i++)
+            spec[i] = i < nb * M ? 1.0f + lcg(&s) : 6.0f * lcg(&s);
+        assert_int_equal(kt_stage_source(m, f0, F, 5u, src[k], &err), KT_OK);
+        assert_int_equal(kt_stage_stft(m, src[k], (int)n, har[k], &err), KT_OK);
+        assert_int_equal(kt_stage_istft(m, spec, spec + nb * M, M, au[k], &err), KT_OK);
+        if (k)
+            if (memcmp(src[0], src[k], sizeof(float) * n) ||
+                memcmp(har[0], har[k], sizeof(float) * (size_t)(d.n_fft + 2) * nf) ||
+                memcmp(au[0], au[k], sizeof(float) * (size_t)d.hop * (M - 1)))
+                fail_msg("source, STFT or iSTFT differ between 1 and %d threads", k + 1);
+        kt_model_free(m);
+    }
+    double e = 0.0; /* and the audio is not all zeros */
+    for (size_t i = 0; i < (size_t)d.hop * (M - 1); i++)
+        e += fabs(au[0][i]);
+    assert_true(e > 0.0);
+    for (int k = 0; k < 3; k++) {
+        free(src[k]);
+        free(har[k]);
+        free(au[k]);
+    }
+    free(f0);
+    free(spec);
+    kt_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exec_range),
+        cmocka_unit_test(test_stages_threads),
         cmocka_unit_test(test_sgemm_threads),
         cmocka_unit_test(test_synth_threads),
     };
