@@ -895,6 +895,21 @@ void kt_model_free(kt_model *m)
     free(m);
 }
 
+/* Stage buffer size (floats) above which the generator runs its low-memory schedule:
+ * env KT_GEN_LOWMEM when set, else KT_GEN_LOWMEM_DEFAULT, lowered for compact files to
+ * a KT_GEN_LOWMEM_SHARE-th of the file's bytes (q8 Kokoro: ~5 Mi floats, ~8 s of audio;
+ * q4: ~3 Mi floats), not below KT_GEN_LOWMEM_FLOOR. */
+static size_t lowmem_threshold(const kt_checkpoint *c)
+{
+    const char *lm = getenv("KT_GEN_LOWMEM");
+    if (lm && *lm)
+        return (size_t)strtoull(lm, NULL, 10);
+    uint64_t share = kt_checkpoint_file_size(c) / KT_GEN_LOWMEM_SHARE / sizeof(float);
+    if (share < KT_GEN_LOWMEM_FLOOR)
+        share = KT_GEN_LOWMEM_FLOOR;
+    return share < KT_GEN_LOWMEM_DEFAULT ? (size_t)share : KT_GEN_LOWMEM_DEFAULT;
+}
+
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
                         kt_model **out, kt_error *err)
 {
@@ -905,8 +920,6 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     if (!m)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     m->n_threads = p ? p->n_threads : 0;
-    const char *lm = getenv("KT_GEN_LOWMEM");
-    m->gen_lowmem = lm && *lm ? (size_t)strtoull(lm, NULL, 10) : KT_GEN_LOWMEM_DEFAULT;
     if (!cfg && (st = kt_config_default(&def, err)))
         goto fail;
     if ((st = copy_config(&m->cfg, cfg ? cfg : &def, err)) || (st = derive_dims(m, err)))
@@ -916,6 +929,7 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
         goto fail;
     if ((st = kt_exec_create(m->n_threads, &m->ex, err)))
         goto fail;
+    m->gen_lowmem = lowmem_threshold(m->ckpt);
     m->bf16 = p && p->bf16 && kt_exec_has_bf16(m->ex);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;

@@ -17,8 +17,13 @@
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
 /* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); env KT_GEN_LOWMEM=N (floats)
- * at load overrides it (tests: 0 runs every chunk on the low-memory schedule). */
+ * at load overrides it (tests: 0 runs every chunk on the low-memory schedule). Compact
+ * weight files lower it: one stage buffer may hold at most a quarter of the file's bytes
+ * (KT_GEN_LOWMEM_SHARE), so that the fast schedule's 4th buffer never dominates the peak,
+ * but not below KT_GEN_LOWMEM_FLOOR (tiny test models keep the fast schedule). */
 #define KT_GEN_LOWMEM_DEFAULT ((size_t)8 << 20)
+#define KT_GEN_LOWMEM_SHARE 4
+#define KT_GEN_LOWMEM_FLOOR ((size_t)1 << 20)
 
 /* AdainResBlk1d (StyleTTS2): predictor F0/N blocks, decoder encode/decode. */
 typedef struct {
