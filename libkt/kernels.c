@@ -270,6 +270,26 @@ void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int c
         }
 }
 
+size_t kt_conv_pack_i4_size(int cout, int cin, int k) { return (kt_conv_pack_size(cout, cin, k) + 1) / 2; }
+
+void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int group, int cout, int cin, int k,
+                     uint8_t *wp, float *sp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, ng = (K + (size_t)group - 1) / (size_t)group;
+    memset(wp, 0, kt_conv_pack_i4_size(cout, cin, k));
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (int r = 0; r < MR; r++) {
+            size_t o = mt * MR + r;
+            for (size_t kk = 0; o < (size_t)cout && kk < K; kk++) {
+                size_t e = (mt * K + kk) * MR + r;
+                unsigned nib = (codes[o * row_bytes + kk / 2] >> (kk % 2 * 4)) & 0xFu;
+                wp[e / 2] |= (uint8_t)(nib << (e % 2 * 4));
+            }
+            for (size_t g = 0; g < ng; g++)
+                sp[(mt * ng + g) * MR + r] = o < (size_t)cout ? s[o * ng + g] : 0.0f;
+        }
+}
+
 size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
 
 size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L)
@@ -493,6 +513,17 @@ static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, si
         const uint16_t *u = (const uint16_t *)p->codes + base;
         for (size_t i = 0; i < m; i++)
             out[i] = kt_f16_to_f32(u[i]);
+    } else if (p->dtype == KT_PACK_I4) {
+        const uint8_t *q = (const uint8_t *)p->codes;
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group;
+        for (size_t i = 0; i < n; i++) {
+            const float *sc = p->scales + (mt * ng + (kk0 + i) / (size_t)p->group) * MR;
+            for (int r = 0; r < MR; r++) {
+                size_t e = base + i * MR + (size_t)r;
+                int v = (int)((q[e / 2] >> (e % 2 * 4)) & 0xFu);
+                out[i * MR + r] = (float)((v ^ 8) - 8) * sc[r];
+            }
+        }
     } else {
         const int8_t *q = (const int8_t *)p->codes + base;
         size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group;
@@ -521,14 +552,23 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
             _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + i))));
     } else {
         const int8_t *q = (const int8_t *)p->codes + base;
+        const uint8_t *q4 = (const uint8_t *)p->codes + base / 2; /* base: a multiple of MR */
         size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group, g = (size_t)p->group;
+        const __m128i lo4 = _mm_set1_epi8(0x0F), sign = _mm_set1_epi8(8);
         for (; i + 16 <= m; i += 16) {
             size_t kk = kk0 + i / MR;
             __m256 s0 = _mm256_loadu_ps(p->scales + (mt * ng + kk / g) * MR);
             __m256 s1 = _mm256_loadu_ps(p->scales + (mt * ng + (kk + 1) / g) * MR);
             __m512 sc = _mm512_castpd_ps(
                 _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(s0)), _mm256_castps_pd(s1), 1));
-            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)(q + i))));
+            __m128i b;
+            if (p->dtype == KT_PACK_I4) { /* 8 bytes -> 16 signed nibbles, low nibble first */
+                __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)(q4 + i / 2));
+                b = _mm_unpacklo_epi8(_mm_and_si128(raw, lo4), _mm_and_si128(_mm_srli_epi16(raw, 4), lo4));
+                b = _mm_sub_epi8(_mm_xor_si128(b, sign), sign);
+            } else
+                b = _mm_loadu_si128((const __m128i *)(const void *)(q + i));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
             _mm512_storeu_ps(out + i, _mm512_mul_ps(v, sc));
         }
     }

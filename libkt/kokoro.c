@@ -371,17 +371,6 @@ static void compact_lin(binder *b, kt_linear *l, int out, int in, const char *pr
     lin(b, l, out, in, 1, prefix);
 }
 
-/* q4 codes of a [rows, cols] view as int8 (one byte per value). */
-static int8_t *q4_bytes(const kt_qview *v)
-{
-    int8_t *q = malloc((size_t)(v->rows * v->cols));
-    if (q)
-        for (int64_t r = 0; r < v->rows; r++)
-            for (int64_t i = 0; i < v->cols; i++)
-                q[r * v->cols + i] = (int8_t)kt_q4_code(v->codes + r * v->row_bytes, i);
-    return q;
-}
-
 /* The bfloat16 compute form of float32 w[cout, cin, k]. */
 static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_packed *pk)
 {
@@ -413,7 +402,11 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
         kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
         return;
     }
-    void *p = own(b, v.scheme == KT_QUANT_F32 ? n : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2 : (n + 3) / 4);
+    size_t words = v.scheme == KT_QUANT_F32                                 ? n
+                   : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2
+                   : v.scheme == KT_QUANT_Q4 ? (kt_conv_pack_i4_size(cout, cin, k) + 3) / 4
+                                             : (n + 3) / 4;
+    void *p = own(b, words);
     if (!p)
         return;
     if (v.scheme == KT_QUANT_F32) {
@@ -425,16 +418,13 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
     } else {
         int group = v.scheme == KT_QUANT_Q8 ? (int)K : (int)v.group;
         float *sp = own(b, kt_conv_pack_scales(cout, cin, k, group));
-        int8_t *q = v.scheme == KT_QUANT_Q4 ? q4_bytes(&v) : NULL;
-        if (!sp || (v.scheme == KT_QUANT_Q4 && !q)) {
-            free(q);
-            if (!b->st)
-                b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+        if (!sp)
             return;
-        }
-        kt_conv_pack_i8(q ? q : (const int8_t *)v.codes, v.scales, group, cout, cin, k, p, sp);
-        free(q);
-        *pk = (kt_packed){KT_PACK_I8, p, sp, group};
+        if (v.scheme == KT_QUANT_Q4) /* nibbles stay nibbles: half the bytes of int8 tiles */
+            kt_conv_pack_i4(v.codes, (size_t)v.row_bytes, v.scales, group, cout, cin, k, p, sp);
+        else
+            kt_conv_pack_i8((const int8_t *)v.codes, v.scales, group, cout, cin, k, p, sp);
+        *pk = (kt_packed){v.scheme == KT_QUANT_Q4 ? KT_PACK_I4 : KT_PACK_I8, p, sp, group};
     }
     kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
     if (v.scales)

@@ -54,7 +54,10 @@ void kt_exec_range(kt_exec *ex, size_t n, size_t min_n, kt_range_fn fn, void *ct
  * `group` consecutive kk: q8 group = cin*k, q4 group = 32), laid out
  * scales[tile][g][r]. The compact forms are decoded block by block (a few KB) right
  * before the kernel uses them. */
-enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2 };
+enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, KT_PACK_I4 };
+
+/* KT_PACK_I4 is KT_PACK_I8 with 4-bit codes (-8..7, two's complement nibbles), two per
+ * byte: element e of the tile order above is byte e / 2, low nibble when e is even. */
 
 /* KT_PACK_BF16X2 is the bfloat16 COMPUTE form (needs kt_exec_has_bf16): 32-bit words
  * wp[tile][cp][j][r] = (w[tile*MR + r, 2cp, j], w[..., 2cp + 1, j]) as two bfloat16
@@ -65,7 +68,7 @@ typedef struct {
     int dtype;          /* KT_PACK_*; codes NULL: not packed */
     const void *codes;  /* tiles * MR * cin * k elements */
     const float *scales;
-    int group;          /* KT_PACK_I8 only */
+    int group;          /* KT_PACK_I8 / KT_PACK_I4 only */
 } kt_packed;
 
 /* Elements (codes) of a packed weight for w[cout, cin, k]. */
@@ -80,6 +83,15 @@ void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
 /* Packs int8 codes q[cout, cin * k] (row r's value i = q[r][i] * s[r * groups + i / group],
  * groups = ceil(cin * k / group)) into codes wp and scales sp[tiles * groups * MR]. */
 void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int cin, int k, int8_t *wp, float *sp);
+
+/* Bytes of a KT_PACK_I4 weight for w[cout, cin, k]. */
+size_t kt_conv_pack_i4_size(int cout, int cin, int k);
+
+/* Packs q4 codes (row r's nibble i at codes[r * row_bytes + i / 2], low nibble first; value
+ * code * s[r * groups + i / group]) into the nibbles wp[kt_conv_pack_i4_size] and scales sp
+ * (as kt_conv_pack_i8). */
+void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int group, int cout, int cin, int k,
+                     uint8_t *wp, float *sp);
 
 /* Words of a KT_PACK_BF16X2 weight, and packs float32 w[cout, cin, k] into it. */
 size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k);
