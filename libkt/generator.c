@@ -72,14 +72,14 @@ static void sin_part(void *p, size_t i0, size_t i1)
 static void vec_run(kt_exec *ex, kt_range_fn fn, float *d, const float *s, float v, size_t n)
 {
     vec_job j = {d, s, v, 0, 0, 0};
-    kt_exec_range(ex, n, PAR_MIN, fn, &j);
+    kt_exec_range(ex, n, 1, PAR_MIN, fn, &j);
 }
 
 /* rows c < C: d[c * ldd ..] = s[c * lds ..], n floats each */
 static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t lds, int C, size_t n)
 {
     vec_job j = {d, s, 0.0f, ldd, lds, n};
-    kt_exec_range(ex, (size_t)C, n * C < PAR_MIN ? (size_t)C + 1 : 2, rows_part, &j);
+    kt_exec_range(ex, (size_t)C, n, PAR_MIN, rows_part, &j);
 }
 
 /* The resblock convs run in time blocks of GEN_BLOCK output columns (a multiple of the
@@ -227,7 +227,7 @@ static void lm_sums_part(void *p, size_t c0, size_t c1)
 static void lm_sums(kt_exec *ex, const lm_ctx *q, int t0, int n, const double *mean, double *acc)
 {
     lm_sum_job jb = {q, t0, n, mean, acc};
-    kt_exec_range(ex, (size_t)q->b->ch, 2, lm_sums_part, &jb);
+    kt_exec_range(ex, (size_t)q->b->ch, 1, 0, lm_sums_part, &jb);
 }
 
 /* mi2 = the statistics of the first conv's output (two recompute passes). */

@@ -183,11 +183,11 @@ static void range_task(void *p, int tid, int n)
         j->fn(j->ctx, i0, i1);
 }
 
-void kt_exec_range(kt_exec *ex, size_t n, size_t min_n, kt_range_fn fn, void *ctx)
+void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range_fn fn, void *ctx)
 {
     if (!n)
         return;
-    if (!ex || ex->n <= 1 || n < min_n) {
+    if (!ex || ex->n <= 1 || n < 2 || (double)n * unit < (double)min_work) {
         fn(ctx, 0, n);
         return;
     }
@@ -682,7 +682,7 @@ static void pad_rows_part(void *ctx, size_t i0, size_t i1)
 static void pad_rows(kt_exec *ex, const float *x, int C, int L, int pad, float *xp, size_t Ls)
 {
     rows_job j = {x, xp, L, pad, Ls, NULL, 0, 0, 0};
-    kt_exec_range(ex, (size_t)C, (size_t)C * Ls < 16384 ? (size_t)C + 1 : 2, pad_rows_part, &j);
+    kt_exec_range(ex, (size_t)C, Ls, 16384, pad_rows_part, &j);
 }
 
 kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y,
@@ -770,13 +770,12 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
     if (!xp || !tmp || (bf && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (transposed conv)");
     pad_rows(a->ex, x, c->cin, L, pc.pad, xp, Ls);
-    size_t min_rows = (size_t)c->cout * lo < 16384 ? (size_t)c->cout + 1 : 2;
     rows_job j = {tmp, y, 0, 0, 0, c, -1, lo, lq};
-    kt_exec_range(a->ex, (size_t)c->cout, min_rows, phase_add_part, &j);
+    kt_exec_range(a->ex, (size_t)c->cout, (size_t)lo, 16384, phase_add_part, &j);
     for (int p = 0; p < c->stride; p++) {
         kt_conv1d_padded(a->ex, &pc, &ph[p], xp, Ls, L, tmp, 0, xpb);
         j.p = p;
-        kt_exec_range(a->ex, (size_t)c->cout, min_rows, phase_add_part, &j);
+        kt_exec_range(a->ex, (size_t)c->cout, (size_t)lo, 16384, phase_add_part, &j);
     }
     kt_arena_release(a, mark);
     return KT_OK;

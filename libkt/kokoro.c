@@ -130,6 +130,14 @@ static void owned_clear(kt_owned *o)
         owned_free_at(o, o->n - 1);
 }
 
+/* Frees every buffer of o and its lists (o is then unusable). */
+static void owned_free(kt_owned *o)
+{
+    owned_clear(o);
+    free(o->p);
+    free(o->bytes);
+}
+
 static float *own(binder *b, size_t n)
 {
     if (b->st)
@@ -742,19 +750,21 @@ static void bind_generator(binder *b, int only_early)
     conv(b, &w->conv_post, &w->pk_post, n, m->uic >> m->n_ups, nf, 7, 1, 3, 1, 1, 1);
 }
 
+/* The weights used before the generator (into b's set, m->pre). */
+static void bind_pre(binder *b)
+{
+    bind_albert(b);
+    bind_predictor(b);
+    bind_decoder(b);
+    bind_textenc(b);
+}
+
 /* Binds every weight (the generator's into m->early / m->keep, the rest into m->pre). */
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
     binder b = {m, full, KT_OK, err, list, &m->pre};
-    binder g = {m, full, KT_OK, err, list, &m->keep};
-    bind_albert(&b);
-    bind_predictor(&b);
-    bind_decoder(&b);
-    if (!b.st) {
-        bind_generator(&g, 0);
-        b.st = g.st;
-    }
-    bind_textenc(&b);
+    bind_pre(&b);
+    bind_generator(&b, 0);
     m->pre_bound = m->early_bound = !b.st;
     return b.st;
 }
@@ -772,10 +782,7 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
     if (!m->pre_bound) {
         binder b = {m, 1, KT_OK, err, NULL, &m->pre};
         owned_clear(&m->pre);
-        bind_albert(&b);
-        bind_predictor(&b);
-        bind_decoder(&b);
-        bind_textenc(&b);
+        bind_pre(&b);
         if (b.st)
             return b.st;
         m->pre_bound = 1;
@@ -870,15 +877,9 @@ void kt_model_free(kt_model *m)
 {
     if (!m)
         return;
-    owned_clear(&m->keep);
-    owned_clear(&m->early);
-    owned_clear(&m->pre);
-    free(m->keep.p);
-    free(m->keep.bytes);
-    free(m->early.p);
-    free(m->early.bytes);
-    free(m->pre.p);
-    free(m->pre.bytes);
+    owned_free(&m->keep);
+    owned_free(&m->early);
+    owned_free(&m->pre);
     kt_exec_free(m->ex);
     kt_checkpoint_free(m->ckpt);
     kt_config_free(&m->cfg);

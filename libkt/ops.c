@@ -16,7 +16,7 @@ void openblas_set_num_threads(int n);
 void kt_blas_serial(void) { openblas_set_num_threads(1); }
 
 typedef struct {
-    int ta, tb, M, N, K, lda, ldb, ldc;
+    int ta, tb, M, N, K, lda, ldb, ldc, nb;
     float alpha;
     const float *A, *B;
     float *C;
@@ -31,16 +31,12 @@ typedef struct {
  * the block edges (Haswell: only N = 320, 640, 1024 gave the full call's columns). */
 #define SGEMM_SLICE 48
 
-/* Rows [r0, r1) of C (multiples of SGEMM_SLICE) for thread tid of n. */
-static void sgemm_task(void *p, int tid, int n)
+/* Rows of C in the blocks b0 .. b1 of SGEMM_SLICE rows, the last block (index nb - 1) also
+ * taking the M % SGEMM_SLICE rows after it: one serial OpenBLAS call. */
+static void sgemm_rows(void *p, size_t b0, size_t b1)
 {
     const sgemm_job *j = p;
-    int blocks = (j->M + SGEMM_SLICE - 1) / SGEMM_SLICE;
-    int r0 = blocks * tid / n * SGEMM_SLICE, r1 = blocks * (tid + 1) / n * SGEMM_SLICE;
-    if (r1 > j->M)
-        r1 = j->M;
-    if (r1 <= r0)
-        return;
+    int r0 = (int)b0 * SGEMM_SLICE, r1 = (int)b1 == j->nb ? j->M : (int)b1 * SGEMM_SLICE;
     const float *A = j->A + (j->ta ? (size_t)r0 : (size_t)r0 * j->lda);
     cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, r1 - r0, j->N,
                 j->K, j->alpha, A, j->lda, j->B, j->ldb, 0.0f, j->C + (size_t)r0 * j->ldc, j->ldc);
@@ -49,14 +45,18 @@ static void sgemm_task(void *p, int tid, int n)
 void kt_sgemm(kt_exec *ex, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float *C, int ldc)
 {
-    sgemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, alpha, A, B, C};
+    int threads = kt_exec_threads(ex), nb = M / SGEMM_SLICE;
+    sgemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, nb, alpha, A, B, C};
     if (M <= 0 || N <= 0)
         return;
-    if (!ex || kt_exec_threads(ex) < 2 || (double)M * N * K < (double)(1 << 20) || M < 2 * SGEMM_SLICE) {
-        sgemm_task(&j, 0, 1);
+    /* every thread's slice at least SGEMM_SLICE rows and 2^20 multiply-adds, so that no
+     * slice is small enough for a small-matrix path the whole product would not take */
+    if (threads < 2 || nb < threads || (double)(nb / threads) * SGEMM_SLICE * N * K < (double)(1 << 20)) {
+        j.nb = 1;
+        sgemm_rows(&j, 0, 1);
         return;
     }
-    kt_exec_run(ex, sgemm_task, &j);
+    kt_exec_range(ex, (size_t)nb, 1, 0, sgemm_rows, &j);
 }
 
 void kt_arena_init(kt_arena *a, float *buf, size_t cap)
@@ -464,7 +464,7 @@ static void leaky_part(void *p, size_t i0, size_t i1)
 void kt_leaky_relu_mt(struct kt_exec *ex, float *x, size_t n, float slope)
 {
     elt_job j = {x, slope, 0.0f, NULL, 0, 0};
-    kt_exec_range(ex, n, MT_MIN, leaky_part, &j);
+    kt_exec_range(ex, n, 1, MT_MIN, leaky_part, &j);
 }
 
 static void gelu_part(void *p, size_t i0, size_t i1)
@@ -476,7 +476,7 @@ static void gelu_part(void *p, size_t i0, size_t i1)
 void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n)
 {
     elt_job j = {x, 0.0f, 0.0f, NULL, 0, 0};
-    kt_exec_range(ex, n, MT_MIN, gelu_part, &j);
+    kt_exec_range(ex, n, 1, MT_MIN, gelu_part, &j);
 }
 
 /* rows i0 .. i1 of kt_adain1d: gb's scale and shift of row c at gb[c], gb[C + c] */
@@ -492,7 +492,7 @@ static void adain_part(void *p, size_t i0, size_t i1)
 void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps)
 {
     elt_job j = {x, 0.0f, eps, gb, C, L};
-    kt_exec_range(ex, (size_t)C, (size_t)C * L < MT_MIN ? (size_t)C + 1 : 2, adain_part, &j);
+    kt_exec_range(ex, (size_t)C, (size_t)L, MT_MIN, adain_part, &j);
 }
 
 static void softmax_part(void *p, size_t i0, size_t i1)
@@ -505,7 +505,7 @@ static void softmax_part(void *p, size_t i0, size_t i1)
 void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
 {
     elt_job j = {x, 0.0f, 0.0f, NULL, rows, n};
-    kt_exec_range(ex, (size_t)rows, (size_t)rows * n < MT_MIN ? (size_t)rows + 1 : 2, softmax_part, &j);
+    kt_exec_range(ex, (size_t)rows, (size_t)n, MT_MIN, softmax_part, &j);
 }
 
 void kt_transpose(const float *x, int rows, int cols, float *y)

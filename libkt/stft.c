@@ -129,7 +129,7 @@ static void source_part(void *ctx, size_t ts, size_t te)
 void kt_source_run(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source)
 {
     src_job jb = {m, f0, NULL, NULL, NULL, F, 0, 0, seed, har_source};
-    kt_exec_range(m->ex, (size_t)2 * F * m->up_total, PAR_MIN, source_part, &jb);
+    kt_exec_range(m->ex, (size_t)2 * F * m->up_total, 1, PAR_MIN, source_part, &jb);
 }
 
 static void hann(int N, float *w)
@@ -183,7 +183,7 @@ static void stft_part(void *ctx, size_t f0, size_t f1)
 void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
 {
     src_job jb = {m, NULL, x, NULL, NULL, 0, n, n / m->hop + 1, 0, har};
-    kt_exec_range(m->ex, (size_t)jb.M, PAR_MIN / m->n_fft + 1, stft_part, &jb);
+    kt_exec_range(m->ex, (size_t)jb.M, (size_t)m->n_fft, PAR_MIN, stft_part, &jb);
 }
 
 /* y[0..N) = irfft of frame f (imaginary parts of DC and Nyquist ignored). */
@@ -250,5 +250,5 @@ static void istft_part(void *ctx, size_t p0, size_t p1)
 void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int M, float *audio)
 {
     src_job jb = {m, NULL, NULL, spec, phase, 0, 0, M, 0, audio};
-    kt_exec_range(m->ex, (size_t)m->hop * (size_t)(M - 1), PAR_MIN, istft_part, &jb);
+    kt_exec_range(m->ex, (size_t)m->hop * (size_t)(M - 1), 1, PAR_MIN, istft_part, &jb);
 }

@@ -81,6 +81,13 @@ static void test_sgemm_threads(void **state)
         sgemm_case(ex, 0, 0, 120, 700, ks[i]); /* conv as GEMM: N split */
     }
     sgemm_case(ex, 1, 0, 300, 257, 512); /* ConvTranspose1d's transposed weight */
+    /* row counts whose slices could be short (a lone partial block, 49-95 rows, small slices) */
+    static const int ms[] = {60, 97, 100, 150, 200, 245};
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        sgemm_case(ex, 0, 1, ms[i], ms[i], 64);  /* attention scores at T = ms[i] */
+        sgemm_case(ex, 0, 0, ms[i], 64, ms[i]);  /* attention context */
+        sgemm_case(ex, 0, 1, ms[i], 768, 768);   /* ALBERT linear */
+    }
     sgemm_case(ex, 0, 0, 492, 64, 492);  /* attention context at 492 tokens */
     kt_exec_free(ex[0]);
     kt_exec_free(ex[1]);
@@ -136,7 +143,7 @@ static void count_range(void *ctx, size_t i0, size_t i1)
         hits[i]++;
 }
 
-/* kt_exec_range hands every index to exactly one call, below and above min_n. */
+/* kt_exec_range hands every index to exactly one call, below and above its minimum work. */
 static void test_exec_range(void **state)
 {
     (void)state;
@@ -146,9 +153,9 @@ static void test_exec_range(void **state)
         kt_error err;
         assert_int_equal(kt_exec_create(t, &ex, &err), KT_OK);
         for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
-            for (size_t min_n = 1; min_n <= 4; min_n += 3) {
+            for (size_t min_work = 1; min_work <= 4; min_work += 3) {
                 int hits[1001] = {0};
-                kt_exec_range(ex, ns[i], min_n, count_range, hits);
+                kt_exec_range(ex, ns[i], 1, min_work, count_range, hits);
                 for (size_t k = 0; k < 1001; k++)
                     if (hits[k] != (k < ns[i]))
                         fail_msg("threads %d n %zu: index %zu handed out %d times", t, ns[i], k, hits[k]);

@@ -43,10 +43,11 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
 
 /* Calls fn(ctx, i0, i1) on contiguous ranges that cover [0, n) once, one range per thread
  * of ex (kt_exec_run); in the caller's thread alone, as fn(ctx, 0, n), when ex is NULL or
- * has one thread or n < min_n. For work whose every index is computed on its own, so the
+ * has one thread, n < 2, or the work n * unit (unit: elements per index, e.g. a row's
+ * length) is below min_work. For work whose every index is computed on its own, so the
  * bytes do not depend on the thread count. Not reentrant. */
 typedef void (*kt_range_fn)(void *ctx, size_t i0, size_t i1);
-void kt_exec_range(kt_exec *ex, size_t n, size_t min_n, kt_range_fn fn, void *ctx);
+void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range_fn fn, void *ctx);
 
 /* Packed conv weights: tiles of MR output channels, wp[tile][kk][r] (kk = ci*k + j),
  * zero rows padding cout to a multiple of MR. Stored as float32, as raw bfloat16 or

@@ -46,8 +46,9 @@ size_t kt_arena_round(size_t n);
 void kt_blas_serial(void);
 
 /* C[M, N] = alpha * op(A) . op(B), row-major, op(X) = X^T when tX is nonzero (A is then
- * stored [K, M], B [N, K]). With an ex of several threads, at least 2^20 multiply-adds and
- * M >= 96, the rows of C are cut into contiguous slices (starting at multiples of 48), one
+ * stored [K, M], B [N, K]). With an ex of several threads, when each thread's slice gets at
+ * least 48 rows and 2^20 multiply-adds, the rows of C are cut into contiguous slices
+ * (starting at multiples of 48), one
  * serial OpenBLAS call per thread; each element is computed as one serial call computes it,
  * so the result is the same at any thread count (tests/test_threads, under several
  * OPENBLAS_CORETYPE kernels). ex NULL: one call. Not from inside a kt_exec task. */
