@@ -5,16 +5,7 @@
 #   env: BENCH_DTYPES=f32,f16,bf16,q8,q4  BENCH_CONVERT_THREADS=N (kt-synth --threads; default all)
 #        BENCH_CONVERT_INPUT=short|paragraph|long (the bench_synth input synthesized; default short)
 BUILD=${1:-build}
-FIX=${KT_FIXTURES:-$BUILD/fixtures}
-SHARED=${KT_SHARED:-../shared}
-PY=${PYTHON:-/usr/bin/python3}
-CONFIG="$FIX/kokoro-full-config.json"
-[ -f "$CONFIG" ] || CONFIG="$SHARED/kokoro/config.json"
-VOICE="$SHARED/kokoro/voices/af_heart.pt"
-if [ ! -f "$VOICE" ]; then
-    VOICE="$FIX/bench-voice.pt"
-    [ -f "$VOICE" ] || "$PY" -c "import torch,sys; g=torch.Generator().manual_seed(7); torch.save(0.3*torch.randn(510,1,256,generator=g), sys.argv[1])" "$VOICE" || exit 1
-fi
-"$PY" bench/convert.py --build "$BUILD" --model "$FIX/kokoro-full.pth" --config "$CONFIG" --voice "$VOICE" \
+. bench/common.sh
+"$PY" bench/convert.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \
     --out "$BUILD/bench/convert" --dtypes "${BENCH_DTYPES:-f32,f16,bf16,q8,q4}" \
     --threads "${BENCH_CONVERT_THREADS:-$(nproc)}" --input "${BENCH_CONVERT_INPUT:-short}"

@@ -6,14 +6,7 @@
 # length and the ratios to issue 4's 600 MB and to the weights file. Figures only, never pass/fail.
 #   env: BENCH_MEM_THREADS (default 2)
 BUILD=${1:-build}
-FIX=${KT_FIXTURES:-$BUILD/fixtures}
-SHARED=${KT_SHARED:-../shared}
-PY=${PYTHON:-/usr/bin/python3}
-MODEL="$FIX/kokoro-full.pth"
-CONFIG="$FIX/kokoro-full-config.json"
-[ -f "$CONFIG" ] || CONFIG="$SHARED/kokoro/config.json"
-VOICE="$SHARED/kokoro/voices/af_heart.pt"
-[ -f "$VOICE" ] || VOICE="$FIX/bench-voice.pt"
+. bench/common.sh
 TH=${BENCH_MEM_THREADS:-2}
 TMP=$(mktemp -d) || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM

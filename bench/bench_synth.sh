@@ -4,12 +4,7 @@
 #   env: BENCH_RUNS=3,1,1 (best of N for short,paragraph,long; 0 skips), BENCH_THREADS=1,2,
 #        BENCH_BF16=auto|off (also kt-synth --bf16 when it has that option)
 BUILD=${1:-build}
-FIX=${KT_FIXTURES:-$BUILD/fixtures}
-SHARED=${KT_SHARED:-../shared}
-PY=${PYTHON:-/usr/bin/python3}
-MODEL="$FIX/kokoro-full.pth"
-CONFIG="$FIX/kokoro-full-config.json"
-[ -f "$CONFIG" ] || CONFIG="$SHARED/kokoro/config.json"
+. bench/common.sh
 B="$BUILD/bench"
 mkdir -p "$B" || exit 1
 
@@ -38,14 +33,6 @@ PN=$P1; [ "$NC" -gt 1 ] && PN=$(peak_of $isa "$NC")
 SG=$(grep "threads=$NC " "$B/sgemm.txt" | field gflops | sort -g | tail -1)
 P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
 
-VOICE="$SHARED/kokoro/voices/af_heart.pt"
-if [ ! -f "$VOICE" ]; then
-    VOICE="$FIX/bench-voice.pt"
-    if [ ! -f "$VOICE" ]; then
-        echo "no real voice pack: a random [510,1,256] pack -> $VOICE"
-        "$PY" -c "import torch,sys; g=torch.Generator().manual_seed(7); torch.save(0.3*torch.randn(510,1,256,generator=g), sys.argv[1])" "$VOICE" || exit 1
-    fi
-fi
 echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"
 "$PY" bench/synth.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \
