@@ -181,6 +181,42 @@ static void stages(kt_model *m, int F, float *x_out, float *audio)
     free(har);
 }
 
+/* Decoder output x[nx] and generator audio a[na] of one model (stages() on F frames). */
+typedef struct {
+    size_t nx, na;
+    float *x, *a;
+} stage_out;
+
+static stage_out stage_outputs(kt_model *m, int F)
+{
+    kt_stage_dims d;
+    kt_stage_get_dims(m, &d);
+    stage_out o = {(size_t)d.gen_channels * 2 * F, (size_t)d.samples_per_frame * F, NULL, NULL};
+    o.x = malloc(sizeof(float) * o.nx);
+    o.a = malloc(sizeof(float) * o.na);
+    assert_true(o.x && o.a);
+    stages(m, F, o.x, o.a);
+    return o;
+}
+
+static void stage_out_free(stage_out *o)
+{
+    free(o->x);
+    free(o->a);
+}
+
+/* m synthesizes the fixed ids to finite samples; their count. */
+static size_t synth_finite(kt_model *m)
+{
+    kt_synth_result r;
+    synth(m, &r);
+    for (size_t k = 0; k < r.n_samples; k++)
+        assert_true(isfinite(r.audio[k]));
+    size_t n = r.n_samples;
+    kt_synth_result_free(&r);
+    return n;
+}
+
 static void test_dtype_errors(void **state)
 {
     suite *s = *state;
@@ -188,31 +224,20 @@ static void test_dtype_errors(void **state)
         skip();
     const int F = 40;
     kt_model *ref = load(s, s->path[0]);
-    kt_stage_dims d;
-    kt_stage_get_dims(ref, &d);
-    size_t nx = (size_t)d.gen_channels * 2 * F, na = (size_t)d.samples_per_frame * F;
-    float *x0 = malloc(sizeof(float) * nx), *a0 = malloc(sizeof(float) * na);
-    float *x1 = malloc(sizeof(float) * nx), *a1 = malloc(sizeof(float) * na);
-    stages(ref, F, x0, a0);
+    stage_out o0 = stage_outputs(ref, F);
     for (int i = 1; i < N_DT; i++) {
         kt_model *m = load(s, s->path[i]);
-        kt_synth_result r;
-        synth(m, &r);
-        for (size_t k = 0; k < r.n_samples; k++)
-            assert_true(isfinite(r.audio[k]));
-        stages(m, F, x1, a1);
-        double sd = snr_db(x0, x1, nx), sg = snr_db(a0, a1, na);
+        size_t n = synth_finite(m);
+        stage_out o1 = stage_outputs(m, F);
+        double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
         printf("  %-8s decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g); synthesis %zu samples\n", DT[i],
-               sd, MIN_SNR_DEC[i], sg, MIN_SNR_GEN[i], r.n_samples);
+               sd, MIN_SNR_DEC[i], sg, MIN_SNR_GEN[i], n);
         assert_true(sd >= MIN_SNR_DEC[i]);
         assert_true(sg >= MIN_SNR_GEN[i]);
-        kt_synth_result_free(&r);
+        stage_out_free(&o1);
         kt_model_free(m);
     }
-    free(x0);
-    free(a0);
-    free(x1);
-    free(a1);
+    stage_out_free(&o0);
     kt_model_free(ref);
 }
 
@@ -228,27 +253,15 @@ static void test_bf16_compute(void **state)
     kt_error err;
     p.bf16 = 1;
     assert_int_equal(kt_model_load(s->path[0], &s->cfg, &p, &m, &err), KT_OK);
-    kt_stage_dims d;
-    kt_stage_get_dims(ref, &d);
-    size_t nx = (size_t)d.gen_channels * 2 * F, na = (size_t)d.samples_per_frame * F;
-    float *x0 = malloc(sizeof(float) * nx), *a0 = malloc(sizeof(float) * na);
-    float *x1 = malloc(sizeof(float) * nx), *a1 = malloc(sizeof(float) * na);
-    stages(ref, F, x0, a0);
-    stages(m, F, x1, a1);
-    double sd = snr_db(x0, x1, nx), sg = snr_db(a0, a1, na);
+    stage_out o0 = stage_outputs(ref, F), o1 = stage_outputs(m, F);
+    double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
     printf("  bf16 compute: decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)%s\n", sd, MIN_SNR_BF16_DEC,
            sg, MIN_SNR_BF16_GEN, sd >= 200 ? " (CPU without AVX512_BF16: float32 was used)" : "");
     assert_true(sd >= MIN_SNR_BF16_DEC);
     assert_true(sg >= MIN_SNR_BF16_GEN);
-    kt_synth_result r;
-    synth(m, &r);
-    for (size_t k = 0; k < r.n_samples; k++)
-        assert_true(isfinite(r.audio[k]));
-    kt_synth_result_free(&r);
-    free(x0);
-    free(a0);
-    free(x1);
-    free(a1);
+    synth_finite(m);
+    stage_out_free(&o0);
+    stage_out_free(&o1);
     kt_model_free(ref);
     kt_model_free(m);
 }
