@@ -3,6 +3,7 @@
 #   make            build libkt.a, libkt.so and the tools into $(BUILD)/
 #   make run        install missing Debian packages, build, run the demo on the bundled fixtures
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
+#   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
@@ -40,7 +41,7 @@ TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
 
-.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean
+.PHONY: all run test test-kernels tests-build fuzz deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
@@ -91,7 +92,13 @@ test: deps-test
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
 
-tests-build: $(TESTS)
+# The kernel-sensitive checks under every OpenBLAS kernel the CPU runs, on 1 and 2 CPUs.
+test-kernels: deps-test
+	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory fixtures
+	@sh tests/run_kernels.sh $(BUILD)
+
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth
 
 bench: deps-test
 	@sh tools/install-deps.sh time

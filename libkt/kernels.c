@@ -1,11 +1,13 @@
 /* kernels.c - direct stride-1 convolution with packed weights, fused AdaIN+Snake,
  * runtime ISA dispatch and the thread pool (see kt/kernels.h). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "kt/kernels.h"
 
 #include "kt/tensor.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -92,13 +94,23 @@ static worker_arg *worker_args(kt_exec *ex)
     return (worker_arg *)(ex + 1);
 }
 
+/* CPUs in the process's affinity mask, else the online CPUs; at least 1. */
+static int usable_cpus(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    return nc > 0 ? (int)nc : 1;
+}
+
 kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
 {
     *out = NULL;
-    if (n_threads <= 0) {
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = nc > 0 ? (int)nc : 1;
-    }
+    if (n_threads <= 0) /* the CPUs this process may run on (taskset, cgroups' cpusets) */
+        n_threads = usable_cpus();
     if (n_threads > MAX_THREADS)
         n_threads = MAX_THREADS;
     kt_exec *ex = calloc(1, sizeof *ex + sizeof(worker_arg) * MAX_THREADS);
