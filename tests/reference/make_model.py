@@ -384,6 +384,17 @@ def expected_size_ok(path, cfg):
         return False
 
 
+def recipe_stamp():
+    """A hash of the scripts that define the random model: a checkpoint made by another
+    recipe is regenerated even when its size is right."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in ("make_model.py", "kokoro_ref.py"):
+        with open(os.path.join(HERE, name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16] + "\n"
+
+
 def make(cfg, path, verbose=True):
     t = time.time()
     state = build_state(cfg)
@@ -428,11 +439,15 @@ def main():
         with open(os.path.join(args.out, "kokoro-full-config.json"), "w", encoding="utf-8") as f:
             json.dump(full_cfg, f, ensure_ascii=False, indent=2)
             f.write("\n")
-        if expected_size_ok(path, full_cfg):
+        stamp_path = path + ".recipe"
+        same_recipe = os.path.exists(stamp_path) and open(stamp_path).read() == recipe_stamp()
+        if same_recipe and expected_size_ok(path, full_cfg):
             print("full model present:", path)
         else:
             print("full model ->", path)
             make(full_cfg, path)
+            with open(stamp_path, "w") as f:
+                f.write(recipe_stamp())
         if not args.no_golden:
             vdir = os.path.join(SHARED, "kokoro", "voices")
             gdir = os.path.join(args.out, "golden-full")
