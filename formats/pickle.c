@@ -1343,14 +1343,6 @@ static kt_status check_tree(P *p, kt_value *v, size_t depth, size_t *height)
     return st;
 }
 
-/* Keeps an error message on one line: control characters from the input become '?'. */
-static void one_line(kt_error *err)
-{
-    for (char *c = err ? err->msg : NULL; c && *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-}
-
 kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickle_options *opt, kt_value **out,
                           size_t *consumed, kt_error *err)
 {
@@ -1392,7 +1384,6 @@ kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickl
     free(p->marks);
     free(p->memo);
     if (st) {
-        one_line(p->err);
         arena_free(p->a);
         return st;
     }
@@ -1715,7 +1706,5 @@ kt_status kt_value_flatten(const kt_value *root, kt_tensor_list *out, kt_error *
     free(f.name);
     if (!st)
         st = check_unique(out, first, err);
-    if (st)
-        one_line(err);
     return st;
 }
