@@ -204,15 +204,9 @@ static int check_output(options *o)
         fprintf(stderr, "kt-convert: %s: %s\n", o->out, why);
         return 2;
     }
-    char *dir = strdup(o->out);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    struct stat st;
-    if (slash)
-        slash[slash == dir ? 1 : 0] = '\0';
-    int ok = dir && stat(slash ? dir : ".", &st) == 0 && S_ISDIR(st.st_mode);
-    free(dir);
-    if (!ok) {
-        fprintf(stderr, "kt-convert: %s: the output folder does not exist\n", o->out);
+    kt_error e;
+    if (kt_output_check(o->out, &e)) {
+        fprintf(stderr, "kt-convert: %s: %s\n", o->out, e.msg);
         return 3;
     }
     if (!o->force && kt_same_file(o->in, o->out)) {
@@ -984,6 +978,11 @@ int main(int argc, char **argv)
     }
     if (!run(&j, &rc, &err) && j.json)
         print_summary(&j);
+    if (kt_stdout_close(&err) && !rc) {
+        fprintf(stderr, "kt-convert: stdout: %s\n", err.msg);
+        kt_output_remove(j.o.out); /* no output of a failed run stays behind */
+        rc = 3;
+    }
     cJSON_Delete(j.json);
     kt_tensor_list_free(&j.out);
     items_free(&j.src);

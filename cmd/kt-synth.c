@@ -163,18 +163,14 @@ static int text_append(options *o, const char *s)
     return 0;
 }
 
-/* 1 if the folder that would hold path exists and is writable. */
-static int folder_writable(const char *path)
+/* 0, or a message and EXIT_OUTPUT when path cannot be an output (see kt_output_check). */
+static int check_output(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return access(".", W_OK) == 0;
-    if (slash == path)
-        return access("/", W_OK) == 0;
-    char *dir = strndup(path, (size_t)(slash - path));
-    int ok = dir && access(dir, W_OK) == 0;
-    free(dir);
-    return ok;
+    kt_error e;
+    if (!kt_output_check(path, &e))
+        return 0;
+    fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
+    return EXIT_OUTPUT;
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -210,11 +206,11 @@ static int parse_args(int argc, char **argv, options *o)
             fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output);
             return EXIT_USAGE;
         }
-        if (!folder_writable(o->output)) {
-            fprintf(stderr, "kt-synth: %s: the folder does not exist or is not writable\n", o->output);
+        if (check_output(o->output))
             return EXIT_OUTPUT;
-        }
     }
+    if (o->durations && !o->print_phonemes && check_output(o->durations))
+        return EXIT_OUTPUT;
     return 0;
 }
 
@@ -590,8 +586,11 @@ static int finish(const options *o, const char *lang, const kt_chunk_list *chunk
         cJSON_AddItemReferenceToObject(root, "chunks", s->dur);
         int rc = write_json_file(o->durations, root);
         cJSON_Delete(root);
-        if (rc)
+        if (rc) {
+            if (!s->streaming) /* no output of a failed run stays behind */
+                kt_output_remove(o->output);
             return rc;
+        }
     }
     if (o->json)
         return print_summary(o, lang, chunks, s, secs);
@@ -710,5 +709,10 @@ int main(int argc, char **argv)
     if (!rc)
         rc = run(&o);
     free(o.text);
+    kt_error e;
+    if (kt_stdout_close(&e) && !rc) {
+        fprintf(stderr, "kt-synth: stdout: %s\n", e.msg);
+        rc = EXIT_OUTPUT;
+    }
     return rc;
 }
