@@ -37,7 +37,7 @@ static const char usage[] =
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
     "      --print-phonemes print the phonemes, one chunk per line, and exit (no model needed)\n"
-    "      --speed X        speaking rate, > 0 (default 1.0; 1.2 is faster)\n"
+    "      --speed X        speaking rate, 0.1..10 (default 1.0; 1.2 is faster)\n"
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
@@ -78,11 +78,7 @@ typedef struct {
 
 static int fail_usage(const char *msg, const char *arg)
 {
-    if (arg)
-        fprintf(stderr, "kt-synth: %s: %s\n", msg, arg);
-    else
-        fprintf(stderr, "kt-synth: %s\n", msg);
-    fputs("try 'kt-synth --help'\n", stderr);
+    kt_usage_error("kt-synth", msg, arg);
     return EXIT_USAGE;
 }
 
@@ -109,8 +105,8 @@ static int parse_value_option(options *o, const char *a, const char *v)
     else if (!strcmp(a, "--lang")) o->lang = v;
     else if (!strcmp(a, "--durations")) o->durations = v;
     else if (!strcmp(a, "--speed")) {
-        if (parse_number(v, &o->speed) || o->speed <= 0)
-            return fail_usage("--speed must be a number > 0", v);
+        if (parse_number(v, &o->speed) || !(o->speed >= KT_SPEED_MIN && o->speed <= KT_SPEED_MAX))
+            return fail_usage("--speed must be a number in 0.1..10", v);
     } else if (!strcmp(a, "--seed")) {
         if (parse_number(v, &x) || x < 0 || x > 4294967295.0 || x != floor(x))
             return fail_usage("--seed must be an integer 0..4294967295", v);

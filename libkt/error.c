@@ -124,3 +124,14 @@ const char *kt_status_name(kt_status code)
     }
     return "unknown";
 }
+
+void kt_usage_error(const char *tool, const char *msg, const char *arg)
+{
+    char a[256];
+    if (arg) {
+        kt_escape_text(a, sizeof a, arg, strlen(arg));
+        fprintf(stderr, "%s: %s: %s (see '%s --help')\n", tool, msg, a, tool);
+    } else {
+        fprintf(stderr, "%s: %s (see '%s --help')\n", tool, msg, tool);
+    }
+}

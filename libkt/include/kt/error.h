@@ -46,6 +46,10 @@ void kt_error_prefix(kt_error *err, const char *prefix);
 /* Clears err to KT_OK and an empty message. err may be NULL. */
 void kt_error_clear(kt_error *err);
 
+/* Prints one line on stderr for a bad command line: "TOOL: MSG: ARG (see 'TOOL --help')",
+ * ARG (may be NULL) escaped as kt_escape_text does. */
+void kt_usage_error(const char *tool, const char *msg, const char *arg);
+
 /* A short stable name for a status ("format", "io", ...). */
 const char *kt_status_name(kt_status code);
 
