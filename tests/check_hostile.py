@@ -176,7 +176,8 @@ def generated(work):
                      0, 0, 0, 0, 0, 0) + name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(local) + len(comp), 0)
     open(npz, "wb").write(local + comp + cd + end)
-    out.append(("npz_declares_1000x.npz", npz, "inflates to 65536 bytes, declared %d" % declared, False))
+    out.append(("npz_declares_1000x.npz", npz, "inflates to %d bytes; the archive's deflated entries may inflate "
+                "to" % declared, False))
     # a safetensors file whose header length says 99 MB
     st = os.path.join(work, "safetensors_header_99mb.safetensors")
     open(st, "wb").write(struct.pack("<Q", 99_000_000) + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')
