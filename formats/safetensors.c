@@ -115,18 +115,41 @@ static kt_status parse_info(const cJSON *j, st_info *ti, uint64_t data_len, kt_e
     return KT_OK;
 }
 
+static int cmp_str_ptr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The metadata pairs, each key once (JSON allows a repeated key; which value wins would be
+ * up to the reader, so a repeated key is refused, as for tensor names). */
 static kt_status parse_meta(const cJSON *j, kt_read_result *out, kt_error *err)
 {
+    size_t n = 0;
+    kt_status st = KT_OK;
     if (!cJSON_IsObject(j))
         return kt_error_set(err, KT_EFORMAT, "\"__metadata__\" is not an object");
-    for (const cJSON *m = j->child; m; m = m->next) {
+    for (const cJSON *m = j->child; m; m = m->next)
+        n++;
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return kt_error_set(err, KT_ENOMEM, "out of memory for the safetensors metadata");
+    n = 0;
+    for (const cJSON *m = j->child; m && !st; m = m->next) {
         if (!cJSON_IsString(m))
-            return kt_error_set(err, KT_EFORMAT, "\"__metadata__\" value of \"%.200s\" is not a string", m->string);
-        kt_status st = kt_read_result_add_meta(out, m->string, m->valuestring, err);
-        if (st)
-            return st;
+            st = kt_error_set(err, KT_EFORMAT, "\"__metadata__\" value of \"%.200s\" is not a string", m->string);
+        else
+            keys[n++] = m->string;
     }
-    return KT_OK;
+    if (!st)
+        qsort(keys, n, sizeof *keys, cmp_str_ptr);
+    for (size_t i = 1; i < n && !st; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            st = kt_error_set(err, KT_EFORMAT, "\"__metadata__\" holds the key \"%.200s\" twice (duplicate key)",
+                              keys[i]);
+    free(keys);
+    for (const cJSON *m = j->child; m && !st; m = m->next)
+        st = kt_read_result_add_meta(out, m->string, m->valuestring, err);
+    return st;
 }
 
 static int cmp_offset(const void *a, const void *b)
@@ -202,8 +225,11 @@ static kt_status read_header(const cJSON *root, const unsigned char *base, uint6
     if (!ti)
         return kt_error_set(err, KT_ENOMEM, "out of memory for the safetensors header");
     kt_status st = KT_OK;
+    int have_meta = 0;
     for (const cJSON *j = root->child; j && !st; j = j->next) {
-        if (strcmp(j->string, "__metadata__") == 0)
+        if (strcmp(j->string, "__metadata__") == 0 && have_meta++)
+            st = kt_error_set(err, KT_EFORMAT, "\"__metadata__\" appears twice in the header (duplicate key)");
+        else if (strcmp(j->string, "__metadata__") == 0)
             st = parse_meta(j, out, err);
         else
             st = parse_info(j, &ti[k++], data_len, err);
