@@ -566,7 +566,10 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
     FILE *f = s->streaming ? stderr : stdout; /* stdout carries the audio when streaming */
     fprintf(f, "%s\n", text);
     free(text);
-    return fflush(f) == 0 ? 0 : EXIT_OUTPUT;
+    if (fflush(f) == 0 && !ferror(f))
+        return 0;
+    fprintf(stderr, "kt-synth: %s: write failed: %s\n", f == stdout ? "stdout" : "stderr", strerror(errno));
+    return EXIT_OUTPUT;
 }
 
 static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
@@ -588,9 +591,13 @@ static int finish(const options *o, const char *lang, const kt_chunk_list *chunk
             return rc;
         }
     }
-    if (o->json)
-        return print_summary(o, lang, chunks, s, secs);
-    return 0;
+    int rc = o->json ? print_summary(o, lang, chunks, s, secs) : 0;
+    if (rc && !s->streaming) { /* no output of a failed run stays behind */
+        kt_output_remove(o->output);
+        if (o->durations)
+            kt_output_remove(o->durations);
+    }
+    return rc;
 }
 
 /* ---- main ----------------------------------------------------------------------------------- */
@@ -627,7 +634,10 @@ static int print_chunks(const kt_chunk_list *chunks)
 {
     for (size_t i = 0; i < chunks->count; i++)
         printf("%s\n", chunks->items[i].phonemes);
-    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "kt-synth: stdout: write failed: %s\n", strerror(errno));
+    return EXIT_OUTPUT;
 }
 
 static int run(options *o)
