@@ -87,10 +87,7 @@ void kt_error_prefix(kt_error *err, const char *prefix)
     size_t n;
     if (!err || !prefix)
         return;
-    n = strlen(prefix);
-    if (n > sizeof tmp - 3)
-        n = sizeof tmp - 3;
-    n = kt_escape_text(tmp, n + 1, prefix, strlen(prefix));
+    n = kt_escape_text(tmp, sizeof tmp - 2, prefix, strlen(prefix)); /* at most sizeof tmp - 3 */
     tmp[n] = ':';
     tmp[n + 1] = ' ';
     size_t rest = strnlen(err->msg, sizeof err->msg - 1);
