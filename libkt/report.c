@@ -734,6 +734,27 @@ static void quantized_json(const kt_checkpoint *c, const kt_listing_params *p, k
     kt_strbuf_puts(b, "]");
 }
 
+/* --stats and --values read every element of the listed tensors: their total may be at most the
+ * file's size + 2^24 elements (every stored element takes at least one byte of the file), so a
+ * stride-0 tensor declaring 2^36 elements over one float cannot cost minutes or gigabytes. */
+#define ELEMENTS_SLACK ((uint64_t)1 << 24)
+
+static kt_status check_elements(const kt_checkpoint *c, const kt_listing_params *p, kt_error *err)
+{
+    const kt_tensor_list *l = kt_checkpoint_tensors(c);
+    uint64_t total = 0, limit = add_sat_u(kt_checkpoint_file_size(c), ELEMENTS_SLACK);
+    if (!p->stats && !p->values)
+        return KT_OK;
+    for (size_t i = 0; i < l->count; i++)
+        if (listed(p, l->items[i].name))
+            total = add_sat_u(total, (uint64_t)kt_tensor_numel(&l->items[i].tensor));
+    if (total > limit)
+        return kt_error_set(err, KT_ELIMIT, "--stats/--values would read %llu elements, more than the file's %llu "
+                            "bytes + 16777216 (tensors with stride 0 repeat their values)",
+                            (unsigned long long)total, (unsigned long long)kt_checkpoint_file_size(c));
+    return KT_OK;
+}
+
 kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params *p, kt_strbuf *b, kt_error *err)
 {
     const kt_tensor_list *l = kt_checkpoint_tensors(c);
@@ -742,6 +763,9 @@ kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params
     uint64_t bytes = 0;
     size_t width = 4;
     kt_strbuf name = {0};
+    kt_status cst = check_elements(c, p, err);
+    if (cst)
+        return cst;
     for (size_t i = 0; i < l->count; i++)
         if (listed(p, l->items[i].name) && strlen(l->items[i].name) > width)
             width = strlen(l->items[i].name);
@@ -832,6 +856,9 @@ kt_status kt_tensor_listing_json(const kt_checkpoint *c, const char *path, const
     uint64_t bytes = 0;
     size_t nmeta;
     const kt_kv *meta = kt_checkpoint_metadata_all(c, &nmeta);
+    kt_status cst = check_elements(c, p, err);
+    if (cst)
+        return cst;
     kt_strbuf_puts(b, "{\"file\": ");
     put_utf8_escaped(b, path);
     kt_strbuf_printf(b, ", \"format\": \"%s\", \"file_bytes\": %llu, \"metadata\": {",

@@ -22,7 +22,8 @@ duplicate metadata key) are built here and run the same way; a file declaring ma
 allowed 512 bytes per declared tensor on top of the bound. round2() then checks one-line errors and
 escaped names (tensor and npz member names with ANSI escapes, a config vocab key with a newline),
 config range messages naming the key, NUL in config.json, out-of-range --speed/--threads/--seed/
---first-chunk (exit 2, one line), kt-convert's output bound on a 2**36-element stride-0 tensor,
+--first-chunk (exit 2, one line), kt-convert's output bound and kt-inspect --stats/--values on a
+2**36-element stride-0 tensor,
 npz member names that are never paths, the RSS of a 10,000-term blend (one term's + the slack) and
 the time of G2P on a 100,000-letter word.
 Outside the sanitizer build, kt-inspect also runs under RLIMIT_AS = what it needs for a small
@@ -306,6 +307,12 @@ def round2(work, out_dir):
     check("kt-convert of a 2**36-element stride-0 tensor (%.2f s): %s" % (dt, err),
           one_line(rc, err, 1, "over the limit") + (["output left"] if os.listdir(out_dir) else []) +
           (["took %.1f s" % dt] if dt > 10 else []))
+    for args in (["--stats"], ["--json", "--values"]):
+        t0 = time.time()
+        rc, _, err = run_plain([B("kt-inspect"), big] + args)
+        dt = time.time() - t0
+        check("kt-inspect %s of a 2**36-element stride-0 tensor (%.2f s): %s" % (" ".join(args), dt, err),
+              one_line(rc, err, 1, "would read 68719476736 elements") + (["took %.1f s" % dt] if dt > 10 else []))
     # npz member names never become paths
     names = st_file(os.path.join(work, "path_names.safetensors"), ["../../escape", "/abs/name", "a\\b"])
     out = os.path.join(out_dir, "names.npz")
