@@ -247,6 +247,8 @@ HOSTILE = [
      "shape (2**62, 4, 4): the element count overflows 64 bits"),
     ("negative_dimension.pth", lambda: with_tensor(tensor("0", 4, 0, (-4,), (1,))), "format", None,
      "shape (-4,)"),
+    ("safetensors_duplicate_metadata.safetensors", lambda: safetensors_dup_meta(), "format", "duplicate key",
+     "safetensors whose __metadata__ holds the key \"a\" twice (\"1\", then \"2\")"),
     ("reference_bomb.pth", reference_bomb, "limit", None,
      "~2**101 tensor leaves in ~2 KB: dict values l1..l100, each a list holding the previous level twice (memo)"),
 ]
@@ -343,8 +345,6 @@ LARGE = [
     ("stride0_sum_overflows.pth", stride0_sum_overflows, None,
      "two tensors of 2**62 elements over one float: the parameter total overflows int64"),
     ("safetensors_200k_tensors.safetensors", safetensors_many, None, "200,000 zero-size tensors"),
-    ("safetensors_duplicate_metadata.safetensors", safetensors_dup_meta, "duplicate",
-     "__metadata__ holding the key \"a\" twice"),
 ]
 
 
