@@ -328,8 +328,11 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
             fprintf(stderr, "kt-synth: %s\n", e.msg);
         return status_exit(st);
     }
-    if (dropped)
-        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
+    if (dropped) {
+        char shown[512];
+        kt_escape_text(shown, sizeof shown, dropped, strlen(dropped));
+        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", shown);
+    }
     free(dropped);
     return 0;
 }

@@ -334,9 +334,9 @@ static kt_status report_voices(const char *dir, kt_strbuf *b, voice_summary *vs,
     {
         kt_strbuf tmp = {0};
         kt_strbuf_printf(b, "## Voice File Analysis (Sample: %s)\n\n", esc(&tmp, voices.names[sample]));
+        kt_strbuf_printf(b, "- **File Path**: %s\n", esc(&tmp, path));
         kt_strbuf_free(&tmp);
     }
-    kt_strbuf_printf(b, "- **File Path**: %s\n", path);
     kt_strbuf_printf(b, "- **File Size**: %.2f MB\n", (double)kt_checkpoint_file_size(ck) / (1024.0 * 1024.0));
     shape_tuple(t, buf, sizeof buf);
     kt_strbuf_printf(b, "- **Tensor Shape**: %s\n", buf);
