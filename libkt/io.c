@@ -258,10 +258,11 @@ kt_status kt_atomic_open(kt_atomic_file *af, const char *final_path, kt_error *e
         return st;
     }
     if (old.st_mode) {
-        /* a replaced file keeps its owner (when permitted) and its permission bits */
-        if (fchown(fd, old.st_uid, old.st_gid) != 0)
-            old.st_mode &= ~(mode_t)(S_ISUID | S_ISGID);
-        fchmod(fd, old.st_mode & 07777);
+        /* a replaced file keeps its owner and group (when permitted) and its rwx bits; set-id and
+         * sticky bits are not carried over to new contents */
+        if (fchown(fd, old.st_uid, old.st_gid) != 0 && fchown(fd, (uid_t)-1, old.st_gid) != 0)
+            old.st_mode &= ~(mode_t)S_IRWXG; /* the new file is not in the old group: no group rights */
+        fchmod(fd, old.st_mode & 0777);
     } else {
         fchmod(fd, 0644);
     }

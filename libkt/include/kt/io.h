@@ -41,7 +41,8 @@ typedef struct {
 kt_status kt_output_check(const char *path, kt_error *err);
 
 /* Creates a unique temp file beside final_path (same folder): mode 0644 for a new file;
- * a replaced file's permission bits and (when permitted) owner are kept. A character
+ * a replaced file keeps its owner and group (when permitted) and its rwx bits (not set-id or
+ * sticky bits; no group bits when the group cannot be kept). A character
  * device or FIFO is opened for writing in place (a FIFO blocks until it has a reader).
  * Errors as kt_output_check.
  * The first call installs a handler for SIGTERM, SIGINT, SIGHUP, SIGXFSZ and SIGBUS
