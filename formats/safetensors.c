@@ -168,8 +168,8 @@ static kt_status read_string(scan *c)
     return KT_OK;
 }
 
-/* Reads a JSON number; *is_uint (and *v) when it is a non-negative integer below 2^53 (exact
- * in a double, as the reference implementation's u64 fields in practice). */
+/* Reads a JSON number; *is_uint (and *v) when it is written as a plain non-negative integer of
+ * at most 2^53 (no fraction, no exponent, as the reference implementation's u64 fields). */
 static kt_status read_number(scan *c, int *is_uint, uint64_t *v)
 {
     ws(c);
@@ -201,16 +201,14 @@ static kt_status read_number(scan *c, int *is_uint, uint64_t *v)
     }
     c->pos = i;
     *is_uint = 0;
-    char buf[48];
-    if (i - start >= sizeof buf || s[start] == '-')
-        return KT_OK;
-    memcpy(buf, s + start, i - start);
-    buf[i - start] = '\0';
-    double d = strtod(buf, NULL);
-    if (d >= 0 && d <= 9007199254740992.0 && d == (double)(uint64_t)d) {
-        *is_uint = 1;
-        *v = (uint64_t)d;
+    uint64_t x = 0;
+    for (size_t k = start; k < i; k++) { /* digits only: no sign, fraction or exponent (no locale) */
+        if (s[k] < '0' || s[k] > '9' || x > (((uint64_t)1 << 53) - (uint64_t)(s[k] - '0')) / 10)
+            return KT_OK;
+        x = x * 10 + (uint64_t)(s[k] - '0');
     }
+    *is_uint = 1;
+    *v = x;
     return KT_OK;
 }
 
