@@ -222,7 +222,11 @@ def st_file(path, names):
 
 
 def run_plain(argv, **kw):
-    r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT * 4, **kw)
+    """(exit code, stdout bytes, stderr text); a run past 2 x TIMEOUT is killed and reported."""
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT * 2, **kw)
+    except subprocess.TimeoutExpired:
+        return -9, b"", "killed after %d s" % (TIMEOUT * 2)
     return r.returncode, r.stdout, r.stderr.decode(errors="replace").strip()
 
 
