@@ -78,6 +78,17 @@ kt_status kt_audio_write(const char *path, const float *samples, size_t n, int s
     kt_status st = kt_atomic_open(&af, path, err);
     if (st)
         return st;
+    if (af.direct && kt_audio_format_from_path(path) == KT_AUDIO_WAV) {
+        /* a device or FIFO cannot seek back to finish a header: stream it as kt-synth -o - does
+         * (16-bit PCM, length fields 0xFFFFFFFF); libsndfile refuses FLAC and OGG there */
+        kt_wav_stream ws;
+        st = kt_wav_stream_open(&ws, af.fp, sample_rate, err);
+        if (!st)
+            st = kt_wav_stream_write(&ws, samples, n, err);
+        if (st)
+            goto fail;
+        return kt_atomic_commit(&af, err);
+    }
     /* libsndfile writes through the descriptor (it seeks to finish headers); the FILE stays empty */
     st = sf_write_all(fileno(af.fp), format, samples, n, sample_rate, err);
     if (st)

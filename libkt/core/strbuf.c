@@ -1,6 +1,8 @@
 /* strbuf.c - growable text buffer. */
 #include "kt/strbuf.h"
 
+#include "kt/error.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,4 +68,18 @@ void kt_strbuf_free(kt_strbuf *b)
 {
     free(b->data);
     memset(b, 0, sizeof *b);
+}
+
+void kt_strbuf_escaped(kt_strbuf *b, const char *s)
+{
+    size_t n = strlen(s), i = 0;
+    while (i < n) {
+        char buf[256];
+        size_t chunk = n - i < 60 ? n - i : 60; /* 60 bytes escape to at most 240 */
+        while (chunk < n - i && chunk > 56 && ((unsigned char)s[i + chunk] & 0xc0) == 0x80)
+            chunk--; /* never split a UTF-8 sequence */
+        kt_escape_text(buf, sizeof buf, s + i, chunk);
+        kt_strbuf_puts(b, buf);
+        i += chunk;
+    }
 }

@@ -44,8 +44,17 @@ static const cJSON *get_item(const cJSON *obj, const char *key)
     return cJSON_GetObjectItemCaseSensitive(obj, key);
 }
 
+/* Every integer of the config is range-checked against these bounds (generous multiples of
+ * Kokoro's own values), so sizes derived from them cannot overflow or ask for absurd memory. */
+#define CFG_DIM_MAX 16384    /* channels, hidden sizes, n_mels, vocabulary size */
+#define CFG_LAYERS_MAX 64    /* layer counts */
+#define CFG_KERNEL_MAX 1024  /* kernel sizes, dilations, upsample rates, n_fft */
+#define CFG_POSITIONS_MAX 65536
+#define CFG_DUR_MAX 1000     /* max_dur: duration classes per token */
+#define CFG_UPSAMPLE_MAX 65536 /* hop size x the product of the upsample rates: samples per frame */
+
 static kt_status get_int(const cJSON *obj, const char *prefix, const char *key, int required, int dflt,
-                         int *out, kt_error *err)
+                         int lo, int hi, int *out, kt_error *err)
 {
     const cJSON *it = get_item(obj, key);
     if (!it) {
@@ -55,8 +64,9 @@ static kt_status get_int(const cJSON *obj, const char *prefix, const char *key, 
         return KT_OK;
     }
     double v = it->valuedouble;
-    if (!cJSON_IsNumber(it) || v != floor(v) || v < 0 || v > INT_MAX)
-        return kt_error_set(err, KT_EFORMAT, "config: key \"%s%s\" is not a non-negative integer", prefix, key);
+    if (!cJSON_IsNumber(it) || v != floor(v) || v < lo || v > hi)
+        return kt_error_set(err, KT_EFORMAT, "config: key \"%s%s\" must be an integer in %d..%d", prefix, key, lo,
+                            hi);
     *out = (int)v;
     return KT_OK;
 }
@@ -66,8 +76,8 @@ static kt_status get_double(const cJSON *obj, const char *prefix, const char *ke
     const cJSON *it = get_item(obj, key);
     if (!it)
         return kt_error_set(err, KT_EFORMAT, "config: missing key \"%s%s\"", prefix, key);
-    if (!cJSON_IsNumber(it))
-        return kt_error_set(err, KT_EFORMAT, "config: key \"%s%s\" is not a number", prefix, key);
+    if (!cJSON_IsNumber(it) || !(it->valuedouble >= 0.0 && it->valuedouble <= 1.0))
+        return kt_error_set(err, KT_EFORMAT, "config: key \"%s%s\" must be a number in 0..1", prefix, key);
     *out = it->valuedouble;
     return KT_OK;
 }
@@ -85,9 +95,9 @@ static kt_status int_list(const cJSON *arr, const char *name, int *out, int *n, 
     const cJSON *e;
     cJSON_ArrayForEach(e, arr) {
         double v = e->valuedouble;
-        if (!cJSON_IsNumber(e) || v != floor(v) || v < 1 || v > 1 << 20)
-            return kt_error_set(err, KT_EFORMAT, "config: key \"%s\" holds a non-positive or non-integer entry",
-                                name);
+        if (!cJSON_IsNumber(e) || v != floor(v) || v < 1 || v > CFG_KERNEL_MAX)
+            return kt_error_set(err, KT_EFORMAT, "config: key \"%s\" must hold integers in 1..%d", name,
+                                CFG_KERNEL_MAX);
         out[i++] = (int)v;
     }
     *n = count;
@@ -131,10 +141,16 @@ static kt_status parse_istftnet(const cJSON *root, kt_istftnet_config *c, kt_err
         if ((st = int_list(cJSON_GetArrayItem(dil, i), "istftnet.resblock_dilation_sizes",
                            c->resblock_dilation_sizes[i], &c->n_dilations[i], err)))
             return st;
-    if ((st = get_int(o, p, "upsample_initial_channel", 1, 0, &c->upsample_initial_channel, err)) ||
-        (st = get_int(o, p, "gen_istft_n_fft", 1, 0, &c->gen_istft_n_fft, err)) ||
-        (st = get_int(o, p, "gen_istft_hop_size", 1, 0, &c->gen_istft_hop_size, err)))
+    if ((st = get_int(o, p, "upsample_initial_channel", 1, 0, 1, CFG_DIM_MAX, &c->upsample_initial_channel, err)) ||
+        (st = get_int(o, p, "gen_istft_n_fft", 1, 0, 2, CFG_KERNEL_MAX, &c->gen_istft_n_fft, err)) ||
+        (st = get_int(o, p, "gen_istft_hop_size", 1, 0, 1, c->gen_istft_n_fft, &c->gen_istft_hop_size, err)))
         return st;
+    int64_t up = c->gen_istft_hop_size;
+    for (int i = 0; i < c->n_upsamples && up <= CFG_UPSAMPLE_MAX; i++)
+        up *= c->upsample_rates[i];
+    if (up > CFG_UPSAMPLE_MAX)
+        return kt_error_set(err, KT_EFORMAT, "config: istftnet.gen_istft_hop_size times the upsample_rates must be "
+                                             "at most %d samples per frame", CFG_UPSAMPLE_MAX);
     return KT_OK;
 }
 
@@ -147,13 +163,14 @@ static kt_status parse_plbert(const cJSON *root, kt_plbert_config *c, kt_error *
         return kt_error_set(err, KT_EFORMAT, "config: missing key \"plbert\"");
     if (!cJSON_IsObject(o))
         return kt_error_set(err, KT_EFORMAT, "config: key \"plbert\" is not an object");
-    if ((st = get_int(o, p, "hidden_size", 1, 0, &c->hidden_size, err)) ||
-        (st = get_int(o, p, "num_attention_heads", 1, 0, &c->num_attention_heads, err)) ||
-        (st = get_int(o, p, "intermediate_size", 1, 0, &c->intermediate_size, err)) ||
-        (st = get_int(o, p, "max_position_embeddings", 1, 0, &c->max_position_embeddings, err)) ||
-        (st = get_int(o, p, "num_hidden_layers", 1, 0, &c->num_hidden_layers, err)) ||
+    if ((st = get_int(o, p, "hidden_size", 1, 0, 1, CFG_DIM_MAX, &c->hidden_size, err)) ||
+        (st = get_int(o, p, "num_attention_heads", 1, 0, 1, CFG_DIM_MAX, &c->num_attention_heads, err)) ||
+        (st = get_int(o, p, "intermediate_size", 1, 0, 1, CFG_DIM_MAX, &c->intermediate_size, err)) ||
+        (st = get_int(o, p, "max_position_embeddings", 1, 0, 1, CFG_POSITIONS_MAX, &c->max_position_embeddings,
+                      err)) ||
+        (st = get_int(o, p, "num_hidden_layers", 1, 0, 1, CFG_LAYERS_MAX, &c->num_hidden_layers, err)) ||
         (st = get_double(o, p, "dropout", &c->dropout, err)) ||
-        (st = get_int(o, p, "embedding_size", 0, 128, &c->embedding_size, err)))
+        (st = get_int(o, p, "embedding_size", 0, 128, 1, CFG_DIM_MAX, &c->embedding_size, err)))
         return st;
     if (c->num_attention_heads == 0 || c->hidden_size % c->num_attention_heads != 0)
         return kt_error_set(err, KT_EFORMAT, "config: plbert.hidden_size is not a multiple of num_attention_heads");
@@ -205,18 +222,19 @@ static kt_status parse_top(const cJSON *r, kt_config *c, kt_error *err)
     const char *p = "";
     kt_status st;
     const cJSON *ms = get_item(r, "multispeaker");
-    if ((st = get_int(r, p, "n_token", 1, 0, &c->n_token, err)) ||
-        (st = get_int(r, p, "hidden_dim", 1, 0, &c->hidden_dim, err)) ||
-        (st = get_int(r, p, "style_dim", 1, 0, &c->style_dim, err)) ||
-        (st = get_int(r, p, "n_layer", 1, 0, &c->n_layer, err)) ||
-        (st = get_int(r, p, "max_dur", 1, 0, &c->max_dur, err)) ||
-        (st = get_int(r, p, "dim_in", 1, 0, &c->dim_in, err)) ||
-        (st = get_int(r, p, "max_conv_dim", 1, 0, &c->max_conv_dim, err)) ||
-        (st = get_int(r, p, "n_mels", 1, 0, &c->n_mels, err)) ||
-        (st = get_int(r, p, "text_encoder_kernel_size", 1, 0, &c->text_encoder_kernel_size, err)) ||
+    if ((st = get_int(r, p, "n_token", 1, 0, 2, CFG_DIM_MAX, &c->n_token, err)) ||
+        (st = get_int(r, p, "hidden_dim", 1, 0, 1, CFG_DIM_MAX, &c->hidden_dim, err)) ||
+        (st = get_int(r, p, "style_dim", 1, 0, 1, CFG_DIM_MAX, &c->style_dim, err)) ||
+        (st = get_int(r, p, "n_layer", 1, 0, 1, CFG_LAYERS_MAX, &c->n_layer, err)) ||
+        (st = get_int(r, p, "max_dur", 1, 0, 1, CFG_DUR_MAX, &c->max_dur, err)) ||
+        (st = get_int(r, p, "dim_in", 1, 0, 1, CFG_DIM_MAX, &c->dim_in, err)) ||
+        (st = get_int(r, p, "max_conv_dim", 1, 0, 1, CFG_DIM_MAX, &c->max_conv_dim, err)) ||
+        (st = get_int(r, p, "n_mels", 1, 0, 1, CFG_DIM_MAX, &c->n_mels, err)) ||
+        (st = get_int(r, p, "text_encoder_kernel_size", 1, 0, 1, CFG_KERNEL_MAX, &c->text_encoder_kernel_size,
+                      err)) ||
         (st = get_double(r, p, "dropout", &c->dropout, err)) ||
-        (st = get_int(r, p, "decoder_dim", 0, 1024, &c->decoder_dim, err)) ||
-        (st = get_int(r, p, "decoder_asr_res_dim", 0, 64, &c->decoder_asr_res_dim, err)))
+        (st = get_int(r, p, "decoder_dim", 0, 1024, 1, CFG_DIM_MAX, &c->decoder_dim, err)) ||
+        (st = get_int(r, p, "decoder_asr_res_dim", 0, 64, 1, CFG_DIM_MAX, &c->decoder_asr_res_dim, err)))
         return st;
     if (!ms)
         return kt_error_set(err, KT_EFORMAT, "config: missing key \"multispeaker\"");
@@ -232,9 +250,18 @@ kt_status kt_config_parse(const char *json, size_t len, kt_config *out, kt_error
 {
     kt_status st;
     memset(out, 0, sizeof *out);
-    cJSON *root = cJSON_ParseWithLength(json, len);
+    const char *end = NULL;
+    if (memchr(json, '\0', len))
+        return kt_error_set(err, KT_EFORMAT, "config: holds a NUL byte");
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
     if (!root)
         return kt_error_set(err, KT_EFORMAT, "config: not valid JSON");
+    while (end && end < json + len && strchr(" \t\r\n", *end))
+        end++;
+    if (end != json + len) {
+        st = kt_error_set(err, KT_EFORMAT, "config: text after the JSON object");
+        goto fail;
+    }
     if (!cJSON_IsObject(root)) {
         st = kt_error_set(err, KT_EFORMAT, "config: the top level is not a JSON object");
         goto fail;

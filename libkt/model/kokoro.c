@@ -978,8 +978,9 @@ static kt_status check_input(const kt_model *m, const int *ids, int n_ids, const
     for (int i = 0; i < 2 * m->sty; i++)
         if (!isfinite(style[i]))
             return kt_error_set(err, KT_EINVAL, "style vector value %d is not a finite number", i);
-    if (!(p->speed > 0.0f) || !isfinite(p->speed))
-        return kt_error_set(err, KT_EINVAL, "speed must be a positive number");
+    if (!(p->speed >= KT_SPEED_MIN && p->speed <= KT_SPEED_MAX))
+        return kt_error_set(err, KT_EINVAL, "speed must be a number in %g..%g", (double)KT_SPEED_MIN,
+                            (double)KT_SPEED_MAX);
     return KT_OK;
 }
 

@@ -75,8 +75,9 @@ kt_status kt_stage_duration(kt_model *m, const float *bert_out, int T, const flo
     kt_status st;
     if (T < 1)
         return kt_error_set(err, KT_EINVAL, "bad token count %d", T);
-    if (!(speed > 0.0f))
-        return kt_error_set(err, KT_EINVAL, "speed must be positive");
+    if (!(speed >= KT_SPEED_MIN && speed <= KT_SPEED_MAX))
+        return kt_error_set(err, KT_EINVAL, "speed must be a number in %g..%g", (double)KT_SPEED_MIN,
+                            (double)KT_SPEED_MAX);
     if ((st = kt_model_bind_released(m, err)) || (st = arena_new(m, &a, kt_duration_need(m, T), err)))
         return st;
     st = kt_duration_run(m, bert_out, T, s_pred, speed, d, dur, pred_dur, &a, err);

@@ -159,7 +159,7 @@ static void durations(const kt_model *m, const float *logits, int T, float speed
             sum += 1.0f / (1.0f + expf(-logits[(size_t)t * D + j]));
         dur[t] = sum / speed;
         float r = rintf(dur[t]); /* round half to even, like torch.round */
-        pred[t] = r < 1.0f ? 1 : (int)r;
+        pred[t] = !(r >= 1.0f) ? 1 : r > (float)(1 << 24) ? 1 << 24 : (int)r; /* never an out-of-range cast */
     }
 }
 

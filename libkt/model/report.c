@@ -44,6 +44,21 @@ const char *kt_kokoro_component(const char *name)
 /* ---- shapes ---------------------------------------------------------------- */
 
 /* Python tuple text of a shape: "(510, 1, 256)", "(256,)", "()". */
+/* Totals over many tensors saturate instead of overflowing (stride-0 tensors may each
+ * declare up to INT64_MAX elements without holding them). */
+static int64_t add_sat(int64_t a, int64_t b) { return a > INT64_MAX - b ? INT64_MAX : a + b; }
+static uint64_t add_sat_u(uint64_t a, uint64_t b) { return a > UINT64_MAX - b ? UINT64_MAX : a + b; }
+
+/* s escaped for text output (kt_strbuf_escaped), in tmp, which the caller frees. */
+static const char *esc(kt_strbuf *tmp, const char *s)
+{
+    tmp->len = 0;
+    if (tmp->data)
+        tmp->data[0] = '\0';
+    kt_strbuf_escaped(tmp, s);
+    return tmp->data && !tmp->failed ? tmp->data : "?";
+}
+
 static void shape_tuple(const kt_tensor *t, char *buf, size_t n)
 {
     size_t o = (size_t)snprintf(buf, n, "(");
@@ -316,8 +331,12 @@ static kt_status report_voices(const char *dir, kt_strbuf *b, voice_summary *vs,
     vs->have = 1;
     vs->ndim = t->ndim;
     memcpy(vs->shape, t->shape, sizeof vs->shape);
-    kt_strbuf_printf(b, "## Voice File Analysis (Sample: %s)\n\n", voices.names[sample]);
-    kt_strbuf_printf(b, "- **File Path**: %s\n", path);
+    {
+        kt_strbuf tmp = {0};
+        kt_strbuf_printf(b, "## Voice File Analysis (Sample: %s)\n\n", esc(&tmp, voices.names[sample]));
+        kt_strbuf_printf(b, "- **File Path**: %s\n", esc(&tmp, path));
+        kt_strbuf_free(&tmp);
+    }
     kt_strbuf_printf(b, "- **File Size**: %.2f MB\n", (double)kt_checkpoint_file_size(ck) / (1024.0 * 1024.0));
     shape_tuple(t, buf, sizeof buf);
     kt_strbuf_printf(b, "- **Tensor Shape**: %s\n", buf);
@@ -437,7 +456,9 @@ static void report_component_detail(kt_strbuf *b, const kt_tensor_list *l, int c
     kt_strbuf_printf(b, "- **Total Parameters**: %s\n- **Sample Keys**:\n\n```\n", num);
     for (size_t i = 0; i < l->count && shown < 5; i++)
         if (component_index(l->items[i].name) == comp) {
-            kt_strbuf_printf(b, "  %s\n", l->items[i].name);
+            kt_strbuf_puts(b, "  ");
+            kt_strbuf_escaped(b, l->items[i].name);
+            kt_strbuf_puts(b, "\n");
             shown++;
         }
     if (ms->keys[comp] > 5)
@@ -460,8 +481,8 @@ static kt_status report_model(const char *path, kt_strbuf *b, model_summary *ms,
         int c = component_index(l->items[i].name);
         int64_t n = kt_tensor_numel(&l->items[i].tensor);
         ms->keys[c]++;
-        ms->params[c] += n;
-        ms->total += n;
+        ms->params[c] = add_sat(ms->params[c], n);
+        ms->total = add_sat(ms->total, n);
     }
     kt_format_thousands(ms->total, num, sizeof num);
     kt_strbuf_printf(b, "## Model Weights Analysis\n\n- **Total Parameters**: %s\n", num);
@@ -677,7 +698,9 @@ static kt_status quantized_text(const kt_checkpoint *c, const kt_listing_params 
         kt_tensor view = {.ndim = q[i].ndim};
         memcpy(view.shape, q[i].shape, sizeof view.shape);
         shape_list(&view, shape, sizeof shape);
-        kt_strbuf_printf(b, "  %s  %s  was %s %s  group %lld  %llu bytes\n", q[i].name,
+        kt_strbuf_puts(b, "  ");
+        kt_strbuf_escaped(b, q[i].name);
+        kt_strbuf_printf(b, "  %s  was %s %s  group %lld  %llu bytes\n",
                          kt_quant_scheme_name(q[i].scheme), kt_dtype_name(q[i].dtype), shape, (long long)q[i].group,
                          (unsigned long long)q[i].stored_bytes);
     }
@@ -711,6 +734,27 @@ static void quantized_json(const kt_checkpoint *c, const kt_listing_params *p, k
     kt_strbuf_puts(b, "]");
 }
 
+/* --stats and --values read every element of the listed tensors: their total may be at most the
+ * file's size + 2^24 elements (every stored element takes at least one byte of the file), so a
+ * stride-0 tensor declaring 2^36 elements over one float cannot cost minutes or gigabytes. */
+#define ELEMENTS_SLACK ((uint64_t)1 << 24)
+
+static kt_status check_elements(const kt_checkpoint *c, const kt_listing_params *p, kt_error *err)
+{
+    const kt_tensor_list *l = kt_checkpoint_tensors(c);
+    uint64_t total = 0, limit = add_sat_u(kt_checkpoint_file_size(c), ELEMENTS_SLACK);
+    if (!p->stats && !p->values)
+        return KT_OK;
+    for (size_t i = 0; i < l->count; i++)
+        if (listed(p, l->items[i].name))
+            total = add_sat_u(total, (uint64_t)kt_tensor_numel(&l->items[i].tensor));
+    if (total > limit)
+        return kt_error_set(err, KT_ELIMIT, "--stats/--values would read %llu elements, more than the file's %llu "
+                            "bytes + 16777216 (tensors with stride 0 repeat their values)",
+                            (unsigned long long)total, (unsigned long long)kt_checkpoint_file_size(c));
+    return KT_OK;
+}
+
 kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params *p, kt_strbuf *b, kt_error *err)
 {
     const kt_tensor_list *l = kt_checkpoint_tensors(c);
@@ -718,6 +762,10 @@ kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params
     int64_t total = 0, count = 0;
     uint64_t bytes = 0;
     size_t width = 4;
+    kt_strbuf name = {0};
+    kt_status cst = check_elements(c, p, err);
+    if (cst)
+        return cst;
     for (size_t i = 0; i < l->count; i++)
         if (listed(p, l->items[i].name) && strlen(l->items[i].name) > width)
             width = strlen(l->items[i].name);
@@ -731,25 +779,29 @@ kt_status kt_tensor_listing_text(const kt_checkpoint *c, const kt_listing_params
             continue;
         shape_list(&nt->tensor, shape, sizeof shape);
         int64_t n = kt_tensor_numel(&nt->tensor);
-        kt_strbuf_printf(b, "%-*s  %-8s  %-20s  %12lld  %12llu", (int)width, nt->name[0] ? nt->name : "(root)",
+        kt_strbuf_printf(b, "%-*s  %-8s  %-20s  %12lld  %12llu", (int)width,
+                         nt->name[0] ? esc(&name, nt->name) : "(root)",
                          kt_dtype_name(nt->tensor.dtype), shape, (long long)n,
                          (unsigned long long)kt_tensor_nbytes(&nt->tensor));
         if (p->stats) {
             kt_stats s;
             kt_status st = kt_tensor_stats(&nt->tensor, 0, &s, err);
-            if (st)
+            if (st) {
+                kt_strbuf_free(&name);
                 return st;
+            }
             kt_strbuf_printf(b, "  %13.6g  %13.6g  %13.6g  %13.6g", s.min, s.max, s.mean, s.std);
         }
         kt_strbuf_puts(b, "\n");
-        total += n;
-        bytes += kt_tensor_nbytes(&nt->tensor);
+        total = add_sat(total, n);
+        bytes = add_sat_u(bytes, kt_tensor_nbytes(&nt->tensor));
         count++;
     }
     kt_format_thousands(total, num, sizeof num);
     kt_strbuf_printf(b, "%lld tensors, %s parameters, %llu bytes (%.2f MiB), format %s\n", (long long)count, num,
                      (unsigned long long)bytes, (double)bytes / (1024.0 * 1024.0),
                      kt_format_name(kt_checkpoint_format(c)));
+    kt_strbuf_free(&name);
     kt_status st = quantized_text(c, p, b, err);
     if (st)
         return st;
@@ -804,6 +856,9 @@ kt_status kt_tensor_listing_json(const kt_checkpoint *c, const char *path, const
     uint64_t bytes = 0;
     size_t nmeta;
     const kt_kv *meta = kt_checkpoint_metadata_all(c, &nmeta);
+    kt_status cst = check_elements(c, p, err);
+    if (cst)
+        return cst;
     kt_strbuf_puts(b, "{\"file\": ");
     put_utf8_escaped(b, path);
     kt_strbuf_printf(b, ", \"format\": \"%s\", \"file_bytes\": %llu, \"metadata\": {",
@@ -844,8 +899,8 @@ kt_status kt_tensor_listing_json(const kt_checkpoint *c, const char *path, const
             kt_strbuf_puts(b, "]");
         }
         kt_strbuf_puts(b, "}");
-        total += n;
-        bytes += kt_tensor_nbytes(&nt->tensor);
+        total = add_sat(total, n);
+        bytes = add_sat_u(bytes, kt_tensor_nbytes(&nt->tensor));
         count++;
     }
     kt_strbuf_printf(b, "\n], \"count\": %lld, \"total_params\": %lld, \"total_bytes\": %llu", (long long)count,

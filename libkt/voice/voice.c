@@ -112,6 +112,17 @@ static kt_status bundle_members(kt_voice_bundle *b, kt_error *err)
     const kt_tensor_list *l = kt_checkpoint_tensors(b->ckpt);
     int stacked = is_stacked(l);
     size_t n = stacked ? (size_t)l->items[0].tensor.shape[0] : l->count;
+    if (stacked) {
+        /* every member of a stack is 510 rows of its own bytes: the file must hold them all
+         * (a stride-0 stack could otherwise declare millions of members over one row) */
+        const kt_tensor *s = &l->items[0].tensor;
+        uint64_t member = (uint64_t)KT_VOICE_ROWS * (uint64_t)s->shape[2] * kt_dtype_size(s->dtype);
+        uint64_t size = kt_checkpoint_file_size(b->ckpt);
+        if (member && (uint64_t)s->shape[0] > size / member)
+            return kt_error_set(err, KT_EFORMAT, "a stack of %lld voices of %llu bytes each does not fit the "
+                                "file's %llu bytes", (long long)s->shape[0], (unsigned long long)member,
+                                (unsigned long long)size);
+    }
     b->names = calloc(n ? n : 1, sizeof *b->names);
     b->views = calloc(n ? n : 1, sizeof *b->views);
     if (!b->names || !b->views)

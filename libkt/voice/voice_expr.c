@@ -292,45 +292,55 @@ kt_status kt_blend_resolve(kt_blend_expr *e, const char *dir, kt_error *err)
     return KT_OK;
 }
 
-static kt_status load_terms(const kt_blend_expr *e, kt_voice *packs, kt_error *err)
+/* Loads term i into v (its shape must match first's when i > 0). */
+static kt_status load_term(const kt_blend_expr *e, size_t i, const kt_voice *first, kt_voice *v, kt_error *err)
 {
-    char pre[300];
-    for (size_t i = 0; i < e->count; i++) {
-        const kt_blend_term *t = &e->terms[i];
-        kt_status st = t->path ? kt_voice_load(t->path, &packs[i], err)
-                               : kt_error_set(err, KT_EINVAL, "not resolved");
-        if (!st && i > 0 && (packs[i].rows != packs[0].rows || packs[i].dim != packs[0].dim))
-            st = kt_error_set(err, KT_EINVAL, "shape [%lld,1,%lld] differs from '%s' [%lld,1,%lld]",
-                              (long long)packs[i].rows, (long long)packs[i].dim, e->terms[0].text,
-                              (long long)packs[0].rows, (long long)packs[0].dim);
-        if (st) {
-            snprintf(pre, sizeof pre, "term '%s'", t->text);
-            kt_error_prefix(err, pre);
-            return st;
-        }
+    const kt_blend_term *t = &e->terms[i];
+    kt_status st = t->path ? kt_voice_load(t->path, v, err) : kt_error_set(err, KT_EINVAL, "not resolved");
+    if (!st && first && (v->rows != first->rows || v->dim != first->dim))
+        st = kt_error_set(err, KT_EINVAL, "shape [%lld,1,%lld] differs from '%s' [%lld,1,%lld]", (long long)v->rows,
+                          (long long)v->dim, e->terms[0].text, (long long)first->rows, (long long)first->dim);
+    if (st) {
+        char pre[300];
+        snprintf(pre, sizeof pre, "term '%s'", t->text);
+        kt_error_prefix(err, pre);
     }
-    return KT_OK;
+    return st;
 }
 
+/* Term by term into one double accumulator (the sum kt_voice_mix computes, in the same
+ * order, so the same bytes): memory is one voice and the accumulator, whatever the number
+ * of terms. The first term's pack receives the result. */
 kt_status kt_blend_eval(const kt_blend_expr *e, kt_voice *out, kt_error *err)
 {
-    kt_voice *packs = calloc(e->count ? e->count : 1, sizeof *packs);
-    const kt_voice **pv = calloc(e->count ? e->count : 1, sizeof *pv);
-    double *w = calloc(e->count ? e->count : 1, sizeof *w);
-    kt_status st = packs && pv && w ? KT_OK : kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_voice first = {0}, cur = {0};
+    double *acc = NULL;
+    size_t total = 0;
     memset(out, 0, sizeof *out);
-    if (!st)
-        st = load_terms(e, packs, err);
-    for (size_t i = 0; !st && i < e->count; i++) {
-        pv[i] = &packs[i];
-        w[i] = e->terms[i].used;
+    if (e->count == 0)
+        return kt_error_set(err, KT_EINVAL, "nothing to mix");
+    kt_status st = load_term(e, 0, NULL, &first, err);
+    if (!st) {
+        total = (size_t)(first.rows * first.dim);
+        acc = calloc(total ? total : 1, sizeof *acc);
+        if (!acc)
+            st = kt_error_set(err, KT_ENOMEM, "out of memory");
     }
-    if (!st)
-        st = kt_voice_mix(pv, w, e->count, out, err);
-    for (size_t i = 0; packs && i < e->count; i++)
-        kt_voice_free(&packs[i]);
-    free(packs);
-    free(pv);
-    free(w);
-    return st;
+    for (size_t j = 0; !st && j < total; j++)
+        acc[j] += e->terms[0].used * (double)first.data[j];
+    for (size_t i = 1; !st && i < e->count; i++) {
+        st = load_term(e, i, &first, &cur, err);
+        for (size_t j = 0; !st && j < total; j++)
+            acc[j] += e->terms[i].used * (double)cur.data[j];
+        kt_voice_free(&cur);
+    }
+    for (size_t j = 0; !st && j < total; j++)
+        first.data[j] = (float)acc[j];
+    free(acc);
+    if (st) {
+        kt_voice_free(&first);
+        return st;
+    }
+    *out = first;
+    return KT_OK;
 }

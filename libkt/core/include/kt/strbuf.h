@@ -27,6 +27,11 @@ void kt_strbuf_append(kt_strbuf *b, const char *s, size_t n);
 /* Appends a NUL-terminated string. */
 void kt_strbuf_puts(kt_strbuf *b, const char *s);
 
+/* Appends a name taken from a file, escaped as kt_escape_text does (control characters
+ * and invalid UTF-8 as \xNN), so it cannot reach a terminal as an escape sequence or
+ * a line break. */
+void kt_strbuf_escaped(kt_strbuf *b, const char *s);
+
 /* 1 if an allocation failed at any point. */
 int kt_strbuf_failed(const kt_strbuf *b);
 

@@ -57,8 +57,14 @@ int kt_model_style_size(const kt_model *m);
 /* Largest n_ids kt_model_synthesize accepts (max_position_embeddings - 2 = 510). */
 int kt_model_max_ids(const kt_model *m);
 
+/* The speaking rates kt_model_synthesize accepts (both included): a token lasts at most
+ * max_dur / speed frames, so the bounds keep every duration an ordinary int. */
+#define KT_SPEED_MIN 0.1f
+#define KT_SPEED_MAX 10.0f
+
 typedef struct {
-    float speed;   /* divides the predicted durations before rounding; default 1.0, must be > 0 */
+    float speed;   /* divides the predicted durations before rounding; default 1.0,
+                      KT_SPEED_MIN..KT_SPEED_MAX */
     uint32_t seed; /* noise seed of the harmonic source (spec section 9); default 0 */
 } kt_synth_params;
 
