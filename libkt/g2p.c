@@ -1,5 +1,6 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
+#include "kt/g2p_lang.h"
 
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
@@ -475,6 +476,14 @@ static int script_allowed(uint32_t c, const char *voice)
     return 1;
 }
 
+/* « and » become “ and ”, as misaki's EspeakG2P does before espeak-ng sees the text. */
+static void angles_to_curly(u32buf *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        if (in->p[i] == 0xAB || in->p[i] == 0xBB)
+            in->p[i] = in->p[i] == 0xAB ? 0x201C : 0x201D;
+}
+
 /* Replaces the code points voice may not see with spaces and lists them in dropped. */
 static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
 {
@@ -496,11 +505,15 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         *dropped = NULL;
     if (!voice)
         return kt_error_set(err, KT_EINVAL, "no language given");
+    if ((st = kt_g2p_lang_readable(voice, err)) != KT_OK)
+        return st;
     if (utf8_decode_into(text, &in) != 0) {
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
     filter_scripts(&in, voice, &drop);
+    if (!lang_is_english(voice))
+        angles_to_curly(&in);
     pthread_mutex_lock(&espeak_lock);
     st = espeak_init_locked(err);
     if (!st)

@@ -166,6 +166,26 @@ static void test_other_scripts_dropped(void **state)
     free(dropped);
 }
 
+/* Mandarin and Japanese are refused (espeak-ng would read tone digits and kanji as English);
+ * « » reach espeak-ng as curly quotes, which Kokoro's vocab has. */
+static void test_unread_languages(void **state)
+{
+    (void)state;
+    char *out = NULL, *dropped = NULL;
+    kt_error e;
+    const char *langs[] = {"zh", "cmn", "ja"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(kt_g2p_phonemize("\xe4\xbd\xa0\xe5\xa5\xbd 3", langs[i], &cfg, &out, &dropped, &e),
+                         KT_EUNSUPPORTED);
+        assert_null(out);
+        assert_non_null(strstr(e.msg, "--phonemes"));
+    }
+    assert_int_equal(kt_g2p_phonemize("\xc2\xabs\xc3\xad\xc2\xbb", "es", &cfg, &out, &dropped, &e), KT_OK);
+    assert_string_equal(out, "\xe2\x80\x9cs\xcb\x88i\xe2\x80\x9d");
+    assert_null(dropped);
+    free(out);
+}
+
 /* Lines become separate chunks; dropped symbols are merged over lines, each once, in first-seen order. */
 static void test_text_lines(void **state)
 {
@@ -430,7 +450,7 @@ int main(void)
         cmocka_unit_test(test_languages),     cmocka_unit_test(test_phonemize_english),
         cmocka_unit_test(test_spec_languages),
         cmocka_unit_test(test_phonemize_dropped), cmocka_unit_test(test_phonemize_errors),
-        cmocka_unit_test(test_other_scripts_dropped),
+        cmocka_unit_test(test_other_scripts_dropped), cmocka_unit_test(test_unread_languages),
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chunk_rule),    cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_split_first),
