@@ -27,7 +27,7 @@ LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data
+	libespeak-ng-dev espeak-ng-data python3-jieba
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))

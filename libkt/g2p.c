@@ -1,6 +1,7 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
 #include "kt/g2p_lang.h"
+#include "kt/g2p_zh.h"
 
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
@@ -494,6 +495,30 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
         }
 }
 
+/* Mandarin through kt_g2p_zh (not espeak-ng), then the vocab filter. */
+static kt_status phonemize_zh(const char *text, const kt_config *cfg, char **out, char **dropped, kt_error *err)
+{
+    char *raw = NULL, *drop = NULL;
+    u32buf ph = {0}, dr = {0};
+    kt_status st = kt_g2p_zh(text, &raw, &drop, err);
+    if (st)
+        return st;
+    utf8_decode_into(raw, &ph);
+    if (drop)
+        utf8_decode_into(drop, &dr);
+    filter_vocab(&ph, cfg, &dr);
+    free(raw);
+    free(drop);
+    *out = ph.failed || dr.failed ? NULL : utf8_encode(ph.p, ph.n);
+    if (dropped)
+        *dropped = dr.n && *out ? utf8_encode(dr.p, dr.n) : NULL;
+    ub_free(&ph);
+    ub_free(&dr);
+    if (!*out)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    return KT_OK;
+}
+
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
                            kt_error *err)
 {
@@ -507,6 +532,8 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         return kt_error_set(err, KT_EINVAL, "no language given");
     if ((st = kt_g2p_lang_readable(voice, err)) != KT_OK)
         return st;
+    if (!strcmp(voice, "cmn"))
+        return phonemize_zh(text, cfg, out, dropped, err);
     if (utf8_decode_into(text, &in) != 0) {
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;

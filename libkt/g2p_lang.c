@@ -72,7 +72,7 @@ kt_status kt_g2p_lang_readable(const char *voice, kt_error *err)
 {
     static const struct {
         const char *voice, *name;
-    } unread[] = {{"cmn", "Mandarin (zh)"}, {"zh", "Mandarin (zh)"}, {"ja", "Japanese (ja)"}};
+    } unread[] = {{"ja", "Japanese (ja)"}};
     for (size_t i = 0; i < sizeof unread / sizeof unread[0]; i++)
         if (!strcmp(voice, unread[i].voice))
             return kt_error_set(err, KT_EUNSUPPORTED,
