@@ -500,7 +500,7 @@ static kt_status phonemize_zh(const char *text, const kt_config *cfg, char **out
 {
     char *raw = NULL, *drop = NULL;
     u32buf ph = {0}, dr = {0};
-    kt_status st = kt_g2p_zh(text, &raw, &drop, err);
+    kt_status st = kt_g2p_zh(text, 0, &raw, &drop, err);
     if (st)
         return st;
     utf8_decode_into(raw, &ph);

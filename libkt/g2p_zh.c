@@ -736,9 +736,9 @@ static int syllable_ipa(const char *py, size_t n, kt_strbuf *b)
     return 0;
 }
 
-/* Appends the phonemes of the space-separated syllables pys[0..n). */
+/* Appends the phonemes of the space-separated syllables pys[0..n), each followed by '|' when mark. */
 static void syllables_ipa(const char *pys, size_t n, kt_strbuf *b, kt_strbuf *dropped, const char *han,
-                          size_t han_n)
+                          size_t han_n, int mark)
 {
     for (size_t i = 0; i < n;) {
         size_t j = i;
@@ -746,6 +746,8 @@ static void syllables_ipa(const char *pys, size_t n, kt_strbuf *b, kt_strbuf *dr
             j++;
         if (syllable_ipa(pys + i, j - i, b))
             kt_strbuf_append(dropped, han, han_n);
+        else if (mark)
+            kt_strbuf_puts(b, "|");
         i = j + 1;
     }
 }
@@ -762,7 +764,8 @@ static size_t span_bytes(const zrun *r, size_t a, size_t b) { return r->off[b] -
 
 /* The pinyin of the word r[a..b) (pypinyin's lazy_pinyin): longest phrase of the built-in
  * table at each position, else each character's first reading. */
-static void word_ipa(const zh_data *d, const zrun *r, size_t a, size_t b, kt_strbuf *out, kt_strbuf *dropped)
+static void word_ipa(const zh_data *d, const zrun *r, size_t a, size_t b, kt_strbuf *out, kt_strbuf *dropped,
+                     int mark)
 {
     size_t i = a;
     while (i < b) {
@@ -776,7 +779,7 @@ static void word_ipa(const zh_data *d, const zrun *r, size_t a, size_t b, kt_str
         }
         if (valid) {
             zentry *e = zfind(&d->phrases, r->s + r->off[i], span_bytes(r, i, valid));
-            syllables_ipa(e->v, e->vn, out, dropped, r->s + r->off[i], span_bytes(r, i, valid));
+            syllables_ipa(e->v, e->vn, out, dropped, r->s + r->off[i], span_bytes(r, i, valid), mark);
             i = valid;
             continue;
         }
@@ -785,7 +788,7 @@ static void word_ipa(const zh_data *d, const zrun *r, size_t a, size_t b, kt_str
         for (size_t c = i; c < end; c++) {
             zentry *e = zfind(&d->chars, r->s + r->off[c], span_bytes(r, c, c + 1));
             if (e)
-                syllables_ipa(e->v, e->vn, out, dropped, r->s + r->off[c], span_bytes(r, c, c + 1));
+                syllables_ipa(e->v, e->vn, out, dropped, r->s + r->off[c], span_bytes(r, c, c + 1), mark);
             else
                 kt_strbuf_append(dropped, r->s + r->off[c], span_bytes(r, c, c + 1));
         }
@@ -941,7 +944,7 @@ static int jieba_cut(const zh_data *d, const zrun *r, cuts *out)
 }
 
 /* Appends the phonemes of the Han run s[0..len): its words separated by spaces. */
-static int han_run(const zh_data *d, const char *s, size_t len, kt_strbuf *out, kt_strbuf *dropped)
+static int han_run(const zh_data *d, const char *s, size_t len, kt_strbuf *out, kt_strbuf *dropped, int mark)
 {
     zrun r = {s, malloc((len + 1) * sizeof(size_t)), 0};
     cuts c = {0};
@@ -956,7 +959,7 @@ static int han_run(const zh_data *d, const char *s, size_t len, kt_strbuf *out, 
         for (size_t k = 0; k < c.n; k++) {
             if (k)
                 kt_strbuf_puts(out, " ");
-            word_ipa(d, &r, a, c.a[k], out, dropped);
+            word_ipa(d, &r, a, c.a[k], out, dropped, mark);
             a = c.a[k];
         }
         rc = 0;
@@ -983,7 +986,7 @@ static void other_run(const char *s, size_t len, kt_strbuf *out, kt_strbuf *drop
 
 static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
 
-static kt_status read_text(const zh_data *d, const char *text, kt_strbuf *out, kt_strbuf *dropped)
+static kt_status read_text(const zh_data *d, const char *text, kt_strbuf *out, kt_strbuf *dropped, int mark)
 {
     size_t n = strlen(text), a = 0, b = n;
     while (a < b && is_blank(text[a]))
@@ -996,7 +999,7 @@ static kt_status read_text(const zh_data *d, const char *text, kt_strbuf *out, k
         while (j < b && is_han(u8get(text + j, b - j, &k)) == han)
             j += k;
         if (han) {
-            if (han_run(d, text + i, j - i, out, dropped))
+            if (han_run(d, text + i, j - i, out, dropped, mark))
                 return KT_ENOMEM;
         } else {
             other_run(text + i, j - i, out, dropped);
@@ -1006,7 +1009,7 @@ static kt_status read_text(const zh_data *d, const char *text, kt_strbuf *out, k
     return kt_strbuf_failed(out) || kt_strbuf_failed(dropped) ? KT_ENOMEM : KT_OK;
 }
 
-kt_status kt_g2p_zh(const char *text, char **out, char **dropped, kt_error *err)
+kt_status kt_g2p_zh(const char *text, int mark_syllables, char **out, char **dropped, kt_error *err)
 {
     kt_strbuf o = {0}, dr = {0};
     char *t = strdup(text);
@@ -1022,7 +1025,7 @@ kt_status kt_g2p_zh(const char *text, char **out, char **dropped, kt_error *err)
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
         goto fail;
     }
-    if ((st = read_text(&zh_tables, t, &o, &dr)) != KT_OK) {
+    if ((st = read_text(&zh_tables, t, &o, &dr, mark_syllables)) != KT_OK) {
         kt_error_set(err, st, "out of memory");
         goto fail;
     }

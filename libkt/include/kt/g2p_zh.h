@@ -16,10 +16,11 @@
 
 #include "kt/error.h"
 
-/* Phonemizes UTF-8 text. *out gets the phonemes (malloc'd); *dropped (malloc'd, or NULL
+/* Phonemizes UTF-8 text. *out gets the phonemes (malloc'd), each syllable followed by '|'
+ * when mark_syllables (for comparisons by syllable); *dropped (malloc'd, or NULL
  * when nothing was) the characters that were not read: Latin letters (they would be
  * spelled as English), characters without pinyin. Errors: KT_EUNSUPPORTED with a
  * message naming the Debian package when jieba's data is missing; KT_ENOMEM. */
-kt_status kt_g2p_zh(const char *text, char **out, char **dropped, kt_error *err);
+kt_status kt_g2p_zh(const char *text, int mark_syllables, char **out, char **dropped, kt_error *err);
 
 #endif
