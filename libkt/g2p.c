@@ -467,7 +467,7 @@ static int script_allowed(uint32_t c, const char *voice)
     if (!strcmp(voice, "ja"))
         return cjk || (c >= 0x3040 && c < 0x3100);
     if (!strcmp(voice, "cmn"))
-        return cjk;
+        return cjk || c == 0x2103; /* ℃ is read as 摄氏度 */
     static const char *const latin_only[] = {"es", "fr-fr", "fr", "it", "pt-br", "pt"};
     if (lang_is_english(voice))
         return 0;
@@ -495,27 +495,48 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
         }
 }
 
-/* Mandarin through kt_g2p_zh (not espeak-ng), then the vocab filter. */
-static kt_status phonemize_zh(const char *text, const kt_config *cfg, char **out, char **dropped, kt_error *err)
+/* Mandarin through kt_g2p_zh (not espeak-ng): its phonemes into ph, what it did not read into drop. */
+static kt_status phonemize_zh(const u32buf *in, u32buf *ph, u32buf *drop, kt_error *err)
 {
-    char *raw = NULL, *drop = NULL;
-    u32buf ph = {0}, dr = {0};
-    kt_status st = kt_g2p_zh(text, 0, &raw, &drop, err);
+    char *raw = NULL, *dr = NULL, *text = utf8_encode(in->p, in->n);
+    if (!text)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_status st = kt_g2p_zh(text, 0, &raw, &dr, err);
+    free(text);
     if (st)
         return st;
-    utf8_decode_into(raw, &ph);
-    if (drop)
-        utf8_decode_into(drop, &dr);
-    filter_vocab(&ph, cfg, &dr);
+    u32buf d = {0};
+    utf8_decode_into(raw, ph);
+    if (dr)
+        utf8_decode_into(dr, &d);
+    for (size_t i = 0; i < d.n; i++)
+        push_distinct(drop, d.p[i]);
+    if (d.failed)
+        drop->failed = 1;
+    ub_free(&d);
     free(raw);
-    free(drop);
-    *out = ph.failed || dr.failed ? NULL : utf8_encode(ph.p, ph.n);
-    if (dropped)
-        *dropped = dr.n && *out ? utf8_encode(dr.p, dr.n) : NULL;
-    ub_free(&ph);
-    ub_free(&dr);
-    if (!*out)
-        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    free(dr);
+    return KT_OK;
+}
+
+/* espeak-ng's IPA of in, mapped to Kokoro's alphabet, into ph. */
+static kt_status phonemize_espeak(const char *voice, u32buf *in, u32buf *ph, kt_error *err)
+{
+    if (!lang_is_english(voice))
+        angles_to_curly(in);
+    pthread_mutex_lock(&espeak_lock);
+    kt_status st = espeak_init_locked(err);
+    if (!st)
+        st = espeak_select_locked(voice, err);
+    if (!st)
+        st = phonemize_raw_locked(in, ph, err);
+    pthread_mutex_unlock(&espeak_lock);
+    if (st)
+        return st;
+    if (lang_is_english(voice))
+        map_english(ph, strcmp(voice, "en-us") != 0);
+    else
+        map_other(ph);
     return KT_OK;
 }
 
@@ -532,28 +553,14 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         return kt_error_set(err, KT_EINVAL, "no language given");
     if ((st = kt_g2p_lang_readable(voice, err)) != KT_OK)
         return st;
-    if (!strcmp(voice, "cmn"))
-        return phonemize_zh(text, cfg, out, dropped, err);
     if (utf8_decode_into(text, &in) != 0) {
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
     filter_scripts(&in, voice, &drop);
-    if (!lang_is_english(voice))
-        angles_to_curly(&in);
-    pthread_mutex_lock(&espeak_lock);
-    st = espeak_init_locked(err);
-    if (!st)
-        st = espeak_select_locked(voice, err);
-    if (!st)
-        st = phonemize_raw_locked(&in, &ph, err);
-    pthread_mutex_unlock(&espeak_lock);
+    st = !strcmp(voice, "cmn") ? phonemize_zh(&in, &ph, &drop, err) : phonemize_espeak(voice, &in, &ph, err);
     if (st)
         goto fail;
-    if (lang_is_english(voice))
-        map_english(&ph, strcmp(voice, "en-us") != 0);
-    else
-        map_other(&ph);
     filter_vocab(&ph, cfg, &drop);
     if (ph.failed || drop.failed || in.failed) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
