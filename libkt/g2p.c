@@ -1,6 +1,7 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
 #include "kt/g2p_lang.h"
+#include "kt/g2p_ja.h"
 #include "kt/g2p_zh.h"
 
 #include <espeak-ng/espeak_ng.h>
@@ -495,13 +496,20 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
         }
 }
 
-/* Mandarin through kt_g2p_zh (not espeak-ng): its phonemes into ph, what it did not read into drop. */
-static kt_status phonemize_zh(const u32buf *in, u32buf *ph, u32buf *drop, kt_error *err)
+static kt_status kt_g2p_zh_text(const char *text, char **out, char **dropped, kt_error *err)
+{
+    return kt_g2p_zh(text, 0, out, dropped, err);
+}
+
+/* Mandarin and Japanese through their own readers (not espeak-ng): the phonemes into ph, what
+ * was not read into drop. */
+static kt_status phonemize_native(kt_status (*reader)(const char *, char **, char **, kt_error *), const u32buf *in,
+                                  u32buf *ph, u32buf *drop, kt_error *err)
 {
     char *raw = NULL, *dr = NULL, *text = utf8_encode(in->p, in->n);
     if (!text)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    kt_status st = kt_g2p_zh(text, 0, &raw, &dr, err);
+    kt_status st = reader(text, &raw, &dr, err);
     free(text);
     if (st)
         return st;
@@ -551,14 +559,17 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         *dropped = NULL;
     if (!voice)
         return kt_error_set(err, KT_EINVAL, "no language given");
-    if ((st = kt_g2p_lang_readable(voice, err)) != KT_OK)
-        return st;
     if (utf8_decode_into(text, &in) != 0) {
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
     filter_scripts(&in, voice, &drop);
-    st = !strcmp(voice, "cmn") ? phonemize_zh(&in, &ph, &drop, err) : phonemize_espeak(voice, &in, &ph, err);
+    if (!strcmp(voice, "cmn"))
+        st = phonemize_native(kt_g2p_zh_text, &in, &ph, &drop, err);
+    else if (!strcmp(voice, "ja"))
+        st = phonemize_native(kt_g2p_ja, &in, &ph, &drop, err);
+    else
+        st = phonemize_espeak(voice, &in, &ph, err);
     if (st)
         goto fail;
     filter_vocab(&ph, cfg, &drop);

@@ -68,16 +68,3 @@ done:
     return st;
 }
 
-kt_status kt_g2p_lang_readable(const char *voice, kt_error *err)
-{
-    static const struct {
-        const char *voice, *name;
-    } unread[] = {{"ja", "Japanese (ja)"}};
-    for (size_t i = 0; i < sizeof unread / sizeof unread[0]; i++)
-        if (!strcmp(voice, unread[i].voice))
-            return kt_error_set(err, KT_EUNSUPPORTED,
-                                "reading %s text is not supported (espeak-ng would give the wrong phonemes); "
-                                "pass Kokoro phonemes with --phonemes",
-                                unread[i].name);
-    return KT_OK;
-}

@@ -26,12 +26,4 @@ void kt_g2p_voice_name(const char *source, char *name, size_t n);
  * "MODEL:voices.NAME") is read as one source. */
 kt_status kt_g2p_lang_for_spec(const char *spec, const char **lang, kt_error *err);
 
-/* KT_OK when text in espeak-ng voice (kt_g2p_espeak_voice's result) can be read as
- * Kokoro was trained on it. Mandarin (cmn, zh) and Japanese (ja) are not read through
- * espeak-ng: Kokoro learned them from word segmentation with pinyin and tone arrows, and
- * from kana readings, which espeak-ng does not give (it reads tone digits and kanji as
- * English words). For those, KT_EUNSUPPORTED with a one-line message that says to pass
- * Kokoro phonemes with --phonemes instead. */
-kt_status kt_g2p_lang_readable(const char *voice, kt_error *err);
-
 #endif
