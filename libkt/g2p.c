@@ -192,7 +192,8 @@ static kt_status espeak_init_locked(kt_error *err)
     if (s != ENS_OK) {
         espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
         espeak_ng_ClearErrorContext(&ctx);
-        return kt_error_set(err, KT_EUNSUPPORTED, "espeak-ng cannot initialize: %s", msg);
+        return kt_error_set(err, KT_EUNSUPPORTED,
+                            "espeak-ng cannot initialize (%s): install the Debian package espeak-ng-data", msg);
     }
     s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
     if (s != ENS_OK) {
