@@ -26,11 +26,12 @@ LAYERS := core model text voice audio
 KT_INCLUDES := -Ilibkt/include $(patsubst %,-Ilibkt/%/include,$(LAYERS)) -Iformats/include
 CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
 	$(KT_INCLUDES) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
+MECAB_LIBS := $(shell mecab-config --libs 2>/dev/null)
+LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data
+	libespeak-ng-dev espeak-ng-data python3-jieba libmecab-dev unidic-mecab
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))

@@ -12,6 +12,7 @@
 #include "kt/audio.h"
 #include "kt/config.h"
 #include "kt/g2p.h"
+#include "kt/g2p_lang.h"
 #include "kt/io.h"
 #include "kt/kokoro.h"
 #include "kt/voice.h"
@@ -603,6 +604,21 @@ static int finish(const options *o, const char *lang, const kt_chunk_list *chunk
     return rc;
 }
 
+/* The language of the voice specification (name, file, bundle member, embedded voice, blend). */
+static int voice_lang(const options *o, const char **lang)
+{
+    kt_error e;
+    if (kt_g2p_lang_for_spec(o->voice, lang, &e)) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->voice, e.msg);
+        return EXIT_INPUT;
+    }
+    if (!*lang) {
+        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
+        return EXIT_INPUT;
+    }
+    return 0;
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static int load_config(const options *o, kt_config *cfg)
@@ -650,17 +666,14 @@ static int run(options *o)
     kt_model *m = NULL;
     kt_voice v = {0};
     sink s = {0};
-    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(o->voice);
+    const char *lang = o->lang;
     int rc = get_text(o);
     if (!rc)
         rc = load_config(o, &cfg);
+    if (!rc && !o->phonemes && !lang)
+        rc = voice_lang(o, &lang);
     if (rc)
         goto done;
-    if (!o->phonemes && !lang) {
-        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
-        rc = EXIT_INPUT;
-        goto done;
-    }
     rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
     if (!rc && o->first_chunk > 0)
         rc = split_first(o, &chunks);

@@ -1,5 +1,8 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
+#include "kt/g2p_lang.h"
+#include "kt/g2p_ja.h"
+#include "kt/g2p_zh.h"
 
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
@@ -189,7 +192,8 @@ static kt_status espeak_init_locked(kt_error *err)
     if (s != ENS_OK) {
         espeak_ng_GetStatusCodeMessage(s, msg, sizeof msg);
         espeak_ng_ClearErrorContext(&ctx);
-        return kt_error_set(err, KT_EUNSUPPORTED, "espeak-ng cannot initialize: %s", msg);
+        return kt_error_set(err, KT_EUNSUPPORTED,
+                            "espeak-ng cannot initialize (%s): install the Debian package espeak-ng-data", msg);
     }
     s = espeak_ng_InitializeOutput(ENOUTPUT_MODE_SYNCHRONOUS, 0, NULL);
     if (s != ENS_OK) {
@@ -465,7 +469,7 @@ static int script_allowed(uint32_t c, const char *voice)
     if (!strcmp(voice, "ja"))
         return cjk || (c >= 0x3040 && c < 0x3100);
     if (!strcmp(voice, "cmn"))
-        return cjk;
+        return cjk || c == 0x2103; /* ℃ is read as 摄氏度 */
     static const char *const latin_only[] = {"es", "fr-fr", "fr", "it", "pt-br", "pt"};
     if (lang_is_english(voice))
         return 0;
@@ -473,6 +477,14 @@ static int script_allowed(uint32_t c, const char *voice)
         if (!strcmp(voice, latin_only[i]))
             return 0;
     return 1;
+}
+
+/* « and » become “ and ”, as misaki's EspeakG2P does before espeak-ng sees the text. */
+static void angles_to_curly(u32buf *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        if (in->p[i] == 0xAB || in->p[i] == 0xBB)
+            in->p[i] = in->p[i] == 0xAB ? 0x201C : 0x201D;
 }
 
 /* Replaces the code points voice may not see with spaces and lists them in dropped. */
@@ -483,6 +495,58 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
             push_distinct(dropped, in->p[i]);
             in->p[i] = ' ';
         }
+}
+
+static kt_status kt_g2p_zh_text(const char *text, char **out, char **dropped, kt_error *err)
+{
+    return kt_g2p_zh(text, 0, out, dropped, err);
+}
+
+/* Mandarin and Japanese through their own readers (not espeak-ng): the phonemes into ph, what
+ * was not read into drop. */
+static kt_status phonemize_native(kt_status (*reader)(const char *, char **, char **, kt_error *), const u32buf *in,
+                                  u32buf *ph, u32buf *drop, kt_error *err)
+{
+    char *raw = NULL, *dr = NULL, *text = utf8_encode(in->p, in->n);
+    if (!text)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_status st = reader(text, &raw, &dr, err);
+    free(text);
+    if (st)
+        return st;
+    u32buf d = {0};
+    utf8_decode_into(raw, ph);
+    if (dr)
+        utf8_decode_into(dr, &d);
+    for (size_t i = 0; i < d.n; i++)
+        push_distinct(drop, d.p[i]);
+    if (d.failed)
+        drop->failed = 1;
+    ub_free(&d);
+    free(raw);
+    free(dr);
+    return KT_OK;
+}
+
+/* espeak-ng's IPA of in, mapped to Kokoro's alphabet, into ph. */
+static kt_status phonemize_espeak(const char *voice, u32buf *in, u32buf *ph, kt_error *err)
+{
+    if (!lang_is_english(voice))
+        angles_to_curly(in);
+    pthread_mutex_lock(&espeak_lock);
+    kt_status st = espeak_init_locked(err);
+    if (!st)
+        st = espeak_select_locked(voice, err);
+    if (!st)
+        st = phonemize_raw_locked(in, ph, err);
+    pthread_mutex_unlock(&espeak_lock);
+    if (st)
+        return st;
+    if (lang_is_english(voice))
+        map_english(ph, strcmp(voice, "en-us") != 0);
+    else
+        map_other(ph);
+    return KT_OK;
 }
 
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
@@ -501,19 +565,14 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         goto fail;
     }
     filter_scripts(&in, voice, &drop);
-    pthread_mutex_lock(&espeak_lock);
-    st = espeak_init_locked(err);
-    if (!st)
-        st = espeak_select_locked(voice, err);
-    if (!st)
-        st = phonemize_raw_locked(&in, &ph, err);
-    pthread_mutex_unlock(&espeak_lock);
+    if (!strcmp(voice, "cmn"))
+        st = phonemize_native(kt_g2p_zh_text, &in, &ph, &drop, err);
+    else if (!strcmp(voice, "ja"))
+        st = phonemize_native(kt_g2p_ja, &in, &ph, &drop, err);
+    else
+        st = phonemize_espeak(voice, &in, &ph, err);
     if (st)
         goto fail;
-    if (lang_is_english(voice))
-        map_english(&ph, strcmp(voice, "en-us") != 0);
-    else
-        map_other(&ph);
     filter_vocab(&ph, cfg, &drop);
     if (ph.failed || drop.failed || in.failed) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
