@@ -20,6 +20,7 @@ struct kt_tts {
     kt_model *model;
     char *voices_dir;   /* owned, or NULL for kt_voice_default_dir() */
     int single_caller;  /* calls hold lock and synthesize on the model itself */
+    double load_seconds; /* kt_tts_open's time */
     pthread_mutex_t lock;
 };
 
@@ -95,6 +96,7 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
     kt_model_params mp = kt_model_default_params();
     kt_status st;
     kt_tts *t = NULL;
+    double t0 = now_seconds();
     *out = NULL;
     if (!p || !p->model_path)
         return kt_error_set(err, KT_EINVAL, "no model file given");
@@ -114,6 +116,7 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
         goto fail;
     }
     t->single_caller = p->single_caller != 0;
+    t->load_seconds = now_seconds() - t0;
     pthread_mutex_init(&t->lock, NULL);
     kt_config_free(&cfg);
     *out = t;
@@ -315,6 +318,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
     const char *ps = chunks->items[i].phonemes;
     kt_synth_params sp = kt_synth_default_params();
     kt_synth_result res = {0};
+    double t0 = now_seconds();
     int *ids = NULL;
     size_t n = 0;
     sp.speed = p->speed > 0 ? p->speed : 1.0f; /* 0: the default (negative ones are refused before) */
@@ -331,7 +335,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
     for (int k = 0; k < res.n_tokens; k++)
         frames += res.durations[k];
     kt_tts_chunk c = {i, chunks->count, ps, res.audio, res.n_samples, *offset, res.durations, res.n_tokens,
-                      frames > 0 ? (double)res.n_samples / (double)frames : 0};
+                      frames > 0 ? (double)res.n_samples / (double)frames : 0, now_seconds() - t0};
     if (p->on_timing)
         st = deliver_timing(&c, p, err);
     if (!st && p->on_audio && p->on_audio(p->user, &c))
@@ -393,6 +397,7 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
     if (!stats)
         stats = &ds;
     memset(stats, 0, sizeof *stats);
+    stats->load_seconds = t->load_seconds;
     if (!voice)
         voice = "af_heart";
     if (!(p->speed >= 0) || p->speed > 1e6f)
@@ -403,6 +408,7 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
     if ((st = load_voice(t, voice, &v, err)))
         goto done;
     stats->voice_seconds = now_seconds() - tv;
+    stats->lang = p->lang ? p->lang : p->phonemes ? NULL : kt_g2p_lang_for_voice(voice);
     stats->chunks = chunks.count;
     for (size_t i = 0; i < chunks.count; i++)
         stats->phonemes += chunks.items[i].n_symbols;

@@ -1,11 +1,13 @@
 /* tts_file.c - kt_tts_write_file: synthesis into an audio file or a WAV stream on stdout, and
  * the optional timing JSON. */
+#define _GNU_SOURCE
 #include "kt/kt.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kt/audio.h"
 #include "kt/io.h"
@@ -138,6 +140,18 @@ static kt_status write_durations(const char *path, cJSON *chunks, kt_error *err)
     return st;
 }
 
+/* 1 if the folder that would hold path exists and is writable. */
+static int folder_writable(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash || slash == path)
+        return access(slash ? "/" : ".", W_OK) == 0;
+    char *dir = strndup(path, (size_t)(slash - path));
+    int ok = dir && access(dir, W_OK) == 0;
+    free(dir);
+    return ok;
+}
+
 /* The wrapped parameters: the sink's callbacks, which call the caller's. */
 static kt_tts_synth_params wrap(const kt_tts_synth_params *p, sink *s)
 {
@@ -162,6 +176,8 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
     s.streaming = !strcmp(path, "-");
     if (!s.streaming && kt_audio_format_from_path(path) == KT_AUDIO_UNKNOWN)
         return kt_error_set(err, KT_EINVAL, "%s: unknown audio format (use .wav, .flac or .ogg)", path);
+    if (!s.streaming && !folder_writable(path)) /* before the work, not after */
+        return kt_error_set(err, KT_EIO, "%s: the folder does not exist or is not writable", path);
     if (durations_path && !(s.dur = cJSON_CreateArray()))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_tts_synth_params w = wrap(s.user, &s);

@@ -87,6 +87,7 @@ typedef struct {
     const int *token_frames;  /* frames per token; the first and last are the boundary tokens */
     int n_tokens;             /* code points of phonemes + 2 */
     double samples_per_frame; /* n_samples / the sum of token_frames */
+    double seconds;           /* the time this chunk took to synthesize */
 } kt_tts_chunk;
 
 /* A timed unit of the audio: for now one per phoneme symbol. */
@@ -122,6 +123,8 @@ KT_API kt_tts_synth_params kt_tts_default_synth_params(void);
 /* What a synthesis did; times in seconds. */
 typedef struct {
     size_t samples, chunks, phonemes;
+    const char *lang;             /* the G2P language (p->lang, else from the voice), NULL for phonemes without one */
+    double load_seconds;          /* kt_tts_open's loading of the config and the weights */
     double voice_seconds;         /* loading and blending the voice */
     double first_audio_seconds;   /* from the start of synthesis to the first chunk's samples */
     double synthesis_seconds;     /* the whole synthesis (after G2P and the voice) */
@@ -142,7 +145,7 @@ KT_API kt_status kt_tts_synthesize(kt_tts *tts, const char *text, const char *vo
  * and atomically; "-" streams WAV to stdout chunk by chunk. p's callbacks are called too.
  * durations_path (may be NULL) receives each chunk's phonemes and token frames and each phoneme's
  * start and end as JSON. Errors: those of kt_tts_synthesize; KT_EINVAL for an unknown extension;
- * KT_EIO when writing fails. */
+ * KT_EIO when the folder is missing or not writable (checked before synthesizing) or writing fails. */
 KT_API kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice,
                                    const kt_tts_synth_params *p, const char *path, const char *durations_path,
                                    kt_tts_stats *stats, kt_error *err);
