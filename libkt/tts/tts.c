@@ -326,7 +326,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
     kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
     if (!st) {
         size_t row = kt_phonemes_voice_row(ps, (size_t)v->rows);
-        st = run_ids(r, ids + 1, (int)(n - 2), v->data + row * (size_t)v->dim, &sp, &res, err);
+        st = run_ids(r, ids, (int)n, v->data + row * (size_t)v->dim, &sp, &res, err);
     }
     free(ids);
     if (st)

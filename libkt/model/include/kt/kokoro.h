@@ -1,7 +1,8 @@
 /* kt/kokoro.h - Kokoro-82M inference: load a checkpoint, turn phoneme ids into audio.
  *
- * A kt_model holds the checkpoint mapping, float32 weights (weight-norm pairs
- * folded once at load) and the dimensions of its kt_config. Synthesis runs the
+ * A kt_model holds the checkpoint mapping, the weights in the forms the kernels
+ * read (float32, bfloat16, int8 or 4-bit packed; weight-norm pairs folded at
+ * load) and the dimensions of its kt_config. Synthesis runs the
  * whole forward pass (ALBERT, predictor, text encoder, decoder, iSTFTNet
  * generator) for one utterance; all work buffers are allocated once per call.
  * kt_model_synthesize on the model itself serves one thread at a time (it uses the
