@@ -6,11 +6,17 @@
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
+#   make tsan-test  one model shared by several threads (tests/test_tts.c) under ThreadSanitizer
 
 BUILD ?= build
 ifeq ($(SAN),1)
 BUILD := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(TSAN),1)
+BUILD := build-tsan
+OPT := -O1
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
 
 CC ?= cc
@@ -46,7 +52,7 @@ TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
-.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean
+.PHONY: all run test tests-build tsan-test fuzz deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(BUILD)/kt.pc $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -105,6 +111,12 @@ test: deps-test
 	@echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
+	@$(MAKE) --no-print-directory tsan-test
+
+# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/).
+tsan-test:
+	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_tts
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_tts
 
 tests-build: $(TESTS)
 
@@ -132,4 +144,4 @@ install: all
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
