@@ -12,10 +12,6 @@
 
 #ifdef __cplusplus
 extern "C" {
-#ifdef __cplusplus
-}
-#endif
-
 #endif
 
 typedef enum {
@@ -51,5 +47,9 @@ KT_API void kt_error_clear(kt_error *err);
 
 /* A short stable name for a status ("format", "io", ...). */
 KT_API const char *kt_status_name(kt_status code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
