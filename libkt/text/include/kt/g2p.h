@@ -3,7 +3,7 @@
  * Text is phonemized by libespeak-ng (IPA, stress marks, tie character '^', as
  * phonemizer's EspeakBackend does with tie='^', with_stress, preserve_punctuation
  * and language_switch='remove-flags'), then mapped to Kokoro's alphabet the way
- * upstream's espeak fallback does (spec section 11):
+ * upstream's espeak fallback does:
  *  - English (en-us; en-gb and other en-* variants use the British rules): the
  *    fallback replacement list, longest key first,
  *    then (\S)U+0329 -> ᵊ\1, the British or American specifics, then o->ɔ,
