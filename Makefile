@@ -27,7 +27,7 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 OPT ?= -O2
-LAYERS := core model text voice audio tts
+LAYERS := base core model text voice audio tts
 # The library's version (kept equal to KT_VERSION_* in libkt/include/kt/export.h); the soname carries MAJOR.
 VERSION := $(shell sed -n 's/^\#define KT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' libkt/include/kt/export.h | paste -sd.)
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
