@@ -53,7 +53,7 @@ TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
 .PHONY: all run test tests-build tsan-test fuzz deps deps-test fixtures bench install clean
-all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(BUILD)/kt.pc $(TOOLS)
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -76,9 +76,6 @@ $(BUILD)/libkt.so.$(VERSION): $(LIB_OBJ)
 $(BUILD)/libkt.so: $(BUILD)/libkt.so.$(VERSION)
 	ln -sf libkt.so.$(VERSION) $(BUILD)/libkt.so.$(SOMAJOR)
 	ln -sf libkt.so.$(VERSION) $@
-
-$(BUILD)/kt.pc: tools/kt.pc.in Makefile
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
