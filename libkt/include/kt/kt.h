@@ -96,7 +96,8 @@ typedef struct {
     double start, end; /* seconds from the start of the whole audio */
 } kt_tts_timing;
 
-/* Callbacks return 0 to go on; anything else stops the synthesis with KT_ECANCELED. */
+/* Callbacks run on the thread that called kt_tts_synthesize, in chunk order. They return 0 to go
+ * on; anything else stops the synthesis with KT_ECANCELED. */
 typedef int (*kt_tts_audio_fn)(void *user, const kt_tts_chunk *chunk);
 typedef int (*kt_tts_timing_fn)(void *user, const kt_tts_timing *units, size_t n);
 typedef int (*kt_tts_progress_fn)(void *user, size_t chunks_done, size_t chunks_total);
