@@ -397,6 +397,8 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
     if (!stats)
         stats = &ds;
     memset(stats, 0, sizeof *stats);
+    if (!t)
+        return kt_error_set(err, KT_EINVAL, "no model (kt_tts_open first)");
     stats->load_seconds = t->load_seconds;
     if (!voice)
         voice = "af_heart";

@@ -136,8 +136,8 @@ typedef struct {
  * voices_dir (af_heart), a voice file, or a blend expression ('af_heart:0.6 am_adam:0.4');
  * NULL means af_heart. p may be NULL for the defaults; stats may be NULL.
  * Errors: KT_EINVAL for empty text ("empty text"), text without words ("no pronounceable
- * words"), a phoneme outside the vocabulary, an unknown language, or a voice that does not fit
- * the model; KT_ENOTFOUND for an unknown voice; KT_ECANCELED when a callback stopped it;
+ * words"), a phoneme outside the vocabulary, an unknown language, a voice that does not fit
+ * the model, or a NULL tts; KT_ENOTFOUND for an unknown voice; KT_ECANCELED when a callback stopped it;
  * KT_ENOMEM. Messages name what they are about ("phonemes: ...", "VOICE: ..."). */
 KT_API kt_status kt_tts_synthesize(kt_tts *tts, const char *text, const char *voice,
                                    const kt_tts_synth_params *p, kt_tts_stats *stats, kt_error *err);
