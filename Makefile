@@ -123,7 +123,7 @@ test-kernels: deps-test
 	@$(MAKE) --no-print-directory fixtures
 	@sh tests/run_kernels.sh $(BUILD)
 
-tests-build: $(TESTS) $(BUILD)/tests/e2e_synth
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines
 
 bench: deps-test
 	@sh tools/install-deps.sh time

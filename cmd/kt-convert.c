@@ -13,6 +13,7 @@
 #include "kt/io.h"
 #include "kt/pickle.h"
 #include "kt/quant.h"
+#include "kt/strbuf.h"
 
 static const char usage[] =
     "usage: kt-convert IN -o OUT [--dtype f32|f16|bf16|q8|q4] [--fold-weight-norm|--no-fold-weight-norm]\n"

@@ -5,7 +5,6 @@ kt_g2p_phonemize, "ja") are compared with misaki's as Kokoro's tokenizer sees th
 only), and mora by mora (both cut into morae the same way, aligned with difflib). At least
 MIN_MORAE of misaki's morae must be found identical. Without unidic-mecab the check is skipped.
 """
-import ctypes
 import difflib
 import json
 import os
@@ -13,16 +12,15 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from g2p_client import G2P  # noqa: E402
+
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSV = os.path.join(ROOT, "tests", "g2p_langs", "ja.tsv")
 MIN_MORAE = 0.95
 # a mora: consonants and glides, then a vowel and a length mark; or a moraic nasal, ʔ, or a symbol
 MORA = re.compile(r"[^aeiouɯɨ\sɴʔ.,!?:;“”«»—…()\"]*[aeiouɯɨ]ː?|[ɴmŋɲn]|ʔ|ː|\S")
-
-
-class KtError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("msg", ctypes.c_char * 512)]
 
 
 def load_vocab():
@@ -43,40 +41,15 @@ def morae(ps):
 
 
 def kt_phonemizer():
-    lib = ctypes.CDLL(os.path.join(BUILD, "libkt.so"))
-    pp = ctypes.POINTER(ctypes.c_void_p)
-    lib.kt_g2p_phonemize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, pp, pp,
-                                     ctypes.POINTER(KtError)]
-    libc = ctypes.CDLL(None)
-    libc.free.argtypes = [ctypes.c_void_p]
-
-    def phonemize(text):
-        out, dropped, err = ctypes.c_void_p(), ctypes.c_void_p(), KtError()
-        if lib.kt_g2p_phonemize(text.encode(), b"ja", None, ctypes.byref(out), ctypes.byref(dropped),
-                                ctypes.byref(err)):
-            raise RuntimeError(err.msg.decode())
-        s = ctypes.string_at(out.value).decode("utf-8")
-        libc.free(out)
-        libc.free(dropped)
-        return s
-    return phonemize
-
-
-def loadable(path):
-    """1 if path loads into this Python (an ASan-instrumented libkt.so does not): checked apart."""
-    r = subprocess.run([sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", path],
-                       capture_output=True)
-    return r.returncode == 0
+    """phonemize(text) in Japanese through build/tests/g2p_lines."""
+    return G2P("ja", BUILD).phonemize
 
 
 def main():
-    lib = os.path.join(BUILD, "libkt.so")
-    if not os.path.exists(lib):
-        print("FAIL: %s not built" % lib)
+    exe = os.path.join(BUILD, "tests", "g2p_lines")
+    if not os.path.exists(exe):
+        print("FAIL: %s not built (make tests-build)" % exe)
         return 1
-    if not loadable(lib):
-        print("skip: %s does not load into Python (a sanitizer build); the plain build is checked" % lib)
-        return 0
     vocab = load_vocab()
     if vocab is None:
         print("FAIL: no config.json for the vocab")

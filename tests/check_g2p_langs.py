@@ -4,26 +4,24 @@
 (tests/g2p_langs/make_reference.py says how it was made) for at least MIN_IDENTICAL of the lines.
 
 Both sides are compared as Kokoro's tokenizer sees them: symbols outside config.json's vocab are
-dropped, spaces collapsed. kt is called through libkt.so's kt_g2p_phonemize, one line at a time,
+dropped, spaces collapsed. kt is called through libkt's kt_g2p_phonemize through tests/g2p_lines, one line at a time,
 as misaki is. The espeak-ng version must be the one the reference was made with (the file's
 second line); with another one the check is skipped with a note.
 """
-import ctypes
 import json
 import os
 import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from g2p_client import G2P  # noqa: E402
+
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIR = os.path.join(ROOT, "tests", "g2p_langs")
 LANGS = ("es", "fr", "hi", "it", "pt-br")
 MIN_IDENTICAL = 0.98
-
-
-class KtError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("msg", ctypes.c_char * 512)]
 
 
 def load_vocab():
@@ -40,41 +38,24 @@ def tokens(ps, vocab):
 
 
 def kt_phonemizer():
-    lib = ctypes.CDLL(os.path.join(BUILD, "libkt.so"))
-    lib.kt_g2p_phonemize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p,
-                                     ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_void_p),
-                                     ctypes.POINTER(KtError)]
-    libc = ctypes.CDLL(None)
-    libc.free.argtypes = [ctypes.c_void_p]
+    """phonemize(text, lang) through build/tests/g2p_lines (one process per language)."""
+    procs = {}
 
     def phonemize(text, lang):
-        out, dropped, err = ctypes.c_void_p(), ctypes.c_void_p(), KtError()
-        st = lib.kt_g2p_phonemize(text.encode(), lang.encode(), None, ctypes.byref(out), ctypes.byref(dropped),
-                                  ctypes.byref(err))
-        if st:
-            return "<error %s>" % err.msg.decode()
-        s = ctypes.string_at(out.value).decode("utf-8")
-        libc.free(out)
-        libc.free(dropped)
-        return s
+        if lang not in procs:
+            procs[lang] = G2P(lang, BUILD)
+        try:
+            return procs[lang].phonemize(text)
+        except RuntimeError as e:
+            return "<error %s>" % e
     return phonemize
 
 
-def loadable(path):
-    """1 if path loads into this Python (an ASan-instrumented libkt.so does not): checked apart."""
-    r = subprocess.run([sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", path],
-                       capture_output=True)
-    return r.returncode == 0
-
-
 def main():
-    lib = os.path.join(BUILD, "libkt.so")
-    if not os.path.exists(lib):
-        print("FAIL: %s not built" % lib)
+    exe = os.path.join(BUILD, "tests", "g2p_lines")
+    if not os.path.exists(exe):
+        print("FAIL: %s not built (make tests-build)" % exe)
         return 1
-    if not loadable(lib):
-        print("skip: %s does not load into Python (a sanitizer build); the plain build is checked" % lib)
-        return 0
     vocab = load_vocab()
     if vocab is None:
         print("FAIL: no config.json for the vocab")

@@ -1,12 +1,11 @@
 #!/usr/bin/python3
 """Mandarin against misaki: for each sentence of tests/g2p_langs/zh.tsv (made by
 make_zh_reference.py: misaki's ZHG2P as Kokoro-82M's pipeline builds it), kt's phonemes
-(libkt.so's kt_g2p_phonemize, "zh") are compared with misaki's as Kokoro's tokenizer sees them
+(libkt's kt_g2p_phonemize through tests/g2p_lines, "zh") are compared with misaki's as Kokoro's tokenizer sees them
 (vocab symbols only), and kt's syllables (kt_g2p_zh with a '|' after each) with misaki's
 (aligned with difflib). At least MIN_SYLLABLES of misaki's syllables must be found identical.
 Without python3-jieba the check is skipped with a note.
 """
-import ctypes
 import difflib
 import json
 import os
@@ -14,14 +13,13 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from g2p_client import G2P  # noqa: E402
+
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSV = os.path.join(ROOT, "tests", "g2p_langs", "zh.tsv")
 MIN_SYLLABLES = 0.95
-
-
-class KtError(ctypes.Structure):
-    _fields_ = [("code", ctypes.c_int), ("msg", ctypes.c_char * 512)]
 
 
 def load_vocab():
@@ -42,50 +40,22 @@ def syllables(marked):
 
 
 class Kt:
+    """kt's Mandarin G2P through build/tests/g2p_lines: phonemes, and syllables marked with '|'."""
     def __init__(self):
-        self.lib = ctypes.CDLL(os.path.join(BUILD, "libkt.so"))
-        pp = ctypes.POINTER(ctypes.c_void_p)
-        self.lib.kt_g2p_phonemize.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p, pp, pp,
-                                              ctypes.POINTER(KtError)]
-        self.lib.kt_g2p_zh.argtypes = [ctypes.c_char_p, ctypes.c_int, pp, pp, ctypes.POINTER(KtError)]
-        self.libc = ctypes.CDLL(None)
-        self.libc.free.argtypes = [ctypes.c_void_p]
-
-    def _take(self, st, out, dropped, err):
-        if st:
-            raise RuntimeError(err.msg.decode())
-        s = ctypes.string_at(out.value).decode("utf-8")
-        self.libc.free(out)
-        self.libc.free(dropped)
-        return s
+        self.plain, self.mark = G2P("zh", BUILD), G2P("zh-marked", BUILD)
 
     def phonemize(self, text):
-        out, dropped, err = ctypes.c_void_p(), ctypes.c_void_p(), KtError()
-        st = self.lib.kt_g2p_phonemize(text.encode(), b"zh", None, ctypes.byref(out), ctypes.byref(dropped),
-                                       ctypes.byref(err))
-        return self._take(st, out, dropped, err)
+        return self.plain.phonemize(text)
 
     def marked(self, text):
-        out, dropped, err = ctypes.c_void_p(), ctypes.c_void_p(), KtError()
-        st = self.lib.kt_g2p_zh(text.encode(), 1, ctypes.byref(out), ctypes.byref(dropped), ctypes.byref(err))
-        return self._take(st, out, dropped, err)
-
-
-def loadable(path):
-    """1 if path loads into this Python (an ASan-instrumented libkt.so does not): checked apart."""
-    r = subprocess.run([sys.executable, "-c", "import ctypes, sys; ctypes.CDLL(sys.argv[1])", path],
-                       capture_output=True)
-    return r.returncode == 0
+        return self.mark.phonemize(text)
 
 
 def main():
-    lib = os.path.join(BUILD, "libkt.so")
-    if not os.path.exists(lib):
-        print("FAIL: %s not built" % lib)
+    exe = os.path.join(BUILD, "tests", "g2p_lines")
+    if not os.path.exists(exe):
+        print("FAIL: %s not built (make tests-build)" % exe)
         return 1
-    if not loadable(lib):
-        print("skip: %s does not load into Python (a sanitizer build); the plain build is checked" % lib)
-        return 0
     vocab = load_vocab()
     if vocab is None:
         print("FAIL: no config.json for the vocab")

@@ -140,18 +140,6 @@ static kt_status write_durations(const char *path, cJSON *chunks, kt_error *err)
     return st;
 }
 
-/* 1 if the folder that would hold path exists and is writable. */
-static int folder_writable(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash || slash == path)
-        return access(slash ? "/" : ".", W_OK) == 0;
-    char *dir = strndup(path, (size_t)(slash - path));
-    int ok = dir && access(dir, W_OK) == 0;
-    free(dir);
-    return ok;
-}
-
 /* The wrapped parameters: the sink's callbacks, which call the caller's. */
 static kt_tts_synth_params wrap(const kt_tts_synth_params *p, sink *s)
 {
@@ -176,8 +164,13 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
     s.streaming = !strcmp(path, "-");
     if (!s.streaming && kt_audio_format_from_path(path) == KT_AUDIO_UNKNOWN)
         return kt_error_set(err, KT_EINVAL, "%s: unknown audio format (use .wav, .flac or .ogg)", path);
-    if (!s.streaming && !folder_writable(path)) /* before the work, not after */
-        return kt_error_set(err, KT_EIO, "%s: the folder does not exist or is not writable", path);
+    const char *outs[] = {s.streaming ? NULL : path, durations_path};
+    for (size_t i = 0; i < 2; i++) /* every output checked before the work, not after */
+        if (outs[i]) {
+            kt_status cs = kt_output_check(outs[i], err);
+            if (cs)
+                return kt_error_prefix(err, outs[i]), cs;
+        }
     if (durations_path && !(s.dur = cJSON_CreateArray()))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_tts_synth_params w = wrap(s.user, &s);
@@ -189,8 +182,8 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
     }
     if (!st && !s.streaming && (st = kt_audio_write(path, s.audio, s.n, KT_SAMPLE_RATE, err)))
         kt_error_prefix(err, path);
-    if (!st && durations_path)
-        st = write_durations(durations_path, s.dur, err);
+    if (!st && durations_path && (st = write_durations(durations_path, s.dur, err)) && !s.streaming)
+        kt_output_remove(path); /* no output of a failed run stays behind */
     cJSON_Delete(s.dur);
     free(s.audio);
     return st;

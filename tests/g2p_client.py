@@ -1,0 +1,26 @@
+"""Talks to build/tests/g2p_lines (libkt's G2P, one line in, one line out) for the
+check_g2p_*.py scripts: G2P(lang).phonemize(text)."""
+import os
+import subprocess
+
+
+class G2P:
+    def __init__(self, lang, build=None):
+        exe = os.path.join(build or os.environ.get("KT_BUILD", "build"), "tests", "g2p_lines")
+        self.p = subprocess.Popen([exe, lang], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  text=True, encoding="utf-8", bufsize=1)
+
+    def phonemize(self, text):
+        self.p.stdin.write(text.replace("\n", " ") + "\n")
+        self.p.stdin.flush()
+        out = self.p.stdout.readline()
+        if not out:
+            raise RuntimeError("g2p_lines ended")
+        out = out.rstrip("\n")
+        if out.startswith("<error "):
+            raise RuntimeError(out[7:-1])
+        return out
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=60)
