@@ -1,6 +1,8 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
 
+#include "kt/en.h"
+
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
 #include <pthread.h>
@@ -399,6 +401,11 @@ static void map_english(u32buf *s, int british)
     static const rule gb[] = {{"e^ə", "ɛː"}, {"iə", "ɪə"}, {"ə^ʊ", "Q"}};
     static const rule us[] = {{"o^ʊ", "O"}, {"ɜːɹ", "ɜɹ"}, {"ɜː", "ɜɹ"}, {"ɪə", "iə"}, {"ː", ""}};
     static const rule tail[] = {{"o", "ɔ"}, {"ɾ", "T"}, {"ʔ", "t"}, {"^", ""}};
+    /* British NEAR and SQUARE before the fallback list turns e into A */
+    static const rule gb_first[] = {{"e^ə", "ɛː"}, {"i^ə", "ɪə"}};
+    static const rule r_twice[] = {{"ɹɹ", "ɹ"}};
+    if (british)
+        apply_rules(s, gb_first, sizeof gb_first / sizeof gb_first[0]);
     apply_rules(s, fallback, sizeof fallback / sizeof fallback[0]);
     syllabic_to_schwa(s);
     if (british)
@@ -406,6 +413,7 @@ static void map_english(u32buf *s, int british)
     else
         apply_rules(s, us, sizeof us / sizeof us[0]);
     apply_rules(s, tail, sizeof tail / sizeof tail[0]);
+    apply_rules(s, r_twice, 1);
 }
 
 static void map_other(u32buf *s)
@@ -485,8 +493,78 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
         }
 }
 
+/* ---- English through misaki's lexicon (kt/en.h), espeak-ng for unknown words -------------------- */
+
+typedef struct {
+    const char *voice;
+} en_fallback_ctx;
+
+/* kt_en_fallback_fn: one unknown word through espeak-ng and the English mapping. */
+static int english_fallback(void *ctx, const char *word, char **out)
+{
+    const en_fallback_ctx *f = ctx;
+    u32buf in = {0}, ph = {0};
+    kt_error e;
+    *out = NULL;
+    if (utf8_decode_into(word, &in) != 0) {
+        ub_free(&in);
+        return -1;
+    }
+    pthread_mutex_lock(&espeak_lock);
+    kt_status st = espeak_init_locked(&e);
+    if (!st)
+        st = espeak_select_locked(f->voice, &e);
+    if (!st)
+        st = phonemize_raw_locked(&in, &ph, &e);
+    pthread_mutex_unlock(&espeak_lock);
+    if (!st) {
+        map_english(&ph, strcmp(f->voice, "en-us") != 0);
+        filter_vocab(&ph, NULL, &in);
+        *out = ph.failed ? NULL : utf8_encode(ph.p, ph.n);
+    }
+    ub_free(&in);
+    ub_free(&ph);
+    return *out ? 0 : -1;
+}
+
+/* English text (scripts already filtered) through the lexicon into ph; KT_ENOTFOUND
+ * when the lexicon files are missing (the caller then uses espeak-ng alone). */
+static kt_status phonemize_english(const u32buf *in, const char *voice, const kt_en_lexicon *user_lex, u32buf *ph,
+                                   kt_error *err)
+{
+    kt_en_lexicon *own = NULL;
+    const kt_en_lexicon *lex = user_lex;
+    en_fallback_ctx fb = {voice};
+    char *text = NULL, *res = NULL;
+    kt_status st = KT_OK;
+    if (!lex) {
+        kt_error quiet;
+        if (kt_en_lexicon_open_lang(voice, &own, &quiet))
+            return KT_ENOTFOUND;
+        lex = own;
+    }
+    if (!(text = utf8_encode(in->p, in->n))) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto done;
+    }
+    st = kt_en_phonemize(lex, text, english_fallback, &fb, &res, err);
+    if (!st && utf8_decode_into(res, ph) != 0)
+        st = kt_error_set(err, KT_EINVAL, "English phonemes are not valid UTF-8");
+done:
+    free(text);
+    free(res);
+    kt_en_lexicon_close(own);
+    return st;
+}
+
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
                            kt_error *err)
+{
+    return kt_g2p_phonemize_lex(text, lang, NULL, cfg, out, dropped, err);
+}
+
+kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                               char **out, char **dropped, kt_error *err)
 {
     u32buf in = {0}, ph = {0}, drop = {0};
     kt_status st = KT_OK;
@@ -501,6 +579,12 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         goto fail;
     }
     filter_scripts(&in, voice, &drop);
+    if (lang_is_english(voice) && (st = phonemize_english(&in, voice, lex, &ph, err)) != KT_ENOTFOUND) {
+        if (st)
+            goto fail;
+        goto mapped;
+    }
+    st = KT_OK;
     pthread_mutex_lock(&espeak_lock);
     st = espeak_init_locked(err);
     if (!st)
@@ -514,6 +598,7 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         map_english(&ph, strcmp(voice, "en-us") != 0);
     else
         map_other(&ph);
+mapped:
     filter_vocab(&ph, cfg, &drop);
     if (ph.failed || drop.failed || in.failed) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");

@@ -54,6 +54,16 @@ const char *kt_g2p_espeak_voice(const char *lang);
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
                            kt_error *err);
 
+/* kt_g2p_phonemize for English (en-us, en-gb and other en-*) goes through misaki's
+ * lexicon and rules (kt/en.h), espeak-ng reading only the words the lexicon does not
+ * know; when the lexicon files are not found, espeak-ng reads everything. */
+struct kt_en_lexicon;
+
+/* kt_g2p_phonemize with a caller's English lexicon (e.g. with user entries; NULL opens
+ * the built-in one per call). Other languages ignore lex. */
+kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const struct kt_en_lexicon *lex,
+                               const kt_config *cfg, char **out, char **dropped, kt_error *err);
+
 /* One model call's worth of phonemes. */
 typedef struct {
     char *phonemes;   /* UTF-8, owned */
