@@ -47,6 +47,9 @@ $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
+# the English lexicon (data/*.ktlex): installed under $(PREFIX)/share/kt, else read from this tree
+$(BUILD)/obj/libkt/en_lexicon.o: CFLAGS_ALL += -DKT_DATADIR='"$(PREFIX)/share/kt"' -DKT_SRCDATADIR='"$(CURDIR)/data"'
+
 # config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
 $(BUILD)/obj/libkt/config.o: libkt/config_default.inc
 # test_regressions compiles every fuzz target in
@@ -111,6 +114,8 @@ install: all
 	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libkt.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/kt/
+	install -d $(DESTDIR)$(PREFIX)/share/kt
+	install -m 644 data/en_us.ktlex data/en_gb.ktlex data/NOTICE data/LICENSE-misaki $(DESTDIR)$(PREFIX)/share/kt/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' tools/kt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
 
 clean:

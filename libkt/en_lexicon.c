@@ -105,7 +105,7 @@ kt_status kt_en_lexicon_open_lang(const char *lang, kt_en_lexicon **out, kt_erro
         return kt_error_set(err, KT_EINVAL, "no English lexicon for language \"%s\"", lang ? lang : "");
     int british = strcmp(lang, "en-us") != 0;
     const char *file = british ? "en_gb.ktlex" : "en_us.ktlex";
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < (dirs[0] ? 1 : 3); i++) { /* KT_DATA_DIR, when set, is the only place */
         if (!dirs[i] || !dirs[i][0])
             continue;
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dirs[i], file) >= sizeof path)

@@ -22,9 +22,10 @@ typedef struct kt_en_lexicon kt_en_lexicon;
  * cannot be opened or mapped; KT_EFORMAT when it is not a lexicon; KT_ENOMEM. */
 kt_status kt_en_lexicon_open(const char *path, int british, kt_en_lexicon **out, kt_error *err);
 
-/* Opens the built-in lexicon of lang ("en-us" or "en-gb"; other en-* use en-gb) from the
- * first directory that has it: $KT_DATA_DIR, the installed data directory, the source
- * tree's data/. Errors: those of kt_en_lexicon_open; KT_EINVAL for another language. */
+/* Opens the built-in lexicon of lang ("en-us" or "en-gb"; other en-* use en-gb) from
+ * $KT_DATA_DIR when it is set (and only there), else from the first of the installed data
+ * directory and the source tree's data/ that has it. Errors: those of kt_en_lexicon_open;
+ * KT_EINVAL for another language. */
 kt_status kt_en_lexicon_open_lang(const char *lang, kt_en_lexicon **out, kt_error *err);
 
 void kt_en_lexicon_close(kt_en_lexicon *lex);
