@@ -11,6 +11,7 @@
 
 #include "kt/audio.h"
 #include "kt/config.h"
+#include "kt/en.h"
 #include "kt/g2p.h"
 #include "kt/io.h"
 #include "kt/kokoro.h"
@@ -37,6 +38,8 @@ static const char usage[] =
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
     "      --print-phonemes print the phonemes, one chunk per line, and exit (no model needed)\n"
+    "      --lexicon FILE   English: extra entries, one 'word<TAB>phonemes' a line, over the built-in\n"
+    "                       lexicon (text may also say [word](/phonemes/) inline)\n"
     "      --speed X        speaking rate, > 0 (default 1.0; 1.2 is faster)\n"
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
@@ -69,7 +72,7 @@ static const char usage[] =
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
-    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
+    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations, *lexicon;
     int phonemes, print_phonemes, json, threads, bf16, first_chunk;
     double speed;
     uint32_t seed;
@@ -107,6 +110,7 @@ static int parse_value_option(options *o, const char *a, const char *v)
     else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
     else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->file = v;
     else if (!strcmp(a, "--lang")) o->lang = v;
+    else if (!strcmp(a, "--lexicon")) o->lexicon = v;
     else if (!strcmp(a, "--durations")) o->durations = v;
     else if (!strcmp(a, "--speed")) {
         if (parse_number(v, &o->speed) || o->speed <= 0)
@@ -131,7 +135,8 @@ static int parse_value_option(options *o, const char *a, const char *v)
 static int takes_value(const char *a)
 {
     static const char *const names[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
-                                        "--output", "-f", "--file", "--lang", "--durations", "--speed", "--seed",
+                                        "--output", "-f", "--file", "--lang", "--lexicon", "--durations", "--speed",
+                                        "--seed",
                                         "--threads", "--first-chunk"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i]))
@@ -328,7 +333,14 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
 {
     kt_error e;
     char *dropped = NULL;
-    kt_status st = kt_g2p_text_chunks(o->text, lang, cfg, chunks, &dropped, &e);
+    kt_en_lexicon *lex = NULL;
+    kt_status st = KT_OK;
+    if (o->lexicon && (st = kt_en_lexicon_open_lang(lang, &lex, &e)) == KT_OK)
+        st = kt_en_lexicon_load_tsv(lex, o->lexicon, &e);
+    if (!st)
+        st = o->lexicon ? kt_g2p_text_chunks_lex(o->text, lang, lex, cfg, chunks, &dropped, &e)
+                        : kt_g2p_text_chunks(o->text, lang, cfg, chunks, &dropped, &e);
+    kt_en_lexicon_close(lex);
     if (st) {
         if (o->file)
             fprintf(stderr, "kt-synth: %s: %s\n", o->file, e.msg);

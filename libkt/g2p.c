@@ -497,6 +497,7 @@ static void filter_scripts(u32buf *in, const char *voice, u32buf *dropped)
 
 typedef struct {
     const char *voice;
+    u32buf *dropped; /* letters of other scripts, kept from espeak-ng */
 } en_fallback_ctx;
 
 /* kt_en_fallback_fn: one unknown word through espeak-ng and the English mapping. */
@@ -510,6 +511,7 @@ static int english_fallback(void *ctx, const char *word, char **out)
         ub_free(&in);
         return -1;
     }
+    filter_scripts(&in, f->voice, f->dropped);
     pthread_mutex_lock(&espeak_lock);
     kt_status st = espeak_init_locked(&e);
     if (!st)
@@ -527,14 +529,15 @@ static int english_fallback(void *ctx, const char *word, char **out)
     return *out ? 0 : -1;
 }
 
-/* English text (scripts already filtered) through the lexicon into ph; KT_ENOTFOUND
+/* English text through the lexicon into ph (letters of other scripts that would reach
+ * espeak-ng are listed in dropped instead); KT_ENOTFOUND
  * when the lexicon files are missing (the caller then uses espeak-ng alone). */
 static kt_status phonemize_english(const u32buf *in, const char *voice, const kt_en_lexicon *user_lex, u32buf *ph,
-                                   kt_error *err)
+                                   u32buf *dropped, kt_error *err)
 {
     kt_en_lexicon *own = NULL;
     const kt_en_lexicon *lex = user_lex;
-    en_fallback_ctx fb = {voice};
+    en_fallback_ctx fb = {voice, dropped};
     char *text = NULL, *res = NULL;
     kt_status st = KT_OK;
     if (!lex) {
@@ -578,13 +581,13 @@ kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const kt_en_l
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
-    filter_scripts(&in, voice, &drop);
-    if (lang_is_english(voice) && (st = phonemize_english(&in, voice, lex, &ph, err)) != KT_ENOTFOUND) {
+    if (lang_is_english(voice) && (st = phonemize_english(&in, voice, lex, &ph, &drop, err)) != KT_ENOTFOUND) {
         if (st)
             goto fail;
         goto mapped;
     }
     st = KT_OK;
+    filter_scripts(&in, voice, &drop);
     pthread_mutex_lock(&espeak_lock);
     st = espeak_init_locked(err);
     if (!st)
@@ -916,12 +919,12 @@ static int has_words(const kt_chunk_list *l)
 }
 
 /* Phonemizes and chunks one line of text, appending to out. */
-static kt_status text_line(const char *line, const char *lang, const kt_config *cfg, kt_chunk_list *out,
-                           char **dropped, kt_error *err)
+static kt_status text_line(const char *line, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                           kt_chunk_list *out, char **dropped, kt_error *err)
 {
     char *ph = NULL, *drop = NULL;
     kt_chunk_list part = {0};
-    kt_status st = kt_g2p_phonemize(line, lang, cfg, &ph, &drop, err);
+    kt_status st = kt_g2p_phonemize_lex(line, lang, lex, cfg, &ph, &drop, err);
     if (!st)
         st = merge_dropped(dropped, drop, err);
     else
@@ -937,6 +940,19 @@ static kt_status text_line(const char *line, const char *lang, const kt_config *
 
 kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config *cfg, kt_chunk_list *out,
                              char **dropped, kt_error *err)
+{
+    kt_en_lexicon *own = NULL;
+    kt_error quiet;
+    const char *voice = kt_g2p_espeak_voice(lang);
+    if (voice && lang_is_english(voice)) /* opened once for all lines; absent means espeak-ng alone */
+        kt_en_lexicon_open_lang(voice, &own, &quiet);
+    kt_status st = kt_g2p_text_chunks_lex(text, lang, own, cfg, out, dropped, err);
+    kt_en_lexicon_close(own);
+    return st;
+}
+
+kt_status kt_g2p_text_chunks_lex(const char *text, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                                 kt_chunk_list *out, char **dropped, kt_error *err)
 {
     char *dummy = NULL, *copy = strdup(text);
     char **dr = dropped ? dropped : &dummy;
@@ -956,7 +972,7 @@ kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config
         char *nl = strpbrk(line, "\r\n");
         if (nl)
             *nl = '\0';
-        st = text_line(line, lang, cfg, out, dr, err);
+        st = text_line(line, lang, lex, cfg, out, dr, err);
         line = nl ? nl + 1 : NULL;
     }
     if (!st && !has_words(out))
