@@ -214,7 +214,8 @@ static void push_body(toks *v, const char *s, const char *e)
             k = strlen("—");
         else if (starts_with(p, e, "--"))
             k = 2;
-        else if (p > s && p + 1 < e && strchr(",;!?:", *p) && !(digit(p[-1]) && digit(p[1]) && (*p == ',' || *p == ':')))
+        else if (p > s && p + 1 < e && strchr(",;!?:", *p) && !(digit(p[-1]) && digit(p[1]) && (*p == ',' || *p == ':')) &&
+                 !(*p == ':' && p[1] == '/'))
             k = 1;
         if (!k) {
             p++;
@@ -407,7 +408,14 @@ static int sentence_past(const toks *v, size_t i)
     return 0;
 }
 
-static const char *tag_for(const toks *v, size_t i)
+/* 1 if the lexicon reads word differently as a past participle */
+static int lists_vbn(const kt_en_lexicon *L, const char *word)
+{
+    const char *v = en_lex_gold(L, word, strlen(word));
+    return v && v[0] == '|' && strstr(v, ";VBN:");
+}
+
+static const char *tag_for(const kt_en_lexicon *L, const toks *v, size_t i)
 {
     char w[32], pb[32], nb[32];
     const en_tok *t = &v->t[i];
@@ -439,8 +447,8 @@ static const char *tag_for(const toks *v, size_t i)
         return "VB";
     if (word_in(p, haves))
         return "VBN";
-    if (word_in(p, bes))
-        return "VBN";
+    if (word_in(p, bes)) /* a participle if the lexicon reads one, else a predicate adjective */
+        return lists_vbn(L, t->text) ? "VBN" : "JJ";
     if (word_in(p, dets) || !strcmp(p, "of"))
         return nb[0] && !word_in(nb, function_next) && letter(nb[0]) ? "JJ" : "NN";
     if (word_in(p, subjects))
@@ -855,7 +863,7 @@ kt_status kt_en_phonemize(const kt_en_lexicon *lex, const char *text, kt_en_fall
         goto oom;
     tokenize(lex, &v, norm);
     for (size_t i = 0; i < v.n && !v.failed; i++)
-        v.t[i].tag = tag_for(&v, i);
+        v.t[i].tag = tag_for(lex, &v, i);
     if (v.failed)
         goto oom;
     retokenize(&r, &v);

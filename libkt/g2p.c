@@ -521,6 +521,9 @@ static int english_fallback(void *ctx, const char *word, char **out)
     pthread_mutex_unlock(&espeak_lock);
     if (!st) {
         map_english(&ph, strcmp(f->voice, "en-us") != 0);
+        for (size_t i = 0; i < ph.n; i++) /* "3:30", "a.html": the marks inside one word are not pauses */
+            if (is_mark(ph.p[i]))
+                ph.p[i] = ' ';
         filter_vocab(&ph, NULL, &in);
         *out = ph.failed ? NULL : utf8_encode(ph.p, ph.n);
     }
