@@ -376,10 +376,10 @@ static const char *const function_next[] = {"of", "and", "or", "to", "in", "on",
 
 static const char *const number_words[] = {"hundred", "thousand", "million", "billion", "trillion", NULL};
 
-/* The word token before i, skipping adverbs; NULL at a sentence start or punctuation. */
+/* The word token before i, skipping adverbs (a few); NULL at a sentence start or punctuation. */
 static const char *prev_word(const toks *v, size_t i, char *buf, size_t cap)
 {
-    while (i > 0) {
+    for (size_t skipped = 0; i > 0 && skipped < 4; skipped++) {
         const en_tok *p = &v->t[i - 1];
         if (p->punct)
             return NULL;
@@ -396,9 +396,9 @@ static int sentence_past(const toks *v, size_t i)
 {
     char b[32];
     size_t a = i, z = i;
-    while (a > 0 && !(v->t[a - 1].punct == 1 && strchr(".!?", v->t[a - 1].text[0])))
+    while (a > 0 && i - a < 40 && !(v->t[a - 1].punct == 1 && strchr(".!?", v->t[a - 1].text[0])))
         a--;
-    while (z < v->n && !(v->t[z].punct == 1 && strchr(".!?", v->t[z].text[0])))
+    while (z < v->n && z - i < 40 && !(v->t[z].punct == 1 && strchr(".!?", v->t[z].text[0])))
         z++;
     for (size_t k = a; k < z; k++) {
         lower_copy(v->t[k].text, b, sizeof b);
@@ -436,6 +436,11 @@ static const char *tag_for(const kt_en_lexicon *L, const toks *v, size_t i)
     int last = i + 1 >= v->n || v->t[i + 1].punct;
     if (!strcmp(w, "in") || !strcmp(w, "by") || !strcmp(w, "vs") || !strcmp(w, "vs."))
         return last ? "RB" : "IN";
+    const char *val = en_lex_gold(L, t->text, strlen(t->text));
+    if (!val && strlen(t->text) < sizeof w)
+        val = en_lex_gold(L, w, strlen(w));
+    if (!val || val[0] != '|') /* the choice only matters for words read by part of speech */
+        return "NN";
     const char *p = prev_word(v, i, pb, sizeof pb);
     if (last)
         nb[0] = '\0';

@@ -138,11 +138,12 @@ int en_lex_british(const kt_en_lexicon *l)
 /* Compares key k (NUL-terminated) with w[0..n) as byte strings. */
 static int key_cmp(const char *k, const char *w, size_t n)
 {
-    size_t kn = strnlen(k, n + 1);
-    int c = memcmp(k, w, kn < n ? kn : n);
-    if (c)
-        return c;
-    return kn < n ? -1 : kn > n ? 1 : 0;
+    const unsigned char *a = (const unsigned char *)k, *b = (const unsigned char *)w;
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return a[i] ? (a[i] < b[i] ? -1 : 1) : -1;
+    }
+    return a[n] ? 1 : 0;
 }
 
 /* The stored value ('G' or 'S' first) of exactly w[0..n), or NULL. */

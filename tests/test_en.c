@@ -157,6 +157,50 @@ static void check_sentences(const char *dialect, const char *lang, size_t goal_s
     free(t.buf);
 }
 
+/* 1 if ps holds want as a whole word (punctuation around it ignored) */
+static int has_word(const char *ps, const char *want)
+{
+    size_t n = strlen(want);
+    for (const char *p = strstr(ps, want); p; p = strstr(p + 1, want)) {
+        int start = p == ps || p[-1] == ' ' || p[-1] == '"';
+        char after = p[n];
+        if (start && (after == '\0' || after == ' ' || strchr(".,;:!?", after)))
+            return 1;
+    }
+    return 0;
+}
+
+static void check_heteronyms(const char *dialect, const char *lang)
+{
+    char path[256];
+    tsv t;
+    kt_error e;
+    snprintf(path, sizeof path, "tests/en/misaki_%s_hetero.tsv", dialect);
+    assert_int_equal(tsv_load(path, &t), 0);
+    size_t right = 0;
+    for (size_t i = 0; i < t.n; i++) {
+        char *ps = NULL;
+        assert_non_null(t.col[i][3]);
+        assert_int_equal(kt_g2p_phonemize(t.col[i][0], lang, NULL, &ps, NULL, &e), KT_OK);
+        if (has_word(ps, t.col[i][3]))
+            right++;
+        else if (getenv("KT_EN_VERBOSE"))
+            printf("  %s (%s %s): %s | want %s\n", t.col[i][0], t.col[i][1], t.col[i][2], ps, t.col[i][3]);
+        free(ps);
+    }
+    printf("en-%s heteronyms read as misaki reads the hand-tagged word: %zu/%zu\n", dialect, right, t.n);
+    assert_true(t.n >= 32);
+    assert_true(right >= 29);
+    free(t.buf);
+}
+
+static void test_heteronyms(void **state)
+{
+    (void)state;
+    check_heteronyms("us", "en-us");
+    check_heteronyms("gb", "en-gb");
+}
+
 static void test_words_us(void **state)
 {
     (void)state;
@@ -181,6 +225,113 @@ static void test_sentences_gb(void **state)
     check_sentences("gb", "en-gb", 40, 0.02);
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static kt_en_lexicon *open_us(void)
+{
+    kt_en_lexicon *lex = NULL;
+    kt_error e;
+    assert_int_equal(kt_en_lexicon_open_lang("en-us", &lex, &e), KT_OK);
+    return lex;
+}
+
+static void test_open_fast(void **state)
+{
+    (void)state;
+    double t0 = now();
+    kt_en_lexicon *lex = open_us();
+    double ms = (now() - t0) * 1e3;
+    printf("lexicon open: %.2f ms\n", ms);
+    assert_true(ms < 20);
+    kt_en_lexicon_close(lex);
+}
+
+static void test_markup_and_user_entries(void **state)
+{
+    (void)state;
+    kt_error e;
+    char *ps = NULL;
+    kt_en_lexicon *lex = open_us();
+    assert_int_equal(kt_en_phonemize(lex, "Say [tomato](/təmˈɑːtO/) now.", NULL, NULL, &ps, &e), KT_OK);
+    assert_non_null(strstr(ps, "təmˈɑːtO"));
+    free(ps);
+    assert_null(kt_en_word(lex, "zzkokoroqq"));
+    assert_int_equal(kt_en_lexicon_add(lex, "zzkokoroqq", "kˈOkəɹO", &e), KT_OK);
+    ps = kt_en_word(lex, "zzkokoroqq");
+    assert_string_equal(ps, "kˈOkəɹO");
+    free(ps);
+    ps = kt_en_word(lex, "zzkokoroqqs"); /* morphology applies to user entries */
+    assert_string_equal(ps, "kˈOkəɹOz");
+    free(ps);
+    FILE *f = fopen("build/test_en_bad.tsv", "w");
+    assert_non_null(f);
+    fputs("# comment\nhello\thˈɛlO\nno tab here\n", f);
+    fclose(f);
+    assert_int_equal(kt_en_lexicon_load_tsv(lex, "build/test_en_bad.tsv", &e), KT_EINVAL);
+    assert_non_null(strstr(e.msg, ":3:"));
+    remove("build/test_en_bad.tsv");
+    kt_en_lexicon_close(lex);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    kt_error e;
+    char *ps = NULL;
+    kt_en_lexicon *lex = open_us();
+    assert_int_equal(kt_en_phonemize(lex, "abc \xff def", NULL, NULL, &ps, &e), KT_EINVAL);
+    assert_null(strchr(e.msg, '\n'));
+    assert_int_equal(kt_en_phonemize(lex, "a\x01b\x7f c\td\re\x1b[0m. [x](y) [](/a/) [a](", NULL, NULL, &ps, &e),
+                     KT_OK);
+    free(ps);
+    /* every code point once (valid UTF-8), and a 100,000-letter word */
+    size_t cap = 5000000, n = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    for (uint32_t c = 1; c < 0x110000; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF)
+            continue;
+        if (c < 0x80) big[n++] = (char)c;
+        else if (c < 0x800) { big[n++] = (char)(0xC0 | c >> 6); big[n++] = (char)(0x80 | (c & 0x3F)); }
+        else if (c < 0x10000) {
+            big[n++] = (char)(0xE0 | c >> 12); big[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
+            big[n++] = (char)(0x80 | (c & 0x3F));
+        } else {
+            big[n++] = (char)(0xF0 | c >> 18); big[n++] = (char)(0x80 | ((c >> 12) & 0x3F));
+            big[n++] = (char)(0x80 | ((c >> 6) & 0x3F)); big[n++] = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    big[n++] = ' ';
+    memset(big + n, 'a', 100000);
+    big[n + 100000] = '\0';
+    assert_int_equal(kt_en_phonemize(lex, big, NULL, NULL, &ps, &e), KT_OK);
+    free(ps);
+    /* time grows linearly with the text */
+    const char *s = "On 3 May 1984, Dr. Smith paid $3.50 for 1,000 apples at 3:30 -- 45% of them, e.g. red ones. ";
+    double t[2];
+    for (int k = 0; k < 2; k++) {
+        size_t want = (size_t)(k + 1) * 1000000, m = 0, sl = strlen(s);
+        while (m + sl < want) {
+            memcpy(big + m, s, sl);
+            m += sl;
+        }
+        big[m] = '\0';
+        double t0 = now();
+        assert_int_equal(kt_en_phonemize(lex, big, NULL, NULL, &ps, &e), KT_OK);
+        t[k] = now() - t0;
+        free(ps);
+    }
+    printf("1 MB in %.3f s, 2 MB in %.3f s\n", t[0], t[1]);
+    assert_true(t[1] < 3.5 * t[0] + 0.05);
+    free(big);
+    kt_en_lexicon_close(lex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -188,6 +339,10 @@ int main(void)
         cmocka_unit_test(test_words_gb),
         cmocka_unit_test(test_sentences_us),
         cmocka_unit_test(test_sentences_gb),
+        cmocka_unit_test(test_heteronyms),
+        cmocka_unit_test(test_open_fast),
+        cmocka_unit_test(test_markup_and_user_entries),
+        cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
