@@ -25,7 +25,8 @@ struct kt_en_lexicon {
     const unsigned char *map;
     size_t size;
     uint32_t count;
-    const unsigned char *index; /* count u32 offsets into pool */
+    const unsigned char *index;   /* count u32 offsets into pool */
+    const unsigned char *buckets; /* 65537 u32: index ranges per two-byte prefix */
     const char *pool;
     size_t pool_size;
     int british;
@@ -45,9 +46,15 @@ static uint64_t rd64(const unsigned char *p)
 
 static kt_status lex_check(kt_en_lexicon *l, kt_error *err)
 {
-    if (l->size < 32 || memcmp(l->map, "KTLEX\0\0\1", 8))
-        return kt_error_set(err, KT_EFORMAT, "not a kt English lexicon");
-    uint64_t ix = rd64(l->map + 16), pool = rd64(l->map + 24);
+    if (l->size < 40 || memcmp(l->map, "KTLEX\0\0\2", 8))
+        return kt_error_set(err, KT_EFORMAT, "not a kt English lexicon (rebuild it with tools/en_lexicon_build.py)");
+    uint64_t ix = rd64(l->map + 16), pool = rd64(l->map + 24), bk = rd64(l->map + 32);
+    if (bk > l->size || l->size - bk < 65537 * 4)
+        return kt_error_set(err, KT_EFORMAT, "English lexicon: bad layout");
+    l->buckets = l->map + bk;
+    for (size_t p = 0; p < 65537; p++)
+        if (rd32(l->buckets + 4 * p) > rd32(l->map + 8) || (p && rd32(l->buckets + 4 * p) < rd32(l->buckets + 4 * p - 4)))
+            return kt_error_set(err, KT_EFORMAT, "English lexicon: bad buckets");
     l->count = rd32(l->map + 8);
     if (ix > l->size || pool > l->size || pool < ix || (pool - ix) / 4 < l->count || l->size == pool ||
         l->map[l->size - 1] != 0)
@@ -160,7 +167,10 @@ static const char *find_exact(const kt_en_lexicon *l, const char *w, size_t n)
         else
             hi = mid;
     }
-    lo = 0, hi = l->count;
+    if (n == 0)
+        return NULL;
+    size_t pre = (size_t)(unsigned char)w[0] * 256 + (n > 1 ? (unsigned char)w[1] : 0);
+    lo = rd32(l->buckets + 4 * pre), hi = rd32(l->buckets + 4 * pre + 4);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *k = l->pool + rd32(l->index + 4 * mid);

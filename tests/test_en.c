@@ -228,7 +228,7 @@ static void test_sentences_gb(void **state)
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -246,7 +246,7 @@ static void test_open_fast(void **state)
     double t0 = now();
     kt_en_lexicon *lex = open_us();
     double ms = (now() - t0) * 1e3;
-    printf("lexicon open: %.2f ms\n", ms);
+    printf("lexicon open: %.2f ms of CPU\n", ms);
     assert_true(ms < 20);
     kt_en_lexicon_close(lex);
 }
@@ -326,7 +326,7 @@ static void test_bad_input(void **state)
         t[k] = now() - t0;
         free(ps);
     }
-    printf("1 MB in %.3f s, 2 MB in %.3f s\n", t[0], t[1]);
+    printf("kt_en_phonemize without fallback: 1 MB in %.3f s, 2 MB in %.3f s of CPU\n", t[0], t[1]);
     assert_true(t[1] < 3.5 * t[0] + 0.05);
     free(big);
     kt_en_lexicon_close(lex);

@@ -11,11 +11,15 @@ otherwise with silver's ('S'). The case variants misaki adds to each dictionary
 not stored: the lookup in libkt/en_lexicon.c tries them.
 
 File layout (little endian), read in place by libkt/en_lexicon.c:
-  0  8 bytes  magic "KTLEX\\0\\0\\1"
+  0  8 bytes  magic "KTLEX\\0\\0\\2"
   8  u32      entry count N
   12 u32      0
   16 u64      offset of the index
   24 u64      offset of the string pool
+  32 u64      offset of the buckets
+  buckets: 65537 u32; for the two-byte prefix p = 256 * first byte + second
+         byte (0 for a one-byte key), the entries with prefix p are the index
+         positions buckets[p] .. buckets[p + 1] - 1.
   index: N u32 offsets into the pool, sorted by the key's bytes; at each
          offset the key, a NUL byte, the value, a NUL byte.
   value: 'G' or 'S', then either the phonemes, or for words read by part of
@@ -52,9 +56,22 @@ def build(gold, silver, out):
         index += struct.pack('<I', len(pool))
         pool += k.encode() + b'\0' + entries[k].encode() + b'\0'
 
-    head = 32
+    buckets = [0] * 65537
+    prefixes = []
+    for k in keys:
+        b = k.encode()
+        prefixes.append(b[0] * 256 + (b[1] if len(b) > 1 else 0))
+    i = 0
+    for p in range(65537):
+        while i < len(prefixes) and prefixes[i] < p:
+            i += 1
+        buckets[p] = i
+    head = 40
+    table = struct.pack('<65537I', *buckets)
     with open(out, 'wb') as f:
-        f.write(b'KTLEX\0\0\1' + struct.pack('<IIQQ', len(keys), 0, head, head + len(index)))
+        f.write(b'KTLEX\0\0\2' + struct.pack('<IIQQQ', len(keys), 0, head + len(table),
+                                                head + len(table) + len(index), head))
+        f.write(table)
         f.write(index)
         f.write(pool)
     return len(keys)
