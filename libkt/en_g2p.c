@@ -374,6 +374,8 @@ static const char *const past_cues[] = {"yesterday", "ago", "last", "was", "were
 static const char *const function_next[] = {"of", "and", "or", "to", "in", "on", "at", "is", "was", "are", "were",
                                             "for", "with", "by", "from", "the", "a", "an", "that", NULL};
 
+static const char *const objects[] = {"the", "a", "an", "this", "that", "these", "those", "it", "them", "me", "us",
+                                      "him", "her", "your", "my", "our", "their", "his", "its", "some", "all", NULL};
 static const char *const number_words[] = {"hundred", "thousand", "million", "billion", "trillion", NULL};
 
 /* The word token before i, skipping adverbs (a few); NULL at a sentence start or punctuation. */
@@ -442,12 +444,16 @@ static const char *tag_for(const kt_en_lexicon *L, const toks *v, size_t i)
     if (!val || val[0] != '|') /* the choice only matters for words read by part of speech */
         return "NN";
     const char *p = prev_word(v, i, pb, sizeof pb);
+    if (!p && last) /* a word standing alone: its plain reading */
+        return NULL;
     if (last)
         nb[0] = '\0';
     else
         lower_copy(v->t[i + 1].text, nb, sizeof nb);
-    if (!p)
-        return i == 0 || (v->t[i - 1].punct == 1 && strchr(".!?", v->t[i - 1].text[0])) ? "VB" : "NN";
+    if (!p) /* an imperative opens a sentence with its object after it: "Close the door." */
+        return (i == 0 || (v->t[i - 1].punct == 1 && strchr(".!?", v->t[i - 1].text[0]))) && word_in(nb, objects)
+                   ? "VB"
+                   : "NN";
     if (word_in(p, modals))
         return "VB";
     if (word_in(p, haves))
