@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define MAX_FALLBACK_BYTES 200 /* longer unknown groups are not read */
+#define MAX_MARKUP 256          /* longest [words] and (/phonemes/) of inline markup */
 
 typedef struct {
     en_tok *t;
@@ -267,10 +268,10 @@ static size_t markup_at(const char *s, const char **w, size_t *wn, const char **
 {
     if (s[0] != '[')
         return 0;
-    const char *close = strchr(s + 1, ']');
+    const char *close = memchr(s + 1, ']', strnlen(s + 1, MAX_MARKUP)); /* bounded: linear time */
     if (!close || close == s + 1 || memchr(s + 1, '[', (size_t)(close - s - 1)) || close[1] != '(')
         return 0;
-    const char *end = strchr(close + 2, ')');
+    const char *end = memchr(close + 2, ')', strnlen(close + 2, MAX_MARKUP));
     if (!end)
         return 0;
     *w = s + 1;
@@ -778,10 +779,18 @@ static int any_fixed(const toks *v, size_t a, size_t b)
     return 0;
 }
 
+/* The first piece of a span ending at right: spans of more than MAX_SPAN pieces are
+ * never in the lexicon, and the bound keeps long glued groups linear. */
+#define MAX_SPAN 16
+static size_t span_start(size_t a, size_t right)
+{
+    return right - a > MAX_SPAN ? right - MAX_SPAN : a;
+}
+
 static void do_list(run *r, size_t a, size_t b, en_ctx *ctx)
 {
     toks *v = &r->sub;
-    size_t left = a, right = b;
+    size_t right = b, left = span_start(a, right);
     char buf[256];
     while (left < right && !r->failed) {
         en_tok m;
@@ -794,7 +803,7 @@ static void do_list(run *r, size_t a, size_t b, en_ctx *ctx)
                 set_ps(r, &v->t[j], strdup(""));
             next_ctx(ctx, ps, buf);
             right = left;
-            left = a;
+            left = span_start(a, right);
         } else if (left + 1 < right) {
             left++;
         } else {
@@ -807,7 +816,7 @@ static void do_list(run *r, size_t a, size_t b, en_ctx *ctx)
                 }
                 set_ps(r, t, strdup(""));
             }
-            left = a;
+            left = span_start(a, right);
         }
     }
     resolve(r, a, b);

@@ -311,6 +311,20 @@ static void test_bad_input(void **state)
     big[n + 100000] = '\0';
     assert_int_equal(kt_en_phonemize(lex, big, NULL, NULL, &ps, &e), KT_OK);
     free(ps);
+    /* glued pieces and unclosed markup: no quadratic scans */
+    for (int k = 0; k < 3; k++) {
+        const char *unit = k == 0 ? "a-" : k == 1 ? "[" : "[a](";
+        size_t ul = strlen(unit), m = 0;
+        while (m + ul < 400000) {
+            memcpy(big + m, unit, ul);
+            m += ul;
+        }
+        big[m] = '\0';
+        double t0 = now();
+        assert_int_equal(kt_en_phonemize(lex, big, NULL, NULL, &ps, &e), KT_OK);
+        free(ps);
+        assert_true(now() - t0 < 5.0);
+    }
     /* time grows linearly with the text */
     const char *s = "On 3 May 1984, Dr. Smith paid $3.50 for 1,000 apples at 3:30 -- 45% of them, e.g. red ones. ";
     double t[2];
