@@ -278,6 +278,30 @@ static void test_markup_and_user_entries(void **state)
     kt_en_lexicon_close(lex);
 }
 
+/* numbers, amounts, times, abbreviations, addresses: read whole, with no pause mark inside */
+static void test_no_marks_inside(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {"3.14", "1,000,000", "$3.50", "3:30pm", "Dr. Smith", "e.g. this",
+                                        "john@example.com", "https://example.com/a.html", "U.S. law", "£1,200.50"};
+    kt_error e;
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        char *ps = NULL;
+        assert_int_equal(kt_g2p_phonemize(texts[i], "en-us", NULL, &ps, NULL, &e), KT_OK);
+        if (strpbrk(ps, ".,:;!?"))
+            printf("  %s -> %s\n", texts[i], ps);
+        assert_null(strpbrk(ps, ".,:;!?"));
+        assert_true(kt_phonemes_has_words(ps));
+        free(ps);
+    }
+    kt_chunk_list l = {0};
+    assert_int_equal(kt_g2p_text_chunks("Pay $3.50 at 3:30.\nDr. Smith, e.g. him.\nIt is 3.14!", "en-gb", NULL, &l,
+                                        NULL, &e),
+                     KT_OK);
+    assert_int_equal(l.count, 3); /* one chunk per line */
+    kt_chunk_list_free(&l);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -356,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_heteronyms),
         cmocka_unit_test(test_open_fast),
         cmocka_unit_test(test_markup_and_user_entries),
+        cmocka_unit_test(test_no_marks_inside),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
