@@ -222,10 +222,8 @@ static void push_body(toks *v, const char *s, const char *e)
             p++;
             continue;
         }
-        if (p > start) {
-            en_tok *t = tok_push(v, start, (size_t)(p - start));
-            (void)t;
-        }
+        if (p > start)
+            tok_push(v, start, (size_t)(p - start));
         if (k == 2 && p[0] == '-')
             push_mark(v, "—", strlen("—"), 0, 0);
         else
@@ -320,13 +318,11 @@ static void tokenize(const kt_en_lexicon *L, toks *v, const char *s)
         const char *w, *f;
         size_t wn, fn, m = markup_at(s, &w, &wn, &f, &fn);
         if (m) {
-            size_t before = v->n;
             en_tok *t = tok_push(v, w, wn);
             if (t) {
                 t->ws = s[m] == ' ' || !s[m];
                 apply_feature(v, t, f, fn);
             }
-            (void)before;
             s += m;
             continue;
         }
@@ -716,6 +712,35 @@ static void restress(run *r, en_tok *t)
         r->failed = 1;
 }
 
+/* misaki demotes the half of a group's stressed pieces that sort first by (has a primary
+ * stress, stress weight, position): the unstressed and light ones. */
+static void demote_half(run *r, const size_t *idx, size_t k)
+{
+    toks *v = &r->sub;
+    size_t order[64];
+    int key_p[64], key_w[64];
+    for (size_t j = 0; j < k; j++) {
+        order[j] = j;
+        key_p[j] = strstr(v->t[idx[j]].ps, "ˈ") != NULL;
+        int w = 0;
+        for (const unsigned char *p = (const unsigned char *)v->t[idx[j]].ps; *p; p++)
+            if ((*p & 0xC0) != 0x80) /* diphthongs and affricates (ʤ ʧ) weigh 2 */
+                w += (*p < 0x80 && strchr("AIOQWY", *p)) || (p[0] == 0xCA && (p[1] == 0xA4 || p[1] == 0xA7)) ? 2 : 1;
+        key_w[j] = w;
+    }
+    for (size_t x = 1; x < k; x++) /* insertion sort: k <= 64 */
+        for (size_t y = x; y > 0; y--) {
+            size_t p = order[y - 1], q = order[y];
+            if (key_p[p] > key_p[q] || (key_p[p] == key_p[q] && key_w[p] > key_w[q]) ||
+                (key_p[p] == key_p[q] && key_w[p] == key_w[q] && p > q)) {
+                order[y - 1] = q;
+                order[y] = p;
+            }
+        }
+    for (size_t j = 0; j < k / 2; j++)
+        restress(r, &v->t[idx[order[j]]]);
+}
+
 /* misaki's stress balance inside a glued group, and where spaces go. */
 static void resolve(run *r, size_t a, size_t b)
 {
@@ -746,29 +771,7 @@ static void resolve(run *r, size_t a, size_t b)
     }
     if (k < 2 || primaries <= (k + 1) / 2)
         return;
-    size_t order[64];
-    int key_p[64], key_w[64];
-    for (size_t j = 0; j < k; j++) {
-        order[j] = j;
-        key_p[j] = strstr(v->t[idx[j]].ps, "ˈ") != NULL;
-        int w = 0;
-        for (const unsigned char *p = (const unsigned char *)v->t[idx[j]].ps; *p; p++)
-            if ((*p & 0xC0) != 0x80)
-                w += strchr("AIOQWY", *p) && *p ? 2 : 1;
-        key_w[j] = w;
-    }
-    for (size_t x = 1; x < k; x++)
-        for (size_t y = x; y > 0; y--) {
-            size_t p = order[y - 1], q = order[y];
-            if (key_p[p] > key_p[q] || (key_p[p] == key_p[q] && key_w[p] > key_w[q]) ||
-                (key_p[p] == key_p[q] && key_w[p] == key_w[q] && p > q)) {
-                order[y - 1] = q;
-                order[y] = p;
-            }
-        }
-    for (size_t j = 0; j < k / 2; j++) {
-        restress(r, &v->t[idx[order[j]]]);
-    }
+    demote_half(r, idx, k);
 }
 
 static int any_fixed(const toks *v, size_t a, size_t b)
