@@ -63,6 +63,9 @@ $(BUILD)/obj/%.o: %.c Makefile
 
 -include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
 
+# the English lexicon (data/*.ktlex): installed under $(PREFIX)/share/kt, else read from this tree
+$(BUILD)/obj/libkt/text/en_lexicon.o: CFLAGS_ALL += -DKT_DATADIR='"$(PREFIX)/share/kt"' -DKT_SRCDATADIR='"$(CURDIR)/data"'
+
 # config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
 $(BUILD)/obj/libkt/model/config.o: libkt/model/config_default.inc
 # test_regressions compiles every fuzz target in
@@ -147,6 +150,8 @@ install: all
 	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/kt/
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' -e 's|@VERSION@|$(VERSION)|' tools/kt.pc.in \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
+	install -d $(DESTDIR)$(PREFIX)/share/kt
+	install -m 644 data/en_us.ktlex data/en_gb.ktlex data/NOTICE data/LICENSE-misaki $(DESTDIR)$(PREFIX)/share/kt/
 
 clean:
 	rm -rf build build-san build-tsan

@@ -34,6 +34,8 @@ static const char usage[] =
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
     "      --print-phonemes print the phonemes, one chunk per line, and exit (no model needed)\n"
+    "      --lexicon FILE   English: extra entries, one 'word<TAB>phonemes' a line, over the built-in\n"
+    "                       lexicon (text may also say [word](/phonemes/) inline)\n"
     "      --speed X        speaking rate, 0.1..10 (default 1.0; 1.2 is faster)\n"
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
@@ -82,9 +84,9 @@ static int fail_usage(const char *msg, const char *arg)
 
 /* The options that take a value: N_STRING_OPTIONS strings, then the numbers. */
 static const char *const value_options[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
-                                            "--output", "-f", "--file", "--lang", "--durations", "--speed",
-                                            "--seed", "--threads", "--first-chunk"};
-enum { N_STRING_OPTIONS = 13, N_VALUE_OPTIONS = 17 };
+                                            "--output", "-f", "--file", "--lang", "--durations", "--lexicon",
+                                            "--speed", "--seed", "--threads", "--first-chunk"};
+enum { N_STRING_OPTIONS = 14, N_VALUE_OPTIONS = 18 };
 
 static int value_index(const char *a)
 {
@@ -99,7 +101,7 @@ static int set_value(options *o, int i, const char *v)
 {
     const char **str[] = {&o->tp.model_path, &o->tp.model_path, &o->tp.config_path, &o->tp.config_path, &o->voice,
                           &o->voice, &o->tp.voices_dir, &o->output, &o->output, &o->file, &o->file, &o->sp.lang,
-                          &o->durations};
+                          &o->durations, &o->sp.lexicon};
     static const char *const rule[] = {"--speed must be a number in 0.1..10", "--seed must be an integer 0..4294967295",
                                        "--threads must be an integer 0..1024", "--first-chunk must be an integer 0..510"};
     static const double max[] = {-1, 4294967295.0, 1024, 510};

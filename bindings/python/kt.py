@@ -48,7 +48,7 @@ _WARNING_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 
 class _SynthParams(ctypes.Structure):
     _fields_ = [("phonemes", c_int), ("lang", c_char_p), ("speed", ctypes.c_float), ("seed", ctypes.c_uint32),
-                ("first_chunk", c_int), ("on_audio", _AUDIO_FN), ("on_timing", _TIMING_FN),
+                ("first_chunk", c_int), ("lexicon", c_char_p), ("on_audio", _AUDIO_FN), ("on_timing", _TIMING_FN),
                 ("on_progress", _PROGRESS_FN), ("on_warning", _WARNING_FN), ("user", c_void_p)]
 
 

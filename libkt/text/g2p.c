@@ -4,6 +4,8 @@
 #include "kt/g2p_ja.h"
 #include "kt/g2p_zh.h"
 
+#include "kt/en.h"
+
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
 #include <pthread.h>
@@ -403,6 +405,11 @@ static void map_english(u32buf *s, int british)
     static const rule gb[] = {{"e^ə", "ɛː"}, {"iə", "ɪə"}, {"ə^ʊ", "Q"}};
     static const rule us[] = {{"o^ʊ", "O"}, {"ɜːɹ", "ɜɹ"}, {"ɜː", "ɜɹ"}, {"ɪə", "iə"}, {"ː", ""}};
     static const rule tail[] = {{"o", "ɔ"}, {"ɾ", "T"}, {"ʔ", "t"}, {"^", ""}};
+    /* British NEAR and SQUARE before the fallback list turns e into A */
+    static const rule gb_first[] = {{"e^ə", "ɛː"}, {"i^ə", "ɪə"}};
+    static const rule r_twice[] = {{"ɹɹ", "ɹ"}};
+    if (british)
+        apply_rules(s, gb_first, sizeof gb_first / sizeof gb_first[0]);
     apply_rules(s, fallback, sizeof fallback / sizeof fallback[0]);
     syllabic_to_schwa(s);
     if (british)
@@ -410,6 +417,7 @@ static void map_english(u32buf *s, int british)
     else
         apply_rules(s, us, sizeof us / sizeof us[0]);
     apply_rules(s, tail, sizeof tail / sizeof tail[0]);
+    apply_rules(s, r_twice, 1);
 }
 
 static void map_other(u32buf *s)
@@ -549,8 +557,84 @@ static kt_status phonemize_espeak(const char *voice, u32buf *in, u32buf *ph, kt_
     return KT_OK;
 }
 
+/* ---- English through misaki's lexicon (kt/en.h), espeak-ng for unknown words -------------------- */
+
+typedef struct {
+    const char *voice;
+    u32buf *dropped; /* letters of other scripts, kept from espeak-ng */
+} en_fallback_ctx;
+
+/* kt_en_fallback_fn: one unknown word through espeak-ng and the English mapping. */
+static int english_fallback(void *ctx, const char *word, char **out)
+{
+    const en_fallback_ctx *f = ctx;
+    u32buf in = {0}, ph = {0};
+    kt_error e;
+    *out = NULL;
+    if (utf8_decode_into(word, &in) != 0) {
+        ub_free(&in);
+        return -1;
+    }
+    filter_scripts(&in, f->voice, f->dropped);
+    pthread_mutex_lock(&espeak_lock);
+    kt_status st = espeak_init_locked(&e);
+    if (!st)
+        st = espeak_select_locked(f->voice, &e);
+    if (!st)
+        st = phonemize_raw_locked(&in, &ph, &e);
+    pthread_mutex_unlock(&espeak_lock);
+    if (!st) {
+        map_english(&ph, strcmp(f->voice, "en-us") != 0);
+        for (size_t i = 0; i < ph.n; i++) /* "3:30", "a.html": the marks inside one word are not pauses */
+            if (is_mark(ph.p[i]))
+                ph.p[i] = ' ';
+        filter_vocab(&ph, NULL, &in);
+        *out = ph.failed ? NULL : utf8_encode(ph.p, ph.n);
+    }
+    ub_free(&in);
+    ub_free(&ph);
+    return *out ? 0 : -1;
+}
+
+/* English text through the lexicon into ph (letters of other scripts that would reach
+ * espeak-ng are listed in dropped instead); KT_ENOTFOUND
+ * when the lexicon files are missing (the caller then uses espeak-ng alone). */
+static kt_status phonemize_english(const u32buf *in, const char *voice, const kt_en_lexicon *user_lex, u32buf *ph,
+                                   u32buf *dropped, kt_error *err)
+{
+    kt_en_lexicon *own = NULL;
+    const kt_en_lexicon *lex = user_lex;
+    en_fallback_ctx fb = {voice, dropped};
+    char *text = NULL, *res = NULL;
+    kt_status st = KT_OK;
+    if (!lex) {
+        kt_error quiet;
+        if (kt_en_lexicon_open_lang(voice, &own, &quiet))
+            return KT_ENOTFOUND;
+        lex = own;
+    }
+    if (!(text = utf8_encode(in->p, in->n))) {
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        goto done;
+    }
+    st = kt_en_phonemize(lex, text, english_fallback, &fb, &res, err);
+    if (!st && utf8_decode_into(res, ph) != 0)
+        st = kt_error_set(err, KT_EINVAL, "English phonemes are not valid UTF-8");
+done:
+    free(text);
+    free(res);
+    kt_en_lexicon_close(own);
+    return st;
+}
+
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
                            kt_error *err)
+{
+    return kt_g2p_phonemize_lex(text, lang, NULL, cfg, out, dropped, err);
+}
+
+kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                               char **out, char **dropped, kt_error *err)
 {
     u32buf in = {0}, ph = {0}, drop = {0};
     kt_status st = KT_OK;
@@ -564,6 +648,12 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
+    if (lang_is_english(voice) && (st = phonemize_english(&in, voice, lex, &ph, &drop, err)) != KT_ENOTFOUND) {
+        if (st)
+            goto fail;
+        goto mapped;
+    }
+    st = KT_OK;
     filter_scripts(&in, voice, &drop);
     if (!strcmp(voice, "cmn"))
         st = phonemize_native(kt_g2p_zh_text, &in, &ph, &drop, err);
@@ -573,6 +663,7 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         st = phonemize_espeak(voice, &in, &ph, err);
     if (st)
         goto fail;
+mapped:
     filter_vocab(&ph, cfg, &drop);
     if (ph.failed || drop.failed || in.failed) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
@@ -890,12 +981,12 @@ static int has_words(const kt_chunk_list *l)
 }
 
 /* Phonemizes and chunks one line of text, appending to out. */
-static kt_status text_line(const char *line, const char *lang, const kt_config *cfg, kt_chunk_list *out,
-                           char **dropped, kt_error *err)
+static kt_status text_line(const char *line, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                           kt_chunk_list *out, char **dropped, kt_error *err)
 {
     char *ph = NULL, *drop = NULL;
     kt_chunk_list part = {0};
-    kt_status st = kt_g2p_phonemize(line, lang, cfg, &ph, &drop, err);
+    kt_status st = kt_g2p_phonemize_lex(line, lang, lex, cfg, &ph, &drop, err);
     if (!st)
         st = merge_dropped(dropped, drop, err);
     else
@@ -911,6 +1002,19 @@ static kt_status text_line(const char *line, const char *lang, const kt_config *
 
 kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config *cfg, kt_chunk_list *out,
                              char **dropped, kt_error *err)
+{
+    kt_en_lexicon *own = NULL;
+    kt_error quiet;
+    const char *voice = kt_g2p_espeak_voice(lang);
+    if (voice && lang_is_english(voice)) /* opened once for all lines; absent means espeak-ng alone */
+        kt_en_lexicon_open_lang(voice, &own, &quiet);
+    kt_status st = kt_g2p_text_chunks_lex(text, lang, own, cfg, out, dropped, err);
+    kt_en_lexicon_close(own);
+    return st;
+}
+
+kt_status kt_g2p_text_chunks_lex(const char *text, const char *lang, const kt_en_lexicon *lex, const kt_config *cfg,
+                                 kt_chunk_list *out, char **dropped, kt_error *err)
 {
     char *dummy = NULL, *copy = strdup(text);
     char **dr = dropped ? dropped : &dummy;
@@ -930,7 +1034,7 @@ kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config
         char *nl = strpbrk(line, "\r\n");
         if (nl)
             *nl = '\0';
-        st = text_line(line, lang, cfg, out, dr, err);
+        st = text_line(line, lang, lex, cfg, out, dr, err);
         line = nl ? nl + 1 : NULL;
     }
     if (!st && !has_words(out))

@@ -12,6 +12,7 @@
 #include "kt/config.h"
 #include "kt/g2p.h"
 #include "kt/g2p_lang.h"
+#include "kt/en.h"
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
 #include "kt/voice.h"
@@ -179,7 +180,14 @@ static kt_status text_chunks(const char *text, const char *lang, const kt_config
                              const kt_tts_synth_params *p, kt_chunk_list *chunks, kt_error *err)
 {
     char *dropped = NULL;
-    kt_status st = kt_g2p_text_chunks(text, lang, cfg, chunks, &dropped, err);
+    kt_en_lexicon *lex = NULL;
+    kt_status st = KT_OK;
+    if (p->lexicon && !(st = kt_en_lexicon_open_lang(lang, &lex, err)) && (st = kt_en_lexicon_load_tsv(lex, p->lexicon, err)))
+        kt_error_prefix(err, p->lexicon);
+    if (!st)
+        st = lex ? kt_g2p_text_chunks_lex(text, lang, lex, cfg, chunks, &dropped, err)
+                 : kt_g2p_text_chunks(text, lang, cfg, chunks, &dropped, err);
+    kt_en_lexicon_close(lex);
     if (!st && dropped && p->on_warning) {
         char msg[512];
         snprintf(msg, sizeof msg, "dropped what it cannot speak (another script, or not in the vocabulary): %s",

@@ -115,6 +115,8 @@ typedef struct {
     uint32_t seed;      /* seed of the source noise: same input and seed give the same samples */
     int first_chunk;    /* > 0: the first chunk is cut at a word boundary after at most this many phonemes,
                            so the first audio comes sooner (0..510) */
+    const char *lexicon; /* English: a file of 'word<TAB>phonemes' lines read over the built-in lexicon
+                            (NULL: none) */
     kt_tts_audio_fn on_audio;       /* each chunk's audio, in order */
     kt_tts_timing_fn on_timing;     /* each chunk's timed units, before its audio */
     kt_tts_progress_fn on_progress; /* before each chunk (done = chunks finished) and at the end */

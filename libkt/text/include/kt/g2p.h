@@ -1,5 +1,7 @@
 /* kt/g2p.h - text to Kokoro phonemes (libespeak-ng), chunking, phonemes to ids.
  *
+ * English (en-us, en-gb, en-*) goes through misaki's lexicon and rules (kt/en.h); only
+ * the words the lexicon cannot read, and all other languages, go to libespeak-ng.
  * Text is phonemized by libespeak-ng (IPA, stress marks, tie character '^', as
  * phonemizer's EspeakBackend does with tie='^', with_stress, preserve_punctuation
  * and language_switch='remove-flags'), then mapped to Kokoro's alphabet the way
@@ -54,6 +56,16 @@ const char *kt_g2p_espeak_voice(const char *lang);
 kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *cfg, char **out, char **dropped,
                            kt_error *err);
 
+/* kt_g2p_phonemize for English (en-us, en-gb and other en-*) goes through misaki's
+ * lexicon and rules (kt/en.h), espeak-ng reading only the words the lexicon does not
+ * know; when the lexicon files are not found, espeak-ng reads everything. */
+struct kt_en_lexicon;
+
+/* kt_g2p_phonemize with a caller's English lexicon (e.g. with user entries; NULL opens
+ * the built-in one per call). Other languages ignore lex. */
+kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const struct kt_en_lexicon *lex,
+                               const kt_config *cfg, char **out, char **dropped, kt_error *err);
+
 /* One model call's worth of phonemes. */
 typedef struct {
     char *phonemes;   /* UTF-8, owned */
@@ -92,6 +104,10 @@ kt_status kt_chunk_list_split_first(kt_chunk_list *l, size_t max, kt_error *err)
  * nothing but punctuation and spaces. */
 kt_status kt_g2p_text_chunks(const char *text, const char *lang, const kt_config *cfg, kt_chunk_list *out,
                              char **dropped, kt_error *err);
+
+/* kt_g2p_text_chunks with a caller's English lexicon (NULL: the built-in one, opened per line). */
+kt_status kt_g2p_text_chunks_lex(const char *text, const char *lang, const struct kt_en_lexicon *lex,
+                                 const kt_config *cfg, kt_chunk_list *out, char **dropped, kt_error *err);
 
 /* 1 if the code point is punctuation or space in Kokoro's alphabet, else 0. */
 int kt_phoneme_is_punct(uint32_t cp);
