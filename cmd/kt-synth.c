@@ -203,6 +203,13 @@ static int parse_args(int argc, char **argv, options *o)
             i++;
         }
     }
+    if (o->file && o->text)
+        return fail_usage("give the text either as arguments or with -f FILE, not both", NULL);
+    if (o->text && !strcmp(o->text, "-")) { /* a lone '-' is stdin, like -f - */
+        free(o->text);
+        o->text = NULL;
+        o->file = "-";
+    }
     if (!o->print_phonemes && !o->output)
         return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
     if (o->output && strcmp(o->output, "-") && !o->print_phonemes) {
@@ -344,8 +351,8 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
 
 /* ---- voice ---------------------------------------------------------------------------------- */
 
-/* Loads a voice name, file or blend expression into v. */
-static int load_voice(const char *spec, const char *dir, kt_voice *v)
+/* Loads a voice name, file or blend expression into v (bare names: dir, then the model's voices). */
+static int load_voice(const char *spec, const char *dir, const char *model, kt_voice *v)
 {
     kt_blend_expr ex = {0};
     kt_error e;
@@ -354,7 +361,7 @@ static int load_voice(const char *spec, const char *dir, kt_voice *v)
     if (!st)
         st = kt_blend_weights(&ex, 1, &e);
     if (!st)
-        st = kt_blend_resolve(&ex, dir, &e);
+        st = kt_blend_resolve_in(&ex, dir, model, &e);
     if (!st)
         st = kt_blend_eval(&ex, v, &e);
     kt_blend_expr_free(&ex);
@@ -611,10 +618,12 @@ static int load_config(const options *o, kt_config *cfg)
     return 0;
 }
 
+static const char *model_path(const options *o) { return o->model ? o->model : getenv("KT_MODEL"); }
+
 static int load_model(const options *o, const kt_config *cfg, kt_model **m)
 {
     kt_error e;
-    const char *path = o->model ? o->model : getenv("KT_MODEL");
+    const char *path = model_path(o);
     if (!path || !*path)
         return fail_usage("no model: give -m kokoro-v1_0.pth or set KT_MODEL", NULL);
     kt_model_params mp = kt_model_default_params();
@@ -642,7 +651,9 @@ static int run(options *o)
     kt_model *m = NULL;
     kt_voice v = {0};
     sink s = {0};
-    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(o->voice);
+    char vname[256];
+    kt_voice_spec_name(o->voice, vname, sizeof vname);
+    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(vname[0] ? vname : o->voice);
     int rc = get_text(o);
     if (!rc)
         rc = load_config(o, &cfg);
@@ -662,7 +673,7 @@ static int run(options *o)
         goto done;
     }
     double tl = now_seconds();
-    rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
+    rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), model_path(o), &v);
     if (!rc)
         rc = load_model(o, &cfg, &m);
     if (rc)

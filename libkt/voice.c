@@ -154,12 +154,22 @@ kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *e
     return st;
 }
 
+/* 1 if member is "voices." + want (a voice embedded in a model file). */
+static int is_embedded_as(const char *member, const char *want)
+{
+    return strncmp(member, KT_VOICE_PREFIX, sizeof KT_VOICE_PREFIX - 1) == 0 &&
+           strcmp(member + sizeof KT_VOICE_PREFIX - 1, want) == 0;
+}
+
 long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name)
 {
     char *want = member_name(name[0] == '#' ? name + 1 : name);
     long found = -1;
     for (size_t i = 0; want && i < b->count && found < 0; i++)
         if (strcmp(b->names[i], want) == 0)
+            found = (long)i;
+    for (size_t i = 0; want && i < b->count && found < 0; i++)
+        if (is_embedded_as(b->names[i], want))
             found = (long)i;
     free(want);
     return found;
@@ -298,6 +308,26 @@ static int looks_like_path(const char *s)
 
 kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_error *err)
 {
+    return kt_voice_resolve_in(source, dir, NULL, out, err);
+}
+
+/* 1 if the tensor file at model holds a voice embedded as voices.NAME; 0 if not or unreadable. */
+static int model_has_voice(const char *model, const char *name)
+{
+    kt_checkpoint *c = NULL;
+    kt_error e;
+    int found = 0;
+    if (!file_exists(model) || kt_checkpoint_open(model, &c, &e))
+        return 0;
+    const kt_tensor_list *l = kt_checkpoint_tensors(c);
+    for (size_t i = 0; i < l->count && !found; i++)
+        found = is_embedded_as(l->items[i].name, name);
+    kt_checkpoint_free(c);
+    return found;
+}
+
+kt_status kt_voice_resolve_in(const char *source, const char *dir, const char *model, char **out, kt_error *err)
+{
     static const char *const exts[] = {".pt", ".pth", ".safetensors", ".npy", ".bin"};
     *out = NULL;
     if (!source[0])
@@ -306,7 +336,7 @@ kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_e
         *out = strdup(source);
         return *out ? KT_OK : kt_error_set(err, KT_ENOMEM, "out of memory");
     }
-    size_t n = strlen(dir) + strlen(source) + 16;
+    size_t n = strlen(dir) + (model ? strlen(model) : 0) + strlen(source) + 32;
     char *p = malloc(n);
     if (!p)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
@@ -317,9 +347,116 @@ kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_e
             return KT_OK;
         }
     }
+    if (model && model_has_voice(model, source)) {
+        snprintf(p, n, "%s:%s%s", model, KT_VOICE_PREFIX, source);
+        *out = p;
+        return KT_OK;
+    }
     free(p);
+    if (model)
+        return kt_error_set(err, KT_ENOTFOUND,
+                            "unknown voice '%s' (no %s.pt, .pth, .safetensors, .npy or .bin in %s, and no "
+                            "%s%s in %s)", source, source, dir, KT_VOICE_PREFIX, source, model);
     return kt_error_set(err, KT_ENOTFOUND, "unknown voice '%s' (no %s.pt, .pth, .safetensors, .npy or .bin in %s)",
                         source, source, dir);
+}
+
+/* The name part of one source: after the folder and a FILE: prefix, without "voices." or an extension. */
+static void source_name(const char *s, size_t len, char *buf, size_t n)
+{
+    static const char *const exts[] = {".pt", ".pth", ".safetensors", ".npy", ".npz", ".bin"};
+    const char *end = s + len;
+    for (const char *p = s; p < end; p++)
+        if (*p == '/' || *p == ':')
+            s = p + 1;
+    if ((size_t)(end - s) > sizeof KT_VOICE_PREFIX - 1 && !strncmp(s, KT_VOICE_PREFIX, sizeof KT_VOICE_PREFIX - 1))
+        s += sizeof KT_VOICE_PREFIX - 1;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t m = strlen(exts[i]);
+        if ((size_t)(end - s) > m && !strncasecmp(end - m, exts[i], m)) {
+            end -= m;
+            break;
+        }
+    }
+    if (s[0] == '#')
+        s++;
+    snprintf(buf, n, "%.*s", (int)(end > s ? end - s : 0), s);
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* Rewrites buf in place as a member name: letters, digits and '_' are kept, a '.' between
+ * digits too, '-' becomes "_minus_", any other run of characters (a run of '_' too) one '_'; no
+ * '_' at either end;
+ * "voice" when nothing is left, "voice_" before a name that would not start with a letter
+ * (FILE:MEMBER reads a digit after ':' as a weight). */
+static void sanitize_name(char *buf, size_t n)
+{
+    char *in = strdup(buf);
+    size_t w = 0;
+    if (!in) {
+        snprintf(buf, n, "voice");
+        return;
+    }
+    for (size_t r = 0; in[r] && w + 8 < n; r++) {
+        char c = in[r];
+        if (is_letter(c) || is_digit(c) || (c == '.' && r > 0 && is_digit(in[r - 1]) && is_digit(in[r + 1])))
+            buf[w++] = c;
+        else if (c == '-')
+            w += (size_t)snprintf(buf + w, n - w, "%sminus_", w && buf[w - 1] != '_' ? "_" : "");
+        else if (w && buf[w - 1] != '_')
+            buf[w++] = '_';
+    }
+    while (w && buf[w - 1] == '_')
+        w--;
+    buf[w] = '\0';
+    if (!w)
+        snprintf(buf, n, "voice");
+    free(in);
+    if (w && !is_letter(buf[0])) {
+        memmove(buf + 6, buf, w + 1 < n - 6 ? w + 1 : n - 6);
+        memcpy(buf, "voice_", 6);
+        buf[n - 1] = '\0';
+    }
+}
+
+void kt_voice_spec_name(const char *spec, char *buf, size_t n)
+{
+    kt_blend_expr ex;
+    kt_error e;
+    const char *arg[1] = {spec};
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    if (kt_blend_parse(arg, 1, &ex, &e))
+        return;
+    source_name(ex.terms[0].source, strlen(ex.terms[0].source), buf, n);
+    kt_blend_expr_free(&ex);
+}
+
+void kt_voice_member_name(const char *const *args, size_t nargs, char *buf, size_t n)
+{
+    kt_blend_expr ex;
+    kt_error e;
+    size_t k = 0;
+    if (n < 8)
+        return;
+    buf[0] = '\0';
+    if (!kt_blend_parse(args, nargs, &ex, &e)) {
+        for (size_t i = 0; i < ex.count && k + 1 < n; i++) {
+            /* the term as written, its source shortened to the voice's name */
+            const kt_blend_term *t = &ex.terms[i];
+            const char *src = strstr(t->text, t->source);
+            char name[256];
+            source_name(t->source, strlen(t->source), name, sizeof name);
+            size_t pre = src ? (size_t)(src - t->text) : 0;
+            const char *post = src ? src + strlen(t->source) : "";
+            k += (size_t)snprintf(buf + k, n - k, "%s%.*s%s%s", i ? "_" : "", (int)pre, t->text, name, post);
+        }
+        kt_blend_expr_free(&ex);
+    }
+    sanitize_name(buf, n);
 }
 
 /* ---- arithmetic ---- */

@@ -19,6 +19,9 @@
 
 #define KT_VOICE_ROWS 510
 
+/* The prefix of voice packs embedded in a model file (kt-convert --voices): "voices.af_heart". */
+#define KT_VOICE_PREFIX "voices."
+
 typedef struct {
     int64_t rows; /* KT_VOICE_ROWS */
     int64_t dim;  /* values per row (256) */
@@ -50,7 +53,10 @@ typedef struct {
  * npz's "NAME.npy" is named NAME). Members are not validated here. */
 kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *err);
 
-/* Index of the member called name (also "NAME.npy"; "#3" is member "3"), or -1. */
+/* Index of the member called name, or -1. The one naming rule of FILE:MEMBER: MEMBER is the
+ * member's name as kt-blend --list prints it (the tensor's name; an npz member without ".npy";
+ * a raw voices.bin's index, also written "#3"), and a voice embedded in a model file as
+ * "voices.NAME" also answers to NAME. An exact name wins over the "voices." form. */
 long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name);
 
 /* Frees the bundle and closes its file. Safe on a zeroed struct. */
@@ -79,6 +85,23 @@ const char *kt_voice_default_dir(void);
  * existing file); a bare NAME becomes DIR/NAME.pt, .pth, .safetensors, .npy or
  * .bin, the first that exists. KT_ENOTFOUND for an unknown voice. */
 kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_error *err);
+
+/* As kt_voice_resolve, and a bare NAME found neither in dir is then looked up among the
+ * voices embedded in the tensor file model (NULL: none), as the tensor voices.NAME that
+ * kt-convert --voices writes; the spec is then "MODEL:voices.NAME". */
+kt_status kt_voice_resolve_in(const char *source, const char *dir, const char *model, char **out, kt_error *err);
+
+/* The voice's name in spec (a name, path, FILE:MEMBER or blend expression, whose first term
+ * counts), without folder, FILE: part, "voices." prefix or extension: "af_heart" for
+ * "m.safetensors:voices.af_heart", "voices/af_heart.pt" and "af_heart:0.6 am_adam:0.4".
+ * Written to buf (always terminated); "" when spec does not parse. */
+void kt_voice_spec_name(const char *spec, char *buf, size_t n);
+
+/* A member name for the voice the expression args make: the terms as written, each source
+ * shortened to its voice name, sanitized to letters, digits, '_' (and '.' between digits;
+ * '-' is "minus"): "af_heart:0.6 am_adam:0.4" -> "af_heart_0.6_am_adam_0.4". Never empty;
+ * starts with a letter. n >= 8. */
+void kt_voice_member_name(const char *const *args, size_t nargs, char *buf, size_t n);
 
 /* ---- blend expressions ---- */
 
@@ -113,6 +136,9 @@ kt_status kt_blend_weights(kt_blend_expr *e, int normalize, kt_error *err);
 
 /* Resolves every term's source against dir (kt_voice_resolve); errors name the term. */
 kt_status kt_blend_resolve(kt_blend_expr *e, const char *dir, kt_error *err);
+
+/* The same, also finding bare names among the voices embedded in model (kt_voice_resolve_in). */
+kt_status kt_blend_resolve_in(kt_blend_expr *e, const char *dir, const char *model, kt_error *err);
 
 /* Loads every resolved term and writes sum(used_k * pack_k) into out.
  * Call kt_blend_weights and kt_blend_resolve first. Errors name the term:
