@@ -18,14 +18,16 @@ static const char usage[] =
     "       kt-blend --interp A B --steps N [--spherical] -o DIR/\n"
     "       kt-blend --list BUNDLE\n"
     "       kt-blend --extract NAME BUNDLE -o OUT\n"
-    "       kt-blend EXPR... --append BUNDLE --name NAME\n"
+    "       kt-blend EXPR... --append BUNDLE [--name NAME]\n"
     "\n"
     "Mix Kokoro voice packs (510 style rows of 256 values) and write the result as a file\n"
     "PyTorch, kokoro-onnx, sherpa-onnx or kokoro.js loads.\n"
     "\n"
     "An expression is one or more terms; a term is a voice NAME (looked up in --voices DIR as\n"
-    "NAME.pt, .pth, .safetensors, .npy or .bin), a PATH, or BUNDLE:MEMBER (an npz voices-v1.0.bin\n"
-    "member by name, a raw voices.bin member by index as voices.bin:#3), with an optional weight:\n"
+    "NAME.pt, .pth, .safetensors, .npy or .bin), a PATH, or FILE:MEMBER (any file kt reads; MEMBER\n"
+    "as --list prints it: voices-v1.0.bin:af_heart, kokoro-q8.safetensors:af_heart for the voice\n"
+    "embedded as voices.af_heart, a raw voices.bin member by index as voices.bin:#3), with an\n"
+    "optional weight:\n"
     "  af_heart:0.6 am_adam:0.4     weights after ':'\n"
     "  af_bella(2)+af_sky(1)        weights in parentheses, joined by '+'\n"
     "  af_heart-am_adam             subtraction (weight -1; needs --no-normalize alone)\n"
@@ -41,9 +43,12 @@ static const char usage[] =
     "  --prosody EXPR    ... the second half (prosody predictor: duration, pitch, energy) from EXPR\n"
     "  --interp A B      a series of --steps N voices from A to B inclusive, into folder DIR\n"
     "                    (named A_B_00.EXT ...); --spherical uses slerp instead of a linear mix\n"
-    "  --list BUNDLE     list the voices a bundle (npz or raw voices.bin) holds\n"
+    "  --list BUNDLE     list the voices (members) a file holds\n"
     "  --extract NAME    copy voice NAME out of the bundle given as the argument\n"
-    "  --append BUNDLE   add the result to BUNDLE (npz or raw) as --name NAME (--force replaces)\n"
+    "  --append BUNDLE   add the result to BUNDLE (.npz, .safetensors, a .pth of named voices, or\n"
+    "                    raw .bin), creating it when missing (--force replaces a member)\n"
+    "  --name NAME       the member's name in an .npz, .safetensors or --append bundle (default:\n"
+    "                    the expression, sanitized: 'af_heart:0.6 am_adam:0.4' -> af_heart_0.6_am_adam_0.4)\n"
     "\n"
     "options:\n"
     "  -o, --output OUT  output file; its extension picks the format: .pt/.pth (a bare tensor\n"
@@ -80,6 +85,7 @@ typedef struct {
     double t;
     int steps;
     kt_format fmt;
+    char member[256]; /* the output's member name: --name, else from the voice expression */
 } options;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -200,12 +206,12 @@ static int check_targets(const options *o)
         return o->out || o->append ? usage_error("%s takes no output", "--list") : 0;
     if (!o->out == !o->append)
         return usage_error("%s", o->out ? "give -o or --append, not both" : "no output: give -o OUT or --append BUNDLE");
-    if (o->append && !o->name)
-        return usage_error("%s needs --name NAME for the new voice", "--append");
     if (o->append && o->interp)
         return usage_error("%s writes files, not a bundle", "--interp");
-    if (o->name && !o->append)
-        return usage_error("%s goes with --append", "--name");
+    if (o->name && o->interp)
+        return usage_error("%s names one voice; --interp names its files itself", "--name");
+    if (o->name && !kt_voice_name_valid(o->name))
+        return usage_error("--name %s: use letters, digits, '_' and '.', starting with a letter or '_'", o->name);
     if (o->append && (o->recipe || o->format))
         return usage_error("%s writes the bundle's own format and no recipe", "--append");
     return 0;
@@ -239,6 +245,34 @@ static int check_mode_args(options *o)
     if (o->spherical && !o->interp)
         return usage_error("%s goes with --interp", "--spherical");
     return check_targets(o);
+}
+
+/* The member name of the output: --name, else made from the voice expression as written. */
+static void member_name(options *o)
+{
+    const char *args[4];
+    if (o->name) {
+        snprintf(o->member, sizeof o->member, "%s", o->name);
+    } else if (o->npos && !o->extract) {
+        kt_voice_member_name(o->pos, (size_t)o->npos, o->member, sizeof o->member);
+    } else {
+        size_t n = 0;
+        if (o->extract)
+            args[n++] = o->extract;
+        else if (o->slerp || o->interp) {
+            args[n++] = o->a;
+            args[n++] = o->b;
+            args[n++] = o->slerp ? "slerp" : "interp";
+            if (o->slerp)
+                args[n++] = o->t_text ? o->t_text : "0.5";
+        } else if (o->timbre) {
+            args[n++] = o->timbre;
+            args[n++] = "timbre";
+            args[n++] = o->prosody;
+            args[n++] = "prosody";
+        }
+        kt_voice_member_name(args, n, o->member, sizeof o->member);
+    }
 }
 
 /* ---- evaluation ---- */
@@ -462,7 +496,7 @@ static kt_status write_one(const options *o, const kt_voice *v, const char *reci
     kt_kv meta = {"kt.recipe", (char *)recipe};
     kt_status st = o->recipe ? open_sidecar(f, recipe, err) : KT_OK;
     if (!st)
-        st = kt_voice_write(v, f->path, o->fmt, &meta, 1, err);
+        st = kt_voice_write_named(v, f->path, o->fmt, o->interp ? NULL : o->member, &meta, 1, err);
     return st;
 }
 
@@ -610,12 +644,8 @@ static int write_series(const options *o, const work *w, cJSON *outs)
 
 static int write_append(const options *o, const work *w, cJSON *outs)
 {
-    kt_voice_bundle b;
     kt_error err = {0};
-    kt_status st = kt_voice_bundle_open(o->append, &b, &err);
-    if (!st)
-        st = kt_voice_bundle_write_with(&b, o->name, &w->result, o->force, o->append, &err);
-    kt_voice_bundle_free(&b);
+    kt_status st = kt_voice_bundle_append(o->append, o->member, &w->result, o->force, &err);
     if (st) {
         fprintf(stderr, "kt-blend: %s: %s\n", o->append, err.msg);
         return st == KT_ENOMEM || st == KT_EIO ? 3 : 1;
@@ -692,6 +722,8 @@ int main(int argc, char **argv)
         rc = check_mode_args(&o);
     if (!rc)
         rc = o.list ? 0 : check_format(&o);
+    if (!rc)
+        member_name(&o);
     if (!rc && o.list)
         rc = run_list(&o);
     else if (!rc)

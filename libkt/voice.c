@@ -175,9 +175,9 @@ long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name)
     return found;
 }
 
-/* Writes an npz of the members (minus the replaced one) and v. */
-static kt_status write_npz_with(const kt_voice_bundle *b, const char *name, const kt_voice *v, const char *path,
-                                kt_error *err)
+/* Writes the members (minus the replaced one) and v as fmt: npz, safetensors or pth (a dict). */
+static kt_status write_named_with(const kt_voice_bundle *b, kt_format fmt, const char *name, const kt_voice *v,
+                                  const char *path, kt_error *err)
 {
     kt_tensor_list l = {0};
     kt_status st = KT_OK;
@@ -187,7 +187,11 @@ static kt_status write_npz_with(const kt_voice_bundle *b, const char *name, cons
     kt_tensor tv = kt_voice_tensor(v);
     if (!st)
         st = kt_tensor_list_add(&l, name, &tv, err);
-    if (!st)
+    if (!st && fmt == KT_FORMAT_SAFETENSORS)
+        st = kt_safetensors_write(path, &l, NULL, 0, err);
+    else if (!st && fmt == KT_FORMAT_PTH)
+        st = kt_pth_write(path, &l, 1, "archive", err);
+    else if (!st)
         st = kt_npz_write(path, &l, err);
     kt_tensor_list_free(&l); /* every tensor is borrowed: frees names only */
     return st;
@@ -234,12 +238,36 @@ kt_status kt_voice_bundle_write_with(const kt_voice_bundle *b, const char *name,
     st = check_member_shapes(b, v, err);
     if (st)
         return st;
-    if (b->format == KT_FORMAT_NPZ)
-        return write_npz_with(b, name, v, path, err);
+    if (b->format == KT_FORMAT_NPZ || b->format == KT_FORMAT_SAFETENSORS)
+        return write_named_with(b, b->format, name, v, path, err);
+    if (b->format == KT_FORMAT_PTH && (b->count == 0 || b->names[0][0]))
+        return write_named_with(b, b->format, name, v, path, err);
     if (b->format == KT_FORMAT_VOICEBIN)
         return write_raw_with(b, at, v, path, err);
-    return kt_error_set(err, KT_EUNSUPPORTED, "can add voices only to an npz or raw voices.bin bundle, not %s",
-                        kt_format_name(b->format));
+    return kt_error_set(err, KT_EUNSUPPORTED,
+                        "can add voices only to an npz, safetensors, raw voices.bin or a .pth dict of voices, not "
+                        "a %s holding one unnamed tensor", kt_format_name(b->format));
+}
+
+kt_status kt_voice_bundle_append(const char *path, const char *name, const kt_voice *v, int replace, kt_error *err)
+{
+    kt_voice_bundle b;
+    struct stat sb;
+    kt_status st;
+    if (stat(path, &sb) != 0) { /* a new bundle: its format from the extension */
+        memset(&b, 0, sizeof b);
+        b.format = kt_format_from_extension(path);
+        if (b.format != KT_FORMAT_NPZ && b.format != KT_FORMAT_SAFETENSORS && b.format != KT_FORMAT_VOICEBIN &&
+            b.format != KT_FORMAT_PTH)
+            return kt_error_set(err, KT_EINVAL, "cannot tell the bundle's format: use .npz, .safetensors, .pth "
+                                                "or .bin (raw)");
+        return kt_voice_bundle_write_with(&b, name, v, replace, path, err);
+    }
+    st = kt_voice_bundle_open(path, &b, err);
+    if (!st)
+        st = kt_voice_bundle_write_with(&b, name, v, replace, path, err);
+    kt_voice_bundle_free(&b);
+    return st;
 }
 
 /* ---- loading and lookup ---- */
@@ -421,6 +449,16 @@ static void sanitize_name(char *buf, size_t n)
     }
 }
 
+int kt_voice_name_valid(const char *name)
+{
+    if (!is_letter(name[0]) && name[0] != '_')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!is_letter(*p) && !is_digit(*p) && *p != '_' && *p != '.')
+            return 0;
+    return strlen(name) < 256;
+}
+
 void kt_voice_spec_name(const char *spec, char *buf, size_t n)
 {
     kt_blend_expr ex;
@@ -586,13 +624,20 @@ static char *path_stem(const char *path)
 kt_status kt_voice_write(const kt_voice *v, const char *path, kt_format fmt, const kt_kv *meta, size_t nmeta,
                          kt_error *err)
 {
+    return kt_voice_write_named(v, path, fmt, NULL, meta, nmeta, err);
+}
+
+kt_status kt_voice_write_named(const kt_voice *v, const char *path, kt_format fmt, const char *member,
+                               const kt_kv *meta, size_t nmeta, kt_error *err)
+{
     kt_tensor t = kt_voice_tensor(v);
     kt_tensor_list l = {0};
     char *stem = path_stem(path);
     kt_status st = stem ? KT_OK : kt_error_set(err, KT_ENOMEM, "out of memory");
     if (fmt == KT_FORMAT_UNKNOWN)
         fmt = kt_format_from_extension(path);
-    const char *name = fmt == KT_FORMAT_SAFETENSORS ? "voice" : fmt == KT_FORMAT_NPZ ? stem : "";
+    const char *name = fmt == KT_FORMAT_SAFETENSORS ? (member ? member : "voice")
+                       : fmt == KT_FORMAT_NPZ ? (member ? member : stem) : "";
     if (!st)
         st = kt_tensor_list_add(&l, name, &t, err);
     if (st)

@@ -63,12 +63,18 @@ long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name);
 void kt_voice_bundle_free(kt_voice_bundle *b);
 
 /* Writes the bundle's members plus v as name to path (atomically): an npz (name ->
- * [510,1,D]) when the bundle is an npz, raw float32 concatenation when it is raw
+ * [510,1,D]) when the bundle is an npz, likewise a safetensors or a .pth dict of voices,
+ * raw float32 concatenation when it is raw
  * (v then goes last; its index is the old count). An existing member of the same
  * name is replaced when replace is set, else it is an error. path may be the
  * bundle's own file. */
 kt_status kt_voice_bundle_write_with(const kt_voice_bundle *b, const char *name, const kt_voice *v, int replace,
                                      const char *path, kt_error *err);
+
+/* Adds v as name to the bundle at path (kt_voice_bundle_write_with, in place); a missing
+ * bundle is created, its format from the extension: .npz, .safetensors, .pth (a dict of
+ * tensors) or .bin (raw float32, members by index). */
+kt_status kt_voice_bundle_append(const char *path, const char *name, const kt_voice *v, int replace, kt_error *err);
 
 /* ---- loading ---- */
 
@@ -102,6 +108,10 @@ void kt_voice_spec_name(const char *spec, char *buf, size_t n);
  * '-' is "minus"): "af_heart:0.6 am_adam:0.4" -> "af_heart_0.6_am_adam_0.4". Never empty;
  * starts with a letter. n >= 8. */
 void kt_voice_member_name(const char *const *args, size_t nargs, char *buf, size_t n);
+
+/* 1 if name can be a member name that FILE:MEMBER reaches in an expression: a letter or '_'
+ * first, then letters, digits, '_' and '.', fewer than 256 characters. */
+int kt_voice_name_valid(const char *name);
 
 /* ---- blend expressions ---- */
 
@@ -168,5 +178,10 @@ kt_status kt_voice_interp(const kt_voice *a, const kt_voice *b, int steps, int u
  * with meta), npy [510,1,D], npz (member = file stem), voicebin (raw float32). */
 kt_status kt_voice_write(const kt_voice *v, const char *path, kt_format fmt, const kt_kv *meta, size_t nmeta,
                          kt_error *err);
+
+/* kt_voice_write with the member's name where the format names it: the npz member and the
+ * safetensors tensor are called member (NULL: as kt_voice_write). */
+kt_status kt_voice_write_named(const kt_voice *v, const char *path, kt_format fmt, const char *member,
+                               const kt_kv *meta, size_t nmeta, kt_error *err);
 
 #endif
