@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "kt/cli.h"
 #include "kt/io.h"
 #include "kt/voice.h"
 
@@ -52,7 +53,8 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  -o, --output OUT  output file; its extension picks the format: .pt/.pth (a bare tensor\n"
-    "                    like the real packs), .safetensors, .npy, .npz, .bin (raw float32)\n"
+    "                    like the real packs), .safetensors, .npy, .npz, .bin (raw float32);\n"
+    "                    '-' writes to stdout (.pt unless --format)\n"
     "  --format F        pt, safetensors, npy, npz or bin, whatever the extension\n"
     "  --voices DIR      where voice names are found (default $KT_VOICES, then ./voices)\n"
     "  --no-normalize    use the weights as written\n"
@@ -71,6 +73,9 @@ static const char usage[] =
     "  kt-blend --list voices-v1.0.bin\n"
     "  kt-blend --extract af_heart voices-v1.0.bin -o af_heart.pt\n"
     "  kt-blend af_heart:0.5 am_adam:0.5 --append voices-v1.0.bin --name mix_1\n"
+    "  kt-blend af_heart:0.5 am_adam:0.5 --append my-voices.npz        # created when missing\n"
+    "  kt-blend af_heart:0.5 am_adam:0.5 -o - | kt-inspect - --stats\n"
+    "  kt-blend --no-normalize -o d.pt -- -am_adam af_heart:2        # '--' ends the options\n"
     "\n"
     "Outputs are written to a temp file and renamed; nothing is written on any error.\n"
     "exit status: 0 success, 1 an input is missing or unreadable or the packs do not fit,\n"
@@ -134,6 +139,7 @@ static int parse_pair(options *o, int argc, char **argv, int *i, int *flag)
 
 static int parse_args(int argc, char **argv, options *o)
 {
+    int only_pos = 0;
     o->pos = calloc((size_t)argc, sizeof *o->pos);
     if (!o->pos)
         return 3;
@@ -141,7 +147,11 @@ static int parse_args(int argc, char **argv, options *o)
         const char *a = argv[i];
         const char **slot = value_slot(o, a);
         int *flag = flag_slot(o, a), rc = 0;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (only_pos) {
+            o->pos[o->npos++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             return -1;
         } else if (strcmp(a, "--slerp") == 0 || strcmp(a, "--interp") == 0) {
@@ -183,7 +193,7 @@ static int check_format(options *o)
                 o->fmt = fmts[i];
         if (o->fmt == KT_FORMAT_UNKNOWN)
             return usage_error("unknown --format %s (pt, safetensors, npy, npz, bin)", o->format);
-    } else if (o->out && !o->interp) {
+    } else if (o->out && !o->interp && !kt_cli_is_stdio(o->out)) {
         o->fmt = kt_format_from_extension(o->out);
         if (o->fmt == KT_FORMAT_UNKNOWN)
             return usage_error("cannot tell the format of %s: use .pt, .safetensors, .npy, .npz, .bin "
@@ -206,6 +216,10 @@ static int check_targets(const options *o)
         return o->out || o->append ? usage_error("%s takes no output", "--list") : 0;
     if (!o->out == !o->append)
         return usage_error("%s", o->out ? "give -o or --append, not both" : "no output: give -o OUT or --append BUNDLE");
+    if (o->json && o->out && kt_cli_is_stdio(o->out))
+        return usage_error("%s prints on stdout, which -o - fills with the voice", "--json");
+    if (o->interp && o->out && kt_cli_is_stdio(o->out))
+        return usage_error("%s writes files into a folder, not to stdout", "--interp");
     if (o->append && o->interp)
         return usage_error("%s writes files, not a bundle", "--interp");
     if (o->name && o->interp)
@@ -662,8 +676,21 @@ static int write_outputs(const options *o, const work *w, cJSON *outs)
         return write_append(o, w, outs);
     if (clobbers_input(o, w, o->out))
         return 2;
-    char *path = (char *)o->out;
-    int rc = write_files(o, w, &path, &w->result, 1);
+    char *path = (char *)o->out, *tmp = NULL;
+    kt_error err = {0};
+    char ext[16];
+    snprintf(ext, sizeof ext, ".%s", format_ext(o->fmt));
+    if (kt_cli_is_stdio(o->out) && kt_cli_temp_output(ext, &tmp, &err)) {
+        fprintf(stderr, "kt-blend: -: %s\n", err.msg);
+        return 3;
+    }
+    int rc = write_files(o, w, tmp ? &tmp : &path, &w->result, 1);
+    if (!rc && tmp && kt_cli_send_to_stdout(tmp, &err)) {
+        fprintf(stderr, "kt-blend: -: %s\n", err.msg);
+        rc = 3;
+    }
+    kt_cli_temp_remove(tmp);
+    free(tmp);
     if (!rc)
         add_summary_output(outs, o->out, o->fmt, &w->result);
     return rc;
