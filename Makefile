@@ -2,6 +2,7 @@
 #
 #   make            build libkt.a, libkt.so and the tools into $(BUILD)/
 #   make run        install missing Debian packages, build, run the demo on the bundled fixtures
+#   make models     download kokoro-v1_0.pth, config.json and the voices into models/, checked
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
@@ -40,7 +41,7 @@ TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
 
-.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean
+.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean models
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
@@ -76,6 +77,10 @@ deps-test:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh $(BUILD)
+
+# The real Kokoro-82M v1.0 files, downloaded and checked into models/ (tools/fetch-models.sh).
+models:
+	@sh tools/fetch-models.sh
 
 # Generated test data (not committed): format fixtures, then the random-weight Kokoro models.
 fixtures: $(TOOLS)

@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""tools/fetch-models.sh against a local HTTP server on 127.0.0.1 (never another address) that
+serves small files under the real names: a fresh download with curl and with wget, a rerun
+that downloads nothing, a transfer cut in the middle (resumed with a Range request in the same
+run), a partial file left by an earlier run (resumed), a corrupted file (a one-line sha256
+error, exit 1, nothing under the final name), a file without a recorded checksum (--strict
+refuses it) and bad command lines (exit 2). The server answers for at most 300 s."""
+import hashlib
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "tools", "fetch-models.sh")
+TINY = os.path.join(ROOT, "fixtures", "tiny")
+
+failures = []
+
+
+def check(ok, what, detail=""):
+    print("%s %s%s" % ("ok  " if ok else "FAIL", what, "" if ok else ": " + detail))
+    if not ok:
+        failures.append(what)
+
+
+class Server:
+    """Serves root over HTTP/1.0 with byte ranges; per-path faults: 'cut' (the first response
+    stops halfway and the connection closes) and 'corrupt' (one byte flipped)."""
+
+    def __init__(self, root):
+        self.root, self.faults, self.log = root, {}, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                rel = self.path.lstrip("/")
+                path = os.path.join(outer.root, rel)
+                rng = self.headers.get("Range")
+                outer.log.append((rel, rng))
+                if ".." in rel or not os.path.isfile(path):
+                    self.send_error(404)
+                    return
+                data = open(path, "rb").read()
+                if outer.faults.get(rel) == "corrupt":
+                    data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
+                start = 0
+                if rng and rng.startswith("bytes=") and rng.endswith("-"):
+                    start = int(rng[6:-1])
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", "bytes */%d" % len(data))
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Accept-Ranges", "bytes")
+                self.end_headers()
+                if outer.faults.get(rel) == "cut":
+                    del outer.faults[rel]  # the next request gets the rest
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.timer = threading.Timer(300, self.httpd.shutdown)  # stops itself whatever happens
+
+    def __enter__(self):
+        self.thread.start()
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.timer.cancel()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def make_site(d):
+    """The tiny fixture files under the real names, and a manifest with their sizes and sums."""
+    site = os.path.join(d, "site")
+    os.makedirs(os.path.join(site, "voices"))
+    files = {"config.json": os.path.join(TINY, "config.json"),
+             "kokoro-v1_0.pth": os.path.join(TINY, "kokoro-tiny.pth"),
+             "voices/af_heart.pt": os.path.join(TINY, "voices", "af_tiny.pt"),
+             "voices/am_adam.pt": os.path.join(TINY, "voices", "am_tiny.pt"),
+             "voices/bf_emma.pt": os.path.join(TINY, "voices", "bf_tiny.pt")}
+    lines = ["# test manifest"]
+    for rel, src in files.items():
+        shutil.copy(src, os.path.join(site, rel))
+        lines.append("%s %d %s" % (rel, os.path.getsize(src), sha(src)))
+    manifest = os.path.join(d, "manifest")
+    with open(manifest, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return site, manifest, files
+
+
+def fetch(args, env_extra=None):
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    r = subprocess.run(["sh", SCRIPT] + args, capture_output=True, text=True, env=env, timeout=240,
+                       stdin=subprocess.DEVNULL)
+    return r.returncode, r.stderr
+
+
+def same_tree(dest, site, rels):
+    bad = [r for r in rels if not os.path.isfile(os.path.join(dest, r)) or
+           open(os.path.join(dest, r), "rb").read() != open(os.path.join(site, r), "rb").read()]
+    parts = [os.path.join(dp, n) for dp, _, ns in os.walk(dest) for n in ns if n.endswith(".part")]
+    return not bad and not parts, "differ or missing: %s; left over: %s" % (bad, parts)
+
+
+def main():
+    with tempfile.TemporaryDirectory() as d:
+        site, manifest, files = make_site(d)
+        rels = list(files)
+        with Server(site) as srv:
+            common = ["--base-url", srv.url, "--manifest", manifest]
+            for tool in ("curl", "wget"):
+                if not shutil.which(tool):
+                    print("skip %s: not installed" % tool)
+                    continue
+                env = {"KT_FETCH_TOOL": tool}
+                dest = os.path.join(d, "fresh-" + tool)
+                rc, err = fetch(common + ["--dir", dest], env)
+                check(rc == 0, tool + ": a fresh download succeeds", err)
+                ok, why = same_tree(dest, site, rels)
+                check(ok, tool + ": every file arrives intact under its real name", why)
+                n = len(srv.log)
+                rc, err = fetch(common + ["--dir", dest], env)
+                check(rc == 0 and len(srv.log) == n and "already there" in err,
+                      tool + ": a rerun downloads nothing", err)
+
+                dest = os.path.join(d, "cut-" + tool)
+                srv.faults["kokoro-v1_0.pth"] = "cut"
+                n = len(srv.log)
+                rc, err = fetch(common + ["--dir", dest, "--voices", "none"], env)
+                ranges = [r for p, r in srv.log[n:] if p == "kokoro-v1_0.pth" and r]
+                ok, why = same_tree(dest, site, ["config.json", "kokoro-v1_0.pth"])
+                check(rc == 0 and ok and ranges, tool + ": a transfer cut halfway is resumed with a Range request",
+                      "rc %d, ranges %s, %s, %s" % (rc, ranges, why, err))
+
+                dest = os.path.join(d, "part-" + tool)
+                os.makedirs(os.path.join(dest, "voices"))
+                src = os.path.join(site, "voices", "af_heart.pt")
+                half = open(src, "rb").read()[: os.path.getsize(src) // 3]
+                with open(os.path.join(dest, "voices", "af_heart.pt.part"), "wb") as f:
+                    f.write(half)
+                n = len(srv.log)
+                rc, err = fetch(common + ["--dir", dest, "--voices", "af_heart"], env)
+                ranges = [r for p, r in srv.log[n:] if p == "voices/af_heart.pt" and r]
+                ok, why = same_tree(dest, site, ["config.json", "kokoro-v1_0.pth", "voices/af_heart.pt"])
+                check(rc == 0 and ok and ranges == ["bytes=%d-" % len(half)],
+                      tool + ": a .part left by an earlier run is resumed", "rc %d, ranges %s, %s, %s" %
+                      (rc, ranges, why, err))
+                check(not os.path.exists(os.path.join(dest, "voices", "am_adam.pt")),
+                      tool + ": --voices fetches only the voices named")
+
+                dest = os.path.join(d, "bad-" + tool)
+                srv.faults["voices/bf_emma.pt"] = "corrupt"
+                rc, err = fetch(common + ["--dir", dest, "--voices", "bf_emma"], env)
+                srv.faults.pop("voices/bf_emma.pt", None)
+                lines = [x for x in err.splitlines() if "mismatch" in x]
+                check(rc == 1 and len(lines) == 1 and "voices/bf_emma.pt: sha256 mismatch" in lines[0]
+                      and err.strip().splitlines()[-1] == lines[0],
+                      tool + ": a corrupted file stops with one sha256 mismatch line", err)
+                left = os.listdir(os.path.join(dest, "voices"))
+                check(left == [], tool + ": nothing is left under the final name or as .part", str(left))
+
+            # a manifest entry without recorded checksum
+            loose = os.path.join(d, "loose")
+            with open(loose, "w") as f:
+                f.write("config.json - -\n")
+            dest = os.path.join(d, "loose-dir")
+            rc, err = fetch(["--base-url", srv.url, "--manifest", loose, "--dir", dest])
+            check(rc == 0 and "NOT verified" in err and sha(os.path.join(TINY, "config.json")) in err,
+                  "an unrecorded checksum is downloaded, reported as not verified with its sha256", err)
+            rc, err = fetch(["--base-url", srv.url, "--manifest", loose, "--dir", dest + "2", "--strict"])
+            check(rc == 1 and not os.path.exists(os.path.join(dest + "2", "config.json")),
+                  "--strict refuses a file without a recorded checksum", err)
+            rc, err = fetch(common + ["--dir", os.path.join(d, "x"), "--voices", "af_nobody"])
+            check(rc == 2 and "af_nobody" in err, "an unknown voice name is a usage error", err)
+            rc, err = fetch(["--bogus"])
+            check(rc == 2, "an unknown option exits 2", err)
+            rc, err = fetch(common + ["--dir", os.path.join(d, "y"), "--base-url", srv.url + "/missing"])
+            check(rc == 1 and "download failed" in err, "a missing file on the server exits 1", err)
+    rc = subprocess.run(["sh", SCRIPT, "--help"], capture_output=True, text=True)
+    check(rc.returncode == 0 and "examples:" in rc.stdout, "--help has examples")
+    with open(os.path.join(ROOT, "tools", "kokoro-v1_0.manifest")) as f:
+        rows = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    voices = [r for r in rows if r[0].startswith("voices/")]
+    recorded = [r for r in rows if r[2] != "-"]
+    check(len(voices) == 54 and all(len(r) == 3 for r in rows) and
+          all(len(r[2]) == 64 and r[1].isdigit() for r in recorded),
+          "the real manifest: 54 voices, well-formed rows (%d with recorded sums)" % len(recorded))
+    if failures:
+        print("check_fetch: %d failed: %s" % (len(failures), "; ".join(failures)))
+        sys.exit(1)
+    print("check_fetch: all passed")
+
+
+main()
