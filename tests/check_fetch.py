@@ -6,13 +6,14 @@ run), a partial file left by an earlier run (resumed), a corrupted file (a one-l
 error, exit 1, nothing under the final name), a file without a recorded checksum (--strict
 refuses it) and bad command lines (exit 2). The server answers for at most 300 s."""
 import hashlib
-import http.server
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "util"))
+from local_http import Server  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "tools", "fetch-models.sh")
@@ -25,69 +26,6 @@ def check(ok, what, detail=""):
     print("%s %s%s" % ("ok  " if ok else "FAIL", what, "" if ok else ": " + detail))
     if not ok:
         failures.append(what)
-
-
-class Server:
-    """Serves root over HTTP/1.0 with byte ranges; per-path faults: 'cut' (the first response
-    stops halfway and the connection closes) and 'corrupt' (one byte flipped)."""
-
-    def __init__(self, root):
-        self.root, self.faults, self.log = root, {}, []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                rel = self.path.lstrip("/")
-                path = os.path.join(outer.root, rel)
-                rng = self.headers.get("Range")
-                outer.log.append((rel, rng))
-                if ".." in rel or not os.path.isfile(path):
-                    self.send_error(404)
-                    return
-                data = open(path, "rb").read()
-                if outer.faults.get(rel) == "corrupt":
-                    data = data[:100] + bytes([data[100] ^ 0xFF]) + data[101:]
-                start = 0
-                if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                    start = int(rng[6:-1])
-                    if start >= len(data):
-                        self.send_response(416)
-                        self.send_header("Content-Range", "bytes */%d" % len(data))
-                        self.end_headers()
-                        return
-                    self.send_response(206)
-                    self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
-                else:
-                    self.send_response(200)
-                body = data[start:]
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Accept-Ranges", "bytes")
-                self.end_headers()
-                if outer.faults.get(rel) == "cut":
-                    del outer.faults[rel]  # the next request gets the rest
-                    self.wfile.write(body[: len(body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.timer = threading.Timer(300, self.httpd.shutdown)  # stops itself whatever happens
-
-    def __enter__(self):
-        self.thread.start()
-        self.timer.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.timer.cancel()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def sha(path):
