@@ -8,7 +8,14 @@
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
 
+# ESPEAK=0 builds everything without libespeak-ng (GPL-3.0; see docs/licensing.md), into
+# build-noespeak/: phoneme input works for every language, text input is an error naming its words.
+ESPEAK ?= 1
+ifeq ($(ESPEAK),0)
+BUILD ?= build-noespeak
+else
 BUILD ?= build
+endif
 ifeq ($(SAN),1)
 BUILD := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -17,18 +24,18 @@ endif
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
-PKGS := zlib libcjson sndfile openblas espeak-ng
+PKGS := zlib libcjson sndfile openblas $(if $(filter 0,$(ESPEAK)),,espeak-ng)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 OPT ?= -O2
-CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DKT_ESPEAK=$(ESPEAK) \
 	-Ilibkt/include -Iformats/include $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data
+	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data)
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))

@@ -1,8 +1,15 @@
 /* g2p.c - text to Kokoro phonemes through libespeak-ng, chunking, ids. See kt/g2p.h. */
 #include "kt/g2p.h"
 
+#ifndef KT_ESPEAK
+#define KT_ESPEAK 1
+#endif
+#if KT_ESPEAK
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
+#else
+#include "g2p_none.h"
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +178,7 @@ static int lang_is_english(const char *voice)
 }
 
 /* ---- espeak-ng (process-global; serialized) -------------------------------------------------- */
+#if KT_ESPEAK
 
 /* libespeak-ng's state is process-global, so these mirror it: one lock, whether it
  * is initialized, and the voice currently selected in it. */
@@ -256,6 +264,12 @@ static void espeak_phonemize_locked(const char *text, u32buf *out)
         ub_free(&tmp);
     }
 }
+#else /* make ESPEAK=0: kt_g2p_phonemize fails with kt_g2p_unconvertible before these are reached */
+static pthread_mutex_t espeak_lock = PTHREAD_MUTEX_INITIALIZER;
+static kt_status espeak_init_locked(kt_error *err) { return kt_error_set(err, KT_EUNSUPPORTED, "no espeak-ng"); }
+static kt_status espeak_select_locked(const char *voice, kt_error *err) { (void)voice, (void)err; return KT_OK; }
+static void espeak_phonemize_locked(const char *text, u32buf *out) { (void)text, (void)out; }
+#endif
 
 /* ---- punctuation-preserving phonemization ---------------------------------------------------- */
 
@@ -500,6 +514,10 @@ kt_status kt_g2p_phonemize(const char *text, const char *lang, const kt_config *
         st = kt_error_set(err, KT_EINVAL, "text is not valid UTF-8");
         goto fail;
     }
+#if !KT_ESPEAK
+    st = kt_g2p_unconvertible(text, lang, err);
+    goto fail;
+#endif
     filter_scripts(&in, voice, &drop);
     pthread_mutex_lock(&espeak_lock);
     st = espeak_init_locked(err);

@@ -49,6 +49,14 @@ def main():
         check(rc == 0 and "examples:" in text and "exit status" in text, tool + " --help: examples and exit statuses",
               text[-300:])
         expect(tool, ["--no-such-option"], 2, tool + ": an unknown option exits 2")
+    rc, out, err = run("kt-synth", ["--print-phonemes", "Hello world, it's me."])
+    if "no espeak-ng" in err:  # make ESPEAK=0: text input fails, naming its words; phonemes work
+        check(rc == 1 and err.count("\n") == 1 and all(w in err for w in ("Hello", "world", "it's", "me")),
+              "ESPEAK=0: text input is one error line naming the words, exit 1", "exit %d: %r" % (rc, err))
+        rc, out, err = run("kt-synth", ["--print-phonemes", "--phonemes", "--lang", "fr", PHONEMES])
+        check(rc == 0 and out.decode().strip() == PHONEMES, "ESPEAK=0: phoneme input works for any language", err)
+    else:
+        check(rc == 0 and out.strip(), "text input gives phonemes (espeak-ng build)", err)
     with tempfile.TemporaryDirectory() as d:
         syn = ["-m", MODEL, "-c", CONFIG, "--phonemes", "-v", "af_tiny"]
         txt = os.path.join(d, "t.txt")
