@@ -3,8 +3,8 @@
 serves small files under the real names: a fresh download with curl and with wget, a rerun
 that downloads nothing, a transfer cut in the middle (resumed with a Range request in the same
 run), a partial file left by an earlier run (resumed), a corrupted file (a one-line sha256
-error, exit 1, nothing under the final name), a file without a recorded checksum (--strict
-refuses it) and bad command lines (exit 2). The server answers for at most 300 s."""
+error, exit 1, nothing under the final name), a server that ignores Range (the download starts again), a
+file without a recorded checksum (--strict refuses it) and bad command lines (exit 2). The server answers for at most 300 s."""
 import hashlib
 import os
 import shutil
@@ -111,6 +111,17 @@ def main():
                       (rc, ranges, why, err))
                 check(not os.path.exists(os.path.join(dest, "voices", "am_adam.pt")),
                       tool + ": --voices fetches only the voices named")
+
+                dest = os.path.join(d, "norange-" + tool)
+                os.makedirs(os.path.join(dest, "voices"))
+                with open(os.path.join(dest, "voices", "am_adam.pt.part"), "wb") as f:
+                    f.write(open(os.path.join(site, "voices", "am_adam.pt"), "rb").read()[:1000])
+                srv.faults["voices/am_adam.pt"] = "norange"
+                rc, err = fetch(common + ["--dir", dest, "--voices", "am_adam"], env)
+                srv.faults.pop("voices/am_adam.pt", None)
+                ok, why = same_tree(dest, site, ["config.json", "kokoro-v1_0.pth", "voices/am_adam.pt"])
+                check(rc == 0 and ok, tool + ": a server that cannot resume: the download starts again",
+                      "rc %d, %s, %s" % (rc, why, err))
 
                 dest = os.path.join(d, "bad-" + tool)
                 srv.faults["voices/bf_emma.pt"] = "corrupt"

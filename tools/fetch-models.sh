@@ -102,6 +102,11 @@ fetch() {
         if [ -t 2 ]; then progress=--progress-bar; else progress=-sS; fi
         if [ -s "$2" ]; then
             curl -fL $progress --retry 2 --connect-timeout 30 -C - -o "$2" "$1"
+            rc=$?
+            [ "$rc" = 33 ] || return "$rc" # 33: the server cannot resume; start again
+            echo "$me: $1: the server does not resume downloads, starting again" >&2
+            rm -f "$2"
+            curl -fL $progress --retry 2 --connect-timeout 30 -o "$2" "$1"
         else
             curl -fL $progress --retry 2 --connect-timeout 30 -o "$2" "$1"
         fi

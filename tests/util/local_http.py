@@ -8,7 +8,8 @@ import threading
 
 class Server:
     """Serves root over HTTP/1.0 with byte ranges; per-path faults: 'cut' (the first response
-    stops halfway and the connection closes) and 'corrupt' (one byte flipped)."""
+    stops halfway and the connection closes), 'corrupt' (one byte flipped) and 'norange' (Range
+    ignored: 200 and the whole file)."""
 
     def __init__(self, root, deadline=300):
         self.root, self.faults, self.log = root, {}, []
@@ -28,6 +29,8 @@ class Server:
                     return
                 size = os.path.getsize(path)
                 start = 0
+                if outer.faults.get(rel) == "norange":
+                    rng = None  # a server that cannot resume: always the whole file
                 if rng and rng.startswith("bytes=") and rng.endswith("-"):
                     start = int(rng[6:-1])
                     if start >= size:
