@@ -2,9 +2,10 @@
 """tools/fetch-models.sh against a local HTTP server on 127.0.0.1 (never another address) that
 serves small files under the real names: a fresh download with curl and with wget, a rerun
 that downloads nothing, a transfer cut in the middle (resumed with a Range request in the same
-run), a partial file left by an earlier run (resumed), a corrupted file (a one-line sha256
-error, exit 1, nothing under the final name), a server that ignores Range (the download starts again), a
-file without a recorded checksum (--strict refuses it) and bad command lines (exit 2). The server answers for at most 300 s."""
+run), a partial file left by an earlier run (resumed), a server that ignores Range (the
+download starts again), a corrupted file (a one-line sha256 error, exit 1, nothing under the
+final name), a file without a recorded checksum (--strict refuses it) and bad command lines
+(exit 2). The server answers for at most 300 s."""
 import hashlib
 import os
 import shutil
