@@ -44,7 +44,7 @@ static const char usage[] =
     "  --prosody EXPR    ... the second half (prosody predictor: duration, pitch, energy) from EXPR\n"
     "  --interp A B      a series of --steps N voices from A to B inclusive, into folder DIR\n"
     "                    (named A_B_00.EXT ...); --spherical uses slerp instead of a linear mix\n"
-    "  --list BUNDLE     list the voices (members) a file holds\n"
+    "  --list BUNDLE     list the voices (members) a file holds ('-': stdin)\n"
     "  --extract NAME    copy voice NAME out of the bundle given as the argument\n"
     "  --append BUNDLE   add the result to BUNDLE (.npz, .safetensors, a .pth of named voices, or\n"
     "                    raw .bin), creating it when missing (--force replaces a member)\n"

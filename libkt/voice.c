@@ -2,6 +2,8 @@
  * The expression parser and kt_blend_* live in voice_expr.c. */
 #include "kt/voice.h"
 
+#include "kt/cli.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,7 +146,7 @@ static kt_status bundle_members(kt_voice_bundle *b, kt_error *err)
 kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *err)
 {
     memset(b, 0, sizeof *b);
-    kt_status st = kt_checkpoint_open(path, &b->ckpt, err);
+    kt_status st = kt_cli_checkpoint_open(path, &b->ckpt, err); /* "-": stdin */
     if (!st) {
         b->format = kt_checkpoint_format(b->ckpt);
         st = bundle_members(b, err);

@@ -111,6 +111,8 @@ def main():
         expect("kt-convert", [voice, "-o", "-", "--json"], 2, "kt-convert -o - --json is a usage error")
         pt = expect("kt-blend", ["af_tiny:0.5", "am_tiny:0.5", "-o", "-"], 0, "kt-blend -o - writes to stdout")
         check(pt[:2] == b"PK", "kt-blend -o -: a .pt (zip) on stdout", repr(pt[:8]))
+        listed = expect("kt-blend", ["--list", "-"], 0, "kt-blend --list - reads stdin", stdin=pt)
+        check(b"1 voice" in listed, "kt-blend --list -: one voice", repr(listed))
         expect("kt-blend", ["--no-normalize", "-o", os.path.join(d, "m.pt"), "--", "-am_tiny", "af_tiny:2"], 0,
                "kt-blend: '--' ends the options ('-am_tiny' is a term)")
         dash = os.path.join(d, "-odd.pt")

@@ -48,7 +48,7 @@ typedef struct {
     kt_tensor *views;    /* one [510,1,D] or [510,D] view per member */
 } kt_voice_bundle;
 
-/* Opens path and lists its voices. A file of one tensor shaped [n,510,D] (raw
+/* Opens path ("-": stdin) and lists its voices. A file of one tensor shaped [n,510,D] (raw
  * voices.bin) has members "0".."n-1"; otherwise each tensor is a member (an
  * npz's "NAME.npy" is named NAME). Members are not validated here. */
 kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *err);
