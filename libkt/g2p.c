@@ -8,7 +8,7 @@
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
 #else
-#include "g2p_none.h"
+#include "kt/g2p_none.h"
 #endif
 #include <pthread.h>
 #include <stdlib.h>

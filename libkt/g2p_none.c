@@ -1,5 +1,5 @@
 /* g2p_none.c - what text input says in a build without espeak-ng (see g2p_none.h). */
-#include "g2p_none.h"
+#include "kt/g2p_none.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* g2p_none.h - text to phonemes in a build without espeak-ng (make ESPEAK=0). Internal. */
+/* kt/g2p_none.h - text to phonemes in a build without espeak-ng (make ESPEAK=0). */
 #ifndef KT_G2P_NONE_H
 #define KT_G2P_NONE_H
 
