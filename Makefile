@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, run the demo on the bundled fixtures
 #   make models     download kokoro-v1_0.pth, config.json and the voices into models/, checked
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
+#   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
@@ -29,16 +30,19 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 OPT ?= -O2
+LAYERS := core model text voice audio
+KT_INCLUDES := -Ilibkt/include $(patsubst %,-Ilibkt/%/include,$(LAYERS)) -Iformats/include
 CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 -DKT_ESPEAK=$(ESPEAK) \
-	-Ilibkt/include -Iformats/include $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
-LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
+	$(KT_INCLUDES) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
+MECAB_LIBS := $(shell mecab-config --libs 2>/dev/null)
+LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data)
+	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
-LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))
+LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 TOOLS := $(patsubst cmd/%.c,$(BUILD)/%,$(CMD_SRC))
@@ -46,17 +50,19 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
-HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
+HEADERS := $(wildcard libkt/include/kt/*.h $(patsubst %,libkt/%/include/kt/*.h,$(LAYERS)) formats/include/kt/*.h)
 
-.PHONY: all run test tests-build fuzz deps deps-test fixtures bench install clean models
+.PHONY: all run test test-kernels tests-build fuzz deps deps-test fixtures bench install clean models
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
-$(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
 
 # config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
-$(BUILD)/obj/libkt/config.o: libkt/config_default.inc
+$(BUILD)/obj/libkt/model/config.o: libkt/model/config_default.inc
 # test_regressions compiles every fuzz target in
 $(BUILD)/obj/tests/test_regressions.o: $(wildcard tests/fuzz/*.c tests/fuzz/*.h)
 
@@ -103,7 +109,13 @@ test: deps-test
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
 
-tests-build: $(TESTS)
+# The kernel-sensitive checks under every OpenBLAS kernel the CPU runs, on 1 and 2 CPUs.
+test-kernels: deps-test
+	@$(MAKE) --no-print-directory all tests-build
+	@$(MAKE) --no-print-directory fixtures
+	@sh tests/run_kernels.sh $(BUILD)
+
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth
 
 bench: deps-test
 	@sh tools/install-deps.sh time

@@ -10,6 +10,7 @@
 
 #include "kt/cli.h"
 #include "kt/io.h"
+#include "kt/strbuf.h"
 #include "kt/voice.h"
 
 static const char usage[] =
@@ -598,7 +599,7 @@ static int write_files(const options *o, const work *w, char **paths, const kt_v
             f[i].side_open = 0;
             st = kt_atomic_commit(&f[i].side, &err);
             if (st)
-                unlink(paths[i]);
+                kt_output_remove(paths[i]);
         }
         if (st) {
             fprintf(stderr, "kt-blend: %s: %s\n", paths[i], err.msg);
@@ -609,11 +610,11 @@ static int write_files(const options *o, const work *w, char **paths, const kt_v
         }
     }
     for (int i = 0; st && i < done; i++) { /* nothing stays behind on an error */
-        unlink(paths[i]);
+        kt_output_remove(paths[i]);
         if (o->recipe) {
             char side[4096];
             snprintf(side, sizeof side, "%s.json", paths[i]);
-            unlink(side);
+            kt_output_remove(side);
         }
     }
     free(f);
@@ -724,8 +725,10 @@ static int run_list(const options *o)
             size_t k = (size_t)snprintf(shape, sizeof shape, "[");
             for (int d = 0; d < t->ndim && k < sizeof shape; d++)
                 k += (size_t)snprintf(shape + k, sizeof shape - k, "%s%lld", d ? "," : "", (long long)t->shape[d]);
-            printf("%-24s %-8s %s]\n", b.names[i][0] ? b.names[i] : "(the file's only voice)",
-                   kt_dtype_name(t->dtype), shape);
+            kt_strbuf name = {0};
+            kt_strbuf_escaped(&name, b.names[i][0] ? b.names[i] : "(the file's only voice)");
+            printf("%-24s %-8s %s]\n", name.data ? name.data : "?", kt_dtype_name(t->dtype), shape);
+            kt_strbuf_free(&name);
         }
     }
     cJSON_AddItemToObject(j, "voices", arr);
@@ -765,7 +768,10 @@ int main(int argc, char **argv)
     }
     work_free(&w, o.steps);
     free(o.pos);
-    if (fflush(stdout) != 0 && rc == 0)
+    kt_error e;
+    if (kt_stdout_close(&e) && rc <= 0) {
+        fprintf(stderr, "kt-blend: stdout: %s\n", e.msg);
         rc = 3;
+    }
     return rc < 0 ? 0 : rc;
 }

@@ -42,6 +42,9 @@ static const char usage[] =
     "  --json                 print a JSON summary on stdout (per tensor: dtype and bytes before\n"
     "                         and after, max abs error after dequantization; totals)\n"
     "  --force                allow OUT to be the same file as IN\n"
+    "  --max-output BYTES     refuse (before writing) an output whose tensors would exceed BYTES\n"
+    "                         (default: 8 x the input files' size + 64 MiB; counted as elements x\n"
+    "                         max(4, element size), so stride-0 tensors count what they expand to)\n"
     "  -h, --help             this help\n"
     "\n"
     "What stays float32 under f16, bf16, q8 and q4 (a rule, not a list): tensors of 1 dimension\n"
@@ -70,6 +73,7 @@ typedef struct {
     int fold;        /* -1: default by scheme */
     int json, force;
     kt_format out_format;
+    uint64_t max_output; /* 0: 8 x the inputs' size + 64 MiB */
 } options;
 
 /* One tensor of the logical source: a view (borrowed) or an owned tensor. */
@@ -126,6 +130,17 @@ static int parse_option(int argc, char **argv, int *i, options *o)
         o->json = 1;
     else if (strcmp(a, "--force") == 0)
         o->force = 1;
+    else if (strcmp(a, "--max-output") == 0) {
+        char *end;
+        if (!want_value(argc, argv, i))
+            return 2;
+        errno = 0;
+        o->max_output = strtoull(argv[*i], &end, 10);
+        if (errno || end == argv[*i] || *end || argv[*i][0] == '-' || o->max_output == 0) {
+            kt_usage_error("kt-convert", "--max-output must be a byte count > 0", argv[*i]);
+            return 2;
+        }
+    }
     else if (strcmp(a, "--fold-weight-norm") == 0)
         o->fold = 1;
     else if (strcmp(a, "--no-fold-weight-norm") == 0)
@@ -216,15 +231,9 @@ static int check_output(options *o)
         fprintf(stderr, "kt-convert: %s: %s\n", o->out, why);
         return 2;
     }
-    char *dir = strdup(o->out);
-    char *slash = dir ? strrchr(dir, '/') : NULL;
-    struct stat st;
-    if (slash)
-        slash[slash == dir ? 1 : 0] = '\0';
-    int ok = dir && stat(slash ? dir : ".", &st) == 0 && S_ISDIR(st.st_mode);
-    free(dir);
-    if (!ok) {
-        fprintf(stderr, "kt-convert: %s: the output folder does not exist\n", o->out);
+    kt_error e;
+    if (kt_output_check(o->out, &e)) {
+        fprintf(stderr, "kt-convert: %s: %s\n", o->out, e.msg);
         return 3;
     }
     if (!o->force && kt_same_file(o->in, o->out)) {
@@ -615,6 +624,33 @@ static kt_status add_voices(job *j, kt_error *err)
     return st;
 }
 
+/* Refuses, before any conversion or write, an output larger than --max-output (default 8 x
+ * the inputs' size + 64 MiB): each tensor counts elements x max(4, element size) bytes, an upper
+ * bound of what it becomes in any output dtype. A stride-0 tensor counts what it expands to. */
+static kt_status check_output_size(const job *j, kt_error *err)
+{
+    uint64_t in = kt_checkpoint_file_size(j->ck), need = 0, limit = j->o.max_output;
+    for (size_t i = 0; i < j->nvoices; i++)
+        in += kt_checkpoint_file_size(j->voices[i]);
+    if (!limit)
+        limit = (in > UINT64_MAX / 16 ? UINT64_MAX / 2 : 8 * in) + ((uint64_t)64 << 20);
+    for (size_t i = 0; i < j->src.n; i++) {
+        const kt_tensor *t = &j->src.v[i].t;
+        uint64_t size = kt_dtype_size(t->dtype) > 4 ? kt_dtype_size(t->dtype) : 4;
+        uint64_t n = (uint64_t)kt_tensor_numel(t);
+        if (n > (UINT64_MAX - need) / size) {
+            need = UINT64_MAX;
+            break;
+        }
+        need += n * size;
+    }
+    if (need > limit)
+        return kt_error_set(err, KT_ELIMIT, "the output would hold %llu bytes of tensors, over the limit of %llu "
+                            "(%s; raise it with --max-output BYTES)", (unsigned long long)need,
+                            (unsigned long long)limit, j->o.max_output ? "--max-output" : "8 x the input + 64 MiB");
+    return KT_OK;
+}
+
 /* ------------------------------------------------------------ conversion */
 
 static double max_diff(const kt_qview *v, const double *ref)
@@ -961,8 +997,10 @@ static kt_status run(job *j, int *rc, kt_error *err)
     }
     if (!st) {
         where = j->o.in;
-        st = convert_all(j, err);
+        st = check_output_size(j, err);
     }
+    if (!st)
+        st = convert_all(j, err);
     if (!st) {
         where = j->o.out;
         st = write_output(j, err);
@@ -1012,6 +1050,11 @@ int main(int argc, char **argv)
         rc = 3;
     }
     kt_cli_temp_remove(to_stdout);
+    if (kt_stdout_close(&err) && !rc) {
+        fprintf(stderr, "kt-convert: stdout: %s\n", err.msg);
+        kt_output_remove(j.o.out); /* no output of a failed run stays behind */
+        rc = 3;
+    }
     free(to_stdout);
     cJSON_Delete(j.json);
     kt_tensor_list_free(&j.out);

@@ -12,6 +12,7 @@
 #include "kt/audio.h"
 #include "kt/config.h"
 #include "kt/g2p.h"
+#include "kt/g2p_lang.h"
 #include "kt/io.h"
 #include "kt/kokoro.h"
 #include "kt/voice.h"
@@ -39,7 +40,7 @@ static const char usage[] =
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
     "      --print-phonemes print the phonemes, one chunk per line, and exit (no model needed)\n"
-    "      --speed X        speaking rate, > 0 (default 1.0; 1.2 is faster)\n"
+    "      --speed X        speaking rate, 0.1..10 (default 1.0; 1.2 is faster)\n"
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
@@ -81,11 +82,7 @@ typedef struct {
 
 static int fail_usage(const char *msg, const char *arg)
 {
-    if (arg)
-        fprintf(stderr, "kt-synth: %s: %s\n", msg, arg);
-    else
-        fprintf(stderr, "kt-synth: %s\n", msg);
-    fputs("try 'kt-synth --help'\n", stderr);
+    kt_usage_error("kt-synth", msg, arg);
     return EXIT_USAGE;
 }
 
@@ -112,8 +109,8 @@ static int parse_value_option(options *o, const char *a, const char *v)
     else if (!strcmp(a, "--lang")) o->lang = v;
     else if (!strcmp(a, "--durations")) o->durations = v;
     else if (!strcmp(a, "--speed")) {
-        if (parse_number(v, &o->speed) || o->speed <= 0)
-            return fail_usage("--speed must be a number > 0", v);
+        if (parse_number(v, &o->speed) || !(o->speed >= KT_SPEED_MIN && o->speed <= KT_SPEED_MAX))
+            return fail_usage("--speed must be a number in 0.1..10", v);
     } else if (!strcmp(a, "--seed")) {
         if (parse_number(v, &x) || x < 0 || x > 4294967295.0 || x != floor(x))
             return fail_usage("--seed must be an integer 0..4294967295", v);
@@ -166,18 +163,14 @@ static int text_append(options *o, const char *s)
     return 0;
 }
 
-/* 1 if the folder that would hold path exists and is writable. */
-static int folder_writable(const char *path)
+/* 0, or a message and EXIT_OUTPUT when path cannot be an output (see kt_output_check). */
+static int check_output(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return access(".", W_OK) == 0;
-    if (slash == path)
-        return access("/", W_OK) == 0;
-    char *dir = strndup(path, (size_t)(slash - path));
-    int ok = dir && access(dir, W_OK) == 0;
-    free(dir);
-    return ok;
+    kt_error e;
+    if (!kt_output_check(path, &e))
+        return 0;
+    fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
+    return EXIT_OUTPUT;
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -220,11 +213,11 @@ static int parse_args(int argc, char **argv, options *o)
             fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output);
             return EXIT_USAGE;
         }
-        if (!folder_writable(o->output)) {
-            fprintf(stderr, "kt-synth: %s: the folder does not exist or is not writable\n", o->output);
+        if (check_output(o->output))
             return EXIT_OUTPUT;
-        }
     }
+    if (o->durations && !o->print_phonemes && check_output(o->durations))
+        return EXIT_OUTPUT;
     return 0;
 }
 
@@ -346,8 +339,11 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
             fprintf(stderr, "kt-synth: %s\n", e.msg);
         return status_exit(st);
     }
-    if (dropped)
-        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
+    if (dropped) {
+        char shown[512];
+        kt_escape_text(shown, sizeof shown, dropped, strlen(dropped));
+        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", shown);
+    }
     free(dropped);
     return 0;
 }
@@ -584,7 +580,10 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
     FILE *f = s->streaming ? stderr : stdout; /* stdout carries the audio when streaming */
     fprintf(f, "%s\n", text);
     free(text);
-    return fflush(f) == 0 ? 0 : EXIT_OUTPUT;
+    if (fflush(f) == 0 && !ferror(f))
+        return 0;
+    fprintf(stderr, "kt-synth: %s: write failed: %s\n", f == stdout ? "stdout" : "stderr", strerror(errno));
+    return EXIT_OUTPUT;
 }
 
 static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
@@ -600,11 +599,33 @@ static int finish(const options *o, const char *lang, const kt_chunk_list *chunk
         cJSON_AddItemReferenceToObject(root, "chunks", s->dur);
         int rc = write_json_file(o->durations, root);
         cJSON_Delete(root);
-        if (rc)
+        if (rc) {
+            if (!s->streaming) /* no output of a failed run stays behind */
+                kt_output_remove(o->output);
             return rc;
+        }
     }
-    if (o->json)
-        return print_summary(o, lang, chunks, s, secs);
+    int rc = o->json ? print_summary(o, lang, chunks, s, secs) : 0;
+    if (rc && !s->streaming) { /* no output of a failed run stays behind */
+        kt_output_remove(o->output);
+        if (o->durations)
+            kt_output_remove(o->durations);
+    }
+    return rc;
+}
+
+/* The language of the voice specification (name, file, bundle member, embedded voice, blend). */
+static int voice_lang(const options *o, const char **lang)
+{
+    kt_error e;
+    if (kt_g2p_lang_for_spec(o->voice, lang, &e)) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->voice, e.msg);
+        return EXIT_INPUT;
+    }
+    if (!*lang) {
+        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
+        return EXIT_INPUT;
+    }
     return 0;
 }
 
@@ -644,7 +665,10 @@ static int print_chunks(const kt_chunk_list *chunks)
 {
     for (size_t i = 0; i < chunks->count; i++)
         printf("%s\n", chunks->items[i].phonemes);
-    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return 0;
+    fprintf(stderr, "kt-synth: stdout: write failed: %s\n", strerror(errno));
+    return EXIT_OUTPUT;
 }
 
 static int run(options *o)
@@ -654,19 +678,14 @@ static int run(options *o)
     kt_model *m = NULL;
     kt_voice v = {0};
     sink s = {0};
-    char vname[256];
-    kt_voice_spec_name(o->voice, vname, sizeof vname);
-    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(vname[0] ? vname : o->voice);
+    const char *lang = o->lang;
     int rc = get_text(o);
     if (!rc)
         rc = load_config(o, &cfg);
+    if (!rc && !o->phonemes && !lang)
+        rc = voice_lang(o, &lang);
     if (rc)
         goto done;
-    if (!o->phonemes && !lang) {
-        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
-        rc = EXIT_INPUT;
-        goto done;
-    }
     rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
     if (!rc && o->first_chunk > 0)
         rc = split_first(o, &chunks);
@@ -724,5 +743,10 @@ int main(int argc, char **argv)
     if (!rc)
         rc = run(&o);
     free(o.text);
+    kt_error e;
+    if (kt_stdout_close(&e) && !rc) {
+        fprintf(stderr, "kt-synth: stdout: %s\n", e.msg);
+        rc = EXIT_OUTPUT;
+    }
     return rc;
 }

@@ -423,6 +423,65 @@ kt_status kt_npy_write(const char *path, const kt_tensor *t, kt_error *err)
 }
 
 /* One "NAME.npy" entry, streamed into the zip with its size known up front. */
+/* The npz member for a tensor name: NAME.npy where '\\' and control characters become '_' and
+ * every '/'-separated part that is empty, "." or ".." becomes "_" or "__", so a member is a
+ * relative path that stays inside its folder when unpacked (no absolute path, no ".."),
+ * whatever the input's names; "a/b" keeps its folder as numpy writes it, and the empty name
+ * stays ".npy". malloc'd, NULL when
+ * out of memory. */
+static char *npz_member(const char *tensor_name)
+{
+    size_t n = strlen(tensor_name), o = 0;
+    char *name = malloc(2 * n + 6); /* an empty part grows to "_" */
+    if (!name)
+        return NULL;
+    for (size_t i = 0; i <= n; i++) {
+        size_t e = i;
+        while (e < n && tensor_name[e] != '/')
+            e++;
+        size_t len = e - i;
+        if ((len == 0 && n > 0) || (len && len <= 2 && !strncmp(tensor_name + i, "..", len)))
+            for (size_t k = 0; k < (len ? len : 1); k++)
+                name[o++] = '_';
+        else
+            for (size_t k = i; k < e; k++) {
+                unsigned char c = (unsigned char)tensor_name[k];
+                name[o++] = c == '\\' || c < 0x20 || c == 0x7f ? '_' : (char)c;
+            }
+        if (e < n)
+            name[o++] = '/';
+        i = e;
+    }
+    memcpy(name + o, ".npy", 5);
+    return name;
+}
+
+static int cmp_member(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Two tensor names that become one member (e.g. "a/b" and "a_b") are refused. */
+static kt_status check_members(const kt_tensor_list *l, kt_error *err)
+{
+    kt_status st = KT_OK;
+    char **m = calloc(l->count ? l->count : 1, sizeof *m);
+    if (!m)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    for (size_t i = 0; i < l->count && !st; i++)
+        if (!(m[i] = npz_member(l->items[i].name)))
+            st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    if (!st)
+        qsort(m, l->count, sizeof *m, cmp_member);
+    for (size_t i = 1; i < l->count && !st; i++)
+        if (strcmp(m[i - 1], m[i]) == 0)
+            st = kt_error_set(err, KT_EINVAL, "two tensors become the npz member \"%.200s\"", m[i]);
+    for (size_t i = 0; i < l->count; i++)
+        free(m[i]);
+    free(m);
+    return st;
+}
+
 static kt_status npz_add(kt_zip_writer *w, const kt_named_tensor *nt, kt_error *err)
 {
     char pre[1024];
@@ -432,12 +491,9 @@ static kt_status npz_add(kt_zip_writer *w, const kt_named_tensor *nt, kt_error *
         st = npy_preamble(&nt->tensor, pre, sizeof pre, &len, err);
     if (st)
         return st;
-    size_t n = strlen(nt->name);
-    char *name = malloc(n + 5);
+    char *name = npz_member(nt->name);
     if (!name)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    memcpy(name, nt->name, n);
-    memcpy(name + n, ".npy", 5);
     st = kt_zip_writer_begin(w, name, len + kt_tensor_nbytes(&nt->tensor), err);
     free(name);
     if (!st)
@@ -452,6 +508,8 @@ kt_status kt_npz_write(const char *path, const kt_tensor_list *l, kt_error *err)
     kt_atomic_file af;
     kt_zip_writer *w = NULL;
     kt_status st = kt_tensor_list_check_unique(l, err);
+    if (!st)
+        st = check_members(l, err);
     if (st)
         return st;
     st = kt_atomic_open(&af, path, err);

@@ -34,6 +34,7 @@ typedef struct arena {
     size_t capstor_hash;
     size_t ntensors;
     size_t max_depth;
+    size_t pickle_bytes; /* size of the parsed pickle: bounds the bytes of tensor names */
 } arena;
 
 struct kt_value {
@@ -119,6 +120,13 @@ void kt_pickle_default_limits(kt_pickle_limits *l)
     l->max_memo = (size_t)1 << 20;
     l->max_tensors = (size_t)1 << 20;
     l->max_values = (size_t)1 << 22;
+    l->max_bytes = 0;
+}
+
+/* The memory a parse of n pickle bytes may allocate when limits say 0: 8 MiB + 2 x n. */
+static size_t default_max_bytes(size_t n)
+{
+    return ((size_t)8 << 20) + (n > SIZE_MAX / 4 ? SIZE_MAX / 2 : 2 * n);
 }
 
 /* ---------------------------------------------------------------- parser state */
@@ -135,10 +143,21 @@ typedef struct {
     size_t nmarks, capmarks;
     kt_value **memo;
     size_t capmemo, memo_count;
+    size_t bytes; /* allocated so far (values, strings, containers, stack), against lim.max_bytes */
     kt_error *err;
 } P;
 
 #define FAIL(code, ...) kt_error_set(p->err, code, "pickle: " __VA_ARGS__)
+
+/* Counts n more bytes of the parse against lim.max_bytes, before they are allocated. */
+static kt_status charge(P *p, size_t n)
+{
+    if (n > p->lim.max_bytes - p->bytes)
+        return FAIL(KT_ELIMIT, "the parse needs more than %zu bytes of memory (8 MiB + 2 x the %zu-byte pickle)",
+                    p->lim.max_bytes, p->n);
+    p->bytes += n;
+    return KT_OK;
+}
 
 static kt_status grow(P *p, void **arr, size_t *cap, size_t need, size_t elem, size_t limit, const char *what)
 {
@@ -151,6 +170,9 @@ static kt_status grow(P *p, void **arr, size_t *cap, size_t need, size_t elem, s
         c = c > limit / 2 ? limit : c * 2;
     if (c > limit)
         c = limit;
+    /* the memo table is the exception: one pointer per index, at most max_memo (see kt/pickle.h) */
+    if ((void *)arr != (void *)&p->memo && charge(p, (c - *cap) * elem))
+        return p->err->code;
     void *q = realloc(*arr, c * elem);
     if (!q)
         return FAIL(KT_ENOMEM, "out of memory for %s", what);
@@ -162,7 +184,8 @@ static kt_status grow(P *p, void **arr, size_t *cap, size_t need, size_t elem, s
 static kt_value *new_value(P *p, kt_vkind kind)
 {
     arena *a = p->a;
-    if (grow(p, (void **)&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, p->lim.max_values, "value count"))
+    if (grow(p, (void **)&a->vals, &a->capvals, a->nvals + 1, sizeof *a->vals, p->lim.max_values, "value count") ||
+        charge(p, sizeof(kt_value) + 16))
         return NULL;
     kt_value *v = calloc(1, sizeof *v);
     if (!v) {
@@ -268,7 +291,7 @@ static int utf8_valid(const unsigned char *s, size_t n)
 static kt_value *new_blob(P *p, kt_vkind kind, const void *src, size_t len)
 {
     kt_value *v = new_value(p, kind);
-    if (!v)
+    if (!v || charge(p, len + 16))
         return NULL;
     v->u.s.p = malloc(len + 1);
     if (!v->u.s.p) {
@@ -921,6 +944,10 @@ static int is_seq(const kt_value *v) { return v->kind == KT_V_TUPLE || v->kind =
 static kt_value *new_tensor(P *p)
 {
     kt_value *t = new_value(p, KT_V_TENSOR);
+    if (t && charge(p, sizeof *t->u.t + 16)) {
+        t->kind = KT_V_NONE;
+        return NULL;
+    }
     if (t && !(t->u.t = calloc(1, sizeof *t->u.t))) {
         t->kind = KT_V_NONE;
         FAIL(KT_ENOMEM, "out of memory");
@@ -1343,14 +1370,6 @@ static kt_status check_tree(P *p, kt_value *v, size_t depth, size_t *height)
     return st;
 }
 
-/* Keeps an error message on one line: control characters from the input become '?'. */
-static void one_line(kt_error *err)
-{
-    for (char *c = err ? err->msg : NULL; c && *c; c++)
-        if ((unsigned char)*c < 0x20 || *c == 0x7f)
-            *c = '?';
-}
-
 kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickle_options *opt, kt_value **out,
                           size_t *consumed, kt_error *err)
 {
@@ -1366,11 +1385,14 @@ kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickl
     kt_pickle_default_limits(&p->lim);
     if (opt && opt->limits)
         p->lim = *opt->limits;
+    if (p->lim.max_bytes == 0)
+        p->lim.max_bytes = default_max_bytes(p->n);
     if (p->lim.max_depth > 4096)
         p->lim.max_depth = 4096; /* the final check recurses */
     if (!(p->a = calloc(1, sizeof *p->a)))
         return kt_error_set(err, KT_ENOMEM, "pickle: out of memory");
     p->a->max_depth = p->lim.max_depth;
+    p->a->pickle_bytes = p->n;
     while (!st && !stopped) {
         if (p->pos >= p->n) {
             st = FAIL(KT_EFORMAT, "ends without STOP");
@@ -1392,7 +1414,6 @@ kt_status kt_pickle_parse(const unsigned char *data, size_t size, const kt_pickl
     free(p->marks);
     free(p->memo);
     if (st) {
-        one_line(p->err);
         arena_free(p->a);
         return st;
     }
@@ -1570,6 +1591,7 @@ typedef struct {
     char *name;
     size_t len, cap;
     size_t budget; /* nodes still allowed to visit (shared subtrees are walked once per path) */
+    size_t name_bytes; /* bytes of tensor names still allowed (a memoized key may recur in many) */
     kt_error *err;
 } flat;
 
@@ -1653,6 +1675,10 @@ static kt_status flat_walk(flat *f, const kt_value *v, int named)
         if (!v->u.t->storage->u.st.data && v->u.t->storage->u.st.numel > 0)
             return kt_error_set(f->err, KT_EFORMAT, "pickle: storage '%.100s' has no data",
                                 v->u.t->storage->u.st.key);
+        if (f->len + 1 > f->name_bytes)
+            return kt_error_set(f->err, KT_ELIMIT, "pickle: the tensor names need more than 8 MiB + 2 x the "
+                                                   "%zu-byte pickle", v->a->pickle_bytes);
+        f->name_bytes -= f->len + 1;
         kt_value_tensor(v, &t, f->err);
         return kt_tensor_list_add(f->out, f->name ? f->name : "", &t, f->err);
     }
@@ -1706,16 +1732,15 @@ static kt_status check_unique(kt_tensor_list *l, size_t first, kt_error *err)
 
 kt_status kt_value_flatten(const kt_value *root, kt_tensor_list *out, kt_error *err)
 {
-    flat f = {out, NULL, 0, 0, 0, err};
+    flat f = {out, NULL, 0, 0, 0, 0, err};
     size_t first = out->count;
     if (!root)
         return kt_error_set(err, KT_EINVAL, "pickle: no tree");
     f.budget = 2 * root->a->nvals + 1024;
+    f.name_bytes = default_max_bytes(root->a->pickle_bytes);
     kt_status st = flat_walk(&f, root, 1);
     free(f.name);
     if (!st)
         st = check_unique(out, first, err);
-    if (st)
-        one_line(err);
     return st;
 }

@@ -7,8 +7,8 @@
  * overlaps, and returns tensors in data order. The writer orders tensors as the
  * reference implementation does (descending dtype alignment, then name) and
  * pads the JSON with spaces to a multiple of 8. */
-#include <cJSON.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,13 +31,26 @@ static const struct {
 
 /* ---------------------------------------------------------------- reader */
 
+/* The header is read in one pass by the small JSON scanner below, not through a DOM: each
+ * tensor entry goes straight into the result's list (about 200 bytes per tensor with its
+ * name) plus a 32-byte record for the layout checks, so a header of many tiny tensors costs
+ * a few times its own size, not the ~1 KB per tensor of a parsed JSON tree. Strings must be
+ * valid JSON (no raw control characters, no \u0000, paired surrogates); numbers follow the
+ * JSON grammar. */
+
 typedef struct {
-    const char *name;
-    kt_dtype dtype;
-    int ndim;
-    int64_t shape[KT_MAX_DIMS];
+    const char *name; /* the list entry's name */
     uint64_t begin, end;
+    size_t idx;       /* position in the list, from the first tensor of this header */
 } st_info;
+
+typedef struct {
+    const unsigned char *s;
+    size_t n, pos;
+    char *str;        /* the last string read, decoded and NUL-terminated */
+    size_t str_cap;
+    kt_error *err;
+} scan;
 
 static int parse_dtype(const char *s, kt_dtype *out)
 {
@@ -49,84 +62,374 @@ static int parse_dtype(const char *s, kt_dtype *out)
     return -1;
 }
 
-/* A JSON number that is a non-negative integer below 2^53 (exact in a double). */
-static int json_uint(const cJSON *j, uint64_t *out)
+static kt_status bad_json(scan *c)
 {
-    if (!cJSON_IsNumber(j))
-        return -1;
-    double v = j->valuedouble;
-    if (!(v >= 0) || v > 9007199254740992.0 || v != (double)(uint64_t)v)
-        return -1;
-    *out = (uint64_t)v;
+    return kt_error_set(c->err, KT_EFORMAT, "safetensors header is not valid JSON (at byte %zu)", c->pos);
+}
+
+static void ws(scan *c)
+{
+    while (c->pos < c->n && (c->s[c->pos] == ' ' || c->s[c->pos] == '\t' || c->s[c->pos] == '\n' ||
+                             c->s[c->pos] == '\r'))
+        c->pos++;
+}
+
+/* Consumes ch (after whitespace); 0 when it is not next. */
+static int take(scan *c, char ch)
+{
+    ws(c);
+    if (c->pos < c->n && c->s[c->pos] == (unsigned char)ch) {
+        c->pos++;
+        return 1;
+    }
     return 0;
 }
 
-static kt_status parse_shape(const cJSON *js, st_info *ti, uint64_t *numel, kt_error *err)
+static int hex4(const unsigned char *p, uint32_t *v)
 {
-    if (!cJSON_IsArray(js))
-        return kt_error_set(err, KT_EFORMAT, "tensor \"%.200s\": \"shape\" is not an array", ti->name);
-    int n = cJSON_GetArraySize(js);
-    if (n > KT_MAX_DIMS)
-        return kt_error_set(err, KT_EUNSUPPORTED, "tensor \"%.200s\" has %d dimensions (at most %d)", ti->name,
-                            n, KT_MAX_DIMS);
-    uint64_t prod = 1;
-    int i = 0;
-    for (const cJSON *d = js->child; d; d = d->next, i++) {
-        uint64_t v;
-        if (json_uint(d, &v))
-            return kt_error_set(err, KT_EFORMAT, "tensor \"%.200s\": shape entry %d is not a size", ti->name, i);
-        if (v != 0 && prod > (UINT64_MAX / 16) / v)
-            return kt_error_set(err, KT_ELIMIT, "tensor \"%.200s\": shape product overflows", ti->name);
-        prod *= v;
-        ti->shape[i] = (int64_t)v;
+    *v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = p[i], d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                                      : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0)
+            return -1;
+        *v = *v << 4 | (uint32_t)d;
     }
-    ti->ndim = n;
-    *numel = prod;
+    return 0;
+}
+
+/* Reads a JSON string into c->str (decoded to UTF-8). */
+static kt_status read_string(scan *c)
+{
+    size_t o = 0;
+    if (!take(c, '"'))
+        return bad_json(c);
+    for (;;) {
+        if (c->pos >= c->n)
+            return bad_json(c);
+        if (o + 5 > c->str_cap) { /* a step writes at most 4 bytes, then the NUL */
+            size_t cap = c->str_cap ? 2 * c->str_cap : 256;
+            char *p = realloc(c->str, cap);
+            if (!p)
+                return kt_error_set(c->err, KT_ENOMEM, "out of memory for the safetensors header");
+            c->str = p;
+            c->str_cap = cap;
+        }
+        unsigned char ch = c->s[c->pos++];
+        if (ch == '"')
+            break;
+        if (ch < 0x20)
+            return bad_json(c);
+        if (ch != '\\') {
+            c->str[o++] = (char)ch;
+            continue;
+        }
+        if (c->pos >= c->n)
+            return bad_json(c);
+        ch = c->s[c->pos++];
+        const char *simple = strchr("\"\\/bfnrt", ch);
+        if (ch && simple) {
+            static const char out[] = "\"\\/\b\f\n\r\t";
+            c->str[o++] = out[simple - "\"\\/bfnrt"];
+            continue;
+        }
+        uint32_t cp, lo;
+        if (ch != 'u' || c->n - c->pos < 4 || hex4(c->s + c->pos, &cp))
+            return bad_json(c);
+        c->pos += 4;
+        if (cp >= 0xDC00 && cp <= 0xDFFF)
+            return bad_json(c);
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (c->n - c->pos < 6 || c->s[c->pos] != '\\' || c->s[c->pos + 1] != 'u' ||
+                hex4(c->s + c->pos + 2, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                return bad_json(c);
+            c->pos += 6;
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        if (cp == 0)
+            return kt_error_set(c->err, KT_EFORMAT, "safetensors header holds a \\u0000 in a string");
+        if (cp < 0x80) {
+            c->str[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            c->str[o++] = (char)(0xC0 | cp >> 6);
+            c->str[o++] = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            c->str[o++] = (char)(0xE0 | cp >> 12);
+            c->str[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            c->str[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            c->str[o++] = (char)(0xF0 | cp >> 18);
+            c->str[o++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+            c->str[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            c->str[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    c->str[o] = '\0';
     return KT_OK;
 }
 
-static kt_status parse_info(const cJSON *j, st_info *ti, uint64_t data_len, kt_error *err)
+/* Reads a JSON number; *is_uint (and *v) when it is written as a plain non-negative integer of
+ * at most 2^53 (no fraction, no exponent, as the reference implementation's u64 fields). */
+static kt_status read_number(scan *c, int *is_uint, uint64_t *v)
 {
-    const cJSON *jd = cJSON_GetObjectItemCaseSensitive(j, "dtype");
-    const cJSON *jo = cJSON_GetObjectItemCaseSensitive(j, "data_offsets");
-    ti->name = j->string;
-    if (!cJSON_IsObject(j) || !cJSON_IsString(jd) || !jo)
-        return kt_error_set(err, KT_EFORMAT, "tensor \"%.200s\": needs \"dtype\", \"shape\" and \"data_offsets\"",
-                            ti->name);
-    if (parse_dtype(jd->valuestring, &ti->dtype))
-        return kt_error_set(err, KT_EUNSUPPORTED, "tensor \"%.200s\": dtype \"%.40s\" is not supported", ti->name,
-                            jd->valuestring);
-    uint64_t numel = 0;
-    kt_status st = parse_shape(cJSON_GetObjectItemCaseSensitive(j, "shape"), ti, &numel, err);
-    if (st)
-        return st;
-    if (!cJSON_IsArray(jo) || cJSON_GetArraySize(jo) != 2 || json_uint(jo->child, &ti->begin) ||
-        json_uint(jo->child->next, &ti->end))
-        return kt_error_set(err, KT_EFORMAT, "tensor \"%.200s\": \"data_offsets\" is not [begin, end]", ti->name);
+    ws(c);
+    size_t start = c->pos, i = c->pos;
+    const unsigned char *s = c->s;
+    if (i < c->n && s[i] == '-')
+        i++;
+    if (i < c->n && s[i] == '0')
+        i++;
+    else if (i < c->n && s[i] >= '1' && s[i] <= '9')
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return bad_json(c);
+    if (i < c->n && s[i] == '.') {
+        if (++i >= c->n || s[i] < '0' || s[i] > '9')
+            return bad_json(c);
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    if (i < c->n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < c->n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        if (i >= c->n || s[i] < '0' || s[i] > '9')
+            return bad_json(c);
+        while (i < c->n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    c->pos = i;
+    *is_uint = 0;
+    uint64_t x = 0;
+    for (size_t k = start; k < i; k++) { /* digits only: no sign, fraction or exponent (no locale) */
+        if (s[k] < '0' || s[k] > '9' || x > (((uint64_t)1 << 53) - (uint64_t)(s[k] - '0')) / 10)
+            return KT_OK;
+        x = x * 10 + (uint64_t)(s[k] - '0');
+    }
+    *is_uint = 1;
+    *v = x;
+    return KT_OK;
+}
+
+/* Skips one JSON value of any kind, at most 64 containers deep. */
+static kt_status skip_value(scan *c, int depth)
+{
+    int u;
+    uint64_t v;
+    if (depth > 64)
+        return kt_error_set(c->err, KT_ELIMIT, "safetensors header nests deeper than 64");
+    ws(c);
+    if (c->pos >= c->n)
+        return bad_json(c);
+    unsigned char ch = c->s[c->pos];
+    kt_status st = KT_OK;
+    if (ch == '"')
+        return read_string(c);
+    if (ch == '{' || ch == '[') {
+        char close = ch == '{' ? '}' : ']';
+        c->pos++;
+        if (take(c, close))
+            return KT_OK;
+        do {
+            if (ch == '{' && ((st = read_string(c)) || !take(c, ':')))
+                return st ? st : bad_json(c);
+            if ((st = skip_value(c, depth + 1)))
+                return st;
+        } while (take(c, ','));
+        return take(c, close) ? KT_OK : bad_json(c);
+    }
+    static const char *const words[] = {"true", "false", "null"};
+    for (int k = 0; k < 3; k++) {
+        size_t len = strlen(words[k]);
+        if (c->n - c->pos >= len && memcmp(c->s + c->pos, words[k], len) == 0) {
+            c->pos += len;
+            return KT_OK;
+        }
+    }
+    return read_number(c, &u, &v);
+}
+
+/* The next value, when it is an array of non-negative integers: at most max of them are
+ * stored in out, all are counted in *count. *ok is 0 when it is not such an array (then
+ * *bad_at is the first entry that is not a size, or -1 when the value is not an array). */
+static kt_status read_uint_array(scan *c, uint64_t *out, int max, int *count, int *bad_at)
+{
+    int u;
+    uint64_t v;
+    kt_status st;
+    *count = 0;
+    *bad_at = -1;
+    ws(c);
+    if (c->pos >= c->n || c->s[c->pos] != '[') {
+        *bad_at = -2;
+        return skip_value(c, 1);
+    }
+    c->pos++;
+    if (take(c, ']'))
+        return KT_OK;
+    do {
+        ws(c);
+        if (c->pos < c->n && (c->s[c->pos] == '-' || (c->s[c->pos] >= '0' && c->s[c->pos] <= '9'))) {
+            if ((st = read_number(c, &u, &v)))
+                return st;
+        } else {
+            u = 0;
+            if ((st = skip_value(c, 2)))
+                return st;
+        }
+        if (!u && *bad_at < 0)
+            *bad_at = *count;
+        if (u && *count < max)
+            out[*count] = v;
+        if (*count < INT_MAX)
+            (*count)++;
+    } while (take(c, ','));
+    return take(c, ']') ? KT_OK : bad_json(c);
+}
+
+/* One tensor entry {"dtype", "shape", "data_offsets"} (other keys are skipped; a key given
+ * twice is refused) into t; its offsets into ti. */
+static kt_status read_info(scan *c, const char *name, kt_tensor *t, st_info *ti, uint64_t data_len)
+{
+    int have[3] = {0, 0, 0}, count, bad;
+    uint64_t shape[KT_MAX_DIMS], offs[2];
+    kt_status st;
+    memset(t, 0, sizeof *t);
+    ws(c);
+    if (c->pos >= c->n || c->s[c->pos] != '{') {
+        if ((st = skip_value(c, 1)))
+            return st;
+        return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": needs \"dtype\", \"shape\" and \"data_offsets\"",
+                            name);
+    }
+    c->pos++;
+    if (!take(c, '}'))
+        do {
+            if ((st = read_string(c)) || !take(c, ':'))
+                return st ? st : bad_json(c);
+            int k = !strcmp(c->str, "dtype") ? 0 : !strcmp(c->str, "shape") ? 1 : !strcmp(c->str, "data_offsets") ? 2
+                                                                                                                   : -1;
+            if (k >= 0 && have[k]++)
+                return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": \"%s\" appears twice", name, c->str);
+            if (k == 0) {
+                ws(c);
+                int is_str = c->pos < c->n && c->s[c->pos] == '"';
+                if ((st = is_str ? read_string(c) : skip_value(c, 1)))
+                    return st;
+                if (!is_str)
+                    return kt_error_set(c->err, KT_EFORMAT,
+                                        "tensor \"%.200s\": needs \"dtype\", \"shape\" and \"data_offsets\"", name);
+                if (parse_dtype(c->str, &t->dtype))
+                    return kt_error_set(c->err, KT_EUNSUPPORTED, "tensor \"%.200s\": dtype \"%.40s\" is not supported",
+                                        name, c->str);
+            } else if (k == 1) {
+                if ((st = read_uint_array(c, shape, KT_MAX_DIMS, &count, &bad)))
+                    return st;
+                if (bad == -2)
+                    return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": \"shape\" is not an array", name);
+                if (count > KT_MAX_DIMS)
+                    return kt_error_set(c->err, KT_EUNSUPPORTED, "tensor \"%.200s\" has %d dimensions (at most %d)",
+                                        name, count, KT_MAX_DIMS);
+                if (bad >= 0)
+                    return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": shape entry %d is not a size", name,
+                                        bad);
+                t->ndim = count;
+                for (int d = 0; d < count; d++)
+                    t->shape[d] = (int64_t)shape[d];
+            } else if (k == 2) {
+                if ((st = read_uint_array(c, offs, 2, &count, &bad)))
+                    return st;
+                if (count != 2 || bad != -1)
+                    return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": \"data_offsets\" is not [begin, end]",
+                                        name);
+            } else if ((st = skip_value(c, 2))) {
+                return st;
+            }
+        } while (take(c, ','));
+    if (!take(c, '}'))
+        return bad_json(c);
+    if (!have[0] || !have[1] || !have[2])
+        return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": needs \"dtype\", \"shape\" and \"data_offsets\"",
+                            name);
+    uint64_t numel = 1;
+    for (int d = 0; d < t->ndim; d++) {
+        uint64_t v = (uint64_t)t->shape[d];
+        if (v != 0 && numel > (UINT64_MAX / 16) / v)
+            return kt_error_set(c->err, KT_ELIMIT, "tensor \"%.200s\": shape product overflows", name);
+        numel *= v;
+    }
+    ti->begin = offs[0];
+    ti->end = offs[1];
     if (ti->begin > ti->end || ti->end > data_len)
-        return kt_error_set(err, KT_EFORMAT,
+        return kt_error_set(c->err, KT_EFORMAT,
                             "tensor \"%.200s\": data_offsets [%" PRIu64 ", %" PRIu64 "] outside the %" PRIu64
                             "-byte data buffer",
-                            ti->name, ti->begin, ti->end, data_len);
-    if (ti->end - ti->begin != numel * kt_dtype_size(ti->dtype))
-        return kt_error_set(err, KT_EFORMAT,
-                            "tensor \"%.200s\": %" PRIu64 " data bytes for %" PRIu64 " elements of %s", ti->name,
-                            ti->end - ti->begin, numel, st_dtypes[ti->dtype].name);
+                            name, ti->begin, ti->end, data_len);
+    if (ti->end - ti->begin != numel * kt_dtype_size(t->dtype))
+        return kt_error_set(c->err, KT_EFORMAT,
+                            "tensor \"%.200s\": %" PRIu64 " data bytes for %" PRIu64 " elements of %s", name,
+                            ti->end - ti->begin, numel, st_dtypes[t->dtype].name);
+    int64_t stride = 1;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        t->stride[d] = stride;
+        stride *= t->shape[d];
+    }
     return KT_OK;
 }
 
-static kt_status parse_meta(const cJSON *j, kt_read_result *out, kt_error *err)
+static int cmp_str_ptr(const void *a, const void *b)
 {
-    if (!cJSON_IsObject(j))
-        return kt_error_set(err, KT_EFORMAT, "\"__metadata__\" is not an object");
-    for (const cJSON *m = j->child; m; m = m->next) {
-        if (!cJSON_IsString(m))
-            return kt_error_set(err, KT_EFORMAT, "\"__metadata__\" value of \"%.200s\" is not a string", m->string);
-        kt_status st = kt_read_result_add_meta(out, m->string, m->valuestring, err);
-        if (st)
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "__metadata__": an object of strings, each key once (JSON allows a repeated key; which value
+ * wins would be up to the reader, so a repeated key is refused, as for tensor names). */
+static kt_status read_meta(scan *c, kt_read_result *out)
+{
+    kt_status st;
+    size_t first = out->meta_count;
+    ws(c);
+    if (c->pos >= c->n || c->s[c->pos] != '{') {
+        if ((st = skip_value(c, 1)))
             return st;
+        return kt_error_set(c->err, KT_EFORMAT, "\"__metadata__\" is not an object");
     }
-    return KT_OK;
+    c->pos++;
+    if (!take(c, '}'))
+        do {
+            if ((st = read_string(c)) || !take(c, ':'))
+                return st ? st : bad_json(c);
+            char *key = strdup(c->str);
+            if (!key)
+                return kt_error_set(c->err, KT_ENOMEM, "out of memory for the safetensors metadata");
+            ws(c);
+            int is_str = c->pos < c->n && c->s[c->pos] == '"';
+            st = is_str ? read_string(c) : skip_value(c, 1);
+            if (!st && !is_str)
+                st = kt_error_set(c->err, KT_EFORMAT, "\"__metadata__\" value of \"%.200s\" is not a string", key);
+            if (!st)
+                st = kt_read_result_add_meta(out, key, c->str, c->err);
+            free(key);
+            if (st)
+                return st;
+        } while (take(c, ','));
+    if (!take(c, '}'))
+        return bad_json(c);
+    size_t n = out->meta_count - first;
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    if (!keys)
+        return kt_error_set(c->err, KT_ENOMEM, "out of memory for the safetensors metadata");
+    for (size_t i = 0; i < n; i++)
+        keys[i] = out->meta[first + i].key;
+    qsort(keys, n, sizeof *keys, cmp_str_ptr);
+    st = KT_OK;
+    for (size_t i = 1; i < n && !st; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            st = kt_error_set(c->err, KT_EFORMAT, "\"__metadata__\" holds the key \"%.200s\" twice (duplicate key)",
+                              keys[i]);
+    free(keys);
+    return st;
 }
 
 static int cmp_offset(const void *a, const void *b)
@@ -147,6 +450,8 @@ static int cmp_info_name(const void *a, const void *b)
 /* Names unique, then (sorted by offset) no two tensors share a byte. */
 static kt_status check_layout(st_info *ti, size_t n, kt_error *err)
 {
+    if (n < 2)
+        return KT_OK;
     qsort(ti, n, sizeof *ti, cmp_info_name);
     for (size_t i = 1; i < n; i++)
         if (strcmp(ti[i - 1].name, ti[i].name) == 0)
@@ -159,67 +464,112 @@ static kt_status check_layout(st_info *ti, size_t n, kt_error *err)
     return KT_OK;
 }
 
-/* Adds one tensor, borrowing its bytes when aligned for its dtype, else copying them. */
-static kt_status add_tensor(kt_read_result *out, const st_info *ti, const unsigned char *base, kt_error *err)
+/* Puts items[first..first+n) in the order of ti (sorted by offset), in place, then points each
+ * tensor at its bytes: borrowed when aligned for its dtype, else copied. */
+static kt_status place(kt_tensor_list *l, size_t first, st_info *ti, size_t n, const unsigned char *base,
+                       kt_error *err)
 {
-    kt_tensor t;
-    size_t es = kt_dtype_size(ti->dtype);
-    const unsigned char *p = base + ti->begin;
-    kt_status st = KT_OK;
-    if ((uintptr_t)p % es == 0) {
-        memset(&t, 0, sizeof t);
-        t.dtype = ti->dtype;
-        t.ndim = ti->ndim;
-        int64_t stride = 1;
-        for (int d = ti->ndim - 1; d >= 0; d--) {
-            t.shape[d] = ti->shape[d];
-            t.stride[d] = stride;
-            stride *= ti->shape[d];
+    if (n == 0)
+        return KT_OK;
+    kt_named_tensor *it = l->items + first;
+    for (size_t k = 0; k < n; k++) { /* it[k] becomes the old it[ti[k].idx], cycle by cycle */
+        if (ti[k].idx == k)
+            continue;
+        kt_named_tensor tmp = it[k];
+        size_t j = k;
+        for (;;) {
+            size_t src = ti[j].idx;
+            ti[j].idx = j;
+            if (src == k) {
+                it[j] = tmp;
+                break;
+            }
+            it[j] = it[src];
+            j = src;
         }
-        t.data = ti->end > ti->begin ? p : NULL;
-    } else {
-        st = kt_tensor_alloc(&t, ti->dtype, ti->ndim, ti->shape, err);
+    }
+    for (size_t k = 0; k < n; k++) {
+        kt_tensor *t = &it[k].tensor;
+        const unsigned char *p = base + ti[k].begin;
+        if ((uintptr_t)p % kt_dtype_size(t->dtype) == 0) {
+            t->data = ti[k].end > ti[k].begin ? p : NULL;
+            continue;
+        }
+        kt_tensor c;
+        kt_status st = kt_tensor_alloc(&c, t->dtype, t->ndim, t->shape, err);
         if (st)
             return st;
-        memcpy(t.owned, p, (size_t)(ti->end - ti->begin));
+        memcpy(c.owned, p, (size_t)(ti[k].end - ti[k].begin));
+        *t = c;
     }
-    st = kt_tensor_list_add(&out->tensors, ti->name, &t, err);
-    if (st)
-        kt_tensor_release(&t);
-    return st;
+    return KT_OK;
 }
 
-/* Parses the JSON header (already bounds-checked) and fills out. */
-static kt_status read_header(const cJSON *root, const unsigned char *base, uint64_t data_len, kt_read_result *out,
-                             kt_error *err)
+/* Reads the header object at text[0..n) and fills out. */
+static kt_status read_header(const char *text, size_t n, const unsigned char *base, uint64_t data_len,
+                             kt_read_result *out, kt_error *err)
 {
-    if (!cJSON_IsObject(root))
-        return kt_error_set(err, KT_EFORMAT, "safetensors header is not a JSON object");
-    size_t n = 0, k = 0;
-    for (const cJSON *j = root->child; j; j = j->next)
-        n++;
-    st_info *ti = calloc(n ? n : 1, sizeof *ti);
-    if (!ti)
-        return kt_error_set(err, KT_ENOMEM, "out of memory for the safetensors header");
-    kt_status st = KT_OK;
-    for (const cJSON *j = root->child; j && !st; j = j->next) {
-        if (strcmp(j->string, "__metadata__") == 0)
-            st = parse_meta(j, out, err);
-        else
-            st = parse_info(j, &ti[k++], data_len, err);
+    scan c = {(const unsigned char *)text, n, 0, NULL, 0, err};
+    st_info *ti = NULL;
+    size_t k = 0, cap = 0, first = out->tensors.count;
+    int have_meta = 0;
+    kt_status st = take(&c, '{') ? KT_OK : bad_json(&c);
+    if (!st && !take(&c, '}')) {
+        do {
+            if ((st = read_string(&c)) || (!take(&c, ':') && (st = bad_json(&c))))
+                break;
+            if (strcmp(c.str, "__metadata__") == 0) {
+                st = have_meta++ ? kt_error_set(err, KT_EFORMAT, "\"__metadata__\" appears twice in the header "
+                                                                 "(duplicate key)")
+                                 : read_meta(&c, out);
+                continue;
+            }
+            if (k == cap) {
+                size_t nc = cap ? 2 * cap : 64;
+                st_info *p = realloc(ti, nc * sizeof *ti);
+                if (!p) {
+                    st = kt_error_set(err, KT_ENOMEM, "out of memory for the safetensors header");
+                    break;
+                }
+                ti = p;
+                cap = nc;
+            }
+            kt_tensor t;
+            char *name = strdup(c.str);
+            if (!name) {
+                st = kt_error_set(err, KT_ENOMEM, "out of memory for the safetensors header");
+                break;
+            }
+            st = read_info(&c, name, &t, &ti[k], data_len);
+            if (!st)
+                st = kt_tensor_list_add(&out->tensors, name, &t, err);
+            free(name);
+            if (!st) {
+                ti[k].name = out->tensors.items[out->tensors.count - 1].name;
+                ti[k].idx = k;
+                k++;
+            }
+        } while (!st && take(&c, ','));
+        if (!st && !take(&c, '}'))
+            st = bad_json(&c);
+    }
+    if (!st) {
+        ws(&c);
+        if (c.pos < n)
+            st = kt_error_set(err, KT_EFORMAT, "safetensors header has text after the JSON object");
     }
     if (!st)
         st = check_layout(ti, k, err);
-    for (size_t i = 0; i < k && !st; i++)
-        st = add_tensor(out, &ti[i], base, err);
+    if (!st)
+        st = place(&out->tensors, first, ti, k, base, err);
     free(ti);
+    free(c.str);
     return st;
 }
 
 kt_status kt_safetensors_read(const unsigned char *data, uint64_t size, kt_read_result *out, kt_error *err)
 {
     kt_status st;
-    cJSON *root = NULL;
     if (size < 8)
         return kt_error_set(err, KT_EFORMAT, "file is shorter than the 8-byte safetensors header length");
     uint64_t n = 0;
@@ -238,24 +588,11 @@ kt_status kt_safetensors_read(const unsigned char *data, uint64_t size, kt_read_
         st = kt_error_set(err, KT_EFORMAT, "safetensors header does not start with '{'");
         goto fail;
     }
-    const char *text = (const char *)data + 8, *end = NULL;
-    root = cJSON_ParseWithLengthOpts(text, (size_t)n, &end, 0);
-    if (!root) {
-        st = kt_error_set(err, KT_EFORMAT, "safetensors header is not valid JSON");
-        goto fail;
-    }
-    for (; end && end < text + n; end++)
-        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
-            st = kt_error_set(err, KT_EFORMAT, "safetensors header has text after the JSON object");
-            goto fail;
-        }
-    st = read_header(root, data + 8 + n, size - 8 - n, out, err);
+    st = read_header((const char *)data + 8, (size_t)n, data + 8 + n, size - 8 - n, out, err);
     if (st)
         goto fail;
-    cJSON_Delete(root);
     return KT_OK;
 fail:
-    cJSON_Delete(root);
     kt_read_result_free(out);
     return st;
 }

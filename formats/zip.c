@@ -37,7 +37,17 @@ struct kt_zip {
     size_t count;
     size_t *by_name;         /* entry indices sorted by name (for kt_zip_find) */
     unsigned char **inflated; /* per entry: owned inflated bytes, or NULL */
+    uint64_t inflated_total;  /* declared bytes of the entries inflated so far */
 };
+
+/* What all deflated entries of one archive may inflate to together: 16 MiB + 4 x the
+ * archive's size. torch.save stores its entries; a deflated archive whose data compress
+ * better than that (zeros, repeated bytes) is refused rather than allowed to cost up to
+ * 1032 x its size in memory. */
+static uint64_t inflate_budget(uint64_t archive_size)
+{
+    return ((uint64_t)16 << 20) + (archive_size > UINT64_MAX / 8 ? UINT64_MAX / 2 : 4 * archive_size);
+}
 
 /* The central directory's place, from the end records. */
 typedef struct {
@@ -510,11 +520,17 @@ kt_status kt_zip_read(kt_zip *z, const kt_zip_entry *e, uint64_t max_size, const
     if (!z->inflated[i]) {
         if (e->size > SIZE_MAX - 1)
             return kt_error_set(err, KT_ELIMIT, "zip: entry \"%.*s\" is too large", NAME_SHOW, e->name);
+        uint64_t budget = inflate_budget(z->size);
+        if (e->size > budget - z->inflated_total)
+            return kt_error_set(err, KT_ELIMIT, "zip: entry \"%.*s\" inflates to %llu bytes; the archive's deflated "
+                                "entries may inflate to %llu bytes in all (16 MiB + 4 x its size)", NAME_SHOW,
+                                e->name, (unsigned long long)e->size, (unsigned long long)budget);
         unsigned char *buf = NULL;
         kt_status st = inflate_entry(z, e, &buf, err);
         if (st)
             return st;
         z->inflated[i] = buf;
+        z->inflated_total += e->size;
     }
     *data = z->inflated[i];
     *len = e->size;

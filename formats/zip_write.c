@@ -100,6 +100,8 @@ kt_status kt_zip_writer_create(kt_atomic_file *af, unsigned align, kt_zip_writer
     *out = NULL;
     if (!af || !af->fp)
         return kt_error_set(err, KT_EINVAL, "zip writer needs an open output");
+    if (af->direct) /* patch_crc seeks back into what was written */
+        return kt_error_set(err, KT_EINVAL, "a zip archive (.pth, .npz) cannot be written to a device or FIFO");
     if (align > MAX_ALIGN)
         return kt_error_set(err, KT_EINVAL, "zip alignment %u is larger than %u", align, MAX_ALIGN);
     kt_zip_writer *w = calloc(1, sizeof *w);

@@ -11,7 +11,13 @@ Cases, for each tool unless noted:
   - kt-convert on a 256 MB input killed mid-write with SIGTERM and SIGINT (temp file removed) and
     with SIGKILL (at most one temp file .NAME.tmpXXXXXX is left; documented in docs/security.md);
   - kt-convert's input truncated while it is being read: a clean error, success, or death by
-    SIGBUS are all acceptable, a partial output or a leftover temp file are not.
+    SIGBUS are all acceptable, a partial output or a leftover temp file are not;
+  - output targets (as root, in a scratch folder): a character device (a null and a full device
+    made with mknod, as /dev/null and /dev/full) and a FIFO are written in place and stay what
+    they are; a symbolic link is refused and neither it nor its target changes; a replaced file
+    keeps its mode 0600; kt-synth --durations naming a folder, or a full device, leaves no audio
+    behind; stdout on a full device (--json, --print-phonemes) is a one-line error, and
+    kt-convert removes the output it had written.
 Each time: a pre-existing file under the final name keeps its bytes (or no file appears), and the
 input's SHA-256 is unchanged. Prints every case; exit 0 when all pass.
 """
@@ -275,6 +281,122 @@ def truncated_input(work, big):
     report("kt-convert with its input truncated to 1/3 mid-read (%s)" % how, errors)
 
 
+def one_line(r):
+    lines = r.stderr.decode(errors="replace").strip().splitlines()
+    return [] if len(lines) == 1 else ["%d lines on stderr, want 1: %r" % (len(lines), r.stderr[:300])]
+
+
+def fifo_reader(path, got):
+    """Reads path (a FIFO) to the end in a thread; got[0] receives the byte count."""
+    import threading
+
+    def run():
+        with open(path, "rb") as f:
+            got[0] = len(f.read())
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def fifo_unblock(path, t):
+    """Ends a reader that still waits because no writer ever opened the FIFO."""
+    t.join(0.2)
+    if t.is_alive():
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        t.join()
+
+
+def output_targets(work):
+    import stat
+    folder = os.path.join(work, "targets")
+    os.mkdir(folder)
+    can_mknod = os.geteuid() == 0
+    for label, argv, inputs, ext in tools(work):
+        ext = ".wav" if label == "kt-synth" else ".safetensors"
+        if can_mknod:
+            for dev, minor, want in (("null", 3, 0), ("full", 7, 3)):
+                out = os.path.join(folder, dev + ext)
+                os.mknod(out, 0o666 | stat.S_IFCHR, os.makedev(1, minor))
+                r = subprocess.run(argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+                errors = [] if r.returncode == want else ["exit %d, want %d" % (r.returncode, want)]
+                errors += one_line(r) if want else []
+                if not stat.S_ISCHR(os.lstat(out).st_mode):
+                    errors.append("the device node was replaced by a regular file")
+                if temps(out):
+                    errors.append("temp file left: %s" % temps(out))
+                report("%s: output is a %s device (exit %d)" % (label, dev, r.returncode), errors)
+                os.remove(out)
+        out = os.path.join(folder, "fifo" + ext)
+        os.mkfifo(out)
+        got = [None]
+        t = fifo_reader(out, got)
+        r = subprocess.run(argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        fifo_unblock(out, t)
+        errors = one_line(r) if r.returncode else ([] if got[0] else ["exit 0 but nothing reached the reader"])
+        if r.returncode < 0:
+            errors.append("killed by signal %d" % -r.returncode)
+        if not stat.S_ISFIFO(os.lstat(out).st_mode):
+            errors.append("the FIFO was replaced by a regular file")
+        report("%s: output is a FIFO (exit %d, %s bytes read): %s" % (
+            label, r.returncode, got[0], r.stderr.decode(errors="replace").strip()), errors)
+        os.remove(out)
+        target, link = os.path.join(folder, "target" + ext), os.path.join(folder, "link" + ext)
+        with open(target, "wb") as f:
+            f.write(b"previous contents\n")
+        os.symlink(os.path.basename(target), link)
+        r = subprocess.run(argv(link), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        errors = one_line(r) + check_outcome(target, sha(target), {}, rc=r.returncode, stderr=r.stderr)
+        if not os.path.islink(link):
+            errors.append("the symbolic link was replaced")
+        if b"symbolic link" not in r.stderr:
+            errors.append("message does not say it is a link: %r" % r.stderr.strip())
+        report("%s: output is a symbolic link (exit %d): %s" % (label, r.returncode,
+                                                             r.stderr.decode(errors="replace").strip()), errors)
+        os.remove(link)
+        os.remove(target)
+        out = os.path.join(folder, "private" + ext)
+        with open(out, "wb") as f:
+            f.write(b"previous contents\n")
+        os.chmod(out, 0o600)
+        r = subprocess.run(argv(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120)
+        mode = stat.S_IMODE(os.stat(out).st_mode)
+        errors = [] if r.returncode == 0 else ["exit %d" % r.returncode]
+        if mode != 0o600:
+            errors.append("mode %o after the overwrite, want 600" % mode)
+        report("%s: a replaced file keeps its mode 600 (now %o)" % (label, mode), errors)
+        os.remove(out)
+    synth = tools(work)[2][1]
+    out = os.path.join(folder, "with_durations.wav")
+    for durations, what in (("/", "a folder"), (os.path.join(folder, "full.json"), "a full device")):
+        if durations != "/":
+            if not can_mknod:
+                continue
+            os.mknod(durations, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        r = subprocess.run(synth(out) + ["--durations", durations], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, timeout=120)
+        errors = one_line(r) + check_outcome(out, None, {}, rc=r.returncode, stderr=r.stderr)
+        report("kt-synth --durations naming %s leaves no audio (exit %d): %s" % (
+            what, r.returncode, r.stderr.decode(errors="replace").strip()), errors)
+        if durations != "/":
+            os.remove(durations)
+    convert, blend = tools(work)[0][1], tools(work)[1][1]
+    out = os.path.join(folder, "json.safetensors")
+    cases = [("kt-convert --json", convert(out) + ["--json"], out),
+             ("kt-blend --json", blend(os.path.join(folder, "json.pt")) + ["--json"], None),
+             ("kt-synth --print-phonemes", [os.path.join(BUILD, "kt-synth"), "--print-phonemes", "Hello world."], None),
+             ("kt-synth --json", tools(work)[2][1](os.path.join(folder, "json.wav")) + ["--json"],
+              os.path.join(folder, "json.wav")),
+             ("kt-inspect", [os.path.join(BUILD, "kt-inspect"), os.path.join(TINY, "voices", "af_tiny.pt")], None)]
+    for label, args, written in cases:
+        with open("/dev/full", "wb") as full:
+            r = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, timeout=120)
+        errors = one_line(r) + ([] if r.returncode == 3 else ["exit %d, want 3" % r.returncode])
+        if written and os.path.exists(written):
+            errors.append("the output of the failed run was left: %s" % written)
+        report("%s with stdout on /dev/full (exit %d): %s" % (label, r.returncode,
+                                                             r.stderr.decode(errors="replace").strip()), errors)
+
+
 def main():
     need = [os.path.join(BUILD, t) for t in ("kt-convert", "kt-blend", "kt-synth", "kt-inspect")]
     missing = [t for t in need if not os.access(t, os.X_OK)]
@@ -289,6 +411,7 @@ def main():
         big = big_input(work)
         killed(work, big)
         truncated_input(work, big)
+        output_targets(work)
     finally:
         subprocess.run(["chmod", "-R", "u+w", work])
         shutil.rmtree(work, ignore_errors=True)

@@ -53,8 +53,6 @@ SENTENCES = {
     "hi": ["नमस्ते दुनिया।", "आप कैसे हैं?"],
     "it": ["Ciao, come stai?", "Il gatto dorme sul divano."],
     "pt-br": ["Olá, tudo bem?", "O menino joga futebol na praia."],
-    "ja": ["こんにちは、世界。"],
-    "zh": ["你好，世界。"],
 }
 
 

@@ -14,7 +14,18 @@ create no output and run no pickle command (no /tmp/kt_hostile_pwned_* marker). 
 + 16 MB (64 MB under the sanitizers, whose shadow memory and quarantine add noise). A
 child's peak RSS includes its parent's at fork time, so this checker imports neither torch nor
 numpy (torch runs in a child to build the legacy file); the baseline absorbs Python's own RSS.
-The memo file is valid (an empty dict) and may load; only its memory is checked.
+The memo file is valid (an empty dict) and may load; only its memory is checked. The files of
+gen_hostile.LARGE (memo-key, value, stack and nesting floods, a storage that really inflates to
+256 MiB, stride-0 tensors declaring 2**36 elements or a [5e6, 510, 32] voice stack, two stride-0
+tensors whose element counts sum past int64, 200,000 tensors in one safetensors header, a
+duplicate metadata key) are built here and run the same way; a file declaring many tensors is
+allowed 512 bytes per declared tensor on top of the bound. round2() then checks one-line errors and
+escaped names (tensor and npz member names with ANSI escapes, a config vocab key with a newline),
+config range messages naming the key, NUL in config.json, out-of-range --speed/--threads/--seed/
+--first-chunk (exit 2, one line), kt-convert's output bound and kt-inspect --stats/--values on a
+2**36-element stride-0 tensor,
+npz member names that are never paths, the RSS of a 10,000-term blend (one term's + the slack) and
+the time of G2P on a 100,000-letter word.
 Outside the sanitizer build, kt-inspect also runs under RLIMIT_AS = what it needs for a small
 valid file + 8 x the file's size + 16 MB, and must still give the file's own message (not "out
 of memory"): this counts every allocation, touched or not. Exit 0 when everything holds.
@@ -34,6 +45,9 @@ import time
 import zipfile
 import zlib
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gen_hostile  # noqa: E402  (stdlib only at import: no torch, no numpy)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("KT_BUILD", os.path.join(ROOT, "build"))
 HOSTILE = os.path.join(ROOT, "fixtures", "hostile")
@@ -41,6 +55,10 @@ TINY = os.path.join(ROOT, "fixtures", "tiny")
 SAN = os.path.basename(os.path.normpath(BUILD)).endswith("san")
 SLACK = (64 if SAN else 16) << 20
 TIMEOUT = 30
+# Declared tensors each need a descriptor (kt's list entry and name, a layout record, and the
+# tools' own per-tensor bookkeeping, e.g. kt-convert's): docs/security.md allows 512 bytes each.
+PER_TENSOR = 1536 if SAN else 512  # ASan adds a redzone and a header to every small allocation
+DECLARED_TENSORS = {"safetensors_200k_tensors.safetensors": 200_000}
 # kt's own messages where expected.json (the pickle-level cases) gives none
 KT_MESSAGES = {
     "empty.pth": "empty file",
@@ -89,7 +107,7 @@ def address_space_check(files):
     print("kt-inspect needs %.0f MB of address space for a small valid file" % (base / 2**20))
     failures = 0
     for name, path, needle, may_succeed in files:
-        limit = base + 8 * os.path.getsize(path) + (16 << 20)
+        limit = base + 8 * os.path.getsize(path) + (16 << 20) + 2 * PER_TENSOR * DECLARED_TENSORS.get(name, 0)
         rc, err = run_limited([inspect, path], limit)
         errors = []
         if rc < 0:
@@ -110,8 +128,11 @@ def address_space_check(files):
 
 def run_measured(argv):
     """(exit code or -signal, stderr bytes, peak RSS in bytes) of argv."""
+    env = os.environ
+    if SAN:  # ASan keeps freed memory in a quarantine (256 MB by default) that RSS would count
+        env = dict(env, ASAN_OPTIONS=(env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16").lstrip(":"))
     with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err, env=env)
         timer = threading.Timer(TIMEOUT, p.kill)
         timer.start()
         _, status, usage = os.wait4(p.pid, 0)
@@ -176,12 +197,159 @@ def generated(work):
                      0, 0, 0, 0, 0, 0) + name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(cd), len(local) + len(comp), 0)
     open(npz, "wb").write(local + comp + cd + end)
-    out.append(("npz_declares_1000x.npz", npz, "inflates to 65536 bytes, declared %d" % declared, False))
+    out.append(("npz_declares_1000x.npz", npz, "inflates to %d bytes; the archive's deflated entries may inflate "
+                "to" % declared, False))
     # a safetensors file whose header length says 99 MB
     st = os.path.join(work, "safetensors_header_99mb.safetensors")
     open(st, "wb").write(struct.pack("<Q", 99_000_000) + b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}')
     out.append(("safetensors_header_99mb.safetensors", st, "not a tensor file kt knows", False))
+    # gen_hostile.LARGE: small on disk, asking for far more memory than their size
+    for name, build, needle, _ in gen_hostile.LARGE:
+        path = os.path.join(work, name)
+        with open(path, "wb") as f:
+            f.write(build())
+        out.append((name, path, needle, needle is None))
     return out
+
+
+def st_file(path, names):
+    """A safetensors file of one-float tensors with the given names."""
+    h = json.dumps({n: {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]}
+                    for i, n in enumerate(names)}).encode()
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)) + h + bytes(4 * len(names)))
+    return path
+
+
+def run_plain(argv, **kw):
+    """(exit code, stdout bytes, stderr text); a run past 2 x TIMEOUT is killed and reported."""
+    try:
+        r = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=TIMEOUT * 2, **kw)
+    except subprocess.TimeoutExpired:
+        return -9, b"", "killed after %d s" % (TIMEOUT * 2)
+    return r.returncode, r.stdout, r.stderr.decode(errors="replace").strip()
+
+
+def round2(work, out_dir):
+    """Messages, configuration ranges, speed bounds, output bound, npz member names, blend
+    expressions and G2P time. Returns the number of failures."""
+    failures = 0
+
+    def check(name, errors):
+        nonlocal failures
+        print("%s %s" % ("ok  " if not errors else "FAIL", name))
+        for e in errors:
+            print("       " + e)
+        failures += bool(errors)
+
+    def one_line(rc, err, want_rc=None, needle=None):
+        errors = [] if len(err.splitlines()) == 1 else ["%d lines on stderr: %r" % (len(err.splitlines()), err)]
+        if want_rc is not None and rc != want_rc:
+            errors.append("exit %d, want %d" % (rc, want_rc))
+        if needle and needle not in err:
+            errors.append("message %r lacks %r" % (err, needle))
+        return errors
+
+    B = lambda t: os.path.join(BUILD, t)  # noqa: E731
+    voice = os.path.join(TINY, "voices", "af_tiny.pt")
+    model = os.path.join(TINY, "kokoro-tiny.pth")
+    config = os.path.join(TINY, "config.json")
+    synth = [B("kt-synth"), "-m", model, "-v", voice, "--phonemes", "-o", os.path.join(out_dir, "s.wav")]
+    # names from files reach the terminal escaped, and errors stay on one line
+    evil = st_file(os.path.join(work, "evil_names.safetensors"), ["\x1b[31mred\x1b[0m", "two\nlines", "\x9b2J"])
+    rc, so, err = run_plain([B("kt-inspect"), evil])
+    errors = [] if rc == 0 else ["exit %d: %s" % (rc, err)]
+    if b"\x1b" in so or b"\xc2\x9b" in so or b"two\n" in so:
+        errors.append("a control character from a tensor name reached stdout: %r" % so[:300])
+    check("kt-inspect prints tensor names with control characters escaped", errors)
+    npz = os.path.join(work, "evil_members.npz")
+    head = b"{'descr': '<f4', 'fortran_order': False, 'shape': (510, 1, 16), }"
+    head += b" " * (-(10 + len(head) + 1) % 64) + b"\n"
+    with zipfile.ZipFile(npz, "w") as z:
+        z.writestr("\x1b]0;title\x07.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head +
+                   bytes(510 * 16 * 4))
+    rc, so, err = run_plain([B("kt-blend"), "--list", npz])
+    errors = [] if rc == 0 else ["exit %d: %s" % (rc, err)]
+    if b"\x1b" in so or b"\x07" in so:
+        errors.append("a control character from a member name reached stdout: %r" % so[:300])
+    check("kt-blend --list prints member names with control characters escaped", errors)
+    cfg = json.load(open(config))
+
+    def bad_config(name, edit, needle):
+        c = json.loads(json.dumps(cfg))
+        edit(c)
+        path = os.path.join(work, name)
+        with open(path, "w") as f:
+            json.dump(c, f)
+        rc, _, err = run_plain([B("kt-synth"), "-m", model, "-c", path, "-v", voice, "--phonemes", "-o",
+                                os.path.join(out_dir, "c.wav"), "h\u0259l\u02c8O"])
+        check("config %s: %s" % (name, err), one_line(rc, err, 4, needle) +
+              (["output left"] if os.listdir(out_dir) else []))
+    bad_config("vocab_newline.json", lambda c: c["vocab"].update({"a\nkt-synth: forged": 3}), "\\x0a")
+    bad_config("hop_huge.json", lambda c: c["istftnet"].update({"gen_istft_hop_size": 10 ** 6}),
+               "istftnet.gen_istft_hop_size")
+    bad_config("dilation_2e20.json", lambda c: c["istftnet"]["resblock_dilation_sizes"][0].__setitem__(0, 1 << 20),
+               "istftnet.resblock_dilation_sizes")
+    bad_config("hidden_dim_huge.json", lambda c: c.update({"hidden_dim": 1 << 30}), '"hidden_dim"')
+    nul = os.path.join(work, "config_nul.json")
+    with open(nul, "wb") as f:
+        f.write(open(config, "rb").read().rstrip() + b"\x00")
+    rc, _, err = run_plain([B("kt-synth"), "-m", model, "-c", nul, "-v", voice, "--phonemes", "-o",
+                            os.path.join(out_dir, "c.wav"), "h\u0259l\u02c8O"])
+    check("config with a NUL byte: %s" % err, one_line(rc, err, 4, "NUL"))
+    # command-line values out of range: one line, exit 2, before any work
+    for opt, val in (("--speed", "1e-10"), ("--speed", "4e-320"), ("--speed", "nan"), ("--speed", "11"),
+                     ("--threads", "99999999999"), ("--seed", "-1"), ("--seed", "4294967296"),
+                     ("--first-chunk", "-5")):
+        rc, _, err = run_plain(synth + [opt, val, "h\u0259l\u02c8O"])
+        check("kt-synth %s %s: %s" % (opt, val, err), one_line(rc, err, 2))
+    # output size: a stride-0 tensor of 2**36 elements is refused before anything is written
+    big = os.path.join(work, "stride0_2e36.pth")
+    t0 = time.time()
+    rc, _, err = run_plain([B("kt-convert"), big, "-o", os.path.join(out_dir, "big.safetensors")])
+    dt = time.time() - t0
+    check("kt-convert of a 2**36-element stride-0 tensor (%.2f s): %s" % (dt, err),
+          one_line(rc, err, 1, "over the limit") + (["output left"] if os.listdir(out_dir) else []) +
+          (["took %.1f s" % dt] if dt > 10 else []))
+    for args in (["--stats"], ["--json", "--values"]):
+        t0 = time.time()
+        rc, _, err = run_plain([B("kt-inspect"), big] + args)
+        dt = time.time() - t0
+        check("kt-inspect %s of a 2**36-element stride-0 tensor (%.2f s): %s" % (" ".join(args), dt, err),
+              one_line(rc, err, 1, "would read 68719476736 elements") + (["took %.1f s" % dt] if dt > 10 else []))
+    # npz member names never become paths
+    names = st_file(os.path.join(work, "path_names.safetensors"), ["../../escape", "/abs/name", "a\\b"])
+    out = os.path.join(out_dir, "names.npz")
+    rc, _, err = run_plain([B("kt-convert"), names, "-o", out])
+    members = zipfile.ZipFile(out).namelist() if rc == 0 else []
+    bad = [m for m in members if m.startswith("/") or "\\" in m or any(ord(c) < 32 for c in m)
+           or any(part in ("", ".", "..") for part in m.split("/"))]
+    check("npz members from hostile tensor names: %s" % members,
+          (["exit %d: %s" % (rc, err)] if rc else []) + (["unsafe member names: %s" % bad] if bad else []))
+    for f in os.listdir(out_dir):
+        os.remove(os.path.join(out_dir, f))
+    # a blend expression of 10,000 terms costs one voice, not 10,000
+    terms = [os.path.relpath(voice) + ":1"] * 10000
+    base = run_measured([B("kt-blend"), terms[0], "-o", os.path.join(out_dir, "b.pt")])[2]
+    rc, err, rss = run_measured([B("kt-blend")] + terms + ["-o", os.path.join(out_dir, "b.pt")])
+    allow = 4 * SLACK if SAN else SLACK  # ASan's allocator reuses freed blocks late (10,000 loads)
+    check("kt-blend of 10,000 terms: peak RSS %.1f MB (one term: %.1f MB)" % (rss / 2**20, base / 2**20),
+          ([] if rc == 0 else ["exit %d: %s" % (rc, err)]) +
+          (["peak RSS over one term's + %d MB" % (allow >> 20)] if rss > base + allow else []))
+    for f in os.listdir(out_dir):
+        os.remove(os.path.join(out_dir, f))
+    # G2P in linear time: a 100,000-letter word
+    word = os.path.join(work, "word.txt")
+    rnd = random.Random(19)
+    with open(word, "w") as f:
+        f.write("".join(rnd.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(100000)) + "\n")
+    t0 = time.time()
+    rc, so, err = run_plain([B("kt-synth"), "--print-phonemes", "-f", word])
+    dt = time.time() - t0
+    check("kt-synth --print-phonemes of a 100,000-letter word: %.2f s, %d bytes of phonemes" % (dt, len(so)),
+          ([] if rc == 0 else ["exit %d: %s" % (rc, err)]) + (["took %.1f s" % dt] if dt > (60 if SAN else 10)
+                                                              else []))
+    return failures
 
 
 def main():
@@ -240,7 +408,7 @@ def main():
                     os.remove(os.path.join(out_dir, f))
                 if glob.glob(marker + "*"):
                     errors.append("SIDE EFFECT: a pickle command ran")
-                bound = base[label] + 4 * size + SLACK
+                bound = base[label] + 4 * size + SLACK + PER_TENSOR * DECLARED_TENSORS.get(name, 0)
                 if rss > bound:
                     errors.append("peak RSS %.1f MB over the bound %.1f MB (base + 4 x %d bytes + %d MB)" % (
                         rss / 2**20, bound / 2**20, size, SLACK >> 20))
@@ -251,6 +419,7 @@ def main():
                 for e in errors:
                     print("       " + e)
                 failures += bool(errors)
+        failures += round2(work, out_dir)
         if SAN:
             print("SKIP RLIMIT_AS checks: the sanitizers reserve terabytes of address space")
         else:

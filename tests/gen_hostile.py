@@ -247,8 +247,104 @@ HOSTILE = [
      "shape (2**62, 4, 4): the element count overflows 64 bits"),
     ("negative_dimension.pth", lambda: with_tensor(tensor("0", 4, 0, (-4,), (1,))), "format", None,
      "shape (-4,)"),
+    ("safetensors_duplicate_metadata.safetensors", lambda: safetensors_dup_meta(), "format", "duplicate key",
+     "safetensors whose __metadata__ holds the key \"a\" twice (\"1\", then \"2\")"),
     ("reference_bomb.pth", reference_bomb, "limit", None,
      "~2**101 tensor leaves in ~2 KB: dict values l1..l100, each a list holding the previous level twice (memo)"),
+]
+
+
+# ---------------------------------------------------------------------------
+# Large hostile files: built at test time by tests/check_hostile.py (too big to commit).
+# Each is small on disk but asks a careless reader for far more memory or time than
+# its size: LARGE lists (builder, message the refusal must contain or None when the
+# file may load, what).
+
+
+def memo_key_refs(key_bytes=1 << 20, refs=1000):
+    """A 1 MiB string memoized once and used as the key of 1000 one-tensor dicts: a reader
+    that copies the key into every tensor name needs 1000 x 1 MiB."""
+    key = text("k" * key_bytes) + b"r" + struct.pack("<I", 1)
+    t = tensor("0", 4, 0, (4,), (1,)) + b"r" + struct.pack("<I", 2)
+    items = [b"}" + key + t + b"s"]
+    items += [b"}" + b"j" + struct.pack("<I", 1) + b"j" + struct.pack("<I", 2) + b"s"] * (refs - 1)
+    return torch_like(pickle2(b"](" + b"".join(items) + b"e"), [("0", FOUR_FLOATS)])
+
+
+def value_flood(n=4 << 20):
+    """n empty tuples made and dropped (')' then POP): 2 bytes per value."""
+    return torch_like(pickle2(b")0" * n + dict_of([])), [])
+
+
+def stack_flood(n=(1 << 20) - 16):
+    """n values left on the stack (EMPTY_DICT), then STOP."""
+    return torch_like(pickle2(b"}" * n), [])
+
+
+def nesting_flood(n=1 << 20):
+    """n lists, each appended into the one before (EMPTY_LIST, then APPEND at the end)."""
+    return torch_like(pickle2(b"]" * n + b"a" * (n - 1)), [])
+
+
+def storage_inflates(nbytes=256 << 20):
+    """One deflated storage that really inflates to nbytes (zeros), declared honestly: a
+    float32 tensor of nbytes / 4 elements."""
+    n = nbytes // 4
+    pkl = pickle2(dict_of([("w", tensor("0", n, 0, (n,), (1,)))]))
+    zeros = bytes(nbytes)
+    items = [{"name": "archive/data.pkl", "payload": pkl},
+             {"name": "archive/data/0", "payload": raw_deflate(zeros), "method": 8, "size": nbytes,
+              "crc": zlib.crc32(zeros)},
+             {"name": "archive/version", "payload": b"3\n"}]
+    return build_zip(items)[0]
+
+
+def stride0_voice(rows=5_000_000):
+    """A voice-shaped tensor [rows, 510, 32]... declared over one float by stride 0."""
+    return with_tensor(tensor("0", 4, 0, (rows, 510, 32), (0, 0, 0)))
+
+
+def stride0_huge(n=1 << 36):
+    """A float32 tensor of 2**36 elements over one float (stride 0): 256 GiB when written out."""
+    return with_tensor(tensor("0", 4, 0, (n,), (0,)))
+
+
+def safetensors_many(n=200_000):
+    """n zero-size tensors in one safetensors header."""
+    hdr = "{" + ",".join('"t%d":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}' % i for i in range(n)) + "}"
+    b = hdr.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def stride0_sum_overflows():
+    """Two float32 tensors of 2**62 elements each over one float (stride 0): their element
+    counts fit int64, their sum does not."""
+    n = 1 << 62
+    return torch_like(pickle2(dict_of([("a", tensor("0", 4, 0, (n,), (0,))), ("b", tensor("0", 4, 0, (n,), (0,)))])),
+                      [("0", FOUR_FLOATS)])
+
+
+def safetensors_dup_meta():
+    hdr = b'{"__metadata__":{"a":"1","a":"2"},"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}'
+    return struct.pack("<Q", len(hdr)) + hdr + FOUR_FLOATS[:4]
+
+
+LARGE = [
+    ("memo_key_1000_refs.pth", memo_key_refs, "tensor names",
+     "a 1 MiB dict key memoized once, then the key of 1000 one-tensor dicts"),
+    ("pickle_value_flood.pth", value_flood, "pickle: the parse needs more than",
+     "4M empty tuples made and popped (8 MB of opcodes)"),
+    ("pickle_stack_flood.pth", stack_flood, "pickle: the parse needs more than",
+     "1M empty dicts left on the stack"),
+    ("pickle_nesting_flood.pth", nesting_flood, "pickle: the parse needs more than",
+     "1M empty lists appended into each other"),
+    ("storage_inflates_256m.pth", storage_inflates, "inflate",
+     "a deflated storage that really inflates to 256 MiB of zeros (honestly declared)"),
+    ("stride0_voice.pth", stride0_voice, None, "a [5e6, 510, 32] tensor over one float by stride 0"),
+    ("stride0_2e36.pth", stride0_huge, None, "a float32 tensor of 2**36 elements over one float (stride 0)"),
+    ("stride0_sum_overflows.pth", stride0_sum_overflows, None,
+     "two tensors of 2**62 elements over one float: the parameter total overflows int64"),
+    ("safetensors_200k_tensors.safetensors", safetensors_many, None, "200,000 zero-size tensors"),
 ]
 
 

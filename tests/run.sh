@@ -9,6 +9,9 @@ export PYTHON="${PYTHON:-/usr/bin/python3}"
 pass=0
 fail=0
 failed=""
+# the environment a failure depends on, printed with the command that reproduces it
+envline="OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE:-} KT_ISA=${KT_ISA:-} CPUs=$(nproc 2>/dev/null)"
+repro() { echo "  reproduce: KT_BUILD=$BUILD KT_FIXTURES=$KT_FIXTURES KT_SHARED=$KT_SHARED $1   [$envline]"; }
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     name=$(basename "$t")
@@ -16,6 +19,7 @@ for t in "$BUILD"/tests/test_*; do
         pass=$((pass + 1)); echo "PASS $name"
     else
         fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name"; tail -30 "$BUILD/tests/$name.log"
+        repro "$t"
     fi
 done
 for s in tests/check_*.py; do
@@ -26,6 +30,7 @@ for s in tests/check_*.py; do
         pass=$((pass + 1)); echo "PASS $name"
     else
         fail=$((fail + 1)); failed="$failed $name"; echo "FAIL $name"; tail -30 "$BUILD/tests/$name.log"
+        repro "$PYTHON $s"
     fi
 done
 [ -n "$failed" ] && echo "failed:$failed"

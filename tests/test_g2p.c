@@ -13,6 +13,7 @@
 
 #include "kt/config.h"
 #include "kt/g2p.h"
+#include "kt/g2p_lang.h"
 
 static kt_config cfg;
 
@@ -28,6 +29,43 @@ static int teardown(void **state)
     (void)state;
     kt_config_free(&cfg);
     return 0;
+}
+
+static const char *spec_lang(const char *spec)
+{
+    const char *lang = "unset";
+    kt_error e;
+    assert_int_equal(kt_g2p_lang_for_spec(spec, &lang, &e), KT_OK);
+    return lang;
+}
+
+static void test_spec_languages(void **state)
+{
+    (void)state;
+    char name[16];
+    kt_error e;
+    const char *lang = "unset";
+    assert_string_equal(spec_lang("zf_xiaobei"), "zh");
+    assert_string_equal(spec_lang("voices/ef_dora.pt"), "es");
+    assert_string_equal(spec_lang("voices-v1.0.bin:jf_alpha"), "ja");
+    assert_string_equal(spec_lang("d/voices.npz:pf_dora"), "pt-br");
+    assert_string_equal(spec_lang("kokoro-q8.safetensors:voices.if_sara"), "it");
+    assert_string_equal(spec_lang("ff_siwis.safetensors"), "fr");
+    assert_string_equal(spec_lang("af_heart:0.6 af_bella:0.4"), "en-us");
+    assert_string_equal(spec_lang("hf_alpha(2)+hm_omega(1)"), "hi");
+    assert_string_equal(spec_lang("zf_xiaobei-zm_yunjian"), "zh");
+    assert_string_equal(spec_lang("mine.pt+bf_emma"), "en-gb");
+    assert_null(spec_lang("mine.pt"));
+    assert_null(spec_lang("voices.bin:#3"));
+    assert_null(spec_lang("voices.bin"));
+    assert_int_equal(kt_g2p_lang_for_spec("af_heart:0.5 zf_xiaobei:0.5", &lang, &e), KT_EINVAL);
+    assert_null(lang);
+    assert_non_null(strstr(e.msg, "--lang"));
+    assert_int_equal(kt_g2p_lang_for_spec("af_heart+bf_emma", &lang, &e), KT_EINVAL);
+    kt_g2p_voice_name("a/b/voices.zm_yunxi.npy", name, sizeof name);
+    assert_string_equal(name, "zm_yunxi");
+    kt_g2p_voice_name("bundle.npz:a_very_long_voice_name", name, sizeof name);
+    assert_string_equal(name, "a_very_long_voi");
 }
 
 static void test_languages(void **state)
@@ -126,6 +164,38 @@ static void test_other_scripts_dropped(void **state)
     assert_true(strlen(out) > 0);
     free(out);
     free(dropped);
+}
+
+/* Japanese is read through MeCab + UniDic and Mandarin through jieba and pypinyin's tables, their
+ * Latin letters dropped (or, without the dictionaries, one line naming the package); « » reach
+ * espeak-ng as curly quotes, which Kokoro's vocab has. */
+static void test_native_languages(void **state)
+{
+    (void)state;
+    char *out = NULL, *dropped = NULL;
+    kt_error e;
+    /* 東京 OK */
+    if (kt_g2p_phonemize("\xe6\x9d\xb1\xe4\xba\xac OK", "ja", &cfg, &out, &dropped, &e) == KT_OK) {
+        assert_string_equal(out, "to\xcb\x90k\xca\xb2o\xcb\x90");
+        assert_string_equal(dropped, "OK");
+        free(out);
+        free(dropped);
+    } else {
+        assert_non_null(strstr(e.msg, "unidic-mecab"));
+    }
+    /* 你好 OK 3 */
+    if (kt_g2p_phonemize("\xe4\xbd\xa0\xe5\xa5\xbd OK 3", "zh", &cfg, &out, &dropped, &e) == KT_OK) {
+        assert_string_equal(out, "ni\xe2\x86\x93xau\xe2\x86\x93 sa\xe2\x86\x92n");
+        assert_string_equal(dropped, "OK");
+        free(out);
+        free(dropped);
+    } else { /* without python3-jieba: one line naming the package */
+        assert_non_null(strstr(e.msg, "python3-jieba"));
+    }
+    assert_int_equal(kt_g2p_phonemize("\xc2\xabs\xc3\xad\xc2\xbb", "es", &cfg, &out, &dropped, &e), KT_OK);
+    assert_string_equal(out, "\xe2\x80\x9cs\xcb\x88i\xe2\x80\x9d");
+    assert_null(dropped);
+    free(out);
 }
 
 /* Lines become separate chunks; dropped symbols are merged over lines, each once, in first-seen order. */
@@ -390,8 +460,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_languages),     cmocka_unit_test(test_phonemize_english),
+        cmocka_unit_test(test_spec_languages),
         cmocka_unit_test(test_phonemize_dropped), cmocka_unit_test(test_phonemize_errors),
-        cmocka_unit_test(test_other_scripts_dropped),
+        cmocka_unit_test(test_other_scripts_dropped), cmocka_unit_test(test_native_languages),
         cmocka_unit_test(test_text_lines),
         cmocka_unit_test(test_chunk_rule),    cmocka_unit_test(test_long_text),
         cmocka_unit_test(test_split_first),

@@ -435,19 +435,12 @@ static double logspec_distance(const float *a, const float *b, size_t n)
     return cnt ? sum / cnt : 0.0;
 }
 
-/* End-to-end bound on the mean |log-magnitude difference| in dB over the whole
- * utterance. Why not samples: C's F0 differs from the reference's by ~1e-6 relative
- * (float32 summation order), and the source phase integrates F0 (spec section 12), so
- * the sine phases drift apart by ~1e-6 x 1e4 rad; the random-weight generator amplifies
- * that chaotically (STFT phase branch cuts feed noise_convs). Measured on the REFERENCE
- * itself: perturbing its own F0 by 1e-6 / 3e-6 / 1e-5 relative noise moves its audio by
- * 0.74-1.50 / 0.77-1.66 / 0.98-1.80 dB (tiny cases), and F0, N and asr together by 2e-6
- * moves the full-size 6.3 s case by 2.0 dB, while another noise seed moves any case by
- * 5.9-6.2 dB. Measured C vs reference: 0.93 / 1.27 dB (tiny short / oov), 0.67 / 0.51 /
- * 2.15 dB (full-size short / oov / long). 3.0 dB: above the reference's own sensitivity
- * to errors of our size, half the seed-to-seed distance; the test also checks that
- * another seed is more than 1.5 times the bound away, so the bound can fail. */
-#define E2E_DB_TOL 3.0
+/* End to end, kt and the reference must give the same durations and length; the audio itself
+ * is chaotic on a random-weight model (the harmonic source integrates F0 into phases of 1e4
+ * rad, and STFT phases of near-zero bins flip by 2 pi on a rounding difference), so two float32
+ * runs of the reference on two OpenBLAS kernels already land ~1 dB apart. Here the distance is
+ * printed; tests/check_e2e.py bounds it by the reference's own spread measured on the machine
+ * it runs on (every kernel and thread count, and a one-ulp change of F0). */
 
 static void stage_e2e(gcase *c)
 {
@@ -473,19 +466,9 @@ static void stage_e2e(gcase *c)
     }
     assert_int_equal(r.n_samples, na);
     double db = logspec_distance(r.audio, audr, na);
-    printf("  %-22s %-14s log-spectrogram mean |diff| %.4f dB over %zu samples (tol %.2f), sample rel err %.2e\n",
-           c->name, "e2e audio", db, na, E2E_DB_TOL, rel_err(r.audio, audr, na));
-    if (!(db <= E2E_DB_TOL))
-        fail_msg("%s: end-to-end log-spectrogram distance %.3f dB", c->name, db);
-    if (na <= 100000) { /* a different seed must move the audio (the bound can fail) */
-        kt_synth_result r2;
-        p.seed = c->seed + 1;
-        assert_int_equal(kt_model_synthesize(c->fx->m, ids + 1, (int)nids - 2, c->style, &p, &r2, &err), KT_OK);
-        double db2 = logspec_distance(r2.audio, audr, na);
-        printf("  %-22s %-14s other seed: %.4f dB\n", c->name, "e2e audio", db2);
-        assert_true(db2 > 1.5 * E2E_DB_TOL);
-        kt_synth_result_free(&r2);
-    }
+    printf("  %-22s %-14s log-spectrogram mean |diff| %.4f dB over %zu samples (bounded by tests/check_e2e.py)\n",
+           c->name, "e2e audio", db, na);
+    assert_true(isfinite(db));
     kt_synth_result_free(&r);
     free(ids), free(pred), free(audr);
 }

@@ -1,8 +1,11 @@
 /* test_limits.c - every safety limit of the readers, each asserted by its status code and message:
  * pickle nesting depth, open MARKs, stack, memo, string length, values, tensors, ndim and
  * the dimension product; zip's cap, declared size and deflate ratio; npy and safetensors
- * ndim, product overflow and header size; the config file size. The messages are the
+ * ndim, product overflow and header size; the config file size; the pickle's memory budget,
+ * the zip inflate budget, config value ranges and NUL bytes, duplicate safetensors metadata
+ * keys, and the escaping that keeps every message on one line. The messages are the
  * readers' own one-line texts (docs/security.md lists them). */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "kt/checkpoint.h"
 #include "kt/config.h"
@@ -297,6 +301,142 @@ static void t_config_size(void **s)
     unlink(path);
 }
 
+static void t_pickle_bytes(void **s)
+{
+    (void)s;
+    kt_pickle_limits lim;
+    kt_pickle_default_limits(&lim);
+    assert_int_equal(lim.max_bytes, 0);
+    lim.max_bytes = 4096;
+    buf b = {.n = 0};
+    PUTS(&b, "\x80\x02");
+    rep(&b, '}', 200); /* 200 empty dicts left on the stack: ~100 bytes each */
+    PUTS(&b, ".");
+    pickle_fails(&b, &lim, KT_ELIMIT, "pickle: the parse needs more than 4096 bytes of memory");
+}
+
+/* A zip of one deflated entry "z" of n zero bytes. */
+static unsigned char *zip_of_zeros(size_t n, size_t *len)
+{
+    unsigned char *zeros = calloc(n, 1), *comp = malloc(n / 100 + 4096), *out = NULL;
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = zeros;
+    zs.avail_in = (uInt)n;
+    zs.next_out = comp;
+    zs.avail_out = (uInt)(n / 100 + 4096);
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    size_t c = zs.total_out;
+    deflateEnd(&zs);
+    uint32_t crc = (uint32_t)crc32(0, zeros, (uInt)n);
+    unsigned char lh[31] = {'P', 'K', 3, 4, 20, 0, 0, 0, 8, 0}, ch[47] = {'P', 'K', 1, 2, 20, 0, 20, 0, 0, 0, 8, 0};
+    unsigned char end[22] = {'P', 'K', 5, 6, 0, 0, 0, 0, 1, 0, 1, 0};
+    uint32_t v[3] = {crc, (uint32_t)c, (uint32_t)n};
+    memcpy(lh + 14, v, 12);
+    lh[26] = 1;
+    lh[30] = 'z';
+    memcpy(ch + 16, v, 12);
+    ch[28] = 1;
+    ch[46] = 'z';
+    uint32_t cd_size = 47, cd_off = (uint32_t)(31 + c);
+    memcpy(end + 12, &cd_size, 4);
+    memcpy(end + 16, &cd_off, 4);
+    *len = 31 + c + 47 + 22;
+    out = malloc(*len);
+    memcpy(out, lh, 31);
+    memcpy(out + 31, comp, c);
+    memcpy(out + 31 + c, ch, 47);
+    memcpy(out + 31 + c + 47, end, 22);
+    free(zeros);
+    free(comp);
+    return out;
+}
+
+static void t_zip_inflate_budget(void **s)
+{
+    (void)s;
+    kt_error err;
+    const unsigned char *p;
+    uint64_t n;
+    size_t len;
+    kt_zip *z = NULL;
+    unsigned char *ok = zip_of_zeros((size_t)8 << 20, &len); /* within 16 MiB + 4 x size */
+    assert_int_equal(kt_zip_open(ok, len, &z, &err), KT_OK);
+    assert_int_equal(kt_zip_read(z, kt_zip_entry_at(z, 0), UINT64_MAX, &p, &n, &err), KT_OK);
+    assert_int_equal(n, (uint64_t)8 << 20);
+    kt_zip_free(z);
+    free(ok);
+    unsigned char *bad = zip_of_zeros((size_t)20 << 20, &len);
+    assert_int_equal(kt_zip_open(bad, len, &z, &err), KT_OK);
+    assert_int_equal(kt_zip_read(z, kt_zip_entry_at(z, 0), UINT64_MAX, &p, &n, &err), KT_ELIMIT);
+    MSG_HAS(err, "zip: entry \"z\" inflates to 20971520 bytes; the archive's deflated entries may inflate to");
+    kt_zip_free(z);
+    free(bad);
+}
+
+/* Parses fixtures/tiny/config.json with from replaced by the to_len bytes of to; returns the status. */
+static kt_status config_edit_n(const char *from, const char *to, size_t to_len, kt_error *err)
+{
+    kt_mapped_file f;
+    kt_config c;
+    assert_int_equal(kt_file_map("fixtures/tiny/config.json", &f, err), KT_OK);
+    const char *at = memmem(f.data, (size_t)f.size, from, strlen(from));
+    assert_non_null(at);
+    size_t pre = (size_t)(at - (const char *)f.data), n = (size_t)f.size - strlen(from) + to_len;
+    char *j = malloc(n + 1);
+    memcpy(j, f.data, pre);
+    memcpy(j + pre, to, to_len);
+    memcpy(j + pre + to_len, at + strlen(from), (size_t)f.size - pre - strlen(from));
+    kt_status st = kt_config_parse(j, n, &c, err);
+    if (!st)
+        kt_config_free(&c);
+    free(j);
+    kt_file_unmap(&f);
+    return st;
+}
+
+static kt_status config_edit(const char *from, const char *to, kt_error *err)
+{
+    return config_edit_n(from, to, strlen(to), err);
+}
+
+static void t_config_ranges(void **s)
+{
+    (void)s;
+    kt_error err;
+    assert_int_equal(config_edit("\"gen_istft_hop_size\": 5", "\"gen_istft_hop_size\": 5", &err), KT_OK);
+    assert_int_equal(config_edit("\"gen_istft_hop_size\": 5", "\"gen_istft_hop_size\": 1000000", &err), KT_EFORMAT);
+    MSG_HAS(err, "config: key \"istftnet.gen_istft_hop_size\" must be an integer in 1..20");
+    assert_int_equal(config_edit("\"hidden_dim\": 32", "\"hidden_dim\": 1073741824", &err), KT_EFORMAT);
+    MSG_HAS(err, "config: key \"hidden_dim\" must be an integer in 1..16384");
+    assert_int_equal(config_edit("[\n        1,", "[\n        1048576,", &err), KT_EFORMAT);
+    MSG_HAS(err, "config: key \"istftnet.resblock_dilation_sizes\" must hold integers in 1..1024");
+    assert_int_equal(config_edit_n("\"hidden_dim\": 32", "\"hidden_dim\": 32\0", 17, &err), KT_EFORMAT);
+    MSG_HAS(err, "config: holds a NUL byte");
+    assert_int_equal(config_edit("\"vocab\": {", "\"vocab\": {\"a\\nforged\": 3, ", &err), KT_EFORMAT);
+    MSG_HAS(err, "config: vocab key \"a\\x0aforged\" is not exactly one code point");
+    assert_null(strchr(err.msg, '\n'));
+}
+
+static void t_safetensors_duplicate_metadata(void **s)
+{
+    (void)s;
+    const char *dup = "{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"},\"w\":{\"dtype\":\"F32\",\"shape\":[1],"
+                      "\"data_offsets\":[0,4]}}";
+    st_fails(dup, strlen(dup), KT_EFORMAT, "\"__metadata__\" holds the key \"a\" twice (duplicate key)");
+}
+
+static void t_messages_escaped(void **s)
+{
+    (void)s;
+    kt_error err;
+    kt_error_set(&err, KT_EINVAL, "name \"%s\"", "a\nb\x1b[31m\xc2\x9b\xff\xc3\xa9");
+    assert_string_equal(err.msg, "name \"a\\x0ab\\x1b[31m\\xc2\\x9b\\xff\xc3\xa9\"");
+    kt_error_prefix(&err, "t\r");
+    assert_string_equal(err.msg, "t\\x0d: name \"a\\x0ab\\x1b[31m\\xc2\\x9b\\xff\xc3\xa9\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -304,7 +444,9 @@ int main(void)
         cmocka_unit_test(t_pickle_string_length), cmocka_unit_test(t_pickle_tensors_ndim_product),
         cmocka_unit_test(t_hostile_limits),     cmocka_unit_test(t_zip_cap),
         cmocka_unit_test(t_npy_limits),         cmocka_unit_test(t_safetensors_limits),
-        cmocka_unit_test(t_config_size),
+        cmocka_unit_test(t_config_size),        cmocka_unit_test(t_pickle_bytes),
+        cmocka_unit_test(t_zip_inflate_budget), cmocka_unit_test(t_config_ranges),
+        cmocka_unit_test(t_safetensors_duplicate_metadata), cmocka_unit_test(t_messages_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -389,7 +389,7 @@ static void t_messages_one_line(void **state)
     (void)state;
     kt_error e = bad_parse(PK("\x8c\x03o\ns\x8c\x06sys\ntm\x93."), KT_EUNSAFE);
     assert_null(strchr(e.msg, '\n'));
-    assert_non_null(strstr(e.msg, "o?s.sys?tm"));
+    assert_non_null(strstr(e.msg, "o\\x0as.sys\\x0atm"));
 }
 
 static void t_cycle(void **state)

@@ -15,14 +15,14 @@ PKGS="zlib libcjson sndfile openblas espeak-ng"
 mkdir -p "$OUT/crashes" "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
- -Ilibkt/include -Iformats/include $(pkg-config --cflags $PKGS)"
-LIBS="$(pkg-config --libs $PKGS) -lm -lpthread"
+ -Ilibkt/include -Ilibkt/core/include -Ilibkt/model/include -Ilibkt/text/include -Ilibkt/voice/include -Ilibkt/audio/include -Iformats/include $(pkg-config --cflags $PKGS)"
+LIBS="$(pkg-config --libs $PKGS) $(mecab-config --libs) -lm -lpthread"
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # The library, once (objects rebuilt only when their source or a header is newer).
-for src in libkt/*.c formats/*.c; do
+for src in libkt/*/*.c formats/*.c; do
     obj="$OUT/obj/$(echo "$src" | tr / _).o"
-    if [ ! -f "$obj" ] || [ -n "$(find "$src" libkt/include formats/include libkt/*.h libkt/*.inc -newer "$obj" 2>/dev/null | head -1)" ]; then
+    if [ ! -f "$obj" ] || [ -n "$(find "$src" libkt formats/include -newer "$obj" 2>/dev/null | head -1)" ]; then
         echo "$src $obj"
     fi
 done | xargs -r -P "$JOBS" -n 2 sh -c 'clang '"$CFLAGS"' -fsanitize=fuzzer-no-link -c "$0" -o "$1"'

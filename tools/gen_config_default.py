@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Writes libkt/config_default.inc: the real Kokoro v1.0 config.json as a C string literal.
+"""Writes libkt/model/config_default.inc: the real Kokoro v1.0 config.json as a C string literal.
 
-Usage: tools/gen_config_default.py ../shared/kokoro/config.json > libkt/config_default.inc
+Usage: tools/gen_config_default.py ../shared/kokoro/config.json > libkt/model/config_default.inc
 The bytes are copied verbatim (non-ASCII as octal escapes), so the embedded text is the file."""
 import sys
 

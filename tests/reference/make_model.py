@@ -20,8 +20,17 @@ the reference (kokoro_ref.py) on fixed phoneme strings and style rows:
      bisection so the mean duration is 3.5 frames/token;
   2. F0_proj / N_proj: from the measured pre-projection activations, F0 = 120 +- 80 Hz
      (mean +- std over the calibration frames) and N = 0 +- 1;
-  3. conv_post: weight_g rows rescaled so the log-magnitude rows have std 1 and the phase
-     rows std 1.5, then the magnitude bias shifted so the audio RMS is 0.1.
+  3. conv_post: weight_g rows rescaled so the log-magnitude rows have std 0.7 and the phase
+     rows std 1.5, then the magnitude bias shifted so the audio RMS is 0.08.
+
+Determinism across BLAS kernels and thread counts: the calibration passes run float32 matrix
+products whose rounding depends on the OpenBLAS kernel (AVX2 and AVX-512 kernels differ by
+~1e-7 relative). Every calibrated scalar is therefore rounded to CALIB_BITS significant bits
+(coarse()), a grid ~1e4 times coarser than that noise, so every kernel lands on the same value
+and the checkpoint's bytes do not depend on the machine. The conv_post pass feeds the decoder
+the harmonic source's STFT magnitude with its phase rows set to zero: the phase of near-zero
+bins is decided by float rounding (a +-pi flip), which would make the statistics chaotic
+(~2e-3 apart between kernels) instead of continuous in the inputs.
 """
 import argparse
 import copy
@@ -72,6 +81,13 @@ MAG_STD, PHASE_STD = 0.7, 1.5
 F0_MEAN, F0_STD = 120.0, 80.0
 N_MEAN, N_STD = 0.0, 1.0
 AUDIO_RMS = 0.08
+CALIB_BITS = 6           # significant bits kept of every calibrated scalar (grid ~1.6%)
+
+
+def coarse(x, bits=CALIB_BITS):
+    """x rounded to `bits` significant bits (a float; 0 stays 0)."""
+    m, e = math.frexp(float(x))
+    return math.ldexp(round(m * 2 ** bits) / 2 ** bits, e)
 
 
 # ----------------------------------------------------------------------------------------
@@ -247,9 +263,9 @@ def calibrate(state, cfg, verbose=True):
         # between the tokens of one utterance, so the logit scale is set on the total
         # spread: per-utterance means stay within ~x1.5 of the target.
         c = randn("calib.dur.common", [H])
-        c = c * (DUR_COMMON_STD / float((xs @ c).std()))
+        c = c * coarse(DUR_COMMON_STD / float((xs @ c).std()))
         e = randn("calib.dur.each", [nd, H])
-        e = e * (DUR_EACH_STD / float((xs @ e.t()).std()))
+        e = e * coarse(DUR_EACH_STD / float((xs @ e.t()).std()))
         W = (c.reshape(1, -1) + e).contiguous()
         jitter = 0.3 * randn("calib.dur.bias", [nd])
         logits = xs @ W.t() + jitter
@@ -263,7 +279,7 @@ def calibrate(state, cfg, verbose=True):
                 lo = mid
             else:
                 hi = mid
-        b = 0.5 * (lo + hi)
+        b = coarse(0.5 * (lo + hi))
         P["module.duration_proj.linear_layer.weight"] = W
         P["module.duration_proj.linear_layer.bias"] = (jitter + b).contiguous()
         sync(model, state, "predictor", "duration_proj.linear_layer.weight",
@@ -289,8 +305,9 @@ def calibrate(state, cfg, verbose=True):
             pre = torch.cat(pres[n], dim=1)                    # [Hl, frames]
             r = randn("calib." + n, [pre.shape[0]])
             p = r @ pre
-            w = r * (std / float(p.std()))
-            bias = mean - float(p.mean()) * std / float(p.std())
+            scale = coarse(std / float(p.std()))
+            w = r * scale
+            bias = coarse(mean - float(p.mean()) * scale)
             P[f"module.{n}_proj.weight"] = w.reshape(1, -1, 1).contiguous()
             P[f"module.{n}_proj.bias"] = torch.tensor([bias], dtype=torch.float32)
             sync(model, state, "predictor", f"{n}_proj.weight", f"{n}_proj.bias")
@@ -307,11 +324,13 @@ def calibrate(state, cfg, verbose=True):
                                  for n in ("F0", "N"))
             tok = model.alignment(cs["pred_dur"])
             cs["asr"] = model.text_encoder(cs["ids"])[:, tok]
-            cs["y"] = model.decoder(cs["asr"], cs["F0"], cs["N"], cs["s_dec"])["conv_post"]
+            mag, _ = model.stft(model.source(cs["F0"])["har_source"])
+            har = torch.cat([mag, torch.zeros_like(mag)], dim=0)    # phase rows zeroed
+            cs["y"] = model.decoder(cs["asr"], cs["F0"], cs["N"], cs["s_dec"], har=har)["conv_post"]
         b0 = Dc[bk].reshape(-1, 1)
         pre = torch.cat([cs["y"] for cs in cases], dim=1) - b0
         target = torch.cat([torch.full([K], MAG_STD), torch.full([pre.shape[0] - K], PHASE_STD)])
-        scale = (target / pre.std(dim=1)).reshape(-1, 1)
+        scale = torch.tensor([coarse(v) for v in (target / pre.std(dim=1)).tolist()]).reshape(-1, 1)
         Dc[gk] = (Dc[gk] * scale.reshape(-1, 1, 1)).contiguous()
         sq, n = 0.0, 0
         for cs in cases:
@@ -319,7 +338,7 @@ def calibrate(state, cfg, verbose=True):
             a = model.istft(torch.exp(cs["y"][:K]), torch.sin(cs["y"][K:]))
             sq += float((a.double() ** 2).sum())
             n += a.numel()
-        delta = math.log(AUDIO_RMS / math.sqrt(sq / n))
+        delta = coarse(math.log(AUDIO_RMS / math.sqrt(sq / n)))
         bias = Dc[bk].clone()
         bias[:K] += delta
         Dc[bk] = bias.contiguous()
@@ -363,6 +382,17 @@ def expected_size_ok(path, cfg):
         return len(data) == len(exp) and total == nbytes
     except (OSError, zipfile.BadZipFile):
         return False
+
+
+def recipe_stamp():
+    """A hash of the scripts that define the random model: a checkpoint made by another
+    recipe is regenerated even when its size is right."""
+    import hashlib
+    h = hashlib.sha256()
+    for name in ("make_model.py", "kokoro_ref.py"):
+        with open(os.path.join(HERE, name), "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16] + "\n"
 
 
 def make(cfg, path, verbose=True):
@@ -409,11 +439,15 @@ def main():
         with open(os.path.join(args.out, "kokoro-full-config.json"), "w", encoding="utf-8") as f:
             json.dump(full_cfg, f, ensure_ascii=False, indent=2)
             f.write("\n")
-        if expected_size_ok(path, full_cfg):
+        stamp_path = path + ".recipe"
+        same_recipe = os.path.exists(stamp_path) and open(stamp_path).read() == recipe_stamp()
+        if same_recipe and expected_size_ok(path, full_cfg):
             print("full model present:", path)
         else:
             print("full model ->", path)
             make(full_cfg, path)
+            with open(stamp_path, "w") as f:
+                f.write(recipe_stamp())
         if not args.no_golden:
             vdir = os.path.join(SHARED, "kokoro", "voices")
             gdir = os.path.join(args.out, "golden-full")

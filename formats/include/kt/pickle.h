@@ -53,9 +53,12 @@ typedef struct {
     size_t max_memo;    /* highest memo index + 1 */
     size_t max_tensors; /* TENSOR values built */
     size_t max_values;  /* values allocated in total */
+    size_t max_bytes;   /* bytes the parse may allocate (values, strings, containers, stack; not the
+                           memo table); 0: 8 MiB + 2 x the pickle's size */
 } kt_pickle_limits;
 
-/* Fills l with the defaults (depth 64, stack 2^20, memo 2^20, tensors 2^20, values 2^22). */
+/* Fills l with the defaults (depth 64, stack 2^20, memo 2^20, tensors 2^20, values 2^22,
+ * bytes 0: 8 MiB + 2 x the pickle's size). */
 void kt_pickle_default_limits(kt_pickle_limits *l);
 
 /* Called once per distinct storage key when its persistent id is loaded; may

@@ -1,0 +1,1024 @@
+/* kernels.c - direct stride-1 convolution with packed weights, fused AdaIN+Snake,
+ * runtime ISA dispatch and the thread pool (see kt/kernels.h). */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
+#include "kt/kernels.h"
+
+#include "kt/tensor.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define KT_X86 1
+#include <immintrin.h>
+#else
+#define KT_X86 0
+#endif
+
+#define MR KT_PACK_MR
+#define NR_MAX 48
+#define PAD_SLACK 64          /* floats past L + 2 pad a kernel may read */
+#define A_BUDGET (64 * 1024)  /* floats of packed weights per input-channel block (L2) */
+#define T_SUPER 16            /* column tiles per time block */
+#define KK_MAX 512            /* kk values per decoded weight block */
+#define MAX_THREADS 8
+
+/* ---- execution context ------------------------------------------------------------ */
+
+struct kt_exec {
+    int isa, bf16, n, n_started;
+    pthread_t th[MAX_THREADS];
+    pthread_mutex_t mu;
+    pthread_cond_t cv_start, cv_done;
+    unsigned gen;
+    int pending, stop;
+    kt_task_fn fn;
+    void *ctx;
+};
+
+typedef struct {
+    kt_exec *ex;
+    int tid;
+} worker_arg;
+
+static int detect_isa(void)
+{
+    int isa = KT_ISA_GENERIC;
+#if KT_X86 && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        isa = KT_ISA_AVX2;
+    if (__builtin_cpu_supports("avx512f"))
+        isa = KT_ISA_AVX512;
+#endif
+    const char *e = getenv("KT_ISA");
+    if (e) {
+        int want = !strcmp(e, "generic") ? KT_ISA_GENERIC : !strcmp(e, "avx2") ? KT_ISA_AVX2 : KT_ISA_AVX512;
+        if (want < isa)
+            isa = want;
+    }
+    return isa;
+}
+
+static void *worker(void *p)
+{
+    kt_exec *ex = ((worker_arg *)p)->ex;
+    int tid = ((worker_arg *)p)->tid;
+    unsigned seen = 0;
+    pthread_mutex_lock(&ex->mu);
+    for (;;) {
+        while (ex->gen == seen && !ex->stop)
+            pthread_cond_wait(&ex->cv_start, &ex->mu);
+        if (ex->stop)
+            break;
+        seen = ex->gen;
+        kt_task_fn fn = ex->fn;
+        void *ctx = ex->ctx;
+        pthread_mutex_unlock(&ex->mu);
+        fn(ctx, tid, ex->n);
+        pthread_mutex_lock(&ex->mu);
+        if (--ex->pending == 0)
+            pthread_cond_signal(&ex->cv_done);
+    }
+    pthread_mutex_unlock(&ex->mu);
+    return NULL;
+}
+
+static worker_arg *worker_args(kt_exec *ex)
+{
+    /* one struct per worker, allocated right after ex */
+    return (worker_arg *)(ex + 1);
+}
+
+/* CPUs in the process's affinity mask, else the online CPUs; at least 1. */
+static int usable_cpus(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    return nc > 0 ? (int)nc : 1;
+}
+
+kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
+{
+    *out = NULL;
+    if (n_threads <= 0) /* the CPUs this process may run on (taskset, cgroups' cpusets) */
+        n_threads = usable_cpus();
+    if (n_threads > MAX_THREADS)
+        n_threads = MAX_THREADS;
+    kt_exec *ex = calloc(1, sizeof *ex + sizeof(worker_arg) * MAX_THREADS);
+    if (!ex)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    ex->isa = detect_isa();
+#if KT_X86 && defined(__GNUC__)
+    ex->bf16 = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
+#endif
+    ex->n = n_threads;
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->cv_start, NULL);
+    pthread_cond_init(&ex->cv_done, NULL);
+    for (int i = 1; i < n_threads; i++) {
+        worker_arg *wa = worker_args(ex) + i;
+        wa->ex = ex;
+        wa->tid = i;
+        if (pthread_create(&ex->th[i], NULL, worker, wa)) {
+            ex->n = i; /* the workers started so far */
+            kt_exec_free(ex);
+            return kt_error_set(err, KT_EIO, "cannot start a worker thread");
+        }
+        ex->n_started = i;
+    }
+    *out = ex;
+    return KT_OK;
+}
+
+void kt_exec_free(kt_exec *ex)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->mu);
+    ex->stop = 1;
+    pthread_cond_broadcast(&ex->cv_start);
+    pthread_mutex_unlock(&ex->mu);
+    for (int i = 1; i <= ex->n_started; i++)
+        pthread_join(ex->th[i], NULL);
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cv_start);
+    pthread_cond_destroy(&ex->cv_done);
+    free(ex);
+}
+
+int kt_exec_isa(const kt_exec *ex) { return ex ? ex->isa : KT_ISA_GENERIC; }
+
+int kt_exec_threads(const kt_exec *ex) { return ex ? ex->n : 1; }
+
+int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
+
+void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
+{
+    if (!ex || ex->n <= 1) {
+        fn(ctx, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&ex->mu);
+    ex->fn = fn;
+    ex->ctx = ctx;
+    ex->pending = ex->n - 1;
+    ex->gen++;
+    pthread_cond_broadcast(&ex->cv_start);
+    pthread_mutex_unlock(&ex->mu);
+    fn(ctx, 0, ex->n);
+    pthread_mutex_lock(&ex->mu);
+    while (ex->pending)
+        pthread_cond_wait(&ex->cv_done, &ex->mu);
+    pthread_mutex_unlock(&ex->mu);
+}
+
+typedef struct {
+    kt_range_fn fn;
+    void *ctx;
+    size_t n;
+} range_job;
+
+static void range_task(void *p, int tid, int n)
+{
+    const range_job *j = p;
+    size_t i0 = j->n / n * tid + j->n % n * tid / n, i1 = j->n / n * (tid + 1) + j->n % n * (tid + 1) / n;
+    if (i1 > i0)
+        j->fn(j->ctx, i0, i1);
+}
+
+void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range_fn fn, void *ctx)
+{
+    if (!n)
+        return;
+    if (!ex || ex->n <= 1 || n < 2 || (double)n * unit < (double)min_work) {
+        fn(ctx, 0, n);
+        return;
+    }
+    range_job j = {fn, ctx, n};
+    kt_exec_run(ex, range_task, &j);
+}
+
+/* ---- packing ------------------------------------------------------------------------ */
+
+size_t kt_conv_pack_size(int cout, int cin, int k)
+{
+    size_t tiles = ((size_t)cout + MR - 1) / MR;
+    return tiles * MR * (size_t)cin * k;
+}
+
+void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (int r = 0; r < MR; r++) {
+                size_t o = mt * MR + r;
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? w[o * K + kk] : 0.0f;
+            }
+}
+
+void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (int r = 0; r < MR; r++) {
+                size_t o = mt * MR + r;
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? u[o * K + kk] : 0;
+            }
+}
+
+static uint32_t bf16_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16; /* round to nearest even (finite values) */
+}
+
+size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k)
+{
+    return (((size_t)cout + MR - 1) / MR) * MR * (((size_t)cin + 1) / 2) * (size_t)k;
+}
+
+void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp)
+{
+    size_t tiles = ((size_t)cout + MR - 1) / MR, ncp = ((size_t)cin + 1) / 2, K = (size_t)cin * k;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t cp = 0; cp < ncp; cp++)
+            for (int j = 0; j < k; j++)
+                for (int r = 0; r < MR; r++) {
+                    size_t o = mt * MR + r, c0 = 2 * cp, c1 = c0 + 1;
+                    uint32_t lo = o < (size_t)cout ? bf16_bits(w[o * K + c0 * k + j]) : 0;
+                    uint32_t hi = o < (size_t)cout && c1 < (size_t)cin ? bf16_bits(w[o * K + c1 * k + j]) : 0;
+                    wp[((mt * ncp + cp) * k + j) * MR + r] = lo | hi << 16;
+                }
+}
+
+size_t kt_conv_pack_scales(int cout, int cin, int k, int group)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    return tiles * ((K + (size_t)group - 1) / (size_t)group) * MR;
+}
+
+void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int cin, int k, int8_t *wp, float *sp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, ng = (K + (size_t)group - 1) / (size_t)group;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (int r = 0; r < MR; r++) {
+            size_t o = mt * MR + r;
+            for (size_t kk = 0; kk < K; kk++)
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? q[o * K + kk] : 0;
+            for (size_t g = 0; g < ng; g++)
+                sp[(mt * ng + g) * MR + r] = o < (size_t)cout ? s[o * ng + g] : 0.0f;
+        }
+}
+
+size_t kt_conv_pack_i4_size(int cout, int cin, int k) { return (kt_conv_pack_size(cout, cin, k) + 1) / 2; }
+
+void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int group, int cout, int cin, int k,
+                     uint8_t *wp, float *sp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, ng = (K + (size_t)group - 1) / (size_t)group;
+    memset(wp, 0, kt_conv_pack_i4_size(cout, cin, k));
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (int r = 0; r < MR; r++) {
+            size_t o = mt * MR + r;
+            for (size_t kk = 0; o < (size_t)cout && kk < K; kk++) {
+                size_t e = (mt * K + kk) * MR + r;
+                unsigned nib = (codes[o * row_bytes + kk / 2] >> (kk % 2 * 4)) & 0xFu;
+                wp[e / 2] |= (uint8_t)(nib << (e % 2 * 4));
+            }
+            for (size_t g = 0; g < ng; g++)
+                sp[(mt * ng + g) * MR + r] = o < (size_t)cout ? s[o * ng + g] : 0.0f;
+        }
+}
+
+size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
+
+size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L)
+{
+    return kt_arena_round(((size_t)c->cin + 1) / 2 * kt_conv_pad_len(c, L));
+}
+
+size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L)
+{
+    return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)) + kt_conv_bf16_scratch(c, L);
+}
+
+/* ---- micro-kernels: C[8, NR] = (load ? C : 0) + bias8 + A-panel . B-rows -------------- */
+
+typedef void (*kern_fn)(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                        int load, const float *bias8);
+
+static void kern_generic(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                         int load, const float *bias8)
+{
+    float acc[MR][8];
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < 8; t++)
+            acc[r][t] = (load ? C[r * ldc + t] : 0.0f) + (bias8 ? bias8[r] : 0.0f);
+    for (int ci = 0; ci < nci; ci++)
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = B + (size_t)ci * ldb + (size_t)j * dil;
+            for (int r = 0; r < MR; r++)
+                for (int t = 0; t < 8; t++)
+                    acc[r][t] += A[r] * bp[t];
+        }
+    for (int r = 0; r < MR; r++)
+        for (int t = 0; t < 8; t++)
+            C[r * ldc + t] = acc[r][t];
+}
+
+#if KT_X86 && defined(__GNUC__)
+/* 4 rows x 24 columns per pass (12 accumulators), two passes for the 8-row panel. */
+__attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, const float *B, size_t ldb, int nci,
+                                                               int k, int dil, float *C, size_t ldc, int load,
+                                                               const float *bias4)
+{
+    __m256 c[4][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++) {
+        __m256 b0 = _mm256_set1_ps(bias4 ? bias4[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 8 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const float *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = b0 + (size_t)j * dil;
+            __m256 x0 = _mm256_loadu_ps(bp), x1 = _mm256_loadu_ps(bp + 8), x2 = _mm256_loadu_ps(bp + 16);
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++) {
+                __m256 a = _mm256_broadcast_ss(A + r);
+                c[r][0] = _mm256_fmadd_ps(a, x0, c[r][0]);
+                c[r][1] = _mm256_fmadd_ps(a, x1, c[r][1]);
+                c[r][2] = _mm256_fmadd_ps(a, x2, c[r][2]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm256_storeu_ps(C + r * ldc + 8 * v, c[r][v]);
+}
+
+static void kern_avx2(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+                      int load, const float *bias8)
+{
+    kern_avx2_half(A, B, ldb, nci, k, dil, C, ldc, load, bias8);
+    kern_avx2_half(A + 4, B, ldb, nci, k, dil, C + 4 * ldc, ldc, load, bias8 ? bias8 + 4 : NULL);
+}
+
+/* 8 rows x 48 columns (24 zmm accumulators). */
+__attribute__((target("avx512f"))) static void kern_avx512(const float *A, const float *B, size_t ldb, int nci, int k,
+                                                           int dil, float *C, size_t ldc, int load,
+                                                           const float *bias8)
+{
+    __m512 c[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 b0 = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const float *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const float *bp = b0 + (size_t)j * dil;
+            __m512 x0 = _mm512_loadu_ps(bp), x1 = _mm512_loadu_ps(bp + 16), x2 = _mm512_loadu_ps(bp + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512 a = _mm512_set1_ps(A[r]);
+                c[r][0] = _mm512_fmadd_ps(a, x0, c[r][0]);
+                c[r][1] = _mm512_fmadd_ps(a, x1, c[r][1]);
+                c[r][2] = _mm512_fmadd_ps(a, x2, c[r][2]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+#endif
+
+#if KT_X86 && defined(__GNUC__)
+/* bfloat16 pairs: A and B hold 32-bit words (two bf16 each); nci counts channel pairs. */
+__attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float *Af, const float *Bf, size_t ldb,
+                                                                   int nci, int k, int dil, float *C, size_t ldc,
+                                                                   int load, const float *bias8)
+{
+    const uint32_t *A = (const uint32_t *)(const void *)Af, *B = (const uint32_t *)(const void *)Bf;
+    __m512 c[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 b0 = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            c[r][v] = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b0) : b0;
+    }
+    for (int ci = 0; ci < nci; ci++) {
+        const uint32_t *b0 = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const uint32_t *bp = b0 + (size_t)j * dil;
+            __m512bh x0 = (__m512bh)_mm512_loadu_si512(bp), x1 = (__m512bh)_mm512_loadu_si512(bp + 16);
+            __m512bh x2 = (__m512bh)_mm512_loadu_si512(bp + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512bh a = (__m512bh)_mm512_set1_epi32((int)A[r]);
+                c[r][0] = _mm512_dpbf16_ps(c[r][0], a, x0);
+                c[r][1] = _mm512_dpbf16_ps(c[r][1], a, x1);
+                c[r][2] = _mm512_dpbf16_ps(c[r][2], a, x2);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+#endif
+
+static kern_fn kernel_for(int isa, int *nr)
+{
+#if KT_X86 && defined(__GNUC__)
+    if (isa == KT_ISA_AVX512) {
+        *nr = 48;
+        return kern_avx512;
+    }
+    if (isa == KT_ISA_AVX2) {
+        *nr = 24;
+        return kern_avx2;
+    }
+#else
+    (void)isa;
+#endif
+    *nr = 8;
+    return kern_generic;
+}
+
+/* ---- the direct convolution driver ----------------------------------------------------- */
+
+typedef struct {
+    const kt_conv1d *c;
+    const kt_packed *wp;
+    const float *xp;
+    float *xpb; /* bfloat16 channel pairs (KT_PACK_BF16X2) */
+    size_t Ls;
+    int lo, acc, isa;
+    float *y;
+    size_t ldy; /* row stride of y (>= lo) */
+} conv_job;
+
+/* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
+static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, const float *B, int nci, int row0,
+                      int t0, int cols, int first)
+{
+    const kt_conv1d *c = jb->c;
+    int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0;
+    const float *bp = NULL;
+    if (first && c->b) {
+        for (int r = 0; r < MR; r++)
+            bias8[r] = r < rows ? c->b[row0 + r] : 0.0f;
+        bp = bias8;
+    }
+    if (rows == MR && cols == nr) {
+        kern(A, B, jb->Ls, nci, c->k, c->dil, C, jb->ldy, load, bp);
+        return;
+    }
+    float tmp[MR * NR_MAX];
+    memset(tmp, 0, sizeof tmp);
+    if (load)
+        for (int r = 0; r < rows; r++)
+            memcpy(tmp + r * nr, C + (size_t)r * jb->ldy, sizeof(float) * (size_t)cols);
+    kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, 1, bp);
+    for (int r = 0; r < rows; r++)
+        memcpy(C + (size_t)r * jb->ldy, tmp + r * nr, sizeof(float) * (size_t)cols);
+}
+
+/* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
+static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, size_t n, float *out)
+{
+    size_t base = (mt * K + kk0) * MR, m = n * MR;
+    if (p->dtype == KT_PACK_BF16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (size_t i = 0; i < m; i++) {
+            uint32_t b = (uint32_t)u[i] << 16;
+            memcpy(out + i, &b, 4);
+        }
+    } else if (p->dtype == KT_PACK_F16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (size_t i = 0; i < m; i++)
+            out[i] = kt_f16_to_f32(u[i]);
+    } else if (p->dtype == KT_PACK_I4) {
+        const uint8_t *q = (const uint8_t *)p->codes;
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group;
+        for (size_t i = 0; i < n; i++) {
+            const float *sc = p->scales + (mt * ng + (kk0 + i) / (size_t)p->group) * MR;
+            for (int r = 0; r < MR; r++) {
+                size_t e = base + i * MR + (size_t)r;
+                int v = (int)((q[e / 2] >> (e % 2 * 4)) & 0xFu);
+                out[i * MR + r] = (float)((v ^ 8) - 8) * sc[r];
+            }
+        }
+    } else {
+        const int8_t *q = (const int8_t *)p->codes + base;
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group;
+        for (size_t i = 0; i < n; i++) {
+            const float *sc = p->scales + (mt * ng + (kk0 + i) / (size_t)p->group) * MR;
+            for (int r = 0; r < MR; r++)
+                out[i * MR + r] = (float)q[i * MR + r] * sc[r];
+        }
+    }
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt_packed *p, size_t mt, size_t K,
+                                                                       size_t kk0, size_t n, float *out)
+{
+    size_t base = (mt * K + kk0) * MR, m = n * MR, i = 0;
+    if (p->dtype == KT_PACK_BF16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (; i + 16 <= m; i += 16) {
+            __m512i v = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(u + i)));
+            _mm512_storeu_ps(out + i, _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)));
+        }
+    } else if (p->dtype == KT_PACK_F16) {
+        const uint16_t *u = (const uint16_t *)p->codes + base;
+        for (; i + 16 <= m; i += 16)
+            _mm512_storeu_ps(out + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(u + i))));
+    } else {
+        const int8_t *q = (const int8_t *)p->codes + base;
+        const uint8_t *q4 = (const uint8_t *)p->codes + base / 2; /* base: a multiple of MR */
+        size_t ng = (K + (size_t)p->group - 1) / (size_t)p->group, g = (size_t)p->group;
+        const __m128i lo4 = _mm_set1_epi8(0x0F), sign = _mm_set1_epi8(8);
+        for (; i + 16 <= m; i += 16) {
+            size_t kk = kk0 + i / MR;
+            __m256 s0 = _mm256_loadu_ps(p->scales + (mt * ng + kk / g) * MR);
+            __m256 s1 = _mm256_loadu_ps(p->scales + (mt * ng + (kk + 1) / g) * MR);
+            __m512 sc = _mm512_castpd_ps(
+                _mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(s0)), _mm256_castps_pd(s1), 1));
+            __m128i b;
+            if (p->dtype == KT_PACK_I4) { /* 8 bytes -> 16 signed nibbles, low nibble first */
+                __m128i raw = _mm_loadl_epi64((const __m128i *)(const void *)(q4 + i / 2));
+                b = _mm_unpacklo_epi8(_mm_and_si128(raw, lo4), _mm_and_si128(_mm_srli_epi16(raw, 4), lo4));
+                b = _mm_sub_epi8(_mm_xor_si128(b, sign), sign);
+            } else
+                b = _mm_loadu_si128((const __m128i *)(const void *)(q + i));
+            __m512 v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b));
+            _mm512_storeu_ps(out + i, _mm512_mul_ps(v, sc));
+        }
+    }
+    if (i < m) /* an odd number of kk: the last 8 values */
+        decode_block(p, mt, K, kk0 + i / MR, (m - i) / MR, out + i);
+}
+#endif
+
+static void conv_task(void *p, int tid, int n)
+{
+    const conv_job *jb = p;
+    const kt_conv1d *c = jb->c;
+    int nr, nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
+    kern_fn kern = kernel_for(jb->isa, &nr);
+    int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
+#if KT_X86 && defined(__GNUC__)
+    if (bf)
+        kern = kern_bf16;
+#endif
+    const float *xp = bf ? jb->xpb : jb->xp;
+    size_t K = (size_t)nch * c->k;
+    int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
+    if (kc > KK_MAX / c->k)
+        kc = KK_MAX / c->k;
+    if (kc < 1)
+        kc = 1;
+    if (kc > nch)
+        kc = nch;
+    int ts_len = nr * T_SUPER;
+    float abuf[MR * KK_MAX];
+    for (int ts = 0; ts < jb->lo; ts += ts_len) {
+        int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
+        for (int ci0 = 0; ci0 < nch; ci0 += kc) {
+            int nci = nch - ci0 < kc ? nch - ci0 : kc;
+            for (int mt = m0; mt < m1; mt++) {
+                const float *A = (const float *)jb->wp->codes + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
+                if (jb->wp->dtype != KT_PACK_F32 && !bf) {
+#if KT_X86 && defined(__GNUC__)
+                    if (jb->isa == KT_ISA_AVX512)
+                        decode_block_avx512(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                    else
+#endif
+                        decode_block(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                    A = abuf;
+                }
+                for (int t0 = ts; t0 < te; t0 += nr) {
+                    int cols = te - t0 < nr ? te - t0 : nr;
+                    const float *B = xp + (size_t)ci0 * jb->Ls + t0;
+                    conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                }
+            }
+        }
+    }
+}
+
+/* xpb[cp, t] = bf16 pair (xp[2cp, t], xp[2cp + 1, t]) for the rows of this thread. */
+static void pairs_task(void *p, int tid, int n)
+{
+    const conv_job *jb = p;
+    int ncp = (jb->c->cin + 1) / 2, c0 = (int)((long)ncp * tid / n), c1 = (int)((long)ncp * (tid + 1) / n);
+    uint32_t *out = (uint32_t *)(void *)jb->xpb;
+    for (int cp = c0; cp < c1; cp++) {
+        const float *x0 = jb->xp + (size_t)2 * cp * jb->Ls, *x1 = x0 + jb->Ls;
+        int odd = 2 * cp + 1 >= jb->c->cin;
+        uint32_t *o = out + (size_t)cp * jb->Ls;
+        for (size_t t = 0; t < jb->Ls; t++)
+            o[t] = bf16_bits(x0[t]) | (odd ? 0u : bf16_bits(x1[t]) << 16);
+    }
+}
+
+void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                      float *y, int accumulate, float *scratch)
+{
+    int lo = kt_conv1d_out_len(c, L);
+    kt_conv1d_padded_ld(ex, c, wp, xp, Ls, L, y, lo > 0 ? (size_t)lo : 0, accumulate, scratch);
+}
+
+void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                         float *y, size_t ldy, int accumulate, float *scratch)
+{
+    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy};
+    if (jb.lo <= 0)
+        return;
+    if (wp->dtype == KT_PACK_BF16X2)
+        kt_exec_run(ex, pairs_task, &jb);
+    kt_exec_run(ex, conv_task, &jb);
+}
+
+/* Rows of a zero-padded copy of x[C, L] (pad zeros, x's row, zeros to Ls), or of the
+ * transposed conv's scatter (phase_add), spread over the threads by rows. */
+typedef struct {
+    const float *x;
+    float *xp;
+    int L, pad;
+    size_t Ls;
+    const kt_convt1d *ct; /* phase_add: y[o, q*stride + p - pad] += tmp[o, q] */
+    int p, lo, lq;
+} rows_job;
+
+static void pad_rows_part(void *ctx, size_t i0, size_t i1)
+{
+    const rows_job *j = ctx;
+    for (size_t i = i0; i < i1; i++) {
+        float *r = j->xp + i * j->Ls;
+        memset(r, 0, sizeof(float) * (size_t)j->pad);
+        memcpy(r + j->pad, j->x + i * j->L, sizeof(float) * (size_t)j->L);
+        memset(r + j->pad + j->L, 0, sizeof(float) * (j->Ls - (size_t)j->pad - j->L));
+    }
+}
+
+static void pad_rows(kt_exec *ex, const float *x, int C, int L, int pad, float *xp, size_t Ls)
+{
+    rows_job j = {x, xp, L, pad, Ls, NULL, 0, 0, 0};
+    kt_exec_range(ex, (size_t)C, Ls, 16384, pad_rows_part, &j);
+}
+
+kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, const float *x, int L, float *y,
+                                   int accumulate, kt_arena *a, kt_error *err)
+{
+    size_t Ls = kt_conv_pad_len(c, L), mark = kt_arena_mark(a);
+    if (c->stride != 1)
+        return kt_error_set(err, KT_EINVAL, "internal: packed conv needs stride 1");
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls);
+    float *xpb = wp->dtype == KT_PACK_BF16X2 ? kt_arena_take(a, kt_conv_bf16_scratch(c, L)) : NULL;
+    if (!xp || (wp->dtype == KT_PACK_BF16X2 && !xpb))
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (conv)");
+    pad_rows(a->ex, x, c->cin, L, c->pad, xp, Ls);
+    kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate, xpb);
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* ---- ConvTranspose1d by phases ------------------------------------------------------------ */
+
+int kt_convt_phase_taps(const kt_convt1d *c) { return (c->k + c->stride - 1) / c->stride; }
+
+void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w)
+{
+    int M = kt_convt_phase_taps(c);
+    for (int o = 0; o < c->cout; o++)
+        for (int i = 0; i < c->cin; i++)
+            for (int n = 0; n < M; n++) {
+                int j = p + (M - 1 - n) * c->stride;
+                w[((size_t)o * c->cin + i) * M + n] = j < c->k ? c->w[((size_t)i * c->cout + o) * c->k + j] : 0.0f;
+            }
+}
+
+static kt_conv1d phase_conv(const kt_convt1d *c)
+{
+    int M = kt_convt_phase_taps(c);
+    return (kt_conv1d){NULL, NULL, c->cin, c->cout, M, 1, M - 1, 1};
+}
+
+size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16)
+{
+    kt_conv1d pc = phase_conv(c);
+    size_t n = kt_arena_round((size_t)c->cin * kt_conv_pad_len(&pc, L));
+    n += kt_arena_round((size_t)c->cout * (size_t)(L + pc.k - 1));
+    return n + (bf16 ? kt_conv_bf16_scratch(&pc, L) : 0);
+}
+
+/* Output rows [o0, o1): bias (p < 0) or the scatter-add of phase p's rows tmp[o, lq]. */
+static void phase_add_part(void *ctx, size_t o0, size_t o1)
+{
+    const rows_job *j = ctx;
+    const kt_convt1d *c = j->ct;
+    int p = j->p, lo = j->lo, lq = j->lq;
+    if (p < 0) {
+        for (size_t o = o0; o < o1; o++)
+            for (int s = 0; s < lo; s++)
+                j->xp[o * lo + s] = c->b ? c->b[o] : 0.0f;
+        return;
+    }
+    int q0 = 0; /* first q with s = q*stride + p - pad >= 0 */
+    while ((long)q0 * c->stride + p - c->pad < 0)
+        q0++;
+    for (size_t o = o0; o < o1; o++) {
+        const float *tr = j->x + o * lq;
+        float *yr = j->xp + o * lo;
+        for (int q = q0; q < lq; q++) {
+            long sidx = (long)q * c->stride + p - c->pad;
+            if (sidx >= lo)
+                break;
+            yr[sidx] += tr[q];
+        }
+    }
+}
+
+kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
+                                    kt_arena *a, kt_error *err)
+{
+    kt_conv1d pc = phase_conv(c);
+    int lo = kt_convt1d_out_len(c, L), lq = L + pc.k - 1, bf = ph[0].dtype == KT_PACK_BF16X2;
+    size_t Ls = kt_conv_pad_len(&pc, L), mark = kt_arena_mark(a);
+    if (lo <= 0 || L <= 0)
+        return KT_OK;
+    float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *tmp = kt_arena_take(a, (size_t)c->cout * lq);
+    float *xpb = bf ? kt_arena_take(a, kt_conv_bf16_scratch(&pc, L)) : NULL;
+    if (!xp || !tmp || (bf && !xpb))
+        return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (transposed conv)");
+    pad_rows(a->ex, x, c->cin, L, pc.pad, xp, Ls);
+    rows_job j = {tmp, y, 0, 0, 0, c, -1, lo, lq};
+    kt_exec_range(a->ex, (size_t)c->cout, (size_t)lo, 16384, phase_add_part, &j);
+    for (int p = 0; p < c->stride; p++) {
+        kt_conv1d_padded(a->ex, &pc, &ph[p], xp, Ls, L, tmp, 0, xpb);
+        j.p = p;
+        kt_exec_range(a->ex, (size_t)c->cout, (size_t)lo, 16384, phase_add_part, &j);
+    }
+    kt_arena_release(a, mark);
+    return KT_OK;
+}
+
+/* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
+
+static void row_stats(const float *x, int n, float eps, float *mean, float *inv)
+{
+    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++)
+            s[u] += x[i + u];
+    for (; i < n; i++)
+        s[0] += x[i];
+    double m = (s[0] + s[1] + s[2] + s[3]) / n;
+    for (i = 0; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++) {
+            double d = x[i + u] - m;
+            q[u] += d * d;
+        }
+    for (; i < n; i++)
+        q[0] += (x[i] - m) * (x[i] - m);
+    *mean = (float)m;
+    *inv = (float)(1.0 / sqrt((q[0] + q[1] + q[2] + q[3]) / n + (double)eps));
+}
+
+typedef struct {
+    const float *x, *gb, *alpha;
+    int C, L, pad, isa;
+    float eps;
+    float *xp;
+    size_t Ls;
+} snake_job;
+
+/* scalar: y = sc*(x - m)*inv + sh; y + sin(al y)^2 / al */
+static void snake_row_generic(const float *x, int n, float m, float inv, float sc, float sh, float al, float *out)
+{
+    float ia = 1.0f / al;
+    for (int t = 0; t < n; t++) {
+        float v = sc * ((x[t] - m) * inv) + sh, s = sinf(al * v);
+        out[t] = v + ia * s * s;
+    }
+}
+
+#if KT_X86 && defined(__GNUC__)
+/* sin(z)^2 = sin(r)^2 with r = z - pi round(z / pi) in [-pi/2, pi/2]; odd Taylor
+ * polynomial to r^11 (|error| < 6e-8 there). */
+#define SIN_C3 -1.6666667e-1f
+#define SIN_C5 8.3333333e-3f
+#define SIN_C7 -1.9841270e-4f
+#define SIN_C9 2.7557319e-6f
+#define SIN_C11 -2.5052108e-8f
+#define PI_HI 3.14159274e+00f
+#define PI_LO -8.74227766e-08f
+#define INV_PI 3.18309886e-01f
+
+__attribute__((target("avx512f"))) static inline __m512 sin2_avx512(__m512 z)
+{
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(z, _mm512_set1_ps(INV_PI)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PI_HI), z);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(PI_LO), r);
+    __m512 r2 = _mm512_mul_ps(r, r), p = _mm512_set1_ps(SIN_C11);
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C9));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C7));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C5));
+    p = _mm512_fmadd_ps(p, r2, _mm512_set1_ps(SIN_C3));
+    __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(p, r2), r, r);
+    return _mm512_mul_ps(s, s);
+}
+
+__attribute__((target("avx512f"))) static void snake_row_avx512(const float *x, int n, float m, float inv, float sc,
+                                                                float sh, float al, float *out)
+{
+    __m512 vm = _mm512_set1_ps(m), vinv = _mm512_set1_ps(inv), vsc = _mm512_set1_ps(sc), vsh = _mm512_set1_ps(sh);
+    __m512 val = _mm512_set1_ps(al), via = _mm512_set1_ps(1.0f / al);
+    for (int t = 0; t < n; t += 16) {
+        __mmask16 k = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(k, x + t);
+        v = _mm512_fmadd_ps(vsc, _mm512_mul_ps(_mm512_sub_ps(v, vm), vinv), vsh);
+        v = _mm512_fmadd_ps(via, sin2_avx512(_mm512_mul_ps(val, v)), v);
+        _mm512_mask_storeu_ps(out + t, k, v);
+    }
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 sin2_avx2(__m256 z)
+{
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(z, _mm256_set1_ps(INV_PI)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PI_HI), z);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(PI_LO), r);
+    __m256 r2 = _mm256_mul_ps(r, r), p = _mm256_set1_ps(SIN_C11);
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C9));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C7));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C5));
+    p = _mm256_fmadd_ps(p, r2, _mm256_set1_ps(SIN_C3));
+    __m256 s = _mm256_fmadd_ps(_mm256_mul_ps(p, r2), r, r);
+    return _mm256_mul_ps(s, s);
+}
+
+__attribute__((target("avx2,fma"))) static void snake_row_avx2(const float *x, int n, float m, float inv, float sc,
+                                                              float sh, float al, float *out)
+{
+    __m256 vm = _mm256_set1_ps(m), vinv = _mm256_set1_ps(inv), vsc = _mm256_set1_ps(sc), vsh = _mm256_set1_ps(sh);
+    __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
+    int t = 0;
+    for (; t + 8 <= n; t += 8) {
+        __m256 v = _mm256_loadu_ps(x + t);
+        v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
+        v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
+        _mm256_storeu_ps(out + t, v);
+    }
+    snake_row_generic(x + t, n - t, m, inv, sc, sh, al, out + t);
+}
+
+/* snake_row_avx2 on ALL n elements through the polynomial (masked last vector): the values
+ * snake_row_avx2 gives the elements before the scalar tail of its row. */
+__attribute__((target("avx2,fma"))) static void snake_span_avx2(const float *x, int n, float m, float inv, float sc,
+                                                               float sh, float al, float *out)
+{
+    __m256 vm = _mm256_set1_ps(m), vinv = _mm256_set1_ps(inv), vsc = _mm256_set1_ps(sc), vsh = _mm256_set1_ps(sh);
+    __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
+    for (int t = 0; t < n; t += 8) {
+        __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 v = _mm256_maskload_ps(x + t, k);
+        v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
+        v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
+        _mm256_maskstore_ps(out + t, k, v);
+    }
+}
+#endif
+
+static void snake_task(void *p, int tid, int n)
+{
+    const snake_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    for (int c = c0; c < c1; c++) {
+        const float *xr = jb->x + (size_t)c * jb->L;
+        float *out = jb->xp + (size_t)c * jb->Ls, m, inv;
+        row_stats(xr, jb->L, jb->eps, &m, &inv);
+        float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
+        memset(out, 0, sizeof(float) * (size_t)jb->pad);
+#if KT_X86 && defined(__GNUC__)
+        if (jb->isa == KT_ISA_AVX512)
+            snake_row_avx512(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        else if (jb->isa == KT_ISA_AVX2)
+            snake_row_avx2(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        else
+#endif
+            snake_row_generic(xr, jb->L, m, inv, sc, sh, al, out + jb->pad);
+        memset(out + jb->pad + jb->L, 0, sizeof(float) * (jb->Ls - (size_t)jb->pad - jb->L));
+    }
+}
+
+void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *gb, const float *alpha, float eps,
+                        int pad, float *xp, size_t Ls)
+{
+    snake_job jb = {x, gb, alpha, C, L, pad, kt_exec_isa(ex), eps, xp, Ls};
+    kt_exec_run(ex, snake_task, &jb);
+}
+
+/* ---- AdaIN + Snake on a time block (statistics of the whole signal computed first) ---- */
+
+typedef struct {
+    const float *x, *gb, *alpha;
+    int C, L, isa;
+    float eps;
+    float *mi; /* [2C]: mean, 1/std */
+    int t0, t1, pad;
+    float *xp;
+    size_t Ls, ldx; /* x: row stride ldx, first column x0 */
+    int x0;
+} snake_blk_job;
+
+static void stats_task(void *p, int tid, int n)
+{
+    const snake_blk_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    for (int c = c0; c < c1; c++)
+        row_stats(jb->x + (size_t)c * jb->L, jb->L, jb->eps, &jb->mi[2 * c], &jb->mi[2 * c + 1]);
+}
+
+void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi)
+{
+    snake_blk_job jb = {x, NULL, NULL, C, L, kt_exec_isa(ex), eps, mi, 0, 0, 0, NULL, 0, (size_t)L, 0};
+    kt_exec_run(ex, stats_task, &jb);
+}
+
+/* Elements [e0, e1) of a row of full length L (x points at its element x0) into out, each
+ * with the value the whole-row kernel (snake_task) gives it. */
+static void snake_part(const snake_blk_job *jb, const float *x, int e0, int e1, float m, float inv, float sc,
+                       float sh, float al, float *out)
+{
+#if KT_X86 && defined(__GNUC__)
+    x -= jb->x0;
+    if (jb->isa == KT_ISA_AVX512) {
+        snake_row_avx512(x + e0, e1 - e0, m, inv, sc, sh, al, out);
+        return;
+    }
+    if (jb->isa == KT_ISA_AVX2) { /* the whole row: polynomial before L & ~7, sinf after */
+        int eb = jb->L & ~7, a1 = e1 < eb ? e1 : eb, b0 = e0 > eb ? e0 : eb;
+        if (a1 > e0)
+            snake_span_avx2(x + e0, a1 - e0, m, inv, sc, sh, al, out);
+        if (e1 > b0)
+            snake_row_generic(x + b0, e1 - b0, m, inv, sc, sh, al, out + (b0 - e0));
+        return;
+    }
+#else
+    x -= jb->x0;
+#endif
+    snake_row_generic(x + e0, e1 - e0, m, inv, sc, sh, al, out);
+}
+
+static void snake_blk_task(void *p, int tid, int n)
+{
+    const snake_blk_job *jb = p;
+    int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
+    int base = jb->t0 - jb->pad, e0 = base > 0 ? base : 0, e1 = jb->t1 + jb->pad < jb->L ? jb->t1 + jb->pad : jb->L;
+    for (int c = c0; c < c1; c++) {
+        float *out = jb->xp + (size_t)c * jb->Ls;
+        float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
+        memset(out, 0, sizeof(float) * (size_t)(e0 - base));
+        snake_part(jb, jb->x + (size_t)c * jb->ldx, e0, e1, jb->mi[2 * c], jb->mi[2 * c + 1], sc, sh, al,
+                   out + (e0 - base));
+        memset(out + (e1 - base), 0, sizeof(float) * (jb->Ls - (size_t)(e1 - base)));
+    }
+}
+
+void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C, int L, const float *mi,
+                          const float *gb, const float *alpha, int t0, int t1, int pad, float *xp, size_t Ls)
+{
+    snake_blk_job jb = {x, gb, alpha, C, L, kt_exec_isa(ex), 0.0f, (float *)mi, t0, t1, pad, xp, Ls, ldx, x0};
+    kt_exec_run(ex, snake_blk_task, &jb);
+}

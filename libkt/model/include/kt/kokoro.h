@@ -1,0 +1,95 @@
+/* kt/kokoro.h - Kokoro-82M inference: load a checkpoint, turn phoneme ids into audio.
+ *
+ * A kt_model holds the checkpoint mapping, float32 weights (weight-norm pairs
+ * folded once at load) and the dimensions of its kt_config. Synthesis runs the
+ * whole forward pass (ALBERT, predictor, text encoder, decoder, iSTFTNet
+ * generator) for one utterance; all work buffers are allocated once per call.
+ * A kt_model is not reentrant: do not synthesize on one model from two threads
+ * at once (use one model per thread). The library never prints or exits. */
+#ifndef KT_KOKORO_H
+#define KT_KOKORO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt/config.h"
+#include "kt/error.h"
+#include "kt/tensor.h"
+
+#define KT_SAMPLE_RATE 24000
+
+typedef struct kt_model kt_model;
+
+typedef struct {
+    int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
+    int bf16;      /* 1: stride-1 convolutions in bfloat16 (weights and inputs rounded, float32 sums) with
+                      AVX512_BF16 dot products when the CPU has them (else ignored) */
+} kt_model_params;
+
+/* Default load parameters (n_threads 0). */
+kt_model_params kt_model_default_params(void);
+
+/* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),
+ * checks that every tensor the config implies exists with the implied shape,
+ * folds weight norm and returns the model in *out. cfg is copied (the caller
+ * keeps ownership; NULL means the real Kokoro v1.0 config); p may be NULL for the defaults.
+ * Errors: KT_ENOTFOUND "not a Kokoro checkpoint: missing tensor NAME" for the
+ * first missing tensor; KT_EFORMAT "config does not match weights: NAME has
+ * shape [..] but the config implies [..]" for the first shape mismatch, or a
+ * non-float tensor; any kt_checkpoint_open error; KT_ENOMEM. */
+kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
+                        kt_model **out, kt_error *err);
+
+/* Lists every tensor kt_model_load requires for cfg, in binding order, with the shape
+ * the config implies (dtype float32, data NULL) appended to out (the caller frees it
+ * with kt_tensor_list_free). Errors: KT_EUNSUPPORTED for a config kt cannot run. */
+kt_status kt_kokoro_expected_tensors(const kt_config *cfg, kt_tensor_list *out, kt_error *err);
+
+/* Frees the model, its folded weights and the checkpoint mapping. NULL is allowed. */
+void kt_model_free(kt_model *m);
+
+/* The model's copy of its config. */
+const kt_config *kt_model_config(const kt_model *m);
+
+/* Number of floats in one style vector (voice row): 2 * style_dim (256 for Kokoro). */
+int kt_model_style_size(const kt_model *m);
+
+/* Largest n_ids kt_model_synthesize accepts (max_position_embeddings - 2 = 510). */
+int kt_model_max_ids(const kt_model *m);
+
+/* The speaking rates kt_model_synthesize accepts (both included): a token lasts at most
+ * max_dur / speed frames, so the bounds keep every duration an ordinary int. */
+#define KT_SPEED_MIN 0.1f
+#define KT_SPEED_MAX 10.0f
+
+typedef struct {
+    float speed;   /* divides the predicted durations before rounding; default 1.0,
+                      KT_SPEED_MIN..KT_SPEED_MAX */
+    uint32_t seed; /* noise seed of the harmonic source (spec section 9); default 0 */
+} kt_synth_params;
+
+/* Default synthesis parameters (speed 1.0, seed 0). */
+kt_synth_params kt_synth_default_params(void);
+
+typedef struct {
+    float *audio;     /* owned, n_samples float32 samples at KT_SAMPLE_RATE */
+    size_t n_samples; /* 600 * total frames for Kokoro (hop * prod(upsample_rates) per frame) */
+    int *durations;   /* owned, frames per token including BOS and EOS (n_tokens entries) */
+    int n_tokens;     /* n_ids + 2 */
+} kt_synth_result;
+
+/* Frees what the result owns and zeroes it; safe on a zeroed result. */
+void kt_synth_result_free(kt_synth_result *r);
+
+/* Synthesizes the phoneme ids (vocab ids 1..n_token-1, WITHOUT the BOS/EOS 0s,
+ * which this function adds) with style = the voice row (2*style_dim floats:
+ * the first style_dim drive the decoder, the rest the predictor). p may be
+ * NULL for the defaults. On success *out owns the audio and durations; on
+ * error *out is zeroed.
+ * Errors: KT_EINVAL for n_ids < 1 ("empty input"), an id outside 1..n_token-1
+ * (the message names its position and value), a NULL style or one with a
+ * non-finite value, speed <= 0 or not finite; KT_ELIMIT for n_ids > kt_model_max_ids; KT_ENOMEM. */
+kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const float *style,
+                              const kt_synth_params *p, kt_synth_result *out, kt_error *err);
+
+#endif
