@@ -14,6 +14,7 @@
 #include "kt/io.h"
 #include "kt/pickle.h"
 #include "kt/quant.h"
+#include "kt/strbuf.h"
 
 static const char usage[] =
     "usage: kt-convert IN -o OUT [--dtype f32|f16|bf16|q8|q4] [--fold-weight-norm|--no-fold-weight-norm]\n"
@@ -719,23 +720,16 @@ static kt_status out_add(job *j, const char *name, kt_tensor *t, kt_error *err)
     return st;
 }
 
-/* The quant metadata entry of a quantized tensor. */
+/* The quant metadata entry of a quantized tensor (kt_quant_meta). */
 static kt_status quant_meta(job *j, const char *name, const kt_tensor *t, kt_quant_scheme s, kt_error *err)
 {
-    char key[1100], val[512];
-    int64_t rows, cols;
-    int k;
-    kt_quant_rows_cols(t, &rows, &cols);
-    k = snprintf(val, sizeof val, "{\"scheme\":\"%s\",\"dtype\":\"%s\",\"shape\":[", kt_quant_scheme_name(s),
-                 kt_dtype_name(t->dtype));
-    for (int i = 0; i < t->ndim; i++)
-        k += snprintf(val + k, sizeof val - (size_t)k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
-    snprintf(val + k, sizeof val - (size_t)k, "],\"group\":%lld}",
-             (long long)(s == KT_QUANT_Q4 ? KT_Q4_GROUP : cols));
-    snprintf(key, sizeof key, "%s%s", KT_QUANT_META_PREFIX, name);
-    if (meta_add(&j->meta, key, val))
-        return kt_error_set(err, KT_ENOMEM, "out of memory");
-    return KT_OK;
+    kt_kv kv;
+    kt_status st = kt_quant_meta(name, t, s, &kv, err);
+    if (!st && meta_add(&j->meta, kv.key, kv.value))
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    free(kv.key);
+    free(kv.value);
+    return st;
 }
 
 static kt_status add_quantized(job *j, const item *it, kt_quant_scheme s, uint64_t *bytes, double *e,

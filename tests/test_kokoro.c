@@ -11,7 +11,7 @@
  * Tolerances. Stage outputs: max|c - ref| / max|ref| <= 1e-4 (float32 round-off
  * through a dozen layers is ~1e-6; 1e-4 leaves room for BLAS summation order).
  * Durations: exact. End to end: the whole pass is chaotic in the source phase
- * (spec section 12: F0 round-off integrates into phase), so the audio is
+ * (F0 round-off integrates into the source phase), so the audio is
  * compared on a log-magnitude spectrogram, see e2e_check below. */
 #include <dirent.h>
 #include <math.h>
@@ -92,7 +92,7 @@ static void test_convt1d_known(void **state)
     kt_dwconvt1d_forward(&c, x, 2, yd); /* depthwise with one channel is the same op */
     for (int i = 0; i < 4; i++)
         assert_float_equal(yd[i], want[i], 1e-5);
-    /* spec 1.2 pool formula: y[2t] = w1 x[t], y[2t+1] = w2 x[t] + w0 x[t+1] */
+    /* the pool formula: y[2t] = w1 x[t], y[2t+1] = w2 x[t] + w0 x[t+1] */
     assert_float_equal(yd[0], 10 * 1, 0);
     assert_float_equal(yd[1], 100 * 1 + 1 * 2, 0);
 }

@@ -310,14 +310,22 @@ static void test_qview_roundtrip(void **state)
     assert_int_equal(kt_tensor_list_add(&l, "b.q4", &c4, &err), KT_OK);
     assert_int_equal(kt_tensor_list_add(&l, "b.q4.scale", &s4, &err), KT_OK);
     assert_int_equal(kt_tensor_list_add(&l, "c.f32", &plain, &err), KT_OK);
-    kt_kv meta[3] = {{"kt.quant", "q8"},
-                     {"kt.quant.a.q8", "{\"scheme\":\"q8\",\"dtype\":\"float32\",\"shape\":[6,70],\"group\":70}"},
-                     {"kt.quant.b.q4", "{\"scheme\":\"q4\",\"dtype\":\"float32\",\"shape\":[6,70],\"group\":32}"}};
+    kt_kv meta[3] = {{"kt.quant", "q8"}, {NULL, NULL}, {NULL, NULL}}; /* the entries from the library's writer */
+    assert_int_equal(kt_quant_meta("a.q8", &t, KT_QUANT_Q8, &meta[1], &err), KT_OK);
+    assert_int_equal(kt_quant_meta("b.q4", &t, KT_QUANT_Q4, &meta[2], &err), KT_OK);
+    assert_string_equal(meta[1].key, "kt.quant.a.q8");
+    assert_string_equal(meta[1].value, "{\"scheme\":\"q8\",\"dtype\":\"float32\",\"shape\":[6,70],\"group\":70}");
+    assert_string_equal(meta[2].value, "{\"scheme\":\"q4\",\"dtype\":\"float32\",\"shape\":[6,70],\"group\":32}");
+    assert_int_equal(kt_quant_meta("c", &t, KT_QUANT_F16, &meta[0], &err), KT_EINVAL);
+    meta[0].key = (char *)"kt.quant";
+    meta[0].value = (char *)"q8";
     char path[] = "/tmp/kt_test_quant_XXXXXX.safetensors";
     int fd = mkstemps(path, 12);
     assert_true(fd >= 0);
     close(fd);
     assert_int_equal(kt_safetensors_write(path, &l, meta, 3, &err), KT_OK);
+    for (int k = 1; k < 3; k++)
+        free(meta[k].key), free(meta[k].value);
     kt_checkpoint *ck = NULL;
     kt_status st = kt_checkpoint_open(path, &ck, &err);
     unlink(path);

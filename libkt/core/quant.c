@@ -643,3 +643,35 @@ int kt_quant_is_scale_name(const kt_checkpoint *c, const char *name)
     base[n - 6] = '\0';
     return meta_entry(c, base) != NULL;
 }
+
+kt_status kt_quant_meta(const char *name, const kt_tensor *t, kt_quant_scheme s, kt_kv *out, kt_error *err)
+{
+    char val[512];
+    int64_t rows, cols;
+    size_t k;
+    out->key = out->value = NULL;
+    if (s != KT_QUANT_Q8 && s != KT_QUANT_Q4)
+        return kt_error_set(err, KT_EINVAL, "%s: not a quantized scheme", name);
+    kt_quant_rows_cols(t, &rows, &cols);
+    k = (size_t)snprintf(val, sizeof val, "{\"scheme\":\"%s\",\"dtype\":\"%s\",\"shape\":[",
+                         kt_quant_scheme_name(s), kt_dtype_name(t->dtype));
+    for (int i = 0; i < t->ndim && k < sizeof val; i++)
+        k += (size_t)snprintf(val + k, sizeof val - k, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    if (k < sizeof val)
+        k += (size_t)snprintf(val + k, sizeof val - k, "],\"group\":%lld}",
+                              (long long)(s == KT_QUANT_Q4 ? KT_Q4_GROUP : cols));
+    if (k >= sizeof val)
+        return kt_error_set(err, KT_EINVAL, "%s: shape too long for a quant entry", name);
+    size_t plen = strlen(KT_QUANT_META_PREFIX), nlen = strlen(name);
+    out->key = malloc(plen + nlen + 1);
+    out->value = strdup(val);
+    if (!out->key || !out->value) {
+        free(out->key);
+        free(out->value);
+        out->key = out->value = NULL;
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
+    memcpy(out->key, KT_QUANT_META_PREFIX, plen);
+    memcpy(out->key + plen, name, nlen + 1);
+    return KT_OK;
+}

@@ -1,5 +1,5 @@
 /* stft.c - the harmonic source (SineGen + SourceModuleHnNSF with a seeded
- * counter-based noise, spec section 9), torch.stft and torch.istft for the
+ * counter-based noise: hash of (index, seed), Box-Muller), torch.stft and torch.istft for the
  * generator's n_fft / hop. */
 #include <math.h>
 #include <string.h>

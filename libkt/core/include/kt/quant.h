@@ -145,6 +145,13 @@ typedef struct {
  * Errors: KT_EFORMAT when an entry is malformed or does not match its tensors. */
 kt_status kt_quant_list(const kt_checkpoint *c, kt_quant_info **out, size_t *count, kt_error *err);
 
+/* The metadata entry that records the quantized tensor name (what kt_qview_open and
+ * kt_quant_list read back): key "kt.quant.NAME", value the JSON object above for t (the
+ * tensor before quantization, its dtype and logical shape) quantized with s. out->key and
+ * out->value are malloc'd (the caller frees both). Errors: KT_EINVAL when s is not Q8 or Q4,
+ * or the name or shape does not fit the entry; KT_ENOMEM. */
+kt_status kt_quant_meta(const char *name, const kt_tensor *t, kt_quant_scheme s, kt_kv *out, kt_error *err);
+
 /* 1 if name is the ".scale" companion of a quantized tensor listed in c's metadata. */
 int kt_quant_is_scale_name(const kt_checkpoint *c, const char *name);
 

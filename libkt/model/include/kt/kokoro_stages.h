@@ -57,7 +57,8 @@ kt_status kt_stage_decoder(kt_model *m, const float *asr, const float *f0, const
 kt_status kt_stage_source(const kt_model *m, const float *f0, int F, uint32_t seed, float *har_source,
                           kt_error *err);
 
-/* The first n unit normals of the harmonic-source noise stream for seed (spec section 9). */
+/* The first n unit normals of the harmonic-source noise stream for seed (lowbias32 hash of the
+ * index and seed, Box-Muller; the PyTorch reference draws the same stream). */
 void kt_stage_noise(uint32_t seed, size_t n, float *z);
 
 /* STFT of x[n] -> har[n_fft + 2, n/hop + 1]: magnitudes (n_fft/2+1 rows), then phases. */

@@ -1,5 +1,6 @@
 /* error.c - kt_error helpers. */
 #include "kt/error.h"
+#include "kt/strbuf.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -118,6 +119,7 @@ const char *kt_status_name(kt_status code)
     case KT_ELIMIT: return "limit";
     case KT_ENOTFOUND: return "notfound";
     case KT_EUNSAFE: return "unsafe";
+    case KT_ECANCELED: return "canceled";
     }
     return "unknown";
 }

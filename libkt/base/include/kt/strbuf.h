@@ -38,4 +38,15 @@ int kt_strbuf_failed(const kt_strbuf *b);
 /* Frees the buffer and zeroes it. */
 void kt_strbuf_free(kt_strbuf *b);
 
+/* Copies n bytes of src to dst (cap bytes, always NUL-terminated) with every byte that
+ * could move a terminal's cursor or start an escape sequence written as \xNN: control
+ * characters (C0, DEL, and C1 as UTF-8) and bytes that are not valid UTF-8. Stops before
+ * a sequence that does not fit. Returns the length written. Every kt_error message and
+ * every name from a file that kt prints passes through it, so each stays one line. */
+size_t kt_escape_text(char *dst, size_t cap, const char *src, size_t n);
+
+/* Prints one line on stderr for a bad command line: "TOOL: MSG: ARG (see 'TOOL --help')",
+ * ARG (may be NULL) escaped as kt_escape_text does. */
+void kt_usage_error(const char *tool, const char *msg, const char *arg);
+
 #endif

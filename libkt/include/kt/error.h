@@ -8,6 +8,12 @@
 
 #include <stddef.h>
 
+#include "kt/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum {
     KT_OK = 0,
     KT_EIO,          /* the operating system refused a read or write */
@@ -17,7 +23,8 @@ typedef enum {
     KT_EINVAL,       /* a bad argument from the caller or the user */
     KT_ELIMIT,       /* a safety limit (size, depth, count) was exceeded */
     KT_ENOTFOUND,    /* a named thing (tensor, voice, key) does not exist */
-    KT_EUNSAFE       /* a pickle asked for something outside the allowlist */
+    KT_EUNSAFE,      /* a pickle asked for something outside the allowlist */
+    KT_ECANCELED     /* a callback asked to stop */
 } kt_status;
 
 typedef struct {
@@ -25,32 +32,25 @@ typedef struct {
     char msg[512];
 } kt_error;
 
-/* Sets err (if non-NULL) to code and the printf-formatted message, escaped as
- * kt_escape_text does; returns code. */
-kt_status kt_error_set(kt_error *err, kt_status code, const char *fmt, ...)
+/* Sets err (if non-NULL) to code and the printf-formatted message, with control characters
+ * and invalid UTF-8 written as \xNN so that it stays one line; returns code. */
+KT_API kt_status kt_error_set(kt_error *err, kt_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
-/* Copies n bytes of src to dst (cap bytes, always NUL-terminated) with every byte that
- * could move a terminal's cursor or start an escape sequence written as \xNN: control
- * characters (C0, DEL, and C1 as UTF-8) and bytes that are not valid UTF-8. Stops before
- * a sequence that does not fit. Returns the length written. Every kt_error message and
- * every name from a file that kt prints passes through it, so each stays one line. */
-size_t kt_escape_text(char *dst, size_t cap, const char *src, size_t n);
-
 /* Prefixes err->msg with "prefix: " (used to add context such as an entry name). */
-void kt_error_prefix(kt_error *err, const char *prefix);
+KT_API void kt_error_prefix(kt_error *err, const char *prefix);
 
 /* Clears err to KT_OK and an empty message. err may be NULL. */
-void kt_error_clear(kt_error *err);
-
-/* Prints one line on stderr for a bad command line: "TOOL: MSG: ARG (see 'TOOL --help')",
- * ARG (may be NULL) escaped as kt_escape_text does. */
-void kt_usage_error(const char *tool, const char *msg, const char *arg);
+KT_API void kt_error_clear(kt_error *err);
 
 /* A short stable name for a status ("format", "io", ...). */
-const char *kt_status_name(kt_status code);
+KT_API const char *kt_status_name(kt_status code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
