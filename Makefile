@@ -2,6 +2,7 @@
 #
 #   make            build libkt.a, libkt.so and the tools into $(BUILD)/
 #   make run        install missing Debian packages, build, run the demo on the bundled fixtures
+#   make models     download kokoro-v1_0.pth, config.json and the voices into models/, checked
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make bench      benchmarks (not part of make test)
@@ -9,7 +10,14 @@
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
 #   make tsan-test  one model shared by several threads (tests/test_tts.c) under ThreadSanitizer
 
+# ESPEAK=0 builds everything without libespeak-ng (GPL-3.0; see docs/licensing.md), into
+# build-noespeak/: phoneme input works for every language, text input is an error naming its words.
+ESPEAK ?= 1
+ifeq ($(ESPEAK),0)
+BUILD ?= build-noespeak
+else
 BUILD ?= build
+endif
 ifeq ($(SAN),1)
 BUILD := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -23,7 +31,7 @@ endif
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
-PKGS := zlib libcjson sndfile openblas espeak-ng
+PKGS := zlib libcjson sndfile openblas $(if $(filter 0,$(ESPEAK)),,espeak-ng)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -34,13 +42,14 @@ VERSION := $(shell sed -n 's/^\#define KT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9
 SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 KT_INCLUDES := -Ilibkt/include $(patsubst %,-Ilibkt/%/include,$(LAYERS)) -Iformats/include
 CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-DKT_ESPEAK=$(ESPEAK) \
 	$(KT_INCLUDES) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
 MECAB_LIBS := $(shell mecab-config --libs 2>/dev/null)
 LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data python3-jieba libmecab-dev unidic-mecab
+	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
@@ -54,7 +63,7 @@ TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
-.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean
+.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean models
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -99,6 +108,10 @@ deps-test:
 run: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh $(BUILD)
+
+# The real Kokoro-82M v1.0 files, downloaded and checked into models/ (tools/fetch-models.sh).
+models:
+	@sh tools/fetch-models.sh
 
 # Generated test data (not committed): format fixtures, then the random-weight Kokoro models.
 fixtures: $(TOOLS)

@@ -8,6 +8,7 @@
 
 #include <cJSON.h>
 
+#include "kt/cli.h"
 #include "kt/io.h"
 #include "kt/strbuf.h"
 #include "kt/voice.h"
@@ -19,14 +20,16 @@ static const char usage[] =
     "       kt-blend --interp A B --steps N [--spherical] -o DIR/\n"
     "       kt-blend --list BUNDLE\n"
     "       kt-blend --extract NAME BUNDLE -o OUT\n"
-    "       kt-blend EXPR... --append BUNDLE --name NAME\n"
+    "       kt-blend EXPR... --append BUNDLE [--name NAME]\n"
     "\n"
     "Mix Kokoro voice packs (510 style rows of 256 values) and write the result as a file\n"
     "PyTorch, kokoro-onnx, sherpa-onnx or kokoro.js loads.\n"
     "\n"
     "An expression is one or more terms; a term is a voice NAME (looked up in --voices DIR as\n"
-    "NAME.pt, .pth, .safetensors, .npy or .bin), a PATH, or BUNDLE:MEMBER (an npz voices-v1.0.bin\n"
-    "member by name, a raw voices.bin member by index as voices.bin:#3), with an optional weight:\n"
+    "NAME.pt, .pth, .safetensors, .npy or .bin), a PATH, or FILE:MEMBER (any file kt reads; MEMBER\n"
+    "as --list prints it: voices-v1.0.bin:af_heart, kokoro-q8.safetensors:af_heart for the voice\n"
+    "embedded as voices.af_heart, a raw voices.bin member by index as voices.bin:#3), with an\n"
+    "optional weight:\n"
     "  af_heart:0.6 am_adam:0.4     weights after ':'\n"
     "  af_bella(2)+af_sky(1)        weights in parentheses, joined by '+'\n"
     "  af_heart-am_adam             subtraction (weight -1; needs --no-normalize alone)\n"
@@ -42,13 +45,17 @@ static const char usage[] =
     "  --prosody EXPR    ... the second half (prosody predictor: duration, pitch, energy) from EXPR\n"
     "  --interp A B      a series of --steps N voices from A to B inclusive, into folder DIR\n"
     "                    (named A_B_00.EXT ...); --spherical uses slerp instead of a linear mix\n"
-    "  --list BUNDLE     list the voices a bundle (npz or raw voices.bin) holds\n"
+    "  --list BUNDLE     list the voices (members) a file holds ('-': stdin)\n"
     "  --extract NAME    copy voice NAME out of the bundle given as the argument\n"
-    "  --append BUNDLE   add the result to BUNDLE (npz or raw) as --name NAME (--force replaces)\n"
+    "  --append BUNDLE   add the result to BUNDLE (.npz, .safetensors, a .pth of named voices, or\n"
+    "                    raw .bin), creating it when missing (--force replaces a member)\n"
+    "  --name NAME       the member's name in an .npz, .safetensors or --append bundle (default:\n"
+    "                    the expression, sanitized: 'af_heart:0.6 am_adam:0.4' -> af_heart_0.6_am_adam_0.4)\n"
     "\n"
     "options:\n"
     "  -o, --output OUT  output file; its extension picks the format: .pt/.pth (a bare tensor\n"
-    "                    like the real packs), .safetensors, .npy, .npz, .bin (raw float32)\n"
+    "                    like the real packs), .safetensors, .npy, .npz, .bin (raw float32);\n"
+    "                    '-' writes to stdout (.pt unless --format)\n"
     "  --format F        pt, safetensors, npy, npz or bin, whatever the extension\n"
     "  --voices DIR      where voice names are found (default $KT_VOICES, then ./voices)\n"
     "  --no-normalize    use the weights as written\n"
@@ -67,6 +74,9 @@ static const char usage[] =
     "  kt-blend --list voices-v1.0.bin\n"
     "  kt-blend --extract af_heart voices-v1.0.bin -o af_heart.pt\n"
     "  kt-blend af_heart:0.5 am_adam:0.5 --append voices-v1.0.bin --name mix_1\n"
+    "  kt-blend af_heart:0.5 am_adam:0.5 --append my-voices.npz        # created when missing\n"
+    "  kt-blend af_heart:0.5 am_adam:0.5 -o - | kt-inspect - --stats\n"
+    "  kt-blend --no-normalize -o d.pt -- -am_adam af_heart:2        # '--' ends the options\n"
     "\n"
     "Outputs are written to a temp file and renamed; nothing is written on any error.\n"
     "exit status: 0 success, 1 an input is missing or unreadable or the packs do not fit,\n"
@@ -81,6 +91,7 @@ typedef struct {
     double t;
     int steps;
     kt_format fmt;
+    char member[256]; /* the output's member name: --name, else from the voice expression */
 } options;
 
 static int usage_error(const char *fmt, const char *arg)
@@ -129,6 +140,7 @@ static int parse_pair(options *o, int argc, char **argv, int *i, int *flag)
 
 static int parse_args(int argc, char **argv, options *o)
 {
+    int only_pos = 0;
     o->pos = calloc((size_t)argc, sizeof *o->pos);
     if (!o->pos)
         return 3;
@@ -136,7 +148,11 @@ static int parse_args(int argc, char **argv, options *o)
         const char *a = argv[i];
         const char **slot = value_slot(o, a);
         int *flag = flag_slot(o, a), rc = 0;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (only_pos) {
+            o->pos[o->npos++] = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_pos = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             return -1;
         } else if (strcmp(a, "--slerp") == 0 || strcmp(a, "--interp") == 0) {
@@ -178,7 +194,7 @@ static int check_format(options *o)
                 o->fmt = fmts[i];
         if (o->fmt == KT_FORMAT_UNKNOWN)
             return usage_error("unknown --format %s (pt, safetensors, npy, npz, bin)", o->format);
-    } else if (o->out && !o->interp) {
+    } else if (o->out && !o->interp && !kt_cli_is_stdio(o->out)) {
         o->fmt = kt_format_from_extension(o->out);
         if (o->fmt == KT_FORMAT_UNKNOWN)
             return usage_error("cannot tell the format of %s: use .pt, .safetensors, .npy, .npz, .bin "
@@ -201,12 +217,16 @@ static int check_targets(const options *o)
         return o->out || o->append ? usage_error("%s takes no output", "--list") : 0;
     if (!o->out == !o->append)
         return usage_error("%s", o->out ? "give -o or --append, not both" : "no output: give -o OUT or --append BUNDLE");
-    if (o->append && !o->name)
-        return usage_error("%s needs --name NAME for the new voice", "--append");
+    if (o->json && o->out && kt_cli_is_stdio(o->out))
+        return usage_error("%s prints on stdout, which -o - fills with the voice", "--json");
+    if (o->interp && o->out && kt_cli_is_stdio(o->out))
+        return usage_error("%s writes files into a folder, not to stdout", "--interp");
     if (o->append && o->interp)
         return usage_error("%s writes files, not a bundle", "--interp");
-    if (o->name && !o->append)
-        return usage_error("%s goes with --append", "--name");
+    if (o->name && o->interp)
+        return usage_error("%s names one voice; --interp names its files itself", "--name");
+    if (o->name && !kt_voice_name_valid(o->name))
+        return usage_error("--name %s: use letters, digits, '_' and '.', starting with a letter or '_'", o->name);
     if (o->append && (o->recipe || o->format))
         return usage_error("%s writes the bundle's own format and no recipe", "--append");
     return 0;
@@ -240,6 +260,34 @@ static int check_mode_args(options *o)
     if (o->spherical && !o->interp)
         return usage_error("%s goes with --interp", "--spherical");
     return check_targets(o);
+}
+
+/* The member name of the output: --name, else made from the voice expression as written. */
+static void member_name(options *o)
+{
+    const char *args[4];
+    if (o->name) {
+        snprintf(o->member, sizeof o->member, "%s", o->name);
+    } else if (o->npos && !o->extract) {
+        kt_voice_member_name(o->pos, (size_t)o->npos, o->member, sizeof o->member);
+    } else {
+        size_t n = 0;
+        if (o->extract)
+            args[n++] = o->extract;
+        else if (o->slerp || o->interp) {
+            args[n++] = o->a;
+            args[n++] = o->b;
+            args[n++] = o->slerp ? "slerp" : "interp";
+            if (o->slerp)
+                args[n++] = o->t_text ? o->t_text : "0.5";
+        } else if (o->timbre) {
+            args[n++] = o->timbre;
+            args[n++] = "timbre";
+            args[n++] = o->prosody;
+            args[n++] = "prosody";
+        }
+        kt_voice_member_name(args, n, o->member, sizeof o->member);
+    }
 }
 
 /* ---- evaluation ---- */
@@ -463,7 +511,7 @@ static kt_status write_one(const options *o, const kt_voice *v, const char *reci
     kt_kv meta = {"kt.recipe", (char *)recipe};
     kt_status st = o->recipe ? open_sidecar(f, recipe, err) : KT_OK;
     if (!st)
-        st = kt_voice_write(v, f->path, o->fmt, &meta, 1, err);
+        st = kt_voice_write_named(v, f->path, o->fmt, o->interp ? NULL : o->member, &meta, 1, err);
     return st;
 }
 
@@ -611,12 +659,8 @@ static int write_series(const options *o, const work *w, cJSON *outs)
 
 static int write_append(const options *o, const work *w, cJSON *outs)
 {
-    kt_voice_bundle b;
     kt_error err = {0};
-    kt_status st = kt_voice_bundle_open(o->append, &b, &err);
-    if (!st)
-        st = kt_voice_bundle_write_with(&b, o->name, &w->result, o->force, o->append, &err);
-    kt_voice_bundle_free(&b);
+    kt_status st = kt_voice_bundle_append(o->append, o->member, &w->result, o->force, &err);
     if (st) {
         fprintf(stderr, "kt-blend: %s: %s\n", o->append, err.msg);
         return st == KT_ENOMEM || st == KT_EIO ? 3 : 1;
@@ -633,8 +677,21 @@ static int write_outputs(const options *o, const work *w, cJSON *outs)
         return write_append(o, w, outs);
     if (clobbers_input(o, w, o->out))
         return 2;
-    char *path = (char *)o->out;
-    int rc = write_files(o, w, &path, &w->result, 1);
+    char *path = (char *)o->out, *tmp = NULL;
+    kt_error err = {0};
+    char ext[16];
+    snprintf(ext, sizeof ext, ".%s", format_ext(o->fmt));
+    if (kt_cli_is_stdio(o->out) && kt_cli_temp_output(ext, &tmp, &err)) {
+        fprintf(stderr, "kt-blend: -: %s\n", err.msg);
+        return 3;
+    }
+    int rc = write_files(o, w, tmp ? &tmp : &path, &w->result, 1);
+    if (!rc && tmp && kt_cli_send_to_stdout(tmp, &err)) {
+        fprintf(stderr, "kt-blend: -: %s\n", err.msg);
+        rc = 3;
+    }
+    kt_cli_temp_remove(tmp);
+    free(tmp);
     if (!rc)
         add_summary_output(outs, o->out, o->fmt, &w->result);
     return rc;
@@ -695,6 +752,8 @@ int main(int argc, char **argv)
         rc = check_mode_args(&o);
     if (!rc)
         rc = o.list ? 0 : check_format(&o);
+    if (!rc)
+        member_name(&o);
     if (!rc && o.list)
         rc = run_list(&o);
     else if (!rc)

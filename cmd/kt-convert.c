@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kt/checkpoint.h"
+#include "kt/cli.h"
 #include "kt/io.h"
 #include "kt/pickle.h"
 #include "kt/quant.h"
@@ -25,7 +26,8 @@ static const char usage[] =
     "its bytes depend only on the input and the options.\n"
     "\n"
     "options:\n"
-    "  -o OUT                 output file (.safetensors, .pth/.pt or .npz; its folder must exist)\n"
+    "  -o OUT                 output file (.safetensors, .pth/.pt or .npz; its folder must exist);\n"
+    "                         '-' writes safetensors to stdout. IN '-' reads stdin\n"
     "  --dtype D              f32, f16, bf16 (float casts, round to nearest even),\n"
     "                         q8 (int8 per row, scale max|w|/127), q4 (4-bit in groups of 32,\n"
     "                         scale max|w|/7); q8/q4 need a .safetensors output, bf16 no .npz.\n"
@@ -56,6 +58,7 @@ static const char usage[] =
     "  kt-convert kokoro-v1_0.pth -o kokoro.safetensors\n"
     "  kt-convert kokoro-v1_0.pth -o kokoro-q8.safetensors --dtype q8 --voices voices/ --json\n"
     "  kt-convert kokoro.safetensors -o kokoro.pth\n"
+    "  kt-convert voice.pt -o - | kt-inspect -\n"
     "\n"
     "exit status: 0 success, 1 the input could not be read or converted, 2 bad command line,\n"
     "3 the output could not be written.\n";
@@ -176,14 +179,19 @@ static int parse_option(int argc, char **argv, int *i, options *o)
 
 static int parse_args(int argc, char **argv, options *o)
 {
+    int only_files = 0;
     o->fold = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (!only_files && strcmp(a, "--") == 0) {
+            only_files = 1;
+            continue;
+        }
+        if (!only_files && (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0)) {
             fputs(usage, stdout);
             exit(0);
         }
-        if (a[0] == '-' && a[1] != '\0') {
+        if (!only_files && a[0] == '-' && a[1] != '\0') {
             int rc = parse_option(argc, argv, &i, o);
             if (rc)
                 return rc;
@@ -200,6 +208,10 @@ static int parse_args(int argc, char **argv, options *o)
     }
     if (o->fold < 0)
         o->fold = kt_quant_is_integer(o->scheme);
+    if (kt_cli_is_stdio(o->out) && o->json) {
+        fprintf(stderr, "kt-convert: --json prints on stdout, which -o - fills with the file (see --help)\n");
+        return 2;
+    }
     return 0;
 }
 
@@ -966,7 +978,7 @@ static void print_summary(job *j)
 static kt_status run(job *j, int *rc, kt_error *err)
 {
     const char *where = j->o.in;
-    kt_status st = kt_checkpoint_open(j->o.in, &j->ck, err);
+    kt_status st = kt_cli_checkpoint_open(j->o.in, &j->ck, err);
     if (!st)
         st = load_source(j, err);
     if (!st)
@@ -1001,11 +1013,22 @@ int main(int argc, char **argv)
     int rc;
     memset(&j, 0, sizeof j);
     kt_error_clear(&err);
+    char *to_stdout = NULL; /* -o -: the temp file that goes to stdout */
     rc = parse_args(argc, argv, &j.o);
+    if (!rc && kt_cli_is_stdio(j.o.out)) {
+        if (kt_cli_temp_output(".safetensors", &to_stdout, &err)) {
+            fprintf(stderr, "kt-convert: -: %s\n", err.msg);
+            return 3;
+        }
+        j.o.out = to_stdout;
+    }
     if (!rc)
         rc = check_output(&j.o);
-    if (rc)
+    if (rc) {
+        kt_cli_temp_remove(to_stdout);
+        free(to_stdout);
         return rc;
+    }
     if (j.o.json) {
         j.json = cJSON_CreateObject();
         cJSON_AddStringToObject(j.json, "input", j.o.in);
@@ -1016,11 +1039,17 @@ int main(int argc, char **argv)
     }
     if (!run(&j, &rc, &err) && j.json)
         print_summary(&j);
+    if (to_stdout && !err.code && kt_cli_send_to_stdout(to_stdout, &err)) {
+        fprintf(stderr, "kt-convert: -: %s\n", err.msg);
+        rc = 3;
+    }
+    kt_cli_temp_remove(to_stdout);
     if (kt_stdout_close(&err) && !rc) {
         fprintf(stderr, "kt-convert: stdout: %s\n", err.msg);
         kt_output_remove(j.o.out); /* no output of a failed run stays behind */
         rc = 3;
     }
+    free(to_stdout);
     cJSON_Delete(j.json);
     kt_tensor_list_free(&j.out);
     items_free(&j.src);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "kt/checkpoint.h"
+#include "kt/cli.h"
 #include "kt/report.h"
 
 static const char usage[] =
@@ -11,8 +12,9 @@ static const char usage[] =
     "       kt-inspect [MODEL] --voices DIR [--config config.json] [--generated TEXT]\n"
     "\n"
     "List every tensor of a checkpoint (PyTorch .pth/.pt, legacy .pth, safetensors, npy, npz,\n"
-    "raw voices .bin): name, dtype, shape, numel and bytes. With --voices or --config, print the\n"
-    "Kokoro-82M structure report (voice statistics, component breakdown, configuration).\n"
+    "raw voices .bin; '-' reads stdin): name, dtype, shape, numel and bytes. With --voices or\n"
+    "--config, print the Kokoro-82M structure report (voice statistics, component breakdown,\n"
+    "configuration). '--' ends the options.\n"
     "\n"
     "options:\n"
     "  --stats          add min, max, mean and population std of each tensor\n"
@@ -29,6 +31,7 @@ static const char usage[] =
     "  kt-inspect kokoro-v1_0.pth --voices voices/ --config config.json\n"
     "  kt-inspect kokoro-v1_0.pth --filter 'decoder.module.generator.*' --stats\n"
     "  kt-inspect voices/af_heart.pt --json --values\n"
+    "  kt-blend af_heart:0.5 am_adam:0.5 -o - | kt-inspect - --stats\n"
     "\n"
     "exit status: 0 success, 1 an input file could not be read or is not a tensor file,\n"
     "2 bad command line, 3 out of memory or output error.\n";
@@ -40,10 +43,19 @@ typedef struct {
 
 static int parse_args(int argc, char **argv, options *o)
 {
+    int only_files = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **slot = NULL;
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+        if (only_files || (a[0] == '-' && a[1] == '\0')) {
+            if (o->file) {
+                fprintf(stderr, "kt-inspect: more than one FILE given: %s (see --help)\n", a);
+                return 2;
+            }
+            o->file = a;
+        } else if (strcmp(a, "--") == 0) {
+            only_files = 1;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             fputs(usage, stdout);
             exit(0);
         } else if (strcmp(a, "--stats") == 0) {
@@ -121,7 +133,7 @@ static int run_listing(const options *o, kt_strbuf *out)
     p.filter = o->filter;
     p.stats = o->stats;
     p.values = o->values;
-    kt_status st = kt_checkpoint_open(o->file, &ck, &err);
+    kt_status st = kt_cli_checkpoint_open(o->file, &ck, &err);
     if (!st)
         st = o->json ? kt_tensor_listing_json(ck, o->file, &p, out, &err) : kt_tensor_listing_text(ck, &p, out, &err);
     kt_checkpoint_free(ck);

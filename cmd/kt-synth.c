@@ -17,13 +17,15 @@ static const char usage[] =
     "usage: kt-synth [-m MODEL] [-c config.json] [-v VOICE] [--voices DIR] -o OUT [options] [TEXT...]\n"
     "\n"
     "Turn text (or Kokoro phonemes) into 24 kHz mono speech with the Kokoro-82M weights, in C.\n"
-    "Text comes from the arguments, else from -f FILE, else from stdin. Long text is split at\n"
-    "sentence and clause punctuation into chunks of at most 510 phonemes and the audio joined.\n"
+    "Text comes from the arguments or from -f FILE (not both), else from stdin ('-' too); '--'\n"
+    "ends the options. Long text is split at sentence and clause punctuation into chunks of at\n"
+    "most 510 phonemes and the audio joined.\n"
     "\n"
     "options:\n"
     "  -m, --model FILE     weights, e.g. kokoro-v1_0.pth (default: $KT_MODEL)\n"
     "  -c, --config FILE    the model's config.json (default: the built-in Kokoro v1.0 config)\n"
-    "  -v, --voice VOICE    a voice name looked up in --voices (af_heart), a voice file, or a blend\n"
+    "  -v, --voice VOICE    a voice name looked up in --voices, then among the voices embedded in\n"
+    "                       MODEL (af_heart), a voice file or FILE:MEMBER, or a blend\n"
     "                       expression as kt-blend takes it ('af_heart:0.6 am_adam:0.4'); default af_heart\n"
     "      --voices DIR     folder of voice packs (default: $KT_VOICES, else ./voices)\n"
     "  -o, --output FILE    .wav (16-bit PCM), .flac or .ogg (Vorbis); '-' streams WAV to stdout,\n"
@@ -53,7 +55,8 @@ static const char usage[] =
     "  -h, --help           this help\n"
     "\n"
     "examples:\n"
-    "  kt-synth -m kokoro-v1_0.pth -c config.json --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
+    "  kt-synth -m kokoro-v1_0.pth --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
+    "  kt-synth -m kokoro-q8.safetensors -v af_heart -o out.wav \"Voices from kt-convert --voices.\"\n"
     "  export KT_MODEL=$PWD/kokoro-v1_0.pth KT_VOICES=$PWD/voices\n"
     "  kt-synth -v bf_emma -f chapter.txt -o chapter.flac --durations chapter.json\n"
     "  echo \"Streaming to a player.\" | kt-synth -v af_heart --first-chunk 16 -o - | aplay\n"
@@ -168,6 +171,13 @@ static int parse_args(int argc, char **argv, options *o)
             if ((rc = set_value(o, k, argv[++i])))
                 return rc;
         }
+    }
+    if (o->file && o->text)
+        return fail_usage("give the text either as arguments or with -f FILE, not both", NULL);
+    if (o->text && !strcmp(o->text, "-")) { /* a lone '-' is stdin, like -f - */
+        free(o->text);
+        o->text = NULL;
+        o->file = "-";
     }
     return check_output(o);
 }

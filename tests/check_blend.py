@@ -105,7 +105,8 @@ def load_any(path):
         return np.fromfile(path, dtype="<f4").reshape(510, 1, -1)
     if ext == ".safetensors":
         t, _ = read_safetensors(path)
-        return t["voice"]
+        check(len(t) == 1, "safetensors output holds one tensor")
+        return next(iter(t.values()))
     raise ValueError(path)
 
 
@@ -205,7 +206,24 @@ def test_append(d):
     r = np.fromfile(raw, dtype="<f4").reshape(-1, 510, 256)
     check(r.shape[0] == 3 and same(r[0], heart[:, 0]) and same(r[1], adam[:, 0]), "raw bundle kept")
     check(same(r[2], reference([heart, emma], [0.5, 0.5])[:, 0]), "appended raw voice == numpy")
-    print("append: npz and raw bundles grow by the blend; taken names refused unless --force")
+    new = os.path.join(d, "new.npz")
+    run(["af_heart:0.6", "am_adam:0.4", "--append", new])
+    run(["bf_emma", "--append", new, "--name", "emma"])
+    z = np.load(new)
+    check(z.files == ["af_heart_0.6_am_adam_0.4", "emma"], "a missing bundle is created; names: %s" % z.files)
+    check(same(z["emma"], emma), "member of the created bundle is exact")
+    one = os.path.join(d, "one.npz")
+    run(["af_bella(2)+af_heart(1)", "-o", one])
+    check(np.load(one).files == ["af_bella_2_af_heart_1"], "-o one.npz: member named after the expression, "
+          "not the file: %s" % np.load(one).files)
+    st = os.path.join(d, "named.safetensors")
+    run(["af_heart", "-o", st, "--name", "heart"])
+    t, _ = read_safetensors(st)
+    check(list(t) == ["heart"] and same(t["heart"], heart), "--name names the safetensors tensor: %s" % list(t))
+    p = run(["af_heart", "-o", st, "--name", "two words"], ok=False)
+    check(p.returncode == 2, "--name with a space is a usage error")
+    print("append: npz and raw bundles grow by the blend; taken names refused unless --force; a missing "
+          "bundle is created; members named by --name or the expression")
 
 
 def slerp_ref(a, b, t):

@@ -341,6 +341,84 @@ static void test_resolve(void **state)
     rmdir(dir);
 }
 
+static void test_names(void **state)
+{
+    (void)state;
+    char buf[128];
+    static const char *const spec[][2] = {
+        {"af_heart", "af_heart"},
+        {"voices/af_heart.pt", "af_heart"},
+        {"m.safetensors:voices.bf_emma", "bf_emma"},
+        {"voices-v1.0.bin:am_adam:0.3 af_heart:0.7", "am_adam"},
+        {"af_bella(2)+af_sky(1)", "af_bella"},
+    };
+    for (size_t i = 0; i < sizeof spec / sizeof spec[0]; i++) {
+        kt_voice_spec_name(spec[i][0], buf, sizeof buf);
+        if (strcmp(buf, spec[i][1]))
+            fail_msg("kt_voice_spec_name('%s') = '%s', want '%s'", spec[i][0], buf, spec[i][1]);
+    }
+    static const char *const member[][2] = {
+        {"af_heart", "af_heart"},
+        {"af_heart:0.6 am_adam:0.4", "af_heart_0.6_am_adam_0.4"},
+        {"af_bella(2)+af_sky(1)", "af_bella_2_af_sky_1"},
+        {"af_heart-am_adam", "af_heart_minus_am_adam"},
+        {"voices/af_heart.pt:0.5 m.safetensors:voices.am_adam:0.5", "af_heart_0.5_am_adam_0.5"},
+        {"voices.bin:#3", "voice_3"},
+        {"::", "voice"},
+    };
+    for (size_t i = 0; i < sizeof member / sizeof member[0]; i++) {
+        const char *args[1] = {member[i][0]};
+        kt_voice_member_name(args, 1, buf, sizeof buf);
+        if (strcmp(buf, member[i][1]))
+            fail_msg("kt_voice_member_name('%s') = '%s', want '%s'", member[i][0], buf, member[i][1]);
+    }
+    kt_blend_expr e = parse1("m.safetensors:voices.af_heart:0.3 x.pth:am_adam k.pt:bf_emma(2) y.npy:z");
+    assert_int_equal(e.count, 4);
+    check_term(&e, 0, "m.safetensors:voices.af_heart", 0.3);
+    check_term(&e, 1, "x.pth:am_adam", 1);
+    check_term(&e, 2, "k.pt:bf_emma", 2);
+    check_term(&e, 3, "y.npy:z", 1);
+    kt_blend_expr_free(&e);
+}
+
+/* A model file with an embedded voice: found by name after the folder, as FILE:NAME and FILE:voices.NAME. */
+static void test_model_voices(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/kt_test_voiceXXXXXX", model[128], spec[160], *out = NULL;
+    kt_error err = {0};
+    kt_voice v = {0}, got = {0};
+    kt_tensor_list l = {0};
+    assert_non_null(mkdtemp(dir));
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    v.rows = KT_VOICE_ROWS;
+    v.dim = 4;
+    v.data = calloc(KT_VOICE_ROWS * 4, sizeof *v.data);
+    assert_non_null(v.data);
+    for (int i = 0; i < KT_VOICE_ROWS * 4; i++)
+        v.data[i] = (float)i / 100.0f;
+    kt_tensor t = kt_voice_tensor(&v);
+    assert_int_equal(kt_tensor_list_add(&l, "decoder.weight", &t, &err), KT_OK); /* another tensor */
+    assert_int_equal(kt_tensor_list_add(&l, KT_VOICE_PREFIX "af_x", &t, &err), KT_OK);
+    assert_int_equal(kt_safetensors_write(model, &l, NULL, 0, &err), KT_OK);
+    kt_tensor_list_free(&l);
+    assert_int_equal(kt_voice_resolve_in("af_x", dir, model, &out, &err), KT_OK);
+    snprintf(spec, sizeof spec, "%s:voices.af_x", model);
+    assert_string_equal(out, spec);
+    free(out);
+    assert_int_equal(kt_voice_resolve_in("af_y", dir, model, &out, &err), KT_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "no voices.af_y in"));
+    for (int k = 0; k < 2; k++) {
+        snprintf(spec, sizeof spec, "%s:%saf_x", model, k ? "" : KT_VOICE_PREFIX);
+        assert_int_equal(kt_voice_load(spec, &got, &err), KT_OK);
+        assert_memory_equal(got.data, v.data, KT_VOICE_ROWS * 4 * sizeof(float));
+        kt_voice_free(&got);
+    }
+    kt_voice_free(&v);
+    unlink(model);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -354,6 +432,8 @@ int main(void)
         cmocka_unit_test(test_split_and_interp),
         cmocka_unit_test(test_from_tensor),
         cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_model_voices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

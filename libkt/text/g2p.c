@@ -6,8 +6,15 @@
 
 #include "kt/en.h"
 
+#ifndef KT_ESPEAK
+#define KT_ESPEAK 1
+#endif
+#if KT_ESPEAK
 #include <espeak-ng/espeak_ng.h>
 #include <espeak-ng/speak_lib.h>
+#else
+#include "kt/g2p_none.h"
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,6 +183,7 @@ static int lang_is_english(const char *voice)
 }
 
 /* ---- espeak-ng (process-global; serialized) -------------------------------------------------- */
+#if KT_ESPEAK
 
 /* libespeak-ng's state is process-global, so these mirror it: one lock, whether it
  * is initialized, and the voice currently selected in it. */
@@ -262,6 +270,12 @@ static void espeak_phonemize_locked(const char *text, u32buf *out)
         ub_free(&tmp);
     }
 }
+#else /* make ESPEAK=0: kt_g2p_phonemize fails with kt_g2p_unconvertible instead of reaching these */
+static pthread_mutex_t espeak_lock = PTHREAD_MUTEX_INITIALIZER;
+static kt_status espeak_init_locked(kt_error *err) { return kt_error_set(err, KT_EUNSUPPORTED, "no espeak-ng"); }
+static kt_status espeak_select_locked(const char *voice, kt_error *err) { (void)voice, (void)err; return KT_OK; }
+static void espeak_phonemize_locked(const char *text, u32buf *out) { (void)text, (void)out; }
+#endif
 
 /* ---- punctuation-preserving phonemization ---------------------------------------------------- */
 
@@ -660,7 +674,11 @@ kt_status kt_g2p_phonemize_lex(const char *text, const char *lang, const kt_en_l
     else if (!strcmp(voice, "ja"))
         st = phonemize_native(kt_g2p_ja, &in, &ph, &drop, err);
     else
+#if KT_ESPEAK
         st = phonemize_espeak(voice, &in, &ph, err);
+#else
+        st = kt_g2p_unconvertible(text, lang, err), (void)phonemize_espeak;
+#endif
     if (st)
         goto fail;
 mapped:

@@ -21,6 +21,7 @@
 struct kt_tts {
     kt_model *model;
     char *voices_dir;   /* owned, or NULL for kt_voice_default_dir() */
+    char *model_path;   /* owned: bare voice names are also looked up among its embedded voices */
     int single_caller;  /* calls hold lock and synthesize on the model itself */
     double load_seconds; /* kt_tts_open's time */
     pthread_mutex_t lock;
@@ -104,7 +105,8 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
         return kt_error_set(err, KT_EINVAL, "no model file given");
     if ((st = isa_param(p->isa, &mp.max_isa, err)) || (st = load_config(p->config_path, &cfg, err)))
         return st;
-    if (!(t = calloc(1, sizeof *t)) || (p->voices_dir && !(t->voices_dir = strdup(p->voices_dir)))) {
+    if (!(t = calloc(1, sizeof *t)) || (p->voices_dir && !(t->voices_dir = strdup(p->voices_dir))) ||
+        !(t->model_path = strdup(p->model_path))) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
         goto fail;
     }
@@ -125,8 +127,10 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
     return KT_OK;
 fail:
     kt_config_free(&cfg);
-    if (t)
+    if (t) {
         free(t->voices_dir);
+        free(t->model_path);
+    }
     free(t);
     return st;
 }
@@ -138,6 +142,7 @@ void kt_tts_close(kt_tts *t)
     pthread_mutex_destroy(&t->lock);
     kt_model_free(t->model);
     free(t->voices_dir);
+    free(t->model_path);
     free(t);
 }
 
@@ -261,7 +266,8 @@ done:
 
 /* ---- voice ----------------------------------------------------------------------------------- */
 
-/* Loads a voice name, file or blend expression into v and checks it fits the model. */
+/* Loads a voice name, file or blend expression into v and checks it fits the model. A bare name
+ * is looked up in the voice folder, then among the voices embedded in the model file. */
 static kt_status load_voice(const kt_tts *t, const char *spec, kt_voice *v, kt_error *err)
 {
     kt_blend_expr ex = {0};
@@ -270,7 +276,7 @@ static kt_status load_voice(const kt_tts *t, const char *spec, kt_voice *v, kt_e
     if (!st)
         st = kt_blend_weights(&ex, 1, err);
     if (!st)
-        st = kt_blend_resolve(&ex, t->voices_dir ? t->voices_dir : kt_voice_default_dir(), err);
+        st = kt_blend_resolve_in(&ex, t->voices_dir ? t->voices_dir : kt_voice_default_dir(), t->model_path, err);
     if (!st)
         st = kt_blend_eval(&ex, v, err);
     kt_blend_expr_free(&ex);

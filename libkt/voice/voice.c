@@ -2,6 +2,8 @@
  * The expression parser and kt_blend_* live in voice_expr.c. */
 #include "kt/voice.h"
 
+#include "kt/cli.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,7 +157,7 @@ static kt_status bundle_members(kt_voice_bundle *b, kt_error *err)
 kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *err)
 {
     memset(b, 0, sizeof *b);
-    kt_status st = kt_checkpoint_open(path, &b->ckpt, err);
+    kt_status st = kt_cli_checkpoint_open(path, &b->ckpt, err); /* "-": stdin */
     if (!st) {
         b->format = kt_checkpoint_format(b->ckpt);
         st = bundle_members(b, err);
@@ -165,6 +167,13 @@ kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *e
     return st;
 }
 
+/* 1 if member is "voices." + want (a voice embedded in a model file). */
+static int is_embedded_as(const char *member, const char *want)
+{
+    return strncmp(member, KT_VOICE_PREFIX, sizeof KT_VOICE_PREFIX - 1) == 0 &&
+           strcmp(member + sizeof KT_VOICE_PREFIX - 1, want) == 0;
+}
+
 long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name)
 {
     char *want = member_name(name[0] == '#' ? name + 1 : name);
@@ -172,13 +181,16 @@ long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name)
     for (size_t i = 0; want && i < b->count && found < 0; i++)
         if (strcmp(b->names[i], want) == 0)
             found = (long)i;
+    for (size_t i = 0; want && i < b->count && found < 0; i++)
+        if (is_embedded_as(b->names[i], want))
+            found = (long)i;
     free(want);
     return found;
 }
 
-/* Writes an npz of the members (minus the replaced one) and v. */
-static kt_status write_npz_with(const kt_voice_bundle *b, const char *name, const kt_voice *v, const char *path,
-                                kt_error *err)
+/* Writes the members (minus the replaced one) and v as fmt: npz, safetensors or pth (a dict). */
+static kt_status write_named_with(const kt_voice_bundle *b, kt_format fmt, const char *name, const kt_voice *v,
+                                  const char *path, kt_error *err)
 {
     kt_tensor_list l = {0};
     kt_status st = KT_OK;
@@ -188,7 +200,11 @@ static kt_status write_npz_with(const kt_voice_bundle *b, const char *name, cons
     kt_tensor tv = kt_voice_tensor(v);
     if (!st)
         st = kt_tensor_list_add(&l, name, &tv, err);
-    if (!st)
+    if (!st && fmt == KT_FORMAT_SAFETENSORS)
+        st = kt_safetensors_write(path, &l, NULL, 0, err);
+    else if (!st && fmt == KT_FORMAT_PTH)
+        st = kt_pth_write(path, &l, 1, "archive", err);
+    else if (!st)
         st = kt_npz_write(path, &l, err);
     kt_tensor_list_free(&l); /* every tensor is borrowed: frees names only */
     return st;
@@ -235,12 +251,36 @@ kt_status kt_voice_bundle_write_with(const kt_voice_bundle *b, const char *name,
     st = check_member_shapes(b, v, err);
     if (st)
         return st;
-    if (b->format == KT_FORMAT_NPZ)
-        return write_npz_with(b, name, v, path, err);
+    if (b->format == KT_FORMAT_NPZ || b->format == KT_FORMAT_SAFETENSORS)
+        return write_named_with(b, b->format, name, v, path, err);
+    if (b->format == KT_FORMAT_PTH && (b->count == 0 || b->names[0][0]))
+        return write_named_with(b, b->format, name, v, path, err);
     if (b->format == KT_FORMAT_VOICEBIN)
         return write_raw_with(b, at, v, path, err);
-    return kt_error_set(err, KT_EUNSUPPORTED, "can add voices only to an npz or raw voices.bin bundle, not %s",
-                        kt_format_name(b->format));
+    return kt_error_set(err, KT_EUNSUPPORTED,
+                        "can add voices only to an npz, safetensors, raw voices.bin or a .pth dict of voices, not "
+                        "a %s holding one unnamed tensor", kt_format_name(b->format));
+}
+
+kt_status kt_voice_bundle_append(const char *path, const char *name, const kt_voice *v, int replace, kt_error *err)
+{
+    kt_voice_bundle b;
+    struct stat sb;
+    kt_status st;
+    if (stat(path, &sb) != 0) { /* a new bundle: its format from the extension */
+        memset(&b, 0, sizeof b);
+        b.format = kt_format_from_extension(path);
+        if (b.format != KT_FORMAT_NPZ && b.format != KT_FORMAT_SAFETENSORS && b.format != KT_FORMAT_VOICEBIN &&
+            b.format != KT_FORMAT_PTH)
+            return kt_error_set(err, KT_EINVAL, "cannot tell the bundle's format: use .npz, .safetensors, .pth "
+                                                "or .bin (raw)");
+        return kt_voice_bundle_write_with(&b, name, v, replace, path, err);
+    }
+    st = kt_voice_bundle_open(path, &b, err);
+    if (!st)
+        st = kt_voice_bundle_write_with(&b, name, v, replace, path, err);
+    kt_voice_bundle_free(&b);
+    return st;
 }
 
 /* ---- loading and lookup ---- */
@@ -309,6 +349,26 @@ static int looks_like_path(const char *s)
 
 kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_error *err)
 {
+    return kt_voice_resolve_in(source, dir, NULL, out, err);
+}
+
+/* 1 if the tensor file at model holds a voice embedded as voices.NAME; 0 if not or unreadable. */
+static int model_has_voice(const char *model, const char *name)
+{
+    kt_checkpoint *c = NULL;
+    kt_error e;
+    int found = 0;
+    if (!file_exists(model) || kt_checkpoint_open(model, &c, &e))
+        return 0;
+    const kt_tensor_list *l = kt_checkpoint_tensors(c);
+    for (size_t i = 0; i < l->count && !found; i++)
+        found = is_embedded_as(l->items[i].name, name);
+    kt_checkpoint_free(c);
+    return found;
+}
+
+kt_status kt_voice_resolve_in(const char *source, const char *dir, const char *model, char **out, kt_error *err)
+{
     static const char *const exts[] = {".pt", ".pth", ".safetensors", ".npy", ".bin"};
     *out = NULL;
     if (!source[0])
@@ -317,7 +377,7 @@ kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_e
         *out = strdup(source);
         return *out ? KT_OK : kt_error_set(err, KT_ENOMEM, "out of memory");
     }
-    size_t n = strlen(dir) + strlen(source) + 16;
+    size_t n = strlen(dir) + (model ? strlen(model) : 0) + strlen(source) + 32;
     char *p = malloc(n);
     if (!p)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
@@ -328,9 +388,126 @@ kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_e
             return KT_OK;
         }
     }
+    if (model && model_has_voice(model, source)) {
+        snprintf(p, n, "%s:%s%s", model, KT_VOICE_PREFIX, source);
+        *out = p;
+        return KT_OK;
+    }
     free(p);
+    if (model)
+        return kt_error_set(err, KT_ENOTFOUND,
+                            "unknown voice '%s' (no %s.pt, .pth, .safetensors, .npy or .bin in %s, and no "
+                            "%s%s in %s)", source, source, dir, KT_VOICE_PREFIX, source, model);
     return kt_error_set(err, KT_ENOTFOUND, "unknown voice '%s' (no %s.pt, .pth, .safetensors, .npy or .bin in %s)",
                         source, source, dir);
+}
+
+/* The name part of one source: after the folder and a FILE: prefix, without "voices." or an extension. */
+static void source_name(const char *s, size_t len, char *buf, size_t n)
+{
+    static const char *const exts[] = {".pt", ".pth", ".safetensors", ".npy", ".npz", ".bin"};
+    const char *end = s + len;
+    for (const char *p = s; p < end; p++)
+        if (*p == '/' || *p == ':')
+            s = p + 1;
+    if ((size_t)(end - s) > sizeof KT_VOICE_PREFIX - 1 && !strncmp(s, KT_VOICE_PREFIX, sizeof KT_VOICE_PREFIX - 1))
+        s += sizeof KT_VOICE_PREFIX - 1;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
+        size_t m = strlen(exts[i]);
+        if ((size_t)(end - s) > m && !strncasecmp(end - m, exts[i], m)) {
+            end -= m;
+            break;
+        }
+    }
+    if (s[0] == '#')
+        s++;
+    snprintf(buf, n, "%.*s", (int)(end > s ? end - s : 0), s);
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_letter(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+/* Rewrites buf in place as a member name: letters, digits and '_' are kept, a '.' between
+ * digits too, '-' becomes "_minus_", any other run of characters (a run of '_' too) one '_'; no
+ * '_' at either end;
+ * "voice" when nothing is left, "voice_" before a name that would not start with a letter
+ * (FILE:MEMBER reads a digit after ':' as a weight). */
+static void sanitize_name(char *buf, size_t n)
+{
+    char *in = strdup(buf);
+    size_t w = 0;
+    if (!in) {
+        snprintf(buf, n, "voice");
+        return;
+    }
+    for (size_t r = 0; in[r] && w + 8 < n; r++) {
+        char c = in[r];
+        if (is_letter(c) || is_digit(c) || (c == '.' && r > 0 && is_digit(in[r - 1]) && is_digit(in[r + 1])))
+            buf[w++] = c;
+        else if (c == '-')
+            w += (size_t)snprintf(buf + w, n - w, "%sminus_", w && buf[w - 1] != '_' ? "_" : "");
+        else if (w && buf[w - 1] != '_')
+            buf[w++] = '_';
+    }
+    while (w && buf[w - 1] == '_')
+        w--;
+    buf[w] = '\0';
+    if (!w)
+        snprintf(buf, n, "voice");
+    free(in);
+    if (w && !is_letter(buf[0])) {
+        memmove(buf + 6, buf, w + 1 < n - 6 ? w + 1 : n - 6);
+        memcpy(buf, "voice_", 6);
+        buf[n - 1] = '\0';
+    }
+}
+
+int kt_voice_name_valid(const char *name)
+{
+    if (!is_letter(name[0]) && name[0] != '_')
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!is_letter(*p) && !is_digit(*p) && *p != '_' && *p != '.')
+            return 0;
+    return strlen(name) < 256;
+}
+
+void kt_voice_spec_name(const char *spec, char *buf, size_t n)
+{
+    kt_blend_expr ex;
+    kt_error e;
+    const char *arg[1] = {spec};
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    if (kt_blend_parse(arg, 1, &ex, &e))
+        return;
+    source_name(ex.terms[0].source, strlen(ex.terms[0].source), buf, n);
+    kt_blend_expr_free(&ex);
+}
+
+void kt_voice_member_name(const char *const *args, size_t nargs, char *buf, size_t n)
+{
+    kt_blend_expr ex;
+    kt_error e;
+    size_t k = 0;
+    if (n < 8)
+        return;
+    buf[0] = '\0';
+    if (!kt_blend_parse(args, nargs, &ex, &e)) {
+        for (size_t i = 0; i < ex.count && k + 1 < n; i++) {
+            /* the term as written, its source shortened to the voice's name */
+            const kt_blend_term *t = &ex.terms[i];
+            const char *src = strstr(t->text, t->source);
+            char name[256];
+            source_name(t->source, strlen(t->source), name, sizeof name);
+            size_t pre = src ? (size_t)(src - t->text) : 0;
+            const char *post = src ? src + strlen(t->source) : "";
+            k += (size_t)snprintf(buf + k, n - k, "%s%.*s%s%s", i ? "_" : "", (int)pre, t->text, name, post);
+        }
+        kt_blend_expr_free(&ex);
+    }
+    sanitize_name(buf, n);
 }
 
 /* ---- arithmetic ---- */
@@ -460,13 +637,20 @@ static char *path_stem(const char *path)
 kt_status kt_voice_write(const kt_voice *v, const char *path, kt_format fmt, const kt_kv *meta, size_t nmeta,
                          kt_error *err)
 {
+    return kt_voice_write_named(v, path, fmt, NULL, meta, nmeta, err);
+}
+
+kt_status kt_voice_write_named(const kt_voice *v, const char *path, kt_format fmt, const char *member,
+                               const kt_kv *meta, size_t nmeta, kt_error *err)
+{
     kt_tensor t = kt_voice_tensor(v);
     kt_tensor_list l = {0};
     char *stem = path_stem(path);
     kt_status st = stem ? KT_OK : kt_error_set(err, KT_ENOMEM, "out of memory");
     if (fmt == KT_FORMAT_UNKNOWN)
         fmt = kt_format_from_extension(path);
-    const char *name = fmt == KT_FORMAT_SAFETENSORS ? "voice" : fmt == KT_FORMAT_NPZ ? stem : "";
+    const char *name = fmt == KT_FORMAT_SAFETENSORS ? (member ? member : "voice")
+                       : fmt == KT_FORMAT_NPZ ? (member ? member : stem) : "";
     if (!st)
         st = kt_tensor_list_add(&l, name, &t, err);
     if (st)

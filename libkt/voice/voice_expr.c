@@ -45,7 +45,15 @@ static int ends_with_ci(const char *s, size_t n, const char *suffix)
     return n >= m && strncasecmp(s + n - m, suffix, m) == 0;
 }
 
-static int is_bundle_name(const char *s, size_t n) { return ends_with_ci(s, n, ".npz") || ends_with_ci(s, n, ".bin"); }
+/* A file that can hold members: every container kt reads and writes. */
+static int is_bundle_name(const char *s, size_t n)
+{
+    static const char *const exts[] = {".npz", ".bin", ".safetensors", ".pth", ".pt", ".npy"};
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (ends_with_ci(s, n, exts[i]))
+            return 1;
+    return 0;
+}
 
 /* A member name starts with a letter or '_' (raw bundles' indices with a digit: "voices.bin:3"
  * is therefore read as weight 3 unless the index is written "voices.bin:#3"). */
@@ -276,10 +284,15 @@ kt_status kt_blend_weights(kt_blend_expr *e, int normalize, kt_error *err)
 
 kt_status kt_blend_resolve(kt_blend_expr *e, const char *dir, kt_error *err)
 {
+    return kt_blend_resolve_in(e, dir, NULL, err);
+}
+
+kt_status kt_blend_resolve_in(kt_blend_expr *e, const char *dir, const char *model, kt_error *err)
+{
     for (size_t i = 0; i < e->count; i++) {
         free(e->terms[i].path);
         e->terms[i].path = NULL;
-        kt_status st = kt_voice_resolve(e->terms[i].source, dir, &e->terms[i].path, err);
+        kt_status st = kt_voice_resolve_in(e->terms[i].source, dir, model, &e->terms[i].path, err);
         if (st) {
             if (st != KT_ENOTFOUND) {
                 char pre[300];

@@ -19,6 +19,9 @@
 
 #define KT_VOICE_ROWS 510
 
+/* The prefix of voice packs embedded in a model file (kt-convert --voices): "voices.af_heart". */
+#define KT_VOICE_PREFIX "voices."
+
 typedef struct {
     int64_t rows; /* KT_VOICE_ROWS */
     int64_t dim;  /* values per row (256) */
@@ -45,24 +48,33 @@ typedef struct {
     kt_tensor *views;    /* one [510,1,D] or [510,D] view per member */
 } kt_voice_bundle;
 
-/* Opens path and lists its voices. A file of one tensor shaped [n,510,D] (raw
+/* Opens path ("-": stdin) and lists its voices. A file of one tensor shaped [n,510,D] (raw
  * voices.bin) has members "0".."n-1"; otherwise each tensor is a member (an
  * npz's "NAME.npy" is named NAME). Members are not validated here. */
 kt_status kt_voice_bundle_open(const char *path, kt_voice_bundle *b, kt_error *err);
 
-/* Index of the member called name (also "NAME.npy"; "#3" is member "3"), or -1. */
+/* Index of the member called name, or -1. The one naming rule of FILE:MEMBER: MEMBER is the
+ * member's name as kt-blend --list prints it (the tensor's name; an npz member without ".npy";
+ * a raw voices.bin's index, also written "#3"), and a voice embedded in a model file as
+ * "voices.NAME" also answers to NAME. An exact name wins over the "voices." form. */
 long kt_voice_bundle_find(const kt_voice_bundle *b, const char *name);
 
 /* Frees the bundle and closes its file. Safe on a zeroed struct. */
 void kt_voice_bundle_free(kt_voice_bundle *b);
 
 /* Writes the bundle's members plus v as name to path (atomically): an npz (name ->
- * [510,1,D]) when the bundle is an npz, raw float32 concatenation when it is raw
+ * [510,1,D]) when the bundle is an npz, likewise a safetensors or a .pth dict of voices,
+ * raw float32 concatenation when it is raw
  * (v then goes last; its index is the old count). An existing member of the same
  * name is replaced when replace is set, else it is an error. path may be the
  * bundle's own file. */
 kt_status kt_voice_bundle_write_with(const kt_voice_bundle *b, const char *name, const kt_voice *v, int replace,
                                      const char *path, kt_error *err);
+
+/* Adds v as name to the bundle at path (kt_voice_bundle_write_with, in place); a missing
+ * bundle is created, its format from the extension: .npz, .safetensors, .pth (a dict of
+ * tensors) or .bin (raw float32, members by index). */
+kt_status kt_voice_bundle_append(const char *path, const char *name, const kt_voice *v, int replace, kt_error *err);
 
 /* ---- loading ---- */
 
@@ -79,6 +91,27 @@ const char *kt_voice_default_dir(void);
  * existing file); a bare NAME becomes DIR/NAME.pt, .pth, .safetensors, .npy or
  * .bin, the first that exists. KT_ENOTFOUND for an unknown voice. */
 kt_status kt_voice_resolve(const char *source, const char *dir, char **out, kt_error *err);
+
+/* As kt_voice_resolve, and a bare NAME found neither in dir is then looked up among the
+ * voices embedded in the tensor file model (NULL: none), as the tensor voices.NAME that
+ * kt-convert --voices writes; the spec is then "MODEL:voices.NAME". */
+kt_status kt_voice_resolve_in(const char *source, const char *dir, const char *model, char **out, kt_error *err);
+
+/* The voice's name in spec (a name, path, FILE:MEMBER or blend expression, whose first term
+ * counts), without folder, FILE: part, "voices." prefix or extension: "af_heart" for
+ * "m.safetensors:voices.af_heart", "voices/af_heart.pt" and "af_heart:0.6 am_adam:0.4".
+ * Written to buf (always terminated); "" when spec does not parse. */
+void kt_voice_spec_name(const char *spec, char *buf, size_t n);
+
+/* A member name for the voice the expression args make: the terms as written, each source
+ * shortened to its voice name, sanitized to letters, digits, '_' (and '.' between digits;
+ * '-' is "minus"): "af_heart:0.6 am_adam:0.4" -> "af_heart_0.6_am_adam_0.4". Never empty;
+ * starts with a letter. n >= 8. */
+void kt_voice_member_name(const char *const *args, size_t nargs, char *buf, size_t n);
+
+/* 1 if name can be a member name that FILE:MEMBER reaches in an expression: a letter or '_'
+ * first, then letters, digits, '_' and '.', fewer than 256 characters. */
+int kt_voice_name_valid(const char *name);
 
 /* ---- blend expressions ---- */
 
@@ -114,6 +147,9 @@ kt_status kt_blend_weights(kt_blend_expr *e, int normalize, kt_error *err);
 /* Resolves every term's source against dir (kt_voice_resolve); errors name the term. */
 kt_status kt_blend_resolve(kt_blend_expr *e, const char *dir, kt_error *err);
 
+/* The same, also finding bare names among the voices embedded in model (kt_voice_resolve_in). */
+kt_status kt_blend_resolve_in(kt_blend_expr *e, const char *dir, const char *model, kt_error *err);
+
 /* Loads every resolved term and writes sum(used_k * pack_k) into out.
  * Call kt_blend_weights and kt_blend_resolve first. Errors name the term:
  * a load failure, or a shape different from the first term's. */
@@ -142,5 +178,10 @@ kt_status kt_voice_interp(const kt_voice *a, const kt_voice *b, int steps, int u
  * with meta), npy [510,1,D], npz (member = file stem), voicebin (raw float32). */
 kt_status kt_voice_write(const kt_voice *v, const char *path, kt_format fmt, const kt_kv *meta, size_t nmeta,
                          kt_error *err);
+
+/* kt_voice_write with the member's name where the format names it: the npz member and the
+ * safetensors tensor are called member (NULL: as kt_voice_write). */
+kt_status kt_voice_write_named(const kt_voice *v, const char *path, kt_format fmt, const char *member,
+                               const kt_kv *meta, size_t nmeta, kt_error *err);
 
 #endif
