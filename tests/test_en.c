@@ -282,6 +282,9 @@ static void test_markup_and_user_entries(void **state)
 static void test_no_marks_inside(void **state)
 {
     (void)state;
+#if defined(KT_ESPEAK) && !KT_ESPEAK
+    skip(); /* some of these words are not in the lexicon: they need espeak-ng */
+#endif
     static const char *const texts[] = {"3.14", "1,000,000", "$3.50", "3:30pm", "Dr. Smith", "e.g. this",
                                         "john@example.com", "https://example.com/a.html", "U.S. law", "£1,200.50"};
     kt_error e;
