@@ -33,7 +33,7 @@ LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data
+	libespeak-ng-dev espeak-ng-data libmicrohttpd-dev
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
@@ -44,6 +44,10 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
+# kt-serve: cmd/kt-serve.c plus cmd/serve/*.c, linked with libmicrohttpd (only kt-serve needs it).
+SERVE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cmd/serve/*.c)))
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
@@ -77,6 +81,11 @@ $(BUILD)/kt.pc: tools/kt.pc.in Makefile
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+$(BUILD)/kt-serve: $(BUILD)/obj/cmd/kt-serve.o $(SERVE_OBJ) $(BUILD)/libkt.a
+	$(CC) -o $@ $(BUILD)/obj/cmd/kt-serve.o $(SERVE_OBJ) $(BUILD)/libkt.a $(MHD_LIBS) $(LDLIBS_ALL)
+
+$(SERVE_OBJ): CFLAGS_ALL += $(MHD_CFLAGS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
