@@ -32,7 +32,8 @@ static const char usage[] =
     "      --idle-timeout S   close a connection idle this long (default 30)\n"
     "      --drain S          on SIGTERM, wait this long for requests in flight (default 30)\n"
     "      --max-connections N  open connections at most (default 64)\n"
-    "      --first-chunk N    cut the first chunk after at most N phonemes for sooner audio (default 0: off)\n"
+    "      --first-chunk N    cut the first chunk at a word (punctuation preferred) after at most N phonemes,\n"
+    "                         so the first audio comes sooner (default 100; 0: off)\n"
     "  -h, --help             this help\n"
     "\n"
     "Every request is logged as one JSON line on stderr.\n"
@@ -144,7 +145,7 @@ static int install_signals(void)
 int main(int argc, char **argv)
 {
     kts_options o = {.host = "127.0.0.1", .port = 8880, .max_body = 65536, .max_input = 4096, .timeout = 120,
-                     .idle_timeout = 30, .drain = 30, .max_connections = 64};
+                     .idle_timeout = 30, .drain = 30, .max_connections = 64, .first_chunk = 100};
     char err[KTS_ERR];
     kts_server *s = NULL;
     char c;

@@ -18,6 +18,7 @@
 
 #define MAX_JSON_DEPTH 16
 #define STREAM_BLOCK (16 * 1024)
+#define DISCARD_MAX (8ull << 20) /* bytes of an oversized body read before the 413 */
 
 struct kts_server {
     kts_options opt;
@@ -638,9 +639,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *ctx = r;
         r->conn = c;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->opt.max_body) {
+        unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+        if (len > s->opt.max_body) {
             r->too_big = 1;
-            return route(r, url, method);
+            if (len > DISCARD_MAX) /* answer now and close; a body up to DISCARD_MAX is read and dropped */
+                return route(r, url, method);
         }
         return MHD_YES;
     }
