@@ -595,6 +595,8 @@ static enum MHD_Result post_speech(request *r)
         return send_error(r, rc, rc == 400 && param && !strcmp(param, "voice") ? "voice_not_found" : NULL, param, msg);
     if (kts_pool_submit(s->pool, r->job))
         return too_busy(r);
+    /* waiting for synthesis is not idleness: the request's deadline bounds it, then the idle timeout */
+    MHD_set_connection_option(r->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)(s->opt.timeout + s->opt.idle_timeout + 1));
     return respond_job(r);
 }
 
