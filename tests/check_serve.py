@@ -209,6 +209,20 @@ def access_log_and_sigterm():
         check(refused, "after the stop no connection is accepted")
 
 
+def bundle():
+    """--voices as an npz bundle (voices-v1.0.bin's format): its members are the voices."""
+    import numpy as np
+    import torch
+    from serve_util import BUILD, ROOT, TINY
+    path = os.path.join(ROOT, BUILD, "tests", "serve-voices.npz")
+    np.savez(path, **{n: torch.load(os.path.join(TINY, "voices", n + ".pt")).numpy() for n in ("af_tiny", "am_tiny")})
+    with Server(voices=path) as srv:
+        st, _, b = srv.request("GET", "/v1/audio/voices")
+        check(st == 200 and json.loads(b)["voices"] == ["af_tiny", "am_tiny"], "a bundle's members are the voices")
+        st, _, b = srv.speech({"input": "From a bundle.", "voice": "af_tiny:0.5 am_tiny:0.5", "response_format": "wav"})
+        check(st == 200 and b[:4] == b"RIFF", "a blend of bundle members: 200")
+
+
 def main():
     npm_install()
     with Server("--api-key", "secret-key", "--idle-timeout", "2", "--workers", "2") as srv:
@@ -225,6 +239,7 @@ def main():
               len(lines) > 150, "every request logged as one JSON line (%d lines)" % len(lines))
     queue_and_deadline()
     access_log_and_sigterm()
+    bundle()
     print("check_serve: all passed")
 
 

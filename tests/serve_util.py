@@ -39,12 +39,12 @@ def npm_install():
 class Server:
     """kt-serve on the tiny random-weight model; use as a context manager."""
 
-    def __init__(self, *extra, env=None):
+    def __init__(self, *extra, env=None, voices=None):
         exe = os.path.join(ROOT, BUILD, "kt-serve") if not os.path.isabs(BUILD) else os.path.join(BUILD, "kt-serve")
         self.log_path = os.path.join(ROOT, BUILD, "tests", "kt-serve-%d.log" % os.getpid())
         os.makedirs(os.path.dirname(self.log_path), exist_ok=True)
         self.args = [exe, "-m", os.path.join(TINY, "kokoro-tiny.pth"), "-c", os.path.join(TINY, "config.json"),
-                     "--voices", os.path.join(TINY, "voices"), "--host", "127.0.0.1", "--port", "0"] + list(extra)
+                     "--voices", voices or os.path.join(TINY, "voices"), "--host", "127.0.0.1", "--port", "0"] + list(extra)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
         self.port = None
