@@ -69,7 +69,7 @@ int kts_format_available(int f)
     return info.format && sf_format_check(&info);
 }
 
-int kts_format_streams(int f) { return f == KTS_WAV || f == KTS_PCM; }
+int kts_format_streams(int f) { return f != KTS_AAC && kts_format_available(f); }
 
 static void put_u32(unsigned char *p, uint32_t v)
 {
@@ -218,4 +218,104 @@ int kts_encode_whole(int f, const float *x, size_t n, kts_bytes *out, char *err,
         return -1;
     }
     return encode_sndfile(f, x, n, out, err, errlen);
+}
+
+/* ---- streaming through libsndfile: bytes go to the request's buffer as the encoder makes them ---- */
+
+struct kts_encoder {
+    SNDFILE *sf;
+    kts_bytes *out;   /* the request's buffer: bytes from *off on are not sent yet */
+    size_t *off;
+    uint64_t emitted; /* bytes appended so far (the stream's length) */
+    uint64_t pos;     /* the encoder's write position */
+};
+
+static sf_count_t st_len(void *u) { return (sf_count_t)((kts_encoder *)u)->emitted; }
+
+static sf_count_t st_seek(sf_count_t off, int whence, void *u)
+{
+    kts_encoder *e = u;
+    sf_count_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (sf_count_t)e->pos : (sf_count_t)e->emitted;
+    if (base + off < 0)
+        return -1;
+    e->pos = (uint64_t)(base + off);
+    return (sf_count_t)e->pos;
+}
+
+static sf_count_t st_read(void *p, sf_count_t n, void *u)
+{
+    (void)p;
+    (void)n;
+    (void)u;
+    return 0;
+}
+
+/* A write at the end appends; one into bytes not yet sent patches them; bytes already sent stay
+ * as they were (a streamed file's header keeps its "unknown length" values). */
+static sf_count_t st_write(const void *p, sf_count_t n, void *u)
+{
+    kts_encoder *e = u;
+    const unsigned char *src = p;
+    uint64_t end = e->pos + (uint64_t)n, unsent = e->out->len - *e->off, first = e->emitted - unsent;
+    for (uint64_t q = e->pos > first ? e->pos : first; q < end && q < e->emitted; q++)
+        e->out->data[*e->off + (q - first)] = src[q - e->pos];
+    if (end > e->emitted) {
+        uint64_t from = e->pos > e->emitted ? e->pos : e->emitted;
+        if (from > e->emitted && kts_bytes_append(e->out, NULL, from - e->emitted))
+            return 0;
+        if (kts_bytes_append(e->out, src + (from - e->pos), end - from))
+            return 0;
+        e->emitted = end;
+    }
+    e->pos = end;
+    return n;
+}
+
+static sf_count_t st_tell(void *u) { return (sf_count_t)((kts_encoder *)u)->pos; }
+
+int kts_encoder_open(int f, kts_bytes *out, size_t *off, kts_encoder **enc, char *err, size_t errlen)
+{
+    static SF_VIRTUAL_IO vio = {st_len, st_seek, st_read, st_write, st_tell};
+    SF_INFO info = {.samplerate = RATE, .channels = 1, .format = sndfile_format(f)};
+    kts_encoder *e = calloc(1, sizeof *e);
+    *enc = NULL;
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e->out = out;
+    e->off = off;
+    e->emitted = e->pos = out->len - *off;
+    if (!info.format || !(e->sf = sf_open_virtual(&vio, SFM_WRITE, &info, e))) {
+        snprintf(err, errlen, "cannot stream %s: %s", names[f], sf_strerror(NULL));
+        free(e);
+        return -1;
+    }
+    *enc = e;
+    return 0;
+}
+
+int kts_encoder_write(kts_encoder *e, const float *x, size_t n)
+{
+    float buf[4096];
+    for (size_t i = 0; i < n;) {
+        size_t k = n - i < 4096 ? n - i : 4096;
+        for (size_t j = 0; j < k; j++) {
+            float v = x[i + j];
+            buf[j] = v != v ? 0.0f : v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v;
+        }
+        if (sf_write_float(e->sf, buf, (sf_count_t)k) != (sf_count_t)k)
+            return -1;
+        i += k;
+    }
+    return 0;
+}
+
+int kts_encoder_close(kts_encoder *e)
+{
+    if (!e)
+        return 0;
+    int rc = e->sf && sf_close(e->sf) ? -1 : 0;
+    free(e);
+    return rc;
 }

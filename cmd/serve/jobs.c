@@ -100,10 +100,13 @@ static int job_samples(void *user, const float *x, size_t n)
     if (j->n_samples == 0)
         j->first_audio = kts_now();
     j->n_samples += n;
-    if (j->stream) {
-        rc = j->out.len == 0 && j->format == KTS_WAV && j->n_samples == n ? kts_encode_wav_stream_header(&j->out)
-                                                                           : 0;
+    if (j->stream && (j->format == KTS_WAV || j->format == KTS_PCM)) {
+        rc = j->format == KTS_WAV && j->n_samples == n ? kts_encode_wav_stream_header(&j->out) : 0;
         rc = rc || kts_encode_pcm16(&j->out, x, n);
+    } else if (j->stream) {
+        char err[KTS_ERR];
+        rc = !j->enc && kts_encoder_open(j->format, &j->out, &j->out_off, &j->enc, err, sizeof err);
+        rc = rc || kts_encoder_write(j->enc, x, n);
     } else {
         rc = keep_pcm(j, x, n);
     }
@@ -130,6 +133,16 @@ static void run_job(kts_pool *p, kts_job *j)
         rc = j->canceled ? 499 : 503;
     if (rc == 503)
         snprintf(err, sizeof err, "synthesis did not finish before the request's deadline");
+    if (j->enc) {
+        pthread_mutex_lock(&j->lock);
+        int bad = kts_encoder_close(j->enc);
+        j->enc = NULL;
+        pthread_mutex_unlock(&j->lock);
+        if (bad && !rc) {
+            rc = 500;
+            snprintf(err, sizeof err, "cannot finish the %s stream", kts_format_name(j->format));
+        }
+    }
     if (!rc && !j->stream) {
         kts_bytes out = {0};
         rc = kts_encode_whole(j->format, j->pcm, j->n_pcm, &out, err, sizeof err) ? 500 : 0;

@@ -61,6 +61,13 @@ int kts_format_streams(int f);
 /* Streaming: the WAV header with unknown sizes; samples as 16-bit little-endian PCM. */
 int kts_encode_wav_stream_header(kts_bytes *out);
 int kts_encode_pcm16(kts_bytes *out, const float *x, size_t n);
+/* Streaming the libsndfile formats (mp3, opus, flac): encoded bytes are appended to out as they are
+ * made (out's bytes from *off on are unsent; the caller holds whatever lock guards out). */
+typedef struct kts_encoder kts_encoder;
+int kts_encoder_open(int f, kts_bytes *out, size_t *off, kts_encoder **e, char *err, size_t errlen);
+int kts_encoder_write(kts_encoder *e, const float *x, size_t n);
+/* Flushes the encoder and frees e (NULL is allowed). */
+int kts_encoder_close(kts_encoder *e);
 /* Whole audio into format f. 0 on success. */
 int kts_encode_whole(int f, const float *x, size_t n, kts_bytes *out, char *err, size_t errlen);
 
@@ -125,6 +132,7 @@ typedef struct kts_job {
     int canceled;
     kts_bytes out;  /* encoded bytes; those from out_off on are not yet taken by the connection */
     size_t out_off;
+    kts_encoder *enc; /* streaming mp3, opus, flac */
     float *pcm;     /* whole-file formats: all samples */
     size_t n_pcm, cap_pcm, n_samples;
     double started, first_audio, finished;

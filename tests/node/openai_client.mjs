@@ -19,19 +19,20 @@ try {
   out.aac = 'no error';
 } catch (e) { out.aac = { status: e.status, message: e.message }; }
 
-// streaming: chunks arrive while the rest is synthesized
-{
+// streaming: chunks arrive while the rest is synthesized (pcm as made; mp3 through the encoder)
+out.stream = {};
+for (const fmt of ['pcm', 'mp3']) {
   const t0 = performance.now();
   const text = Array(6).fill('This sentence is one of several in a streamed answer.').join(' ');
-  const r = await client.audio.speech.create({ model: 'kokoro', voice, input: text, response_format: 'pcm' });
+  const r = await client.audio.speech.create({ model: 'kokoro', voice, input: text, response_format: fmt });
   let chunks = 0, bytes = 0, first = null;
   for await (const c of r.body) {
     if (first === null) first = (performance.now() - t0) / 1000;
     chunks++; bytes += c.length;
   }
-  out.stream = { status: r.status, chunks, bytes, first_byte_seconds: first,
-                 total_seconds: (performance.now() - t0) / 1000,
-                 transfer_encoding: r.headers.get('transfer-encoding') };
+  out.stream[fmt] = { status: r.status, chunks, bytes, first_byte_seconds: first,
+                      total_seconds: (performance.now() - t0) / 1000,
+                      transfer_encoding: r.headers.get('transfer-encoding') };
 }
 
 {
