@@ -39,6 +39,7 @@ typedef struct {
     double t0, first_byte;
     kts_bytes body;
     size_t bytes;
+    unsigned long long received; /* body bytes read, kept or not */
     char method[16], path[256], voice[96], remote[64];
     int format;
     size_t chars;
@@ -651,6 +652,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     r->conn = c;
     if (*upload_size) {
+        r->received += *upload_size;
+        if (r->too_big && r->received > DISCARD_MAX)
+            return MHD_NO; /* an endless oversized body: close the connection */
         if (!r->too_big && (r->body.len + *upload_size > s->opt.max_body ||
                             kts_bytes_append(&r->body, upload, *upload_size))) {
             r->too_big = 1;
