@@ -64,23 +64,23 @@ static int set_option(kts_options *o, const char *a, const char *v)
     else if (!strcmp(a, "--voices")) o->voices = v;
     else if (!strcmp(a, "--host")) o->host = v;
     else if (!strcmp(a, "--api-key")) o->api_key = v;
-#define NUM(name, lo, hi, dst, cast)                                                                                   \
+#define NUM(name, lo, hi, dst, cast, integer)                                                                          \
     else if (!strcmp(a, name)) {                                                                                       \
-        if (number(v, lo, hi, &x) || (x != floor(x) && (cast)0.5 == 0))                                                \
+        if (number(v, lo, hi, &x) || ((integer) && x != floor(x)))                                                     \
             return fail_usage(name " is out of range or not a number", v);                                            \
         dst = (cast)x;                                                                                                 \
     }
-    NUM("--port", 0, 65535, o->port, int)
-    NUM("--workers", 1, 256, o->workers, int)
-    NUM("--threads", 1, 256, o->threads, int)
-    NUM("--queue", 1, 100000, o->queue, int)
-    NUM("--max-input", 1, 1e7, o->max_input, size_t)
-    NUM("--max-body", 64, 1e9, o->max_body, size_t)
-    NUM("--timeout", 0.1, 86400, o->timeout, double)
-    NUM("--idle-timeout", 1, 86400, o->idle_timeout, double)
-    NUM("--drain", 0, 86400, o->drain, double)
-    NUM("--max-connections", 1, 10000, o->max_connections, int)
-    NUM("--first-chunk", 0, 510, o->first_chunk, int)
+    NUM("--port", 0, 65535, o->port, int, 1)
+    NUM("--workers", 1, 256, o->workers, int, 1)
+    NUM("--threads", 1, 256, o->threads, int, 1)
+    NUM("--queue", 1, 100000, o->queue, int, 1)
+    NUM("--max-input", 1, 1e7, o->max_input, size_t, 1)
+    NUM("--max-body", 64, 1e9, o->max_body, size_t, 1)
+    NUM("--timeout", 0.1, 86400, o->timeout, double, 0)
+    NUM("--idle-timeout", 1, 86400, o->idle_timeout, double, 0)
+    NUM("--drain", 0, 86400, o->drain, double, 0)
+    NUM("--max-connections", 1, 10000, o->max_connections, int, 1)
+    NUM("--first-chunk", 0, 510, o->first_chunk, int, 1)
 #undef NUM
     else return fail_usage("unknown option", a);
     return 0;
