@@ -49,8 +49,9 @@ LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab
-DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
+	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab \
+	libmicrohttpd-dev
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng nodejs chromium
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
@@ -60,6 +61,10 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
+# kt-serve: cmd/kt-serve.c plus cmd/serve/*.c, linked with libmicrohttpd (only kt-serve needs it).
+SERVE_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cmd/serve/*.c))) $(BUILD)/obj/serve_page.o
+MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
@@ -93,6 +98,18 @@ $(BUILD)/libkt.so: $(BUILD)/libkt.so.$(VERSION)
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+$(BUILD)/kt-serve: $(BUILD)/obj/cmd/kt-serve.o $(SERVE_OBJ) $(BUILD)/libkt.a
+	$(CC) -o $@ $(BUILD)/obj/cmd/kt-serve.o $(SERVE_OBJ) $(BUILD)/libkt.a $(MHD_LIBS) $(LDLIBS_ALL)
+
+$(SERVE_OBJ): CFLAGS_ALL += $(MHD_CFLAGS)
+
+# The web page at / : cmd/serve/index.html compiled in as a NUL-terminated array.
+$(BUILD)/obj/serve_page.o: cmd/serve/index.html
+	@mkdir -p $(dir $@)
+	{ echo 'extern const char kts_page_html[];'; echo 'const char kts_page_html[] = {'; \
+	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; } > $(BUILD)/obj/serve_page.c
+	$(CC) $(CFLAGS_ALL) -c $(BUILD)/obj/serve_page.c -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)

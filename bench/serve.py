@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""kt-serve figures over loopback (never pass/fail): time to first byte, latency under load,
+throughput, and memory/descriptors over many requests. Every server listens on 127.0.0.1 on a free
+port and is stopped at the end."""
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+os.environ.setdefault("KT_BUILD", "build")
+import serve_util  # noqa: E402
+
+SHORT_FIRST = "Hi there! " + " ".join(
+    ["This longer sentence follows the short one, so the first chunk is small and the rest streams after it."] * 3)
+LOAD_TEXT = "The quick brown fox jumps over the lazy dog."
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def ttfb(srv):
+    c = srv.conn(120)
+    body = json.dumps({"model": "kokoro", "input": SHORT_FIRST, "voice": "af_heart", "response_format": "pcm"})
+    t0 = time.perf_counter()
+    c.request("POST", "/v1/audio/speech", body=body, headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    r.read1(1) if hasattr(r, "read1") else r.read(1)
+    first = time.perf_counter() - t0
+    n = 1 + len(r.read())
+    total = time.perf_counter() - t0
+    c.close()
+    print("time to first byte (first request, no warm-up, short first sentence, pcm stream): %.3f s; "
+          "whole answer %.2f s for %.2f s of audio" % (first, total, n / 48000))
+
+
+def load(srv, n, conc):
+    lat, codes, audio = [], {}, [0]
+    lock = threading.Lock()
+    todo = list(range(n))
+
+    def worker():
+        c = None
+        while True:
+            with lock:
+                if not todo:
+                    break
+                todo.pop()
+            t0 = time.perf_counter()
+            st, _, b = srv.speech({"input": LOAD_TEXT, "voice": "af_heart", "response_format": "pcm"}, timeout=300)
+            dt = time.perf_counter() - t0
+            with lock:
+                lat.append(dt)
+                codes[st] = codes.get(st, 0) + 1
+                if st == 200:
+                    audio[0] += len(b) / 48000
+        return c
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=worker) for _ in range(conc)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    wall = time.perf_counter() - t0
+    print("load: %d requests, %d at a time: statuses %s" % (n, conc, codes))
+    print("  latency p50 %.3f s, p95 %.3f s, max %.3f s" % (pct(lat, 50), pct(lat, 95), max(lat)))
+    print("  throughput %.2f requests/s, %.2f s of audio per second (%.1fx real time), wall %.1f s"
+          % (n / wall, audio[0] / wall, audio[0] / wall, wall))
+
+
+def memory(n):
+    with serve_util.Server("--workers", str(os.cpu_count() or 2)) as srv:
+        pid = srv.proc.pid
+
+        def rss():
+            with open("/proc/%d/status" % pid) as f:
+                return next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+        body = {"input": LOAD_TEXT, "voice": "af_tiny", "response_format": "wav"}
+        for _ in range(20):
+            srv.speech(body)
+        r0, f0 = rss(), len(os.listdir("/proc/%d/fd" % pid))
+        for _ in range(n):
+            srv.speech(body)
+        r1, f1 = rss(), len(os.listdir("/proc/%d/fd" % pid))
+        print("memory over %d requests (tiny model, after 20 warm-up): RSS %d -> %d KiB (%+.2f%%), descriptors %d -> %d"
+              % (n, r0, r1, 100.0 * (r1 - r0) / r0, f0, f1))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", default="build")
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--voices", required=True)
+    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--concurrency", type=int, default=8)
+    ap.add_argument("--rss-requests", type=int, default=1000)
+    a = ap.parse_args()
+    os.environ["KT_BUILD"] = a.build
+    serve_util.BUILD = a.build
+
+    class Full(serve_util.Server):
+        def __init__(self, *extra):
+            super().__init__(*extra)
+            self.args[self.args.index("-m") + 1] = a.model
+            self.args[self.args.index("-c") + 1] = a.config
+            self.args[self.args.index("--voices") + 1] = a.voices
+    print("load average: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
+    with Full("--queue", "64") as srv:
+        print(srv.read_log().strip().splitlines()[0])
+        ttfb(srv)
+        load(srv, a.requests, a.concurrency)
+    if a.rss_requests:
+        memory(a.rss_requests)
+
+
+if __name__ == "__main__":
+    main()
