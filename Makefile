@@ -37,6 +37,7 @@ LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) forma
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 TOOLS := $(patsubst cmd/%.c,$(BUILD)/%,$(CMD_SRC))
+BATCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cmd/batch/*.c)))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
@@ -50,7 +51,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
 # config.c embeds the real config.json (tools/gen_config_default.py writes the .inc)
 $(BUILD)/obj/libkt/model/config.o: libkt/model/config_default.inc
@@ -66,6 +67,10 @@ $(BUILD)/libkt.so: $(LIB_OBJ)
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+# kt-synth links its batch mode (cmd/batch/)
+$(BUILD)/kt-synth: $(BUILD)/obj/cmd/kt-synth.o $(BATCH_OBJ) $(BUILD)/libkt.a
+	$(CC) -o $@ $< $(BATCH_OBJ) $(BUILD)/libkt.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)

@@ -16,6 +16,8 @@
 #include "kt/kokoro.h"
 #include "kt/voice.h"
 
+#include "batch/batch_main.h"
+
 static const char usage[] =
     "usage: kt-synth [-m MODEL] [-c config.json] [-v VOICE] [--voices DIR] -o OUT [options] [TEXT...]\n"
     "\n"
@@ -51,6 +53,7 @@ static const char usage[] =
     "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
     "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
     "                       compute\n"
+    "      --batch JOBS     many utterances with one model load (see kt-synth --batch --help)\n"
     "  -h, --help           this help\n"
     "\n"
     "examples:\n"
@@ -702,6 +705,8 @@ done:
 
 int main(int argc, char **argv)
 {
+    if (kt_batch_wanted(argc, argv))
+        return kt_batch_main(argc, argv);
     options o;
     memset(&o, 0, sizeof o);
     o.speed = 1.0;
