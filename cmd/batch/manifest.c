@@ -159,6 +159,8 @@ static int by_line_then_seq(const void *a, const void *b)
 void batch_records_compact(batch_records *l)
 {
     size_t k = 0;
+    if (l->count < 2)
+        return;
     qsort(l->items, l->count, sizeof *l->items, by_line_then_seq);
     for (size_t i = 0; i < l->count; i++) {
         if (k > 0 && l->items[k - 1].line == l->items[i].line)

@@ -75,7 +75,8 @@ static int load_previous(run_ctx *c)
         return EXIT_INPUT;
     }
     batch_records_compact(&c->prev);
-    qsort(c->prev.items, c->prev.count, sizeof *c->prev.items, by_id);
+    if (c->prev.count > 1)
+        qsort(c->prev.items, c->prev.count, sizeof *c->prev.items, by_id);
     return 0;
 }
 
