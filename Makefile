@@ -7,11 +7,17 @@
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
+#   make tsan-test  one model shared by several threads (tests/test_tts.c) under ThreadSanitizer
 
 BUILD ?= build
 ifeq ($(SAN),1)
 BUILD := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ifeq ($(TSAN),1)
+BUILD := build-tsan
+OPT := -O1
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
 endif
 
 CC ?= cc
@@ -22,9 +28,12 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 OPT ?= -O2
-LAYERS := core model text voice audio
+LAYERS := core model text voice audio tts
+# The library's version (kept equal to KT_VERSION_* in libkt/include/kt/export.h); the soname carries MAJOR.
+VERSION := $(shell sed -n 's/^\#define KT_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)$$/\2/p' libkt/include/kt/export.h | paste -sd.)
+SOMAJOR := $(firstword $(subst ., ,$(VERSION)))
 KT_INCLUDES := -Ilibkt/include $(patsubst %,-Ilibkt/%/include,$(LAYERS)) -Iformats/include
-CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+CFLAGS_ALL := -std=c11 $(OPT) -g -Wall -Wextra -Werror -fPIC -fvisibility=hidden -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
 	$(KT_INCLUDES) $(PKG_CFLAGS) $(SANFLAGS) $(CFLAGS)
 LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
@@ -42,12 +51,13 @@ TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
-HEADERS := $(wildcard libkt/include/kt/*.h $(patsubst %,libkt/%/include/kt/*.h,$(LAYERS)) formats/include/kt/*.h)
+# Installed headers: the public API only.
+PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
-.PHONY: all run test test-kernels tests-build fuzz deps deps-test fixtures bench install clean
-all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
+.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(BUILD)/kt.pc $(TOOLS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
@@ -62,8 +72,15 @@ $(BUILD)/libkt.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libkt.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/libkt.so.$(VERSION): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libkt.so.$(SOMAJOR) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/libkt.so: $(BUILD)/libkt.so.$(VERSION)
+	ln -sf libkt.so.$(VERSION) $(BUILD)/libkt.so.$(SOMAJOR)
+	ln -sf libkt.so.$(VERSION) $@
+
+$(BUILD)/kt.pc: tools/kt.pc.in Makefile
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
@@ -100,6 +117,12 @@ test: deps-test
 	@echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@$(MAKE) --no-print-directory SAN=1 all tests-build
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
+	@$(MAKE) --no-print-directory tsan-test
+
+# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/).
+tsan-test:
+	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_tts
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_tts
 
 # The kernel-sensitive checks under every OpenBLAS kernel the CPU runs, on 1 and 2 CPUs.
 test-kernels: deps-test
@@ -125,9 +148,12 @@ install: all
 		$(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libkt.so $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/kt/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' tools/kt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
+	install -m 755 $(BUILD)/libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkt.so.$(SOMAJOR)
+	ln -sf libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkt.so
+	install -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(PREFIX)/include/kt/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@PKGS@|$(PKGS)|' -e 's|@VERSION@|$(VERSION)|' tools/kt.pc.in \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/kt.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan

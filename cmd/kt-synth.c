@@ -6,15 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kt/audio.h"
-#include "kt/config.h"
-#include "kt/g2p.h"
-#include "kt/io.h"
-#include "kt/kokoro.h"
-#include "kt/voice.h"
+#include "kt/kt.h"
 
 #include "batch/batch_main.h"
 
@@ -72,193 +67,112 @@ static const char usage[] =
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
-    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
-    int phonemes, print_phonemes, json, threads, bf16, first_chunk;
-    double speed;
-    uint32_t seed;
+    kt_tts_params tp;        /* model, config, voices, --bf16 */
+    kt_tts_synth_params sp;  /* --phonemes, --lang, the callbacks */
+    const char *voice, *output, *file, *durations;
+    int print_phonemes, json;
+    double speed, seed, threads, first_chunk;
     char *text; /* owned */
 } options;
 
 static int fail_usage(const char *msg, const char *arg)
 {
-    if (arg)
-        fprintf(stderr, "kt-synth: %s: %s\n", msg, arg);
-    else
-        fprintf(stderr, "kt-synth: %s\n", msg);
-    fputs("try 'kt-synth --help'\n", stderr);
+    fprintf(stderr, "kt-synth: %s%s%s\ntry 'kt-synth --help'\n", msg, arg ? ": " : "", arg ? arg : "");
     return EXIT_USAGE;
 }
 
-static int parse_number(const char *s, double *out)
+/* The options that take a value: N_STRING_OPTIONS strings, then the numbers. */
+static const char *const value_options[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
+                                            "--output", "-f", "--file", "--lang", "--durations", "--speed",
+                                            "--seed", "--threads", "--first-chunk"};
+enum { N_STRING_OPTIONS = 13, N_VALUE_OPTIONS = 17 };
+
+static int value_index(const char *a)
 {
+    for (int i = 0; i < N_VALUE_OPTIONS; i++)
+        if (!strcmp(a, value_options[i]))
+            return i;
+    return -1;
+}
+
+/* Sets value option i; a number must be an integer 0..max (max < 0: any number > 0). */
+static int set_value(options *o, int i, const char *v)
+{
+    const char **str[] = {&o->tp.model_path, &o->tp.model_path, &o->tp.config_path, &o->tp.config_path, &o->voice,
+                          &o->voice, &o->tp.voices_dir, &o->output, &o->output, &o->file, &o->file, &o->sp.lang,
+                          &o->durations};
+    static const char *const rule[] = {"--speed must be a number > 0", "--seed must be an integer 0..4294967295",
+                                       "--threads must be an integer 0..1024", "--first-chunk must be an integer 0..510"};
+    static const double max[] = {-1, 4294967295.0, 1024, 510};
+    double *num[] = {&o->speed, &o->seed, &o->threads, &o->first_chunk};
+    if (i < N_STRING_OPTIONS)
+        return *str[i] = v, 0;
+    i -= N_STRING_OPTIONS;
     char *end;
     errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_value_option(options *o, const char *a, const char *v)
-{
-    double x;
-    if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-    else if (!strcmp(a, "-c") || !strcmp(a, "--config")) o->config = v;
-    else if (!strcmp(a, "-v") || !strcmp(a, "--voice")) o->voice = v;
-    else if (!strcmp(a, "--voices")) o->voices = v;
-    else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->output = v;
-    else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->file = v;
-    else if (!strcmp(a, "--lang")) o->lang = v;
-    else if (!strcmp(a, "--durations")) o->durations = v;
-    else if (!strcmp(a, "--speed")) {
-        if (parse_number(v, &o->speed) || o->speed <= 0)
-            return fail_usage("--speed must be a number > 0", v);
-    } else if (!strcmp(a, "--seed")) {
-        if (parse_number(v, &x) || x < 0 || x > 4294967295.0 || x != floor(x))
-            return fail_usage("--seed must be an integer 0..4294967295", v);
-        o->seed = (uint32_t)x;
-    } else if (!strcmp(a, "--threads")) {
-        if (parse_number(v, &x) || x < 0 || x > 1024 || x != floor(x))
-            return fail_usage("--threads must be an integer 0..1024", v);
-        o->threads = (int)x;
-    } else if (!strcmp(a, "--first-chunk")) {
-        if (parse_number(v, &x) || x < 0 || x > KT_G2P_MAX_PHONEMES || x != floor(x))
-            return fail_usage("--first-chunk must be an integer 0..510", v);
-        o->first_chunk = (int)x;
-    } else
-        return -1;
-    return 0;
-}
-
-static int takes_value(const char *a)
-{
-    static const char *const names[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
-                                        "--output", "-f", "--file", "--lang", "--durations", "--speed", "--seed",
-                                        "--threads", "--first-chunk"};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(a, names[i]))
-            return 1;
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x) || (max[i] < 0 ? x <= 0 : x < 0 || x > max[i] || x != floor(x)))
+        return fail_usage(rule[i], v);
+    *num[i] = x;
     return 0;
 }
 
 static int is_flag(options *o, const char *a)
 {
-    if (!strcmp(a, "--phonemes")) o->phonemes = 1;
+    if (!strcmp(a, "--phonemes")) o->sp.phonemes = 1;
     else if (!strcmp(a, "--print-phonemes")) o->print_phonemes = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
-    else if (!strcmp(a, "--bf16")) o->bf16 = 1;
+    else if (!strcmp(a, "--bf16")) o->tp.bf16 = 1;
     else return 0;
     return 1;
 }
 
-/* Appends s to the text being built from arguments (space-separated). */
-static int text_append(options *o, const char *s)
+static int check_output(const options *o)
 {
-    size_t old = o->text ? strlen(o->text) : 0, n = strlen(s);
-    char *t = realloc(o->text, old + n + 2);
-    if (!t)
-        return -1;
-    if (old)
-        t[old++] = ' ';
-    memcpy(t + old, s, n + 1);
-    o->text = t;
+    if (!o->print_phonemes && !o->output)
+        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
+    if (!o->print_phonemes && strcmp(o->output, "-") && kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN)
+        return fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output), EXIT_USAGE;
     return 0;
-}
-
-/* 1 if the folder that would hold path exists and is writable. */
-static int folder_writable(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return access(".", W_OK) == 0;
-    if (slash == path)
-        return access("/", W_OK) == 0;
-    char *dir = strndup(path, (size_t)(slash - path));
-    int ok = dir && access(dir, W_OK) == 0;
-    free(dir);
-    return ok;
 }
 
 static int parse_args(int argc, char **argv, options *o)
 {
-    int only_text = 0;
+    int only_text = 0, rc;
+    size_t cap = 1;
+    for (int i = 1; i < argc; i++)
+        cap += strlen(argv[i]) + 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (only_text || a[0] != '-' || !strcmp(a, "-")) {
-            if (text_append(o, a))
+        if (only_text || a[0] != '-' || !strcmp(a, "-")) { /* text words, joined by spaces */
+            if (!o->text && !(o->text = calloc(cap, 1)))
                 return fail_usage("out of memory", NULL);
-            continue;
-        }
-        if (!strcmp(a, "--")) {
+            strcat(strcat(o->text, *o->text ? " " : ""), a);
+        } else if (!strcmp(a, "--")) {
             only_text = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage, stdout);
             exit(0);
         } else if (!is_flag(o, a)) {
-            if (i + 1 >= argc)
-                return fail_usage(takes_value(a) ? "option needs a value" : "unknown option", a);
-            int r = parse_value_option(o, a, argv[i + 1]);
-            if (r < 0)
-                return fail_usage("unknown option", a);
-            if (r > 0)
-                return r;
-            i++;
+            int k = value_index(a);
+            if (k < 0 || i + 1 >= argc)
+                return fail_usage(k < 0 ? "unknown option" : "option needs a value", a);
+            if ((rc = set_value(o, k, argv[++i])))
+                return rc;
         }
     }
-    if (!o->print_phonemes && !o->output)
-        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
-    if (o->output && strcmp(o->output, "-") && !o->print_phonemes) {
-        if (kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN) {
-            fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output);
-            return EXIT_USAGE;
-        }
-        if (!folder_writable(o->output)) {
-            fprintf(stderr, "kt-synth: %s: the folder does not exist or is not writable\n", o->output);
-            return EXIT_OUTPUT;
-        }
-    }
-    return 0;
-}
-
-/* Reads all of fp into a malloc'd NUL-terminated string. */
-static char *read_all(FILE *fp)
-{
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n + 1 >= cap) {
-            char *b = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
-            if (!b) {
-                free(buf);
-                return NULL;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t k = fread(buf + n, 1, cap - n - 1, fp);
-        n += k;
-        if (k == 0)
-            break;
-    }
-    if (buf)
-        buf[n] = '\0';
-    return buf;
+    return check_output(o);
 }
 
 static int get_text(options *o)
 {
-    if (o->text)
-        return 0;
+    size_t cap = 0;
     if (!o->file && isatty(0))
         return fail_usage("no text: give it as an argument, with -f FILE, or on stdin", NULL);
     FILE *fp = (!o->file || !strcmp(o->file, "-")) ? stdin : fopen(o->file, "rb");
-    if (!fp) {
-        fprintf(stderr, "kt-synth: %s: cannot open: %s\n", o->file, strerror(errno));
-        return EXIT_INPUT;
-    }
-    o->text = read_all(fp);
-    int bad = ferror(fp);
+    if (!fp)
+        return fprintf(stderr, "kt-synth: %s: cannot open: %s\n", o->file, strerror(errno)), EXIT_INPUT;
+    int bad = getdelim(&o->text, &cap, '\0', fp) < 0 && !feof(fp); /* the whole text (up to a NUL byte) */
     if (fp != stdin)
         fclose(fp);
     if (!o->text || bad) {
@@ -268,452 +182,123 @@ static int get_text(options *o)
     return 0;
 }
 
-static int status_exit(kt_status st)
-{
-    return st == KT_ENOMEM || st == KT_EIO ? EXIT_OUTPUT : EXIT_INPUT;
-}
-
-/* ---- phonemes ------------------------------------------------------------------------------- */
-
-static int has_words(const kt_chunk_list *l)
-{
-    for (size_t i = 0; i < l->count; i++)
-        if (kt_phonemes_has_words(l->items[i].phonemes))
-            return 1;
-    return 0;
-}
-
-/* Input phonemes: every symbol must be in the vocab; then chunked. */
-static int phoneme_chunks(const options *o, const kt_config *cfg, kt_chunk_list *chunks)
-{
-    kt_error e;
-    int *ids = NULL;
-    size_t n = 0;
-    char *flat = strdup(o->text);
-    if (!flat)
-        return fail_usage("out of memory", NULL);
-    for (char *p = flat; *p; p++) /* line breaks separate chunks; they are not symbols */
-        if (*p == '\n' || *p == '\r' || *p == '\t')
-            *p = ' ';
-    kt_status st = kt_phonemes_to_ids(cfg, flat, &ids, &n, &e);
-    free(flat);
-    free(ids);
-    if (st) {
-        fprintf(stderr, "kt-synth: phonemes: %s\n", e.msg);
-        return status_exit(st);
-    }
-    st = kt_phonemes_chunk(o->text, KT_G2P_MAX_PHONEMES, chunks, &e);
-    if (st) {
-        fprintf(stderr, "kt-synth: phonemes: %s\n", e.msg);
-        return status_exit(st);
-    }
-    if (chunks->count == 0) {
-        fprintf(stderr, "kt-synth: phonemes: empty input\n");
-        return EXIT_INPUT;
-    }
-    if (!has_words(chunks)) {
-        fprintf(stderr, "kt-synth: phonemes: nothing but punctuation\n");
-        return EXIT_INPUT;
-    }
-    return 0;
-}
-
-static int split_first(const options *o, kt_chunk_list *chunks)
-{
-    kt_error e;
-    kt_status st = kt_chunk_list_split_first(chunks, (size_t)o->first_chunk, &e);
-    if (st)
-        fprintf(stderr, "kt-synth: %s\n", e.msg);
-    return st ? status_exit(st) : 0;
-}
-
-static int text_chunks(const options *o, const char *lang, const kt_config *cfg, kt_chunk_list *chunks)
-{
-    kt_error e;
-    char *dropped = NULL;
-    kt_status st = kt_g2p_text_chunks(o->text, lang, cfg, chunks, &dropped, &e);
-    if (st) {
-        if (o->file)
-            fprintf(stderr, "kt-synth: %s: %s\n", o->file, e.msg);
-        else
-            fprintf(stderr, "kt-synth: %s\n", e.msg);
-        return status_exit(st);
-    }
-    if (dropped)
-        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
-    free(dropped);
-    return 0;
-}
-
-/* ---- voice ---------------------------------------------------------------------------------- */
-
-/* Loads a voice name, file or blend expression into v. */
-static int load_voice(const char *spec, const char *dir, kt_voice *v)
-{
-    kt_blend_expr ex = {0};
-    kt_error e;
-    const char *args[1] = {spec};
-    kt_status st = kt_blend_parse(args, 1, &ex, &e);
-    if (!st)
-        st = kt_blend_weights(&ex, 1, &e);
-    if (!st)
-        st = kt_blend_resolve(&ex, dir, &e);
-    if (!st)
-        st = kt_blend_eval(&ex, v, &e);
-    kt_blend_expr_free(&ex);
-    if (st) {
-        fprintf(stderr, "kt-synth: %s: %s\n", spec, e.msg);
-        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_INPUT;
-    }
-    return 0;
-}
-
-/* ---- synthesis ------------------------------------------------------------------------------ */
-
 typedef struct {
-    float *audio;
-    size_t n, cap;
-    cJSON *dur; /* array of chunk objects, or NULL */
-    kt_wav_stream stream;
-    int streaming;
-    double load_seconds;        /* config, voice and model ready to synthesize */
-    double first_audio_seconds; /* start of synthesis to the first chunk's samples */
-    double synthesis_cpu_seconds; /* process CPU time (all threads) spent synthesizing */
-    double *chunk_seconds;      /* synthesis time of each chunk */
-} sink;
+    int progress;         /* print chunk i/n on stderr */
+    cJSON *chunk_seconds; /* each chunk's time, for --json */
+} watch;
 
-static int sink_add(sink *s, const float *x, size_t n)
+static int on_progress(void *user, size_t done, size_t total)
 {
-    kt_error e;
-    if (s->streaming) {
-        if (kt_wav_stream_write(&s->stream, x, n, &e)) {
-            fprintf(stderr, "kt-synth: -: %s\n", e.msg);
-            return EXIT_OUTPUT;
-        }
-        s->n += n;
-        return 0;
-    }
-    if (s->n + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 16;
-        while (cap < s->n + n)
-            cap *= 2;
-        float *a = realloc(s->audio, cap * sizeof *a);
-        if (!a) {
-            fprintf(stderr, "kt-synth: out of memory\n");
-            return EXIT_OUTPUT;
-        }
-        s->audio = a;
-        s->cap = cap;
-    }
-    memcpy(s->audio + s->n, x, n * sizeof *x);
-    s->n += n;
-    return 0;
-}
-
-/* Appends one chunk's timing to s->dur: each phoneme's [start, end) in seconds. */
-static void add_durations(sink *s, const char *ps, const kt_synth_result *r, size_t offset)
-{
-    long frames = 0;
-    for (int i = 0; i < r->n_tokens; i++)
-        frames += r->durations[i];
-    double spf = frames > 0 ? (double)r->n_samples / (double)frames : 0; /* samples per frame */
-    double t0 = (double)offset / KT_SAMPLE_RATE;
-    cJSON *c = cJSON_CreateObject(), *list = cJSON_CreateArray();
-    cJSON_AddStringToObject(c, "phonemes", ps);
-    cJSON_AddNumberToObject(c, "start", t0);
-    cJSON_AddNumberToObject(c, "end", t0 + (double)r->n_samples / KT_SAMPLE_RATE);
-    cJSON_AddItemToObject(c, "token_frames", cJSON_CreateIntArray(r->durations, r->n_tokens));
-    cJSON_AddNumberToObject(c, "samples_per_frame", spf);
-    long f = r->durations[0]; /* BOS frames come first */
-    const unsigned char *p = (const unsigned char *)ps;
-    for (int i = 1; i + 1 < r->n_tokens && *p; i++) {
-        size_t len = 1;
-        while (p[len] && (p[len] & 0xC0) == 0x80)
-            len++;
-        cJSON *ph = cJSON_CreateObject();
-        char sym[8] = {0};
-        memcpy(sym, p, len < 7 ? len : 7);
-        cJSON_AddStringToObject(ph, "phoneme", sym);
-        cJSON_AddNumberToObject(ph, "start", t0 + (double)f * spf / KT_SAMPLE_RATE);
-        f += r->durations[i];
-        cJSON_AddNumberToObject(ph, "end", t0 + (double)f * spf / KT_SAMPLE_RATE);
-        cJSON_AddItemToArray(list, ph);
-        p += len;
-    }
-    cJSON_AddItemToObject(c, "phoneme_times", list);
-    cJSON_AddItemToArray(s->dur, c);
-}
-
-static int synth_chunk(kt_model *m, const kt_voice *v, const char *ps, const kt_synth_params *sp, sink *s)
-{
-    kt_error e;
-    int *ids = NULL;
-    size_t n = 0;
-    kt_synth_result r = {0};
-    kt_status st = kt_phonemes_to_ids(kt_model_config(m), ps, &ids, &n, &e);
-    if (!st) {
-        size_t row = kt_phonemes_voice_row(ps, (size_t)v->rows);
-        st = kt_model_synthesize(m, ids + 1, (int)(n - 2), v->data + row * (size_t)v->dim, sp, &r, &e);
-    }
-    free(ids);
-    if (st) {
-        fprintf(stderr, "kt-synth: %s\n", e.msg);
-        return status_exit(st);
-    }
-    if (s->dur)
-        add_durations(s, ps, &r, s->n);
-    int rc = sink_add(s, r.audio, r.n_samples);
-    kt_synth_result_free(&r);
-    return rc;
-}
-
-static int write_json_file(const char *path, cJSON *root)
-{
-    kt_error e;
-    kt_atomic_file af;
-    char *text = cJSON_Print(root);
-    kt_status st = text ? kt_atomic_open(&af, path, &e) : kt_error_set(&e, KT_ENOMEM, "out of memory");
-    if (!st) {
-        st = kt_atomic_write(&af, text, strlen(text), &e);
-        if (!st)
-            st = kt_atomic_write(&af, "\n", 1, &e);
-        st = st ? (kt_atomic_abort(&af), st) : kt_atomic_commit(&af, &e);
-    }
-    free(text);
-    if (st) {
-        fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
-        return EXIT_OUTPUT;
-    }
-    return 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-/* CPU time of the whole process (every thread) so far. */
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, sink *s)
-{
-    kt_synth_params sp = kt_synth_default_params();
-    kt_error e;
-    int progress = isatty(2);
-    sp.speed = (float)o->speed;
-    sp.seed = o->seed;
-    if (s->streaming && kt_wav_stream_open(&s->stream, stdout, KT_SAMPLE_RATE, &e)) {
-        fprintf(stderr, "kt-synth: -: %s\n", e.msg);
-        return EXIT_OUTPUT;
-    }
-    double t0 = now_seconds();
-    for (size_t i = 0; i < chunks->count; i++) {
-        if (progress)
-            fprintf(stderr, "\rkt-synth: chunk %zu/%zu", i + 1, chunks->count);
-        double tc = now_seconds();
-        int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
-        if (s->chunk_seconds)
-            s->chunk_seconds[i] = now_seconds() - tc;
-        if (i == 0)
-            s->first_audio_seconds = now_seconds() - t0;
-        if (rc) {
-            if (progress)
-                fputc('\n', stderr);
-            return rc;
-        }
-    }
-    if (progress)
+    if (((watch *)user)->progress && done < total)
+        fprintf(stderr, "\rkt-synth: chunk %zu/%zu", done + 1, total);
+    else if (((watch *)user)->progress)
         fputc('\n', stderr);
     return 0;
 }
 
-static int print_summary(const options *o, const char *lang, const kt_chunk_list *chunks, const sink *s,
-                         double secs)
+static int on_audio(void *user, const kt_tts_chunk *c)
 {
-    size_t nsym = 0;
-    for (size_t i = 0; i < chunks->count; i++)
-        nsym += chunks->items[i].n_symbols;
-    double dur = (double)s->n / KT_SAMPLE_RATE;
-    cJSON *j = cJSON_CreateObject();
-    cJSON_AddStringToObject(j, "output", o->output);
-    cJSON_AddNumberToObject(j, "sample_rate", KT_SAMPLE_RATE);
-    cJSON_AddNumberToObject(j, "samples", (double)s->n);
-    cJSON_AddNumberToObject(j, "seconds", dur);
-    cJSON_AddNumberToObject(j, "chunks", (double)chunks->count);
-    cJSON_AddNumberToObject(j, "phonemes", (double)nsym);
-    cJSON_AddStringToObject(j, "voice", o->voice);
-    if (lang)
-        cJSON_AddStringToObject(j, "lang", lang);
-    else
-        cJSON_AddNullToObject(j, "lang");
-    cJSON_AddNumberToObject(j, "speed", o->speed);
-    cJSON_AddNumberToObject(j, "seed", o->seed);
-    cJSON_AddNumberToObject(j, "threads", o->threads);
-    cJSON_AddStringToObject(j, "compute", o->bf16 ? "bf16" : "f32");
-    cJSON_AddNumberToObject(j, "load_seconds", s->load_seconds);
-    cJSON_AddNumberToObject(j, "first_audio_seconds", s->first_audio_seconds);
-    cJSON_AddNumberToObject(j, "synthesis_seconds", secs);
-    cJSON_AddNumberToObject(j, "synthesis_cpu_seconds", s->synthesis_cpu_seconds);
-    cJSON_AddNumberToObject(j, "realtime_factor", dur > 0 ? secs / dur : 0.0);
-    cJSON *cs = cJSON_AddArrayToObject(j, "chunk_seconds");
-    for (size_t i = 0; cs && s->chunk_seconds && i < chunks->count; i++)
-        cJSON_AddItemToArray(cs, cJSON_CreateNumber(s->chunk_seconds[i]));
+    cJSON_AddItemToArray(((watch *)user)->chunk_seconds, cJSON_CreateNumber(c->seconds));
+    return 0;
+}
+
+static void on_warning(void *user, const char *msg)
+{
+    (void)user;
+    fprintf(stderr, "kt-synth: warning: %s\n", msg);
+}
+
+static int print_summary(const options *o, const kt_tts_stats *st, const watch *w)
+{
+    double dur = (double)st->samples / KT_SAMPLE_RATE, secs = st->synthesis_seconds;
     struct rusage ru;
+    cJSON *j = cJSON_CreateObject();
+    const char *keys[] = {"output", "voice", "lang", "compute"}, *strs[] = {o->output, o->voice, st->lang,
+                                                                             o->tp.bf16 ? "bf16" : "f32"};
+    for (size_t i = 0; i < 4; i++) /* lang is null for phonemes without --lang */
+        cJSON_AddItemToObject(j, keys[i], strs[i] ? cJSON_CreateString(strs[i]) : cJSON_CreateNull());
+    const char *names[] = {"sample_rate", "samples", "seconds", "chunks", "phonemes", "speed", "seed", "threads",
+                           "load_seconds", "first_audio_seconds", "synthesis_seconds", "synthesis_cpu_seconds",
+                           "realtime_factor"};
+    double values[] = {KT_SAMPLE_RATE, (double)st->samples, dur, (double)st->chunks, (double)st->phonemes, o->speed,
+                       o->seed, o->threads, st->load_seconds + st->voice_seconds, st->first_audio_seconds, secs,
+                       st->synthesis_cpu_seconds, dur > 0 ? secs / dur : 0.0};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
+        cJSON_AddNumberToObject(j, names[i], values[i]);
+    cJSON_AddItemReferenceToObject(j, "chunk_seconds", w->chunk_seconds);
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
-    if (!text) {
-        fprintf(stderr, "kt-synth: out of memory\n");
-        return EXIT_OUTPUT;
-    }
-    FILE *f = s->streaming ? stderr : stdout; /* stdout carries the audio when streaming */
+    if (!text)
+        return fprintf(stderr, "kt-synth: out of memory\n"), EXIT_OUTPUT;
+    FILE *f = strcmp(o->output, "-") ? stdout : stderr; /* stdout carries the audio when streaming */
     fprintf(f, "%s\n", text);
     free(text);
     return fflush(f) == 0 ? 0 : EXIT_OUTPUT;
 }
 
-static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
+/* Prints err and gives the exit status for st (model: whether the model was being opened). */
+static int fail(kt_status st, const kt_error *e, int model)
 {
-    kt_error e;
-    if (!s->streaming && kt_audio_write(o->output, s->audio, s->n, KT_SAMPLE_RATE, &e)) {
-        fprintf(stderr, "kt-synth: %s: %s\n", o->output, e.msg);
-        return EXIT_OUTPUT;
-    }
-    if (o->durations) {
-        cJSON *root = cJSON_CreateObject();
-        cJSON_AddNumberToObject(root, "sample_rate", KT_SAMPLE_RATE);
-        cJSON_AddItemReferenceToObject(root, "chunks", s->dur);
-        int rc = write_json_file(o->durations, root);
-        cJSON_Delete(root);
-        if (rc)
-            return rc;
-    }
-    if (o->json)
-        return print_summary(o, lang, chunks, s, secs);
-    return 0;
-}
-
-/* ---- main ----------------------------------------------------------------------------------- */
-
-static int load_config(const options *o, kt_config *cfg)
-{
-    kt_error e;
-    kt_status st = o->config ? kt_config_load(o->config, cfg, &e) : kt_config_default(cfg, &e);
-    if (st) {
-        fprintf(stderr, "kt-synth: %s: %s\n", o->config ? o->config : "built-in config", e.msg);
-        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_MODEL;
-    }
-    return 0;
-}
-
-static int load_model(const options *o, const kt_config *cfg, kt_model **m)
-{
-    kt_error e;
-    const char *path = o->model ? o->model : getenv("KT_MODEL");
-    if (!path || !*path)
-        return fail_usage("no model: give -m kokoro-v1_0.pth or set KT_MODEL", NULL);
-    kt_model_params mp = kt_model_default_params();
-    mp.n_threads = o->threads;
-    mp.bf16 = o->bf16;
-    kt_status st = kt_model_load(path, cfg, &mp, m, &e);
-    if (st) {
-        fprintf(stderr, "kt-synth: %s: %s\n", path, e.msg);
-        return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_MODEL;
-    }
-    return 0;
-}
-
-static int print_chunks(const kt_chunk_list *chunks)
-{
-    for (size_t i = 0; i < chunks->count; i++)
-        printf("%s\n", chunks->items[i].phonemes);
-    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
+    fprintf(stderr, "kt-synth: %s\n", e->msg);
+    return st == KT_ENOMEM || (st == KT_EIO && !model) ? EXIT_OUTPUT : model ? EXIT_MODEL : EXIT_INPUT;
 }
 
 static int run(options *o)
 {
-    kt_config cfg = {0};
-    kt_chunk_list chunks = {0};
-    kt_model *m = NULL;
-    kt_voice v = {0};
-    sink s = {0};
-    const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(o->voice);
-    int rc = get_text(o);
-    if (!rc)
-        rc = load_config(o, &cfg);
-    if (rc)
-        goto done;
-    if (!o->phonemes && !lang) {
-        fprintf(stderr, "kt-synth: %s: cannot tell the language from the voice name; give --lang\n", o->voice);
-        rc = EXIT_INPUT;
-        goto done;
-    }
-    rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
-    if (!rc && o->first_chunk > 0)
-        rc = split_first(o, &chunks);
-    if (rc || o->print_phonemes) {
-        if (!rc)
-            rc = print_chunks(&chunks);
-        goto done;
-    }
-    double tl = now_seconds();
-    rc = load_voice(o->voice, o->voices ? o->voices : kt_voice_default_dir(), &v);
-    if (!rc)
-        rc = load_model(o, &cfg, &m);
-    if (rc)
-        goto done;
-    s.load_seconds = now_seconds() - tl;
-    if (!(s.chunk_seconds = calloc(chunks.count ? chunks.count : 1, sizeof *s.chunk_seconds))) {
-        fprintf(stderr, "kt-synth: out of memory\n");
-        rc = EXIT_OUTPUT;
-        goto done;
-    }
-    if (v.dim != kt_model_style_size(m)) {
-        fprintf(stderr, "kt-synth: %s: voice rows have %lld values but the model needs %d\n", o->voice,
-                (long long)v.dim, kt_model_style_size(m));
-        rc = EXIT_INPUT;
-        goto done;
-    }
-    s.streaming = !strcmp(o->output, "-");
-    if (o->durations && !(s.dur = cJSON_CreateArray())) {
-        rc = EXIT_OUTPUT;
-        goto done;
-    }
-    double t0 = now_seconds(), c0 = cpu_seconds();
-    rc = synth_all(o, m, &v, &chunks, &s);
-    s.synthesis_cpu_seconds = cpu_seconds() - c0;
-    if (!rc)
-        rc = finish(o, o->phonemes ? o->lang : lang, &chunks, &s, now_seconds() - t0);
-done:
-    cJSON_Delete(s.dur);
-    free(s.audio);
-    free(s.chunk_seconds);
-    kt_voice_free(&v);
-    kt_model_free(m);
-    kt_chunk_list_free(&chunks);
-    kt_config_free(&cfg);
-    return rc;
+    kt_tts *tts = NULL;
+    kt_tts_stats stats;
+    kt_error e;
+    if (!o->tp.model_path && !(o->tp.model_path = getenv("KT_MODEL")))
+        o->tp.model_path = "";
+    if (!*o->tp.model_path)
+        return fail_usage("no model: give -m kokoro-v1_0.pth or set KT_MODEL", NULL);
+    o->tp.n_threads = (int)o->threads;
+    o->tp.single_caller = 1; /* one synthesis: free weights during long chunks */
+    kt_status st = kt_tts_open(&o->tp, &tts, &e);
+    if (st)
+        return fail(st, &e, 1);
+    st = kt_tts_write_file(tts, o->text, o->voice, &o->sp, o->output, o->durations, &stats, &e);
+    kt_tts_close(tts);
+    if (st)
+        return fail(st, &e, 0);
+    return o->json ? print_summary(o, &stats, o->sp.user) : 0;
+}
+
+static int print_phonemes(const options *o)
+{
+    kt_error e;
+    char *out = NULL;
+    kt_status st = kt_tts_phonemes(o->tp.config_path, o->text, o->voice, &o->sp, &out, &e);
+    if (st)
+        return fail(st, &e, 0);
+    fputs(out, stdout);
+    kt_free(out);
+    return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
 }
 
 int main(int argc, char **argv)
 {
     if (kt_batch_wanted(argc, argv))
         return kt_batch_main(argc, argv);
-    options o;
-    memset(&o, 0, sizeof o);
-    o.speed = 1.0;
-    o.voice = "af_heart";
+    options o = {kt_tts_default_params(), kt_tts_default_synth_params(), "af_heart", NULL, NULL, NULL, 0, 0, 1.0,
+                 0, 0, 0, NULL};
+    watch w = {isatty(2), cJSON_CreateArray()};
     int rc = parse_args(argc, argv, &o);
-    if (!rc)
-        rc = run(&o);
+    if (!rc && !o.text)
+        rc = get_text(&o);
+    if (!rc) {
+        o.sp.speed = (float)o.speed;
+        o.sp.seed = (uint32_t)o.seed;
+        o.sp.first_chunk = (int)o.first_chunk;
+        o.sp.on_audio = on_audio;
+        o.sp.on_progress = on_progress;
+        o.sp.on_warning = on_warning;
+        o.sp.user = &w;
+        rc = o.print_phonemes ? print_phonemes(&o) : run(&o);
+    }
+    cJSON_Delete(w.chunk_seconds);
     free(o.text);
     return rc;
 }

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "batch.h"
-#include "kt/kokoro.h"
+#include "kt/kt.h"
 
 typedef struct {
     const batch_opts *o;

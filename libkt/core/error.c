@@ -57,6 +57,7 @@ const char *kt_status_name(kt_status code)
     case KT_ELIMIT: return "limit";
     case KT_ENOTFOUND: return "notfound";
     case KT_EUNSAFE: return "unsafe";
+    case KT_ECANCELED: return "canceled";
     }
     return "unknown";
 }

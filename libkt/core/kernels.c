@@ -45,7 +45,7 @@ typedef struct {
     int tid;
 } worker_arg;
 
-static int detect_isa(void)
+static int detect_isa(int cap)
 {
     int isa = KT_ISA_GENERIC;
 #if KT_X86 && defined(__GNUC__)
@@ -55,6 +55,8 @@ static int detect_isa(void)
     if (__builtin_cpu_supports("avx512f"))
         isa = KT_ISA_AVX512;
 #endif
+    if (cap < isa)
+        isa = cap < KT_ISA_GENERIC ? KT_ISA_GENERIC : cap;
     const char *e = getenv("KT_ISA");
     if (e) {
         int want = !strcmp(e, "generic") ? KT_ISA_GENERIC : !strcmp(e, "avx2") ? KT_ISA_AVX2 : KT_ISA_AVX512;
@@ -108,6 +110,11 @@ static int usable_cpus(void)
 
 kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
 {
+    return kt_exec_create_isa(n_threads, KT_ISA_AVX512, out, err);
+}
+
+kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error *err)
+{
     *out = NULL;
     if (n_threads <= 0) /* the CPUs this process may run on (taskset, cgroups' cpusets) */
         n_threads = usable_cpus();
@@ -116,7 +123,7 @@ kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
     kt_exec *ex = calloc(1, sizeof *ex + sizeof(worker_arg) * MAX_THREADS);
     if (!ex)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    ex->isa = detect_isa();
+    ex->isa = detect_isa(max_isa);
 #if KT_X86 && defined(__GNUC__)
     ex->bf16 = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
 #endif

@@ -773,6 +773,8 @@ static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error 
  * for Kokoro) while a long chunk's generator holds its large buffers. */
 static void release_pre(kt_model *m)
 {
+    if (!m->release_weights)
+        return;
     owned_clear(&m->pre);
     m->pre_bound = 0;
 }
@@ -800,6 +802,8 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
 
 void kt_model_release_early(kt_model *m)
 {
+    if (!m->release_weights)
+        return;
     owned_clear(&m->early);
     m->early_bound = 0;
 }
@@ -864,6 +868,9 @@ static kt_status derive_dims(kt_model *m, kt_error *err)
 kt_model_params kt_model_default_params(void)
 {
     kt_model_params p = {0};
+    p.max_isa = KT_ISA_AVX512;
+    p.release_weights = 1;
+    p.blas_serial = 1;
     return p;
 }
 
@@ -890,11 +897,13 @@ void kt_model_free(kt_model *m)
  * env KT_GEN_LOWMEM when set, else KT_GEN_LOWMEM_DEFAULT, lowered for compact files to
  * a KT_GEN_LOWMEM_SHARE-th of the file's bytes (q8 Kokoro: ~5 Mi floats, ~8 s of audio;
  * q4: ~3 Mi floats), not below KT_GEN_LOWMEM_FLOOR. */
-static size_t lowmem_threshold(const kt_checkpoint *c)
+static size_t lowmem_threshold(const kt_checkpoint *c, size_t param)
 {
     const char *lm = getenv("KT_GEN_LOWMEM");
     if (lm && *lm)
         return (size_t)strtoull(lm, NULL, 10);
+    if (param)
+        return param;
     uint64_t share = kt_checkpoint_file_size(c) / KT_GEN_LOWMEM_SHARE / sizeof(float);
     if (share < KT_GEN_LOWMEM_FLOOR)
         share = KT_GEN_LOWMEM_FLOOR;
@@ -910,7 +919,12 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     *out = NULL;
     if (!m)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    m->n_threads = p ? p->n_threads : 0;
+    kt_model_params dp = kt_model_default_params();
+    if (!p)
+        p = &dp;
+    m->n_threads = p->n_threads;
+    m->release_weights = p->release_weights;
+    m->blas_serial = p->blas_serial;
     if (!cfg && (st = kt_config_default(&def, err)))
         goto fail;
     if ((st = copy_config(&m->cfg, cfg ? cfg : &def, err)) || (st = derive_dims(m, err)))
@@ -918,10 +932,10 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     kt_config_free(&def);
     if ((st = kt_checkpoint_open(weights_path, &m->ckpt, err)))
         goto fail;
-    if ((st = kt_exec_create(m->n_threads, &m->ex, err)))
+    if ((st = kt_exec_create_isa(m->n_threads, p->max_isa, &m->ex, err)))
         goto fail;
-    m->gen_lowmem = lowmem_threshold(m->ckpt);
-    m->bf16 = p && p->bf16 && kt_exec_has_bf16(m->ex);
+    m->gen_lowmem = lowmem_threshold(m->ckpt, p->gen_lowmem);
+    m->bf16 = p->bf16 && kt_exec_has_bf16(m->ex);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;
@@ -1046,7 +1060,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
     if (!(st = kt_f0n_run(m, en, F, style + m->sty, f0, nn, &a, err)) &&
         !(st = kt_decoder_run(m, asr, f0, nn, F, style, x, &a, err))) {
         int lm = kt_generator_lowmem(m, F);
-        if (lm) { /* long chunk: the weights used so far (bound again by the next call) */
+        if (lm && m->release_weights) { /* long chunk: the weights used so far (bound again by the next call) */
             release_pre(m);
             kt_checkpoint_release_all(m->ckpt);
         }
@@ -1075,7 +1089,8 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         p = &dp;
     if ((st = check_input(m, ids, n_ids, style, p, err)))
         return st;
-    kt_blas_serial(); /* kt_sgemm threads the products itself: same bytes at any --threads */
+    if (m->blas_serial)
+        kt_blas_serial(); /* kt_sgemm threads the products itself: same bytes at any --threads */
     if ((st = kt_model_bind_released(m, err)))
         return st;
     tok = malloc(sizeof(int) * (size_t)T);
@@ -1097,7 +1112,7 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
         st = kt_error_set(err, KT_ELIMIT, "utterance too long: %ld frames (at most %d per call)", F, MAX_FRAMES);
         goto fail;
     }
-    if (kt_generator_lowmem(m, (int)F)) /* long chunk: the text side's file pages (ALBERT, LSTMs) */
+    if (m->release_weights && kt_generator_lowmem(m, (int)F)) /* long chunk: the text side's file pages */
         kt_checkpoint_release_all(m->ckpt);
     out->n_tokens = T;
     out->n_samples = (size_t)F * kt_kokoro_samples_per_frame(m);
@@ -1118,4 +1133,45 @@ fail:
     free(t_en);
     kt_synth_result_free(out);
     return st;
+}
+
+/* ---- per-caller state ----------------------------------------------------------- */
+
+/* A copy of the model's descriptor (dimensions, weight pointers) with its own thread pool;
+ * the weights stay the model's and are only read. */
+struct kt_synth_state {
+    kt_model view;
+};
+
+kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_error *err)
+{
+    *out = NULL;
+    if (m->release_weights)
+        return kt_error_set(err, KT_EINVAL, "the model frees weights while it synthesizes (release_weights): "
+                                            "it serves one caller only");
+    kt_synth_state *s = malloc(sizeof *s);
+    if (!s)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    s->view = *m;
+    kt_status st = kt_exec_create_isa(m->n_threads, kt_exec_isa(m->ex), &s->view.ex, err);
+    if (st) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return KT_OK;
+}
+
+void kt_synth_state_free(kt_synth_state *s)
+{
+    if (!s)
+        return;
+    kt_exec_free(s->view.ex);
+    free(s);
+}
+
+kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
+                             const kt_synth_params *p, kt_synth_result *out, kt_error *err)
+{
+    return kt_model_synthesize(&s->view, ids, n_ids, style, p, out, err);
 }

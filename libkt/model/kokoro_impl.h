@@ -16,8 +16,8 @@
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
-/* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); env KT_GEN_LOWMEM=N (floats)
- * at load overrides it (tests: 0 runs every chunk on the low-memory schedule). Compact
+/* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); kt_model_params.gen_lowmem
+ * and env KT_GEN_LOWMEM=N (floats) at load override it (tests: 0 runs every chunk on the low-memory schedule). Compact
  * weight files lower it: one stage buffer may hold at most a quarter of the file's bytes
  * (KT_GEN_LOWMEM_SHARE), so that the fast schedule's 4th buffer never dominates the peak,
  * but not below KT_GEN_LOWMEM_FLOOR (tiny test models keep the fast schedule). */
@@ -115,6 +115,8 @@ struct kt_model {
     kt_owned early; /* ... of its stages before the last: freed on long chunks once run */
     kt_owned pre;   /* ... of everything before the generator: freed on long chunks */
     int pre_bound, early_bound; /* 0: released; kt_model_synthesize binds them again first */
+    int release_weights; /* kt_model_params.release_weights: 0 leaves every weight bound */
+    int blas_serial;     /* kt_model_params.blas_serial */
     /* derived dimensions */
     int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
     kt_albert_w bert;

@@ -902,12 +902,11 @@ kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **i
         return oom ? kt_error_set(err, KT_ENOMEM, "out of memory")
                    : kt_error_set(err, KT_EINVAL, "phonemes are not valid UTF-8");
     }
-    int *v = malloc((s.n + 2) * sizeof *v);
+    int *v = malloc((s.n ? s.n : 1) * sizeof *v);
     if (!v) {
         ub_free(&s);
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     }
-    v[0] = 0;
     for (size_t i = 0; i < s.n; i++) {
         int id = kt_config_vocab_id(cfg, s.p[i]);
         if (id < 0) {
@@ -919,11 +918,10 @@ kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **i
             ub_free(&s);
             return KT_EINVAL;
         }
-        v[i + 1] = id;
+        v[i] = id;
     }
-    v[s.n + 1] = 0;
     *ids = v;
-    *n = s.n + 2;
+    *n = s.n;
     ub_free(&s);
     return KT_OK;
 }

@@ -42,7 +42,8 @@ size_t kt_arena_round(size_t n);
 /* Makes OpenBLAS run each call on the calling thread only (openblas_set_num_threads(1),
  * process-wide): kt_sgemm splits large products across kt's own threads instead, so that
  * results do not depend on the thread count (OpenBLAS's threaded driver blocks K otherwise
- * than its serial one). kt_model_load and the synthesis entry points call it. */
+ * than its serial one). kt_model_synthesize calls it unless the model was loaded with
+ * kt_model_params.blas_serial 0. */
 void kt_blas_serial(void);
 
 /* C[M, N] = alpha * op(A) . op(B), row-major, op(X) = X^T when tX is nonzero (A is then

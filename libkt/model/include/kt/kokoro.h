@@ -1,11 +1,14 @@
 /* kt/kokoro.h - Kokoro-82M inference: load a checkpoint, turn phoneme ids into audio.
  *
- * A kt_model holds the checkpoint mapping, float32 weights (weight-norm pairs
- * folded once at load) and the dimensions of its kt_config. Synthesis runs the
+ * A kt_model holds the checkpoint mapping, the weights in the forms the kernels
+ * read (float32, bfloat16, int8 or 4-bit packed; weight-norm pairs folded at
+ * load) and the dimensions of its kt_config. Synthesis runs the
  * whole forward pass (ALBERT, predictor, text encoder, decoder, iSTFTNet
  * generator) for one utterance; all work buffers are allocated once per call.
- * A kt_model is not reentrant: do not synthesize on one model from two threads
- * at once (use one model per thread). The library never prints or exits. */
+ * kt_model_synthesize on the model itself serves one thread at a time (it uses the
+ * model's thread pool). For concurrent callers, load the model with release_weights 0
+ * and give each thread a kt_synth_state: the states share the weights read-only and
+ * each has its own thread pool. The library never prints or exits. */
 #ifndef KT_KOKORO_H
 #define KT_KOKORO_H
 
@@ -14,6 +17,7 @@
 
 #include "kt/config.h"
 #include "kt/error.h"
+#include "kt/kernels.h"
 #include "kt/tensor.h"
 
 #define KT_SAMPLE_RATE 24000
@@ -24,9 +28,19 @@ typedef struct {
     int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
     int bf16;      /* 1: stride-1 convolutions in bfloat16 (weights and inputs rounded, float32 sums) with
                       AVX512_BF16 dot products when the CPU has them (else ignored) */
+    int max_isa;   /* highest instruction set of kt's kernels (KT_ISA_GENERIC, _AVX2, _AVX512): the best
+                      the CPU has up to this one; env KT_ISA lowers it further */
+    size_t gen_lowmem; /* generator stage buffers of more floats run its low-memory schedule; 0: automatic
+                          (about 13 s of audio, less for compact files); env KT_GEN_LOWMEM overrides */
+    int release_weights; /* 1: a long chunk frees the weights it has finished with (about 200 MB for
+                            Kokoro) and the next call binds them again; no kt_synth_state can then be
+                            made. 0: weights are read-only after load */
+    int blas_serial; /* 1: synthesis sets OpenBLAS to one thread (process-wide; kt threads the products
+                        itself, so the output does not depend on the thread count); 0: leave OpenBLAS as is */
 } kt_model_params;
 
-/* Default load parameters (n_threads 0). */
+/* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
+ * release_weights 1, blas_serial 1). */
 kt_model_params kt_model_default_params(void);
 
 /* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),
@@ -59,7 +73,8 @@ int kt_model_max_ids(const kt_model *m);
 
 typedef struct {
     float speed;   /* divides the predicted durations before rounding; default 1.0, must be > 0 */
-    uint32_t seed; /* noise seed of the harmonic source (spec section 9); default 0 */
+    uint32_t seed; /* seed of the harmonic source's noise (a counter-based generator: the same seed gives
+                      the same samples at any thread count); default 0 */
 } kt_synth_params;
 
 /* Default synthesis parameters (speed 1.0, seed 0). */
@@ -85,5 +100,19 @@ void kt_synth_result_free(kt_synth_result *r);
  * non-finite value, speed <= 0 or not finite; KT_ELIMIT for n_ids > kt_model_max_ids; KT_ENOMEM. */
 kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const float *style,
                               const kt_synth_params *p, kt_synth_result *out, kt_error *err);
+
+/* Per-caller synthesis state over a shared model: its own thread pool (the model's
+ * n_threads and ISA), the weights read from the model. Any number of states may run at
+ * once from different threads; the model must outlive them.
+ * Errors: KT_EINVAL when the model was loaded with release_weights 1; KT_ENOMEM; KT_EIO. */
+typedef struct kt_synth_state kt_synth_state;
+kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_error *err);
+
+/* Frees the state (not the model). NULL is allowed. */
+void kt_synth_state_free(kt_synth_state *s);
+
+/* kt_model_synthesize on the state: same contract, same output bytes. */
+kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
+                             const kt_synth_params *p, kt_synth_result *out, kt_error *err);
 
 #endif

@@ -102,8 +102,8 @@ int kt_phonemes_has_words(const char *phonemes);
 /* Number of code points in a UTF-8 string, or (size_t)-1 when invalid. */
 size_t kt_utf8_count(const char *s);
 
-/* Converts phonemes to ids: [0] + vocab ids + [0] (so *n = symbols + 2), the
- * caller frees *ids. Errors: KT_EINVAL naming the first symbol that is not in
+/* Converts phonemes to token ids: one vocab id per code point (*n = code points), without
+ * the boundary token 0 that kt_model_synthesize adds at both ends; the caller frees *ids. Errors: KT_EINVAL naming the first symbol that is not in
  * the vocab ("phoneme 'X' (U+XXXX) at position N is not in the vocabulary")
  * or invalid UTF-8; KT_ENOMEM. */
 kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **ids, size_t *n, kt_error *err);

@@ -8,6 +8,16 @@
 
 #include <stddef.h>
 
+#include "kt/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+
+#endif
+
 typedef enum {
     KT_OK = 0,
     KT_EIO,          /* the operating system refused a read or write */
@@ -17,7 +27,8 @@ typedef enum {
     KT_EINVAL,       /* a bad argument from the caller or the user */
     KT_ELIMIT,       /* a safety limit (size, depth, count) was exceeded */
     KT_ENOTFOUND,    /* a named thing (tensor, voice, key) does not exist */
-    KT_EUNSAFE       /* a pickle asked for something outside the allowlist */
+    KT_EUNSAFE,      /* a pickle asked for something outside the allowlist */
+    KT_ECANCELED     /* a callback asked to stop */
 } kt_status;
 
 typedef struct {
@@ -26,19 +37,19 @@ typedef struct {
 } kt_error;
 
 /* Sets err (if non-NULL) to code and the printf-formatted message; returns code. */
-kt_status kt_error_set(kt_error *err, kt_status code, const char *fmt, ...)
+KT_API kt_status kt_error_set(kt_error *err, kt_status code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
 
 /* Prefixes err->msg with "prefix: " (used to add context such as an entry name). */
-void kt_error_prefix(kt_error *err, const char *prefix);
+KT_API void kt_error_prefix(kt_error *err, const char *prefix);
 
 /* Clears err to KT_OK and an empty message. err may be NULL. */
-void kt_error_clear(kt_error *err);
+KT_API void kt_error_clear(kt_error *err);
 
 /* A short stable name for a status ("format", "io", ...). */
-const char *kt_status_name(kt_status code);
+KT_API const char *kt_status_name(kt_status code);
 
 #endif

@@ -1,0 +1,167 @@
+/* kt/kt.h - the public API of libkt: Kokoro-82M text to speech in C.
+ *
+ * One call turns text into 24 kHz mono audio:
+ *
+ *     kt_tts_params p = kt_tts_default_params();
+ *     p.model_path = "kokoro-v1_0.pth";
+ *     kt_tts *tts;
+ *     if (kt_tts_open(&p, &tts, &err) == KT_OK)
+ *         kt_tts_write_file(tts, "Hello world.", "af_heart", NULL, "hello.wav", &err);
+ *     kt_tts_close(tts);
+ *
+ * A kt_tts holds the model (weights read-only after kt_tts_open) and is shared:
+ * any number of threads may call kt_tts_synthesize on it at once, each call with
+ * its own work buffers and thread pool. Only with single_caller set do calls wait
+ * for each other (the model then frees weights during long chunks to save memory).
+ *
+ * Errors: every fallible function returns a kt_status (KT_OK == 0) and fills the
+ * kt_error it is given (may be NULL) with the code and a one-line message. The
+ * library never prints and never exits. Environment variables that change its
+ * behaviour are listed in docs/environment.md. */
+#ifndef KT_KT_H
+#define KT_KT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kt/error.h"
+#include "kt/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Samples per second of all audio kt produces. */
+#define KT_SAMPLE_RATE 24000
+
+/* The library's version as "MAJOR.MINOR.PATCH" (of the library loaded, which may differ from
+ * the KT_VERSION_* macros the caller was compiled with). */
+KT_API const char *kt_version(void);
+
+/* KT_VERSION_NUMBER of the library loaded. */
+KT_API int kt_version_number(void);
+
+/* ---- opening a model ------------------------------------------------------------------------ */
+
+typedef struct kt_tts kt_tts;
+
+typedef struct {
+    const char *model_path;  /* required: Kokoro weights (.pth, .safetensors or .npz; float32, bfloat16,
+                                q8 or q4 as kt-convert writes them) */
+    const char *config_path; /* the model's config.json; NULL: the built-in Kokoro v1.0 config */
+    const char *voices_dir;  /* folder of voice packs for voice names; NULL: env KT_VOICES, else ./voices */
+    int n_threads;           /* threads of each synthesis; 0: the online CPUs (at most 8) */
+    int bf16;                /* 1: convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB) */
+    const char *isa;         /* highest instruction set of kt's kernels: "generic", "avx2" or "avx512";
+                                NULL: the best the CPU has */
+    size_t gen_lowmem;       /* generator buffers above this many floats use its low-memory schedule;
+                                0: automatic */
+    int single_caller;       /* 1: one synthesis at a time (concurrent calls wait for each other), and a long
+                                chunk frees the weights it has finished with (lower peak memory; they are
+                                bound again for the next chunk). 0: weights stay read-only, calls run at once */
+    int keep_blas_threads;   /* 0: synthesis sets OpenBLAS to one thread, process-wide (kt threads the
+                                products itself: the output does not depend on n_threads); 1: leave it */
+} kt_tts_params;
+
+/* Defaults: every field 0 / NULL (model_path must still be set). */
+KT_API kt_tts_params kt_tts_default_params(void);
+
+/* Loads the config and the weights and checks that they match.
+ * Errors: KT_EINVAL for a NULL params or model_path, or an unknown isa; the errors of reading the
+ * config or the weights (KT_EIO, KT_EFORMAT, KT_ENOTFOUND "not a Kokoro checkpoint: missing tensor
+ * NAME", ...), the message prefixed by the file's path; KT_ENOMEM. On error *out is NULL. */
+KT_API kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err);
+
+/* Frees the model. No synthesis may be running on it. NULL is allowed. */
+KT_API void kt_tts_close(kt_tts *tts);
+
+/* ---- synthesis ------------------------------------------------------------------------------ */
+
+/* One synthesized chunk (long input is split at punctuation into chunks of at most 510 phonemes). */
+typedef struct {
+    size_t index, count;      /* this chunk's number (from 0) and the number of chunks */
+    const char *phonemes;     /* the chunk's phonemes (UTF-8) */
+    const float *samples;     /* n_samples samples at KT_SAMPLE_RATE, valid during the callback */
+    size_t n_samples;
+    size_t offset;            /* samples of the chunks before this one */
+    const int *token_frames;  /* frames per token; the first and last are the boundary tokens */
+    int n_tokens;             /* code points of phonemes + 2 */
+    double samples_per_frame; /* n_samples / the sum of token_frames */
+    double seconds;           /* the time this chunk took to synthesize */
+} kt_tts_chunk;
+
+/* A timed unit of the audio: for now one per phoneme symbol. */
+typedef struct {
+    const char *text;  /* the unit (UTF-8, NUL-terminated, valid during the callback) */
+    double start, end; /* seconds from the start of the whole audio */
+} kt_tts_timing;
+
+/* Callbacks return 0 to go on; anything else stops the synthesis with KT_ECANCELED. */
+typedef int (*kt_tts_audio_fn)(void *user, const kt_tts_chunk *chunk);
+typedef int (*kt_tts_timing_fn)(void *user, const kt_tts_timing *units, size_t n);
+typedef int (*kt_tts_progress_fn)(void *user, size_t chunks_done, size_t chunks_total);
+typedef void (*kt_tts_warning_fn)(void *user, const char *message);
+
+typedef struct {
+    int phonemes;       /* 1: the text is Kokoro phonemes (no G2P; every symbol must be in the vocabulary) */
+    const char *lang;   /* G2P language (en-us, en-gb, es, fr, hi, it, pt-br, ja, zh, or another espeak-ng
+                           language); NULL: from the voice name's first letter (a en-us, b en-gb, ...) */
+    float speed;        /* speaking rate, > 0; 0 means 1.0 */
+    uint32_t seed;      /* seed of the source noise: same input and seed give the same samples */
+    int first_chunk;    /* > 0: the first chunk is cut at a word boundary after at most this many phonemes,
+                           so the first audio comes sooner (0..510) */
+    kt_tts_audio_fn on_audio;       /* each chunk's audio, in order */
+    kt_tts_timing_fn on_timing;     /* each chunk's timed units, before its audio */
+    kt_tts_progress_fn on_progress; /* before each chunk (done = chunks finished) and at the end */
+    kt_tts_warning_fn on_warning;   /* e.g. symbols the model cannot speak, dropped from the text */
+    void *user;                     /* passed to the callbacks */
+} kt_tts_synth_params;
+
+/* Defaults: every field 0 / NULL (speed 1.0, seed 0, no callbacks). */
+KT_API kt_tts_synth_params kt_tts_default_synth_params(void);
+
+/* What a synthesis did; times in seconds. */
+typedef struct {
+    size_t samples, chunks, phonemes;
+    const char *lang;             /* the G2P language (p->lang, else from the voice), NULL for phonemes without one */
+    double load_seconds;          /* kt_tts_open's loading of the config and the weights */
+    double voice_seconds;         /* loading and blending the voice */
+    double first_audio_seconds;   /* from the start of synthesis to the first chunk's samples */
+    double synthesis_seconds;     /* the whole synthesis (after G2P and the voice) */
+    double synthesis_cpu_seconds; /* process CPU time during it, all threads */
+} kt_tts_stats;
+
+/* Turns text into audio delivered through p->on_audio. voice: a voice name looked up in
+ * voices_dir (af_heart), a voice file, or a blend expression ('af_heart:0.6 am_adam:0.4');
+ * NULL means af_heart. p may be NULL for the defaults; stats may be NULL.
+ * Errors: KT_EINVAL for empty text ("empty text"), text without words ("no pronounceable
+ * words"), a phoneme outside the vocabulary, an unknown language, or a voice that does not fit
+ * the model; KT_ENOTFOUND for an unknown voice; KT_ECANCELED when a callback stopped it;
+ * KT_ENOMEM. Messages name what they are about ("phonemes: ...", "VOICE: ..."). */
+KT_API kt_status kt_tts_synthesize(kt_tts *tts, const char *text, const char *voice,
+                                   const kt_tts_synth_params *p, kt_tts_stats *stats, kt_error *err);
+
+/* kt_tts_synthesize into a file: path ending in .wav (16-bit PCM), .flac or .ogg, written whole
+ * and atomically; "-" streams WAV to stdout chunk by chunk. p's callbacks are called too.
+ * durations_path (may be NULL) receives each chunk's phonemes and token frames and each phoneme's
+ * start and end as JSON. Errors: those of kt_tts_synthesize; KT_EINVAL for an unknown extension;
+ * KT_EIO when the folder is missing or not writable (checked before synthesizing) or writing fails. */
+KT_API kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice,
+                                   const kt_tts_synth_params *p, const char *path, const char *durations_path,
+                                   kt_tts_stats *stats, kt_error *err);
+
+/* The phonemes kt_tts_synthesize would speak, one chunk per line (malloc'd, the caller frees it
+ * with kt_free), without loading a model: config_path NULL means the built-in config. Only
+ * p->phonemes, p->lang and p->first_chunk are used; voice picks the language when p->lang is NULL.
+ * Errors: those of kt_tts_synthesize about text and phonemes; those of reading the config. */
+KT_API kt_status kt_tts_phonemes(const char *config_path, const char *text, const char *voice,
+                                 const kt_tts_synth_params *p, char **out, kt_error *err);
+
+/* Frees memory kt returned (NULL is allowed). */
+KT_API void kt_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
