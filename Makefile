@@ -4,6 +4,7 @@
 #   make run        install missing Debian packages, build, run the demo on the bundled fixtures
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
+#   make test-slurm kt-synth --batch as a Slurm job array on a private single-node Slurm (as root)
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
@@ -54,7 +55,7 @@ TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
-.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean
+.PHONY: all run test test-kernels test-slurm tests-build tsan-test fuzz deps deps-test fixtures bench install clean
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(BUILD)/kt.pc $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -129,6 +130,12 @@ test-kernels: deps-test
 	@$(MAKE) --no-print-directory all tests-build
 	@$(MAKE) --no-print-directory fixtures
 	@sh tests/run_kernels.sh $(BUILD)
+
+# kt-synth --batch as a 4-task Slurm job array on a private single-node Slurm (root; installs
+# slurm-wlm and munge; about 30 s).
+test-slurm: deps-test
+	@$(MAKE) --no-print-directory all
+	@sh tests/slurm_batch.sh $(BUILD)
 
 tests-build: $(TESTS) $(BUILD)/tests/e2e_synth
 
