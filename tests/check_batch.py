@@ -178,7 +178,13 @@ def test_env_shards(tmp, jobs, ref):
     rc, so, se = run(["--merge", "--out-dir", k8s])
     check(rc == 0 and manifest(os.path.join(k8s, "manifest.jsonl")) == ref_m, "Kubernetes index: merged = one process")
     rc, so, se = run(["--batch", jobs, "--out-dir", k8s, "--shards", "2"])
-    check(rc == 2 and len(se.strip().splitlines()) == 2, "--shards without JOB_COMPLETION_INDEX: usage error")
+    check(rc == 2 and len(se.strip().splitlines()) == 2, "--shards without an index: usage error")
+    # one task of a 3-shard array resubmitted alone (--array=1: Slurm says COUNT=1, MIN=1)
+    sub = os.path.join(tmp, "subset")
+    rc, so, se = run(["--batch", jobs, "--out-dir", sub, "--shards", "3"],
+                     env={"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_MIN": "1"})
+    got = manifest(os.path.join(sub, "manifest.1-of-3.jsonl")) if rc == 0 else []
+    check(rc == 0 and got == ref_m[1::3], "--shards 3 with SLURM_ARRAY_TASK_ID=1 alone: shard 1 of 3")
 
 
 def test_resume(tmp, jobs, ref):

@@ -21,7 +21,8 @@ static const char usage[] =
     "  --out-dir DIR    where outputs and the manifest go (created when missing)\n"
     "  --shard K/N      run only shard K (0..N-1) of N: the lines whose position among the non-blank\n"
     "                   lines is K mod N (default: from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT)\n"
-    "  --shards N       N shards, this one JOB_COMPLETION_INDEX (a Kubernetes indexed Job)\n"
+    "  --shards N       N shards, this one JOB_COMPLETION_INDEX (a Kubernetes indexed Job), else\n"
+    "                   SLURM_ARRAY_TASK_ID (to resubmit only some tasks of an array)\n"
     "  --resume         keep the outputs an earlier run recorded whose bytes still match the manifest;\n"
     "                   redo the rest\n"
     "  --merge          write DIR/manifest.jsonl from the shards' manifests (with --batch: check that\n"
@@ -144,10 +145,11 @@ static int resolve_shard(batch_opts *o)
     long i, n, lo = 0, st = 1;
     if (o->shard_n > 0)
         return 0;
-    if (o->shards > 0) {
-        if (parse_long(getenv("JOB_COMPLETION_INDEX"), 0, o->shards - 1, &o->shard_k))
-            return fail_usage("--shards N needs JOB_COMPLETION_INDEX set to 0..N-1 (or give --shard K/N)",
-                              getenv("JOB_COMPLETION_INDEX"));
+    if (o->shards > 0) { /* the index: a Kubernetes completion index, else the Slurm task id itself */
+        const char *index = getenv("JOB_COMPLETION_INDEX") ? getenv("JOB_COMPLETION_INDEX") : id;
+        if (parse_long(index, 0, o->shards - 1, &o->shard_k))
+            return fail_usage("--shards N needs JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID set to 0..N-1 (or give "
+                              "--shard K/N)", index);
         o->shard_n = o->shards;
         return 0;
     }
