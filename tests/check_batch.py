@@ -48,6 +48,8 @@ def corpus(n):
             job["speed"] = 1.25
         if i % 5 == 2:
             job["format"] = "flac"
+        elif i % 6 == 5:
+            job["format"] = "ogg"
         lines.append(json.dumps(job))
     return lines
 
@@ -194,7 +196,7 @@ def test_resume(tmp, jobs, ref):
     with open(os.path.join(out, "u003.wav"), "r+b") as f:  # truncated
         f.truncate(1000)
     os.remove(os.path.join(out, "u004.wav"))  # missing
-    with open(os.path.join(out, "u005.wav"), "r+b") as f:  # same size, other bytes
+    with open(os.path.join(out, "u005.ogg"), "r+b") as f:  # same size, other bytes
         f.seek(500)
         f.write(b"\x01\x02\x03\x04")
     with open(os.path.join(out, "manifest.jsonl"), "a") as f:  # a record cut short by a crash

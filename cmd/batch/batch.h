@@ -110,6 +110,11 @@ void batch_synth_free(batch_synth *s);
 kt_status batch_synthesize(batch_synth *s, const batch_job *j, float **audio, size_t *n, char **warning,
                            kt_error *err);
 
+/* ---- ogg.c ---- */
+/* Sets the serial number of every page of a single-stream Ogg file in buf (and the pages' CRCs).
+ * Returns -1 when buf is not a sequence of whole Ogg pages (then it may be partly changed). */
+int batch_ogg_set_serial(unsigned char *buf, size_t n, uint32_t serial);
+
 /* ---- run.c ---- */
 int batch_run(const batch_opts *o);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "batch.h"
+#include "kt/io.h"
 #include "kt/kt.h"
 
 typedef struct {
@@ -140,17 +141,65 @@ static void stop(run_ctx *c, int rc, const char *what, const char *msg)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* The Ogg stream serial number of an id: the first 4 bytes of its SHA-256. */
+static uint32_t ogg_serial(const char *id)
+{
+    kt_sha256 h;
+    unsigned char d[32];
+    kt_sha256_init(&h);
+    kt_sha256_update(&h, id, strlen(id));
+    kt_sha256_final(&h, d);
+    return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+}
+
+/* Ogg Vorbis: encoded under a hidden name beside the output, read back with the stream serial number
+ * set from the id (libsndfile picks a random one), then written to path atomically. */
+static kt_status write_ogg(const char *dir, const char *id, const char *path, const float *audio, size_t n,
+                           kt_error *e)
+{
+    kt_mapped_file f = {0};
+    kt_atomic_file af;
+    unsigned char *copy = NULL;
+    size_t size = 0;
+    char *enc = malloc(strlen(dir) + strlen(id) + 16);
+    if (!enc)
+        return kt_error_set(e, KT_ENOMEM, "out of memory");
+    sprintf(enc, "%s/.kt-enc-%s.ogg", dir, id);
+    kt_status st = kt_audio_write(enc, audio, n, KT_SAMPLE_RATE, e);
+    if (!st)
+        st = kt_file_map(enc, &f, e);
+    if (!st) {
+        size = (size_t)f.size;
+        if (!(copy = malloc(size ? size : 1)))
+            st = kt_error_set(e, KT_ENOMEM, "out of memory");
+        else if (memcpy(copy, f.data, size), batch_ogg_set_serial(copy, size, ogg_serial(id)))
+            st = kt_error_set(e, KT_EFORMAT, "the Ogg encoder wrote pages kt cannot read");
+    }
+    kt_file_unmap(&f);
+    unlink(enc);
+    free(enc);
+    if (!st && !(st = kt_atomic_open(&af, path, e))) {
+        st = kt_atomic_write(&af, copy, size, e);
+        st = st ? (kt_atomic_abort(&af), st) : kt_atomic_commit(&af, e);
+    }
+    free(copy);
+    return st;
+}
+
 /* Writes the audio to DIR/name atomically and fills r. Returns -1 on an output error (batch stops). */
-static int write_output(run_ctx *c, batch_record *r, const char *name, const float *audio, size_t n)
+static int write_output(run_ctx *c, const batch_job *j, batch_record *r, const char *name, const float *audio,
+                        size_t n)
 {
     kt_error e;
     char *path = join(c->o->out_dir, name);
-    kt_status st = path ? kt_audio_write(path, audio, n, KT_SAMPLE_RATE, &e) : KT_ENOMEM;
+    kt_status st = !path ? kt_error_set(&e, KT_ENOMEM, "out of memory")
+                   : strcmp(j->ext, "ogg") ? kt_audio_write(path, audio, n, KT_SAMPLE_RATE, &e)
+                                           : write_ogg(c->o->out_dir, j->id, path, audio, n, &e);
     if (!st)
         st = kt_sha256_file(path, r->sha256, NULL, &e);
     if (st) {
-        fail_line(c, r, path ? e.msg : "out of memory");
-        stop(c, EXIT_OUTPUT, path ? path : c->o->out_dir, path ? e.msg : "out of memory");
+        fail_line(c, r, e.msg);
+        stop(c, EXIT_OUTPUT, path ? path : c->o->out_dir, e.msg);
         free(path);
         return -1;
     }
@@ -179,7 +228,7 @@ static void synth_line(run_ctx *c, batch_synth *s, const batch_job *j, batch_rec
     if (st)
         fail_line(c, r, e.msg);
     else
-        write_output(c, r, name, audio, n);
+        write_output(c, j, r, name, audio, n);
     free(audio);
 }
 
