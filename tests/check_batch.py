@@ -244,6 +244,42 @@ def test_disk_full(tmp, jobs, ref):
               "--resume after the disk filled up completes the batch (kept %s)" % s.get("kept"))
 
 
+def test_tmpfs_full(tmp, jobs, ref):
+    """A real ENOSPC: the output folder on a small tmpfs, then grown for --resume."""
+    ref_m, ref_o = manifest(os.path.join(ref, "manifest.jsonl")), outputs(ref)
+    mnt = os.path.join(tmp, "small")
+    os.mkdir(mnt)
+    size = sum(os.path.getsize(os.path.join(ref, f)) for f in ref_o) // 2
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%d" % size, "tmpfs", mnt], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL).returncode != 0:
+        print("SKIP full tmpfs: cannot mount a tmpfs here (not root or no CAP_SYS_ADMIN); the RLIMIT_FSIZE "
+              "cases cover the same code path")
+        return
+    try:
+        out = os.path.join(mnt, "out")
+        rc, so, se = run(["--batch", jobs, "--out-dir", out, "--jobs", "2"])
+        done = {}
+        for line in open(os.path.join(out, "manifest.jsonl"), errors="replace"):
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue
+            if r["status"] == "ok":
+                done[r["output"]] = r["sha256"]
+        whole = all(sha(os.path.join(out, f)) == h == ref_o[f] for f, h in done.items())
+        left = [f for f in os.listdir(out) if f.startswith(".")]
+        check(rc == 3 and "No space left" in se and whole and not left and len(done) < len(ref_o),
+              "tmpfs of %d bytes fills up: exit %d, %d recorded done, all whole, no temp files: %s" % (
+                  size, rc, len(done), se.strip().splitlines()[-1:]))
+        subprocess.run(["mount", "-o", "remount,size=%d" % (size * 4), mnt], check=True)
+        rc, so, se = run(["--batch", jobs, "--out-dir", out, "--resume", "--json"])
+        s = json.loads(so) if rc == 0 else {}
+        check(rc == 0 and manifest(os.path.join(out, "manifest.jsonl")) == ref_m and outputs(out) == ref_o,
+              "--resume on the grown tmpfs completes the batch (kept %s)" % s.get("kept"))
+    finally:
+        subprocess.run(["umount", mnt])
+
+
 def main():
     if not os.path.exists(KT):
         print("kt-synth not built: %s" % KT)
@@ -259,6 +295,7 @@ def main():
         test_env_shards(tmp, jobs, ref)
         test_resume(tmp, jobs, ref)
         test_disk_full(tmp, jobs, ref)
+        test_tmpfs_full(tmp, jobs, ref)
     print("%d failed" % len(failures))
     return 1 if failures else 0
 
