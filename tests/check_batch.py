@@ -139,6 +139,17 @@ def test_unwritable(tmp):
               "unwritable output folder: one line before any work (exit %d): %s" % (rc, se.strip()))
 
 
+def test_bad_model(tmp):
+    jobs = os.path.join(tmp, "one.jsonl")
+    write_jobs(jobs, ['{"id": "x", "text": "Hello world.", "voice": "af_tiny"}'])
+    out = os.path.join(tmp, "badmodel")
+    r = subprocess.run([KT, "--batch", jobs, "--out-dir", out, "-m", os.path.join(tmp, "missing.pth")],
+                       capture_output=True, timeout=60)
+    se = r.stderr.decode("utf-8", "replace")
+    check(r.returncode == 4 and len(se.strip().splitlines()) == 1 and not [f for f in os.listdir(out)],
+          "a model that does not load: one line, exit 4, nothing written (exit %d): %s" % (r.returncode, se.strip()))
+
+
 def test_identity(tmp, jobs, ref):
     rc, so, se = run(["--batch", jobs, "--out-dir", ref])
     check(rc == 0, "single process, 1 worker (exit %d) %s" % (rc, se.strip()[-200:]))
@@ -288,6 +299,7 @@ def main():
         test_bad_lines(tmp)
         test_refused_ids(tmp)
         test_unwritable(tmp)
+        test_bad_model(tmp)
         jobs = os.path.join(tmp, "jobs.jsonl")
         write_jobs(jobs, corpus(12))
         ref = os.path.join(tmp, "ref")
