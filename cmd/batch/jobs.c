@@ -142,8 +142,11 @@ static int parse_line(const char *text, size_t len, const char *default_voice, b
     const char *end = NULL;
     cJSON *o = cJSON_ParseWithOpts(text, &end, 1);
     if (!o || !cJSON_IsObject(o)) {
+        char msg[64];
+        /* cJSON reports where parsing stopped (the jobs are read on one thread) */
+        snprintf(msg, sizeof msg, "malformed JSON at byte %zu", (size_t)(end && end >= text ? end - text : 0) + 1);
         cJSON_Delete(o);
-        return set_error(j, o ? "not a JSON object" : "malformed JSON");
+        return set_error(j, o ? "not a JSON object" : msg);
     }
     int bad = 0;
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");

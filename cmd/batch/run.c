@@ -220,8 +220,7 @@ static void synth_line(run_ctx *c, batch_synth *s, const batch_job *j, batch_rec
     kt_status st = batch_synthesize(s, j, &audio, &n, &warning, &e);
     if (warning) {
         pthread_mutex_lock(&c->lock);
-        fprintf(stderr, "kt-synth: %s:%ld: warning: dropped what it cannot speak: %s\n", c->o->jobs, j->line,
-                warning);
+        fprintf(stderr, "kt-synth: %s:%ld: warning: %s\n", c->o->jobs, j->line, warning);
         pthread_mutex_unlock(&c->lock);
         free(warning);
     }
