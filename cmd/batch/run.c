@@ -322,6 +322,19 @@ static int select_shard(run_ctx *c)
     return 0;
 }
 
+/* A record cut short by a crash ends the manifest without a newline: the next record starts a line. */
+static int end_with_newline(run_ctx *c)
+{
+    struct stat st;
+    char last = '\n';
+    if (fstat(c->journal, &st) == 0 && st.st_size > 0 && pread(c->journal, &last, 1, st.st_size - 1) == 1 &&
+        last != '\n' && write(c->journal, "\n", 1) != 1) {
+        fprintf(stderr, "kt-synth: %s: cannot write the manifest: %s\n", c->manifest, strerror(errno));
+        return EXIT_OUTPUT;
+    }
+    return 0;
+}
+
 static int open_journal(run_ctx *c)
 {
     long n = c->o->shard_n > 1 ? c->o->shard_n : 1;
@@ -332,12 +345,12 @@ static int open_journal(run_ctx *c)
     int rc = c->o->resume ? load_previous(c) : 0;
     if (rc)
         return rc;
-    c->journal = open(c->manifest, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (c->o->resume ? 0 : O_TRUNC), 0644);
+    c->journal = open(c->manifest, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | (c->o->resume ? 0 : O_TRUNC), 0644);
     if (c->journal < 0) {
         fprintf(stderr, "kt-synth: %s: cannot write the manifest: %s\n", c->manifest, strerror(errno));
         return EXIT_OUTPUT;
     }
-    return 0;
+    return end_with_newline(c);
 }
 
 static int run_workers(run_ctx *c)
