@@ -120,10 +120,16 @@ test: deps-test
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
 	@$(MAKE) --no-print-directory tsan-test
 
-# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/).
+# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/): the API
+# test, then kt-synth --batch with 3 workers (two of its 8 lines are bad: exit 1, 6 outputs).
 tsan-test:
 	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_tts
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_tts
+	@$(MAKE) --no-print-directory TSAN=1 build-tsan/kt-synth
+	@rm -rf build-tsan/batch-out
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/kt-synth --batch fixtures/batch/jobs.jsonl \
+		--out-dir build-tsan/batch-out --jobs 3 -m fixtures/tiny/kokoro-tiny.pth -c fixtures/tiny/config.json \
+		--voices fixtures/tiny/voices; test $$? -eq 1 && test $$(ls build-tsan/batch-out | wc -l) -eq 7
 
 # The kernel-sensitive checks under every OpenBLAS kernel the CPU runs, on 1 and 2 CPUs.
 test-kernels: deps-test
