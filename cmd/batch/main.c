@@ -38,7 +38,7 @@ static const char usage[] =
 
 int kt_batch_wanted(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) /* after "--" everything is text */
         if (!strcmp(argv[i], "--batch") || !strcmp(argv[i], "--merge"))
             return 1;
     return 0;
