@@ -5,6 +5,7 @@
 #   make models     download kokoro-v1_0.pth, config.json and the voices into models/, checked
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
+#   make test-slurm kt-synth --batch as a Slurm job array on a private single-node Slurm (as root)
 #   make bench      benchmarks (not part of make test)
 #   make install PREFIX=/usr/local
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
@@ -57,6 +58,7 @@ LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) forma
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 TOOLS := $(patsubst cmd/%.c,$(BUILD)/%,$(CMD_SRC))
+BATCH_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(sort $(wildcard cmd/batch/*.c)))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
@@ -68,14 +70,14 @@ MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
 
-.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean models
+.PHONY: all run test test-kernels test-slurm tests-build tsan-test fuzz deps deps-test fixtures bench install clean models
 all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
--include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d)
+-include $(wildcard $(BUILD)/obj/*/*.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*/*/*.d)
 
 # the English lexicon (data/*.ktlex): installed under $(PREFIX)/share/kt, else read from this tree
 $(BUILD)/obj/libkt/text/en_lexicon.o: CFLAGS_ALL += -DKT_DATADIR='"$(PREFIX)/share/kt"' -DKT_SRCDATADIR='"$(CURDIR)/data"'
@@ -111,6 +113,10 @@ $(BUILD)/obj/serve_page.o: cmd/serve/index.html
 	  od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0};'; } > $(BUILD)/obj/serve_page.c
 	$(CC) $(CFLAGS_ALL) -c $(BUILD)/obj/serve_page.c -o $@
 
+# kt-synth links its batch mode (cmd/batch/)
+$(BUILD)/kt-synth: $(BUILD)/obj/cmd/kt-synth.o $(BATCH_OBJ) $(BUILD)/libkt.a
+	$(CC) -o $@ $< $(BATCH_OBJ) $(BUILD)/libkt.a $(LDLIBS_ALL)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libkt.a $(CMOCKA_LIBS) $(LDLIBS_ALL)
@@ -145,16 +151,28 @@ test: deps-test
 	@KT_FIXTURES=$(BUILD)/fixtures sh tests/run.sh build-san
 	@$(MAKE) --no-print-directory tsan-test
 
-# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/).
+# Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/): the API
+# test, then kt-synth --batch with 3 workers (two of its 8 lines are bad: exit 1, 6 outputs).
 tsan-test:
 	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_tts
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_tts
+	@$(MAKE) --no-print-directory TSAN=1 build-tsan/kt-synth
+	@rm -rf build-tsan/batch-out
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/kt-synth --batch fixtures/batch/jobs.jsonl \
+		--out-dir build-tsan/batch-out --jobs 3 -m fixtures/tiny/kokoro-tiny.pth -c fixtures/tiny/config.json \
+		--voices fixtures/tiny/voices; test $$? -eq 1 && test $$(ls build-tsan/batch-out | wc -l) -eq 7
 
 # The kernel-sensitive checks under every OpenBLAS kernel the CPU runs, on 1 and 2 CPUs.
 test-kernels: deps-test
 	@$(MAKE) --no-print-directory all tests-build
 	@$(MAKE) --no-print-directory fixtures
 	@sh tests/run_kernels.sh $(BUILD)
+
+# kt-synth --batch as a 4-task Slurm job array on a private single-node Slurm (root; installs
+# slurm-wlm and munge; about 30 s).
+test-slurm: deps-test
+	@$(MAKE) --no-print-directory all
+	@sh tests/slurm_batch.sh $(BUILD)
 
 tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines
 

@@ -13,6 +13,8 @@
 #include "kt/kt.h"
 #include "kt/strbuf.h"
 
+#include "batch/batch_main.h"
+
 static const char usage[] =
     "usage: kt-synth [-m MODEL] [-c config.json] [-v VOICE] [--voices DIR] -o OUT [options] [TEXT...]\n"
     "\n"
@@ -52,6 +54,7 @@ static const char usage[] =
     "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
     "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
     "                       compute\n"
+    "      --batch JOBS     many utterances with one model load (see kt-synth --batch --help)\n"
     "  -h, --help           this help\n"
     "\n"
     "examples:\n"
@@ -315,6 +318,8 @@ static int print_phonemes(const options *o)
 
 int main(int argc, char **argv)
 {
+    if (kt_batch_wanted(argc, argv))
+        return kt_batch_main(argc, argv);
     options o = {kt_tts_default_params(), kt_tts_default_synth_params(), "af_heart", NULL, NULL, NULL, 0, 0, 1.0,
                  0, 0, 0, NULL};
     watch w = {isatty(2), cJSON_CreateArray()};
