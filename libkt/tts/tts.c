@@ -433,12 +433,12 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
         voice = "af_heart";
     if (p->speed != 0 && !(p->speed >= KT_TTS_SPEED_MIN && p->speed <= KT_TTS_SPEED_MAX))
         return kt_error_set(err, KT_EINVAL, "speed must be 0.1..10 (0: the default 1.0)");
-    if ((st = make_chunks(kt_model_config(t->model), text, voice, p, &chunks, err)))
-        return st;
-    double tv = now_seconds();
+    double tv = now_seconds(); /* the voice first: an unknown voice is named as such */
     if ((st = load_voice(t, voice, &v, err)))
         goto done;
     stats->voice_seconds = now_seconds() - tv;
+    if ((st = make_chunks(kt_model_config(t->model), text, voice, p, &chunks, err)))
+        goto done;
     stats->lang = p->lang;
     kt_error le; /* chunking above already refused a voice of no or mixed language */
     if (!stats->lang && !p->phonemes && voice_lang(voice, &stats->lang, &le))
