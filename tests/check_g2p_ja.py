@@ -6,14 +6,13 @@ only), and mora by mora (both cut into morae the same way, aligned with difflib)
 MIN_MORAE of misaki's morae must be found identical. Without unidic-mecab the check is skipped.
 """
 import difflib
-import json
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from g2p_client import G2P  # noqa: E402
+from g2p_client import G2P, load_vocab, tokens  # noqa: E402
 
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,19 +20,6 @@ TSV = os.path.join(ROOT, "tests", "g2p_langs", "ja.tsv")
 MIN_MORAE = 0.95
 # a mora: consonants and glides, then a vowel and a length mark; or a moraic nasal, ʔ, or a symbol
 MORA = re.compile(r"[^aeiouɯɨ\sɴʔ.,!?:;“”«»—…()\"]*[aeiouɯɨ]ː?|[ɴmŋɲn]|ʔ|ː|\S")
-
-
-def load_vocab():
-    for p in (os.path.join(os.environ.get("KT_SHARED", "../shared"), "kokoro", "config.json"),
-              os.path.join(ROOT, "fixtures", "tiny", "config.json")):
-        if os.path.exists(p):
-            with open(p, encoding="utf-8") as f:
-                return set(json.load(f)["vocab"])
-    return None
-
-
-def tokens(ps, vocab):
-    return re.sub(r"\s+", " ", "".join(c for c in ps if c in vocab or c.isspace())).strip()
 
 
 def morae(ps):

@@ -8,33 +8,19 @@ dropped, spaces collapsed. kt is called through libkt's kt_g2p_phonemize through
 as misaki is. The espeak-ng version must be the one the reference was made with (the file's
 second line); with another one the check is skipped with a note.
 """
-import json
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from g2p_client import G2P  # noqa: E402
+from g2p_client import G2P, load_vocab, tokens  # noqa: E402
 
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DIR = os.path.join(ROOT, "tests", "g2p_langs")
 LANGS = ("es", "fr", "hi", "it", "pt-br")
 MIN_IDENTICAL = 0.98
-
-
-def load_vocab():
-    for p in (os.path.join(os.environ.get("KT_SHARED", "../shared"), "kokoro", "config.json"),
-              os.path.join(ROOT, "fixtures", "tiny", "config.json")):
-        if os.path.exists(p):
-            with open(p, encoding="utf-8") as f:
-                return set(json.load(f)["vocab"])
-    return None
-
-
-def tokens(ps, vocab):
-    return re.sub(r"\s+", " ", "".join(c for c in ps if c in vocab or c.isspace())).strip()
 
 
 def kt_phonemizer():

@@ -7,32 +7,18 @@ make_zh_reference.py: misaki's ZHG2P as Kokoro-82M's pipeline builds it), kt's p
 Without python3-jieba the check is skipped with a note.
 """
 import difflib
-import json
 import os
 import re
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from g2p_client import G2P  # noqa: E402
+from g2p_client import G2P, load_vocab, tokens  # noqa: E402
 
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TSV = os.path.join(ROOT, "tests", "g2p_langs", "zh.tsv")
 MIN_SYLLABLES = 0.95
-
-
-def load_vocab():
-    for p in (os.path.join(os.environ.get("KT_SHARED", "../shared"), "kokoro", "config.json"),
-              os.path.join(ROOT, "fixtures", "tiny", "config.json")):
-        if os.path.exists(p):
-            with open(p, encoding="utf-8") as f:
-                return set(json.load(f)["vocab"])
-    return None
-
-
-def tokens(ps, vocab):
-    return re.sub(r"\s+", " ", "".join(c for c in ps if c in vocab or c.isspace())).strip()
 
 
 def syllables(marked):

@@ -1,7 +1,25 @@
 """Talks to build/tests/g2p_lines (libkt's G2P, one line in, one line out) for the
-check_g2p_*.py scripts: G2P(lang).phonemize(text)."""
+check_g2p_*.py scripts: G2P(lang).phonemize(text); the model's vocabulary and the phonemes as
+its tokenizer sees them."""
+import json
 import os
+import re
 import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def load_vocab():
+    for p in (os.path.join(os.environ.get("KT_SHARED", "../shared"), "kokoro", "config.json"),
+              os.path.join(ROOT, "fixtures", "tiny", "config.json")):
+        if os.path.exists(p):
+            with open(p, encoding="utf-8") as f:
+                return set(json.load(f)["vocab"])
+    return None
+
+
+def tokens(ps, vocab):
+    return re.sub(r"\s+", " ", "".join(c for c in ps if c in vocab or c.isspace())).strip()
 
 
 class G2P:
