@@ -17,7 +17,7 @@ endif
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
-PKGS := zlib libcjson sndfile openblas espeak-ng
+PKGS := zlib libcjson sndfile openblas espeak-ng soxr expat
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -28,8 +28,8 @@ LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data
-DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
+	libespeak-ng-dev espeak-ng-data libsoxr-dev libexpat1-dev
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng ffmpeg
 
 LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))

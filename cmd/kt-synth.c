@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kt/audio.h"
+#include "kt/audio_out.h"
 #include "kt/config.h"
 #include "kt/g2p.h"
 #include "kt/io.h"
@@ -29,8 +29,14 @@ static const char usage[] =
     "  -v, --voice VOICE    a voice name looked up in --voices (af_heart), a voice file, or a blend\n"
     "                       expression as kt-blend takes it ('af_heart:0.6 am_adam:0.4'); default af_heart\n"
     "      --voices DIR     folder of voice packs (default: $KT_VOICES, else ./voices)\n"
-    "  -o, --output FILE    .wav (16-bit PCM), .flac or .ogg (Vorbis); '-' streams WAV to stdout,\n"
-    "                       chunk by chunk as each is synthesized\n"
+    "  -o, --output FILE    the format from the extension: .wav (16-bit PCM), .flac, .ogg (Vorbis),\n"
+    "                       .opus, .mp3, .pcm or .raw (s16le), .f32 (f32le); '-' streams to stdout\n"
+    "                       (wav unless --format says pcm, pcm-f32, wav-f32, opus or mp3), chunk by\n"
+    "                       chunk as each is synthesized\n"
+    "      --format NAME    wav, wav-f32, flac, vorbis, opus, mp3, pcm, pcm-f32 (overrides the extension)\n"
+    "      --rate HZ        output sample rate 8000..48000 (default 24000), resampled with libsoxr;\n"
+    "                       opus takes 8000, 12000, 16000, 24000, 48000; mp3 also 11025, 22050,\n"
+    "                       32000, 44100\n"
     "  -f, --file FILE      read the text from FILE ('-' for stdin)\n"
     "      --phonemes       the input is Kokoro phonemes, not text (no G2P)\n"
     "      --lang LANG      en-us, en-gb, es, fr, hi, it, pt-br, ja, zh, or another espeak-ng language\n"
@@ -69,8 +75,9 @@ static const char usage[] =
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
-    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations;
-    int phonemes, print_phonemes, json, threads, bf16, first_chunk;
+    const char *model, *config, *voice, *voices, *output, *file, *lang, *durations, *format_name;
+    int phonemes, print_phonemes, json, threads, bf16, first_chunk, rate;
+    kt_audio_out_format format;
     double speed;
     uint32_t seed;
     char *text; /* owned */
@@ -108,7 +115,12 @@ static int parse_value_option(options *o, const char *a, const char *v)
     else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->file = v;
     else if (!strcmp(a, "--lang")) o->lang = v;
     else if (!strcmp(a, "--durations")) o->durations = v;
-    else if (!strcmp(a, "--speed")) {
+    else if (!strcmp(a, "--format")) o->format_name = v;
+    else if (!strcmp(a, "--rate")) {
+        if (parse_number(v, &x) || x < KT_AOUT_MIN_RATE || x > KT_AOUT_MAX_RATE || x != floor(x))
+            return fail_usage("--rate must be an integer 8000..48000", v);
+        o->rate = (int)x;
+    }    else if (!strcmp(a, "--speed")) {
         if (parse_number(v, &o->speed) || o->speed <= 0)
             return fail_usage("--speed must be a number > 0", v);
     } else if (!strcmp(a, "--seed")) {
@@ -132,7 +144,7 @@ static int takes_value(const char *a)
 {
     static const char *const names[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
                                         "--output", "-f", "--file", "--lang", "--durations", "--speed", "--seed",
-                                        "--threads", "--first-chunk"};
+                                        "--threads", "--first-chunk", "--format", "--rate"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(a, names[i]))
             return 1;
@@ -177,6 +189,34 @@ static int folder_writable(const char *path)
     return ok;
 }
 
+/* The output format (--format, else the extension, else wav for stdout) and rate, checked. */
+static int pick_format(options *o)
+{
+    kt_error e;
+    int stdout_out = !strcmp(o->output, "-");
+    if (o->format_name) {
+        o->format = kt_audio_out_format_from_name(o->format_name);
+        if (o->format == KT_AOUT_UNKNOWN)
+            return fail_usage("unknown --format (use wav, wav-f32, flac, vorbis, opus, mp3, pcm or pcm-f32)",
+                              o->format_name);
+    } else {
+        o->format = stdout_out ? KT_AOUT_WAV : kt_audio_out_format_from_path(o->output);
+        if (o->format == KT_AOUT_UNKNOWN) {
+            fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac, .ogg, .opus, .mp3, .pcm, .raw, "
+                            ".f32 or --format)\n", o->output);
+            return EXIT_USAGE;
+        }
+    }
+    if (!o->rate)
+        o->rate = KT_SAMPLE_RATE;
+    if (kt_audio_out_check_rate(o->format, o->rate, &e))
+        return fail_usage(e.msg, NULL);
+    if (stdout_out && (o->format == KT_AOUT_FLAC || o->format == KT_AOUT_VORBIS))
+        return fail_usage("cannot stream this format to stdout (use wav, wav-f32, pcm, pcm-f32, opus or mp3)",
+                          kt_audio_out_format_name(o->format));
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     int only_text = 0;
@@ -204,12 +244,13 @@ static int parse_args(int argc, char **argv, options *o)
         }
     }
     if (!o->print_phonemes && !o->output)
-        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
+        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg, .opus, .mp3, .pcm) or -o - for stdout", NULL);
+    if (o->output && !o->print_phonemes) {
+        int rc = pick_format(o);
+        if (rc)
+            return rc;
+    }
     if (o->output && strcmp(o->output, "-") && !o->print_phonemes) {
-        if (kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN) {
-            fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output);
-            return EXIT_USAGE;
-        }
         if (!folder_writable(o->output)) {
             fprintf(stderr, "kt-synth: %s: the folder does not exist or is not writable\n", o->output);
             return EXIT_OUTPUT;
@@ -368,10 +409,10 @@ static int load_voice(const char *spec, const char *dir, kt_voice *v)
 /* ---- synthesis ------------------------------------------------------------------------------ */
 
 typedef struct {
-    float *audio;
-    size_t n, cap;
+    size_t n;   /* samples at KT_SAMPLE_RATE so far */
+    size_t out_frames; /* samples written at the output rate, known at the end */
     cJSON *dur; /* array of chunk objects, or NULL */
-    kt_wav_stream stream;
+    kt_audio_writer *w;
     int streaming;
     double load_seconds;        /* config, voice and model ready to synthesize */
     double first_audio_seconds; /* start of synthesis to the first chunk's samples */
@@ -382,27 +423,10 @@ typedef struct {
 static int sink_add(sink *s, const float *x, size_t n)
 {
     kt_error e;
-    if (s->streaming) {
-        if (kt_wav_stream_write(&s->stream, x, n, &e)) {
-            fprintf(stderr, "kt-synth: -: %s\n", e.msg);
-            return EXIT_OUTPUT;
-        }
-        s->n += n;
-        return 0;
+    if (kt_audio_writer_write(s->w, x, n, &e)) {
+        fprintf(stderr, "kt-synth: %s: %s\n", s->streaming ? "-" : "output", e.msg);
+        return EXIT_OUTPUT;
     }
-    if (s->n + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 16;
-        while (cap < s->n + n)
-            cap *= 2;
-        float *a = realloc(s->audio, cap * sizeof *a);
-        if (!a) {
-            fprintf(stderr, "kt-synth: out of memory\n");
-            return EXIT_OUTPUT;
-        }
-        s->audio = a;
-        s->cap = cap;
-    }
-    memcpy(s->audio + s->n, x, n * sizeof *x);
     s->n += n;
     return 0;
 }
@@ -506,8 +530,11 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
     int progress = isatty(2);
     sp.speed = (float)o->speed;
     sp.seed = o->seed;
-    if (s->streaming && kt_wav_stream_open(&s->stream, stdout, KT_SAMPLE_RATE, &e)) {
-        fprintf(stderr, "kt-synth: -: %s\n", e.msg);
+    kt_status st = s->streaming
+                       ? kt_audio_writer_open_fd(1, o->format, KT_SAMPLE_RATE, o->rate, &s->w, &e)
+                       : kt_audio_writer_open(o->output, o->format, KT_SAMPLE_RATE, o->rate, &s->w, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->output, e.msg);
         return EXIT_OUTPUT;
     }
     double t0 = now_seconds();
@@ -542,6 +569,9 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
     cJSON_AddStringToObject(j, "output", o->output);
     cJSON_AddNumberToObject(j, "sample_rate", KT_SAMPLE_RATE);
     cJSON_AddNumberToObject(j, "samples", (double)s->n);
+    cJSON_AddStringToObject(j, "format", kt_audio_out_format_name(o->format));
+    cJSON_AddNumberToObject(j, "output_rate", o->rate);
+    cJSON_AddNumberToObject(j, "output_samples", (double)s->out_frames);
     cJSON_AddNumberToObject(j, "seconds", dur);
     cJSON_AddNumberToObject(j, "chunks", (double)chunks->count);
     cJSON_AddNumberToObject(j, "phonemes", (double)nsym);
@@ -580,7 +610,9 @@ static int print_summary(const options *o, const char *lang, const kt_chunk_list
 static int finish(const options *o, const char *lang, const kt_chunk_list *chunks, sink *s, double secs)
 {
     kt_error e;
-    if (!s->streaming && kt_audio_write(o->output, s->audio, s->n, KT_SAMPLE_RATE, &e)) {
+    kt_status st = kt_audio_writer_close(s->w, &s->out_frames, &e);
+    s->w = NULL;
+    if (st) {
         fprintf(stderr, "kt-synth: %s: %s\n", o->output, e.msg);
         return EXIT_OUTPUT;
     }
@@ -691,7 +723,7 @@ static int run(options *o)
         rc = finish(o, o->phonemes ? o->lang : lang, &chunks, &s, now_seconds() - t0);
 done:
     cJSON_Delete(s.dur);
-    free(s.audio);
+    kt_audio_writer_abort(s.w);
     free(s.chunk_seconds);
     kt_voice_free(&v);
     kt_model_free(m);

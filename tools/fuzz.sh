@@ -11,7 +11,7 @@ set -e
 SECONDS_EACH=${1:-60}
 JOBS=${FUZZ_JOBS:-2}
 OUT=${FUZZ_OUT:-build-fuzz}
-PKGS="zlib libcjson sndfile openblas espeak-ng"
+PKGS="zlib libcjson sndfile openblas espeak-ng soxr expat"
 mkdir -p "$OUT/crashes" "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
