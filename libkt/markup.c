@@ -145,28 +145,36 @@ static size_t skip_space(const char *s, size_t len, size_t i)
     return i;
 }
 
-/* After a BOM, whitespace and comments/declarations: the index of the first element's '<'. */
+/* After a BOM, whitespace, comments and <?...?> declarations: the index of what follows. */
 static size_t first_tag(const char *s, size_t len)
 {
     size_t i = len >= 3 && !memcmp(s, "\xEF\xBB\xBF", 3) ? 3 : 0;
     for (;;) {
         i = skip_space(s, len, i);
-        if (i + 1 < len && s[i] == '<' && (s[i + 1] == '?' || s[i + 1] == '!')) {
-            const char *gt = memchr(s + i, '>', len - i);
-            if (!gt)
-                return len;
-            i = (size_t)(gt - s) + 1;
-            continue;
-        }
-        return i;
+        int pi = len - i >= 2 && !memcmp(s + i, "<?", 2), comment = len - i >= 4 && !memcmp(s + i, "<!--", 4);
+        if (!pi && !comment)
+            return i;
+        const char *close = pi ? "?>" : "-->";
+        size_t j = i + 2;
+        while (j + strlen(close) <= len && memcmp(s + j, close, strlen(close)))
+            j++;
+        if (j + strlen(close) > len)
+            return len;
+        i = j + strlen(close);
     }
+}
+
+static int starts(const char *s, size_t len, size_t i, const char *word)
+{
+    size_t n = strlen(word);
+    return len - i > n && !memcmp(s + i, word, n) && strchr(" \t\r\n/>", s[i + n]) && s[i + n];
 }
 
 int kt_markup_is_ssml(const char *input, size_t len)
 {
     size_t i = first_tag(input, len);
-    return len - i >= 6 && !memcmp(input + i, "<speak", 6) &&
-           (len - i == 6 || strchr(" \t\r\n/>", input[i + 6]));
+    return (len - i == 6 && !memcmp(input + i, "<speak", 6)) || starts(input, len, i, "<speak") ||
+           starts(input, len, i, "<!DOCTYPE speak");
 }
 
 /* SSML without a <speak> root (and without an XML declaration, which must come first) is read

@@ -45,7 +45,7 @@ seed() {
     fuzz_npy) pat='( -name *.npy -o -name *.npz )' ;;
     fuzz_zip) pat='( -name *.pth -o -name *.npz )' ;;
     fuzz_pth) pat='( -name *.pth -o -name *.pt )' ;;
-    fuzz_blend|fuzz_g2p|fuzz_chunk) pat='-name *.none' ;;
+    fuzz_blend|fuzz_g2p|fuzz_chunk|fuzz_markup) pat='-name *.none' ;;
     *) pat='( -name *.pt -o -name *.pth -o -name *.npy -o -name *.npz -o -name *.safetensors -o -name *.bin )' ;;
     esac
     set -f # the patterns go to find unexpanded
