@@ -14,6 +14,7 @@
 #include "kt/g2p.h"
 #include "kt/io.h"
 #include "kt/kokoro.h"
+#include "kt/markup.h"
 #include "kt/voice.h"
 
 static const char usage[] =
@@ -39,6 +40,9 @@ static const char usage[] =
     "                       32000, 44100\n"
     "  -f, --file FILE      read the text from FILE ('-' for stdin)\n"
     "      --phonemes       the input is Kokoro phonemes, not text (no G2P)\n"
+    "      --ssml           the input is SSML (default: when it starts with <speak>); else plain text\n"
+    "                       where [pause:0.5s] or [pause:300ms] is a pause (docs/markup.md)\n"
+    "      --no-markup      read the input as it is: no SSML, no [pause:...]\n"
     "      --lang LANG      en-us, en-gb, es, fr, hi, it, pt-br, ja, zh, or another espeak-ng language\n"
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
@@ -76,7 +80,7 @@ enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
     const char *model, *config, *voice, *voices, *output, *file, *lang, *durations, *format_name;
-    int phonemes, print_phonemes, json, threads, bf16, first_chunk, rate;
+    int phonemes, print_phonemes, json, threads, bf16, first_chunk, rate, ssml, no_markup;
     kt_audio_out_format format;
     double speed;
     uint32_t seed;
@@ -157,6 +161,8 @@ static int is_flag(options *o, const char *a)
     else if (!strcmp(a, "--print-phonemes")) o->print_phonemes = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
     else if (!strcmp(a, "--bf16")) o->bf16 = 1;
+    else if (!strcmp(a, "--ssml")) o->ssml = 1;
+    else if (!strcmp(a, "--no-markup")) o->no_markup = 1;
     else return 0;
     return 1;
 }
@@ -243,6 +249,8 @@ static int parse_args(int argc, char **argv, options *o)
             i++;
         }
     }
+    if (o->ssml && o->no_markup)
+        return fail_usage("--ssml and --no-markup exclude each other", NULL);
     if (!o->print_phonemes && !o->output)
         return fail_usage("no output: give -o FILE (.wav, .flac, .ogg, .opus, .mp3, .pcm) or -o - for stdout", NULL);
     if (o->output && !o->print_phonemes) {
@@ -380,6 +388,152 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
     if (dropped)
         fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
     free(dropped);
+    return 0;
+}
+
+/* ---- markup --------------------------------------------------------------------------------- */
+
+/* What the markup adds around the chunks: silence and a speed factor per chunk. */
+typedef struct {
+    double lead;   /* seconds of silence before the first chunk */
+    double *after; /* per chunk: seconds of silence after it (NULL: none anywhere) */
+    double *speed; /* per chunk: factor on --speed (NULL: 1 everywhere) */
+} plan;
+
+static void plan_free(plan *pl)
+{
+    free(pl->after);
+    free(pl->speed);
+    memset(pl, 0, sizeof *pl);
+}
+
+/* Moves src's chunks to the end of dst, each with speed factor. */
+static int append_chunks(kt_chunk_list *dst, kt_chunk_list *src, plan *pl, double speed)
+{
+    size_t n = dst->count + src->count;
+    kt_chunk *items = realloc(dst->items, (n ? n : 1) * sizeof *items);
+    double *after = items ? realloc(pl->after, (n ? n : 1) * sizeof *after) : NULL;
+    double *sp = after ? realloc(pl->speed, (n ? n : 1) * sizeof *sp) : NULL;
+    if (items)
+        dst->items = items;
+    if (after)
+        pl->after = after;
+    if (sp)
+        pl->speed = sp;
+    if (!sp) {
+        kt_chunk_list_free(src);
+        fprintf(stderr, "kt-synth: out of memory\n");
+        return EXIT_OUTPUT;
+    }
+    for (size_t i = 0; i < src->count; i++) {
+        dst->items[dst->count] = src->items[i];
+        pl->after[dst->count] = 0;
+        pl->speed[dst->count++] = speed;
+    }
+    free(src->items);
+    memset(src, 0, sizeof *src);
+    return 0;
+}
+
+/* 1 if s has a letter or digit (any non-ASCII byte counts): a segment worth phonemizing. */
+static int has_word_chars(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p >= 0x80 || (*p >= '0' && *p <= '9') || ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z'))
+            return 1;
+    return 0;
+}
+
+/* One text or phonemes segment to chunks appended to chunks. */
+static int segment_chunks(const kt_segment *g, const char *lang, const kt_config *cfg, kt_chunk_list *chunks,
+                          plan *pl)
+{
+    kt_error e;
+    kt_chunk_list part = {0};
+    char *dropped = NULL;
+    int *ids = NULL;
+    size_t n;
+    kt_status st;
+    if (g->kind == KT_SEG_TEXT && !has_word_chars(g->text))
+        return 0;
+    if (g->kind == KT_SEG_PHONEMES) {
+        st = kt_phonemes_to_ids(cfg, g->text, &ids, &n, &e);
+        free(ids);
+        if (!st)
+            st = kt_phonemes_chunk(g->text, KT_G2P_MAX_PHONEMES, &part, &e);
+    } else {
+        st = kt_g2p_text_chunks(g->text, lang, cfg, &part, &dropped, &e);
+    }
+    if (st) {
+        fprintf(stderr, "kt-synth: markup at bytes %zu..%zu: %s\n", g->start, g->end, e.msg);
+        return status_exit(st);
+    }
+    if (dropped)
+        fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
+    free(dropped);
+    return append_chunks(chunks, &part, pl, g->rate);
+}
+
+/* Text with markup (SSML or [pause:...]) to chunks, pauses and speeds. */
+static int markup_chunks(const options *o, const char *lang, const kt_config *cfg, const kt_segment_list *segs,
+                         kt_chunk_list *chunks, plan *pl)
+{
+    int rc = 0;
+    for (size_t i = 0; i < segs->count && !rc; i++) {
+        const kt_segment *g = &segs->items[i];
+        if (g->kind == KT_SEG_PAUSE && chunks->count)
+            pl->after[chunks->count - 1] += g->seconds;
+        else if (g->kind == KT_SEG_PAUSE)
+            pl->lead += g->seconds;
+        else if (g->kind == KT_SEG_TEXT || g->kind == KT_SEG_PHONEMES)
+            rc = segment_chunks(g, lang, cfg, chunks, pl);
+        if (!rc && g->voice && !o->print_phonemes)
+            fprintf(stderr, "kt-synth: warning: <voice name=\"%s\"> is not applied; the whole text uses %s\n",
+                    g->voice, o->voice);
+    }
+    if (!rc && !has_words(chunks)) {
+        fprintf(stderr, "kt-synth: no pronounceable words in the text\n");
+        rc = EXIT_INPUT;
+    }
+    return rc;
+}
+
+/* Parses the markup; plain text without any goes the usual way (text_chunks). */
+static int text_or_markup(const options *o, const char *lang, const kt_config *cfg, kt_chunk_list *chunks,
+                          plan *pl)
+{
+    kt_error e;
+    kt_segment_list segs;
+    size_t len = strlen(o->text);
+    kt_markup_mode mode = o->no_markup ? KT_MARKUP_NONE : o->ssml ? KT_MARKUP_SSML : KT_MARKUP_AUTO;
+    kt_status st = kt_markup_parse(o->text, len, mode, &segs, &e);
+    if (st) {
+        fprintf(stderr, "kt-synth: %s: %s\n", o->file ? o->file : "markup", e.msg);
+        return status_exit(st == KT_ENOMEM ? st : KT_EINVAL);
+    }
+    int plain = mode == KT_MARKUP_NONE || (segs.count == 1 && segs.items[0].kind == KT_SEG_TEXT &&
+                                           !strcmp(segs.items[0].text, o->text));
+    int rc = plain ? text_chunks(o, lang, cfg, chunks) : markup_chunks(o, lang, cfg, &segs, chunks, pl);
+    kt_segment_list_free(&segs);
+    return rc;
+}
+
+/* After split_first made chunk 0 two chunks: the first half gets no pause, the same speed. */
+static int plan_split_first(plan *pl, size_t count)
+{
+    if (!pl->after)
+        return 0;
+    double *after = realloc(pl->after, count * sizeof *after), *sp = after ? realloc(pl->speed, count * sizeof *sp) : NULL;
+    if (after)
+        pl->after = after;
+    if (!sp) {
+        fprintf(stderr, "kt-synth: out of memory\n");
+        return EXIT_OUTPUT;
+    }
+    pl->speed = sp;
+    memmove(pl->after + 1, pl->after, (count - 1) * sizeof *after);
+    memmove(pl->speed + 1, pl->speed, (count - 1) * sizeof *sp);
+    pl->after[0] = 0;
     return 0;
 }
 
@@ -523,7 +677,22 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, sink *s)
+/* Appends seconds of silence. */
+static int sink_silence(sink *s, double seconds)
+{
+    static const float zeros[4800];
+    size_t n = (size_t)lround(seconds * KT_SAMPLE_RATE);
+    for (size_t k; n > 0; n -= k) {
+        k = n < 4800 ? n : 4800;
+        int rc = sink_add(s, zeros, k);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, const plan *pl,
+                     sink *s)
 {
     kt_synth_params sp = kt_synth_default_params();
     kt_error e;
@@ -538,11 +707,16 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
         return EXIT_OUTPUT;
     }
     double t0 = now_seconds();
+    if (pl->lead > 0 && sink_silence(s, pl->lead))
+        return EXIT_OUTPUT;
     for (size_t i = 0; i < chunks->count; i++) {
         if (progress)
             fprintf(stderr, "\rkt-synth: chunk %zu/%zu", i + 1, chunks->count);
         double tc = now_seconds();
+        sp.speed = (float)(o->speed * (pl->speed ? pl->speed[i] : 1.0));
         int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
+        if (!rc && pl->after && pl->after[i] > 0)
+            rc = sink_silence(s, pl->after[i]);
         if (s->chunk_seconds)
             s->chunk_seconds[i] = now_seconds() - tc;
         if (i == 0)
@@ -660,10 +834,15 @@ static int load_model(const options *o, const kt_config *cfg, kt_model **m)
     return 0;
 }
 
-static int print_chunks(const kt_chunk_list *chunks)
+static int print_chunks(const kt_chunk_list *chunks, const plan *pl)
 {
-    for (size_t i = 0; i < chunks->count; i++)
+    if (pl->lead > 0)
+        printf("[pause:%gs]\n", pl->lead);
+    for (size_t i = 0; i < chunks->count; i++) {
         printf("%s\n", chunks->items[i].phonemes);
+        if (pl->after && pl->after[i] > 0)
+            printf("[pause:%gs]\n", pl->after[i]);
+    }
     return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
 }
 
@@ -674,6 +853,7 @@ static int run(options *o)
     kt_model *m = NULL;
     kt_voice v = {0};
     sink s = {0};
+    plan pl = {0};
     const char *lang = o->lang ? o->lang : kt_g2p_lang_for_voice(o->voice);
     int rc = get_text(o);
     if (!rc)
@@ -685,12 +865,16 @@ static int run(options *o)
         rc = EXIT_INPUT;
         goto done;
     }
-    rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_chunks(o, lang, &cfg, &chunks);
-    if (!rc && o->first_chunk > 0)
+    rc = o->phonemes ? phoneme_chunks(o, &cfg, &chunks) : text_or_markup(o, lang, &cfg, &chunks, &pl);
+    if (!rc && o->first_chunk > 0) {
+        size_t before = chunks.count;
         rc = split_first(o, &chunks);
+        if (!rc && chunks.count > before)
+            rc = plan_split_first(&pl, chunks.count);
+    }
     if (rc || o->print_phonemes) {
         if (!rc)
-            rc = print_chunks(&chunks);
+            rc = print_chunks(&chunks, &pl);
         goto done;
     }
     double tl = now_seconds();
@@ -717,7 +901,7 @@ static int run(options *o)
         goto done;
     }
     double t0 = now_seconds(), c0 = cpu_seconds();
-    rc = synth_all(o, m, &v, &chunks, &s);
+    rc = synth_all(o, m, &v, &chunks, &pl, &s);
     s.synthesis_cpu_seconds = cpu_seconds() - c0;
     if (!rc)
         rc = finish(o, o->phonemes ? o->lang : lang, &chunks, &s, now_seconds() - t0);
@@ -728,6 +912,7 @@ done:
     kt_voice_free(&v);
     kt_model_free(m);
     kt_chunk_list_free(&chunks);
+    plan_free(&pl);
     kt_config_free(&cfg);
     return rc;
 }

@@ -817,6 +817,12 @@ kt_status kt_markup_parse(const char *input, size_t len, kt_markup_mode mode, kt
         return kt_error_set(err, KT_ELIMIT, "markup input of %zu bytes is over %zu", len, KT_MARKUP_MAX_INPUT);
     int ssml_in = mode == KT_MARKUP_SSML || (mode == KT_MARKUP_AUTO && kt_markup_is_ssml(input, len));
     kt_status st;
+    const char *nul = ssml_in ? NULL : memchr(input, '\0', len);
+    if (nul) {
+        unsigned long line, col;
+        line_col(input, (size_t)(nul - input), &line, &col);
+        return kt_error_set(err, KT_EINVAL, "line %lu, column %lu: a NUL byte in the text", line, col);
+    }
     if (mode == KT_MARKUP_NONE)
         st = seg_text(&k, KT_SEG_TEXT, input, len, 0, len, 1.0, NULL, 0, err);
     else if (ssml_in)

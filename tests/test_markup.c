@@ -85,6 +85,8 @@ static void test_plain_text(void **state)
     expect("a [pause:1s]\n\nb", KT_MARKUP_NONE, "T:a [pause:1s]\n\nb");
     expect_error("a [pause:1h] b", 14, KT_MARKUP_AUTO, KT_EINVAL, "line 1, column 3: bad pause");
     expect_error("a\nb [pause:-1s]", 15, KT_MARKUP_AUTO, KT_EINVAL, "line 2, column 3");
+    expect_error("a\n b\0c", 6, KT_MARKUP_AUTO, KT_EINVAL, "line 2, column 3: a NUL byte");
+    expect_error("ab\0", 3, KT_MARKUP_NONE, KT_EINVAL, "line 1, column 3: a NUL byte");
 }
 
 static void test_offsets(void **state)

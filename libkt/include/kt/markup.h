@@ -26,7 +26,8 @@
  * than KT_MARKUP_MAX_DEPTH, a pause over KT_MARKUP_MAX_PAUSE seconds, more than
  * KT_MARKUP_MAX_PAUSES pauses, pauses totalling over KT_MARKUP_MAX_TOTAL_PAUSE seconds, more
  * than KT_MARKUP_MAX_SEGMENTS segments. Malformed SSML is KT_EFORMAT, a bad attribute value
- * KT_EINVAL; both messages start with "line L, column C: " (1-based; columns count bytes). */
+ * KT_EINVAL, as is a NUL byte in plain text; these messages start with "line L, column C: "
+ * (1-based; libexpat's column count for SSML, bytes for plain text). */
 #ifndef KT_MARKUP_H
 #define KT_MARKUP_H
 
