@@ -73,7 +73,8 @@ static const char usage[] =
     "  kt-synth --print-phonemes --lang fr \"Bonjour tout le monde.\"\n"
     "\n"
     "exit status: 0 success; 1 bad input (empty text, text without words, a phoneme outside the\n"
-    "vocabulary, unknown voice or language, unreadable text file); 2 bad command line; 3 output\n"
+    "vocabulary, unknown voice or language, unreadable text file, invalid SSML or a markup limit);\n"
+    "2 bad command line (an unknown --format, a --rate the format does not take); 3 output\n"
     "error or out of memory; 4 the weights or config are not Kokoro or do not match each other.\n";
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
