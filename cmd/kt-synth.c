@@ -512,7 +512,8 @@ static int text_or_markup(const options *o, const char *lang, const kt_config *c
         fprintf(stderr, "kt-synth: %s: %s\n", o->file ? o->file : "markup", e.msg);
         return status_exit(st == KT_ENOMEM ? st : KT_EINVAL);
     }
-    int plain = mode == KT_MARKUP_NONE || segs.count == 0 ||
+    int ssml = mode == KT_MARKUP_SSML || (mode == KT_MARKUP_AUTO && kt_markup_is_ssml(o->text, len));
+    int plain = mode == KT_MARKUP_NONE || (segs.count == 0 && !ssml) ||
                 (segs.count == 1 && segs.items[0].kind == KT_SEG_TEXT && !strcmp(segs.items[0].text, o->text));
     int rc = plain ? text_chunks(o, lang, cfg, chunks) : markup_chunks(o, lang, cfg, &segs, chunks, pl);
     kt_segment_list_free(&segs);
