@@ -67,6 +67,8 @@ def main():
         plain2, pf2 = samples(tmp, "--no-markup", "Hello, world.")
         check(pf == pf2 and plain > 0, "plain text: the same bytes with and without --no-markup")
         for text, words in (("<speak>Hello</spek>", "line 1, column 15: mismatched tag"),
+                            ("<speak> </speak>", "no pronounceable words"),
+                            ("<speak><break time=\"1s\"/></speak>", "no pronounceable words"),
                             ("<speak>\n<break time=\"1h\"/></speak>", "line 2, column 1: bad <break>"),
                             ("<speak><break time=\"3600s\"/></speak>", "longer than 60 s"),
                             ("x [pause:3600s]", "line 1, column 3: a pause of 3600 s"),
