@@ -318,6 +318,8 @@ fail:
  * and encoded at close in the same pieces whatever the calls were. */
 static kt_status hold(kt_audio_writer *w, const float *x, size_t n, kt_error *err)
 {
+    if (n == 0)
+        return KT_OK;
     if (n > w->cap_hold - w->n_hold) {
         size_t cap = w->cap_hold ? w->cap_hold : (size_t)1 << 16;
         while (cap - w->n_hold < n) {
