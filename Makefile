@@ -5,7 +5,7 @@
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make bench      benchmarks (not part of make test)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (tools, library, headers, pkg-config file, man pages)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
 
 BUILD ?= build
@@ -28,7 +28,7 @@ LDLIBS_ALL := $(PKG_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	libespeak-ng-dev espeak-ng-data libsoxr-dev libexpat1-dev
+	libespeak-ng-dev espeak-ng-data libsoxr-dev libexpat1-dev help2man
 DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng ffmpeg
 
 LIB_SRC := $(sort $(wildcard libkt/*.c formats/*.c))
@@ -40,9 +40,13 @@ TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 HEADERS := $(wildcard libkt/include/kt/*.h formats/include/kt/*.h)
+# man pages generated from each tool's --help and --version (help2man; built when it is installed)
+MANS := $(patsubst cmd/%.c,$(BUILD)/man/%.1,$(CMD_SRC))
+HELP2MAN := $(shell command -v help2man 2>/dev/null)
 
-.PHONY: all run test test-kernels tests-build fuzz deps deps-test fixtures bench install clean
-all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
+.PHONY: all run test test-kernels tests-build fuzz deps deps-test fixtures bench install clean man
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS) $(if $(HELP2MAN),$(MANS))
+man: $(MANS)
 
 $(BUILD)/obj/%.o: %.c $(HEADERS) $(wildcard libkt/*.h)
 	@mkdir -p $(dir $@)
@@ -62,6 +66,12 @@ $(BUILD)/libkt.so: $(LIB_OBJ)
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+# NAME from the tool's first source line ("/* kt-synth - what it does */")
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(dir $@)
+	help2man --no-info --no-discard-stderr --name="$$(sed -n '1{s|^/[*] [^ ]* - ||;s| [*]/$$||;s|[.]$$||;p}' cmd/$*.c)" \
+		--output=$@ ./$<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
@@ -111,10 +121,11 @@ fuzz: deps-test
 	@sh tools/install-deps.sh clang libclang-rt-dev
 	@sh tools/fuzz.sh $(FUZZ_SECONDS)
 
-install: all
+install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kt \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libkt.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 $(HEADERS) $(DESTDIR)$(PREFIX)/include/kt/

@@ -13,6 +13,7 @@
 #include "kt/io.h"
 #include "kt/pickle.h"
 #include "kt/quant.h"
+#include "kt/version.h"
 
 static const char usage[] =
     "usage: kt-convert IN -o OUT [--dtype f32|f16|bf16|q8|q4] [--fold-weight-norm|--no-fold-weight-norm]\n"
@@ -41,6 +42,7 @@ static const char usage[] =
     "                         and after, max abs error after dequantization; totals)\n"
     "  --force                allow OUT to be the same file as IN\n"
     "  -h, --help             this help\n"
+    "      --version          print the version and exit\n"
     "\n"
     "What stays float32 under f16, bf16, q8 and q4 (a rule, not a list): tensors of 1 dimension\n"
     "(biases, norm gamma/beta, LayerNorm weight and bias), Snake alphas (name contains 'alpha'),\n"
@@ -967,6 +969,10 @@ int main(int argc, char **argv)
     job j;
     kt_error err;
     int rc;
+    if (kt_version_asked(argc, argv)) {
+        printf("kt-convert %s\n", kt_version());
+        return 0;
+    }
     memset(&j, 0, sizeof j);
     kt_error_clear(&err);
     rc = parse_args(argc, argv, &j.o);

@@ -16,6 +16,7 @@
 #include "kt/kokoro.h"
 #include "kt/markup.h"
 #include "kt/voice.h"
+#include "kt/version.h"
 
 static const char usage[] =
     "usage: kt-synth [-m MODEL] [-c config.json] [-v VOICE] [--voices DIR] -o OUT [options] [TEXT...]\n"
@@ -62,6 +63,7 @@ static const char usage[] =
     "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
     "                       compute\n"
     "  -h, --help           this help\n"
+    "      --version        print the version and exit\n"
     "\n"
     "examples:\n"
     "  kt-synth -m kokoro-v1_0.pth -c config.json --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
@@ -923,6 +925,10 @@ int main(int argc, char **argv)
 {
     options o;
     memset(&o, 0, sizeof o);
+    if (kt_version_asked(argc, argv)) {
+        printf("kt-synth %s\n", kt_version());
+        return 0;
+    }
     o.speed = 1.0;
     o.voice = "af_heart";
     int rc = parse_args(argc, argv, &o);
