@@ -57,6 +57,9 @@ static const char usage[] =
     "      --first-chunk N  low latency when streaming: cut the first chunk at a word boundary after at\n"
     "                       most N phonemes (punctuation preferred), so the first audio comes sooner;\n"
     "                       the audio then has a chunk boundary there (default 0: off)\n"
+    "      --progress=MODE  bar (a bar with the time left), plain (a line per chunk, for logs) or none;\n"
+    "                       default auto: bar when stderr is a terminal, else none\n"
+    "  -q, --quiet          no progress and no warnings (errors are still printed)\n"
     "      --json           print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
     "                       chunks, load_seconds, first_audio_seconds (from the start of synthesis to\n"
     "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
@@ -80,10 +83,12 @@ static const char usage[] =
     "error or out of memory; 4 the weights or config are not Kokoro or do not match each other.\n";
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
+enum { PROGRESS_AUTO = 0, PROGRESS_BAR, PROGRESS_PLAIN, PROGRESS_NONE };
 
 typedef struct {
     const char *model, *config, *voice, *voices, *output, *file, *lang, *durations, *format_name;
-    int phonemes, print_phonemes, json, threads, bf16, first_chunk, rate, ssml, no_markup;
+    int phonemes, print_phonemes, json, threads, bf16, first_chunk, rate, ssml, no_markup, quiet;
+    int progress; /* PROGRESS_* */
     kt_audio_out_format format;
     double speed;
     uint32_t seed;
@@ -166,6 +171,12 @@ static int is_flag(options *o, const char *a)
     else if (!strcmp(a, "--bf16")) o->bf16 = 1;
     else if (!strcmp(a, "--ssml")) o->ssml = 1;
     else if (!strcmp(a, "--no-markup")) o->no_markup = 1;
+    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
+    else if (!strcmp(a, "--progress=auto")) o->progress = PROGRESS_AUTO;
+    else if (!strcmp(a, "--progress=bar")) o->progress = PROGRESS_BAR;
+    else if (!strcmp(a, "--progress=plain")) o->progress = PROGRESS_PLAIN;
+    else if (!strcmp(a, "--progress=none")) o->progress = PROGRESS_NONE;
+    else if (!strncmp(a, "--progress=", 11)) o->progress = -1;
     else return 0;
     return 1;
 }
@@ -252,6 +263,8 @@ static int parse_args(int argc, char **argv, options *o)
             i++;
         }
     }
+    if (o->progress < 0)
+        return fail_usage("--progress takes auto, bar, plain or none", NULL);
     if (o->ssml && o->no_markup)
         return fail_usage("--ssml and --no-markup exclude each other", NULL);
     if (!o->print_phonemes && !o->output)
@@ -388,7 +401,7 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
             fprintf(stderr, "kt-synth: %s\n", e.msg);
         return status_exit(st);
     }
-    if (dropped)
+    if (dropped && !o->quiet)
         fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
     free(dropped);
     return 0;
@@ -449,7 +462,7 @@ static int has_word_chars(const char *s)
 
 /* One text or phonemes segment to chunks appended to chunks. */
 static int segment_chunks(const kt_segment *g, const char *lang, const kt_config *cfg, kt_chunk_list *chunks,
-                          plan *pl)
+                          plan *pl, int quiet)
 {
     kt_error e;
     kt_chunk_list part = {0};
@@ -471,7 +484,7 @@ static int segment_chunks(const kt_segment *g, const char *lang, const kt_config
         fprintf(stderr, "kt-synth: markup at bytes %zu..%zu: %s\n", g->start, g->end, e.msg);
         return status_exit(st);
     }
-    if (dropped)
+    if (dropped && !quiet)
         fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
     free(dropped);
     return append_chunks(chunks, &part, pl, g->rate);
@@ -489,8 +502,8 @@ static int markup_chunks(const options *o, const char *lang, const kt_config *cf
         else if (g->kind == KT_SEG_PAUSE)
             pl->lead += g->seconds;
         else if (g->kind == KT_SEG_TEXT || g->kind == KT_SEG_PHONEMES)
-            rc = segment_chunks(g, lang, cfg, chunks, pl);
-        if (!rc && g->voice && !o->print_phonemes)
+            rc = segment_chunks(g, lang, cfg, chunks, pl, o->quiet);
+        if (!rc && g->voice && !o->print_phonemes && !o->quiet)
             fprintf(stderr, "kt-synth: warning: <voice name=\"%s\"> is not applied; the whole text uses %s\n",
                     g->voice, o->voice);
     }
@@ -695,12 +708,40 @@ static int sink_silence(sink *s, double seconds)
     return 0;
 }
 
+/* Progress after chunk i of chunks (0-based) finished, t0 the start: a bar with the time left
+ * (estimated from the phonemes done) or a line for logs. */
+static void show_progress(int mode, const kt_chunk_list *chunks, size_t i, const sink *s, double t0)
+{
+    size_t total = 0, done = 0;
+    for (size_t k = 0; k < chunks->count; k++) {
+        total += chunks->items[k].n_symbols;
+        if (k <= i)
+            done += chunks->items[k].n_symbols;
+    }
+    double el = now_seconds() - t0, audio = (double)s->n / KT_SAMPLE_RATE;
+    if (mode == PROGRESS_PLAIN) {
+        fprintf(stderr, "kt-synth: chunk %zu/%zu: %zu phonemes, %.2f s of audio so far, %.2f s elapsed\n", i + 1,
+                chunks->count, chunks->items[i].n_symbols, audio, el);
+        return;
+    }
+    char bar[31];
+    size_t fill = total ? done * 30 / total : 30;
+    for (size_t k = 0; k < 30; k++)
+        bar[k] = k < fill ? '#' : '.';
+    bar[30] = '\0';
+    double left = done ? el * (double)(total - done) / (double)done : 0;
+    fprintf(stderr, "\rkt-synth: [%s] %zu/%zu chunks, %.1f s of audio, %.0f s left ", bar, i + 1, chunks->count,
+            audio, left);
+}
+
 static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_chunk_list *chunks, const plan *pl,
                      sink *s)
 {
     kt_synth_params sp = kt_synth_default_params();
     kt_error e;
-    int progress = isatty(2);
+    int mode = o->quiet ? PROGRESS_NONE : o->progress == PROGRESS_AUTO ? (isatty(2) ? PROGRESS_BAR : PROGRESS_NONE)
+                                                                       : o->progress;
+    int progress = mode == PROGRESS_BAR;
     sp.speed = (float)o->speed;
     sp.seed = o->seed;
     kt_status st = s->streaming
@@ -714,8 +755,6 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
     if (pl->lead > 0 && sink_silence(s, pl->lead))
         return EXIT_OUTPUT;
     for (size_t i = 0; i < chunks->count; i++) {
-        if (progress)
-            fprintf(stderr, "\rkt-synth: chunk %zu/%zu", i + 1, chunks->count);
         double tc = now_seconds();
         sp.speed = (float)(o->speed * (pl->speed ? pl->speed[i] : 1.0));
         int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
@@ -730,6 +769,8 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
                 fputc('\n', stderr);
             return rc;
         }
+        if (mode != PROGRESS_NONE)
+            show_progress(mode, chunks, i, s, t0);
     }
     if (progress)
         fputc('\n', stderr);
