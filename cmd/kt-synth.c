@@ -409,45 +409,56 @@ static int text_chunks(const options *o, const char *lang, const kt_config *cfg,
 
 /* ---- markup --------------------------------------------------------------------------------- */
 
-/* What the markup adds around the chunks: silence and a speed factor per chunk. */
+/* What the markup adds to each chunk: silence after it, a speed factor, a voice. */
 typedef struct {
-    double lead;   /* seconds of silence before the first chunk */
-    double *after; /* per chunk: seconds of silence after it (NULL: none anywhere) */
-    double *speed; /* per chunk: factor on --speed (NULL: 1 everywhere) */
+    double after; /* seconds of silence after the chunk */
+    double speed; /* factor on --speed */
+    char *voice;  /* the <voice name> in effect, owned; NULL: -v */
+    int vi;       /* index of that voice in plan.loaded once loaded; -1: -v */
+} plan_item;
+
+typedef struct {
+    double lead;       /* seconds of silence before the first chunk */
+    plan_item *items;  /* one per chunk; NULL when the input has no markup */
+    size_t n;
+    kt_voice *loaded;  /* each voice <voice> names, loaded once */
+    size_t n_loaded;
 } plan;
 
 static void plan_free(plan *pl)
 {
-    free(pl->after);
-    free(pl->speed);
+    for (size_t i = 0; i < pl->n; i++)
+        free(pl->items[i].voice);
+    for (size_t i = 0; i < pl->n_loaded; i++)
+        kt_voice_free(&pl->loaded[i]);
+    free(pl->items);
+    free(pl->loaded);
     memset(pl, 0, sizeof *pl);
 }
 
-/* Moves src's chunks to the end of dst, each with speed factor. */
-static int append_chunks(kt_chunk_list *dst, kt_chunk_list *src, plan *pl, double speed)
+/* Moves src's chunks to the end of dst, each with speed factor and voice (may be NULL). */
+static int append_chunks(kt_chunk_list *dst, kt_chunk_list *src, plan *pl, double speed, const char *voice)
 {
     size_t n = dst->count + src->count;
     kt_chunk *items = realloc(dst->items, (n ? n : 1) * sizeof *items);
-    double *after = items ? realloc(pl->after, (n ? n : 1) * sizeof *after) : NULL;
-    double *sp = after ? realloc(pl->speed, (n ? n : 1) * sizeof *sp) : NULL;
+    plan_item *pi = items ? realloc(pl->items, (n ? n : 1) * sizeof *pi) : NULL;
     if (items)
         dst->items = items;
-    if (after)
-        pl->after = after;
-    if (sp)
-        pl->speed = sp;
-    if (!sp) {
-        kt_chunk_list_free(src);
+    if (pi)
+        pl->items = pi;
+    for (size_t i = 0; pi && i < src->count; i++) {
+        plan_item it = {.speed = speed, .vi = -1, .voice = voice ? strdup(voice) : NULL};
+        dst->items[dst->count++] = src->items[i];
+        src->items[i].phonemes = NULL;
+        pl->items[pl->n++] = it;
+        if (voice && !it.voice)
+            pi = NULL;
+    }
+    kt_chunk_list_free(src);
+    if (!pi) {
         fprintf(stderr, "kt-synth: out of memory\n");
         return EXIT_OUTPUT;
     }
-    for (size_t i = 0; i < src->count; i++) {
-        dst->items[dst->count] = src->items[i];
-        pl->after[dst->count] = 0;
-        pl->speed[dst->count++] = speed;
-    }
-    free(src->items);
-    memset(src, 0, sizeof *src);
     return 0;
 }
 
@@ -487,7 +498,7 @@ static int segment_chunks(const kt_segment *g, const char *lang, const kt_config
     if (dropped && !quiet)
         fprintf(stderr, "kt-synth: warning: dropped what it cannot speak (another script, or not in the vocabulary): %s\n", dropped);
     free(dropped);
-    return append_chunks(chunks, &part, pl, g->rate);
+    return append_chunks(chunks, &part, pl, g->rate, g->voice);
 }
 
 /* Text with markup (SSML or [pause:...]) to chunks, pauses and speeds. */
@@ -498,14 +509,11 @@ static int markup_chunks(const options *o, const char *lang, const kt_config *cf
     for (size_t i = 0; i < segs->count && !rc; i++) {
         const kt_segment *g = &segs->items[i];
         if (g->kind == KT_SEG_PAUSE && chunks->count)
-            pl->after[chunks->count - 1] += g->seconds;
+            pl->items[chunks->count - 1].after += g->seconds;
         else if (g->kind == KT_SEG_PAUSE)
             pl->lead += g->seconds;
         else if (g->kind == KT_SEG_TEXT || g->kind == KT_SEG_PHONEMES)
             rc = segment_chunks(g, lang, cfg, chunks, pl, o->quiet);
-        if (!rc && g->voice && !o->print_phonemes && !o->quiet)
-            fprintf(stderr, "kt-synth: warning: <voice name=\"%s\"> is not applied; the whole text uses %s\n",
-                    g->voice, o->voice);
     }
     if (!rc && !has_words(chunks)) {
         fprintf(stderr, "kt-synth: no pronounceable words in the text\n");
@@ -535,22 +543,24 @@ static int text_or_markup(const options *o, const char *lang, const kt_config *c
     return rc;
 }
 
-/* After split_first made chunk 0 two chunks: the first half gets no pause, the same speed. */
+/* After split_first made chunk 0 two chunks: the first half has no pause after it, the rest
+ * of chunk 0's settings. */
 static int plan_split_first(plan *pl, size_t count)
 {
-    if (!pl->after)
+    if (!pl->items)
         return 0;
-    double *after = realloc(pl->after, count * sizeof *after), *sp = after ? realloc(pl->speed, count * sizeof *sp) : NULL;
-    if (after)
-        pl->after = after;
-    if (!sp) {
+    plan_item *pi = realloc(pl->items, count * sizeof *pi);
+    if (pi)
+        pl->items = pi;
+    char *voice = pi && pi[0].voice ? strdup(pi[0].voice) : NULL;
+    if (!pi || (pi[0].voice && !voice)) {
         fprintf(stderr, "kt-synth: out of memory\n");
         return EXIT_OUTPUT;
     }
-    pl->speed = sp;
-    memmove(pl->after + 1, pl->after, (count - 1) * sizeof *after);
-    memmove(pl->speed + 1, pl->speed, (count - 1) * sizeof *sp);
-    pl->after[0] = 0;
+    memmove(pi + 1, pi, (count - 1) * sizeof *pi);
+    pi[0].after = 0;
+    pi[0].voice = voice;
+    pl->n = count;
     return 0;
 }
 
@@ -573,6 +583,37 @@ static int load_voice(const char *spec, const char *dir, kt_voice *v)
     if (st) {
         fprintf(stderr, "kt-synth: %s: %s\n", spec, e.msg);
         return st == KT_ENOMEM ? EXIT_OUTPUT : EXIT_INPUT;
+    }
+    return 0;
+}
+
+/* Loads each voice the markup names (once) and points its chunks at it. */
+static int plan_voices(const options *o, const kt_model *m, plan *pl)
+{
+    const char *dir = o->voices ? o->voices : kt_voice_default_dir();
+    for (size_t i = 0; i < pl->n; i++) {
+        plan_item *it = &pl->items[i];
+        for (size_t j = 0; it->voice && it->vi < 0 && j < i; j++)
+            if (pl->items[j].voice && !strcmp(pl->items[j].voice, it->voice))
+                it->vi = pl->items[j].vi;
+        if (!it->voice || it->vi >= 0)
+            continue;
+        kt_voice *lv = realloc(pl->loaded, (pl->n_loaded + 1) * sizeof *lv);
+        if (!lv) {
+            fprintf(stderr, "kt-synth: out of memory\n");
+            return EXIT_OUTPUT;
+        }
+        pl->loaded = lv;
+        memset(&lv[pl->n_loaded], 0, sizeof *lv);
+        int rc = load_voice(it->voice, dir, &lv[pl->n_loaded]);
+        if (rc)
+            return rc;
+        it->vi = (int)pl->n_loaded++;
+        if (lv[it->vi].dim != kt_model_style_size(m)) {
+            fprintf(stderr, "kt-synth: %s: voice rows have %lld values but the model needs %d\n", it->voice,
+                    (long long)lv[it->vi].dim, kt_model_style_size(m));
+            return EXIT_INPUT;
+        }
     }
     return 0;
 }
@@ -756,10 +797,11 @@ static int synth_all(const options *o, kt_model *m, const kt_voice *v, const kt_
         return EXIT_OUTPUT;
     for (size_t i = 0; i < chunks->count; i++) {
         double tc = now_seconds();
-        sp.speed = (float)(o->speed * (pl->speed ? pl->speed[i] : 1.0));
-        int rc = synth_chunk(m, v, chunks->items[i].phonemes, &sp, s);
-        if (!rc && pl->after && pl->after[i] > 0)
-            rc = sink_silence(s, pl->after[i]);
+        const plan_item *it = pl->items ? &pl->items[i] : NULL;
+        sp.speed = (float)(o->speed * (it ? it->speed : 1.0));
+        int rc = synth_chunk(m, it && it->vi >= 0 ? &pl->loaded[it->vi] : v, chunks->items[i].phonemes, &sp, s);
+        if (!rc && it && it->after > 0)
+            rc = sink_silence(s, it->after);
         if (s->chunk_seconds)
             s->chunk_seconds[i] = now_seconds() - tc;
         if (i == 0)
@@ -885,8 +927,8 @@ static int print_chunks(const kt_chunk_list *chunks, const plan *pl)
         printf("[pause:%gs]\n", pl->lead);
     for (size_t i = 0; i < chunks->count; i++) {
         printf("%s\n", chunks->items[i].phonemes);
-        if (pl->after && pl->after[i] > 0)
-            printf("[pause:%gs]\n", pl->after[i]);
+        if (pl->items && pl->items[i].after > 0)
+            printf("[pause:%gs]\n", pl->items[i].after);
     }
     return fflush(stdout) == 0 ? 0 : EXIT_OUTPUT;
 }
@@ -940,6 +982,8 @@ static int run(options *o)
         rc = EXIT_INPUT;
         goto done;
     }
+    if ((rc = plan_voices(o, m, &pl)))
+        goto done;
     s.streaming = !strcmp(o->output, "-");
     if (o->durations && !(s.dur = cJSON_CreateArray())) {
         rc = EXIT_OUTPUT;

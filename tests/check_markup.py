@@ -51,6 +51,14 @@ def main():
             n, frames = samples(tmp, *([args[1], args[0]] if len(args) > 1 else args))
             check(n == hello + 12000 + world and frames == hf + b"\0\0" * 12000 + wf,
                   "%s: %d samples = %d + 12000 of silence + %d, the same bytes" % (text, n, hello, world))
+        n, vf = samples(tmp, "<speak>Hello <voice name=\"am_tiny\">world.</voice></speak>")
+        r = subprocess.run([KT] + BASE[:-1] + ["am_tiny", "-o", os.path.join(tmp, "w.wav"), "world."],
+                           capture_output=True, timeout=120)
+        with wave.open(os.path.join(tmp, "w.wav"), "rb") as w:
+            amf = w.readframes(w.getnframes())
+        check(r.returncode == 0 and vf == hf + amf, "<voice name=am_tiny>: its span in that voice (%d samples)" % n)
+        rc, so, se = run(["-o", os.path.join(tmp, "v.wav"), "<speak><voice name=\"nobody\">x</voice></speak>"])
+        check(rc == 1 and "unknown voice 'nobody'" in se and se.count("\n") == 1, "an unknown <voice>: %s" % se.strip())
         n, _ = samples(tmp, "<speak><break time=\"1s\"/>Hello</speak>")
         check(n == 24000 + hello, "a leading <break>: %d = 24000 + %d" % (n, hello))
         rc, so, se = run(["--print-phonemes", "<speak><p>Hello</p> <phoneme alphabet=\"ipa\" ph=\"wˈɜɹld\">x</phoneme>"
