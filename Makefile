@@ -6,7 +6,7 @@
 #   make test       install missing Debian packages, build, generate fixtures, run the whole suite
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make bench      benchmarks (not part of make test)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (tools, library, headers, pkg-config file, man pages)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
 #   make tsan-test  one model shared by several threads (tests/test_tts.c) under ThreadSanitizer
 
@@ -31,7 +31,7 @@ endif
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
-PKGS := zlib libcjson sndfile openblas $(if $(filter 0,$(ESPEAK)),,espeak-ng)
+PKGS := zlib libcjson sndfile openblas soxr expat $(if $(filter 0,$(ESPEAK)),,espeak-ng)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -49,8 +49,9 @@ LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
-	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab
-DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng
+	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab \
+	libsoxr-dev libexpat1-dev help2man
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng ffmpeg
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
@@ -62,9 +63,13 @@ TEST_UTIL_SRC := $(sort $(wildcard tests/util/*.c))
 TEST_UTIL_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_UTIL_SRC))
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
+# man pages generated from each tool's --help and --version (help2man; built when it is installed)
+MANS := $(patsubst cmd/%.c,$(BUILD)/man/%.1,$(CMD_SRC))
+HELP2MAN := $(shell command -v help2man 2>/dev/null)
 
-.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean models
-all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
+.PHONY: all run test test-kernels tests-build tsan-test fuzz deps deps-test fixtures bench install clean models man
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS) $(if $(HELP2MAN),$(MANS))
+man: $(MANS)
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -93,6 +98,12 @@ $(BUILD)/libkt.so: $(BUILD)/libkt.so.$(VERSION)
 
 $(BUILD)/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+# NAME from the tool's first source line ("/* kt-synth - what it does */")
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(dir $@)
+	help2man --no-info --no-discard-stderr --name="$$(sed -n '1{s|^/[*] [^ ]* - ||;s| [*]/$$||;s|[.]$$||;p}' cmd/$*.c)" \
+		--output=$@ ./$<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
@@ -152,10 +163,11 @@ fuzz: deps-test
 	@sh tools/install-deps.sh clang libclang-rt-dev
 	@sh tools/fuzz.sh $(FUZZ_SECONDS)
 
-install: all
+install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kt \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkt.so.$(SOMAJOR)
