@@ -164,6 +164,33 @@ static kt_status pick_format(const kt_tts_synth_params *p, sink *s, kt_error *er
     return KT_OK;
 }
 
+/* Sets up s for path and checks every output before the work, not after. */
+static kt_status check_outputs(const kt_tts_synth_params *p, sink *s, const char *path, const char *durations_path,
+                               kt_error *err)
+{
+    kt_status st;
+    if (!path)
+        return kt_error_set(err, KT_EINVAL, "no output file given");
+    s->path = path;
+    s->streaming = !strcmp(path, "-");
+    if ((st = pick_format(p, s, err)))
+        return st;
+    const char *outs[] = {s->streaming ? NULL : path, durations_path};
+    for (size_t i = 0; i < 2; i++)
+        if (outs[i] && (st = kt_output_check(outs[i], err)))
+            return kt_error_prefix(err, outs[i]), st;
+    return KT_OK;
+}
+
+kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *path, const char *durations_path,
+                              kt_error *err)
+{
+    kt_tts_synth_params dp = kt_tts_default_synth_params();
+    sink s;
+    memset(&s, 0, sizeof s);
+    return check_outputs(p ? p : &dp, &s, path, durations_path, err);
+}
+
 kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, const kt_tts_synth_params *p,
                             const char *path, const char *durations_path, kt_tts_stats *stats, kt_error *err)
 {
@@ -175,16 +202,8 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
     s.user = p ? p : &dp;
     if (!stats)
         stats = &ds;
-    if (!path)
-        return kt_error_set(err, KT_EINVAL, "no output file given");
-    s.path = path;
-    s.streaming = !strcmp(path, "-");
-    if ((st = pick_format(s.user, &s, err)))
+    if ((st = check_outputs(s.user, &s, path, durations_path, err)))
         return st;
-    const char *outs[] = {s.streaming ? NULL : path, durations_path};
-    for (size_t i = 0; i < 2; i++) /* every output checked before the work, not after */
-        if (outs[i] && (st = kt_output_check(outs[i], err)))
-            return kt_error_prefix(err, outs[i]), st;
     if (durations_path && !(s.dur = cJSON_CreateArray()))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_tts_synth_params w = wrap(s.user, &s);

@@ -193,6 +193,13 @@ KT_API kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *vo
                                    const kt_tts_synth_params *p, const char *path, const char *durations_path,
                                    kt_tts_stats *stats, kt_error *err);
 
+/* The checks kt_tts_write_file makes before synthesizing, for a caller that wants them before
+ * opening a model: KT_EINVAL for an unknown extension or format, a rate the format does not take
+ * (p->format, p->rate; p may be NULL) or a format that cannot stream to "-"; KT_EIO when the folder
+ * of path or durations_path (may be NULL) is missing or not writable. Messages name the file. */
+KT_API kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *path, const char *durations_path,
+                                     kt_error *err);
+
 /* The phonemes kt_tts_synthesize would speak, one chunk per line (malloc'd, the caller frees it
  * with kt_free), a markup pause as a line "[pause:Ns]", without loading a model: config_path NULL
  * means the built-in config. Only p->phonemes, p->lang, p->first_chunk, p->lexicon and p->markup are used; voice picks the language when p->lang is NULL.
