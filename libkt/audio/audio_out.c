@@ -20,7 +20,7 @@ struct kt_audio_writer {
     kt_audio_out_format fmt;
     SNDFILE *sf;
     soxr_t rs;            /* NULL when in_rate == out_rate */
-    kt_atomic_file af;    /* file mode: af.tmp_path != NULL */
+    kt_atomic_file af;    /* file mode: af.final_path != NULL (af.tmp_path too unless a device or FIFO) */
     int fd;               /* stream mode: the descriptor, else -1 */
     sf_count_t pos;       /* stream mode: bytes written so far */
     int io_errno;         /* stream mode: errno of the first failed write, else 0 */
@@ -428,7 +428,7 @@ kt_status kt_audio_writer_close(kt_audio_writer *w, size_t *frames, kt_error *er
     w->sf = NULL;
     if (w->io_errno && !st)
         st = kt_error_set(err, KT_EIO, "cannot write audio: %s", strerror(w->io_errno));
-    if (w->af.tmp_path)
+    if (w->af.final_path) /* a file, a device or a FIFO: commit closes and frees it */
         st = st ? (kt_atomic_abort(&w->af), st) : kt_atomic_commit(&w->af, err);
     free_writer(w);
     return st;
