@@ -50,16 +50,12 @@ static const char usage[] =
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
-    "      --bf16           convolutions in bfloat16 (AVX512_BF16 dot products; ~2x faster, SNR ~40 dB\n"
-    "                       against float32 compute; ignored on CPUs without them)\n"
+    "      --bf16           convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB)\n"
     "      --first-chunk N  low latency when streaming: cut the first chunk at a word boundary after at\n"
-    "                       most N phonemes (punctuation preferred), so the first audio comes sooner;\n"
-    "                       the audio then has a chunk boundary there (default 0: off)\n"
+    "                       most N phonemes, so the first audio comes sooner (default 0: off)\n"
     "      --json           print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
-    "                       chunks, load_seconds, first_audio_seconds (from the start of synthesis to\n"
-    "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
-    "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
-    "                       compute\n"
+    "                       format, output_rate, output_samples, chunks, the times (load, first audio,\n"
+    "                       synthesis, CPU of all threads), realtime_factor, peak_rss_bytes, ...\n"
     "      --progress=MODE  bar (a bar with the time left), plain (a line per chunk, for logs) or none;\n"
     "                       default: bar when stderr is a terminal, else none\n"
     "  -q, --quiet          no progress and no warnings (errors are still printed)\n"
@@ -230,45 +226,40 @@ static int get_text(options *o)
 
 typedef struct {
     int progress;         /* PROGRESS_BAR, _PLAIN or _NONE */
-    double t0;            /* when synthesis started */
+    struct timespec t0;   /* when synthesis started */
     cJSON *chunk_seconds; /* each chunk's time, for --json */
 } watch;
 
 static int on_progress(void *user, size_t done, size_t total)
 {
     watch *w = user;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     if (done == 0)
-        w->t0 = (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+        clock_gettime(CLOCK_MONOTONIC, &w->t0);
     if (done == total && w->progress == PROGRESS_BAR)
         fputc('\n', stderr);
     return 0;
 }
 
-/* After each chunk: its time for --json, and the progress: a line for logs, or a bar with the
- * time left estimated from the chunks done. */
+/* After each chunk (not a pause): its time for --json, and the progress: a line for logs, or a
+ * bar with the time left estimated from the chunks done. */
 static int on_audio(void *user, const kt_tts_chunk *c)
 {
+    static const char full[] = "##############################", empty[] = "..............................";
     watch *w = user;
     struct timespec ts;
-    if (c->n_tokens == 0) /* a pause */
+    if (c->n_tokens == 0 || !cJSON_AddItemToArray(w->chunk_seconds, cJSON_CreateNumber(c->seconds)))
         return 0;
-    cJSON_AddItemToArray(w->chunk_seconds, cJSON_CreateNumber(c->seconds));
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    double el = (double)ts.tv_sec + ts.tv_nsec * 1e-9 - w->t0, audio = (double)(c->offset + c->n_samples) / KT_SAMPLE_RATE;
-    size_t done = c->index + 1, fill = done * 30 / c->count;
+    double el = (double)(ts.tv_sec - w->t0.tv_sec) + (ts.tv_nsec - w->t0.tv_nsec) * 1e-9;
+    double audio = (double)(c->offset + c->n_samples) / KT_SAMPLE_RATE;
+    size_t done = c->index + 1;
+    int fill = (int)(done * 30 / c->count);
     if (w->progress == PROGRESS_PLAIN)
         fprintf(stderr, "kt-synth: chunk %zu/%zu: %d phonemes, %.2f s of audio so far, %.2f s elapsed\n", done,
                 c->count, c->n_tokens - 2, audio, el);
-    if (w->progress != PROGRESS_BAR)
-        return 0;
-    char bar[31];
-    for (size_t k = 0; k < 30; k++)
-        bar[k] = k < fill ? '#' : '.';
-    bar[30] = '\0';
-    fprintf(stderr, "\rkt-synth: [%s] %zu/%zu chunks, %.1f s of audio, %.0f s left ", bar, done, c->count, audio,
-            el * (double)(c->count - done) / (double)done);
+    else if (w->progress == PROGRESS_BAR)
+        fprintf(stderr, "\rkt-synth: [%.*s%.*s] %zu/%zu chunks, %.1f s of audio, %.0f s left ", fill, full, 30 - fill,
+                empty, done, c->count, audio, el * (double)(c->count - done) / (double)done);
     return 0;
 }
 
@@ -373,9 +364,9 @@ int main(int argc, char **argv)
     if (kt_version_asked(argc, argv))
         return printf("kt-synth %s\n", kt_version()) < 0 || fflush(stdout) ? EXIT_OUTPUT : 0;
     int rc = parse_args(argc, argv, &o);
-    watch w = {o.quiet ? PROGRESS_NONE : o.progress != PROGRESS_AUTO ? o.progress : isatty(2) ? PROGRESS_BAR
-                                                                                                : PROGRESS_NONE,
-               0, cJSON_CreateArray()};
+    int auto_progress = isatty(2) ? PROGRESS_BAR : PROGRESS_NONE;
+    watch w = {o.quiet ? PROGRESS_NONE : o.progress == PROGRESS_AUTO ? auto_progress : o.progress, {0, 0},
+               cJSON_CreateArray()};
     if (!rc && !o.text)
         rc = get_text(&o);
     if (!rc) {
