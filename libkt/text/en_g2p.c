@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_FALLBACK_BYTES 200 /* longer unknown groups are not read */
+#define MAX_FALLBACK_BYTES 200 /* longer unknown groups are read in pieces of this size */
 #define MAX_MARKUP 256          /* longest [words] and (/phonemes/) of inline markup */
 
 typedef struct {
@@ -691,14 +691,62 @@ static void set_ps(run *r, en_tok *t, char *ps)
         r->failed = 1;
 }
 
+/* A group too long for one fallback call (a 100,000-letter "word"): its text read in pieces of
+ * at most MAX_FALLBACK_BYTES, cut between UTF-8 characters, the phonemes joined; linear time. */
+static char *fallback_pieces(run *r, size_t a, size_t b)
+{
+    size_t n = 0, k = 0, len = 0;
+    for (size_t i = a; i < b; i++)
+        n += strlen(r->sub.t[i].text);
+    char *text = malloc(n + 1), *out = NULL;
+    if (!text)
+        return NULL;
+    for (size_t i = a; i < b; i++) {
+        size_t m = strlen(r->sub.t[i].text);
+        memcpy(text + k, r->sub.t[i].text, m);
+        k += m;
+    }
+    text[n] = '\0';
+    for (size_t at = 0; at < n;) {
+        size_t end = at + MAX_FALLBACK_BYTES < n ? at + MAX_FALLBACK_BYTES : n;
+        while (end > at + 1 && end < n && ((unsigned char)text[end] & 0xC0) == 0x80)
+            end--; /* not inside a character */
+        char piece[MAX_FALLBACK_BYTES + 1], *ps = NULL;
+        memcpy(piece, text + at, end - at);
+        piece[end - at] = '\0';
+        at = end;
+        if (r->fb(r->fb_ctx, piece, &ps) != 0 || !ps) {
+            free(ps);
+            continue; /* an unreadable piece is left out */
+        }
+        size_t pn = strlen(ps);
+        char *grown = realloc(out, len + pn + 1);
+        if (!grown) {
+            free(ps);
+            free(out);
+            free(text);
+            return NULL;
+        }
+        out = grown;
+        memcpy(out + len, ps, pn + 1);
+        len += pn;
+        free(ps);
+    }
+    free(text);
+    return out ? out : strdup("");
+}
+
 static void fallback_group(run *r, size_t a, size_t b)
 {
     char buf[MAX_FALLBACK_BYTES + 1];
     en_tok m;
     char *ps = NULL;
-    if (merge(&r->sub, a, b, &m, buf, sizeof buf) == 0 && r->fb && r->fb(r->fb_ctx, buf, &ps) != 0) {
+    int merged = merge(&r->sub, a, b, &m, buf, sizeof buf) == 0;
+    if (merged && r->fb && r->fb(r->fb_ctx, buf, &ps) != 0) {
         free(ps); /* an unreadable word is left out */
         ps = NULL;
+    } else if (!merged && r->fb) {
+        ps = fallback_pieces(r, a, b);
     }
     set_ps(r, &r->sub.t[a], ps ? ps : strdup(""));
     for (size_t j = a + 1; j < b; j++)
