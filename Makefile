@@ -7,7 +7,7 @@
 #   make test-kernels  the kernel-sensitive checks under each OpenBLAS kernel, on 1 and 2 CPUs
 #   make test-slurm kt-synth --batch as a Slurm job array on a private single-node Slurm (as root)
 #   make bench      benchmarks (not part of make test)
-#   make install PREFIX=/usr/local
+#   make install PREFIX=/usr/local   (tools, library, headers, pkg-config file, man pages)
 #   make SAN=1      build with AddressSanitizer + UndefinedBehaviorSanitizer (into build-san/)
 #   make tsan-test  one model shared by several threads (tests/test_tts.c) under ThreadSanitizer
 
@@ -32,7 +32,7 @@ endif
 CC ?= cc
 PREFIX ?= /usr/local
 PYTHON ?= /usr/bin/python3
-PKGS := zlib libcjson sndfile openblas $(if $(filter 0,$(ESPEAK)),,espeak-ng)
+PKGS := zlib libcjson sndfile openblas soxr expat $(if $(filter 0,$(ESPEAK)),,espeak-ng)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -51,8 +51,8 @@ LDLIBS_ALL := $(PKG_LIBS) $(MECAB_LIBS) -lm -lpthread $(SANFLAGS) $(LDFLAGS)
 # Debian packages needed to build, run and test (make deps installs the missing ones).
 DEB_BUILD := gcc make pkg-config zlib1g-dev libcjson-dev libsndfile1-dev libopenblas-dev \
 	$(if $(filter 0,$(ESPEAK)),,libespeak-ng-dev espeak-ng-data) python3-jieba libmecab-dev unidic-mecab \
-	libmicrohttpd-dev
-DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng nodejs chromium
+	libmicrohttpd-dev libsoxr-dev libexpat1-dev help2man
+DEB_TEST := libcmocka-dev python3 python3-torch python3-numpy espeak-ng nodejs chromium ffmpeg
 
 LIB_SRC := $(sort $(wildcard libkt/*.c $(patsubst %,libkt/%/*.c,$(LAYERS)) formats/*.c))
 LIB_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRC))
@@ -69,9 +69,13 @@ MHD_CFLAGS := $(shell pkg-config --cflags libmicrohttpd 2>/dev/null)
 MHD_LIBS := $(shell pkg-config --libs libmicrohttpd 2>/dev/null)
 # Installed headers: the public API only.
 PUBLIC_HEADERS := $(wildcard libkt/include/kt/*.h)
+# man pages generated from each tool's --help and --version (help2man; built when it is installed)
+MANS := $(patsubst cmd/%.c,$(BUILD)/man/%.1,$(CMD_SRC))
+HELP2MAN := $(shell command -v help2man 2>/dev/null)
 
-.PHONY: all run test test-kernels test-slurm tests-build tsan-test fuzz deps deps-test fixtures bench install clean models
-all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS)
+.PHONY: all run test test-kernels test-slurm tests-build tsan-test fuzz deps deps-test fixtures bench install clean models man
+all: $(BUILD)/libkt.a $(BUILD)/libkt.so $(TOOLS) $(if $(HELP2MAN),$(MANS))
+man: $(MANS)
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -116,6 +120,12 @@ $(BUILD)/obj/serve_page.o: cmd/serve/index.html
 # kt-synth links its batch mode (cmd/batch/)
 $(BUILD)/kt-synth: $(BUILD)/obj/cmd/kt-synth.o $(BATCH_OBJ) $(BUILD)/libkt.a
 	$(CC) -o $@ $< $(BATCH_OBJ) $(BUILD)/libkt.a $(LDLIBS_ALL)
+
+# NAME from the tool's first source line ("/* kt-synth - what it does */")
+$(BUILD)/man/%.1: $(BUILD)/%
+	@mkdir -p $(dir $@)
+	help2man --no-info --no-discard-stderr --name="$$(sed -n '1{s|^/[*] [^ ]* - ||;s| [*]/$$||;s|[.]$$||;p}' cmd/$*.c)" \
+		--output=$@ ./$<
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
@@ -187,10 +197,11 @@ fuzz: deps-test
 	@sh tools/install-deps.sh clang libclang-rt-dev
 	@sh tools/fuzz.sh $(FUZZ_SECONDS)
 
-install: all
+install: all man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/kt \
-		$(DESTDIR)$(PREFIX)/lib/pkgconfig
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(MANS) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(BUILD)/libkt.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(BUILD)/libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
 	ln -sf libkt.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libkt.so.$(SOMAJOR)

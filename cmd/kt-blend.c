@@ -12,6 +12,7 @@
 #include "kt/io.h"
 #include "kt/strbuf.h"
 #include "kt/voice.h"
+#include "kt/version.h"
 
 static const char usage[] =
     "usage: kt-blend EXPR... -o OUT [--no-normalize] [options]\n"
@@ -64,6 +65,7 @@ static const char usage[] =
     "  --force           allow overwriting a file that is also an input\n"
     "  --json            print a JSON summary on stdout\n"
     "  -h, --help        this help\n"
+    "      --version     print the version and exit\n"
     "\n"
     "examples:\n"
     "  kt-blend af_heart:0.6 am_adam:0.4 -o mix.pt\n"
@@ -745,6 +747,10 @@ int main(int argc, char **argv)
 {
     options o;
     work w;
+    if (kt_version_asked(argc, argv)) {
+        printf("kt-blend %s\n", kt_version());
+        return 0;
+    }
     memset(&o, 0, sizeof o);
     memset(&w, 0, sizeof w);
     int rc = parse_args(argc, argv, &o);

@@ -15,6 +15,7 @@
 #include "kt/pickle.h"
 #include "kt/quant.h"
 #include "kt/strbuf.h"
+#include "kt/version.h"
 
 static const char usage[] =
     "usage: kt-convert IN -o OUT [--dtype f32|f16|bf16|q8|q4] [--fold-weight-norm|--no-fold-weight-norm]\n"
@@ -47,6 +48,7 @@ static const char usage[] =
     "                         (default: 8 x the input files' size + 64 MiB; counted as elements x\n"
     "                         max(4, element size), so stride-0 tensors count what they expand to)\n"
     "  -h, --help             this help\n"
+    "      --version          print the version and exit\n"
     "\n"
     "What stays float32 under f16, bf16, q8 and q4 (a rule, not a list): tensors of 1 dimension\n"
     "(biases, norm gamma/beta, LayerNorm weight and bias), Snake alphas (name contains 'alpha'),\n"
@@ -1011,6 +1013,10 @@ int main(int argc, char **argv)
     job j;
     kt_error err;
     int rc;
+    if (kt_version_asked(argc, argv)) {
+        printf("kt-convert %s\n", kt_version());
+        return 0;
+    }
     memset(&j, 0, sizeof j);
     kt_error_clear(&err);
     char *to_stdout = NULL; /* -o -: the temp file that goes to stdout */

@@ -6,6 +6,7 @@
 #include "kt/checkpoint.h"
 #include "kt/cli.h"
 #include "kt/report.h"
+#include "kt/version.h"
 
 static const char usage[] =
     "usage: kt-inspect FILE [--stats] [--filter GLOB] [--json [--values]]\n"
@@ -26,6 +27,7 @@ static const char usage[] =
     "  --report         report mode with only MODEL\n"
     "  --generated TEXT report: text of the 'Generated:' line (default: $SOURCE_DATE_EPOCH, else now)\n"
     "  -h, --help       this help\n"
+    "      --version    print the version and exit\n"
     "\n"
     "examples:\n"
     "  kt-inspect kokoro-v1_0.pth --voices voices/ --config config.json\n"
@@ -148,6 +150,10 @@ int main(int argc, char **argv)
 {
     options o = {0};
     kt_strbuf out = {0};
+    if (kt_version_asked(argc, argv)) {
+        printf("kt-inspect %s\n", kt_version());
+        return 0;
+    }
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc;

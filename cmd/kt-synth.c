@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
-#include "kt/audio.h"
+#include "kt/audio_out.h"
 #include "kt/io.h"
 #include "kt/kt.h"
 #include "kt/strbuf.h"
+#include "kt/version.h"
 
 #include "batch/batch_main.h"
 
@@ -30,10 +32,16 @@ static const char usage[] =
     "                       MODEL (af_heart), a voice file or FILE:MEMBER, or a blend\n"
     "                       expression as kt-blend takes it ('af_heart:0.6 am_adam:0.4'); default af_heart\n"
     "      --voices DIR     folder of voice packs (default: $KT_VOICES, else ./voices)\n"
-    "  -o, --output FILE    .wav (16-bit PCM), .flac or .ogg (Vorbis); '-' streams WAV to stdout,\n"
-    "                       chunk by chunk as each is synthesized\n"
+    "  -o, --output FILE    .wav (16-bit PCM), .flac, .ogg (Vorbis), .opus, .mp3, .pcm/.raw (s16le) or\n"
+    "                       .f32 (f32le); '-' streams to stdout (WAV unless --format) chunk by chunk\n"
+    "      --format FMT     wav, wav-f32, flac, vorbis, opus, mp3, pcm or pcm-f32 (default: from -o)\n"
+    "      --rate HZ        output sample rate, 8000..48000, resampled (default 24000; opus and mp3 take\n"
+    "                       only their own rates; docs/audio.md)\n"
     "  -f, --file FILE      read the text from FILE ('-' for stdin)\n"
     "      --phonemes       the input is Kokoro phonemes, not text (no G2P)\n"
+    "      --ssml           the input is SSML (default: when it starts with <speak>); else plain text\n"
+    "                       where [pause:0.5s] or [pause:300ms] is a pause (docs/markup.md)\n"
+    "      --no-markup      read the input as it is: no SSML, no [pause:...]\n"
     "      --lang LANG      en-us, en-gb, es, fr, hi, it, pt-br, ja, zh, or another espeak-ng language\n"
     "                       (default: from the voice's first letter: a en-us, b en-gb, e es, f fr,\n"
     "                       h hi, i it, j ja, p pt-br, z zh)\n"
@@ -44,18 +52,18 @@ static const char usage[] =
     "      --seed N         seed of the source noise (default 0); same input + seed = same bytes\n"
     "      --durations FILE write each phoneme's start and end in seconds as JSON\n"
     "      --threads N      threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)\n"
-    "      --bf16           convolutions in bfloat16 (AVX512_BF16 dot products; ~2x faster, SNR ~40 dB\n"
-    "                       against float32 compute; ignored on CPUs without them)\n"
+    "      --bf16           convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB)\n"
     "      --first-chunk N  low latency when streaming: cut the first chunk at a word boundary after at\n"
-    "                       most N phonemes (punctuation preferred), so the first audio comes sooner;\n"
-    "                       the audio then has a chunk boundary there (default 0: off)\n"
+    "                       most N phonemes, so the first audio comes sooner (default 0: off)\n"
     "      --json           print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
-    "                       chunks, load_seconds, first_audio_seconds (from the start of synthesis to\n"
-    "                       the first chunk's samples), synthesis_seconds and synthesis_cpu_seconds\n"
-    "                       (all threads), realtime_factor, chunk_seconds, peak_rss_bytes, threads,\n"
-    "                       compute\n"
+    "                       format, output_rate, output_samples, chunks, the times (load, first audio,\n"
+    "                       synthesis, CPU of all threads), realtime_factor, peak_rss_bytes, ...\n"
+    "      --progress=MODE  bar (a bar with the time left), plain (a line per chunk, for logs) or none;\n"
+    "                       default: bar when stderr is a terminal, else none\n"
+    "  -q, --quiet          no progress and no warnings (errors are still printed)\n"
     "      --batch JOBS     many utterances with one model load (see kt-synth --batch --help)\n"
     "  -h, --help           this help\n"
+    "      --version        print the version and exit\n"
     "\n"
     "examples:\n"
     "  kt-synth -m kokoro-v1_0.pth --voices voices -v af_heart -o out.wav \"Hello world.\"\n"
@@ -64,21 +72,25 @@ static const char usage[] =
     "  kt-synth -v bf_emma -f chapter.txt -o chapter.flac --durations chapter.json\n"
     "  echo \"Streaming to a player.\" | kt-synth -v af_heart --first-chunk 16 -o - | aplay\n"
     "  kt-synth -v 'af_heart:0.7 am_adam:0.3' --speed 1.1 -o mix.ogg \"Blended voices.\"\n"
+    "  kt-synth -v af_heart -o pause.mp3 --rate 44100 \"Wait [pause:1s] for it.\"\n"
+    "  kt-synth -v af_heart -o s.wav '<speak>Hi <break time=\"300ms\"/> there.</speak>'\n"
     "  kt-synth --phonemes -v af_heart -o p.wav \"həlˈO wˈɜɹld\"\n"
     "  kt-synth --print-phonemes --lang fr \"Bonjour tout le monde.\"\n"
     "\n"
     "exit status: 0 success; 1 bad input (empty text, text without words, a phoneme outside the\n"
-    "vocabulary, unknown voice or language, unreadable text file); 2 bad command line; 3 output\n"
+    "vocabulary, unknown voice or language, unreadable text file, invalid SSML or a markup limit); 2 bad command line; 3 output\n"
     "error or out of memory; 4 the weights or config are not Kokoro or do not match each other.\n";
 
+enum { PROGRESS_AUTO, PROGRESS_BAR, PROGRESS_PLAIN, PROGRESS_NONE, PROGRESS_BAD };
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 
 typedef struct {
     kt_tts_params tp;        /* model, config, voices, --bf16 */
     kt_tts_synth_params sp;  /* --phonemes, --lang, the callbacks */
     const char *voice, *output, *file, *durations;
-    int print_phonemes, json;
-    double speed, seed, threads, first_chunk;
+    const char *format;
+    int print_phonemes, json, quiet, progress, markup; /* PROGRESS_*; markup: 1 --ssml, 2 --no-markup */
+    double speed, seed, threads, first_chunk, rate;
     char *text; /* owned */
 } options;
 
@@ -91,8 +103,8 @@ static int fail_usage(const char *msg, const char *arg)
 /* The options that take a value: N_STRING_OPTIONS strings, then the numbers. */
 static const char *const value_options[] = {"-m", "--model", "-c", "--config", "-v", "--voice", "--voices", "-o",
                                             "--output", "-f", "--file", "--lang", "--durations", "--lexicon",
-                                            "--speed", "--seed", "--threads", "--first-chunk"};
-enum { N_STRING_OPTIONS = 14, N_VALUE_OPTIONS = 18 };
+                                            "--format", "--speed", "--seed", "--threads", "--first-chunk", "--rate"};
+enum { N_STRING_OPTIONS = 15, N_VALUE_OPTIONS = 20 };
 
 static int value_index(const char *a)
 {
@@ -102,23 +114,24 @@ static int value_index(const char *a)
     return -1;
 }
 
-/* Sets value option i; a number must be an integer 0..max (max < 0: the speed, KT_TTS_SPEED_MIN..MAX). */
+/* Sets value option i; a number must be an integer min..max (max < 0: the speed, KT_TTS_SPEED_MIN..MAX). */
 static int set_value(options *o, int i, const char *v)
 {
     const char **str[] = {&o->tp.model_path, &o->tp.model_path, &o->tp.config_path, &o->tp.config_path, &o->voice,
                           &o->voice, &o->tp.voices_dir, &o->output, &o->output, &o->file, &o->file, &o->sp.lang,
-                          &o->durations, &o->sp.lexicon};
+                          &o->durations, &o->sp.lexicon, &o->format};
     static const char *const rule[] = {"--speed must be a number in 0.1..10", "--seed must be an integer 0..4294967295",
-                                       "--threads must be an integer 0..1024", "--first-chunk must be an integer 0..510"};
-    static const double max[] = {-1, 4294967295.0, 1024, 510};
-    double *num[] = {&o->speed, &o->seed, &o->threads, &o->first_chunk};
+                                       "--threads must be an integer 0..1024", "--first-chunk must be an integer 0..510",
+                                       "--rate must be an integer 8000..48000"};
+    static const double min[] = {0, 0, 0, 0, KT_TTS_RATE_MIN}, max[] = {-1, 4294967295.0, 1024, 510, KT_TTS_RATE_MAX};
+    double *num[] = {&o->speed, &o->seed, &o->threads, &o->first_chunk, &o->rate};
     if (i < N_STRING_OPTIONS)
         return *str[i] = v, 0;
     i -= N_STRING_OPTIONS;
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x) || (max[i] < 0 ? !(x >= KT_TTS_SPEED_MIN && x <= KT_TTS_SPEED_MAX) : x < 0 || x > max[i] || x != floor(x)))
+    if (end == v || *end || errno || !isfinite(x) || (max[i] < 0 ? !(x >= KT_TTS_SPEED_MIN && x <= KT_TTS_SPEED_MAX) : x < min[i] || x > max[i] || x != floor(x)))
         return fail_usage(rule[i], v);
     *num[i] = x;
     return 0;
@@ -130,24 +143,35 @@ static int is_flag(options *o, const char *a)
     else if (!strcmp(a, "--print-phonemes")) o->print_phonemes = 1;
     else if (!strcmp(a, "--json")) o->json = 1;
     else if (!strcmp(a, "--bf16")) o->tp.bf16 = 1;
+    else if (!strcmp(a, "--ssml")) o->markup |= 1, o->sp.markup = KT_TTS_MARKUP_SSML;
+    else if (!strcmp(a, "--no-markup")) o->markup |= 2, o->sp.markup = KT_TTS_MARKUP_NONE;
+    else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) o->quiet = 1;
+    else if (!strcmp(a, "--progress=bar")) o->progress = PROGRESS_BAR;
+    else if (!strcmp(a, "--progress=plain")) o->progress = PROGRESS_PLAIN;
+    else if (!strcmp(a, "--progress=none")) o->progress = PROGRESS_NONE;
+    else if (!strncmp(a, "--progress=", 11)) o->progress = PROGRESS_BAD;
     else return 0;
     return 1;
 }
 
-static int check_output(const options *o)
+static int check_output(options *o)
 {
-    if (!o->print_phonemes && !o->output)
-        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg) or -o - for stdout", NULL);
-    if (!o->print_phonemes && strcmp(o->output, "-") && kt_audio_format_from_path(o->output) == KT_AUDIO_UNKNOWN)
-        return fprintf(stderr, "kt-synth: %s: unknown audio format (use .wav, .flac or .ogg)\n", o->output), EXIT_USAGE;
-    const char *paths[] = {o->print_phonemes || !strcmp(o->output, "-") ? NULL : o->output,
-                           o->print_phonemes ? NULL : o->durations};
-    for (size_t i = 0; i < 2; i++) { /* every output checked before any work (kt_output_check) */
-        kt_error e;
-        if (paths[i] && kt_output_check(paths[i], &e))
-            return fprintf(stderr, "kt-synth: %s: %s\n", paths[i], e.msg), EXIT_OUTPUT;
-    }
-    return 0;
+    kt_error e;
+    if (o->progress == PROGRESS_BAD)
+        return fail_usage("--progress takes bar, plain or none", NULL);
+    if (o->markup == 3)
+        return fail_usage("--ssml and --no-markup exclude each other", NULL);
+    if (o->format && (o->sp.format = (int)kt_audio_out_format_from_name(o->format)) == KT_TTS_FORMAT_AUTO)
+        return fail_usage("unknown --format (use wav, wav-f32, flac, vorbis, opus, mp3, pcm or pcm-f32)", o->format);
+    o->sp.rate = (int)o->rate;
+    if (o->print_phonemes)
+        return 0;
+    if (!o->output)
+        return fail_usage("no output: give -o FILE (.wav, .flac, .ogg, .opus, .mp3, .pcm) or -o - for stdout", NULL);
+    kt_status st = kt_tts_output_check(&o->sp, o->output, o->durations, &e); /* before any work */
+    if (st)
+        fprintf(stderr, "kt-synth: %s\n", e.msg);
+    return st == KT_EINVAL ? EXIT_USAGE : st ? EXIT_OUTPUT : 0;
 }
 
 static int parse_args(int argc, char **argv, options *o)
@@ -204,22 +228,41 @@ static int get_text(options *o)
 }
 
 typedef struct {
-    int progress;         /* print chunk i/n on stderr */
+    int progress;         /* PROGRESS_BAR, _PLAIN or _NONE */
+    struct timespec t0;   /* when synthesis started */
     cJSON *chunk_seconds; /* each chunk's time, for --json */
 } watch;
 
 static int on_progress(void *user, size_t done, size_t total)
 {
-    if (((watch *)user)->progress && done < total)
-        fprintf(stderr, "\rkt-synth: chunk %zu/%zu", done + 1, total);
-    else if (((watch *)user)->progress)
+    watch *w = user;
+    if (done == 0)
+        clock_gettime(CLOCK_MONOTONIC, &w->t0);
+    if (done == total && w->progress == PROGRESS_BAR)
         fputc('\n', stderr);
     return 0;
 }
 
+/* After each chunk (not a pause): its time for --json, and the progress: a line for logs, or a
+ * bar with the time left estimated from the chunks done. */
 static int on_audio(void *user, const kt_tts_chunk *c)
 {
-    cJSON_AddItemToArray(((watch *)user)->chunk_seconds, cJSON_CreateNumber(c->seconds));
+    static const char full[] = "##############################", empty[] = "..............................";
+    watch *w = user;
+    struct timespec ts;
+    if (c->n_tokens == 0 || !cJSON_AddItemToArray(w->chunk_seconds, cJSON_CreateNumber(c->seconds)))
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double el = (double)(ts.tv_sec - w->t0.tv_sec) + (ts.tv_nsec - w->t0.tv_nsec) * 1e-9;
+    double audio = (double)(c->offset + c->n_samples) / KT_SAMPLE_RATE;
+    size_t done = c->index + 1;
+    int fill = (int)(done * 30 / c->count);
+    if (w->progress == PROGRESS_PLAIN)
+        fprintf(stderr, "kt-synth: chunk %zu/%zu: %d phonemes, %.2f s of audio so far, %.2f s elapsed\n", done,
+                c->count, c->n_tokens - 2, audio, el);
+    else if (w->progress == PROGRESS_BAR)
+        fprintf(stderr, "\rkt-synth: [%.*s%.*s] %zu/%zu chunks, %.1f s of audio, %.0f s left ", fill, full, 30 - fill,
+                empty, done, c->count, audio, el * (double)(c->count - done) / (double)done);
     return 0;
 }
 
@@ -245,16 +288,17 @@ static int print_summary(const options *o, const kt_tts_stats *st, const watch *
     double dur = (double)st->samples / KT_SAMPLE_RATE, secs = st->synthesis_seconds;
     struct rusage ru;
     cJSON *j = cJSON_CreateObject();
-    const char *keys[] = {"output", "voice", "lang", "compute"}, *strs[] = {o->output, o->voice, st->lang,
-                                                                             o->tp.bf16 ? "bf16" : "f32"};
-    for (size_t i = 0; i < 4; i++) /* lang is null for phonemes without --lang */
+    const char *keys[] = {"output", "voice", "lang", "compute", "format"},
+               *strs[] = {o->output, o->voice, st->lang, o->tp.bf16 ? "bf16" : "f32", st->format};
+    for (size_t i = 0; i < 5; i++) /* lang is null for phonemes without --lang */
         cJSON_AddItemToObject(j, keys[i], strs[i] ? cJSON_CreateString(strs[i]) : cJSON_CreateNull());
     const char *names[] = {"sample_rate", "samples", "seconds", "chunks", "phonemes", "speed", "seed", "threads",
                            "load_seconds", "first_audio_seconds", "synthesis_seconds", "synthesis_cpu_seconds",
-                           "realtime_factor"};
+                           "realtime_factor", "output_rate", "output_samples"};
     double values[] = {KT_SAMPLE_RATE, (double)st->samples, dur, (double)st->chunks, (double)st->phonemes, o->speed,
                        o->seed, o->threads, st->load_seconds + st->voice_seconds, st->first_audio_seconds, secs,
-                       st->synthesis_cpu_seconds, dur > 0 ? secs / dur : 0.0};
+                       st->synthesis_cpu_seconds, dur > 0 ? secs / dur : 0.0, st->output_rate,
+                       (double)st->output_samples};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)
         cJSON_AddNumberToObject(j, names[i], values[i]);
     cJSON_AddItemReferenceToObject(j, "chunk_seconds", w->chunk_seconds);
@@ -320,10 +364,14 @@ int main(int argc, char **argv)
 {
     if (kt_batch_wanted(argc, argv))
         return kt_batch_main(argc, argv);
-    options o = {kt_tts_default_params(), kt_tts_default_synth_params(), "af_heart", NULL, NULL, NULL, 0, 0, 1.0,
-                 0, 0, 0, NULL};
-    watch w = {isatty(2), cJSON_CreateArray()};
+    options o = {kt_tts_default_params(), kt_tts_default_synth_params(), "af_heart", NULL, NULL, NULL, NULL, 0, 0,
+                 0, PROGRESS_AUTO, 0, 1.0, 0, 0, 0, 0, NULL};
+    if (kt_version_asked(argc, argv))
+        return printf("kt-synth %s\n", kt_version()) < 0 || fflush(stdout) ? EXIT_OUTPUT : 0;
     int rc = parse_args(argc, argv, &o);
+    int auto_progress = isatty(2) ? PROGRESS_BAR : PROGRESS_NONE;
+    watch w = {o.quiet ? PROGRESS_NONE : o.progress == PROGRESS_AUTO ? auto_progress : o.progress, {0, 0},
+               cJSON_CreateArray()};
     if (!rc && !o.text)
         rc = get_text(&o);
     if (!rc) {
@@ -332,7 +380,7 @@ int main(int argc, char **argv)
         o.sp.first_chunk = (int)o.first_chunk;
         o.sp.on_audio = on_audio;
         o.sp.on_progress = on_progress;
-        o.sp.on_warning = on_warning;
+        o.sp.on_warning = o.quiet ? NULL : on_warning;
         o.sp.user = &w;
         rc = o.print_phonemes ? print_phonemes(&o) : run(&o);
     }

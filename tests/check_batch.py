@@ -87,21 +87,23 @@ def test_bad_lines(tmp):
                       '',
                       '{"id": "novoice", "text": "Hello.", "voice": "zz_nobody"}',
                       '{"id": "empty", "text": "  ", "voice": "af_tiny"}',
-                      '{"id": "ssml1", "ssml": "<speak>Hi</speak>", "voice": "af_tiny"}',
+                      '{"id": "ssml1", "ssml": "<speak>Hi <break time=\\"1s\\"/></speak>", "voice": "af_tiny"}',
+                      '{"id": "badssml", "ssml": "<speak>Hi <break></speak>", "voice": "af_tiny"}',
                       '{"text": "no id"}',
                       '{"id": "ok2", "phonemes": "h\u0259l\u02c8O w\u02c8\u025c\u0279ld", "voice": "am_tiny"}'])
     out = os.path.join(tmp, "bad")
     rc, so, se = run(["--batch", jobs, "--out-dir", out])
     recs = {r["line"]: r for r in manifest(os.path.join(out, "manifest.jsonl"))}
-    want_failed = {2: "malformed JSON", 4: "unknown voice", 5: "empty text", 6: "ssml not supported", 7: "id"}
-    ok = rc == 1 and sorted(recs) == [1, 2, 4, 5, 6, 7, 8]
+    want_failed = {2: "malformed JSON", 4: "unknown voice", 5: "empty text", 7: "line 1, column", 8: "id"}
+    ok = rc == 1 and sorted(recs) == [1, 2, 4, 5, 6, 7, 8, 9]
     for line, words in want_failed.items():
         r = recs.get(line, {})
         ok = ok and r.get("status") == "failed" and words in (r.get("error") or "")
         ok = ok and ("bad.jsonl:%d: " % line) in se
-    ok = ok and recs[1]["status"] == "ok" and recs[8]["status"] == "ok"
-    ok = ok and sorted(os.listdir(out)) == ["manifest.jsonl", "ok1.wav", "ok2.wav"]
-    ok = ok and all(sha(os.path.join(out, recs[l]["output"])) == recs[l]["sha256"] for l in (1, 8))
+    ok = ok and all(recs[l]["status"] == "ok" for l in (1, 6, 9))
+    ok = ok and recs[6]["samples"] >= 24000  # the SSML line's one-second break is there
+    ok = ok and sorted(os.listdir(out)) == ["manifest.jsonl", "ok1.wav", "ok2.wav", "ssml1.wav"]
+    ok = ok and all(sha(os.path.join(out, recs[l]["output"])) == recs[l]["sha256"] for l in (1, 6, 9))
     check(ok, "bad lines recorded with their numbers, the rest done, exit 1 (exit %d): %s" % (
         rc, " | ".join(l for l in se.splitlines() if ":2:" in l or ":4:" in l)))
 

@@ -223,7 +223,7 @@ def test_bad_inputs(tmp):
         ("whitespace-only text", BASE + ["-v", "af_tiny", "-o", out, " \n\t "], 1, "empty"),
         ("text of only symbols", BASE + ["-v", "af_tiny", "-o", out, "... !!! ?? ;"], 1, "no pronounceable"),
         ("a phoneme outside the vocab", BASE + ["-v", "af_tiny", "--phonemes", "-o", out, "hə#lO"], 1, "'#'"),
-        ("unknown output format", BASE + ["-v", "af_tiny", "-o", os.path.join(tmp, "x.mp3"), "Hi."], 2, "x.mp3"),
+        ("unknown output format", BASE + ["-v", "af_tiny", "-o", os.path.join(tmp, "x.aac"), "Hi."], 2, "x.aac"),
         ("missing output folder", BASE + ["-v", "af_tiny", "-o", os.path.join(tmp, "no", "x.wav"), "Hi."], 3, "folder"),
         ("missing model", ["-m", os.path.join(tmp, "none.pth"), "-c", CONFIG, "--voices", VOICES, "-v", "af_tiny",
                            "-o", out, "Hi."], 4, "none.pth"),

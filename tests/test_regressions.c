@@ -30,6 +30,9 @@
 #define LLVMFuzzerTestOneInput fuzz_g2p_one
 #include "fuzz/fuzz_g2p.c"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_markup_one
+#include "fuzz/fuzz_markup.c"
+#undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_npy_one
 #include "fuzz/fuzz_npy.c"
 #undef LLVMFuzzerTestOneInput
@@ -109,6 +112,7 @@ static void t_blend(void **s) { (void)s; replay("fuzz_blend", fuzz_blend_one); }
 static void t_chunk(void **s) { (void)s; replay("fuzz_chunk", fuzz_chunk_one); }
 static void t_config(void **s) { (void)s; replay("fuzz_config", fuzz_config_one); }
 static void t_g2p(void **s) { (void)s; replay("fuzz_g2p", fuzz_g2p_one); }
+static void t_markup(void **s) { (void)s; replay("fuzz_markup", fuzz_markup_one); }
 static void t_npy(void **s) { (void)s; replay("fuzz_npy", fuzz_npy_one); }
 static void t_pickle(void **s) { (void)s; replay("fuzz_pickle", fuzz_pickle_one); }
 static void t_pth(void **s) { (void)s; replay("fuzz_pth", fuzz_pth_one); }
@@ -129,7 +133,7 @@ static void t_every_target_listed(void **s)
 {
     (void)s;
     static const char *listed[] = {"fuzz_blend", "fuzz_checkpoint", "fuzz_chunk", "fuzz_config", "fuzz_g2p",
-                                   "fuzz_npy",   "fuzz_pickle",     "fuzz_pth",   "fuzz_safetensors", "fuzz_zip"};
+                                   "fuzz_markup", "fuzz_npy",   "fuzz_pickle",     "fuzz_pth",   "fuzz_safetensors", "fuzz_zip"};
     DIR *d = opendir("tests/fuzz");
     assert_non_null(d);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
@@ -151,7 +155,7 @@ int main(void)
         cmocka_unit_test(t_blend),  cmocka_unit_test(t_checkpoint), cmocka_unit_test(t_chunk),
         cmocka_unit_test(t_config), cmocka_unit_test(t_g2p),        cmocka_unit_test(t_npy),
         cmocka_unit_test(t_pickle), cmocka_unit_test(t_pth),        cmocka_unit_test(t_safetensors),
-        cmocka_unit_test(t_zip),    cmocka_unit_test(t_every_target_listed),
+        cmocka_unit_test(t_zip),    cmocka_unit_test(t_markup),     cmocka_unit_test(t_every_target_listed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
  * model shared by several threads at once (same samples as one caller alone; `make tsan-test`
  * runs this file under ThreadSanitizer).
  * Files: $KT_TINY_MODEL (default fixtures/tiny/kokoro-tiny.pth), $KT_TINY_CONFIG
- * (default fixtures/tiny/config.json), voices in fixtures/tiny/voices. */
+ * (default fixtures/tiny/config.json), voices in fixtures/tiny/voices. Also markup through the
+ * pipeline (pauses as silent chunks, <voice>, modes) and kt_tts_write_file's formats and rates. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -136,6 +139,77 @@ static void test_cancel_and_phonemes(void **state)
 }
 
 typedef struct {
+    size_t pauses, pause_samples, nonzero, samples;
+} pause_count;
+
+static int count_pauses(void *user, const kt_tts_chunk *c)
+{
+    pause_count *pc = user;
+    if (c->n_tokens == 0) {
+        pc->pauses++;
+        pc->pause_samples += c->n_samples;
+        for (size_t i = 0; i < c->n_samples; i++)
+            pc->nonzero += c->samples[i] != 0;
+    }
+    pc->samples += c->n_samples;
+    return 0;
+}
+
+static void test_markup_and_formats(void **state)
+{
+    (void)state;
+    kt_tts *t = open_tiny(0, 0);
+    kt_error err;
+    kt_tts_stats st;
+    pause_count pc = {0};
+    kt_tts_synth_params p = kt_tts_default_synth_params();
+    p.on_audio = count_pauses;
+    p.user = &pc;
+    if (kt_tts_synthesize(t, "Hello [pause:0.5s] world.", "af_tiny", &p, &st, &err))
+        fail_msg("%s", err.msg);
+    assert_true(pc.pauses == 1 && pc.pause_samples == 12000 && pc.nonzero == 0 && pc.samples == st.samples);
+    assert_int_equal(st.chunks, 2);
+    if (kt_tts_synthesize(t, "<speak>Hello <voice name=\"am_tiny\">world.</voice></speak>", "af_tiny", NULL, NULL,
+                          &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(kt_tts_synthesize(t, "<speak><voice name=\"nobody\">x</voice></speak>", "af_tiny", NULL, NULL,
+                                       &err), KT_ENOTFOUND);
+    assert_int_equal(kt_tts_synthesize(t, "<speak>Hello</spek>", "af_tiny", NULL, NULL, &err), KT_EFORMAT);
+    assert_non_null(strstr(err.msg, "line 1, column 15"));
+    char *ph = NULL;
+    assert_int_equal(kt_tts_phonemes(NULL, "Hello [pause:1s] world", "af_tiny", NULL, &ph, &err), KT_OK);
+    assert_non_null(strstr(ph, "\n[pause:1s]\n"));
+    kt_free(ph);
+    p = kt_tts_default_synth_params();
+    p.markup = KT_TTS_MARKUP_NONE;
+    assert_int_equal(kt_tts_phonemes(NULL, "Hello [pause:1s] world", "af_tiny", &p, &ph, &err), KT_OK);
+    assert_null(strstr(ph, "[pause"));
+    kt_free(ph);
+    char dir[] = "/tmp/kt_test_tts_XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/out.pcm", dir);
+    p = kt_tts_default_synth_params();
+    p.rate = 16000;
+    if (kt_tts_write_file(t, "Hello world.", "af_tiny", &p, path, NULL, &st, &err))
+        fail_msg("%s", err.msg);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(st.output_rate == 16000 && !strcmp(st.format, "pcm") && (size_t)sb.st_size == st.output_samples * 2);
+    assert_true(st.output_samples + 1 >= st.samples * 2 / 3 && st.output_samples <= st.samples * 2 / 3 + 1);
+    unlink(path);
+    rmdir(dir);
+    p.format = KT_TTS_FORMAT_OPUS;
+    p.rate = 44100;
+    assert_int_equal(kt_tts_output_check(&p, "x.opus", NULL, &err), KT_EINVAL);
+    assert_non_null(strstr(err.msg, "opus takes"));
+    p.format = KT_TTS_FORMAT_FLAC;
+    p.rate = 0;
+    assert_int_equal(kt_tts_output_check(&p, "-", NULL, &err), KT_EINVAL);
+    assert_int_equal(kt_tts_output_check(NULL, "x.aac", NULL, &err), KT_EINVAL);
+    kt_tts_close(t);
+}
+
+typedef struct {
     kt_tts *t;
     int k;
     audio a;
@@ -202,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_version),
         cmocka_unit_test(test_one_call),
         cmocka_unit_test(test_cancel_and_phonemes),
+        cmocka_unit_test(test_markup_and_formats),
         cmocka_unit_test(test_shared_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

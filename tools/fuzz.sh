@@ -11,7 +11,7 @@ set -e
 SECONDS_EACH=${1:-60}
 JOBS=${FUZZ_JOBS:-2}
 OUT=${FUZZ_OUT:-build-fuzz}
-PKGS="zlib libcjson sndfile openblas espeak-ng"
+PKGS="zlib libcjson sndfile openblas espeak-ng soxr expat"
 mkdir -p "$OUT/crashes" "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
@@ -45,7 +45,7 @@ seed() {
     fuzz_npy) pat='( -name *.npy -o -name *.npz )' ;;
     fuzz_zip) pat='( -name *.pth -o -name *.npz )' ;;
     fuzz_pth) pat='( -name *.pth -o -name *.pt )' ;;
-    fuzz_blend|fuzz_g2p|fuzz_chunk) pat='-name *.none' ;;
+    fuzz_blend|fuzz_g2p|fuzz_chunk|fuzz_markup) pat='-name *.none' ;;
     *) pat='( -name *.pt -o -name *.pth -o -name *.npy -o -name *.npz -o -name *.safetensors -o -name *.bin )' ;;
     esac
     set -f # the patterns go to find unexpanded

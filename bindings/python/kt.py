@@ -49,13 +49,15 @@ _WARNING_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
 class _SynthParams(ctypes.Structure):
     _fields_ = [("phonemes", c_int), ("lang", c_char_p), ("speed", ctypes.c_float), ("seed", ctypes.c_uint32),
                 ("first_chunk", c_int), ("lexicon", c_char_p), ("on_audio", _AUDIO_FN), ("on_timing", _TIMING_FN),
-                ("on_progress", _PROGRESS_FN), ("on_warning", _WARNING_FN), ("user", c_void_p)]
+                ("on_progress", _PROGRESS_FN), ("on_warning", _WARNING_FN), ("user", c_void_p),
+                ("markup", c_int), ("format", c_int), ("rate", c_int)]
 
 
 class _Stats(ctypes.Structure):
     _fields_ = [("samples", c_size_t), ("chunks", c_size_t), ("phonemes", c_size_t), ("lang", c_char_p),
                 ("load_seconds", c_double), ("voice_seconds", c_double), ("first_audio_seconds", c_double),
-                ("synthesis_seconds", c_double), ("synthesis_cpu_seconds", c_double)]
+                ("synthesis_seconds", c_double), ("synthesis_cpu_seconds", c_double),
+                ("output_samples", c_size_t), ("output_rate", c_int), ("format", c_char_p)]
 
 
 def _load():
@@ -94,6 +96,10 @@ class KtError(Exception):
         self.code = _lib.kt_status_name(status).decode()
         self.message = err.msg.decode("utf-8", "replace")
         super().__init__("%s (%s)" % (self.message, self.code))
+
+
+# kt_tts_format's names, in its order (index 0: from the extension).
+FORMATS = (None, "wav", "wav-f32", "flac", "vorbis", "opus", "mp3", "pcm", "pcm-f32")
 
 
 def _b(s):
@@ -165,9 +171,12 @@ class TTS:
             raise KtError(st, err)
         return out
 
-    def write(self, text, path, voice="af_heart", lang=None, phonemes=False, speed=1.0, seed=0, durations=None):
-        """Synthesizes text into path (.wav, .flac or .ogg); durations: a JSON file of the timings."""
+    def write(self, text, path, voice="af_heart", lang=None, phonemes=False, speed=1.0, seed=0, durations=None,
+              format=None, rate=0):
+        """Synthesizes text into path (format None: from the extension, .wav, .flac, .ogg, .opus, .mp3,
+        .pcm, .f32; or one of FORMATS) at rate Hz (0: SAMPLE_RATE); durations: a JSON file of the timings."""
         p, keep = self._params(lang, phonemes, speed, seed, None, None)
+        p.format, p.rate = FORMATS.index(format) if format else 0, rate
         err = _Error()
         st = _lib.kt_tts_write_file(self._h, _b(text), _b(voice), ctypes.byref(p), _b(path), _b(durations), None,
                                     ctypes.byref(err))

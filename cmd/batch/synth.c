@@ -113,9 +113,8 @@ kt_status batch_synthesize(batch_synth *s, const batch_job *j, float **audio, si
     kt_tts_synth_params p = kt_tts_default_synth_params();
     *audio = NULL;
     *n = 0;
-    if (j->kind == INPUT_SSML)
-        return kt_error_set(err, KT_EUNSUPPORTED, "ssml not supported in this build");
     p.phonemes = j->kind == INPUT_PHONEMES;
+    p.markup = j->kind == INPUT_SSML ? KT_TTS_MARKUP_SSML : KT_TTS_MARKUP_AUTO;
     p.lang = j->lang ? j->lang : s->e->lang;
     p.speed = (float)j->speed;
     p.seed = j->seed;

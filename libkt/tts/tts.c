@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "kt/kt.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,8 @@
 #include "kt/en.h"
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
+#include "kt/markup.h"
+#include "kt/strbuf.h"
 #include "kt/voice.h"
 #include "tts_impl.h"
 
@@ -218,8 +221,140 @@ static kt_status voice_lang(const char *voice, const char **lang, kt_error *err)
     return KT_OK;
 }
 
-static kt_status make_chunks(const kt_config *cfg, const char *text, const char *voice,
-                             const kt_tts_synth_params *p, kt_chunk_list *chunks, kt_error *err)
+/* What markup adds to each chunk: silence after it, a speed factor and a voice. */
+typedef struct {
+    double after; /* seconds of silence after the chunk */
+    double rate;  /* factor on the speed */
+    char *voice;  /* the <voice name> in effect, owned; NULL: the call's voice */
+    size_t vi;    /* its index in the loaded voices (set by load_span_voices) */
+} chunk_extra;
+
+/* The chunks of one call and what markup adds to them. */
+typedef struct {
+    kt_chunk_list chunks;
+    chunk_extra *extra; /* one per chunk; NULL when the input has no markup */
+    double lead;        /* seconds of silence before the first chunk */
+} tts_plan;
+
+static void plan_free(tts_plan *pl)
+{
+    for (size_t i = 0; pl->extra && i < pl->chunks.count; i++)
+        free(pl->extra[i].voice);
+    free(pl->extra);
+    kt_chunk_list_free(&pl->chunks);
+    memset(pl, 0, sizeof *pl);
+}
+
+/* Moves part's chunks to the end of pl, each with rate and voice (may be NULL). */
+static kt_status plan_append(tts_plan *pl, kt_chunk_list *part, double rate, const char *voice, kt_error *err)
+{
+    size_t n = pl->chunks.count + part->count;
+    kt_status st = KT_OK;
+    kt_chunk *items = realloc(pl->chunks.items, (n ? n : 1) * sizeof *items);
+    if (items)
+        pl->chunks.items = items;
+    chunk_extra *ex = items ? realloc(pl->extra, (n ? n : 1) * sizeof *ex) : NULL;
+    if (ex)
+        pl->extra = ex;
+    for (size_t i = 0; i < part->count && ex && !st; i++) {
+        chunk_extra e = {0, rate, voice ? strdup(voice) : NULL, 0};
+        if (voice && !e.voice)
+            break;
+        pl->extra[pl->chunks.count] = e;
+        pl->chunks.items[pl->chunks.count++] = part->items[i];
+        part->items[i].phonemes = NULL;
+    }
+    if (!ex || pl->chunks.count != n)
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_chunk_list_free(part);
+    return st;
+}
+
+/* 1 if s has a letter or digit (any non-ASCII byte counts): a segment worth phonemizing. */
+static int has_word_chars(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c >= 0x80 || (*c >= '0' && *c <= '9') || ((*c | 0x20) >= 'a' && (*c | 0x20) <= 'z'))
+            return 1;
+    return 0;
+}
+
+/* Segments of markup to chunks, pauses, rates and voices. */
+static kt_status markup_plan(const kt_segment_list *segs, const char *lang, const kt_config *cfg,
+                             const kt_tts_synth_params *p, tts_plan *pl, kt_error *err)
+{
+    kt_status st = KT_OK;
+    for (size_t i = 0; i < segs->count && !st; i++) {
+        const kt_segment *g = &segs->items[i];
+        kt_chunk_list part = {0};
+        if (g->kind == KT_SEG_PAUSE && pl->chunks.count)
+            pl->extra[pl->chunks.count - 1].after += g->seconds;
+        else if (g->kind == KT_SEG_PAUSE)
+            pl->lead += g->seconds;
+        if ((g->kind != KT_SEG_TEXT && g->kind != KT_SEG_PHONEMES) || !has_word_chars(g->text))
+            continue;
+        st = g->kind == KT_SEG_PHONEMES ? phoneme_chunks(g->text, cfg, &part, err)
+                                        : text_chunks(g->text, lang, cfg, p, &part, err);
+        if (st && st != KT_ENOMEM) {
+            char where[64];
+            snprintf(where, sizeof where, "markup at bytes %zu..%zu", g->start, g->end);
+            kt_error_prefix(err, where);
+        }
+        if (!st)
+            st = plan_append(pl, &part, g->rate, g->voice, err);
+        kt_chunk_list_free(&part);
+    }
+    if (!st && !has_words(&pl->chunks))
+        st = kt_error_set(err, KT_EINVAL, "no pronounceable words in the text");
+    return st;
+}
+
+/* Text with markup (SSML or [pause:...]) to a plan; text without any goes the plain way. */
+static kt_status text_plan(const kt_config *cfg, const char *text, const char *lang, const kt_tts_synth_params *p,
+                           tts_plan *pl, kt_error *err)
+{
+    size_t len = strlen(text);
+    kt_markup_mode mode = p->markup == KT_TTS_MARKUP_SSML ? KT_MARKUP_SSML : KT_MARKUP_AUTO;
+    kt_segment_list segs = {0};
+    if (p->markup == KT_TTS_MARKUP_NONE)
+        return text_chunks(text, lang, cfg, p, &pl->chunks, err);
+    if (p->markup != KT_TTS_MARKUP_AUTO && p->markup != KT_TTS_MARKUP_SSML)
+        return kt_error_set(err, KT_EINVAL, "unknown markup mode %d", p->markup);
+    kt_status st = kt_markup_parse(text, len, mode, &segs, err);
+    if (st) {
+        kt_error_prefix(err, "markup");
+        return st;
+    }
+    int ssml = mode == KT_MARKUP_SSML || kt_markup_is_ssml(text, len);
+    int plain = (segs.count == 0 && !ssml) ||
+                (segs.count == 1 && segs.items[0].kind == KT_SEG_TEXT && !strcmp(segs.items[0].text, text));
+    st = plain ? text_chunks(text, lang, cfg, p, &pl->chunks, err) : markup_plan(&segs, lang, cfg, p, pl, err);
+    kt_segment_list_free(&segs);
+    return st;
+}
+
+/* After the first chunk was cut in two: the first half has no pause after it, the rest of chunk
+ * 0's settings. */
+static kt_status plan_split_first(tts_plan *pl, size_t before, kt_error *err)
+{
+    size_t n = pl->chunks.count;
+    if (!pl->extra || n == before)
+        return KT_OK;
+    chunk_extra *ex = realloc(pl->extra, n * sizeof *ex);
+    if (!ex)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    pl->extra = ex;
+    memmove(ex + 1, ex, (n - 1) * sizeof *ex);
+    ex[0].after = 0;
+    if (ex[1].voice && !(ex[0].voice = strdup(ex[1].voice))) {
+        ex[0].voice = NULL;
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
+    return KT_OK;
+}
+
+static kt_status make_plan(const kt_config *cfg, const char *text, const char *voice, const kt_tts_synth_params *p,
+                           tts_plan *pl, kt_error *err)
 {
     const char *lang = p->lang;
     kt_status st;
@@ -229,9 +364,10 @@ static kt_status make_chunks(const kt_config *cfg, const char *text, const char 
         return kt_error_set(err, KT_EINVAL, "first_chunk must be 0..%d", KT_G2P_MAX_PHONEMES);
     if (!p->phonemes && !lang && (st = voice_lang(voice, &lang, err)))
         return st;
-    st = p->phonemes ? phoneme_chunks(text, cfg, chunks, err) : text_chunks(text, lang, cfg, p, chunks, err);
-    if (!st && p->first_chunk > 0)
-        st = kt_chunk_list_split_first(chunks, (size_t)p->first_chunk, err);
+    st = p->phonemes ? phoneme_chunks(text, cfg, &pl->chunks, err) : text_plan(cfg, text, lang, p, pl, err);
+    size_t before = pl->chunks.count;
+    if (!st && p->first_chunk > 0 && !(st = kt_chunk_list_split_first(&pl->chunks, (size_t)p->first_chunk, err)))
+        st = plan_split_first(pl, before, err);
     return st;
 }
 
@@ -240,26 +376,28 @@ kt_status kt_tts_phonemes(const char *config_path, const char *text, const char 
 {
     kt_tts_synth_params dp = kt_tts_default_synth_params();
     kt_config cfg = {0};
-    kt_chunk_list chunks = {0};
-    size_t len = 1;
+    tts_plan pl = {0};
+    kt_strbuf b = {0};
     kt_status st;
     *out = NULL;
     if (!voice)
         voice = "af_heart";
-    if ((st = load_config(config_path, &cfg, err)) || (st = make_chunks(&cfg, text, voice, p ? p : &dp, &chunks, err)))
+    if ((st = load_config(config_path, &cfg, err)) || (st = make_plan(&cfg, text, voice, p ? p : &dp, &pl, err)))
         goto done;
-    for (size_t i = 0; i < chunks.count; i++)
-        len += strlen(chunks.items[i].phonemes) + 1;
-    if (!(*out = malloc(len))) {
-        st = kt_error_set(err, KT_ENOMEM, "out of memory");
-        goto done;
+    if (pl.lead > 0)
+        kt_strbuf_printf(&b, "[pause:%gs]\n", pl.lead);
+    for (size_t i = 0; i < pl.chunks.count; i++) {
+        kt_strbuf_printf(&b, "%s\n", pl.chunks.items[i].phonemes);
+        if (pl.extra && pl.extra[i].after > 0)
+            kt_strbuf_printf(&b, "[pause:%gs]\n", pl.extra[i].after);
     }
-    char *w = *out;
-    for (size_t i = 0; i < chunks.count; i++)
-        w += sprintf(w, "%s\n", chunks.items[i].phonemes);
-    *w = '\0';
+    if (kt_strbuf_failed(&b) || !b.data)
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    else
+        *out = b.data, b.data = NULL; /* the buffer's text, now the caller's */
 done:
-    kt_chunk_list_free(&chunks);
+    kt_strbuf_free(&b);
+    plan_free(&pl);
     kt_config_free(&cfg);
     return st;
 }
@@ -310,6 +448,8 @@ size_t kt_tts_chunk_units(const kt_tts_chunk *c, kt_tts_timing *units, char (*sy
     long f = c->token_frames[0]; /* BOS frames come first */
     const unsigned char *p = (const unsigned char *)c->phonemes;
     size_t n = 0;
+    if (c->n_tokens < 2 || !c->token_frames) /* a pause: no units */
+        return 0;
     for (int i = 1; i + 1 < c->n_tokens && *p; i++, n++) {
         size_t len = 1;
         while (p[len] && (p[len] & 0xC0) == 0x80)
@@ -340,9 +480,63 @@ static kt_status deliver_timing(const kt_tts_chunk *c, const kt_tts_synth_params
     return st;
 }
 
+/* The voices of one call: the call's own, then each one <voice name> spans use, loaded once. */
+typedef struct {
+    kt_voice *items;
+    size_t count;
+} voice_set;
+
+static void voice_set_free(voice_set *vs)
+{
+    for (size_t i = 0; i < vs->count; i++)
+        kt_voice_free(&vs->items[i]);
+    free(vs->items);
+    memset(vs, 0, sizeof *vs);
+}
+
+/* Loads the call's voice as vs->items[0] and each voice the plan's spans name, once. */
+static kt_status load_voices(const kt_tts *t, const char *voice, tts_plan *pl, voice_set *vs, kt_error *err)
+{
+    size_t n = 1;
+    for (size_t i = 0; pl->extra && i < pl->chunks.count; i++)
+        n += pl->extra[i].voice != NULL;
+    if (!(vs->items = calloc(n, sizeof *vs->items)))
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_status st = load_voice(t, voice, &vs->items[0], err);
+    vs->count = 1;
+    for (size_t i = 0; !st && pl->extra && i < pl->chunks.count; i++) {
+        chunk_extra *e = &pl->extra[i];
+        if (!e->voice)
+            continue;
+        for (size_t j = 0; j < i && !e->vi; j++)
+            if (pl->extra[j].voice && !strcmp(pl->extra[j].voice, e->voice))
+                e->vi = pl->extra[j].vi;
+        if (!e->vi && !(st = load_voice(t, e->voice, &vs->items[vs->count], err)))
+            e->vi = vs->count++;
+    }
+    return st;
+}
+
+/* Hands seconds of silence to on_audio as a chunk without tokens; *offset counts the samples. */
+static kt_status deliver_silence(double seconds, size_t index, size_t count, const kt_tts_synth_params *p,
+                                 size_t *offset, kt_error *err)
+{
+    size_t n = (size_t)lround(seconds * KT_SAMPLE_RATE);
+    float *zeros = calloc(n ? n : 1, sizeof *zeros);
+    kt_status st = KT_OK;
+    if (!zeros)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_tts_chunk c = {index, count, "", zeros, n, *offset, NULL, 0, 0, 0};
+    if (n && p->on_audio && p->on_audio(p->user, &c))
+        st = kt_error_set(err, KT_ECANCELED, "canceled");
+    *offset += n;
+    free(zeros);
+    return st;
+}
+
 /* Synthesizes chunk i and hands it to the callbacks; *offset counts the samples so far. */
 static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *chunks, size_t i,
-                             const kt_tts_synth_params *p, size_t *offset, kt_error *err)
+                             const kt_tts_synth_params *p, double rate, size_t *offset, kt_error *err)
 {
     const char *ps = chunks->items[i].phonemes;
     kt_synth_params sp = kt_synth_default_params();
@@ -350,7 +544,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
     double t0 = now_seconds();
     int *ids = NULL;
     size_t n = 0;
-    sp.speed = p->speed > 0 ? p->speed : 1.0f; /* 0: the default (negative ones are refused before) */
+    sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * rate); /* 0: the default (negative ones refused before) */
     sp.seed = p->seed;
     kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
     if (!st) {
@@ -374,18 +568,24 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
     return st;
 }
 
-static kt_status synth_all(runner *r, const kt_voice *v, const kt_chunk_list *chunks, const kt_tts_synth_params *p,
+static kt_status synth_all(runner *r, const voice_set *vs, const tts_plan *pl, const kt_tts_synth_params *p,
                            kt_tts_stats *stats, kt_error *err)
 {
+    const kt_chunk_list *chunks = &pl->chunks;
     double t0 = now_seconds(), c0 = cpu_seconds();
     size_t offset = 0;
     kt_status st = KT_OK;
+    if (pl->lead > 0)
+        st = deliver_silence(pl->lead, 0, chunks->count, p, &offset, err);
     for (size_t i = 0; i < chunks->count && !st; i++) {
+        const chunk_extra *e = pl->extra ? &pl->extra[i] : NULL;
         if (p->on_progress && p->on_progress(p->user, i, chunks->count))
             return kt_error_set(err, KT_ECANCELED, "canceled");
-        st = synth_chunk(r, v, chunks, i, p, &offset, err);
+        st = synth_chunk(r, &vs->items[e ? e->vi : 0], chunks, i, p, e ? e->rate : 1.0, &offset, err);
         if (i == 0)
             stats->first_audio_seconds = now_seconds() - t0;
+        if (!st && e && e->after > 0)
+            st = deliver_silence(e->after, i, chunks->count, p, &offset, err);
     }
     if (!st && p->on_progress && p->on_progress(p->user, chunks->count, chunks->count))
         st = kt_error_set(err, KT_ECANCELED, "canceled");
@@ -395,20 +595,20 @@ static kt_status synth_all(runner *r, const kt_voice *v, const kt_chunk_list *ch
     return st;
 }
 
-static kt_status synth_locked(kt_tts *t, const kt_voice *v, const kt_chunk_list *chunks,
-                              const kt_tts_synth_params *p, kt_tts_stats *stats, kt_error *err)
+static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl, const kt_tts_synth_params *p,
+                              kt_tts_stats *stats, kt_error *err)
 {
     runner r = {t->model, NULL};
     kt_status st;
     if (t->single_caller) {
         pthread_mutex_lock(&t->lock);
-        st = synth_all(&r, v, chunks, p, stats, err);
+        st = synth_all(&r, vs, pl, p, stats, err);
         pthread_mutex_unlock(&t->lock);
         return st;
     }
     if ((st = kt_synth_state_create(t->model, &r.state, err)))
         return st;
-    st = synth_all(&r, v, chunks, p, stats, err);
+    st = synth_all(&r, vs, pl, p, stats, err);
     kt_synth_state_free(r.state);
     return st;
 }
@@ -418,8 +618,8 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
 {
     kt_tts_synth_params dp = kt_tts_default_synth_params();
     kt_tts_stats ds;
-    kt_chunk_list chunks = {0};
-    kt_voice v = {0};
+    tts_plan pl = {0};
+    voice_set vs = {0};
     kt_status st;
     if (!p)
         p = &dp;
@@ -433,22 +633,28 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
         voice = "af_heart";
     if (p->speed != 0 && !(p->speed >= KT_TTS_SPEED_MIN && p->speed <= KT_TTS_SPEED_MAX))
         return kt_error_set(err, KT_EINVAL, "speed must be 0.1..10 (0: the default 1.0)");
-    double tv = now_seconds(); /* the voice first: an unknown voice is named as such */
-    if ((st = load_voice(t, voice, &v, err)))
+    kt_voice first = {0}; /* the voice first: an unknown voice is named as such, not as text its
+                             language cannot read */
+    st = load_voice(t, voice, &first, err);
+    kt_voice_free(&first);
+    if (st)
+        goto done;
+    if ((st = make_plan(kt_model_config(t->model), text, voice, p, &pl, err)))
+        goto done;
+    double tv = now_seconds();
+    if ((st = load_voices(t, voice, &pl, &vs, err)))
         goto done;
     stats->voice_seconds = now_seconds() - tv;
-    if ((st = make_chunks(kt_model_config(t->model), text, voice, p, &chunks, err)))
-        goto done;
     stats->lang = p->lang;
     kt_error le; /* chunking above already refused a voice of no or mixed language */
     if (!stats->lang && !p->phonemes && voice_lang(voice, &stats->lang, &le))
         stats->lang = NULL;
-    stats->chunks = chunks.count;
-    for (size_t i = 0; i < chunks.count; i++)
-        stats->phonemes += chunks.items[i].n_symbols;
-    st = synth_locked(t, &v, &chunks, p, stats, err);
+    stats->chunks = pl.chunks.count;
+    for (size_t i = 0; i < pl.chunks.count; i++)
+        stats->phonemes += pl.chunks.items[i].n_symbols;
+    st = synth_locked(t, &vs, &pl, p, stats, err);
 done:
-    kt_voice_free(&v);
-    kt_chunk_list_free(&chunks);
+    voice_set_free(&vs);
+    plan_free(&pl);
     return st;
 }

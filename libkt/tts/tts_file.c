@@ -9,16 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kt/audio.h"
+#include "kt/audio_out.h"
 #include "kt/io.h"
 #include "tts_impl.h"
 
 typedef struct {
     const kt_tts_synth_params *user; /* the caller's parameters: their callbacks run too */
-    float *audio;
-    size_t n, cap;
-    int streaming, stream_open;
-    kt_wav_stream stream;
+    const char *path;           /* the file, or "-" for stdout */
+    kt_audio_out_format format; /* checked against rate before the work */
+    int rate, streaming;
+    kt_audio_writer *w;         /* opened with the first samples */
     cJSON *dur; /* array of chunk objects, or NULL */
     kt_status st;
     kt_error err;
@@ -26,27 +26,16 @@ typedef struct {
 
 static int sink_add(sink *s, const float *x, size_t n)
 {
-    if (s->streaming) {
-        if ((!s->stream_open && kt_wav_stream_open(&s->stream, stdout, KT_SAMPLE_RATE, &s->err)) ||
-            kt_wav_stream_write(&s->stream, x, n, &s->err)) {
-            kt_error_prefix(&s->err, "-");
-            return s->st = s->err.code;
-        }
-        s->stream_open = 1;
-        return 0;
+    kt_status st = KT_OK;
+    if (!s->w)
+        st = s->streaming ? kt_audio_writer_open_fd(1, s->format, KT_SAMPLE_RATE, s->rate, &s->w, &s->err)
+                          : kt_audio_writer_open(s->path, s->format, KT_SAMPLE_RATE, s->rate, &s->w, &s->err);
+    if (!st)
+        st = kt_audio_writer_write(s->w, x, n, &s->err);
+    if (st) {
+        kt_error_prefix(&s->err, s->path);
+        return s->st = st;
     }
-    if (s->n + n > s->cap) {
-        size_t cap = s->cap ? s->cap : 1 << 16;
-        while (cap < s->n + n)
-            cap *= 2;
-        float *a = realloc(s->audio, cap * sizeof *a);
-        if (!a)
-            return s->st = kt_error_set(&s->err, KT_ENOMEM, "out of memory");
-        s->audio = a;
-        s->cap = cap;
-    }
-    memcpy(s->audio + s->n, x, n * sizeof *x);
-    s->n += n;
     return 0;
 }
 
@@ -88,7 +77,7 @@ static int add_durations(sink *s, const kt_tts_chunk *c)
 static int on_audio(void *user, const kt_tts_chunk *c)
 {
     sink *s = user;
-    if ((s->dur && add_durations(s, c)) || sink_add(s, c->samples, c->n_samples))
+    if ((s->dur && c->n_tokens > 0 && add_durations(s, c)) || sink_add(s, c->samples, c->n_samples))
         return 1;
     return s->user->on_audio ? s->user->on_audio(s->user->user, c) : 0;
 }
@@ -152,39 +141,94 @@ static kt_tts_synth_params wrap(const kt_tts_synth_params *p, sink *s)
     return w;
 }
 
-kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, const kt_tts_synth_params *p,
-                            const char *path, const char *durations_path, kt_tts_stats *stats, kt_error *err)
+_Static_assert(KT_TTS_FORMAT_WAV == (int)KT_AOUT_WAV && KT_TTS_FORMAT_PCM_F32 == (int)KT_AOUT_PCM_F32,
+               "kt_tts_format mirrors kt_audio_out_format");
+
+/* The format and rate of the output, checked before any work. */
+static kt_status pick_format(const kt_tts_synth_params *p, sink *s, kt_error *err)
+{
+    kt_error e;
+    if (p->format < KT_TTS_FORMAT_AUTO || p->format > KT_TTS_FORMAT_PCM_F32)
+        return kt_error_set(err, KT_EINVAL, "unknown format %d", p->format);
+    s->format = p->format ? (kt_audio_out_format)p->format
+                          : s->streaming ? KT_AOUT_WAV : kt_audio_out_format_from_path(s->path);
+    if (s->format == KT_AOUT_UNKNOWN)
+        return kt_error_set(err, KT_EINVAL, "%s: unknown audio format (use .wav, .flac, .ogg, .opus, .mp3, .pcm, "
+                            ".raw, .f32 or a format)", s->path);
+    s->rate = p->rate ? p->rate : KT_SAMPLE_RATE;
+    if (kt_audio_out_check_rate(s->format, s->rate, &e))
+        return kt_error_set(err, KT_EINVAL, "%s", e.msg);
+    if (s->streaming && (s->format == KT_AOUT_FLAC || s->format == KT_AOUT_VORBIS))
+        return kt_error_set(err, KT_EINVAL, "cannot stream %s to stdout (use wav, wav-f32, pcm, pcm-f32, opus or mp3)",
+                            kt_audio_out_format_name(s->format));
+    return KT_OK;
+}
+
+/* Sets up s for path and checks every output before the work, not after. */
+static kt_status check_outputs(const kt_tts_synth_params *p, sink *s, const char *path, const char *durations_path,
+                               kt_error *err)
+{
+    kt_status st;
+    if (!path)
+        return kt_error_set(err, KT_EINVAL, "no output file given");
+    s->path = path;
+    s->streaming = !strcmp(path, "-");
+    if ((st = pick_format(p, s, err)))
+        return st;
+    const char *outs[] = {s->streaming ? NULL : path, durations_path};
+    for (size_t i = 0; i < 2; i++)
+        if (outs[i] && (st = kt_output_check(outs[i], err)))
+            return kt_error_prefix(err, outs[i]), st;
+    return KT_OK;
+}
+
+kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *path, const char *durations_path,
+                              kt_error *err)
 {
     kt_tts_synth_params dp = kt_tts_default_synth_params();
     sink s;
     memset(&s, 0, sizeof s);
+    return check_outputs(p ? p : &dp, &s, path, durations_path, err);
+}
+
+kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, const kt_tts_synth_params *p,
+                            const char *path, const char *durations_path, kt_tts_stats *stats, kt_error *err)
+{
+    kt_tts_synth_params dp = kt_tts_default_synth_params();
+    kt_tts_stats ds;
+    sink s;
+    kt_status st;
+    memset(&s, 0, sizeof s);
     s.user = p ? p : &dp;
-    if (!path)
-        return kt_error_set(err, KT_EINVAL, "no output file given");
-    s.streaming = !strcmp(path, "-");
-    if (!s.streaming && kt_audio_format_from_path(path) == KT_AUDIO_UNKNOWN)
-        return kt_error_set(err, KT_EINVAL, "%s: unknown audio format (use .wav, .flac or .ogg)", path);
-    const char *outs[] = {s.streaming ? NULL : path, durations_path};
-    for (size_t i = 0; i < 2; i++) /* every output checked before the work, not after */
-        if (outs[i]) {
-            kt_status cs = kt_output_check(outs[i], err);
-            if (cs)
-                return kt_error_prefix(err, outs[i]), cs;
-        }
+    if (!stats)
+        stats = &ds;
+    if ((st = check_outputs(s.user, &s, path, durations_path, err)))
+        return st;
     if (durations_path && !(s.dur = cJSON_CreateArray()))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     kt_tts_synth_params w = wrap(s.user, &s);
-    kt_status st = kt_tts_synthesize(tts, text, voice, &w, stats, err);
+    st = kt_tts_synthesize(tts, text, voice, &w, stats, err);
     if (st == KT_ECANCELED && s.st) { /* the sink failed, not the caller */
         st = s.st;
         if (err)
             *err = s.err;
     }
-    if (!st && !s.streaming && (st = kt_audio_write(path, s.audio, s.n, KT_SAMPLE_RATE, err)))
-        kt_error_prefix(err, path);
+    if (!st && !s.w && sink_add(&s, NULL, 0)) { /* no samples: an empty file of the format */
+        st = s.st;
+        if (err)
+            *err = s.err;
+    }
+    if (!st) {
+        st = kt_audio_writer_close(s.w, &stats->output_samples, err);
+        s.w = NULL;
+        if (st)
+            kt_error_prefix(err, path);
+    }
+    stats->output_rate = s.rate;
+    stats->format = kt_audio_out_format_name(s.format);
     if (!st && durations_path && (st = write_durations(durations_path, s.dur, err)) && !s.streaming)
         kt_output_remove(path); /* no output of a failed run stays behind */
+    kt_audio_writer_abort(s.w);
     cJSON_Delete(s.dur);
-    free(s.audio);
     return st;
 }

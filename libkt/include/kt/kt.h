@@ -103,6 +103,30 @@ typedef int (*kt_tts_timing_fn)(void *user, const kt_tts_timing *units, size_t n
 typedef int (*kt_tts_progress_fn)(void *user, size_t chunks_done, size_t chunks_total);
 typedef void (*kt_tts_warning_fn)(void *user, const char *message);
 
+/* The audio encodings of kt_tts_write_file (docs/audio.md). */
+typedef enum {
+    KT_TTS_FORMAT_AUTO = 0, /* from the file's extension; "-" streams WAV */
+    KT_TTS_FORMAT_WAV,      /* WAV, 16-bit PCM (.wav) */
+    KT_TTS_FORMAT_WAV_F32,  /* WAV, 32-bit float */
+    KT_TTS_FORMAT_FLAC,     /* FLAC, 16-bit (.flac) */
+    KT_TTS_FORMAT_VORBIS,   /* Ogg Vorbis (.ogg, .oga) */
+    KT_TTS_FORMAT_OPUS,     /* Ogg Opus (.opus): 8000, 12000, 16000, 24000 or 48000 Hz */
+    KT_TTS_FORMAT_MP3,      /* MP3 (.mp3): 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000 Hz */
+    KT_TTS_FORMAT_PCM,      /* raw signed 16-bit little-endian (.pcm, .raw) */
+    KT_TTS_FORMAT_PCM_F32   /* raw 32-bit float little-endian (.f32) */
+} kt_tts_format;
+
+/* The output rates kt_tts_write_file takes (both included); 0 means KT_SAMPLE_RATE. */
+#define KT_TTS_RATE_MIN 8000
+#define KT_TTS_RATE_MAX 48000
+
+/* How the text is read (docs/markup.md). */
+typedef enum {
+    KT_TTS_MARKUP_AUTO = 0, /* SSML when it starts with <speak>, else plain text where [pause:0.5s] is a pause */
+    KT_TTS_MARKUP_SSML,     /* always SSML (input without <speak> read as if wrapped in one) */
+    KT_TTS_MARKUP_NONE      /* the text as it is */
+} kt_tts_markup;
+
 /* The speaking rates accepted (both included). */
 #define KT_TTS_SPEED_MIN 0.1f
 #define KT_TTS_SPEED_MAX 10.0f
@@ -122,6 +146,12 @@ typedef struct {
     kt_tts_progress_fn on_progress; /* before each chunk (done = chunks finished) and at the end */
     kt_tts_warning_fn on_warning;   /* e.g. symbols the model cannot speak, dropped from the text */
     void *user;                     /* passed to the callbacks */
+    int markup;         /* kt_tts_markup; ignored for phonemes. Pauses come to on_audio as silent chunks
+                           (n_tokens 0, phonemes ""); <voice name> spans use that voice, <prosody rate>
+                           and <emphasis> multiply speed */
+    int format;         /* kt_tts_write_file: kt_tts_format */
+    int rate;           /* kt_tts_write_file: output rate, KT_TTS_RATE_MIN..KT_TTS_RATE_MAX (resampled);
+                           0: KT_SAMPLE_RATE */
 } kt_tts_synth_params;
 
 /* Defaults: every field 0 / NULL (speed 1.0, seed 0, no callbacks). */
@@ -136,6 +166,9 @@ typedef struct {
     double first_audio_seconds;   /* from the start of synthesis to the first chunk's samples */
     double synthesis_seconds;     /* the whole synthesis (after G2P and the voice) */
     double synthesis_cpu_seconds; /* process CPU time during it, all threads */
+    size_t output_samples;        /* kt_tts_write_file: samples written at output_rate */
+    int output_rate;              /* kt_tts_write_file: the file's rate */
+    const char *format;           /* kt_tts_write_file: the encoding's name ("wav", "flac", ...) */
 } kt_tts_stats;
 
 /* Turns text into audio delivered through p->on_audio. voice: a voice name looked up in
@@ -148,18 +181,28 @@ typedef struct {
 KT_API kt_status kt_tts_synthesize(kt_tts *tts, const char *text, const char *voice,
                                    const kt_tts_synth_params *p, kt_tts_stats *stats, kt_error *err);
 
-/* kt_tts_synthesize into a file: path ending in .wav (16-bit PCM), .flac or .ogg, written whole
- * and atomically; "-" streams WAV to stdout chunk by chunk. p's callbacks are called too.
- * durations_path (may be NULL) receives each chunk's phonemes and token frames and each phoneme's
- * start and end as JSON. Errors: those of kt_tts_synthesize; KT_EINVAL for an unknown extension;
- * KT_EIO when the folder is missing or not writable (checked before synthesizing) or writing fails. */
+/* kt_tts_synthesize into a file in p->format (KT_TTS_FORMAT_AUTO: from the extension: .wav, .flac,
+ * .ogg, .opus, .mp3, .pcm, .raw, .f32) at p->rate, written to a temp file and renamed into place when
+ * complete; "-" streams to stdout chunk by chunk (wav, wav-f32, pcm, pcm-f32, opus or mp3; AUTO: WAV).
+ * p's callbacks are called too. durations_path (may be NULL) receives each chunk's phonemes and
+ * token frames and each phoneme's start and end as JSON (times at KT_SAMPLE_RATE). Errors: those of
+ * kt_tts_synthesize; KT_EINVAL for an unknown extension or format, a rate the format does not take,
+ * or a format that cannot stream; KT_EIO when the folder is missing or not writable (checked before
+ * synthesizing) or writing fails. */
 KT_API kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice,
                                    const kt_tts_synth_params *p, const char *path, const char *durations_path,
                                    kt_tts_stats *stats, kt_error *err);
 
+/* The checks kt_tts_write_file makes before synthesizing, for a caller that wants them before
+ * opening a model: KT_EINVAL for an unknown extension or format, a rate the format does not take
+ * (p->format, p->rate; p may be NULL) or a format that cannot stream to "-"; KT_EIO when the folder
+ * of path or durations_path (may be NULL) is missing or not writable. Messages name the file. */
+KT_API kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *path, const char *durations_path,
+                                     kt_error *err);
+
 /* The phonemes kt_tts_synthesize would speak, one chunk per line (malloc'd, the caller frees it
- * with kt_free), without loading a model: config_path NULL means the built-in config. Only
- * p->phonemes, p->lang and p->first_chunk are used; voice picks the language when p->lang is NULL.
+ * with kt_free), a markup pause as a line "[pause:Ns]", without loading a model: config_path NULL
+ * means the built-in config. Only p->phonemes, p->lang, p->first_chunk, p->lexicon and p->markup are used; voice picks the language when p->lang is NULL.
  * Errors: those of kt_tts_synthesize about text and phonemes; those of reading the config. */
 KT_API kt_status kt_tts_phonemes(const char *config_path, const char *text, const char *voice,
                                  const kt_tts_synth_params *p, char **out, kt_error *err);
