@@ -3,7 +3,7 @@
 # chunk of ~506 phonemes without punctuation (~52 s of audio on the random-weight model; the
 # chunker cannot cut it before 510 phonemes) and the paragraph of bench/synth.py. Prints the
 # peak (kt-synth --json peak_rss_bytes and /usr/bin/time's maxrss when present), the audio
-# length and the ratios to issue 4's 600 MB and to the weights file. Figures only, never pass/fail.
+# length and the ratios to a 600 MB budget and to the weights file. Figures only, never pass/fail.
 #   env: BENCH_MEM_THREADS (default 2)
 BUILD=${1:-build}
 . bench/common.sh

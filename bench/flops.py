@@ -4,8 +4,8 @@
     flops.py CONFIG [--tokens T] [--frames F] [--json]
 
 Counts the MACs of every matrix product and convolution in the forward pass from the layer
-shapes the config implies (../shared/spec/kokoro-architecture.md sections 2-8; the per-token and
-per-frame formulas of section 13). Elementwise work (norms, activations, Snake, the harmonic
+shapes the config implies (every network of the model, as docs/model.md lists them; per token
+and per frame). Elementwise work (norms, activations, Snake, the harmonic
 source, STFT/iSTFT) is not counted, nor are the style-only fc layers (once per utterance), as in
 the spec. Without --tokens/--frames it prints the per-token and per-frame breakdowns and the cost
 per second of audio; with them, the total for one utterance of T tokens (BOS/EOS included) and F

@@ -5,7 +5,7 @@
  *
  * A Conv1d(Cin -> Cout, k) over L columns is, after im2col, C[Cout, L] = W[Cout, Cin*k] x
  * X[Cin*k, L]: M = Cout, K = Cin*k, N = L. The shapes below are the convolutions that carry
- * most of the model's MACs (spec section 13) for an utterance of FRAMES frames, plus a square
+ * most of the model's MACs (bench/flops.py counts them) for an utterance of FRAMES frames, plus a square
  * 1024 for reference. Each shape runs with 1 thread and with all cores (openblas_set_num_threads),
  * best of several runs. OPENBLAS_CORETYPE in the environment is left as it is and printed, with
  * the kernel set OpenBLAS chose.

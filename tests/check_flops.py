@@ -2,8 +2,8 @@
 """check_flops.py - bench/flops.py's MAC counter against two independent counts.
 
 1. The real config (../shared/kokoro/config.json; skipped without ../shared): every per-token and
-   per-frame figure of spec section 13 (a hook count made upstream), exactly where the spec gives
-   the exact number, to the printed rounding elsewhere (658.4 M MAC per frame, 79.4 M per token,
+   per-frame figure of the model's published cost table (a hook count made upstream), exactly where
+   the table gives the exact number, to the printed rounding elsewhere (658.4 M MAC per frame, 79.4 M per token,
    52.7 GFLOP per audio second, the generator table).
 2. The committed tiny model (fixtures/tiny): a forward pass of the PyTorch reference
    (tests/reference/kokoro_ref.py) with its conv, conv_t, linear, lstm and attention products

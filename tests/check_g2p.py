@@ -5,7 +5,7 @@ Upstream (misaki through phonemizer) calls libespeak-ng's espeak_TextToPhonemes,
 does the same through ctypes (IPA, tie '^', clause by clause), independently of kt's C code. The
 text is split at punctuation (phonemizer's preserve_punctuation marks), each piece phonemized, its
 clauses joined by spaces, language-switch flags "(..)" removed, the punctuation put back
-(whitespace runs in a mark group collapsed to one space), and the mapping of spec section 11
+(whitespace runs in a mark group collapsed to one space), and the espeak-to-Kokoro mapping
 applied (English: the espeak fallback list longest key first, (\\S)U+0329 -> ᵊ\\1,
 American/British specifics, o->ɔ ɾ->T ʔ->t, ^ deleted; other languages: EspeakG2P's map, ^ and -
 deleted). Symbols outside config.json's vocab are dropped. The result must equal
