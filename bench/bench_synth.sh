@@ -2,7 +2,8 @@
 # kt-synth fp32 against the PyTorch reference (1 and 2 threads) on three phoneme inputs, with the
 # machine's FMA peak and OpenBLAS sgemm rate for the floor. Figures only, never pass/fail.
 #   env: BENCH_RUNS=3,1,1 (best of N for short,paragraph,long; 0 skips), BENCH_THREADS=1,2,
-#        BENCH_BF16=auto|off (also kt-synth --bf16 when it has that option)
+#        BENCH_BF16=auto|off (also kt-synth --bf16 when it has that option),
+#        BENCH_Q8=on|off (also kt-synth on kt-convert --dtype q8 of the model)
 BUILD=${1:-build}
 . bench/common.sh
 B="$BUILD/bench"
@@ -36,5 +37,5 @@ P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
 echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"
 "$PY" bench/synth.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \
-    --runs "${BENCH_RUNS:-3,1,1}" --threads-list "${BENCH_THREADS:-1,2}" --bf16 "${BENCH_BF16:-auto}" \
+    --runs "${BENCH_RUNS:-3,1,1}" --threads-list "${BENCH_THREADS:-1,2}" --bf16 "${BENCH_BF16:-auto}" --q8 "${BENCH_Q8:-on}" \
     --peak-gflops "$PN" --peak1-gflops "$P1" --sgemm-gflops "${SG:-0}" --json "$B/synth.json"

@@ -21,7 +21,8 @@ Each is the best (minimum) of N runs, N per input from --runs. CPU s is the CPU 
 synthesis (kt-synth) or of the forward passes (reference): on a machine shared with other programs
 it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
 also runs that (unless --bf16 off) and compares its audio with the f32 run's (bench/audio_cmp.py:
-waveform SNR, max abs difference, and SNR of the STFT magnitudes). Prints a table and the floor:
+waveform SNR, max abs difference, and SNR of the STFT magnitudes); likewise kt-synth on
+`kt-convert --dtype q8` of the model (unless --q8 off). Prints a table and the floor:
 the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak
 (bench/fma_peak) and over the OpenBLAS sgemm rate (bench/sgemm_rate), both passed in through
 --peak-gflops / --sgemm-gflops. Never pass/fail.
@@ -71,11 +72,11 @@ def kt_chunks(a, text):
     return [line for line in r.stdout.split("\n") if line.strip()]
 
 
-def kt_run(a, text, threads, bf16=False, first_chunk=0):
+def kt_run(a, text, threads, bf16=False, first_chunk=0, model=None):
     """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure)."""
     with tempfile.TemporaryDirectory() as tmp:
         dur_path = os.path.join(tmp, "durations.json")
-        cmd = [os.path.join(a.build, "kt-synth"), "-m", a.model, "-c", a.config, "-v", a.voice,
+        cmd = [os.path.join(a.build, "kt-synth"), "-m", model or a.model, "-c", a.config, "-v", a.voice,
                "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, "--json", text]
         if bf16:
             cmd.insert(-1, "--bf16")
@@ -116,6 +117,17 @@ def kt_run(a, text, threads, bf16=False, first_chunk=0):
             "first": js["first_audio_seconds"], "first_proc": t_audio, "header_proc": t_header,
             "first_chunk_audio": c0["end"] - c0["start"], "rss_kib": ru.ru_maxrss,
             "cpu": js["synthesis_cpu_seconds"], "chunks_tf": chunks, "pcm": b"".join(parts)[WAV_HEADER:]}
+
+
+def kt_q8_model(a, tmp):
+    """kt-convert --dtype q8 of the model into tmp -> its path (None when the conversion fails)."""
+    out = os.path.join(tmp, "q8.safetensors")
+    r = subprocess.run([os.path.join(a.build, "kt-convert"), a.model, "-o", out, "--dtype", "q8"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"kt-convert --dtype q8 failed: {r.stderr.strip()}", file=sys.stderr)
+        return None
+    return out
 
 
 def kt_has_bf16(a):
@@ -223,6 +235,8 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--bf16", default="auto", choices=["auto", "off"],
                     help="also run kt-synth --bf16 when kt-synth has it (auto)")
+    ap.add_argument("--q8", default="on", choices=["on", "off"],
+                    help="also run kt-synth on kt-convert --dtype q8 of the model (on)")
     ap.add_argument("--first-chunk", type=int, default=8,
                     help="also stream the short input with kt-synth --first-chunk N (0: no)")
     ap.add_argument("--torch-worker", action="store_true")
@@ -237,6 +251,20 @@ def main():
     runs = [int(x) for x in a.runs.split(",")]
     threads = [int(x) for x in a.threads_list.split(",")]
     bf16 = a.bf16 != "off" and kt_has_bf16(a)
+    with tempfile.TemporaryDirectory() as qdir:
+        q8 = kt_q8_model(a, qdir) if a.q8 == "on" else None
+        return bench(a, cfg, runs, threads, bf16, q8)
+
+
+def vs_f32(res, t, r):
+    """Length and audio comparison of run r with the f32 run at t threads (None when no f32 run)."""
+    if not res[("kt", t)]:
+        return None
+    c = audio_cmp.compare(audio_cmp.pcm16(res[("kt", t)]["pcm"]), audio_cmp.pcm16(r["pcm"]))
+    return c, (len(r["pcm"]) // 2, len(res[("kt", t)]["pcm"]) // 2)
+
+
+def bench(a, cfg, runs, threads, bf16, q8):
     js = kt_json_fields(a, INPUTS[0][1])
     print("kt-synth --json reports:", ", ".join(sorted(js)) if js else "n/a (run failed)")
     rows = []
@@ -250,6 +278,8 @@ def main():
             res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
             if bf16:
                 res[("kt-bf16", t)] = best_of([kt_run(a, text, t, bf16=True) for _ in range(n)])
+            if q8:
+                res[("kt-q8", t)] = best_of([kt_run(a, text, t, model=q8) for _ in range(n)])
             res[("torch", t)] = torch_runs(a, chunks, t, n)
             if name == "short" and a.first_chunk:
                 res[("kt-first", t)] = best_of([kt_run(a, text, t, first_chunk=a.first_chunk) for _ in range(n)])
@@ -260,7 +290,7 @@ def main():
         macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
         gflop = 2 * macs / 1e9
         for t in threads:
-            engines = (("kt", "kt-bf16") if bf16 else ("kt",)) + ("torch",)
+            engines = ("kt",) + (("kt-bf16",) if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
             engines += tuple(e for e in ("kt-first", "kt-bf16-first") if (e, t) in res)
             for eng in engines:
                 r = res[(eng, t)]
@@ -268,7 +298,7 @@ def main():
                     rows.append({"input": name, "engine": eng, "threads": t})
                     continue
                 ref = res[("torch", t)] if not eng.endswith("-first") else None  # other chunks: no ratio
-                g = gflop if not eng.endswith("-first") else 2 * sum(flops.utterance(cfg, T, F)
+                g = gflop if eng not in ("kt-first", "kt-bf16-first", "kt-q8") else 2 * sum(flops.utterance(cfg, T, F)
                                                                      for T, F in r["chunks_tf"]) / 1e9
                 row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
@@ -278,10 +308,8 @@ def main():
                        "first_audio_proc_s": r.get("first_proc"), "gflop": g,
                        "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng != "torch" and ref) else None,
                        "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng != "torch" and ref) else None}
-                if eng == "kt-bf16" and res[("kt", t)]:
-                    c = audio_cmp.compare(audio_cmp.pcm16(res[("kt", t)]["pcm"]), audio_cmp.pcm16(r["pcm"]))
-                    row["bf16_vs_f32"] = c
-                    row["bf16_len_vs_f32"] = (len(r["pcm"]) // 2, len(res[("kt", t)]["pcm"]) // 2)
+                if eng in ("kt-bf16", "kt-q8") and vs_f32(res, t, r):
+                    row["vs_f32"], row["len_vs_f32"] = vs_f32(res, t, r)
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
                 row["floor_s"] = g / peak if peak else None
                 row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
@@ -296,7 +324,7 @@ def main():
 
 HEAD = ("input", "engine", "thr", "audio s", "wall s", "RTF", "kt speedup", "CPU s", "kt speedup (CPU)",
         "process s", "peak RSS MiB",
-        "load s", "first audio s (its audio s)", "x floor", "bf16 vs f32 output")
+        "load s", "first audio s (its audio s)", "x floor", "output vs f32")
 
 
 def print_table(rows):
@@ -305,7 +333,7 @@ def print_table(rows):
         if "wall_s" not in r:
             print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
             continue
-        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16", "kt-first": "kt-synth f32 --first-chunk",
+        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
                "kt-bf16-first": "kt-synth bf16 --first-chunk"}.get(r["engine"], "torch ref")
         first = fmt(r["first_audio_s"], "{:.3f}")
         if r.get("first_chunk_audio_s") is not None:
@@ -314,14 +342,14 @@ def print_table(rows):
                           fmt(r["rtf"], "{:.3f}"), fmt(r["speedup_vs_torch"], "{:.2f}x"), fmt(r["cpu_s"]),
                           fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"), fmt(r.get("process_wall_s")),
                           fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"], "{:.3f}"), first,
-                          fmt(r["x_floor"], "{:.1f}x"), bf16_cell(r)]), flush=True)
+                          fmt(r["x_floor"], "{:.1f}x"), vs_f32_cell(r)]), flush=True)
 
 
-def bf16_cell(r):
-    if "bf16_len_vs_f32" not in r:
+def vs_f32_cell(r):
+    if "len_vs_f32" not in r:
         return ""
-    n, m = r["bf16_len_vs_f32"]
-    c = r["bf16_vs_f32"]
+    n, m = r["len_vs_f32"]
+    c = r["vs_f32"]
     if c is None:
         return f"length {n} vs {m} samples"
     return f"SNR {c['snr_db']:.1f} dB, max {c['max_abs']:.1e}, spectral SNR {c['spec_snr_db']:.1f} dB"

@@ -19,7 +19,7 @@
 
 static const char usage[] =
     "usage: kt-convert IN -o OUT [--dtype f32|f16|bf16|q8|q4] [--fold-weight-norm|--no-fold-weight-norm]\n"
-    "                  [--keep GLOB]... [--voices DIR] [--json] [--force]\n"
+    "                  [--keep GLOB]... [--quantize-durations] [--voices DIR] [--json] [--force]\n"
     "\n"
     "Convert a checkpoint in any format kt reads (PyTorch .pth/.pt, legacy .pth, safetensors, npy,\n"
     "npz) to .safetensors, .pth (torch.load(weights_only=True) loads it) or .npz, chosen by OUT's\n"
@@ -39,6 +39,10 @@ static const char usage[] =
     "  --no-fold-weight-norm  keep weight_g/weight_v as they are\n"
     "  --keep GLOB            keep tensors whose flat name matches GLOB (fnmatch) in float32;\n"
     "                         may be repeated\n"
+    "  --quantize-durations   q8/q4: quantize the duration path too (PL-BERT, bert_encoder,\n"
+    "                         predictor.text_encoder, predictor.lstm, predictor.duration_proj),\n"
+    "                         which otherwise stays float32 so that the predicted durations are\n"
+    "                         those of the float32 model (a smaller file, other utterance lengths)\n"
     "  --voices DIR           embed every voice pack DIR/NAME.pt (.pth, .npy, .safetensors) as\n"
     "                         the tensor voices.NAME\n"
     "  --json                 print a JSON summary on stdout (per tensor: dtype and bytes before\n"
@@ -53,7 +57,8 @@ static const char usage[] =
     "What stays float32 under f16, bf16, q8 and q4 (a rule, not a list): tensors of 1 dimension\n"
     "(biases, norm gamma/beta, LayerNorm weight and bias), Snake alphas (name contains 'alpha'),\n"
     "embeddings (name contains 'embedding'), weight_g, tensors with fewer than 1024 elements,\n"
-    "voice packs (voices.*), and whatever --keep matches. Integer tensors are never changed.\n"
+    "voice packs (voices.*), and whatever --keep matches; under q8/q4 also the duration path\n"
+    "(see --quantize-durations). Integer tensors are never changed.\n"
     "See docs/quantization.md for the storage layout of quantized tensors.\n"
     "\n"
     "examples:\n"
@@ -75,6 +80,7 @@ typedef struct {
     int dtype_given; /* 0: every tensor keeps its dtype (quantized inputs are decoded to float32) */
     int fold;        /* -1: default by scheme */
     int json, force;
+    int quant_durations; /* 1: q8/q4 also quantize the duration path (kt_quant_duration_path) */
     kt_format out_format;
     uint64_t max_output; /* 0: 8 x the inputs' size + 64 MiB */
 } options;
@@ -148,6 +154,8 @@ static int parse_option(int argc, char **argv, int *i, options *o)
         o->fold = 1;
     else if (strcmp(a, "--no-fold-weight-norm") == 0)
         o->fold = 0;
+    else if (strcmp(a, "--quantize-durations") == 0)
+        o->quant_durations = 1;
     else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) {
         if (!want_value(argc, argv, i))
             return 2;
@@ -804,6 +812,8 @@ static kt_status convert_item(job *j, const item *it, kt_error *err)
 {
     const char *keep = kt_quant_keep_reason(it->name, &it->t, j->o.keep, j->o.nkeep);
     kt_quant_scheme s = j->o.scheme;
+    if (!keep && kt_quant_is_integer(s) && !j->o.quant_durations && kt_quant_duration_path(it->name))
+        keep = "duration path";
     uint64_t bytes = 0;
     double e = 0.0;
     kt_status st;

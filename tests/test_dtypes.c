@@ -5,6 +5,9 @@
  * test skips when the tool is missing). Checks:
  *   - f32 safetensors synthesizes the same bytes as the .pth; folded f32 within 1e-5;
  *   - every dtype loads and synthesizes finite audio;
+ *   - on the full-size random checkpoint ($KT_FIXTURES/kokoro-full.pth, golden-full/), q8 predicts
+ *     the f32 durations token for token (kt-convert keeps the duration path float32); printed
+ *     beside how many tokens move when --quantize-durations quantizes that path too;
  *   - on the same injected inputs (deterministic pseudo-random decoder/generator inputs
  *     and style), the decoder and generator stages of each dtype stay within an SNR
  *     bound of the f32 model. End-to-end audio is not compared sample by sample: the
@@ -23,6 +26,7 @@
 
 #include <cmocka.h>
 
+#include "kt/checkpoint.h"
 #include "kt/config.h"
 #include "kt/kokoro.h"
 #include "kt/kokoro_stages.h"
@@ -266,12 +270,102 @@ static void test_bf16_compute(void **state)
     kt_model_free(m);
 }
 
+/* ---- durations of the full-size checkpoint under q8 ------------------------------------ */
+
+static int *golden_ints(const kt_checkpoint *g, const char *name, size_t *n)
+{
+    const kt_tensor *t = kt_checkpoint_find(g, name);
+    if (!t)
+        fail_msg("golden tensor %s missing", name);
+    *n = (size_t)kt_tensor_numel(t);
+    int *v = malloc(sizeof(int) * (*n ? *n : 1));
+    assert_non_null(v);
+    for (size_t i = 0; i < *n; i++)
+        v[i] = (int)kt_tensor_get_f64(t, (int64_t)i);
+    return v;
+}
+
+/* Tokens of the golden case at path whose predicted duration under m differs from the
+ * reference's pred_dur (the f32 model's, checked by test_kokoro); *n_tok their number. */
+static int duration_mismatches(kt_model *m, const char *path, size_t *n_tok)
+{
+    kt_checkpoint *g;
+    kt_error err;
+    if (kt_checkpoint_open(path, &g, &err))
+        fail_msg("%s: %s", path, err.msg);
+    size_t nids, np, ns;
+    int *ids = golden_ints(g, "ids", &nids), *ref = golden_ints(g, "pred_dur", &np);
+    const kt_tensor *st = kt_checkpoint_find(g, "style");
+    assert_non_null(st);
+    ns = (size_t)kt_tensor_numel(st);
+    kt_stage_dims d;
+    kt_stage_get_dims(m, &d);
+    float *style = malloc(sizeof(float) * ns), *bert = malloc(sizeof(float) * nids * (size_t)d.bert_hidden);
+    float *dd = malloc(sizeof(float) * nids * (size_t)(d.hidden + d.style)), *dur = malloc(sizeof(float) * nids);
+    int *pd = malloc(sizeof(int) * nids), T = (int)nids, bad = 0;
+    const kt_tensor *sp = kt_checkpoint_find(g, "speed");
+    float speed = sp ? (float)kt_tensor_get_f64(sp, 0) : 1.0f;
+    assert_int_equal(kt_tensor_to_f32(st, style, &err), KT_OK);
+    assert_int_equal(np, nids);
+    assert_int_equal(kt_stage_albert(m, ids, T, bert, &err), KT_OK);
+    assert_int_equal(kt_stage_duration(m, bert, T, style + d.style, speed, dd, dur, pd, &err), KT_OK);
+    for (int i = 0; i < T; i++)
+        bad += pd[i] != ref[i];
+    *n_tok = nids;
+    free(ids), free(ref), free(style), free(bert), free(dd), free(dur), free(pd);
+    kt_checkpoint_free(g);
+    return bad;
+}
+
+static void test_q8_durations_full(void **state)
+{
+    suite *s = *state;
+    const char *fx = env_or("KT_FIXTURES", "build/fixtures");
+    char model[512], cfgp[512], q8[2][400], cmd[2400], tool[300];
+    const char *cases[] = {"short", "oov", "long"};
+    snprintf(model, sizeof model, "%s/kokoro-full.pth", fx);
+    snprintf(cfgp, sizeof cfgp, "%s/kokoro-full-config.json", fx);
+    snprintf(tool, sizeof tool, "%s/kt-convert", env_or("KT_BUILD", "build"));
+    if (!s || access(model, R_OK) || access(cfgp, R_OK)) {
+        printf("SKIP test_q8_durations_full: %s or %s absent\n", model, cfgp);
+        skip();
+    }
+    kt_config cfg;
+    kt_error err;
+    assert_int_equal(kt_config_load(cfgp, &cfg, &err), KT_OK);
+    for (int v = 0; v < 2; v++) { /* 0: as kt-convert writes q8; 1: the duration path quantized too */
+        snprintf(q8[v], sizeof q8[v], "%s/full-q8-%d.safetensors", s->dir, v);
+        snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --dtype q8%s > /dev/null", tool, model, q8[v],
+                 v ? " --quantize-durations" : "");
+        assert_int_equal(system(cmd), 0);
+        kt_model *m = NULL;
+        if (kt_model_load(q8[v], &cfg, NULL, &m, &err) != KT_OK)
+            fail_msg("load %s: %s", q8[v], err.msg);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            char g[1024];
+            size_t n;
+            snprintf(g, sizeof g, "%s/golden-full/%s.pt", fx, cases[c]);
+            if (access(g, R_OK))
+                continue;
+            int bad = duration_mismatches(m, g, &n);
+            printf("  full-size q8%s %-6s %d of %zu token durations differ from f32\n",
+                   v ? " --quantize-durations" : "", cases[c], bad, n);
+            if (v == 0)
+                assert_int_equal(bad, 0);
+        }
+        kt_model_free(m);
+        unlink(q8[v]);
+    }
+    kt_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f32_same_bytes),
         cmocka_unit_test(test_dtype_errors),
         cmocka_unit_test(test_bf16_compute),
+        cmocka_unit_test(test_q8_durations_full),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -60,6 +60,16 @@ const char *kt_quant_keep_reason(const char *name, const kt_tensor *t, const cha
     return NULL;
 }
 
+int kt_quant_duration_path(const char *name)
+{
+    static const char *const path[] = {"bert.*", "bert_encoder.*", "predictor.*text_encoder.*", "predictor.lstm.*",
+                                       "predictor.module.lstm.*", "predictor.*duration_proj.*"};
+    for (size_t i = 0; i < sizeof path / sizeof path[0]; i++)
+        if (fnmatch(path[i], name, 0) == 0)
+            return 1;
+    return 0;
+}
+
 void kt_quant_rows_cols(const kt_tensor *t, int64_t *rows, int64_t *cols)
 {
     int64_t c = 1;

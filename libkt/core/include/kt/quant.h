@@ -54,6 +54,12 @@ int kt_quant_is_integer(kt_quant_scheme s);
  * "voices."), or "--keep" (name matches one of the nkeep fnmatch globs). */
 const char *kt_quant_keep_reason(const char *name, const kt_tensor *t, const char *const *keep, size_t nkeep);
 
+/* 1 when the tensor named name is on Kokoro's duration path (PL-BERT, bert_encoder, the
+ * predictor's text encoder, duration LSTM and duration projection; with or without the
+ * ".module." level): kt-convert keeps these float32 under q8/q4, since the rounded sum of the
+ * duration logits turns small weight errors into different utterance lengths. */
+int kt_quant_duration_path(const char *name);
+
 /* Rows (shape[0], 1 for 0-d) and cols (numel / rows) of t as the schemes see it. */
 void kt_quant_rows_cols(const kt_tensor *t, int64_t *rows, int64_t *cols);
 
