@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from g2p_client import G2P, load_vocab, tokens  # noqa: E402
+from g2p_client import G2P, ready, tokens  # noqa: E402
 
 BUILD = os.environ.get("KT_BUILD", "build")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,13 +38,8 @@ def kt_phonemizer():
 
 
 def main():
-    exe = os.path.join(BUILD, "tests", "g2p_lines")
-    if not os.path.exists(exe):
-        print("FAIL: %s not built (make tests-build)" % exe)
-        return 1
-    vocab = load_vocab()
+    vocab = ready(BUILD)
     if vocab is None:
-        print("FAIL: no config.json for the vocab")
         return 1
     version = subprocess.run(["espeak-ng", "--version"], capture_output=True).stdout.decode().strip()
     phonemize = kt_phonemizer()

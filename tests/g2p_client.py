@@ -18,6 +18,19 @@ def load_vocab():
     return None
 
 
+def ready(build):
+    """The model's vocabulary when build/tests/g2p_lines and a config.json are there; else None
+    after printing why (the check then fails)."""
+    exe = os.path.join(build, "tests", "g2p_lines")
+    if not os.path.exists(exe):
+        print("FAIL: %s not built (make tests-build)" % exe)
+        return None
+    vocab = load_vocab()
+    if vocab is None:
+        print("FAIL: no config.json for the vocab")
+    return vocab
+
+
 def tokens(ps, vocab):
     return re.sub(r"\s+", " ", "".join(c for c in ps if c in vocab or c.isspace())).strip()
 
