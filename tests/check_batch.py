@@ -153,7 +153,7 @@ def test_bad_model(tmp):
 
 
 def test_identity(tmp, jobs, ref):
-    rc, so, se = run(["--batch", jobs, "--out-dir", ref])
+    rc, so, se = run(["--batch", jobs, "--out-dir", ref, "--jobs", "1"])
     check(rc == 0, "single process, 1 worker (exit %d) %s" % (rc, se.strip()[-200:]))
     ref_m, ref_o = manifest(os.path.join(ref, "manifest.jsonl")), outputs(ref)
     single = os.path.join(tmp, "single.wav")
@@ -163,6 +163,10 @@ def test_identity(tmp, jobs, ref):
     rc, so, se = run(["--batch", jobs, "--out-dir", two, "--jobs", "3"])
     check(rc == 0 and manifest(os.path.join(two, "manifest.jsonl")) == ref_m and outputs(two) == ref_o,
           "3 worker threads: same manifest and bytes")
+    dflt = os.path.join(tmp, "default")
+    rc, so, se = run(["--batch", jobs, "--out-dir", dflt])
+    check(rc == 0 and manifest(os.path.join(dflt, "manifest.jsonl")) == ref_m and outputs(dflt) == ref_o,
+          "the default workers (one per CPU, 1 thread each): same manifest and bytes")
     sh = os.path.join(tmp, "sharded")
     for k in range(3):
         rc, so, se = run(["--batch", jobs, "--out-dir", sh, "--shard", "%d/3" % k, "--jobs", "2"])

@@ -17,6 +17,7 @@
 
 #define BATCH_MAX_ID 200             /* bytes of an id */
 #define BATCH_MAX_LINE (64u << 20)   /* bytes of one jobs line */
+#define BATCH_DEFAULT_WORKERS 8      /* --jobs when not given: the CPUs, at most this many */
 
 enum { EXIT_INPUT = 1, EXIT_USAGE = 2, EXIT_OUTPUT = 3, EXIT_MODEL = 4 };
 enum { INPUT_TEXT, INPUT_PHONEMES, INPUT_SSML };

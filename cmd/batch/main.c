@@ -1,8 +1,11 @@
 /* main.c - the command line of kt-synth --batch and --merge. */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
+#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "batch.h"
 #include "batch_main.h"
@@ -27,10 +30,11 @@ static const char usage[] =
     "                   redo the rest\n"
     "  --merge          write DIR/manifest.jsonl from the shards' manifests (with --batch: check that\n"
     "                   every line was recorded)\n"
-    "  --jobs N         worker threads, each synthesizing one line at a time (default 1)\n"
+    "  --jobs N         worker threads, each synthesizing one line at a time (default: the CPUs, at most 8)\n"
     "  -v, --voice V    voice of the lines that name none (default af_heart)\n"
     "  --lang LANG      language of the lines that name none (default: from the voice)\n"
-    "  -m, -c, --voices, --threads, --bf16: as for one utterance\n"
+    "  --threads N      threads of each line's synthesis (default: CPUs / jobs, at least 1)\n"
+    "  -m, -c, --voices, --bf16: as for one utterance\n"
     "  --json           print a JSON summary on stdout (lines, ok, failed, utterances_per_second, ...)\n"
     "\n"
     "exit status: 0 every line done; 1 a line failed or the jobs were refused (duplicate or unsafe id);\n"
@@ -110,12 +114,14 @@ static int value_option(batch_opts *o, const char *a, const char *v)
 
 static int parse_args(int argc, char **argv, batch_opts *o)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+    for (int i = 1; i < argc; i++) /* before the values: "--batch --help" asks for help */
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             fputs(usage, stdout);
             exit(0);
-        } else if (!strcmp(a, "--merge")) o->merge = 1;
+        }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--merge")) o->merge = 1;
         else if (!strcmp(a, "--resume")) o->resume = 1;
         else if (!strcmp(a, "--bf16")) o->bf16 = 1;
         else if (!strcmp(a, "--json")) o->json = 1;
@@ -165,12 +171,23 @@ static int resolve_shard(batch_opts *o)
     return 0;
 }
 
+/* CPUs in the process's affinity mask, else the online CPUs; at least 1. */
+static int usable_cpus(void)
+{
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    long nc = sysconf(_SC_NPROCESSORS_ONLN);
+    return nc > 0 ? (nc < 1024 ? (int)nc : 1024) : 1;
+}
+
 int kt_batch_main(int argc, char **argv)
 {
     batch_opts o;
     memset(&o, 0, sizeof o);
     o.voice = "af_heart";
-    o.workers = 1;
     o.shard_k = -1;
     o.shard_n = -1;
     int rc = parse_args(argc, argv, &o);
@@ -182,5 +199,13 @@ int kt_batch_main(int argc, char **argv)
         return rc;
     if (o.shard_n <= 1)
         o.shard_k = 0;
+    /* One single-threaded worker per CPU by default (at most BATCH_DEFAULT_WORKERS): a short line
+     * keeps several threads of one synthesis poorly busy, while lines on separate workers never
+     * wait for each other. */
+    int cpus = usable_cpus();
+    if (!o.workers)
+        o.workers = cpus < BATCH_DEFAULT_WORKERS ? cpus : BATCH_DEFAULT_WORKERS;
+    if (!o.threads)
+        o.threads = cpus / o.workers > 1 ? (int)(cpus / o.workers) : 1;
     return batch_run(&o);
 }
