@@ -293,10 +293,10 @@ static int print_summary(const options *o, const kt_tts_stats *st, const watch *
     for (size_t i = 0; i < 5; i++) /* lang is null for phonemes without --lang */
         cJSON_AddItemToObject(j, keys[i], strs[i] ? cJSON_CreateString(strs[i]) : cJSON_CreateNull());
     const char *names[] = {"sample_rate", "samples", "seconds", "chunks", "phonemes", "speed", "seed", "threads",
-                           "load_seconds", "first_audio_seconds", "synthesis_seconds", "synthesis_cpu_seconds",
+                           "load_seconds", "voice_seconds", "first_audio_seconds", "synthesis_seconds", "synthesis_cpu_seconds",
                            "realtime_factor", "output_rate", "output_samples"};
     double values[] = {KT_SAMPLE_RATE, (double)st->samples, dur, (double)st->chunks, (double)st->phonemes, o->speed,
-                       o->seed, o->threads, st->load_seconds + st->voice_seconds, st->first_audio_seconds, secs,
+                       o->seed, o->threads, st->load_seconds + st->voice_seconds, st->voice_seconds, st->first_audio_seconds, secs,
                        st->synthesis_cpu_seconds, dur > 0 ? secs / dur : 0.0, st->output_rate,
                        (double)st->output_samples};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++)

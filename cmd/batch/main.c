@@ -33,7 +33,7 @@ static const char usage[] =
     "  --jobs N         worker threads, each synthesizing one line at a time (default: the CPUs, at most 8)\n"
     "  -v, --voice V    voice of the lines that name none (default af_heart)\n"
     "  --lang LANG      language of the lines that name none (default: from the voice)\n"
-    "  --threads N      threads of each line's synthesis (default: CPUs / jobs, at least 1)\n"
+    "  --threads N      threads of each line's synthesis (default: CPUs / jobs, 1 to 8)\n"
     "  -m, -c, --voices, --bf16: as for one utterance\n"
     "  --json           print a JSON summary on stdout (lines, ok, failed, utterances_per_second, ...)\n"
     "\n"
@@ -205,7 +205,7 @@ int kt_batch_main(int argc, char **argv)
     int cpus = usable_cpus();
     if (!o.workers)
         o.workers = cpus < BATCH_DEFAULT_WORKERS ? cpus : BATCH_DEFAULT_WORKERS;
-    if (!o.threads)
-        o.threads = cpus / o.workers > 1 ? (int)(cpus / o.workers) : 1;
+    if (!o.threads) /* at most 8, as for one utterance */
+        o.threads = cpus / o.workers > 8 ? 8 : cpus / o.workers > 1 ? cpus / o.workers : 1;
     return batch_run(&o);
 }
