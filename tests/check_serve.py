@@ -81,6 +81,116 @@ def hostile(srv):
     check(st == 200, "OpenAI voice name alloy: 200 (mapped)")
 
 
+def raw(port, data, timeout=10):
+    """Sends data on a new connection and reads one response: (status, headers with lower-case
+    names, body); (None, {}, b"") when the server closed the connection without answering."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    out, lines, headers, body = b"", [], {}, b""
+    try:
+        s.sendall(data)
+        while b"\r\n\r\n" not in out:
+            b = s.recv(65536)
+            if not b:
+                break
+            out += b
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        want = int(headers.get("content-length", "0"))
+        while out and len(body) < want:
+            b = s.recv(65536)
+            if not b:
+                break
+            body += b
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    finally:
+        s.close()
+    if not out.startswith(b"HTTP/"):
+        return None, {}, b""
+    return int(lines[0].split()[1]), headers, body
+
+
+def protocol_errors(srv):
+    """Requests refused before or outside the endpoints. Those kt-serve answers carry OpenAI's error
+    body; those libmicrohttpd answers by itself (docs/kt-serve.md lists them) keep their status, and
+    the server keeps serving after each."""
+    ours = [
+        ("unknown method FOO on /health", b"FOO /health HTTP/1.1\r\nHost: x\r\n\r\n", 405, "GET, HEAD"),
+        ("OPTIONS on the speech endpoint", b"OPTIONS /v1/audio/speech HTTP/1.1\r\nHost: x\r\n\r\n", 405, "POST"),
+        ("DELETE /v1/models", b"DELETE /v1/models HTTP/1.1\r\nHost: x\r\n\r\n", 405, "GET, HEAD"),
+        ("PUT / (the page)", b"PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 405, "GET, HEAD"),
+        ("unknown path under /v1/", b"GET /v1/nothing HTTP/1.1\r\nHost: x\r\n\r\n", 404, None),
+        ("a 20 KB path", b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 404, None),
+        ("Content-Length of 1 TB, no body sent", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Length: 1000000000000\r\n\r\n", 413, None),
+        ("a chunked body over --max-body", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\n"
+         b"Transfer-Encoding: chunked\r\n\r\n" + (b"8000\r\n" + b"a" * 0x8000 + b"\r\n") * 4 + b"0\r\n\r\n",
+         413, None),
+        ("Transfer-Encoding: gzip", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"
+         b"abc", 501, None),
+    ]
+    for name, data, want, allow in ours:
+        st, h, b = raw(srv.port, data)
+        check(st == want and h.get("content-type") == "application/json" and error_body(b) and
+              (allow is None or h.get("allow") == allow),
+              "%s: %s with an OpenAI error body%s" % (name, st, " and Allow: %s" % allow if allow else ""))
+    mhd = [
+        ("a request line over libmicrohttpd's 32 KiB", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+        ("headers over libmicrohttpd's 32 KiB", b"GET /health HTTP/1.1\r\nHost: x\r\nX-A: " + b"v" * 40000 +
+         b"\r\n\r\n", 431),
+        ("HTTP/2.0 in the request line", b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+        ("no HTTP version", b"GET /health\r\n\r\n", 400),
+        ("a header line without a colon", b"GET /health HTTP/1.1\r\nHost: x\r\nBroken\r\n\r\n", 400),
+        ("Content-Length: abc", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+        ("Content-Length over 64 bits", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Length: 99999999999999999999999\r\n\r\n", 413),
+        ("malformed chunked encoding", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"zz\r\nabc\r\n0\r\n\r\n", 400),
+        ("a chunk size over 64 bits", b"POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"FFFFFFFFFFFFFFFFFF\r\nabc\r\n", 413),
+        ("not HTTP at all", b"HELLO\r\n\r\n", None),
+    ]
+    for name, data, want in mhd:
+        st, h, b = raw(srv.port, data)
+        check(st == want, "%s: libmicrohttpd answers %s itself" % (name, st if st else "nothing (closes)"))
+        st, _, _ = srv.request("GET", "/health")
+        if st != 200:
+            fail("after '%s' the server answered %d" % (name, st))
+    check(True, "the server kept serving after each")
+
+
+def concurrent(srv, n, at_once):
+    """n short requests, at_once at a time: every one 200 with whole audio."""
+    lat, bad = [], []
+    lock = threading.Lock()
+    todo = list(range(n))
+
+    def worker():
+        while True:
+            with lock:
+                if not todo:
+                    return
+                todo.pop()
+            t0 = time.time()
+            st, _, b = srv.speech({"input": "Several requests at once.", "voice": VOICE, "response_format": "wav"},
+                                  timeout=120)
+            with lock:
+                lat.append(time.time() - t0)
+                if st != 200 or b[:4] != b"RIFF" or len(b) <= 44:
+                    bad.append(st)
+    t0 = time.time()
+    ts = [threading.Thread(target=worker) for _ in range(at_once)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(300)
+    lat.sort()
+    check(len(lat) == n and not bad, "%d requests, %d at a time: all 200 with audio in %.1f s (latency p50 %.3f s, "
+          "p95 %.3f s)" % (n, at_once, time.time() - t0, lat[len(lat) // 2] if lat else 0,
+                           lat[min(len(lat) - 1, int(0.95 * (len(lat) - 1) + 0.5))] if lat else 0))
+
+
 def endpoints(srv):
     st, _, b = srv.request("GET", "/health")
     check(st == 200 and json.loads(b)["status"] == "healthy", "GET /health")
@@ -232,6 +342,8 @@ def main():
     with Server("--idle-timeout", "2", "--workers", "2", "--max-input", "4096") as srv:
         endpoints(srv)
         hostile(srv)
+        protocol_errors(srv)
+        concurrent(srv, 8 if SAN else 24, 8)
         slow_and_gone(srv)
         n = 30 if SAN else 150
         leaks(srv, n)

@@ -35,7 +35,7 @@ struct kts_server {
  * the last release writes the access-log line. */
 typedef struct {
     kts_server *srv;
-    int refs, status, too_big, aborted, fd;
+    int refs, status, too_big, bad_encoding, aborted, fd;
     double t0, first_byte;
     kts_bytes body;
     size_t bytes;
@@ -229,6 +229,30 @@ static enum MHD_Result send_error(request *r, int status, const char *code, cons
     return send_json(r, status, j);
 }
 
+/* 405 with the methods the path takes in Allow. */
+static enum MHD_Result not_allowed(request *r, const char *allow)
+{
+    cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
+    char msg[64];
+    snprintf(msg, sizeof msg, "method not allowed: use %s", allow);
+    cJSON_AddStringToObject(e, "message", msg);
+    cJSON_AddStringToObject(e, "type", error_type(405));
+    cJSON_AddNullToObject(e, "param");
+    cJSON_AddNullToObject(e, "code");
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(text);
+        return MHD_NO;
+    }
+    r->bytes = strlen(text);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    return queue(r, 405, resp, "application/json");
+}
+
 /* ---- auth ---- */
 
 static int equal_ct(const char *a, size_t na, const char *b, size_t nb)
@@ -415,9 +439,10 @@ static kts_job *job_new(request *r, const speech_args *a, int format, char *spec
     j->req.voice = spec;
     j->req.lang = lang;
     j->req.speed = (float)a->speed;
-    j->req.first_chunk = r->srv->opt.first_chunk;
     j->format = format;
     j->stream = a->stream && kts_format_streams(format);
+    /* a small first chunk only helps a stream; a whole file keeps kt-synth's chunks */
+    j->req.first_chunk = j->stream ? r->srv->opt.first_chunk : 0;
     j->deadline = r->t0 + r->srv->opt.timeout;
     return j;
 }
@@ -608,25 +633,27 @@ static enum MHD_Result route(request *r, const char *url, const char *method)
     int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
     if (r->too_big)
         return send_error(r, 413, NULL, NULL, "the request body is too large");
+    if (r->bad_encoding)
+        return send_error(r, 501, NULL, NULL, "only the chunked Transfer-Encoding is supported");
     if (!strcmp(url, "/") || !strcmp(url, "/index.html"))
         return get ? send_copy(r, 200, "text/html; charset=utf-8", kts_page_html, strlen(kts_page_html))
-                   : send_error(r, 405, NULL, NULL, "method not allowed");
+                   : not_allowed(r, "GET, HEAD");
     if (!strcmp(url, "/health"))
-        return get ? get_health(r) : send_error(r, 405, NULL, NULL, "method not allowed");
+        return get ? get_health(r) : not_allowed(r, "GET, HEAD");
     if (!strcmp(url, "/metrics"))
-        return get ? get_metrics(r) : send_error(r, 405, NULL, NULL, "method not allowed");
+        return get ? get_metrics(r) : not_allowed(r, "GET, HEAD");
     if (strncmp(url, "/v1/", 4))
         return send_error(r, 404, NULL, NULL, "not found");
     if (!authorized(r))
         return send_error(r, 401, "invalid_api_key", NULL, "invalid or missing API key (Authorization: Bearer KEY)");
     if (!strcmp(url, "/v1/audio/speech"))
-        return post ? post_speech(r) : send_error(r, 405, NULL, NULL, "method not allowed: use POST");
+        return post ? post_speech(r) : not_allowed(r, "POST");
     if (!strcmp(url, "/v1/models"))
-        return get ? get_models(r, NULL) : send_error(r, 405, NULL, NULL, "method not allowed");
+        return get ? get_models(r, NULL) : not_allowed(r, "GET, HEAD");
     if (!strncmp(url, "/v1/models/", 11))
-        return get ? get_models(r, url + 11) : send_error(r, 405, NULL, NULL, "method not allowed");
+        return get ? get_models(r, url + 11) : not_allowed(r, "GET, HEAD");
     if (!strcmp(url, "/v1/audio/voices"))
-        return get ? get_voices(r) : send_error(r, 405, NULL, NULL, "method not allowed");
+        return get ? get_voices(r) : not_allowed(r, "GET, HEAD");
     return send_error(r, 404, NULL, NULL, "not found");
 }
 
@@ -642,7 +669,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *ctx = r;
         r->conn = c;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
         unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+        if (te && strcasecmp(te, "chunked")) { /* libmicrohttpd would read such a body until the client closes */
+            r->bad_encoding = 1;
+            return route(r, url, method);
+        }
         if (len > s->opt.max_body) {
             r->too_big = 1;
             if (len > DISCARD_MAX) /* answer now and close; a body up to DISCARD_MAX is read and dropped */
