@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,10 +59,21 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd):
-    t0 = time.monotonic()
+    """(wall seconds, stdout, CPU seconds of the process)."""
+    c0, t0 = children_cpu(), time.monotonic()
     r = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return time.monotonic() - t0, r.stdout
+    return time.monotonic() - t0, r.stdout, children_cpu() - c0
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
 
 
 def separate(kt, base, a, ids, texts, sample, sep, flags):
@@ -69,20 +81,21 @@ def separate(kt, base, a, ids, texts, sample, sep, flags):
     wall time, model load, voice, synthesis and audio seconds."""
     runs = []
     for i in sample:
-        wall, out = timed([kt] + base + flags + ["-v", a.voice, "--json", "-o", os.path.join(sep, ids[i] + ".wav"),
+        wall, out, cpu = timed([kt] + base + flags + ["-v", a.voice, "--json", "-o", os.path.join(sep, ids[i] + ".wav"),
                                                  texts[i]])
         s = json.loads(out)
         runs.append((wall, s["load_seconds"] - s["voice_seconds"], s["voice_seconds"], s["synthesis_seconds"],
-                     s["seconds"]))
+                     s["seconds"], cpu))
     return runs
 
 
 def batch(kt, base, jobs, out, flags):
-    wall, so = timed([kt, "--batch", jobs, "--out-dir", out, "--json"] + flags + base)
+    la = loadavg()
+    wall, so, cpu = timed([kt, "--batch", jobs, "--out-dir", out, "--json"] + flags + base)
     s = json.loads(so)
     with open(os.path.join(out, "manifest.jsonl")) as f:
         el = [json.loads(l)["elapsed"] for l in f if l.strip()]
-    return wall, s["load_seconds"], statistics.mean(el), s["audio_seconds"]
+    return wall, s["load_seconds"], statistics.mean(el), s["audio_seconds"], cpu, (la + loadavg()) / 2
 
 
 def compare(kt, base, a, ids, texts, jobs, n_sep, flags, variants, start, g2p):
@@ -91,14 +104,16 @@ def compare(kt, base, a, ids, texts, jobs, n_sep, flags, variants, start, g2p):
     sample = sorted({i * a.lines // n_sep for i in range(n_sep)})
     sep = os.path.join(a.work, "separate-" + name)
     os.makedirs(sep)
+    la = loadavg()
     runs = separate(kt, base, a, ids, texts, sample, sep, flags)
+    la = (la + loadavg()) / 2
     rows = []
     for label, extra in variants:
         out = os.path.join(a.work, "batch-%s-%d" % (name, len(rows)))
         rows.append((label, out) + batch(kt, base, jobs, out, flags + extra))
     audio = rows[0][5]
-    mean = [statistics.mean(r[k] for r in runs) for k in range(5)]
-    sep_wall = mean[0] * a.lines
+    mean = [statistics.mean(r[k] for r in runs) for k in range(6)]
+    sep_wall, sep_cpu = mean[0] * a.lines, mean[5] * a.lines
     sampled = n_sep != a.lines
     print()
     print("%s: %d lines of 1-4 words, %.1f s of audio (%.2f s per line)" % (name, a.lines, audio, audio / a.lines))
@@ -112,13 +127,17 @@ def compare(kt, base, a, ids, texts, jobs, n_sep, flags, variants, start, g2p):
                                  100 * mean[3] / mean[0]))
     if not flags:
         print("  (G2P with the lexicon opened, as a whole process: %.3f s)" % g2p)
-    print("  %-42s %8s %14s %7s %8s" % ("", "wall s", "utterances/s", "RTF", "speedup"))
-    print("  %-42s %8.1f %14.2f %7.3f %7.2fx%s" % (
+    print("  %-42s %8s %14s %7s %8s %8s %8s %5s" % ("", "wall s", "utterances/s", "RTF", "speedup", "CPU s",
+                                                   "speedup", "load"))
+    print("  %-42s %8.1f %14.2f %7.3f %7.2fx %8.1f %7.2fx %5.1f%s" % (
         "separate runs" + (" (extrapolated)" if sampled else ""), sep_wall, a.lines / sep_wall, sep_wall / audio, 1.0,
-        "   (%.1f s measured for %d runs)" % (mean[0] * len(runs), len(runs)) if sampled else ""))
-    for label, out, wall, load, per_line, _ in rows:
-        print("  %-42s %8.1f %14.2f %7.3f %7.2fx   (load once %.2f s, mean line %.3f s on its worker)"
-              % (label, wall, a.lines / wall, wall / audio, sep_wall / wall, load, per_line))
+        sep_cpu, 1.0, la, "   (%.1f s measured for %d runs)" % (mean[0] * len(runs), len(runs)) if sampled else ""))
+    for label, out, wall, load, per_line, _, cpu, lb in rows:
+        print("  %-42s %8.1f %14.2f %7.3f %7.2fx %8.1f %7.2fx %5.1f   (load once %.2f s, mean line %.3f s on its"
+              " worker)" % (label, wall, a.lines / wall, wall / audio, sep_wall / wall, cpu, sep_cpu / cpu, lb, load,
+                            per_line))
+    print("  (speedup: separate runs' seconds / the batch's, wall and CPU; load: the load average while it ran,"
+          " which counts kt's own threads too)")
     same_sep = all(sha(os.path.join(sep, ids[i] + ".wav")) == sha(os.path.join(r[1], ids[i] + ".wav"))
                    for i in sample for r in rows)
     same_batch = all(sha(os.path.join(rows[0][1], i + ".wav")) == sha(os.path.join(r[1], i + ".wav"))

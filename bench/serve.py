@@ -23,8 +23,10 @@ def pct(xs, p):
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-def ttfb(srv):
-    c = srv.conn(120)
+def ttfb(srv, label):
+    """The first request after start (no warm-up): seconds to the first byte of a streamed pcm answer
+    whose first sentence is short, and to its end."""
+    c = srv.conn(300)
     body = json.dumps({"model": "kokoro", "input": SHORT_FIRST, "voice": "af_heart", "response_format": "pcm"})
     t0 = time.perf_counter()
     c.request("POST", "/v1/audio/speech", body=body, headers={"Content-Type": "application/json"})
@@ -34,8 +36,8 @@ def ttfb(srv):
     n = 1 + len(r.read())
     total = time.perf_counter() - t0
     c.close()
-    print("time to first byte (first request, no warm-up, short first sentence, pcm stream): %.3f s; "
-          "whole answer %.2f s for %.2f s of audio" % (first, total, n / 48000))
+    print("time to first byte, %s: %.3f s; whole answer %.2f s for %.2f s of audio"
+          % (label, first, total, n / 48000))
 
 
 def load(srv, n, conc):
@@ -112,8 +114,12 @@ def main():
     print("load average: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     with Full("--queue", "64") as srv:
         print(srv.read_log().strip().splitlines()[0])
-        ttfb(srv)
+        print("f32 weights (%s); the first request after start, no warm-up; input %d characters whose first "
+              "sentence is 'Hi there!'; response_format pcm, streamed" % (os.path.basename(a.model), len(SHORT_FIRST)))
+        ttfb(srv, "--first-chunk 100 (the default)")
         load(srv, a.requests, a.concurrency)
+    with Full("--first-chunk", "0") as srv:
+        ttfb(srv, "--first-chunk 0 (whole sentences)")
     if a.rss_requests:
         memory(a.rss_requests)
 
