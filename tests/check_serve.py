@@ -2,7 +2,8 @@
 """check_serve: kt-serve on the tiny random-weight model, over loopback only. The real openai npm
 client for every response_format, streaming and a wrong key; hostile requests (malformed JSON, wrong
 types, a 2 MB body, an unknown voice, a path as voice, deep JSON) each with its status and OpenAI's
-error body while the server keeps serving; a full queue (429 + Retry-After), the deadline (503), a
+error body while the server keeps serving; protocol errors (405 with Allow, 404, 413 and 501 with
+OpenAI's body; the statuses libmicrohttpd answers by itself); 24 requests 8 at a time; a full queue (429 + Retry-After), the deadline (503), a
 slow client, a client leaving mid-stream, descriptors and memory over many requests, the access log,
 and SIGTERM finishing the request in flight. Under the sanitizer build the counts are smaller."""
 import json
