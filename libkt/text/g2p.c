@@ -724,6 +724,24 @@ void kt_chunk_list_free(kt_chunk_list *l)
     l->count = 0;
 }
 
+kt_status kt_chunk_list_push(kt_chunk_list *l, const char *s, size_t n, kt_error *err)
+{
+    char *copy = strndup(s, n);
+    size_t count = copy ? kt_utf8_count(copy) : 0;
+    kt_chunk *items = copy ? realloc(l->items, (l->count + 1) * sizeof *items) : NULL;
+    if (copy && count == (size_t)-1) {
+        free(copy);
+        return kt_error_set(err, KT_EINVAL, "invalid UTF-8 in phonemes");
+    }
+    if (!items) {
+        free(copy);
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
+    l->items = items;
+    items[l->count++] = (kt_chunk){copy, count};
+    return KT_OK;
+}
+
 int kt_phoneme_is_punct(uint32_t c)
 {
     return c == ' ' || is_mark(c) || c == 0x2192 || c == 0x2193 || c == 0x2197 || c == 0x2198;

@@ -80,6 +80,10 @@ typedef struct {
 /* Frees the chunks and zeroes the list; safe on a zeroed list. */
 void kt_chunk_list_free(kt_chunk_list *l);
 
+/* Appends a chunk of the n bytes of UTF-8 phonemes at s (a copy). Errors: KT_EINVAL for
+ * invalid UTF-8; KT_ENOMEM. */
+kt_status kt_chunk_list_push(kt_chunk_list *l, const char *s, size_t n, kt_error *err);
+
 /* Splits a phoneme string into chunks of at most max code points: first at
  * newlines, then (within a line, words being space-separated) by upstream's
  * waterfall rule: when the next word would overflow, cut after the last word
