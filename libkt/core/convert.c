@@ -232,7 +232,7 @@ done:
     return st;
 }
 
-/* Restores the tensor order a previous kt-convert recorded in "kt.order" (safetensors sorts by name). */
+/* Restores the tensor order an earlier conversion recorded in "kt.order" (safetensors sorts by name). */
 static kt_status restore_order(job *j, kt_error *err)
 {
     const char *s = kt_checkpoint_metadata(j->ck, "kt.order");
@@ -428,7 +428,7 @@ static kt_status add_voices(job *j, kt_error *err)
     return st;
 }
 
-/* Refuses, before any conversion or write, an output larger than --max-output (default 8 x
+/* Refuses, before any conversion or write, an output larger than max_output (default 8 x
  * the inputs' size + 64 MiB): each tensor counts elements x max(4, element size) bytes, an upper
  * bound of what it becomes in any output dtype. A stride-0 tensor counts what it expands to. */
 static kt_status check_output_size(const job *j, kt_error *err)
@@ -648,7 +648,7 @@ static kt_status convert_all(job *j, kt_error *err)
 
 /* ------------------------------------------------------------ metadata, nesting, writing */
 
-/* The dict nesting of a .pth input (or one recorded by kt-convert), -1 when unknown. */
+/* The dict nesting of a .pth input (or one an earlier conversion recorded), -1 when unknown. */
 static int source_nest(const job *j)
 {
     const char *m = kt_checkpoint_metadata(j->ck, "kt.pth.nest");
