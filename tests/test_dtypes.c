@@ -1,8 +1,8 @@
 /* test_dtypes.c - kt_model_load on kt-convert's outputs (f32, f32 with folded weight
  * norm, f16, bf16, q8, q4) of the tiny fixture model, and the error each dtype adds.
  *
- * The converted files are written by $KT_BUILD/kt-convert into a temp folder (the
- * test skips when the tool is missing). Checks:
+ * The converted files are written by kt_convert, what kt-convert runs, into a temp folder
+ * (the test skips when the model is missing). Checks:
  *   - f32 safetensors synthesizes the same bytes as the .pth; folded f32 within 1e-5;
  *   - every dtype loads and synthesizes finite audio;
  *   - on the full-size random checkpoint ($KT_FIXTURES/kokoro-full.pth, golden-full/), q8 predicts
@@ -28,12 +28,15 @@
 
 #include "kt/checkpoint.h"
 #include "kt/config.h"
+#include "kt/convert.h"
 #include "kt/kokoro.h"
 #include "kt/kernels.h"
 #include "kt/kokoro_stages.h"
 
 #define N_DT 6
 static const char *DT[N_DT] = {"f32", "f32fold", "f16", "bf16", "q8", "q4"};
+static const kt_quant_scheme SCHEME[N_DT] = {KT_QUANT_F32, KT_QUANT_F32, KT_QUANT_F16, KT_QUANT_BF16, KT_QUANT_Q8,
+                                             KT_QUANT_Q4};
 /* Minimum SNR (dB) of the decoder / generator output vs the f32 model: the values measured
  * on the tiny model (f16 62.8 / 57.7, bf16 45.2 / 39.8, q8 35.8 / 30.5, q4 13.0 / 8.3;
  * folded f32 identical) minus about 5 dB. */
@@ -58,16 +61,28 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
+/* Converts model into out as kt-convert MODEL -o OUT --dtype s does; fold: --fold-weight-norm (the
+ * default for q8 and q4), quantize_durations: --quantize-durations. */
+static kt_status convert(const char *model, const char *out, kt_quant_scheme s, int fold, int quantize_durations,
+                         kt_error *err)
+{
+    kt_convert_params p = {.format = KT_FORMAT_SAFETENSORS, .dtype_given = 1, .scheme = s,
+                           .fold = fold || kt_quant_is_integer(s), .quantize_durations = quantize_durations};
+    kt_checkpoint *in = NULL;
+    kt_status st = kt_checkpoint_open(model, &in, err);
+    if (!st)
+        st = kt_convert(in, out, &p, NULL, err);
+    kt_checkpoint_free(in);
+    return st;
+}
+
 static int setup(void **state)
 {
     static suite s;
     kt_error err;
-    const char *build = env_or("KT_BUILD", "build");
     const char *model = env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth");
-    char tool[300], cmd[1200];
-    snprintf(tool, sizeof tool, "%s/kt-convert", build);
-    if (access(tool, X_OK) != 0 || access(model, R_OK) != 0) {
-        printf("SKIP test_dtypes: %s or %s absent\n", tool, model);
+    if (access(model, R_OK) != 0) {
+        printf("SKIP test_dtypes: %s absent\n", model);
         *state = NULL;
         return 0;
     }
@@ -75,11 +90,11 @@ static int setup(void **state)
     if (!mkdtemp(s.dir))
         return -1;
     for (int i = 0; i < N_DT; i++) {
-        const char *d = i == 1 ? "f32 --fold-weight-norm" : DT[i];
         snprintf(s.path[i], sizeof s.path[i], "%s/tiny-%s.safetensors", s.dir, DT[i]);
-        snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --dtype %s > /dev/null", tool, model, s.path[i], d);
-        if (system(cmd) != 0)
+        if (convert(model, s.path[i], SCHEME[i], i == 1, 0, &err)) {
+            printf("convert %s to %s: %s\n", model, DT[i], err.msg);
             return -1;
+        }
     }
     if (kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), &s.cfg, &err))
         return -1;
@@ -366,11 +381,10 @@ static void test_q8_durations_full(void **state)
 {
     suite *s = *state;
     const char *fx = env_or("KT_FIXTURES", "build/fixtures");
-    char model[512], cfgp[512], q8[2][400], cmd[2400], tool[300];
+    char model[512], cfgp[512], q8[2][400];
     const char *cases[] = {"short", "oov", "long"};
     snprintf(model, sizeof model, "%s/kokoro-full.pth", fx);
     snprintf(cfgp, sizeof cfgp, "%s/kokoro-full-config.json", fx);
-    snprintf(tool, sizeof tool, "%s/kt-convert", env_or("KT_BUILD", "build"));
     if (!s || access(model, R_OK) || access(cfgp, R_OK)) {
         printf("SKIP test_q8_durations_full: %s or %s absent\n", model, cfgp);
         skip();
@@ -380,9 +394,8 @@ static void test_q8_durations_full(void **state)
     assert_int_equal(kt_config_load(cfgp, &cfg, &err), KT_OK);
     for (int v = 0; v < 2; v++) { /* 0: as kt-convert writes q8; 1: the duration path quantized too */
         snprintf(q8[v], sizeof q8[v], "%s/full-q8-%d.safetensors", s->dir, v);
-        snprintf(cmd, sizeof cmd, "'%s' '%s' -o '%s' --dtype q8%s > /dev/null", tool, model, q8[v],
-                 v ? " --quantize-durations" : "");
-        assert_int_equal(system(cmd), 0);
+        if (convert(model, q8[v], KT_QUANT_Q8, 0, v, &err) != KT_OK)
+            fail_msg("convert %s: %s", model, err.msg);
         kt_model *m = NULL;
         if (kt_model_load(q8[v], &cfg, NULL, &m, &err) != KT_OK)
             fail_msg("load %s: %s", q8[v], err.msg);
