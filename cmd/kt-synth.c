@@ -40,7 +40,8 @@ static const char usage_tail[] =
 
 /* The options in the order of the help; --batch and --version are handled before parsing. */
 enum { O_MODEL, O_CONFIG, O_VOICE, O_VOICES, O_OUTPUT, O_FORMAT, O_RATE, O_FILE, O_PHONEMES, O_SSML, O_NO_MARKUP,
-       O_LANG, O_PRINT, O_LEXICON, O_SPEED, O_SEED, O_DURATIONS, O_THREADS, O_BF16, O_FIRST_CHUNK, O_JSON,
+       O_LANG, O_PRINT, O_LEXICON, O_SPEED, O_SEED, O_DURATIONS, O_SRT, O_VTT, O_SENTENCE_GAP, O_PARAGRAPH_GAP,
+       O_THREADS, O_BF16, O_FIRST_CHUNK, O_JSON,
        O_PROGRESS, O_QUIET, O_BATCH, O_HELP, O_VERSION, N_OPTIONS };
 
 static const kt_cli_option option_table[N_OPTIONS] = {
@@ -67,14 +68,18 @@ static const kt_cli_option option_table[N_OPTIONS] = {
      "lexicon (text may also say [word](/phonemes/) inline)"},
     {NULL, "--speed", KT_CLI_VALUE, "X", "speaking rate, 0.1..10 (default 1.0; 1.2 is faster)"},
     {NULL, "--seed", KT_CLI_VALUE, "N", "seed of the source noise (default 0); same input + seed = same bytes"},
-    {NULL, "--durations", KT_CLI_VALUE, "FILE", "write each phoneme's start and end in seconds as JSON"},
+    {NULL, "--durations", KT_CLI_VALUE, "FILE", "write each phoneme's and each word's start and end in seconds as JSON"},
+    {NULL, "--srt", KT_CLI_VALUE, "FILE", "write subtitles (SubRip) from the word timings"},
+    {NULL, "--vtt", KT_CLI_VALUE, "FILE", "write subtitles (WebVTT) from the word timings"},
+    {NULL, "--sentence-gap", KT_CLI_VALUE, "S", "seconds of silence between sentences, 0..60, in place of the model's"},
+    {NULL, "--paragraph-gap", KT_CLI_VALUE, "S", "seconds of silence between paragraphs (a blank line), 0..60"},
     {NULL, "--threads", KT_CLI_VALUE, "N", "threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)"},
     {NULL, "--bf16", KT_CLI_FLAG, NULL, "convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB)"},
     {NULL, "--first-chunk", KT_CLI_VALUE, "N", "low latency when streaming: cut the first chunk at a word boundary after at\n"
      "most N phonemes, so the first audio comes sooner (default 0: off)"},
     {NULL, "--json", KT_CLI_FLAG, NULL, "print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"
      "format, output_rate, output_samples, chunks, the times (load, first audio,\n"
-     "synthesis, CPU of all threads), realtime_factor, peak_rss_bytes, ..."},
+     "synthesis, CPU of all threads), realtime_factor, peak_rss_bytes, words, ..."},
     {NULL, "--progress", KT_CLI_ATTACHED, "MODE", "bar (a bar with the time left), plain (a line per chunk, for logs) or none;\n"
      "default: bar when stderr is a terminal, else none"},
     {"-q", "--quiet", KT_CLI_FLAG, NULL, "no progress and no warnings (errors are still printed)"},
@@ -89,6 +94,8 @@ static const kt_cli_number_rule number_rules[N_OPTIONS] = {
     [O_THREADS] = {0, 1024, 1, "--threads must be an integer 0..1024"},
     [O_FIRST_CHUNK] = {0, 510, 1, "--first-chunk must be an integer 0..510"},
     [O_RATE] = {KT_TTS_RATE_MIN, KT_TTS_RATE_MAX, 1, "--rate must be an integer 8000..48000"},
+    [O_SENTENCE_GAP] = {0, KT_TTS_GAP_MAX, 0, "--sentence-gap must be a number of seconds in 0..60"},
+    [O_PARAGRAPH_GAP] = {0, KT_TTS_GAP_MAX, 0, "--paragraph-gap must be a number of seconds in 0..60"},
 };
 
 typedef struct {
@@ -96,7 +103,7 @@ typedef struct {
     kt_tts_synth_params sp;  /* --phonemes, --lang, the callbacks */
     const char *voice, *output, *file, *durations, *format, *progress;
     int print_phonemes, json, quiet, ssml, no_markup;
-    double speed, seed, threads, first_chunk, rate;
+    double speed, seed, threads, first_chunk, rate, gap[2]; /* gap: sentence, paragraph; < 0: not given */
     kt_tts_watch watch; /* the callbacks' state */
     char *text;         /* owned */
 } options;
@@ -122,12 +129,14 @@ static int set_option(options *o, int k, const char *v)
                                    [O_VOICE] = &o->voice, [O_VOICES] = &o->tp.voices_dir, [O_OUTPUT] = &o->output,
                                    [O_FORMAT] = &o->format, [O_FILE] = &o->file, [O_LANG] = &o->sp.lang,
                                    [O_LEXICON] = &o->sp.lexicon, [O_DURATIONS] = &o->durations,
-                                   [O_PROGRESS] = &o->progress};
+                                   [O_PROGRESS] = &o->progress, [O_SRT] = &o->sp.srt_path,
+                                   [O_VTT] = &o->sp.vtt_path};
     int *flag[N_OPTIONS] = {[O_PHONEMES] = &o->sp.phonemes, [O_PRINT] = &o->print_phonemes, [O_JSON] = &o->json,
                             [O_BF16] = &o->tp.bf16, [O_SSML] = &o->ssml, [O_NO_MARKUP] = &o->no_markup,
                             [O_QUIET] = &o->quiet};
     double *num[N_OPTIONS] = {[O_RATE] = &o->rate, [O_SPEED] = &o->speed, [O_SEED] = &o->seed,
-                              [O_THREADS] = &o->threads, [O_FIRST_CHUNK] = &o->first_chunk};
+                              [O_THREADS] = &o->threads, [O_FIRST_CHUNK] = &o->first_chunk,
+                              [O_SENTENCE_GAP] = &o->gap[0], [O_PARAGRAPH_GAP] = &o->gap[1]};
     if (k == O_HELP)
         help();
     if (str[k])
@@ -151,6 +160,9 @@ static int check_output(options *o)
     if (o->format && (o->sp.format = (int)kt_audio_out_format_from_name(o->format)) == KT_TTS_FORMAT_AUTO)
         return fail_usage("unknown --format (use wav, wav-f32, flac, vorbis, opus, mp3, pcm or pcm-f32)", o->format);
     o->sp.rate = (int)o->rate;
+    o->sp.gaps = (o->gap[0] >= 0 ? KT_TTS_GAP_SENTENCE : 0) | (o->gap[1] >= 0 ? KT_TTS_GAP_PARAGRAPH : 0);
+    o->sp.sentence_gap = o->gap[0], o->sp.paragraph_gap = o->gap[1];
+    o->watch.keep_words = o->json;
     if (o->print_phonemes)
         return 0;
     if (!o->output)
@@ -217,8 +229,10 @@ static int run(options *o)
     int rc = o->json ? kt_tts_print_summary("kt-synth", &info, &stats, &o->watch) : 0;
     if (rc && strcmp(o->output, "-")) { /* no output of a failed run stays behind */
         kt_output_remove(o->output);
-        if (o->durations)
-            kt_output_remove(o->durations);
+        const char *also[] = {o->durations, o->sp.srt_path, o->sp.vtt_path};
+        for (int i = 0; i < 3; i++)
+            if (also[i])
+                kt_output_remove(also[i]);
     }
     return rc;
 }
@@ -240,7 +254,7 @@ int main(int argc, char **argv)
     if (kt_batch_wanted(argc, argv))
         return kt_batch_main(argc, argv);
     options o = {.tp = kt_tts_default_params(), .sp = kt_tts_default_synth_params(), .voice = "af_heart",
-                 .speed = 1.0, .watch = {.tool = "kt-synth"}};
+                 .speed = 1.0, .gap = {-1, -1}, .watch = {.tool = "kt-synth"}};
     if (kt_version_asked(argc, argv))
         return printf("kt-synth %s\n", kt_version()) < 0 || fflush(stdout) ? KT_EXIT_OUTPUT : 0;
     int rc = parse_args(argc, argv, &o);

@@ -43,8 +43,9 @@ def run(args, **kw):
 def cue_times(text):
     """(start, end) of every cue of SubRip or WebVTT text, in seconds."""
     out = []
-    for m in re.finditer(r"(\d+):(\d\d):(\d\d)[,.](\d{3}) --> (\d+):(\d\d):(\d\d)[,.](\d{3})", text):
-        g = [int(x) for x in m.groups()]
+    t = r"(?:(\d+):)?(\d\d):(\d\d)[,.](\d{3})"  # WebVTT may leave out the hours
+    for m in re.finditer(t + " --> " + t, text):
+        g = [int(x or 0) for x in m.groups()]
         out.append((g[0] * 3600 + g[1] * 60 + g[2] + g[3] / 1000, g[4] * 3600 + g[5] * 60 + g[6] + g[7] / 1000))
     return out
 

@@ -10,6 +10,7 @@
 
 #include "kt/cli.h"
 #include "kt/strbuf.h"
+#include "tts_impl.h"
 
 int kt_tts_progress_choose(const char *name, int quiet, kt_tts_progress_mode *mode)
 {
@@ -80,8 +81,24 @@ void kt_tts_watch_warning(void *user, const char *message)
     fprintf(stderr, "%s: warning: %s\n", w->tool, shown);
 }
 
+int kt_tts_watch_words(void *user, const kt_tts_word *words, size_t n)
+{
+    kt_tts_watch *w = user;
+    if (!w->words && !(w->words = cJSON_CreateArray()))
+        return 1;
+    for (size_t i = 0; i < n; i++) {
+        cJSON *o = kt_tts_word_json(&words[i]);
+        if (!o || !cJSON_AddItemToArray(w->words, o)) {
+            cJSON_Delete(o);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void kt_tts_watch_attach(kt_tts_watch *w, kt_tts_synth_params *p, int warnings)
 {
+    p->on_words = w->keep_words ? kt_tts_watch_words : NULL;
     p->on_audio = kt_tts_watch_audio;
     p->on_progress = kt_tts_watch_progress;
     p->on_warning = warnings ? kt_tts_watch_warning : NULL;
@@ -91,6 +108,8 @@ void kt_tts_watch_attach(kt_tts_watch *w, kt_tts_synth_params *p, int warnings)
 void kt_tts_watch_free(kt_tts_watch *w)
 {
     free(w->chunk_seconds);
+    cJSON_Delete(w->words);
+    w->words = NULL;
     w->chunk_seconds = NULL;
     w->n_chunks = w->cap = 0;
 }
@@ -130,6 +149,8 @@ char *kt_tts_summary_json(const kt_tts_run_info *info, const kt_tts_stats *st, c
         cJSON_Delete(chunks);
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)ru.ru_maxrss * 1024.0);
+    if (w->words)
+        cJSON_AddItemReferenceToObject(j, "words", w->words);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return text;

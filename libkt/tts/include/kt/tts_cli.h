@@ -18,6 +18,8 @@ typedef struct {
     struct timespec t0;        /* when the synthesis started */
     double *chunk_seconds;     /* each chunk's seconds of audio (not the pauses'), malloc'd */
     size_t n_chunks, cap;
+    int keep_words;            /* 1: attach also collects the words for the summary */
+    struct cJSON *words;       /* the words so far (an array), or NULL */
 } kt_tts_watch;
 
 /* The progress mode named name ("bar", "plain" or "none"; NULL: bar when stderr is a terminal,
@@ -34,7 +36,11 @@ int kt_tts_watch_audio(void *user, const kt_tts_chunk *c);
 /* kt_tts_warning_fn: "TOOL: warning: MESSAGE" on stderr, the message escaped to one line. */
 void kt_tts_watch_warning(void *user, const char *message);
 
-/* Points p's callbacks at the three above with w as their user (on_warning only if warnings). */
+/* kt_tts_words_fn: appends the words to w->words (as in the durations JSON). */
+int kt_tts_watch_words(void *user, const kt_tts_word *words, size_t n);
+
+/* Points p's callbacks at those above with w as their user (on_warning only if warnings,
+ * on_words only if w->keep_words). */
 void kt_tts_watch_attach(kt_tts_watch *w, kt_tts_synth_params *p, int warnings);
 
 void kt_tts_watch_free(kt_tts_watch *w);
@@ -48,7 +54,8 @@ typedef struct {
 
 /* The JSON summary of one synthesis on one line, without a newline: output, voice, lang, compute,
  * format, the counts, settings and times (load_seconds counts the voice's loading too),
- * realtime_factor, output_rate, output_samples, chunk_seconds (from w) and peak_rss_bytes.
+ * realtime_factor, output_rate, output_samples, chunk_seconds (from w), peak_rss_bytes and, when
+ * w kept them, words.
  * Malloc'd (free()); NULL when out of memory. */
 char *kt_tts_summary_json(const kt_tts_run_info *info, const kt_tts_stats *st, const kt_tts_watch *w);
 
