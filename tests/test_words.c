@@ -268,6 +268,33 @@ static void test_subtitles(void **state)
     kt_free(out);
 }
 
+/* The markup parser through the public API: the segments kt_tts_synthesize reads. */
+static void test_markup_api(void **state)
+{
+    (void)state;
+    const char *ssml = "<speak><p>Hi <break time=\"250ms\"/><prosody rate=\"slow\">there</prosody>.</p></speak>";
+    kt_tts_segments *s = NULL;
+    kt_error err;
+    assert_int_equal(kt_tts_markup_parse(ssml, strlen(ssml), KT_TTS_MARKUP_AUTO, &s, &err), KT_OK);
+    assert_int_equal(kt_tts_segments_count(s), 5);
+    const kt_tts_segment *g = kt_tts_segments_get(s, 0);
+    assert_int_equal(g->kind, KT_TTS_SEG_TEXT);
+    assert_string_equal(g->text, "Hi ");
+    assert_memory_equal(ssml + g->start, "Hi ", 3);
+    assert_int_equal(kt_tts_segments_get(s, 1)->kind, KT_TTS_SEG_PAUSE);
+    assert_true(kt_tts_segments_get(s, 1)->seconds == 0.25);
+    assert_true(kt_tts_segments_get(s, 2)->rate < 1);
+    assert_int_equal(kt_tts_segments_get(s, 4)->kind, KT_TTS_SEG_PARAGRAPH);
+    assert_null(kt_tts_segments_get(s, 5));
+    kt_tts_segments_free(s);
+    const char *bad = "<speak>\n  <break time=\"1s\"></speak>";
+    assert_int_equal(kt_tts_markup_parse(bad, strlen(bad), KT_TTS_MARKUP_AUTO, &s, &err), KT_EFORMAT);
+    assert_null(s);
+    assert_non_null(strstr(err.msg, "line 2, column"));
+    assert_int_equal(kt_tts_markup_parse("a", 1, 7, &s, &err), KT_EINVAL);
+    kt_tts_segments_free(NULL);
+}
+
 static int setup(void **state)
 {
     *state = open_tiny();
@@ -284,7 +311,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_words), cmocka_unit_test(test_pauses_and_markup), cmocka_unit_test(test_gaps),
-        cmocka_unit_test(test_other_scripts), cmocka_unit_test(test_subtitles),
+        cmocka_unit_test(test_other_scripts), cmocka_unit_test(test_subtitles), cmocka_unit_test(test_markup_api),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

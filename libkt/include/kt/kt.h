@@ -241,6 +241,46 @@ KT_API kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *p
 KT_API kt_status kt_tts_phonemes(const char *config_path, const char *text, const char *voice,
                                  const kt_tts_synth_params *p, char **out, kt_error *err);
 
+/* ---- markup ----------------------------------------------------------------------------------- */
+
+/* What the markup parser makes of an input (docs/markup.md): the pieces kt_tts_synthesize reads
+ * in order. */
+typedef enum {
+    KT_TTS_SEG_TEXT = 1,  /* text: words to speak */
+    KT_TTS_SEG_PHONEMES,  /* text: phonemes given by <phoneme ph>, spoken instead of G2P's */
+    KT_TTS_SEG_PAUSE,     /* seconds of silence */
+    KT_TTS_SEG_SENTENCE,  /* a sentence ends here (<s>) */
+    KT_TTS_SEG_PARAGRAPH  /* a paragraph ends here (<p>, a blank line) */
+} kt_tts_segment_kind;
+
+typedef struct {
+    int kind;          /* kt_tts_segment_kind */
+    const char *text;  /* TEXT, PHONEMES: UTF-8; else NULL */
+    size_t start, end; /* the bytes of the input it comes from: [start, end) */
+    double seconds;    /* PAUSE: its length */
+    double rate;       /* TEXT, PHONEMES: the factor on the speed (<prosody rate>, <emphasis>) */
+    const char *voice; /* TEXT, PHONEMES: the <voice name> in effect, or NULL */
+    int emphasis;      /* TEXT, PHONEMES: 0 none, 1 moderate, 2 strong, -1 reduced */
+} kt_tts_segment;
+
+typedef struct kt_tts_segments kt_tts_segments;
+
+/* Parses len bytes of input as kt_tts_synthesize would with markup (kt_tts_markup): SSML with
+ * libexpat, or plain text with [pause:...] and blank lines. Errors: KT_EFORMAT for malformed
+ * SSML and KT_EINVAL for a bad value, both "line L, column C: ..."; KT_ELIMIT past a limit (depth,
+ * pauses, size); KT_ENOMEM. On error *out is NULL. */
+KT_API kt_status kt_tts_markup_parse(const char *input, size_t len, int markup, kt_tts_segments **out,
+                                     kt_error *err);
+
+/* The number of segments, and segment i (0 <= i < count; valid until kt_tts_segments_free). */
+KT_API size_t kt_tts_segments_count(const kt_tts_segments *s);
+KT_API const kt_tts_segment *kt_tts_segments_get(const kt_tts_segments *s, size_t i);
+
+/* Frees the segments (NULL is allowed). */
+KT_API void kt_tts_segments_free(kt_tts_segments *s);
+
+/* ---- subtitles -------------------------------------------------------------------------------- */
+
 /* Subtitle formats of kt_tts_subtitles. */
 typedef enum {
     KT_TTS_SUBTITLES_SRT = 1, /* SubRip: numbered cues, 00:00:01,500 times */
