@@ -21,11 +21,7 @@ static char *aligned(const char *text, const char *phonemes)
     kt_align_word *w = NULL;
     kt_error err = {0};
     assert_int_equal(kt_phoneme_words(phonemes, &pw, &npw, &err), KT_OK);
-    double *weight = calloc(npw + 1, sizeof *weight);
-    assert_non_null(weight);
-    for (size_t j = 0; j < npw; j++)
-        weight[j] = pw[j].weight;
-    assert_int_equal(kt_align_words(text, strlen(text), weight, npw, 0, &w, &nw, &err), KT_OK);
+    assert_int_equal(kt_align_words(text, strlen(text), pw, npw, 0, &w, &nw, &err), KT_OK);
     /* the phoneme words of a string, as byte ranges, to print them */
     char *out = calloc(cap, 1), *copy = strdup(phonemes);
     assert_non_null(out);
@@ -48,7 +44,7 @@ static char *aligned(const char *text, const char *phonemes)
         }
     }
     assert_int_equal(next, npw);
-    free(copy), free(weight), free(pw), free(w);
+    free(copy), free(pw), free(w);
     return out;
 }
 
@@ -120,7 +116,7 @@ static void test_dropped_and_extra(void **state)
     assert_int_equal(kt_align_words(" … ", 5, NULL, 0, 0, &w, &n, &err), KT_OK);
     assert_int_equal(n, 0);
     assert_null(w);
-    double one = 3;
+    kt_phoneme_word one = {0, 3, 3, 1, 0};
     assert_int_equal(kt_align_words("word", 4, &one, 0, 0, &w, &n, &err), KT_OK);
     assert_int_equal(n, 1);
     assert_int_equal(w[0].pw_count, 0);
@@ -138,10 +134,7 @@ static void test_phoneme_input(void **state)
     kt_align_word *w = NULL;
     kt_error err = {0};
     assert_int_equal(kt_phoneme_words(ps, &pw, &npw, &err), KT_OK);
-    double weight[16];
-    for (size_t j = 0; j < npw; j++)
-        weight[j] = pw[j].weight;
-    assert_int_equal(kt_align_words(ps, strlen(ps), weight, npw, 1, &w, &nw, &err), KT_OK);
+    assert_int_equal(kt_align_words(ps, strlen(ps), pw, npw, 1, &w, &nw, &err), KT_OK);
     assert_int_equal(nw, npw);
     for (size_t i = 0; i < nw; i++)
         assert_int_equal(w[i].pw_count, 1);
@@ -155,25 +148,84 @@ static void test_long_text(void **state)
     (void)state;
     const size_t n = 3000;
     char *text = malloc(n * 16), *ps = malloc(n * 16);
-    double *weight = malloc(n * sizeof *weight);
-    assert_true(text && ps && weight);
+    kt_phoneme_word *pw = calloc(n, sizeof *pw);
+    assert_true(text && ps && pw);
     size_t a = 0, b = 0;
     for (size_t i = 0; i < n; i++) {
         size_t len = 1 + (i * 7) % 9;
         for (size_t k = 0; k < len; k++)
             text[a++] = 'a', ps[b++] = 'b';
         text[a++] = ' ', ps[b++] = ' ';
-        weight[i] = (double)len;
+        pw[i].weight = (double)len;
     }
     text[a] = ps[b] = '\0';
     kt_align_word *w = NULL;
     size_t nw = 0;
     kt_error err = {0};
-    assert_int_equal(kt_align_words(text, a, weight, n, 0, &w, &nw, &err), KT_OK);
+    assert_int_equal(kt_align_words(text, a, pw, n, 0, &w, &nw, &err), KT_OK);
     assert_int_equal(nw, n);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(w[i].pw_first, i);
-    free(w), free(text), free(ps), free(weight);
+    free(w), free(text), free(ps), free(pw);
+}
+
+/* Chinese sentences of tests/g2p_langs/zh.tsv (text, misaki's phonemes, the same with '|' after
+ * each syllable): every word made of one phoneme word must have as many Han characters as that
+ * word has syllables, i.e. the characters are grouped as the segmenter grouped them. */
+static size_t han_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i + 2 < n; i++) {
+        const unsigned char *b = (const unsigned char *)s + i;
+        if ((b[0] & 0xF0) != 0xE0)
+            continue;
+        unsigned cp = (unsigned)(b[0] & 0x0F) << 12 | (unsigned)(b[1] & 0x3F) << 6 | (b[2] & 0x3F);
+        c += (cp >= 0x3400 && cp <= 0x9FFF) || (cp >= 0xF900 && cp <= 0xFAFF);
+        i += 2;
+    }
+    return c;
+}
+
+static void test_chinese_sentences(void **state)
+{
+    (void)state;
+    FILE *f = fopen("tests/g2p_langs/zh.tsv", "r");
+    assert_non_null(f);
+    char line[8192];
+    size_t words = 0, same = 0, sentences = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *text = line, *ps = strchr(line, '\t'), *marked = ps ? strchr(ps + 1, '\t') : NULL;
+        if (line[0] == '#' || !marked)
+            continue;
+        *ps++ = '\0', *marked++ = '\0';
+        marked[strcspn(marked, "\n")] = '\0';
+        kt_phoneme_word *pw = NULL;
+        size_t npw = 0, nw = 0, syl[512] = {0}, k = 0;
+        kt_align_word *w = NULL;
+        kt_error err;
+        assert_int_equal(kt_phoneme_words(ps, &pw, &npw, &err), KT_OK);
+        assert_true(npw < 512);
+        for (const char *m = marked; *m && k < 512; m++) { /* syllables of each spoken group */
+            if (*m == ' ' && syl[k])
+                k++;
+            else if (*m == '|')
+                syl[k]++;
+        }
+        assert_int_equal(kt_align_words(text, strlen(text), pw, npw, 0, &w, &nw, &err), KT_OK);
+        for (size_t i = 0; i < nw; i++) {
+            if (w[i].pw_count != 1)
+                continue;
+            words++;
+            same += han_chars(text + w[i].byte_start, w[i].byte_end - w[i].byte_start) == syl[w[i].pw_first];
+        }
+        sentences++;
+        free(pw), free(w);
+    }
+    fclose(f);
+    printf("zh: %zu sentences, %zu of %zu words grouped as the segmenter did (%.1f%%)\n", sentences, same, words,
+           100.0 * (double)same / (double)(words ? words : 1));
+    assert_true(sentences >= 200);
+    assert_true(same * 100 >= words * 95);
 }
 
 int main(void)
@@ -182,7 +234,7 @@ int main(void)
         cmocka_unit_test(test_phoneme_words),     cmocka_unit_test(test_one_to_one),
         cmocka_unit_test(test_numbers),           cmocka_unit_test(test_chinese_japanese),
         cmocka_unit_test(test_dropped_and_extra), cmocka_unit_test(test_phoneme_input),
-        cmocka_unit_test(test_long_text),
+        cmocka_unit_test(test_long_text),         cmocka_unit_test(test_chinese_sentences),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,20 @@ static size_t next_cp(const unsigned char *s, size_t n, uint32_t *cp)
 
 static int is_stress(uint32_t c) { return c == 0x2C8 || c == 0x2CC; }
 
+static int is_tone(uint32_t c) { return c == 0x2192 || c == 0x2193 || c == 0x2197 || c == 0x2198; }
+
+/* Vowels of Kokoro's alphabet (misaki's diphthong letters A I O W Y Q among them). */
+static int is_vowel(uint32_t c)
+{
+    static const uint32_t v[] = {'a', 'e', 'i', 'o', 'u', 'y', 'A', 'I', 'O', 'W', 'Y', 'Q', 0xE6, 0xF8, 0x153,
+                                 0x250, 0x251, 0x252, 0x254, 0x258, 0x259, 0x25A, 0x25B, 0x25C, 0x25E, 0x264,
+                                 0x268, 0x26A, 0x26F, 0x275, 0x276, 0x28A, 0x28C, 0x28F, 0x1D4A};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (v[i] == c)
+            return 1;
+    return 0;
+}
+
 static int push_pw(kt_phoneme_word **v, size_t *n, size_t *cap, kt_phoneme_word w)
 {
     if (*n == *cap) {
@@ -52,8 +66,8 @@ kt_status kt_phoneme_words(const char *phonemes, kt_phoneme_word **words, size_t
 {
     const unsigned char *s = (const unsigned char *)phonemes;
     size_t len = strlen(phonemes), cap = *n, cp = 0;
-    kt_phoneme_word w = {0, 0, 0};
-    int open = 0;
+    kt_phoneme_word w = {0, 0, 0, 0, 0};
+    int open = 0, in_vowel = 0;
     for (size_t i = 0; i <= len; cp++) {
         uint32_t c = ' ';
         size_t k = i < len ? next_cp(s + i, len - i, &c) : 1;
@@ -64,13 +78,18 @@ kt_status kt_phoneme_words(const char *phonemes, kt_phoneme_word **words, size_t
             return kt_error_set(err, KT_ENOMEM, "out of memory");
         if (gap)
             open = 0;
-        else if (!kt_phoneme_is_punct(c)) {
+        else if (is_tone(c) && open) { /* a tone arrow ends a syllable */
+            w.tones++;
+            in_vowel = 0;
+        } else if (!kt_phoneme_is_punct(c)) {
             if (!open)
-                w.cp_start = cp, w.weight = 0, open = 1;
+                w = (kt_phoneme_word){cp, cp, 0, 0, 0}, open = 1, in_vowel = 0;
             w.cp_end = cp + 1;
             w.weight += is_stress(c) ? 0 : 1;
             if (w.weight == 0)
                 w.weight = 0.5;
+            w.syllables += is_vowel(c) && !in_vowel;
+            in_vowel = is_vowel(c) || (in_vowel && is_stress(c));
         }
         i += k;
     }
@@ -211,7 +230,9 @@ static size_t make_beads(bead *bd)
 typedef struct {
     const units *su;
     const double *sw, *pw; /* prefix sums of the weights of units and phoneme words */
+    const double *syl;     /* prefix sums of the phoneme words' syllables */
     double ratio;          /* phoneme symbols per unit of written weight */
+    int tonal;             /* the phonemes carry tone arrows: a Han character is one syllable */
 } costs;
 
 static double bead_cost(const costs *c, bead b, size_t i, size_t j)
@@ -220,6 +241,11 @@ static double bead_cost(const costs *c, bead b, size_t i, size_t j)
         return SKIP_COST;
     double ls = c->sw[i] - c->sw[i - b.a], lp = c->pw[j] - c->pw[j - b.b];
     double t = log((lp + 1) / (c->ratio * ls + 1)), extra = 0;
+    int all_han = c->tonal;
+    for (size_t k = i - b.a; all_han && k < i; k++)
+        all_han = c->su->u[k].cjk == 1;
+    if (all_han) /* Mandarin: a character is a syllable, so the counts must agree */
+        return 2 * fabs((double)b.a - (c->syl[j] - c->syl[j - b.b])) + 0.05 * (b.a - 1) + 0.5 * (b.b - 1);
     if (b.b > 1) /* a number or symbol is read as several words more often than a word is */
         extra = c->su->u[i - 1].numeric ? 0.05 * (b.b - 1) : 0.5 + 0.25 * (b.b - 2);
     if (b.a > 1) {
@@ -331,11 +357,12 @@ static size_t path_words(const units *su, const bead *path, size_t np, kt_align_
     return nw;
 }
 
-kt_status kt_align_words(const char *text, size_t len, const double *pw_weight, size_t n_pw, int phonemes,
+kt_status kt_align_words(const char *text, size_t len, const kt_phoneme_word *pws, size_t n_pw, int phonemes,
                          kt_align_word **out, size_t *n_out, kt_error *err)
 {
     units su = {0};
-    double *sw = NULL, *pw = NULL;
+    double *sw = NULL, *pw = NULL, *syl = NULL;
+    int tonal = 0;
     bead *path = NULL, bd[3 + 2 * KT_ALIGN_MAX_GROUP];
     kt_status st = KT_OK;
     *out = NULL, *n_out = 0;
@@ -345,18 +372,21 @@ kt_status kt_align_words(const char *text, size_t len, const double *pw_weight, 
     size_t m = su.n, n = n_pw, nb = make_beads(bd);
     if (st || m == 0)
         goto done;
-    sw = calloc(m + 1, sizeof *sw), pw = calloc(n + 1, sizeof *pw);
+    sw = calloc(m + 1, sizeof *sw), pw = calloc(n + 1, sizeof *pw), syl = calloc(n + 1, sizeof *syl);
     path = malloc((m + n) * sizeof *path);
     *out = malloc(m * sizeof **out);
-    if (!sw || !pw || !path || !*out) {
+    if (!sw || !pw || !syl || !path || !*out) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < m; i++)
         sw[i + 1] = sw[i] + su.u[i].w;
-    for (size_t j = 0; j < n; j++)
-        pw[j + 1] = pw[j] + pw_weight[j];
-    costs c = {&su, sw, pw, n && sw[m] > 0 ? pw[n] / sw[m] : 1};
+    for (size_t j = 0; j < n; j++) {
+        pw[j + 1] = pw[j] + pws[j].weight;
+        syl[j + 1] = syl[j] + (pws[j].syllables > pws[j].tones ? pws[j].syllables : pws[j].tones);
+        tonal |= pws[j].tones > 0;
+    }
+    costs c = {&su, sw, pw, syl, n && sw[m] > 0 ? pw[n] / sw[m] : 1, tonal && !phonemes};
     size_t np = m > MAX_UNITS || n > MAX_UNITS ? 0 : best_path(&c, m, n, bd, nb, path);
     if (np == (size_t)-1) {
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
@@ -370,6 +400,6 @@ done:
         free(*out);
         *out = NULL;
     }
-    free(su.u), free(sw), free(pw), free(path);
+    free(su.u), free(sw), free(pw), free(syl), free(path);
     return st;
 }

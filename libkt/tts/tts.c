@@ -431,17 +431,12 @@ static kt_status add_words(tts_plan *pl, const kt_chunk_list *part, const char *
 {
     kt_phoneme_word *pw = NULL;
     kt_align_word *aw = NULL;
-    double *weight = NULL;
     size_t npw = 0, naw = 0, cursor = from;
     kt_status st = KT_OK;
     for (size_t i = 0; i < part->count && !st; i++)
         st = kt_phoneme_words(part->items[i].phonemes, &pw, &npw, err);
-    if (!st && !(weight = malloc((npw ? npw : 1) * sizeof *weight)))
-        st = kt_error_set(err, KT_ENOMEM, "out of memory");
-    for (size_t j = 0; !st && j < npw; j++)
-        weight[j] = pw[j].weight;
     if (!st)
-        st = kt_align_words(src, strlen(src), weight, npw, phonemes, &aw, &naw, err);
+        st = kt_align_words(src, strlen(src), pw, npw, phonemes, &aw, &naw, err);
     int *found = st ? NULL : calloc(naw ? naw : 1, sizeof *found);
     size_t first = pl->n_words;
     if (!st && !found)
@@ -458,7 +453,7 @@ static kt_status add_words(tts_plan *pl, const kt_chunk_list *part, const char *
     if (!st)
         place_rewritten(pl, pl->words + first, found, naw, from, to);
     pl->n_pw += npw;
-    free(pw), free(aw), free(weight), free(found);
+    free(pw), free(aw), free(found);
     return st;
 }
 

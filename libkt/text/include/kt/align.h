@@ -25,10 +25,12 @@
 
 /* A phoneme word of a phoneme string: a space-separated group holding a symbol that is not
  * punctuation; [cp_start, cp_end) are the code points from its first to past its last such
- * symbol, weight the count of those symbols other than stress marks. */
+ * symbol, weight the count of those symbols other than stress marks, syllables its groups of
+ * vowels (a tone arrow ends one), tones its tone arrows. */
 typedef struct {
     size_t cp_start, cp_end;
     double weight;
+    int syllables, tones;
 } kt_phoneme_word;
 
 /* Appends the phoneme words of phonemes (valid UTF-8) to *words (realloc'd; *n counts them).
@@ -42,13 +44,14 @@ typedef struct {
     size_t pw_first, pw_count;
 } kt_align_word;
 
-/* Aligns the text's written units with n_pw phoneme words of the given weights (in order).
+/* Aligns the text's written units with n_pw phoneme words (in order). Where the phonemes carry
+ * tone arrows (Mandarin), a Han character counts as one syllable.
  * phonemes: 1 when the text is itself phonemes (its units are then weighed by their symbols).
  * *out receives the written words in order (malloc'd; NULL and 0 when the text has none);
  * every phoneme word belongs to exactly one of them when there is at least one. Long texts
  * (more than about 100,000 units on either side) are matched in proportion to the weights.
  * Errors: KT_EINVAL for invalid UTF-8; KT_ENOMEM. */
-kt_status kt_align_words(const char *text, size_t len, const double *pw_weight, size_t n_pw, int phonemes,
+kt_status kt_align_words(const char *text, size_t len, const kt_phoneme_word *pw, size_t n_pw, int phonemes,
                          kt_align_word **out, size_t *n_out, kt_error *err);
 
 #endif
