@@ -126,6 +126,19 @@ static char *utf8_encode(const uint32_t *s, size_t n)
     return o;
 }
 
+uint32_t kt_utf8_before(const char *s, size_t e, size_t *start)
+{
+    size_t b = e - 1;
+    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
+        b--;
+    const unsigned char *u = (const unsigned char *)s + b;
+    uint32_t c = u[0] < 0x80 ? u[0] : u[0] < 0xE0 ? u[0] & 0x1F : u[0] < 0xF0 ? u[0] & 0x0F : u[0] & 0x07;
+    for (size_t k = b + 1; k < e; k++)
+        c = c << 6 | ((unsigned char)s[k] & 0x3F);
+    *start = b;
+    return c;
+}
+
 size_t kt_utf8_count(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;

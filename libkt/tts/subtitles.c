@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kt/g2p.h"
 #include "kt/strbuf.h"
 
 #define LINE_CHARS 42 /* the usual limit of a subtitle line */
@@ -24,13 +25,8 @@ static uint32_t last_mark(const char *s)
 {
     size_t e = strlen(s);
     while (e > 0) {
-        size_t b = e - 1;
-        while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
-            b--;
-        const unsigned char *u = (const unsigned char *)s + b;
-        uint32_t c = u[0] < 0x80 ? u[0] : u[0] < 0xE0 ? u[0] & 0x1F : u[0] < 0xF0 ? u[0] & 0x0F : u[0] & 0x07;
-        for (size_t k = b + 1; k < e; k++)
-            c = c << 6 | (s[k] & 0x3F);
+        size_t b;
+        uint32_t c = kt_utf8_before(s, e, &b);
         if (!strchr(")]}\"'", (int)(c < 0x80 ? c : 1)) && c != 0x201D && c != 0x2019 && c != 0xBB &&
             c != 0x300D && c != 0x300F && c != 0xFF09)
             return c;

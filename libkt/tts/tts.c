@@ -296,20 +296,6 @@ static int is_closer(uint32_t c) { return c == ')' || c == '"' || c == 0x201D ||
 
 static int is_sentence_end(uint32_t c) { return c == '.' || c == '!' || c == '?' || c == 0x2026; }
 
-/* The code point ending at byte e of s (e > 0), and where it starts. */
-static uint32_t cp_before(const char *s, size_t e, size_t *start)
-{
-    size_t b = e - 1;
-    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
-        b--;
-    const unsigned char *u = (const unsigned char *)s + b;
-    uint32_t c = u[0] < 0x80 ? u[0] : u[0] < 0xE0 ? u[0] & 0x1F : u[0] < 0xF0 ? u[0] & 0x0F : u[0] & 0x07;
-    for (size_t k = b + 1; k < e; k++)
-        c = c << 6 | ((unsigned char)s[k] & 0x3F);
-    *start = b;
-    return c;
-}
-
 /* 1 if the phonemes s[0..e) end a sentence: . ! ? or … before any closing quotes and brackets. */
 static int ends_sentence_at(const char *s, size_t e)
 {
@@ -317,7 +303,7 @@ static int ends_sentence_at(const char *s, size_t e)
         e--;
     while (e > 0) {
         size_t b;
-        uint32_t c = cp_before(s, e, &b);
+        uint32_t c = kt_utf8_before(s, e, &b);
         if (!is_closer(c))
             return is_sentence_end(c);
         e = b;

@@ -119,6 +119,10 @@ int kt_phoneme_is_punct(uint32_t cp);
 /* 1 if phonemes hold a symbol other than punctuation and spaces (valid UTF-8 prefix scanned), else 0. */
 int kt_phonemes_has_words(const char *phonemes);
 
+/* The code point of UTF-8 text that ends at byte e (e > 0), *start set to where it begins
+ * (no validation: for text already checked). */
+uint32_t kt_utf8_before(const char *s, size_t e, size_t *start);
+
 /* Number of code points in a UTF-8 string, or (size_t)-1 when invalid. */
 size_t kt_utf8_count(const char *s);
 
