@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """check_serve_page: kt-serve's web page in a real browser (Debian's chromium, headless, driven by
-puppeteer-core): text typed, Synthesize pressed, the audio element gets a playable duration; a blend
+puppeteer-core): text typed, Synthesize pressed, the audio element gets a playable duration and the
+words of the captioned endpoint are shown, the one being spoken highlighted; a blend
 made with the sliders plays too. The server listens on 127.0.0.1 and a free port and is stopped."""
 import json
 import os
@@ -29,6 +30,9 @@ def main():
         check(out["voices"] == ["af_tiny", "am_tiny", "bf_tiny"], "the voice picker lists the server's voices")
         check(not out["plain"]["error"] and out["plain"]["duration"] > 0.3,
               "typed text -> Synthesize -> <audio> plays %.2f s" % out["plain"]["duration"])
+        check(out["words"]["words"] == ["Typed", "in", "a", "real", "browser.", "Then", "spoken."],
+              "the page shows the words of the captioned endpoint: %s" % out["words"]["words"])
+        check(out["words"]["spoken"] == ["a"], "seeking into 'a' highlights it alone: %s" % out["words"]["spoken"])
         check(out["expr"] == "af_tiny:0.50 am_tiny:0.50", "blend sliders make '%s'" % out["expr"])
         check(not out["blend"]["error"] and out["blend"]["duration"] > 0.3 and out["blend"]["download"] == "speech.mp3",
               "the blend as mp3 plays %.2f s and downloads as speech.mp3" % out["blend"]["duration"])

@@ -33,7 +33,12 @@ class _Chunk(ctypes.Structure):
     _fields_ = [("index", c_size_t), ("count", c_size_t), ("phonemes", c_char_p),
                 ("samples", ctypes.POINTER(ctypes.c_float)), ("n_samples", c_size_t), ("offset", c_size_t),
                 ("token_frames", ctypes.POINTER(c_int)), ("n_tokens", c_int), ("samples_per_frame", c_double),
-                ("seconds", c_double)]
+                ("seconds", c_double), ("trimmed", c_size_t)]
+
+
+class _Word(ctypes.Structure):
+    _fields_ = [("text", c_char_p), ("byte_start", c_size_t), ("byte_end", c_size_t), ("char_start", c_size_t),
+                ("char_end", c_size_t), ("start", c_double), ("end", c_double), ("chunk", c_size_t)]
 
 
 class _Timing(ctypes.Structure):
@@ -44,13 +49,16 @@ _AUDIO_FN = ctypes.CFUNCTYPE(c_int, c_void_p, ctypes.POINTER(_Chunk))
 _TIMING_FN = ctypes.CFUNCTYPE(c_int, c_void_p, ctypes.POINTER(_Timing), c_size_t)
 _PROGRESS_FN = ctypes.CFUNCTYPE(c_int, c_void_p, c_size_t, c_size_t)
 _WARNING_FN = ctypes.CFUNCTYPE(None, c_void_p, c_char_p)
+_WORDS_FN = ctypes.CFUNCTYPE(c_int, c_void_p, ctypes.POINTER(_Word), c_size_t)
 
 
 class _SynthParams(ctypes.Structure):
     _fields_ = [("phonemes", c_int), ("lang", c_char_p), ("speed", ctypes.c_float), ("seed", ctypes.c_uint32),
                 ("first_chunk", c_int), ("lexicon", c_char_p), ("on_audio", _AUDIO_FN), ("on_timing", _TIMING_FN),
                 ("on_progress", _PROGRESS_FN), ("on_warning", _WARNING_FN), ("user", c_void_p),
-                ("markup", c_int), ("format", c_int), ("rate", c_int)]
+                ("markup", c_int), ("format", c_int), ("rate", c_int), ("on_words", _WORDS_FN), ("gaps", c_int),
+                ("sentence_gap", c_double), ("paragraph_gap", c_double), ("srt_path", c_char_p),
+                ("vtt_path", c_char_p)]
 
 
 class _Stats(ctypes.Structure):
@@ -140,7 +148,7 @@ class TTS:
         self.close()
 
     @staticmethod
-    def _params(lang, phonemes, speed, seed, on_chunk, on_timing):
+    def _params(lang, phonemes, speed, seed, on_chunk, on_timing, on_words=None):
         p = _lib.kt_tts_default_synth_params()
         keep = [_b(lang)]
         p.lang, p.phonemes, p.speed, p.seed = keep[0], int(phonemes), speed, seed
@@ -157,13 +165,22 @@ class TTS:
                 return 0
             keep.append(_TIMING_FN(timing))
             p.on_timing = keep[-1]
+        if on_words:
+            def words(_user, w, n):
+                on_words([{"text": w[i].text.decode("utf-8"), "start": w[i].start, "end": w[i].end,
+                           "char_start": w[i].char_start, "char_end": w[i].char_end} for i in range(n)])
+                return 0
+            keep.append(_WORDS_FN(words))
+            p.on_words = keep[-1]
         return p, keep
 
-    def synthesize(self, text, voice="af_heart", lang=None, phonemes=False, speed=1.0, seed=0, on_timing=None):
+    def synthesize(self, text, voice="af_heart", lang=None, phonemes=False, speed=1.0, seed=0, on_timing=None,
+                   on_words=None):
         """The audio of text as array('f') at SAMPLE_RATE. on_timing(list of (phoneme, start, end))
-        is called for each chunk."""
+        is called for each chunk; on_words(list of dicts: text, start, end, char_start, char_end) with
+        each chunk's words."""
         out = array("f")
-        p, keep = self._params(lang, phonemes, speed, seed, lambda x, _ps: out.extend(x), on_timing)
+        p, keep = self._params(lang, phonemes, speed, seed, lambda x, _ps: out.extend(x), on_timing, on_words)
         err = _Error()
         st = _lib.kt_tts_synthesize(self._h, _b(text), _b(voice), ctypes.byref(p), None, ctypes.byref(err))
         del keep

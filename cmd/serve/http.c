@@ -41,7 +41,7 @@ typedef struct {
     size_t bytes;
     unsigned long long received; /* body bytes read, kept or not */
     char method[16], path[256], voice[96], remote[64];
-    int format;
+    int format, captioned;
     size_t chars;
     kts_job *job;
     struct MHD_Connection *conn; /* valid during the handler's calls */
@@ -521,6 +521,25 @@ static int wait_first(request *r)
     }
 }
 
+/* The captioned response: {"audio_format", "audio" (base64 of the encoded file), "timestamps"}. */
+static enum MHD_Result send_captioned(request *r, kts_bytes *audio)
+{
+    kts_bytes o = {0};
+    char *words = cJSON_PrintUnformatted(r->job->words);
+    char head[96];
+    snprintf(head, sizeof head, "{\"audio_format\":\"%s\",\"audio\":\"", kts_format_name(r->format));
+    int bad = !words || kts_bytes_append(&o, head, strlen(head)) || kts_base64(&o, audio->data, audio->len) ||
+              kts_bytes_append(&o, "\",\"timestamps\":", 15) || kts_bytes_append(&o, words, strlen(words)) ||
+              kts_bytes_append(&o, "}", 1);
+    free(words);
+    kts_bytes_free(audio);
+    if (bad) {
+        kts_bytes_free(&o);
+        return send_error(r, 500, NULL, NULL, "out of memory");
+    }
+    return send_bytes(r, 200, "application/json", &o);
+}
+
 static enum MHD_Result respond_job(request *r)
 {
     kts_job *j = r->job;
@@ -546,7 +565,7 @@ static enum MHD_Result respond_job(request *r)
         kts_bytes b = j->out;
         memset(&j->out, 0, sizeof j->out);
         pthread_mutex_unlock(&j->lock);
-        return send_bytes(r, 200, mime, &b);
+        return r->captioned ? send_captioned(r, &b) : send_bytes(r, 200, mime, &b);
     }
     struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, read_stream, r,
                                                                   stream_done);
@@ -616,6 +635,13 @@ static enum MHD_Result post_speech(request *r)
     }
     if (!rc && !(r->job = job_new(r, &a, r->format, spec, lang)))
         rc = 500, snprintf(msg, sizeof msg, "out of memory");
+    if (!rc && r->captioned) { /* the whole file with the words, not a stream */
+        r->job->req.words = 1;
+        r->job->stream = 0;
+        r->job->req.first_chunk = 0;
+        if (!(r->job->words = cJSON_CreateArray()))
+            rc = 500, snprintf(msg, sizeof msg, "out of memory");
+    }
     cJSON_Delete(j);
     if (rc)
         return send_error(r, rc, rc == 400 && param && !strcmp(param, "voice") ? "voice_not_found" : NULL, param, msg);
@@ -642,11 +668,12 @@ static enum MHD_Result route(request *r, const char *url, const char *method)
         return get ? get_health(r) : not_allowed(r, "GET, HEAD");
     if (!strcmp(url, "/metrics"))
         return get ? get_metrics(r) : not_allowed(r, "GET, HEAD");
-    if (strncmp(url, "/v1/", 4))
+    r->captioned = !strcmp(url, "/v1/audio/speech/captioned") || !strcmp(url, "/dev/captioned_speech");
+    if (strncmp(url, "/v1/", 4) && !r->captioned)
         return send_error(r, 404, NULL, NULL, "not found");
     if (!authorized(r))
         return send_error(r, 401, "invalid_api_key", NULL, "invalid or missing API key (Authorization: Bearer KEY)");
-    if (!strcmp(url, "/v1/audio/speech"))
+    if (!strcmp(url, "/v1/audio/speech") || r->captioned)
         return post ? post_speech(r) : not_allowed(r, "POST");
     if (!strcmp(url, "/v1/models"))
         return get ? get_models(r, NULL) : not_allowed(r, "GET, HEAD");

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "serve.h"
 
 struct kts_pool {
@@ -39,6 +41,7 @@ void kts_job_release(kts_job *j)
     pthread_mutex_destroy(&j->lock);
     pthread_cond_destroy(&j->cond);
     kts_bytes_free(&j->out);
+    cJSON_Delete(j->words);
     free(j->pcm);
     free(j->text);
     free(j->voice);
@@ -116,6 +119,24 @@ static int job_samples(void *user, const float *x, size_t n)
     return stop;
 }
 
+/* One word's timestamp, in the shape Kokoro-FastAPI's captioned speech gives it. */
+static int job_word(void *user, const char *text, double start, double end, size_t char_start, size_t char_end)
+{
+    kts_job *j = user;
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddStringToObject(o, "word", text) || !cJSON_AddNumberToObject(o, "start_time", start) ||
+        !cJSON_AddNumberToObject(o, "end_time", end) ||
+        !cJSON_AddNumberToObject(o, "char_start", (double)char_start) ||
+        !cJSON_AddNumberToObject(o, "char_end", (double)char_end)) {
+        cJSON_Delete(o);
+        return 1;
+    }
+    pthread_mutex_lock(&j->lock);
+    cJSON_AddItemToArray(j->words, o);
+    pthread_mutex_unlock(&j->lock);
+    return 0;
+}
+
 static void run_job(kts_pool *p, kts_job *j)
 {
     char err[KTS_ERR] = "";
@@ -128,7 +149,7 @@ static void run_job(kts_pool *p, kts_job *j)
         job_finish(j, KTS_JOB_FAILED, 503, "the request waited past its deadline");
         return;
     }
-    int rc = kts_engine_synthesize(p->engine, &j->req, job_samples, job_stop, j, err, sizeof err);
+    int rc = kts_engine_synthesize(p->engine, &j->req, job_samples, job_word, job_stop, j, err, sizeof err);
     if (rc < 0)
         rc = j->canceled ? 499 : 503;
     if (rc == 503)

@@ -27,7 +27,12 @@ typedef struct {
     const char *lang;  /* G2P language, or NULL: from the voice */
     float speed;
     int first_chunk;
+    int words; /* 1: hand each word and its times to on_word */
 } kts_synth_request;
+
+/* A spoken word: as written, its seconds and its code points in the input. */
+typedef int (*kts_word_fn)(void *user, const char *text, double start, double end, size_t char_start,
+                           size_t char_end);
 
 /* on_samples returns 0 to go on; should_stop returns non-zero to cancel (both called per chunk). */
 typedef int (*kts_samples_fn)(void *user, const float *x, size_t n);
@@ -37,7 +42,7 @@ int kts_engine_open(const kts_options *o, kts_engine **out, char *err, size_t er
 void kts_engine_close(kts_engine *e);
 /* 0 on success, -1 when canceled, else the HTTP status the failure maps to (400, 413, 500). */
 int kts_engine_synthesize(kts_engine *e, const kts_synth_request *r, kts_samples_fn on_samples,
-                          kts_stop_fn should_stop, void *user, char *err, size_t errlen);
+                          kts_word_fn on_word, kts_stop_fn should_stop, void *user, char *err, size_t errlen);
 
 /* ---- encoders (encode.c) ---- */
 
@@ -70,6 +75,8 @@ int kts_encoder_write(kts_encoder *e, const float *x, size_t n);
 int kts_encoder_close(kts_encoder *e);
 /* Whole audio into format f. 0 on success. */
 int kts_encode_whole(int f, const float *x, size_t n, kts_bytes *out, char *err, size_t errlen);
+/* Appends the base64 (RFC 4648, padded) of n bytes to out. 0, or -1 out of memory. */
+int kts_base64(kts_bytes *out, const unsigned char *p, size_t n);
 
 /* ---- voices (voices.c) ---- */
 
@@ -136,6 +143,7 @@ typedef struct kts_job {
     float *pcm;     /* whole-file formats: all samples */
     size_t n_pcm, cap_pcm, n_samples;
     double started, first_audio, finished;
+    struct cJSON *words; /* req.words: the timestamps, an array of {word, start_time, end_time, ...} */
 } kts_job;
 
 typedef struct kts_pool kts_pool;

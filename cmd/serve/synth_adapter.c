@@ -13,6 +13,7 @@ struct kts_engine {
 
 typedef struct {
     kts_samples_fn on_samples;
+    kts_word_fn on_word;
     kts_stop_fn should_stop;
     void *user;
 } call_ctx;
@@ -54,6 +55,15 @@ static int on_audio(void *user, const kt_tts_chunk *c)
     return x->on_samples(x->user, c->samples, c->n_samples);
 }
 
+static int on_words(void *user, const kt_tts_word *w, size_t n)
+{
+    call_ctx *x = user;
+    for (size_t i = 0; i < n; i++)
+        if (x->on_word(x->user, w[i].text, w[i].start, w[i].end, w[i].char_start, w[i].char_end))
+            return 1;
+    return 0;
+}
+
 static int on_progress(void *user, size_t done, size_t total)
 {
     call_ctx *x = user;
@@ -76,9 +86,9 @@ static int status_http(kt_status st)
 }
 
 int kts_engine_synthesize(kts_engine *e, const kts_synth_request *r, kts_samples_fn on_samples,
-                          kts_stop_fn should_stop, void *user, char *err, size_t errlen)
+                          kts_word_fn on_word, kts_stop_fn should_stop, void *user, char *err, size_t errlen)
 {
-    call_ctx x = {on_samples, should_stop, user};
+    call_ctx x = {on_samples, on_word, should_stop, user};
     kt_tts_synth_params p = kt_tts_default_synth_params();
     kt_error ke;
     p.lang = r->lang;
@@ -86,6 +96,7 @@ int kts_engine_synthesize(kts_engine *e, const kts_synth_request *r, kts_samples
     p.first_chunk = r->first_chunk;
     p.on_audio = on_audio;
     p.on_progress = on_progress;
+    p.on_words = r->words && on_word ? on_words : NULL;
     p.user = &x;
     kt_status st = kt_tts_synthesize(e->tts, r->text, r->voice, &p, NULL, &ke);
     if (st == KT_ECANCELED)

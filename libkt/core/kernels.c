@@ -30,7 +30,7 @@
 /* ---- execution context ------------------------------------------------------------ */
 
 struct kt_exec {
-    int isa, bf16, n, n_started;
+    int isa, bf16, vnni, n, n_started;
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
@@ -126,6 +126,9 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
     ex->isa = detect_isa(max_isa);
 #if KT_X86 && defined(__GNUC__)
     ex->bf16 = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512bf16");
+    const char *vn = getenv("KT_VNNI");
+    ex->vnni = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+               !(vn && !strcmp(vn, "off"));
 #endif
     ex->n = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
@@ -167,6 +170,8 @@ int kt_exec_isa(const kt_exec *ex) { return ex ? ex->isa : KT_ISA_GENERIC; }
 int kt_exec_threads(const kt_exec *ex) { return ex ? ex->n : 1; }
 
 int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
+
+int kt_exec_has_vnni(const kt_exec *ex) { return ex ? ex->vnni : 0; }
 
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
 {
@@ -658,6 +663,207 @@ static void pairs_task(void *p, int tid, int n)
     }
 }
 
+/* ---- q8 with integer dot products (AVX-512 VNNI vpdpbusd) --------------------------------
+ * Activations are quantized per block of VQ_QUADS * 4 input channels (one scale, max|x|/127
+ * over the block's padded rows) to u8 = code + 128, four channels to a 32-bit word
+ * (xq[quad][t]); a row tile's weight codes are regrouped four channels to a word per tap for
+ * each block. vpdpbusd sums the u8 x s8 products into int32; the +128 comes out with the
+ * panel's row sums, and each block's int32 sums enter the float32 output at once. */
+
+#define VQ_QUADS 16 /* channel quads per activation block (64 channels) */
+#define VQ_KMAX 32  /* taps the panel buffer holds */
+
+typedef struct {
+    const conv_job *jb;
+    uint32_t *xq; /* [nquad][Ls] */
+    float *xs;    /* one scale per block */
+    int nquad;
+} vnni_job;
+
+static int quant_code(float x, float inv)
+{
+    float r = x * inv;
+    r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+    return (int)lrintf(r);
+}
+
+static void quant_block(const vnni_job *v, int b)
+{
+    const conv_job *jb = v->jb;
+    int cin = jb->c->cin, q0 = b * VQ_QUADS, q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
+    int c1 = 4 * q1 < cin ? 4 * q1 : cin;
+    float m = 0.0f;
+    for (int ch = 4 * q0; ch < c1; ch++)
+        for (size_t t = 0; t < jb->Ls; t++) {
+            float a = fabsf(jb->xp[(size_t)ch * jb->Ls + t]);
+            m = a > m ? a : m;
+        }
+    float inv = m > 0.0f ? 127.0f / m : 0.0f;
+    v->xs[b] = m / 127.0f;
+    for (int q = q0; q < q1; q++) {
+        uint32_t *o = v->xq + (size_t)q * jb->Ls;
+        for (size_t t = 0; t < jb->Ls; t++) {
+            uint32_t w = 0;
+            for (int i = 0; i < 4; i++) {
+                int ch = 4 * q + i, code = ch < cin ? quant_code(jb->xp[(size_t)ch * jb->Ls + t], inv) : 0;
+                w |= (uint32_t)(uint8_t)(code + 128) << (8 * i);
+            }
+            o[t] = w;
+        }
+    }
+}
+
+static void quant_task(void *p, int tid, int n)
+{
+    const vnni_job *v = p;
+    int nb = (v->nquad + VQ_QUADS - 1) / VQ_QUADS;
+    for (int b = nb * tid / n; b < nb * (tid + 1) / n; b++)
+        quant_block(v, b);
+}
+
+/* ap[(q - q0) * k + j][r] = the codes of channels 4q .. 4q+3 at tap j of row tile mt; rsum[r]
+ * their sum per row. */
+static void vnni_panel(const kt_packed *p, const kt_conv1d *c, int mt, int q0, int q1, uint32_t *ap, int32_t *rsum)
+{
+    const int8_t *w = (const int8_t *)p->codes;
+    size_t K = (size_t)c->cin * c->k;
+    for (int r = 0; r < MR; r++)
+        rsum[r] = 0;
+    for (int q = q0; q < q1; q++)
+        for (int j = 0; j < c->k; j++)
+            for (int r = 0; r < MR; r++) {
+                uint32_t word = 0;
+                for (int i = 0; i < 4; i++) {
+                    int ch = 4 * q + i;
+                    int8_t v = ch < c->cin ? w[((size_t)mt * K + (size_t)ch * c->k + j) * MR + r] : 0;
+                    rsum[r] += v;
+                    word |= (uint32_t)(uint8_t)v << (8 * i);
+                }
+                ap[((size_t)(q - q0) * c->k + j) * MR + r] = word;
+            }
+}
+
+#if KT_X86 && defined(__GNUC__)
+/* C[8, 48] = (load ? C : 0) + bias8 + scale8 * (sum of u8 x s8 - off8), the sums over nq quads x k taps. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
+kern_vnni(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int dil, float *C, size_t ldc, int load,
+          const float *bias8, const float *scale8, const int32_t *off8)
+{
+    __m512i acc[MR][3];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++)
+            acc[r][v] = _mm512_setzero_si512();
+    for (int q = 0; q < nq; q++) {
+        const uint32_t *b0 = B + (size_t)q * ldb;
+        for (int j = 0; j < k; j++, A += MR) {
+            const uint32_t *bp = b0 + (size_t)j * dil;
+            __m512i x0 = _mm512_loadu_si512(bp), x1 = _mm512_loadu_si512(bp + 16), x2 = _mm512_loadu_si512(bp + 32);
+#pragma GCC unroll 8
+            for (int r = 0; r < MR; r++) {
+                __m512i a = _mm512_set1_epi32((int)A[r]);
+                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x0, a);
+                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x1, a);
+                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], x2, a);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; r++) {
+        __m512 s = _mm512_set1_ps(scale8[r]), b = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
+        __m512i off = _mm512_set1_epi32(off8[r]);
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; v++) {
+            __m512 base = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b) : b;
+            __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], off));
+            _mm512_storeu_ps(C + r * ldc + 16 * v, _mm512_fmadd_ps(s, d, base));
+        }
+    }
+}
+
+/* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
+static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, int nq, int row0, int t0, int cols,
+                      int first, const float *scale8, const int32_t *off8)
+{
+    const kt_conv1d *c = jb->c;
+    int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0;
+    const float *bp = NULL;
+    if (first && c->b) {
+        for (int r = 0; r < MR; r++)
+            bias8[r] = r < rows ? c->b[row0 + r] : 0.0f;
+        bp = bias8;
+    }
+    if (rows == MR && cols == NR_MAX) {
+        kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8);
+        return;
+    }
+    float tmp[MR * NR_MAX];
+    memset(tmp, 0, sizeof tmp);
+    if (load)
+        for (int r = 0; r < rows; r++)
+            memcpy(tmp + r * NR_MAX, C + (size_t)r * jb->ldy, sizeof(float) * (size_t)cols);
+    kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, 1, bp, scale8, off8);
+    for (int r = 0; r < rows; r++)
+        memcpy(C + (size_t)r * jb->ldy, tmp + r * NR_MAX, sizeof(float) * (size_t)cols);
+}
+
+static void vnni_task(void *p, int tid, int n)
+{
+    const vnni_job *v = p;
+    const conv_job *jb = v->jb;
+    const kt_conv1d *c = jb->c;
+    int nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n, ts_len = NR_MAX * T_SUPER;
+    uint32_t ap[VQ_QUADS * VQ_KMAX * MR];
+    int32_t rsum[MR], off8[MR];
+    float sc8[MR];
+    for (int ts = 0; ts < jb->lo; ts += ts_len) {
+        int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
+        for (int q0 = 0; q0 < v->nquad; q0 += VQ_QUADS) {
+            int q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
+            for (int mt = m0; mt < m1; mt++) {
+                vnni_panel(jb->wp, c, mt, q0, q1, ap, rsum);
+                for (int r = 0; r < MR; r++) {
+                    sc8[r] = jb->wp->scales[(size_t)mt * MR + r] * v->xs[q0 / VQ_QUADS];
+                    off8[r] = 128 * rsum[r];
+                }
+                for (int t0 = ts; t0 < te; t0 += NR_MAX) {
+                    int cols = te - t0 < NR_MAX ? te - t0 : NR_MAX;
+                    vnni_tile(jb, ap, v->xq + (size_t)q0 * jb->Ls + t0, q1 - q0, mt * MR, t0, cols, q0 == 0, sc8,
+                              off8);
+                }
+            }
+        }
+    }
+}
+#endif
+
+/* The q8 convolution with vpdpbusd when ex has it and the weight is q8 per row; 0 when it
+ * does not apply (or its buffer cannot be had), so the caller takes the float32 path. */
+static int conv_vnni(kt_exec *ex, const conv_job *jb)
+{
+#if KT_X86 && defined(__GNUC__)
+    const kt_conv1d *c = jb->c;
+    if (!kt_exec_has_vnni(ex) || jb->wp->dtype != KT_PACK_I8 || c->k > VQ_KMAX ||
+        (size_t)jb->wp->group != (size_t)c->cin * c->k)
+        return 0;
+    vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4};
+    int nb = (v.nquad + VQ_QUADS - 1) / VQ_QUADS;
+    v.xq = malloc(sizeof(uint32_t) * (size_t)v.nquad * jb->Ls + sizeof(float) * (size_t)nb);
+    if (!v.xq)
+        return 0;
+    v.xs = (float *)(void *)(v.xq + (size_t)v.nquad * jb->Ls);
+    kt_exec_run(ex, quant_task, &v);
+    kt_exec_run(ex, vnni_task, &v);
+    free(v.xq);
+    return 1;
+#else
+    (void)ex, (void)jb;
+    return 0;
+#endif
+}
+
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch)
 {
@@ -669,7 +875,7 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
                          float *y, size_t ldy, int accumulate, float *scratch)
 {
     conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy};
-    if (jb.lo <= 0)
+    if (jb.lo <= 0 || conv_vnni(ex, &jb))
         return;
     if (wp->dtype == KT_PACK_BF16X2)
         kt_exec_run(ex, pairs_task, &jb);

@@ -126,6 +126,19 @@ static char *utf8_encode(const uint32_t *s, size_t n)
     return o;
 }
 
+uint32_t kt_utf8_before(const char *s, size_t e, size_t *start)
+{
+    size_t b = e - 1;
+    while (b > 0 && ((unsigned char)s[b] & 0xC0) == 0x80)
+        b--;
+    const unsigned char *u = (const unsigned char *)s + b;
+    uint32_t c = u[0] < 0x80 ? u[0] : u[0] < 0xE0 ? u[0] & 0x1F : u[0] < 0xF0 ? u[0] & 0x0F : u[0] & 0x07;
+    for (size_t k = b + 1; k < e; k++)
+        c = c << 6 | ((unsigned char)s[k] & 0x3F);
+    *start = b;
+    return c;
+}
+
 size_t kt_utf8_count(const char *s)
 {
     const unsigned char *u = (const unsigned char *)s;
@@ -722,6 +735,24 @@ void kt_chunk_list_free(kt_chunk_list *l)
     free(l->items);
     l->items = NULL;
     l->count = 0;
+}
+
+kt_status kt_chunk_list_push(kt_chunk_list *l, const char *s, size_t n, kt_error *err)
+{
+    char *copy = strndup(s, n);
+    size_t count = copy ? kt_utf8_count(copy) : 0;
+    kt_chunk *items = copy ? realloc(l->items, (l->count + 1) * sizeof *items) : NULL;
+    if (copy && count == (size_t)-1) {
+        free(copy);
+        return kt_error_set(err, KT_EINVAL, "invalid UTF-8 in phonemes");
+    }
+    if (!items) {
+        free(copy);
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
+    l->items = items;
+    items[l->count++] = (kt_chunk){copy, count};
+    return KT_OK;
 }
 
 int kt_phoneme_is_punct(uint32_t c)

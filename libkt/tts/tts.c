@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kt/align.h"
 #include "kt/config.h"
 #include "kt/g2p.h"
 #include "kt/g2p_lang.h"
@@ -221,29 +222,48 @@ static kt_status voice_lang(const char *voice, const char **lang, kt_error *err)
     return KT_OK;
 }
 
-/* What markup adds to each chunk: silence after it, a speed factor and a voice. */
+/* What markup and silence control add to each chunk. */
 typedef struct {
-    double after; /* seconds of silence after the chunk */
+    double after; /* seconds of silence after the chunk (markup pauses) */
     double rate;  /* factor on the speed */
     char *voice;  /* the <voice name> in effect, owned; NULL: the call's voice */
     size_t vi;    /* its index in the loaded voices (set by load_span_voices) */
+    int boundary; /* what ends with the chunk: 0 nothing known, 1 a sentence, 2 a paragraph */
 } chunk_extra;
 
-/* The chunks of one call and what markup adds to them. */
+/* A written word of the input and the phoneme words (numbered across all chunks) that speak it. */
+typedef struct {
+    char *text; /* owned */
+    size_t byte_start, byte_end, char_start, char_end;
+    size_t pw_first, pw_count;
+} plan_word;
+
+/* The chunks of one call, what markup adds to them and the words they speak. */
 typedef struct {
     kt_chunk_list chunks;
-    chunk_extra *extra; /* one per chunk; NULL when the input has no markup */
+    chunk_extra *extra; /* one per chunk */
     double lead;        /* seconds of silence before the first chunk */
+    plan_word *words;
+    size_t n_words, cap_words;
+    size_t n_pw;        /* phoneme words in all chunks */
+    const char *input;  /* the caller's text */
+    size_t input_len;
+    int split_sentences; /* each sentence a chunk of its own (silence control) */
 } tts_plan;
 
 static void plan_free(tts_plan *pl)
 {
     for (size_t i = 0; pl->extra && i < pl->chunks.count; i++)
         free(pl->extra[i].voice);
+    for (size_t i = 0; i < pl->n_words; i++)
+        free(pl->words[i].text);
+    free(pl->words);
     free(pl->extra);
     kt_chunk_list_free(&pl->chunks);
     memset(pl, 0, sizeof *pl);
 }
+
+static int ends_sentence(const char *phonemes);
 
 /* Moves part's chunks to the end of pl, each with rate and voice (may be NULL). */
 static kt_status plan_append(tts_plan *pl, kt_chunk_list *part, double rate, const char *voice, kt_error *err)
@@ -257,7 +277,7 @@ static kt_status plan_append(tts_plan *pl, kt_chunk_list *part, double rate, con
     if (ex)
         pl->extra = ex;
     for (size_t i = 0; i < part->count && ex && !st; i++) {
-        chunk_extra e = {0, rate, voice ? strdup(voice) : NULL, 0};
+        chunk_extra e = {0, rate, voice ? strdup(voice) : NULL, 0, ends_sentence(part->items[i].phonemes)};
         if (voice && !e.voice)
             break;
         pl->extra[pl->chunks.count] = e;
@@ -266,6 +286,191 @@ static kt_status plan_append(tts_plan *pl, kt_chunk_list *part, double rate, con
     }
     if (!ex || pl->chunks.count != n)
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_chunk_list_free(part);
+    return st;
+}
+
+/* ---- sentences and words --------------------------------------------------------------------- */
+
+static int is_closer(uint32_t c) { return c == ')' || c == '"' || c == 0x201D || c == 0x2019 || c == 0xBB; }
+
+static int is_sentence_end(uint32_t c) { return c == '.' || c == '!' || c == '?' || c == 0x2026; }
+
+/* 1 if the phonemes s[0..e) end a sentence: . ! ? or … before any closing quotes and brackets. */
+static int ends_sentence_at(const char *s, size_t e)
+{
+    while (e > 0 && s[e - 1] == ' ')
+        e--;
+    while (e > 0) {
+        size_t b;
+        uint32_t c = kt_utf8_before(s, e, &b);
+        if (!is_closer(c))
+            return is_sentence_end(c);
+        e = b;
+    }
+    return 0;
+}
+
+static int ends_sentence(const char *phonemes) { return ends_sentence_at(phonemes, strlen(phonemes)); }
+
+/* Cuts each chunk of l after every word that ends a sentence. */
+static kt_status split_sentences(kt_chunk_list *l, kt_error *err)
+{
+    kt_chunk_list out = {0};
+    kt_status st = KT_OK;
+    for (size_t i = 0; i < l->count && !st; i++) {
+        const char *s = l->items[i].phonemes;
+        size_t from = 0, len = strlen(s);
+        for (size_t k = 0; k <= len && !st; k++) {
+            if (k < len && !(s[k] == ' ' && ends_sentence_at(s + from, k - from)))
+                continue;
+            while (from < k && s[from] == ' ')
+                from++;
+            if (k > from)
+                st = kt_chunk_list_push(&out, s + from, k - from, err);
+            from = k + 1;
+        }
+    }
+    if (st) {
+        kt_chunk_list_free(&out);
+        return st;
+    }
+    kt_chunk_list_free(l);
+    *l = out;
+    return KT_OK;
+}
+
+static kt_status push_word(tts_plan *pl, const plan_word *w, kt_error *err)
+{
+    if (pl->n_words == pl->cap_words) {
+        size_t cap = pl->cap_words ? pl->cap_words * 2 : 64;
+        plan_word *v = realloc(pl->words, cap * sizeof *v);
+        if (!v)
+            return kt_error_set(err, KT_ENOMEM, "out of memory");
+        pl->words = v, pl->cap_words = cap;
+    }
+    pl->words[pl->n_words++] = *w;
+    return KT_OK;
+}
+
+/* 1 if input byte h lies inside a markup tag (after a '<' not yet closed by '>'). */
+static int in_tag(const char *input, size_t from, size_t h)
+{
+    while (h > from && input[h - 1] != '<' && input[h - 1] != '>')
+        h--;
+    return h > from && input[h - 1] == '<';
+}
+
+/* Where a written word of src (a segment read from input bytes [from, to)) is in the input: the
+ * same bytes when src is that span, else the word searched for in the text between tags from
+ * *cursor on. Returns 0 when it is not there (markup rewrote it). */
+static int place_word(const tts_plan *pl, const char *src, int phonemes, size_t from, size_t to, size_t *cursor,
+                      const kt_align_word *a, plan_word *w)
+{
+    size_t n = a->byte_end - a->byte_start, slen = strlen(src);
+    if (to - from == slen && !memcmp(pl->input + from, src, slen)) {
+        w->byte_start = from + a->byte_start, w->byte_end = from + a->byte_end;
+        return 1;
+    }
+    for (size_t at = *cursor; !phonemes && at < to;) { /* <phoneme ph>: its words are in an attribute */
+        const char *hit = memmem(pl->input + at, to - at, src + a->byte_start, n);
+        if (!hit)
+            break;
+        size_t h = (size_t)(hit - pl->input);
+        if (!in_tag(pl->input, from, h)) {
+            w->byte_start = h, w->byte_end = h + n;
+            *cursor = w->byte_end;
+            return 1;
+        }
+        at = h + 1;
+    }
+    return 0;
+}
+
+static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* Words of one segment that were not found in the input get the bytes between the words around
+ * them that were (the markup that made them: a <sub> element, a <say-as>, ...). */
+static void place_rewritten(const tts_plan *pl, plan_word *w, const int *found, size_t n, size_t from, size_t to)
+{
+    for (size_t i = 0; i < n;) {
+        if (found[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i, a = i ? w[i - 1].byte_end : from, b;
+        while (j < n && !found[j])
+            j++;
+        b = j < n ? w[j].byte_start : to;
+        while (a < b && is_blank(pl->input[a]))
+            a++;
+        while (b > a && is_blank(pl->input[b - 1]))
+            b--;
+        for (; i < j; i++)
+            w[i].byte_start = a, w[i].byte_end = b;
+    }
+}
+
+/* The written words of src matched to the phoneme words of part (kt/align.h), appended to pl's. */
+static kt_status add_words(tts_plan *pl, const kt_chunk_list *part, const char *src, int phonemes, size_t from,
+                           size_t to, kt_error *err)
+{
+    kt_phoneme_word *pw = NULL;
+    kt_align_word *aw = NULL;
+    size_t npw = 0, naw = 0, cursor = from;
+    kt_status st = KT_OK;
+    for (size_t i = 0; i < part->count && !st; i++)
+        st = kt_phoneme_words(part->items[i].phonemes, &pw, &npw, err);
+    if (!st)
+        st = kt_align_words(src, strlen(src), pw, npw, phonemes, &aw, &naw, err);
+    int *found = st ? NULL : calloc(naw ? naw : 1, sizeof *found);
+    size_t first = pl->n_words;
+    if (!st && !found)
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    for (size_t i = 0; !st && i < naw; i++) {
+        plan_word w = {strndup(src + aw[i].byte_start, aw[i].byte_end - aw[i].byte_start), 0, 0, 0, 0,
+                       pl->n_pw + aw[i].pw_first, aw[i].pw_count};
+        found[i] = place_word(pl, src, phonemes, from, to, &cursor, &aw[i], &w);
+        if (!w.text || (st = push_word(pl, &w, err))) {
+            free(w.text);
+            st = kt_error_set(err, KT_ENOMEM, "out of memory");
+        }
+    }
+    if (!st)
+        place_rewritten(pl, pl->words + first, found, naw, from, to);
+    pl->n_pw += npw;
+    free(pw), free(aw), free(found);
+    return st;
+}
+
+/* The code point offsets of the words' bytes (one pass while they go forward). */
+static void count_chars(tts_plan *pl)
+{
+    size_t byte = 0, chars = 0;
+    for (size_t i = 0; i < pl->n_words; i++) {
+        plan_word *w = &pl->words[i];
+        size_t *b[2] = {&w->byte_start, &w->byte_end}, *c[2] = {&w->char_start, &w->char_end};
+        for (int k = 0; k < 2; k++) {
+            if (*b[k] < byte)
+                byte = chars = 0;
+            for (; byte < *b[k] && byte < pl->input_len; byte++)
+                chars += ((unsigned char)pl->input[byte] & 0xC0) != 0x80;
+            *c[k] = chars;
+        }
+    }
+}
+
+/* One piece of the input as chunks: sentences split when asked, words aligned, then appended. */
+static kt_status plan_add(tts_plan *pl, kt_chunk_list *part, const char *src, int phonemes, size_t from, size_t to,
+                          double rate, const char *voice, kt_error *err)
+{
+    kt_status st = KT_OK;
+    if (pl->split_sentences)
+        st = split_sentences(part, err);
+    if (!st)
+        st = add_words(pl, part, src, phonemes, from, to, err);
+    if (!st)
+        return plan_append(pl, part, rate, voice, err);
     kt_chunk_list_free(part);
     return st;
 }
@@ -287,10 +492,14 @@ static kt_status markup_plan(const kt_segment_list *segs, const char *lang, cons
     for (size_t i = 0; i < segs->count && !st; i++) {
         const kt_segment *g = &segs->items[i];
         kt_chunk_list part = {0};
-        if (g->kind == KT_SEG_PAUSE && pl->chunks.count)
-            pl->extra[pl->chunks.count - 1].after += g->seconds;
+        int edge = g->kind == KT_SEG_PARAGRAPH ? 2 : g->kind == KT_SEG_SENTENCE ? 1 : 0;
+        chunk_extra *last = pl->chunks.count ? &pl->extra[pl->chunks.count - 1] : NULL;
+        if (g->kind == KT_SEG_PAUSE && last)
+            last->after += g->seconds;
         else if (g->kind == KT_SEG_PAUSE)
             pl->lead += g->seconds;
+        if (last && edge > last->boundary)
+            last->boundary = edge;
         if ((g->kind != KT_SEG_TEXT && g->kind != KT_SEG_PHONEMES) || !has_word_chars(g->text))
             continue;
         st = g->kind == KT_SEG_PHONEMES ? phoneme_chunks(g->text, cfg, &part, err)
@@ -301,7 +510,7 @@ static kt_status markup_plan(const kt_segment_list *segs, const char *lang, cons
             kt_error_prefix(err, where);
         }
         if (!st)
-            st = plan_append(pl, &part, g->rate, g->voice, err);
+            st = plan_add(pl, &part, g->text, g->kind == KT_SEG_PHONEMES, g->start, g->end, g->rate, g->voice, err);
         kt_chunk_list_free(&part);
     }
     if (!st && !has_words(&pl->chunks))
@@ -316,11 +525,16 @@ static kt_status text_plan(const kt_config *cfg, const char *text, const char *l
     size_t len = strlen(text);
     kt_markup_mode mode = p->markup == KT_TTS_MARKUP_SSML ? KT_MARKUP_SSML : KT_MARKUP_AUTO;
     kt_segment_list segs = {0};
-    if (p->markup == KT_TTS_MARKUP_NONE)
-        return text_chunks(text, lang, cfg, p, &pl->chunks, err);
+    kt_chunk_list part = {0};
+    kt_status st;
+    if (p->markup == KT_TTS_MARKUP_NONE) {
+        if ((st = text_chunks(text, lang, cfg, p, &part, err)))
+            return st;
+        return plan_add(pl, &part, text, 0, 0, len, 1.0, NULL, err);
+    }
     if (p->markup != KT_TTS_MARKUP_AUTO && p->markup != KT_TTS_MARKUP_SSML)
         return kt_error_set(err, KT_EINVAL, "unknown markup mode %d", p->markup);
-    kt_status st = kt_markup_parse(text, len, mode, &segs, err);
+    st = kt_markup_parse(text, len, mode, &segs, err);
     if (st) {
         kt_error_prefix(err, "markup");
         return st;
@@ -328,7 +542,10 @@ static kt_status text_plan(const kt_config *cfg, const char *text, const char *l
     int ssml = mode == KT_MARKUP_SSML || kt_markup_is_ssml(text, len);
     int plain = (segs.count == 0 && !ssml) ||
                 (segs.count == 1 && segs.items[0].kind == KT_SEG_TEXT && !strcmp(segs.items[0].text, text));
-    st = plain ? text_chunks(text, lang, cfg, p, &pl->chunks, err) : markup_plan(&segs, lang, cfg, p, pl, err);
+    if (!plain)
+        st = markup_plan(&segs, lang, cfg, p, pl, err);
+    else if (!(st = text_chunks(text, lang, cfg, p, &part, err)))
+        st = plan_add(pl, &part, text, 0, 0, len, 1.0, NULL, err);
     kt_segment_list_free(&segs);
     return st;
 }
@@ -346,6 +563,7 @@ static kt_status plan_split_first(tts_plan *pl, size_t before, kt_error *err)
     pl->extra = ex;
     memmove(ex + 1, ex, (n - 1) * sizeof *ex);
     ex[0].after = 0;
+    ex[0].boundary = 0;
     if (ex[1].voice && !(ex[0].voice = strdup(ex[1].voice))) {
         ex[0].voice = NULL;
         return kt_error_set(err, KT_ENOMEM, "out of memory");
@@ -364,10 +582,21 @@ static kt_status make_plan(const kt_config *cfg, const char *text, const char *v
         return kt_error_set(err, KT_EINVAL, "first_chunk must be 0..%d", KT_G2P_MAX_PHONEMES);
     if (!p->phonemes && !lang && (st = voice_lang(voice, &lang, err)))
         return st;
-    st = p->phonemes ? phoneme_chunks(text, cfg, &pl->chunks, err) : text_plan(cfg, text, lang, p, pl, err);
+    pl->input = text;
+    pl->input_len = strlen(text);
+    pl->split_sentences = (p->gaps & KT_TTS_GAP_SENTENCE) != 0;
+    if (p->phonemes) {
+        kt_chunk_list part = {0};
+        if (!(st = phoneme_chunks(text, cfg, &part, err)))
+            st = plan_add(pl, &part, text, 1, 0, pl->input_len, 1.0, NULL, err);
+    } else {
+        st = text_plan(cfg, text, lang, p, pl, err);
+    }
     size_t before = pl->chunks.count;
     if (!st && p->first_chunk > 0 && !(st = kt_chunk_list_split_first(&pl->chunks, (size_t)p->first_chunk, err)))
         st = plan_split_first(pl, before, err);
+    if (!st)
+        count_chars(pl);
     return st;
 }
 
@@ -444,7 +673,7 @@ static kt_status run_ids(runner *r, const int *ids, int n, const float *style, c
 
 size_t kt_tts_chunk_units(const kt_tts_chunk *c, kt_tts_timing *units, char (*sym)[KT_TTS_UNIT_BYTES])
 {
-    double spf = c->samples_per_frame, t0 = (double)c->offset / KT_SAMPLE_RATE;
+    double spf = c->samples_per_frame, t0 = ((double)c->offset - (double)c->trimmed) / KT_SAMPLE_RATE;
     long f = c->token_frames[0]; /* BOS frames come first */
     const unsigned char *p = (const unsigned char *)c->phonemes;
     size_t n = 0;
@@ -526,7 +755,7 @@ static kt_status deliver_silence(double seconds, size_t index, size_t count, con
     kt_status st = KT_OK;
     if (!zeros)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    kt_tts_chunk c = {index, count, "", zeros, n, *offset, NULL, 0, 0, 0};
+    kt_tts_chunk c = {index, count, "", zeros, n, *offset, NULL, 0, 0, 0, 0};
     if (n && p->on_audio && p->on_audio(p->user, &c))
         st = kt_error_set(err, KT_ECANCELED, "canceled");
     *offset += n;
@@ -534,17 +763,131 @@ static kt_status deliver_silence(double seconds, size_t index, size_t count, con
     return st;
 }
 
-/* Synthesizes chunk i and hands it to the callbacks; *offset counts the samples so far. */
-static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *chunks, size_t i,
-                             const kt_tts_synth_params *p, double rate, size_t *offset, kt_error *err)
+/* The words of one call as their chunks are spoken: each phoneme word's time, and the next word
+ * to hand to on_words. */
+typedef struct {
+    double *pw_start, *pw_end; /* seconds, per phoneme word */
+    size_t pw_done;            /* phoneme words timed so far */
+    size_t next;               /* the next plan word to deliver */
+    double last_end;           /* the end of the last word delivered */
+} word_clock;
+
+/* Silence control of chunk i: *head, *tail 1 when the model's silence before its first / after
+ * its last spoken phoneme is cut; returns the silence to put after it. */
+static double chunk_gap(const tts_plan *pl, const kt_tts_synth_params *p, size_t i, int *tail)
 {
+    const chunk_extra *e = &pl->extra[i];
+    int last = i + 1 == pl->chunks.count;
+    *tail = 0;
+    if (!p->gaps || last)
+        return e->after;
+    *tail = 1;
+    if (e->after > 0)
+        return e->after;
+    if (e->boundary == 2 && (p->gaps & KT_TTS_GAP_PARAGRAPH))
+        return p->paragraph_gap;
+    if (e->boundary >= 1 && (p->gaps & KT_TTS_GAP_SENTENCE))
+        return p->sentence_gap;
+    *tail = 0;
+    return 0;
+}
+
+/* Cumulative frames of tokens: f[t] = frames before token t (t = 0..n). */
+static long *frame_starts(const int *d, int n)
+{
+    long *f = malloc(((size_t)n + 1) * sizeof *f);
+    if (f) {
+        f[0] = 0;
+        for (int t = 0; t < n; t++)
+            f[t + 1] = f[t] + d[t];
+    }
+    return f;
+}
+
+/* The samples of the model's audio to cut before (*h) and after (*t) its spoken phonemes, with
+ * a 5 ms fade on what stays. */
+#define FADE_SAMPLES (KT_SAMPLE_RATE / 200)
+static void trim_chunk(const char *ps, float *x, size_t n, const long *f, double spf, int head, int tail, size_t *h,
+                       size_t *t)
+{
+    kt_phoneme_word *pw = NULL;
+    size_t npw = 0;
+    kt_error e;
+    *h = *t = 0;
+    if (kt_phoneme_words(ps, &pw, &npw, &e) || npw == 0) {
+        free(pw);
+        return;
+    }
+    size_t a = head ? (size_t)lround((double)f[pw[0].cp_start + 1] * spf) : 0;
+    size_t b = tail ? (size_t)lround((double)f[pw[npw - 1].cp_end + 1] * spf) : n;
+    free(pw);
+    if (b > n)
+        b = n;
+    if (a >= b)
+        return;
+    for (size_t k = 0; head && a && k < FADE_SAMPLES && a + k < b; k++)
+        x[a + k] *= (float)k / FADE_SAMPLES;
+    for (size_t k = 0; tail && b < n && k < FADE_SAMPLES && b - k > a; k++)
+        x[b - 1 - k] *= (float)k / FADE_SAMPLES;
+    *h = a, *t = n - b;
+}
+
+/* Times the phoneme words of a chunk (start of its first symbol to the end of its last). */
+static kt_status time_words(word_clock *wc, const tts_plan *pl, const kt_tts_chunk *c, const long *f, kt_error *err)
+{
+    kt_phoneme_word *pw = NULL;
+    size_t npw = 0;
+    kt_status st = kt_phoneme_words(c->phonemes, &pw, &npw, err);
+    double t0 = (double)c->offset - (double)c->trimmed, lo = (double)c->offset, hi = lo + (double)c->n_samples;
+    for (size_t k = 0; !st && k < npw && wc->pw_done < pl->n_pw; k++, wc->pw_done++) {
+        double s = t0 + (double)f[pw[k].cp_start + 1] * c->samples_per_frame;
+        double e = t0 + (double)f[pw[k].cp_end + 1] * c->samples_per_frame;
+        wc->pw_start[wc->pw_done] = fmin(fmax(s, lo), hi) / KT_SAMPLE_RATE;
+        wc->pw_end[wc->pw_done] = fmin(fmax(e, lo), hi) / KT_SAMPLE_RATE;
+    }
+    free(pw);
+    return st;
+}
+
+/* Hands on_words the words whose phoneme words are all timed (all words when final). */
+static kt_status deliver_words(word_clock *wc, const tts_plan *pl, const kt_tts_synth_params *p, size_t chunk,
+                               int final, kt_error *err)
+{
+    size_t from = wc->next, n = 0;
+    while (wc->next < pl->n_words &&
+           (final || pl->words[wc->next].pw_first + pl->words[wc->next].pw_count <= wc->pw_done))
+        wc->next++;
+    if (wc->next == from)
+        return KT_OK;
+    kt_tts_word *v = malloc((wc->next - from) * sizeof *v);
+    if (!v)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    for (size_t i = from; i < wc->next; i++, n++) {
+        const plan_word *w = &pl->words[i];
+        double s = w->pw_count ? wc->pw_start[w->pw_first] : wc->last_end;
+        double e = w->pw_count ? wc->pw_end[w->pw_first + w->pw_count - 1] : wc->last_end;
+        v[n] = (kt_tts_word){w->text, w->byte_start, w->byte_end, w->char_start, w->char_end, s, e, chunk};
+        wc->last_end = e;
+    }
+    kt_status st = p->on_words(p->user, v, n) ? kt_error_set(err, KT_ECANCELED, "canceled") : KT_OK;
+    free(v);
+    return st;
+}
+
+/* Synthesizes chunk i and hands it to the callbacks; *offset counts the samples so far; *head
+ * says whether to cut the model's silence before its speech, and is set for the next chunk. */
+static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, size_t i, const kt_tts_synth_params *p,
+                             word_clock *wc, size_t *offset, int *head, double *gap, kt_error *err)
+{
+    const kt_chunk_list *chunks = &pl->chunks;
     const char *ps = chunks->items[i].phonemes;
     kt_synth_params sp = kt_synth_default_params();
     kt_synth_result res = {0};
     double t0 = now_seconds();
-    int *ids = NULL;
-    size_t n = 0;
-    sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * rate); /* 0: the default (negative ones refused before) */
+    int *ids = NULL, tail = 0;
+    long *f = NULL;
+    size_t n = 0, h = 0, t = 0;
+    sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * pl->extra[i].rate); /* 0: the default (negative ones refused before) */
     sp.seed = p->seed;
     kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
     if (!st) {
@@ -552,18 +895,25 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const kt_chunk_list *
         st = run_ids(r, ids, (int)n, v->data + row * (size_t)v->dim, &sp, &res, err);
     }
     free(ids);
+    if (!st && !(f = frame_starts(res.durations, res.n_tokens)))
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
     if (st)
-        return st;
-    long frames = 0;
-    for (int k = 0; k < res.n_tokens; k++)
-        frames += res.durations[k];
-    kt_tts_chunk c = {i, chunks->count, ps, res.audio, res.n_samples, *offset, res.durations, res.n_tokens,
-                      frames > 0 ? (double)res.n_samples / (double)frames : 0, now_seconds() - t0};
-    if (p->on_timing)
+        goto done;
+    double spf = f[res.n_tokens] > 0 ? (double)res.n_samples / (double)f[res.n_tokens] : 0;
+    *gap = chunk_gap(pl, p, i, &tail);
+    trim_chunk(ps, res.audio, res.n_samples, f, spf, *head, tail, &h, &t);
+    *head = tail;
+    kt_tts_chunk c = {i, chunks->count, ps, res.audio + h, res.n_samples - h - t, *offset, res.durations,
+                      res.n_tokens, spf, now_seconds() - t0, h};
+    if (p->on_words && !(st = time_words(wc, pl, &c, f, err)))
+        st = deliver_words(wc, pl, p, i, 0, err);
+    if (!st && p->on_timing)
         st = deliver_timing(&c, p, err);
     if (!st && p->on_audio && p->on_audio(p->user, &c))
         st = kt_error_set(err, KT_ECANCELED, "canceled");
-    *offset += res.n_samples;
+    *offset += c.n_samples;
+done:
+    free(f);
     kt_synth_result_free(&res);
     return st;
 }
@@ -574,21 +924,32 @@ static kt_status synth_all(runner *r, const voice_set *vs, const tts_plan *pl, c
     const kt_chunk_list *chunks = &pl->chunks;
     double t0 = now_seconds(), c0 = cpu_seconds();
     size_t offset = 0;
+    int head = 0;
+    word_clock wc = {0};
     kt_status st = KT_OK;
-    if (pl->lead > 0)
+    if (p->on_words && (!(wc.pw_start = malloc((pl->n_pw + 1) * sizeof(double))) ||
+                        !(wc.pw_end = malloc((pl->n_pw + 1) * sizeof(double)))))
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    if (!st && pl->lead > 0)
         st = deliver_silence(pl->lead, 0, chunks->count, p, &offset, err);
     for (size_t i = 0; i < chunks->count && !st; i++) {
-        const chunk_extra *e = pl->extra ? &pl->extra[i] : NULL;
-        if (p->on_progress && p->on_progress(p->user, i, chunks->count))
-            return kt_error_set(err, KT_ECANCELED, "canceled");
-        st = synth_chunk(r, &vs->items[e ? e->vi : 0], chunks, i, p, e ? e->rate : 1.0, &offset, err);
+        const chunk_extra *e = &pl->extra[i];
+        double gap = 0;
+        if (p->on_progress && p->on_progress(p->user, i, chunks->count)) {
+            st = kt_error_set(err, KT_ECANCELED, "canceled");
+            break;
+        }
+        st = synth_chunk(r, &vs->items[e->vi], pl, i, p, &wc, &offset, &head, &gap, err);
         if (i == 0)
             stats->first_audio_seconds = now_seconds() - t0;
-        if (!st && e && e->after > 0)
-            st = deliver_silence(e->after, i, chunks->count, p, &offset, err);
+        if (!st && gap > 0)
+            st = deliver_silence(gap, i, chunks->count, p, &offset, err);
     }
+    if (!st && p->on_words)
+        st = deliver_words(&wc, pl, p, chunks->count ? chunks->count - 1 : 0, 1, err);
     if (!st && p->on_progress && p->on_progress(p->user, chunks->count, chunks->count))
         st = kt_error_set(err, KT_ECANCELED, "canceled");
+    free(wc.pw_start), free(wc.pw_end);
     stats->samples = offset;
     stats->synthesis_seconds = now_seconds() - t0;
     stats->synthesis_cpu_seconds = cpu_seconds() - c0;
@@ -613,6 +974,18 @@ static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl
     return st;
 }
 
+static kt_status check_gaps(const kt_tts_synth_params *p, kt_error *err)
+{
+    if (p->gaps & ~(KT_TTS_GAP_SENTENCE | KT_TTS_GAP_PARAGRAPH))
+        return kt_error_set(err, KT_EINVAL, "unknown gaps flags %d", p->gaps);
+    double g[2] = {p->sentence_gap, p->paragraph_gap};
+    const char *name[2] = {"sentence", "paragraph"};
+    for (int k = 0; k < 2; k++)
+        if ((p->gaps & (1 << k)) && !(g[k] >= 0 && g[k] <= KT_TTS_GAP_MAX))
+            return kt_error_set(err, KT_EINVAL, "%s gap must be 0..%g seconds", name[k], KT_TTS_GAP_MAX);
+    return KT_OK;
+}
+
 kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, const kt_tts_synth_params *p,
                             kt_tts_stats *stats, kt_error *err)
 {
@@ -633,6 +1006,8 @@ kt_status kt_tts_synthesize(kt_tts *t, const char *text, const char *voice, cons
         voice = "af_heart";
     if (p->speed != 0 && !(p->speed >= KT_TTS_SPEED_MIN && p->speed <= KT_TTS_SPEED_MAX))
         return kt_error_set(err, KT_EINVAL, "speed must be 0.1..10 (0: the default 1.0)");
+    if ((st = check_gaps(p, err)))
+        return st;
     kt_voice first = {0}; /* the voice first: an unknown voice is named as such, not as text its
                              language cannot read */
     st = load_voice(t, voice, &first, err);

@@ -20,9 +20,38 @@ typedef struct {
     int rate, streaming;
     kt_audio_writer *w;         /* opened with the first samples */
     cJSON *dur; /* array of chunk objects, or NULL */
+    kt_tts_word *words; /* kept for the durations and subtitles (texts owned), or NULL */
+    size_t n_words, cap_words;
+    int keep_words;
     kt_status st;
     kt_error err;
 } sink;
+
+static int on_words(void *user, const kt_tts_word *w, size_t n)
+{
+    sink *s = user;
+    if (s->keep_words && s->n_words + n > s->cap_words) {
+        size_t cap = (s->n_words + n) * 2;
+        kt_tts_word *v = realloc(s->words, cap * sizeof *v);
+        if (!v)
+            return s->st = kt_error_set(&s->err, KT_ENOMEM, "out of memory");
+        s->words = v, s->cap_words = cap;
+    }
+    for (size_t i = 0; s->keep_words && i < n; i++) {
+        s->words[s->n_words] = w[i];
+        if (!(s->words[s->n_words].text = strdup(w[i].text)))
+            return s->st = kt_error_set(&s->err, KT_ENOMEM, "out of memory");
+        s->n_words++;
+    }
+    return s->user->on_words ? s->user->on_words(s->user->user, w, n) : 0;
+}
+
+static void free_words(sink *s)
+{
+    for (size_t i = 0; i < s->n_words; i++)
+        free((char *)s->words[i].text);
+    free(s->words);
+}
 
 static int sink_add(sink *s, const float *x, size_t n)
 {
@@ -88,6 +117,21 @@ static int on_timing(void *user, const kt_tts_timing *units, size_t n)
     return s->user->on_timing(s->user->user, units, n);
 }
 
+cJSON *kt_tts_word_json(const kt_tts_word *w)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "text", w->text);
+    cJSON_AddNumberToObject(o, "start", w->start);
+    cJSON_AddNumberToObject(o, "end", w->end);
+    cJSON_AddNumberToObject(o, "char_start", (double)w->char_start);
+    cJSON_AddNumberToObject(o, "char_end", (double)w->char_end);
+    cJSON_AddNumberToObject(o, "byte_start", (double)w->byte_start);
+    cJSON_AddNumberToObject(o, "byte_end", (double)w->byte_end);
+    return o;
+}
+
 static int on_progress(void *user, size_t done, size_t total)
 {
     sink *s = user;
@@ -117,15 +161,35 @@ static kt_status write_json_file(const char *path, cJSON *root, kt_error *err)
     return st;
 }
 
-static kt_status write_durations(const char *path, cJSON *chunks, kt_error *err)
+static kt_status write_durations(const char *path, cJSON *chunks, const sink *s, kt_error *err)
 {
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
+    cJSON *root = cJSON_CreateObject(), *words = cJSON_CreateArray();
+    if (!root || !words) {
+        cJSON_Delete(root), cJSON_Delete(words);
         return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
     cJSON_AddNumberToObject(root, "sample_rate", KT_SAMPLE_RATE);
     cJSON_AddItemReferenceToObject(root, "chunks", chunks);
+    for (size_t i = 0; i < s->n_words; i++)
+        cJSON_AddItemToArray(words, kt_tts_word_json(&s->words[i]));
+    cJSON_AddItemToObject(root, "words", words);
     kt_status st = write_json_file(path, root, err);
     cJSON_Delete(root);
+    return st;
+}
+
+static kt_status write_subtitles(const char *path, const sink *s, double seconds, int format, kt_error *err)
+{
+    kt_atomic_file af;
+    char *text = NULL;
+    kt_status st = kt_tts_subtitles(s->words, s->n_words, seconds, format, &text, err);
+    if (!st && !(st = kt_atomic_open(&af, path, err))) {
+        st = kt_atomic_write(&af, text, strlen(text), err);
+        st = st ? (kt_atomic_abort(&af), st) : kt_atomic_commit(&af, err);
+    }
+    free(text);
+    if (st)
+        kt_error_prefix(err, path);
     return st;
 }
 
@@ -138,6 +202,7 @@ static kt_tts_synth_params wrap(const kt_tts_synth_params *p, sink *s)
     w.on_timing = p->on_timing ? on_timing : NULL;
     w.on_progress = p->on_progress ? on_progress : NULL;
     w.on_warning = p->on_warning ? on_warning : NULL;
+    w.on_words = p->on_words || s->keep_words ? on_words : NULL;
     return w;
 }
 
@@ -175,8 +240,8 @@ static kt_status check_outputs(const kt_tts_synth_params *p, sink *s, const char
     s->streaming = !strcmp(path, "-");
     if ((st = pick_format(p, s, err)))
         return st;
-    const char *outs[] = {s->streaming ? NULL : path, durations_path};
-    for (size_t i = 0; i < 2; i++)
+    const char *outs[] = {s->streaming ? NULL : path, durations_path, p->srt_path, p->vtt_path};
+    for (size_t i = 0; i < 4; i++)
         if (outs[i] && (st = kt_output_check(outs[i], err)))
             return kt_error_prefix(err, outs[i]), st;
     return KT_OK;
@@ -206,6 +271,7 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
         return st;
     if (durations_path && !(s.dur = cJSON_CreateArray()))
         return kt_error_set(err, KT_ENOMEM, "out of memory");
+    s.keep_words = durations_path || s.user->srt_path || s.user->vtt_path;
     kt_tts_synth_params w = wrap(s.user, &s);
     st = kt_tts_synthesize(tts, text, voice, &w, stats, err);
     if (st == KT_ECANCELED && s.st) { /* the sink failed, not the caller */
@@ -218,17 +284,29 @@ kt_status kt_tts_write_file(kt_tts *tts, const char *text, const char *voice, co
         if (err)
             *err = s.err;
     }
+    const char *outs[] = {s.streaming ? NULL : path, durations_path, s.user->srt_path, s.user->vtt_path};
+    int written[4] = {0};
     if (!st) {
         st = kt_audio_writer_close(s.w, &stats->output_samples, err);
         s.w = NULL;
         if (st)
             kt_error_prefix(err, path);
+        written[0] = !st;
     }
     stats->output_rate = s.rate;
     stats->format = kt_audio_out_format_name(s.format);
-    if (!st && durations_path && (st = write_durations(durations_path, s.dur, err)) && !s.streaming)
-        kt_output_remove(path); /* no output of a failed run stays behind */
+    double seconds = (double)stats->samples / KT_SAMPLE_RATE;
+    if (!st && durations_path)
+        written[1] = !(st = write_durations(durations_path, s.dur, &s, err));
+    if (!st && outs[2])
+        written[2] = !(st = write_subtitles(outs[2], &s, seconds, KT_TTS_SUBTITLES_SRT, err));
+    if (!st && outs[3])
+        written[3] = !(st = write_subtitles(outs[3], &s, seconds, KT_TTS_SUBTITLES_VTT, err));
+    for (size_t i = 0; st && i < 4; i++) /* no output of a failed run stays behind */
+        if (written[i] && outs[i])
+            kt_output_remove(outs[i]);
     kt_audio_writer_abort(s.w);
     cJSON_Delete(s.dur);
+    free_words(&s);
     return st;
 }

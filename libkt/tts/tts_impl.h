@@ -11,4 +11,8 @@
  * [start, end) in seconds from the start of the audio; texts point into sym. Returns the count. */
 size_t kt_tts_chunk_units(const kt_tts_chunk *c, kt_tts_timing *units, char (*sym)[KT_TTS_UNIT_BYTES]);
 
+/* A word as a JSON object: text, start, end (seconds), char_start, char_end, byte_start, byte_end. */
+struct cJSON;
+struct cJSON *kt_tts_word_json(const kt_tts_word *w);
+
 #endif

@@ -1,5 +1,6 @@
 // Drives kt-serve's web page in Debian's chromium (headless, no browser download): types text, presses
-// Synthesize, waits for the audio element to get a playable duration; tries a blend and an error too.
+// Synthesize, waits for the audio element to get a playable duration, seeks into a word and reads which
+// word is highlighted; tries a blend and an error too.
 // usage: node page.mjs URL   (prints one JSON line)
 import puppeteer from 'puppeteer-core';
 
@@ -45,6 +46,19 @@ try {
   await page.keyboard.press('Backspace');
   await page.type('#text', 'Typed in a real browser. Then spoken.');
   out.plain = await synth();
+
+  // the words from the captioned endpoint: seeking into the third one highlights it alone
+  out.words = await page.evaluate(async () => {
+    const a = document.getElementById('audio');
+    const spans = [...document.querySelectorAll('#words span')];
+    const pick = spans[2];
+    a.pause();
+    const seeked = new Promise((r) => { a.addEventListener('seeked', r, { once: true }); });
+    a.currentTime = (Number(pick.dataset.start) + Number(pick.dataset.end)) / 2;
+    await seeked;
+    return { words: spans.map((s) => s.textContent.trim()),
+             spoken: [...document.querySelectorAll('#words span.spoken')].map((s) => s.textContent.trim()) };
+  });
 
   // a blend of two voices with the sliders
   await page.click('#blend-on');

@@ -86,8 +86,10 @@ typedef struct {
     size_t offset;            /* samples of the chunks before this one */
     const int *token_frames;  /* frames per token; the first and last are the boundary tokens */
     int n_tokens;             /* code points of phonemes + 2 */
-    double samples_per_frame; /* n_samples / the sum of token_frames */
+    double samples_per_frame; /* the model's samples / the sum of token_frames */
     double seconds;           /* the time this chunk took to synthesize */
+    size_t trimmed;           /* samples of the model's audio cut before samples[0] (silence control):
+                                 token frame f starts at offset - trimmed + f * samples_per_frame */
 } kt_tts_chunk;
 
 /* A timed unit of the audio: for now one per phoneme symbol. */
@@ -96,10 +98,27 @@ typedef struct {
     double start, end; /* seconds from the start of the whole audio */
 } kt_tts_timing;
 
+/* A word of the input and when it is spoken (docs/timings.md). Words are what white space
+ * separates in the text, with the punctuation attached to them; in Chinese and Japanese, the
+ * characters G2P read as one word. Times come from the model's own durations (600 samples of
+ * 24 kHz audio per frame), on the time line of the whole audio: pauses, gaps and earlier chunks
+ * included. */
+typedef struct {
+    const char *text;            /* the word as written (UTF-8, valid during the callback) */
+    size_t byte_start, byte_end; /* its bytes [start, end) in the text given to kt_tts_synthesize
+                                    (for SSML: in the markup; a word markup rewrote, e.g. <sub>,
+                                    gets the bytes of its whole element) */
+    size_t char_start, char_end; /* the same in code points */
+    double start, end;           /* seconds; start == end when the word was not spoken (e.g. a
+                                    script the language cannot read) */
+    size_t chunk;                /* the chunk whose audio holds the word's end */
+} kt_tts_word;
+
 /* Callbacks run on the thread that called kt_tts_synthesize, in chunk order. They return 0 to go
  * on; anything else stops the synthesis with KT_ECANCELED. */
 typedef int (*kt_tts_audio_fn)(void *user, const kt_tts_chunk *chunk);
 typedef int (*kt_tts_timing_fn)(void *user, const kt_tts_timing *units, size_t n);
+typedef int (*kt_tts_words_fn)(void *user, const kt_tts_word *words, size_t n);
 typedef int (*kt_tts_progress_fn)(void *user, size_t chunks_done, size_t chunks_total);
 typedef void (*kt_tts_warning_fn)(void *user, const char *message);
 
@@ -127,6 +146,14 @@ typedef enum {
     KT_TTS_MARKUP_NONE      /* the text as it is */
 } kt_tts_markup;
 
+/* Silence control (kt_tts_synth_params.gaps): at the boundaries it names, the model's own silence
+ * at the end of one chunk and the start of the next is cut (at the edges of their first and last
+ * spoken phonemes, with 5 ms fades) and exactly the gap asked is put between them. Sentences
+ * then each get a chunk of their own. A pause of the markup is put the same way. */
+#define KT_TTS_GAP_SENTENCE 1  /* after each sentence: sentence_gap seconds */
+#define KT_TTS_GAP_PARAGRAPH 2 /* after each paragraph (a blank line, SSML <p>): paragraph_gap seconds */
+#define KT_TTS_GAP_MAX 60.0    /* the longest gap accepted */
+
 /* The speaking rates accepted (both included). */
 #define KT_TTS_SPEED_MIN 0.1f
 #define KT_TTS_SPEED_MAX 10.0f
@@ -152,6 +179,12 @@ typedef struct {
     int format;         /* kt_tts_write_file: kt_tts_format */
     int rate;           /* kt_tts_write_file: output rate, KT_TTS_RATE_MIN..KT_TTS_RATE_MAX (resampled);
                            0: KT_SAMPLE_RATE */
+    kt_tts_words_fn on_words; /* each chunk's words (those whose end it holds), before its audio */
+    int gaps;                 /* KT_TTS_GAP_SENTENCE | KT_TTS_GAP_PARAGRAPH; 0: the model's own pauses */
+    double sentence_gap;      /* seconds, 0..KT_TTS_GAP_MAX (with KT_TTS_GAP_SENTENCE) */
+    double paragraph_gap;     /* seconds, 0..KT_TTS_GAP_MAX (with KT_TTS_GAP_PARAGRAPH) */
+    const char *srt_path;     /* kt_tts_write_file: subtitles as SubRip (NULL: none) */
+    const char *vtt_path;     /* kt_tts_write_file: subtitles as WebVTT (NULL: none) */
 } kt_tts_synth_params;
 
 /* Defaults: every field 0 / NULL (speed 1.0, seed 0, no callbacks). */
@@ -185,7 +218,8 @@ KT_API kt_status kt_tts_synthesize(kt_tts *tts, const char *text, const char *vo
  * .ogg, .opus, .mp3, .pcm, .raw, .f32) at p->rate, written to a temp file and renamed into place when
  * complete; "-" streams to stdout chunk by chunk (wav, wav-f32, pcm, pcm-f32, opus or mp3; AUTO: WAV).
  * p's callbacks are called too. durations_path (may be NULL) receives each chunk's phonemes and
- * token frames and each phoneme's start and end as JSON (times at KT_SAMPLE_RATE). Errors: those of
+ * token frames, each phoneme's start and end, and the words (kt_tts_word) as JSON (times at
+ * KT_SAMPLE_RATE); p->srt_path and p->vtt_path receive subtitles (kt_tts_subtitles). Errors: those of
  * kt_tts_synthesize; KT_EINVAL for an unknown extension or format, a rate the format does not take,
  * or a format that cannot stream; KT_EIO when the folder is missing or not writable (checked before
  * synthesizing) or writing fails. */
@@ -206,6 +240,60 @@ KT_API kt_status kt_tts_output_check(const kt_tts_synth_params *p, const char *p
  * Errors: those of kt_tts_synthesize about text and phonemes; those of reading the config. */
 KT_API kt_status kt_tts_phonemes(const char *config_path, const char *text, const char *voice,
                                  const kt_tts_synth_params *p, char **out, kt_error *err);
+
+/* ---- markup ----------------------------------------------------------------------------------- */
+
+/* What the markup parser makes of an input (docs/markup.md): the pieces kt_tts_synthesize reads
+ * in order. */
+typedef enum {
+    KT_TTS_SEG_TEXT = 1,  /* text: words to speak */
+    KT_TTS_SEG_PHONEMES,  /* text: phonemes given by <phoneme ph>, spoken instead of G2P's */
+    KT_TTS_SEG_PAUSE,     /* seconds of silence */
+    KT_TTS_SEG_SENTENCE,  /* a sentence ends here (<s>) */
+    KT_TTS_SEG_PARAGRAPH  /* a paragraph ends here (<p>, a blank line) */
+} kt_tts_segment_kind;
+
+typedef struct {
+    int kind;          /* kt_tts_segment_kind */
+    const char *text;  /* TEXT, PHONEMES: UTF-8; else NULL */
+    size_t start, end; /* the bytes of the input it comes from: [start, end) */
+    double seconds;    /* PAUSE: its length */
+    double rate;       /* TEXT, PHONEMES: the factor on the speed (<prosody rate>, <emphasis>) */
+    const char *voice; /* TEXT, PHONEMES: the <voice name> in effect, or NULL */
+    int emphasis;      /* TEXT, PHONEMES: 0 none, 1 moderate, 2 strong, -1 reduced */
+} kt_tts_segment;
+
+typedef struct kt_tts_segments kt_tts_segments;
+
+/* Parses len bytes of input as kt_tts_synthesize would with markup (kt_tts_markup): SSML with
+ * libexpat, or plain text with [pause:...] and blank lines. Errors: KT_EFORMAT for malformed
+ * SSML and KT_EINVAL for a bad value, both "line L, column C: ..."; KT_ELIMIT past a limit (depth,
+ * pauses, size); KT_ENOMEM. On error *out is NULL. */
+KT_API kt_status kt_tts_markup_parse(const char *input, size_t len, int markup, kt_tts_segments **out,
+                                     kt_error *err);
+
+/* The number of segments, and segment i (0 <= i < count; valid until kt_tts_segments_free). */
+KT_API size_t kt_tts_segments_count(const kt_tts_segments *s);
+KT_API const kt_tts_segment *kt_tts_segments_get(const kt_tts_segments *s, size_t i);
+
+/* Frees the segments (NULL is allowed). */
+KT_API void kt_tts_segments_free(kt_tts_segments *s);
+
+/* ---- subtitles -------------------------------------------------------------------------------- */
+
+/* Subtitle formats of kt_tts_subtitles. */
+typedef enum {
+    KT_TTS_SUBTITLES_SRT = 1, /* SubRip: numbered cues, 00:00:01,500 times */
+    KT_TTS_SUBTITLES_VTT      /* WebVTT: a WEBVTT header, 00:00:01.500 times */
+} kt_tts_subtitles_format;
+
+/* Subtitle cues of at most two lines of about 42 characters from words in the order
+ * kt_tts_synthesize gave them: a cue ends at a sentence end when it can, else at a clause end
+ * (, ; : —), else where the words no longer fit; a cue lasts from its first word's start to its
+ * last word's end, the last cue to audio_seconds. *out receives the text (malloc'd, free with
+ * kt_free). Errors: KT_EINVAL for an unknown format or a NULL words with n > 0; KT_ENOMEM. */
+KT_API kt_status kt_tts_subtitles(const kt_tts_word *words, size_t n, double audio_seconds, int format, char **out,
+                                  kt_error *err);
 
 /* Frees memory kt returned (NULL is allowed). */
 KT_API void kt_free(void *p);

@@ -104,6 +104,11 @@ void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp)
 /* 1 when ex runs AVX512_BF16 dot products (KT_ISA below avx512 turns them off). */
 int kt_exec_has_bf16(const kt_exec *ex);
 
+/* 1 when ex runs q8 convolutions (KT_PACK_I8 with one scale per row) with AVX-512 VNNI
+ * integer dot products, the activations quantized to 8 bits per block of 64 input channels
+ * (KT_ISA below avx512 turns them off; the float32 path on decoded weights is the fallback). */
+int kt_exec_has_vnni(const kt_exec *ex);
+
 /* Scales kt_conv_pack_i8 writes. */
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group);
 

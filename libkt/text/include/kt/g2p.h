@@ -80,6 +80,10 @@ typedef struct {
 /* Frees the chunks and zeroes the list; safe on a zeroed list. */
 void kt_chunk_list_free(kt_chunk_list *l);
 
+/* Appends a chunk of the n bytes of UTF-8 phonemes at s (a copy). Errors: KT_EINVAL for
+ * invalid UTF-8; KT_ENOMEM. */
+kt_status kt_chunk_list_push(kt_chunk_list *l, const char *s, size_t n, kt_error *err);
+
 /* Splits a phoneme string into chunks of at most max code points: first at
  * newlines, then (within a line, words being space-separated) by upstream's
  * waterfall rule: when the next word would overflow, cut after the last word
@@ -114,6 +118,10 @@ int kt_phoneme_is_punct(uint32_t cp);
 
 /* 1 if phonemes hold a symbol other than punctuation and spaces (valid UTF-8 prefix scanned), else 0. */
 int kt_phonemes_has_words(const char *phonemes);
+
+/* The code point of UTF-8 text that ends at byte e (e > 0), *start set to where it begins
+ * (no validation: for text already checked). */
+uint32_t kt_utf8_before(const char *s, size_t e, size_t *start);
 
 /* Number of code points in a UTF-8 string, or (size_t)-1 when invalid. */
 size_t kt_utf8_count(const char *s);
