@@ -4,6 +4,12 @@
 
 #include <string.h>
 
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define KT_WINO_X86 1
+#else
+#define KT_WINO_X86 0
+#endif
+
 #define NA KT_WINO_A
 #define WM KT_WINO_M
 #define WR KT_WINO_R
@@ -11,21 +17,13 @@
 #define BLOCK_COLS 768 /* tiles per point in one pass: the direct kernel's AVX-512 super-tile */
 #define PAD_SLACK 64   /* columns past the tiles the direct kernel may read */
 
-/* B^T, rows scaled to integers: row i is the Lagrange basis row of point i times SCALE[i]. */
-static const float BT[NA][NA] = {
-    {2, -1, -10, 5, 8, -4, 0}, {0, -2, -1, 9, 4, -4, 0},  {0, 2, -3, -7, 12, -4, 0}, {0, 2, 3, -4, -3, 2, 0},
-    {0, -2, 5, 0, -5, 2, 0},   {0, 1, 0, -5, 0, 4, 0},    {0, -2, 1, 10, -5, -8, 4},
-};
+/* B^T's row i is the Lagrange basis row of point i times SCALE[i] (input7 below); G's row i
+ * is divided by it. */
 static const double SCALE[NA] = {2.0, 6.0, 18.0, 9.0 / 8.0, 15.0 / 8.0, 90.0, 4.0};
 static const double POINT[NA - 1] = {0.0, 1.0, -1.0, 0.5, -0.5, 2.0}; /* the last point is infinity */
 
-/* A^T: output i of a tile is sum over points of POINT^i (the point at infinity: output 3 only). */
-static const float AT[WM][NA] = {
-    {1, 1, 1, 1, 1, 1, 0},
-    {0, 1, -1, 0.5f, -0.5f, 2, 0},
-    {0, 1, 1, 0.25f, 0.25f, 4, 0},
-    {0, 1, -1, 0.125f, -0.125f, 8, 1},
-};
+/* A^T: output i of a tile is the sum over points of POINT^i times the point's value, and
+ * the point at infinity adds to output 3 only (output4 below). */
 
 int kt_wino_pieces(int k) { return (k + WR - 1) / WR; }
 
@@ -51,25 +49,37 @@ void kt_wino_kernel(const float *g, float *u)
         u[i] = (float)g_row(i, gd);
 }
 
-void kt_wino_input(const float *d, float *v)
-{
-    for (int i = 0; i < NA; i++) {
-        float s = 0.0f;
-        for (int e = 0; e < NA; e++)
-            s += BT[i][e] * d[e];
-        v[i] = s;
-    }
-}
+/* v = B^T d and y = A^T m for one tile, as expressions of the inputs D(e) (the vector
+ * loops below compute every lane with these same operations, in this order). */
+#define INPUT7(D, V)                                                                                                   \
+    do {                                                                                                               \
+        float d0_ = D(0), d1_ = D(1), d2_ = D(2), d3_ = D(3), d4_ = D(4), d5_ = D(5), d6_ = D(6);                      \
+        V(0) = 2 * d0_ - d1_ - 10 * d2_ + 5 * d3_ + 8 * d4_ - 4 * d5_;                                                 \
+        V(1) = -2 * d1_ - d2_ + 9 * d3_ + 4 * d4_ - 4 * d5_;                                                           \
+        V(2) = 2 * d1_ - 3 * d2_ - 7 * d3_ + 12 * d4_ - 4 * d5_;                                                       \
+        V(3) = 2 * d1_ + 3 * d2_ - 4 * d3_ - 3 * d4_ + 2 * d5_;                                                        \
+        V(4) = -2 * d1_ + 5 * d2_ - 5 * d4_ + 2 * d5_;                                                                 \
+        V(5) = d1_ - 5 * d3_ + 4 * d5_;                                                                                \
+        V(6) = -2 * d1_ + d2_ + 10 * d3_ - 5 * d4_ - 8 * d5_ + 4 * d6_;                                                \
+    } while (0)
 
-void kt_wino_output(const float *m, float *y)
-{
-    for (int i = 0; i < WM; i++) {
-        float s = 0.0f;
-        for (int e = 0; e < NA; e++)
-            s += AT[i][e] * m[e];
-        y[i] = s;
-    }
-}
+#define OUTPUT4(M, Y)                                                                                                  \
+    do {                                                                                                               \
+        float a_ = M(1) - M(2), b_ = M(1) + M(2), c_ = M(3) - M(4), e_ = M(3) + M(4), m5_ = M(5);                      \
+        Y(0) = b_ + e_ + m5_ + M(0);                                                                                   \
+        Y(1) = a_ + 0.5f * c_ + 2 * m5_;                                                                               \
+        Y(2) = b_ + 0.25f * e_ + 4 * m5_;                                                                              \
+        Y(3) = a_ + 0.125f * c_ + 8 * m5_ + M(6);                                                                      \
+    } while (0)
+
+#define ELEM(e) d[e]
+#define VOUT(i) v[i]
+#define MIN_(e) m[e]
+#define YOUT(i) y[i]
+
+void kt_wino_input(const float *d, float *v) { INPUT7(ELEM, VOUT); }
+
+void kt_wino_output(const float *m, float *y) { OUTPUT4(MIN_, YOUT); }
 
 /* u = the transformed weight of the tiles t0 .. t1 of row tiles; tap(o, ci, j) gives w[o, ci, j]. */
 typedef float (*tap_fn)(const float *w, int cout, int cin, int k, int o, int ci, int j);
@@ -123,10 +133,10 @@ void kt_wino_pack_tiles_packed(const float *wp, int cout, int cin, int k, int t0
 typedef struct {
     const kt_conv1d *c;
     const float *xp;
-    size_t Ls, Lv, ldy;
-    int s0, n, ncols, acc;
+    size_t Ls, Lv, ldm, ldy; /* row lengths of xp, v, m (ncols rounded up to CHUNK), y */
+    int s0, n, ncols, acc, isa;
     float *v; /* [NA][cin][Lv] */
-    float *m; /* [NA][cout][ncols] */
+    float *m; /* [NA][cout][ldm] */
     float *y;
 } wino_job;
 
@@ -137,78 +147,148 @@ static size_t v_len(const kt_conv1d *c, int ncols)
     return kt_arena_round((size_t)ncols + (size_t)c->dil * (size_t)(kt_wino_pieces(c->k) - 1) + PAD_SLACK);
 }
 
+static size_t m_len(int ncols) { return ((size_t)ncols + CHUNK - 1) / CHUNK * CHUNK; }
+
 size_t kt_wino_scratch(const kt_conv1d *c, int L)
 {
     int d = c->dil, n = L < tile_len(d) ? L : tile_len(d), nb = (n + WM * d - 1) / (WM * d), ncols = nb * d;
-    return NA * (kt_arena_round((size_t)c->cin * v_len(c, ncols)) + kt_arena_round((size_t)c->cout * ncols));
+    return NA * (kt_arena_round((size_t)c->cin * v_len(c, ncols)) + kt_arena_round((size_t)c->cout * m_len(ncols)));
 }
 
-/* d7[e][i] = xp[pos(c0 + i) + d e] (0 from Ls on) for the tiles c0 .. c0 + CHUNK. */
-static void gather(const wino_job *jb, const float *row, int c0, float d7[NA][CHUNK])
+/* Phase rows of one input row for the tiles c0 .. c0 + CHUNK: ph[r][i] = row[pos(c0 + i) + d r]
+ * (tile c starts at pos(c) = s0 + 4 d (c / d) + c % d; 0 from Ls on), i < CHUNK + d, so
+ * that the tile's inputs are ph[e][i] for e < 4 and ph[e - 4][i + d] after. */
+typedef float phase_rows[WM][CHUNK + KT_WINO_DMAX];
+
+static void phases(const wino_job *jb, const float *row, int c0, phase_rows ph)
 {
-    int d = jb->c->dil;
-    for (int i = 0; i < CHUNK; i++) {
-        int c = c0 + i;
-        size_t pos = (size_t)jb->s0 + (size_t)(c / d) * WM * d + (size_t)(c % d);
-        for (int e = 0; e < NA; e++) {
-            size_t q = pos + (size_t)e * d;
-            d7[e][i] = q < jb->Ls ? row[q] : 0.0f;
+    int d = jb->c->dil, p = c0 % d, n = CHUNK + d;
+    size_t pos = (size_t)jb->s0 + (size_t)(c0 / d) * WM * d + (size_t)p;
+    if (pos + (size_t)(n / d + 1) * WM * d + (size_t)WM * d <= jb->Ls) { /* every read inside the row */
+        if (d == 1) {
+            for (int i = 0; i < n; i++)
+                for (int r = 0; r < WM; r++)
+                    ph[r][i] = row[pos + (size_t)WM * i + r];
+            return;
         }
+        for (int i = 0; i < n; i++) {
+            for (int r = 0; r < WM; r++)
+                ph[r][i] = row[pos + (size_t)r * d];
+            pos += ++p == d ? (size_t)(WM * d - d + 1) : 1;
+            p = p == d ? 0 : p;
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int r = 0; r < WM; r++)
+            ph[r][i] = pos + (size_t)r * d < jb->Ls ? row[pos + (size_t)r * d] : 0.0f;
+        pos += ++p == d ? (size_t)(WM * d - d + 1) : 1;
+        p = p == d ? 0 : p;
     }
 }
+
+/* The vector loops, compiled once per ISA (no contraction into FMAs: every ISA gives the
+ * same bytes). v7[i][t] = B^T row i of tile c0 + t's inputs; y4[i][t] = A^T row i of m7[.][t]. */
+#define PH(e) (e < WM ? ph[e][t] : ph[e - WM][t + d])
+#define V7(i) v7[i][t]
+#define M7(e) m7[e][t]
+#define Y4(i) y4[i][t]
+#define INPUT_LOOP                                                                                                     \
+    for (int t = 0; t < CHUNK; t++)                                                                                    \
+        INPUT7(PH, V7);
+#define OUTPUT_LOOP                                                                                                    \
+    for (int t = 0; t < CHUNK; t++)                                                                                    \
+        OUTPUT4(M7, Y4);
+
+static void input_chunk(phase_rows ph, int d, float v7[NA][CHUNK]) { INPUT_LOOP }
+static void output_chunk(float m7[NA][CHUNK], float y4[WM][CHUNK]) { OUTPUT_LOOP }
+#if KT_WINO_X86
+__attribute__((target("avx2"))) static void input_chunk_avx2(phase_rows ph, int d, float v7[NA][CHUNK])
+{
+    INPUT_LOOP
+}
+__attribute__((target("avx2"))) static void output_chunk_avx2(float m7[NA][CHUNK], float y4[WM][CHUNK])
+{
+    OUTPUT_LOOP
+}
+__attribute__((target("avx512f"))) static void input_chunk_avx512(phase_rows ph, int d, float v7[NA][CHUNK])
+{
+    INPUT_LOOP
+}
+__attribute__((target("avx512f"))) static void output_chunk_avx512(float m7[NA][CHUNK], float y4[WM][CHUNK])
+{
+    OUTPUT_LOOP
+}
+#endif
 
 static void input_part(void *p, size_t r0, size_t r1)
 {
     const wino_job *jb = p;
     size_t plane = (size_t)jb->c->cin * jb->Lv;
-    float d7[NA][CHUNK], v7[NA][CHUNK];
+    phase_rows ph;
+    float v7[NA][CHUNK];
     for (size_t ci = r0; ci < r1; ci++)
         for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) {
-            gather(jb, jb->xp + ci * jb->Ls, (int)c0, d7);
-            for (int i = 0; i < NA; i++) {
-                for (int t = 0; t < CHUNK; t++)
-                    v7[i][t] = 0.0f;
-                for (int e = 0; e < NA; e++)
-                    if (BT[i][e] != 0.0f)
-                        for (int t = 0; t < CHUNK; t++)
-                            v7[i][t] += BT[i][e] * d7[e][t];
-            }
+            phases(jb, jb->xp + ci * jb->Ls, (int)c0, ph);
+#if KT_WINO_X86
+            if (jb->isa == KT_ISA_AVX512)
+                input_chunk_avx512(ph, jb->c->dil, v7);
+            else if (jb->isa == KT_ISA_AVX2)
+                input_chunk_avx2(ph, jb->c->dil, v7);
+            else
+#endif
+                input_chunk(ph, jb->c->dil, v7);
             size_t n = jb->Lv - c0 < CHUNK ? jb->Lv - c0 : CHUNK;
             for (int i = 0; i < NA; i++)
                 memcpy(jb->v + i * plane + ci * jb->Lv + c0, v7[i], sizeof(float) * n);
         }
 }
 
+/* y row yr (columns s0 ..): the outputs of tiles c0 .. c0 + n from y4 (acc: added, with the bias). */
+static void scatter(const wino_job *jb, float *yr, int c0, int n, float bias, float y4[WM][CHUNK])
+{
+    int d = jb->c->dil, p = c0 % d, pos = c0 / d * WM * d + p;
+    if (d == 1 && pos + WM * n <= jb->n) {
+        for (int t = 0; t < n; t++)
+            for (int i = 0; i < WM; i++) {
+                float *q = yr + pos + WM * t + i;
+                *q = (jb->acc ? *q + bias : bias) + y4[i][t];
+            }
+        return;
+    }
+    for (int t = 0; t < n; t++) {
+        for (int i = 0; i < WM && pos + i * d < jb->n; i++) {
+            float *q = yr + pos + i * d;
+            *q = (jb->acc ? *q + bias : bias) + y4[i][t];
+        }
+        pos += ++p == d ? WM * d - d + 1 : 1;
+        p = p == d ? 0 : p;
+    }
+}
+
 static void output_part(void *p, size_t r0, size_t r1)
 {
     const wino_job *jb = p;
     const kt_conv1d *c = jb->c;
-    int d = c->dil;
-    size_t plane = (size_t)c->cout * (size_t)jb->ncols;
+    size_t plane = (size_t)c->cout * jb->ldm;
     float m7[NA][CHUNK], y4[WM][CHUNK];
     for (size_t o = r0; o < r1; o++) {
         float *yr = jb->y + o * jb->ldy + jb->s0, bias = c->b ? c->b[o] : 0.0f;
         for (int c0 = 0; c0 < jb->ncols; c0 += CHUNK) {
             int n = jb->ncols - c0 < CHUNK ? jb->ncols - c0 : CHUNK;
             for (int e = 0; e < NA; e++) {
-                memcpy(m7[e], jb->m + e * plane + o * (size_t)jb->ncols + c0, sizeof(float) * (size_t)n);
+                memcpy(m7[e], jb->m + e * plane + o * jb->ldm + (size_t)c0, sizeof(float) * (size_t)n);
                 memset(m7[e] + n, 0, sizeof(float) * (size_t)(CHUNK - n));
             }
-            for (int i = 0; i < WM; i++) {
-                for (int t = 0; t < CHUNK; t++)
-                    y4[i][t] = 0.0f;
-                for (int e = 0; e < NA; e++)
-                    if (AT[i][e] != 0.0f)
-                        for (int t = 0; t < CHUNK; t++)
-                            y4[i][t] += AT[i][e] * m7[e][t];
-            }
-            for (int t = 0; t < n; t++) {
-                int cc = c0 + t, pos = cc / d * WM * d + cc % d;
-                for (int i = 0; i < WM && pos + i * d < jb->n; i++) {
-                    float *q = yr + pos + i * d;
-                    *q = (jb->acc ? *q + bias : bias) + y4[i][t];
-                }
-            }
+#if KT_WINO_X86
+            if (jb->isa == KT_ISA_AVX512)
+                output_chunk_avx512(m7, y4);
+            else if (jb->isa == KT_ISA_AVX2)
+                output_chunk_avx2(m7, y4);
+            else
+#endif
+                output_chunk(m7, y4);
+            scatter(jb, yr, c0, n, bias, y4);
         }
     }
 }
@@ -222,8 +302,8 @@ static void point_products(kt_exec *ex, const wino_job *jb, const kt_wino *w)
     for (int i = 0; i < NA; i++) {
         kt_packed pk = {KT_PACK_F32, w->u + i * psz, NULL, 0};
         kt_conv1d_padded_ld(ex, &inner, &pk, jb->v + (size_t)i * c->cin * jb->Lv, jb->Lv,
-                            jb->ncols + c->dil * (w->kp - 1), jb->m + (size_t)i * c->cout * jb->ncols,
-                            (size_t)jb->ncols, 0, NULL);
+                            jb->ncols + c->dil * (w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0,
+                            NULL);
     }
 }
 
@@ -233,7 +313,7 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
     int d = c->dil, tl = tile_len(d);
     for (int s0 = 0; s0 < L; s0 += tl) {
         int n = L - s0 < tl ? L - s0 : tl, nb = (n + WM * d - 1) / (WM * d);
-        wino_job jb = {c, xp, Ls, 0, ldy, s0, n, nb * d, accumulate, scratch, NULL, y};
+        wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, accumulate, kt_exec_isa(ex), scratch, NULL, y};
         jb.Lv = v_len(c, jb.ncols);
         jb.m = scratch + NA * kt_arena_round((size_t)c->cin * jb.Lv);
         kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);

@@ -27,6 +27,7 @@
 #define KT_WINO_M 4 /* outputs per tile */
 #define KT_WINO_R 4 /* taps per kernel piece */
 #define KT_WINO_A 7 /* interpolation points: inputs per tile */
+#define KT_WINO_DMAX 16 /* largest dilation kt_wino_conv_padded_ld takes (others: the direct kernel) */
 
 /* Transformed weight of one conv: KT_WINO_A packed float32 weights (kt_conv_pack layout)
  * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats. */
@@ -60,7 +61,7 @@ size_t kt_wino_scratch(const kt_conv1d *c, int L);
 /* kt_conv1d_padded_ld (kt/kernels.h) with the transformed weight w of c: y[o, t] (+)=
  * c->b[o] + sum over ci, j < k of c->w[o, ci, j] xp[ci, t + j c->dil], t < L, on the padded
  * input xp[cin, Ls] (zeros past its data up to Ls; positions from Ls on are read as zeros),
- * y with row stride ldy. scratch: kt_wino_scratch floats. */
+ * y with row stride ldy; c->dil <= KT_WINO_DMAX. scratch: kt_wino_scratch floats. */
 void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, float *scratch);
 
