@@ -3,7 +3,12 @@
  * random shapes (kernel 3, 7, 11 and others; dilation 1, 3, 5; lengths that are not multiples
  * of 4 and that span several passes), with bias and accumulation, on every ISA the CPU has,
  * and the same bytes at 1, 2 and 3 threads. Also the packed direct kernel on the same cases,
- * to print both paths' error beside each other. */
+ * to print both paths' error beside each other. Then the generator stage of the tiny model and of
+ * the full-size random-weight model ($KT_FIXTURES/kokoro-full.pth and golden-full/, skipped when
+ * absent) on the golden inputs, Winograd against direct and each against the reference: max
+ * abs and relative difference, and the same bytes at 1 and 2 threads.
+ *
+ * Files: $KT_TINY_MODEL, $KT_TINY_CONFIG, $KT_GOLDEN_DIR (defaults under fixtures/tiny/). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,7 +20,13 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+
+#include "kt/checkpoint.h"
+#include "kt/config.h"
 #include "kt/kernels.h"
+#include "kt/kokoro.h"
+#include "kt/kokoro_stages.h"
 #include "kt/ops.h"
 #include "kt/winograd.h"
 
@@ -248,12 +259,169 @@ static void test_pack_from_packed(void **state)
     }
 }
 
+/* ---- the generator stage on golden inputs, both paths ---------------------------------- */
+
+static const char *env_or(const char *name, const char *def)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : def;
+}
+
+static float *golden(const kt_checkpoint *g, const char *name, size_t *n)
+{
+    const kt_tensor *t = kt_checkpoint_find(g, name);
+    if (!t)
+        fail_msg("golden tensor %s missing", name);
+    size_t k = (size_t)kt_tensor_numel(t);
+    float *buf = malloc(sizeof(float) * (k ? k : 1));
+    kt_error err;
+    assert_non_null(buf);
+    assert_int_equal(kt_tensor_to_f32(t, buf, &err), KT_OK);
+    if (n)
+        *n = k;
+    return buf;
+}
+
+/* max |a - b| and that over max |b|. */
+static void diff(const float *a, const float *b, size_t n, double *abs_d, double *rel_d)
+{
+    double md = 0.0, mr = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        md = d > md || isnan(d) ? (isnan(d) ? INFINITY : d) : md;
+        mr = fabs(b[i]) > mr ? fabs(b[i]) : mr;
+    }
+    *abs_d = md;
+    *rel_d = mr > 0 ? md / mr : md;
+}
+
+static kt_model *load_model(const char *cfg_path, const char *model_path, int winograd, int threads, kt_config *cfg)
+{
+    kt_model_params p = kt_model_default_params();
+    kt_model *m = NULL;
+    kt_error err;
+    p.winograd = winograd;
+    p.n_threads = threads;
+    if (kt_model_load(model_path, cfg, &p, &m, &err))
+        fail_msg("%s (%s): %s", model_path, cfg_path, err.msg);
+    return m;
+}
+
+/* One golden case: the generator on its inputs by models m[0] (direct, 1 thread), m[1]
+ * (Winograd, 1 thread) and m[2] (Winograd, 2 threads). */
+static void generator_case(kt_model **m, const char *path, size_t max_audio)
+{
+    kt_checkpoint *g;
+    kt_error err;
+    if (kt_checkpoint_open(path, &g, &err))
+        fail_msg("%s: %s", path, err.msg);
+    if (!kt_checkpoint_find(g, "har") || !kt_checkpoint_find(g, "audio")) {
+        kt_checkpoint_free(g);
+        return;
+    }
+    kt_stage_dims d;
+    kt_stage_get_dims(m[0], &d);
+    size_t np, na;
+    float *dur = golden(g, "pred_dur", &np), *x = golden(g, "decode3", NULL), *har = golden(g, "har", NULL);
+    float *style = golden(g, "style", NULL), *ref = golden(g, "audio", &na);
+    int F = 0;
+    for (size_t t = 0; t < np; t++)
+        F += (int)dur[t];
+    size_t n = (size_t)F * d.samples_per_frame;
+    const char *b = strrchr(path, '/');
+    if (n == na && n <= max_audio) {
+        float *a[3];
+        for (int i = 0; i < 3; i++) {
+            a[i] = malloc(sizeof(float) * n);
+            assert_non_null(a[i]);
+            assert_int_equal(kt_stage_generator(m[i], x, F, style, har, a[i], &err), KT_OK);
+        }
+        double ad, rd, ed, er, wd, wr;
+        diff(a[1], a[0], n, &ad, &rd);
+        diff(a[0], ref, n, &ed, &er);
+        diff(a[1], ref, n, &wd, &wr);
+        printf("  %-12s generator (%d frames): winograd - direct max abs %.3e rel %.3e; against the reference: "
+               "direct rel %.3e, winograd rel %.3e\n",
+               b ? b + 1 : path, F, ad, rd, er, wr);
+        if (!(rd <= 1e-5) || !(wr <= 1e-4))
+            fail_msg("%s: winograd generator differs: %.3e from direct, %.3e from the reference", path, rd, wr);
+        if (memcmp(a[1], a[2], sizeof(float) * n))
+            fail_msg("%s: winograd generator differs between 1 and 2 threads", path);
+        for (int i = 0; i < 3; i++)
+            free(a[i]);
+    } else
+        printf("  %-12s generator skipped (%zu samples)\n", b ? b + 1 : path, n);
+    free(dur), free(x), free(har), free(style), free(ref);
+    kt_checkpoint_free(g);
+}
+
+static void generator_fixture(const char *cfg_path, const char *model_path, const char *dir, size_t max_audio)
+{
+    kt_config cfg;
+    kt_error err;
+    if (kt_config_load(cfg_path, &cfg, &err))
+        fail_msg("%s: %s", cfg_path, err.msg);
+    kt_model *m[3] = {load_model(cfg_path, model_path, 0, 1, &cfg), load_model(cfg_path, model_path, 1, 1, &cfg),
+                      load_model(cfg_path, model_path, 1, 2, &cfg)};
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    int cases = 0;
+    while (dp && (e = readdir(dp))) {
+        size_t n = strlen(e->d_name);
+        if (n < 4 || strcmp(e->d_name + n - 3, ".pt"))
+            continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        generator_case(m, path, max_audio);
+        cases++;
+    }
+    if (dp)
+        closedir(dp);
+    if (!cases)
+        fail_msg("no golden cases in %s", dir);
+    for (int i = 0; i < 3; i++)
+        kt_model_free(m[i]);
+    kt_config_free(&cfg);
+}
+
+static void test_generator_tiny(void **state)
+{
+    (void)state;
+    unsetenv("KT_WINOGRAD");
+    generator_fixture(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"),
+                      env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"),
+                      env_or("KT_GOLDEN_DIR", "fixtures/tiny/golden"), (size_t)1 << 30);
+}
+
+static void test_generator_full(void **state)
+{
+    (void)state;
+    char model[512], cfg[512], dir[512];
+    const char *fxd = env_or("KT_FIXTURES", "build/fixtures");
+    snprintf(model, sizeof model, "%s/kokoro-full.pth", fxd);
+    snprintf(cfg, sizeof cfg, "%s/kokoro-full-config.json", fxd);
+    snprintf(dir, sizeof dir, "%s/golden-full", fxd);
+    FILE *f = fopen(model, "rb");
+    DIR *dp = opendir(dir);
+    if (f)
+        fclose(f);
+    if (dp)
+        closedir(dp);
+    if (!f || !dp) {
+        printf("SKIP test_generator_full: %s or %s absent (make fixtures writes them)\n", model, dir);
+        skip();
+    }
+    unsetenv("KT_WINOGRAD");
+    generator_fixture(cfg, model, dir, getenv("KT_GOLDEN_FULL_ALL") ? (size_t)1 << 30 : 40000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
-        cmocka_unit_test(test_conv_avx512),
+        cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_generator_tiny),
+        cmocka_unit_test(test_generator_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -563,6 +563,37 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
     }
 }
 
+typedef struct {
+    const float *wp;
+    const kt_conv1d *c;
+    float *u;
+} wino_job;
+
+static void wino_task(void *p, int tid, int n)
+{
+    const wino_job *jb = p;
+    int tiles = (jb->c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
+    kt_wino_pack_tiles_packed(jb->wp, jb->c->cout, jb->c->cin, jb->c->k, tiles * tid / n, tiles * (tid + 1) / n, jb->u);
+}
+
+/* The Winograd form of a resblock conv's float32 packed weight, in place of the direct one
+ * (freed), when the model runs them (m->winograd) and the kernel has KT_WINO_MIN_K taps or more. */
+static void wino_pack(binder *b, const kt_conv1d *c, kt_packed *pk, kt_wino *wq)
+{
+    *wq = (kt_wino){NULL, 0};
+    if (!b->full || b->st || !b->m->winograd || pk->dtype != KT_PACK_F32 || !pk->codes || c->k < KT_WINO_MIN_K ||
+        c->dil > KT_WINO_DMAX || c->stride != 1 || 2 * c->pad != c->dil * (c->k - 1))
+        return;
+    float *u = own(b, kt_wino_pack_size(c->cout, c->cin, c->k));
+    if (!u)
+        return;
+    wino_job jb = {pk->codes, c, u};
+    kt_exec_run(b->m->ex, wino_task, &jb);
+    disown(b, pk->codes);
+    pk->codes = NULL;
+    *wq = (kt_wino){u, kt_wino_pieces(c->k)};
+}
+
 static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, int k, const int *dil, int nd,
                        int sty)
 {
@@ -573,8 +604,10 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     for (int j = 0; j < nd; j++) {
         snprintf(n, sizeof n, "%s.convs1.%d", prefix, j);
         conv(b, &r->convs1[j], &r->pk1[j], n, ch, ch, k, 1, dil[j] * (k - 1) / 2, dil[j], 1, 1);
+        wino_pack(b, &r->convs1[j], &r->pk1[j], &r->wq1[j]);
         snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
         conv(b, &r->convs2[j], &r->pk2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
+        wino_pack(b, &r->convs2[j], &r->pk2[j], &r->wq2[j]);
         snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
         compact_lin(b, &r->adain1[j], 2 * ch, sty, n);
         snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
@@ -871,6 +904,7 @@ kt_model_params kt_model_default_params(void)
     p.max_isa = KT_ISA_AVX512;
     p.release_weights = 1;
     p.blas_serial = 1;
+    p.winograd = KT_WINOGRAD_DEFAULT;
     return p;
 }
 
@@ -910,6 +944,17 @@ static size_t lowmem_threshold(const kt_checkpoint *c, size_t param)
     return share < KT_GEN_LOWMEM_DEFAULT ? (size_t)share : KT_GEN_LOWMEM_DEFAULT;
 }
 
+/* kt_model_params.winograd, or env KT_WINOGRAD=on|off when set. */
+static int winograd_on(int param)
+{
+    const char *e = getenv("KT_WINOGRAD");
+    if (e && !strcmp(e, "on"))
+        return 1;
+    if (e && !strcmp(e, "off"))
+        return 0;
+    return param != 0;
+}
+
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
                         kt_model **out, kt_error *err)
 {
@@ -936,6 +981,7 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
         goto fail;
     m->gen_lowmem = lowmem_threshold(m->ckpt, p->gen_lowmem);
     m->bf16 = p->bf16 && kt_exec_has_bf16(m->ex);
+    m->winograd = winograd_on(p->winograd);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;
