@@ -6,6 +6,7 @@
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 #define KT_WINO_X86 1
+#include <immintrin.h>
 #else
 #define KT_WINO_X86 0
 #endif
@@ -158,19 +159,128 @@ size_t kt_wino_scratch(const kt_conv1d *c, int L)
 /* Phase rows of one input row for the tiles c0 .. c0 + CHUNK: ph[r][i] = row[pos(c0 + i) + d r]
  * (tile c starts at pos(c) = s0 + 4 d (c / d) + c % d; 0 from Ls on), i < CHUNK + d, so
  * that the tile's inputs are ph[e][i] for e < 4 and ph[e - 4][i + d] after. */
-typedef float phase_rows[WM][CHUNK + KT_WINO_DMAX];
+#define PHW (CHUNK + KT_WINO_DMAX)
+typedef float phase_rows[WM][PHW];
 
-static void phases(const wino_job *jb, const float *row, int c0, phase_rows ph)
+/* The vector loops, compiled once per ISA (no contraction into FMAs: every ISA gives the
+ * same bytes): v7[i][t] = B^T row i of tile c0 + t's inputs; y4[i][t] = A^T row i of m7[.][t];
+ * deinterleaving (dilation 1: ph[r][i] = src[4 i + r]) and interleaving (yi[4 t + i] =
+ * y4[i][t]) the tiles of dilation 1; q[j] (+)= bias + yi[j] for a whole chunk of outputs. */
+#define PH(e) (e < WM ? ph[e][t] : ph[e - WM][t + d])
+#define V7(i) v7[i][t]
+#define M7(e) m7[e][t]
+#define Y4(i) y4[i][t]
+#define WINO_LOOPS(SUF, ATTR)                                                                                          \
+    ATTR static void input_chunk##SUF(float (*restrict ph)[PHW], int d, float (*restrict v7)[CHUNK])                  \
+    {                                                                                                                  \
+        for (int t = 0; t < CHUNK; t++)                                                                                \
+            INPUT7(PH, V7);                                                                                            \
+    }                                                                                                                  \
+    ATTR static void output_chunk##SUF(float (*restrict m7)[CHUNK], float (*restrict y4)[CHUNK])                      \
+    {                                                                                                                  \
+        for (int t = 0; t < CHUNK; t++)                                                                                \
+            OUTPUT4(M7, Y4);                                                                                           \
+    }                                                                                                                  \
+    ATTR static void add_row##SUF(float *restrict q, const float *restrict yi, float bias, int acc)                   \
+    {                                                                                                                  \
+        if (acc)                                                                                                       \
+            for (int j = 0; j < WM * CHUNK; j++)                                                                       \
+                q[j] = (q[j] + bias) + yi[j];                                                                          \
+        else                                                                                                           \
+            for (int j = 0; j < WM * CHUNK; j++)                                                                       \
+                q[j] = bias + yi[j];                                                                                   \
+    }
+
+#define WINO_MOVES(SUF, ATTR)                                                                                          \
+    ATTR static void deinterleave##SUF(const float *restrict src, float (*restrict ph)[PHW])                           \
+    {                                                                                                                  \
+        for (int i = 0; i < PHW; i++)                                                                                  \
+            for (int r = 0; r < WM; r++)                                                                               \
+                ph[r][i] = src[WM * i + r];                                                                            \
+    }                                                                                                                  \
+    ATTR static void interleave##SUF(float (*restrict y4)[CHUNK], float *restrict yi)                                 \
+    {                                                                                                                  \
+        for (int t = 0; t < CHUNK; t++)                                                                                \
+            for (int i = 0; i < WM; i++)                                                                               \
+                yi[WM * t + i] = y4[i][t];                                                                             \
+    }
+
+typedef struct {
+    void (*in)(float (*restrict)[PHW], int, float (*restrict)[CHUNK]);
+    void (*out)(float (*restrict)[CHUNK], float (*restrict)[CHUNK]);
+    void (*deint)(const float *restrict, float (*restrict)[PHW]);
+    void (*inter)(float (*restrict)[CHUNK], float *restrict);
+    void (*add)(float *restrict, const float *restrict, float, int);
+} wino_fns;
+
+WINO_LOOPS(_generic, )
+WINO_MOVES(_generic, )
+#if KT_WINO_X86
+WINO_LOOPS(_avx2, __attribute__((target("avx2"))))
+WINO_MOVES(_avx2, __attribute__((target("avx2"))))
+WINO_LOOPS(_avx512, __attribute__((target("avx512f"))))
+
+/* deinterleave / interleave with AVX-512 two-source permutes, 16 tiles at a time. */
+__attribute__((target("avx512f"))) static void deinterleave_zmm(const float *restrict src, float (*restrict ph)[PHW])
+{
+    const __m512i lo = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(2));
+    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1));
+    for (int i = 0; i < PHW; i += 16) {
+        const float *q = src + WM * i;
+        __m512 a0 = _mm512_loadu_ps(q), a1 = _mm512_loadu_ps(q + 16);
+        __m512 a2 = _mm512_loadu_ps(q + 32), a3 = _mm512_loadu_ps(q + 48);
+        __m512 t0 = _mm512_permutex2var_ps(a0, lo, a1), t1 = _mm512_permutex2var_ps(a0, hi, a1);
+        __m512 t2 = _mm512_permutex2var_ps(a2, lo, a3), t3 = _mm512_permutex2var_ps(a2, hi, a3);
+        _mm512_storeu_ps(ph[0] + i, _mm512_permutex2var_ps(t0, ev, t2));
+        _mm512_storeu_ps(ph[1] + i, _mm512_permutex2var_ps(t0, od, t2));
+        _mm512_storeu_ps(ph[2] + i, _mm512_permutex2var_ps(t1, ev, t3));
+        _mm512_storeu_ps(ph[3] + i, _mm512_permutex2var_ps(t1, od, t3));
+    }
+}
+
+__attribute__((target("avx512f"))) static void interleave_zmm(float (*restrict y4)[CHUNK], float *restrict yi)
+{
+    const __m512i zl = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i zh = _mm512_add_epi32(zl, _mm512_set1_epi32(8));
+    const __m512i pl = _mm512_setr_epi32(0, 1, 16, 17, 2, 3, 18, 19, 4, 5, 20, 21, 6, 7, 22, 23);
+    const __m512i ph = _mm512_add_epi32(pl, _mm512_set1_epi32(8));
+    for (int t = 0; t < CHUNK; t += 16) {
+        __m512 y0 = _mm512_loadu_ps(y4[0] + t), y1 = _mm512_loadu_ps(y4[1] + t);
+        __m512 y2 = _mm512_loadu_ps(y4[2] + t), y3 = _mm512_loadu_ps(y4[3] + t);
+        __m512 s0 = _mm512_permutex2var_ps(y0, zl, y1), s1 = _mm512_permutex2var_ps(y0, zh, y1);
+        __m512 s2 = _mm512_permutex2var_ps(y2, zl, y3), s3 = _mm512_permutex2var_ps(y2, zh, y3);
+        float *q = yi + WM * t;
+        _mm512_storeu_ps(q, _mm512_permutex2var_ps(s0, pl, s2));
+        _mm512_storeu_ps(q + 16, _mm512_permutex2var_ps(s0, ph, s2));
+        _mm512_storeu_ps(q + 32, _mm512_permutex2var_ps(s1, pl, s3));
+        _mm512_storeu_ps(q + 48, _mm512_permutex2var_ps(s1, ph, s3));
+    }
+}
+#endif
+
+static const wino_fns *fns_for(int isa)
+{
+    static const wino_fns fns[3] = {
+        {input_chunk_generic, output_chunk_generic, deinterleave_generic, interleave_generic, add_row_generic},
+#if KT_WINO_X86
+        {input_chunk_avx2, output_chunk_avx2, deinterleave_avx2, interleave_avx2, add_row_avx2},
+        {input_chunk_avx512, output_chunk_avx512, deinterleave_zmm, interleave_zmm, add_row_avx512},
+#endif
+    };
+    return KT_WINO_X86 && isa > 0 && isa <= 2 ? &fns[isa] : &fns[0];
+}
+
+static void phases(const wino_job *jb, const wino_fns *f, const float *row, int c0, phase_rows ph)
 {
     int d = jb->c->dil, p = c0 % d, n = CHUNK + d;
     size_t pos = (size_t)jb->s0 + (size_t)(c0 / d) * WM * d + (size_t)p;
+    if (d == 1 && pos + (size_t)WM * PHW <= jb->Ls) {
+        f->deint(row + pos, ph);
+        return;
+    }
     if (pos + (size_t)(n / d + 1) * WM * d + (size_t)WM * d <= jb->Ls) { /* every read inside the row */
-        if (d == 1) {
-            for (int i = 0; i < n; i++)
-                for (int r = 0; r < WM; r++)
-                    ph[r][i] = row[pos + (size_t)WM * i + r];
-            return;
-        }
         for (int i = 0; i < n; i++) {
             for (int r = 0; r < WM; r++)
                 ph[r][i] = row[pos + (size_t)r * d];
@@ -187,57 +297,17 @@ static void phases(const wino_job *jb, const float *row, int c0, phase_rows ph)
     }
 }
 
-/* The vector loops, compiled once per ISA (no contraction into FMAs: every ISA gives the
- * same bytes). v7[i][t] = B^T row i of tile c0 + t's inputs; y4[i][t] = A^T row i of m7[.][t]. */
-#define PH(e) (e < WM ? ph[e][t] : ph[e - WM][t + d])
-#define V7(i) v7[i][t]
-#define M7(e) m7[e][t]
-#define Y4(i) y4[i][t]
-#define INPUT_LOOP                                                                                                     \
-    for (int t = 0; t < CHUNK; t++)                                                                                    \
-        INPUT7(PH, V7);
-#define OUTPUT_LOOP                                                                                                    \
-    for (int t = 0; t < CHUNK; t++)                                                                                    \
-        OUTPUT4(M7, Y4);
-
-static void input_chunk(phase_rows ph, int d, float v7[NA][CHUNK]) { INPUT_LOOP }
-static void output_chunk(float m7[NA][CHUNK], float y4[WM][CHUNK]) { OUTPUT_LOOP }
-#if KT_WINO_X86
-__attribute__((target("avx2"))) static void input_chunk_avx2(phase_rows ph, int d, float v7[NA][CHUNK])
-{
-    INPUT_LOOP
-}
-__attribute__((target("avx2"))) static void output_chunk_avx2(float m7[NA][CHUNK], float y4[WM][CHUNK])
-{
-    OUTPUT_LOOP
-}
-__attribute__((target("avx512f"))) static void input_chunk_avx512(phase_rows ph, int d, float v7[NA][CHUNK])
-{
-    INPUT_LOOP
-}
-__attribute__((target("avx512f"))) static void output_chunk_avx512(float m7[NA][CHUNK], float y4[WM][CHUNK])
-{
-    OUTPUT_LOOP
-}
-#endif
-
 static void input_part(void *p, size_t r0, size_t r1)
 {
     const wino_job *jb = p;
+    const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)jb->c->cin * jb->Lv;
     phase_rows ph;
     float v7[NA][CHUNK];
     for (size_t ci = r0; ci < r1; ci++)
         for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) {
-            phases(jb, jb->xp + ci * jb->Ls, (int)c0, ph);
-#if KT_WINO_X86
-            if (jb->isa == KT_ISA_AVX512)
-                input_chunk_avx512(ph, jb->c->dil, v7);
-            else if (jb->isa == KT_ISA_AVX2)
-                input_chunk_avx2(ph, jb->c->dil, v7);
-            else
-#endif
-                input_chunk(ph, jb->c->dil, v7);
+            phases(jb, f, jb->xp + ci * jb->Ls, (int)c0, ph);
+            f->in(ph, jb->c->dil, v7);
             size_t n = jb->Lv - c0 < CHUNK ? jb->Lv - c0 : CHUNK;
             for (int i = 0; i < NA; i++)
                 memcpy(jb->v + i * plane + ci * jb->Lv + c0, v7[i], sizeof(float) * n);
@@ -245,15 +315,14 @@ static void input_part(void *p, size_t r0, size_t r1)
 }
 
 /* y row yr (columns s0 ..): the outputs of tiles c0 .. c0 + n from y4 (acc: added, with the bias). */
-static void scatter(const wino_job *jb, float *yr, int c0, int n, float bias, float y4[WM][CHUNK])
+static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, int n, float bias,
+                    float y4[WM][CHUNK])
 {
     int d = jb->c->dil, p = c0 % d, pos = c0 / d * WM * d + p;
-    if (d == 1 && pos + WM * n <= jb->n) {
-        for (int t = 0; t < n; t++)
-            for (int i = 0; i < WM; i++) {
-                float *q = yr + pos + WM * t + i;
-                *q = (jb->acc ? *q + bias : bias) + y4[i][t];
-            }
+    if (d == 1 && n == CHUNK && pos + WM * CHUNK <= jb->n) {
+        float yi[WM * CHUNK];
+        f->inter(y4, yi);
+        f->add(yr + pos, yi, bias, jb->acc);
         return;
     }
     for (int t = 0; t < n; t++) {
@@ -270,6 +339,7 @@ static void output_part(void *p, size_t r0, size_t r1)
 {
     const wino_job *jb = p;
     const kt_conv1d *c = jb->c;
+    const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)c->cout * jb->ldm;
     float m7[NA][CHUNK], y4[WM][CHUNK];
     for (size_t o = r0; o < r1; o++) {
@@ -280,15 +350,8 @@ static void output_part(void *p, size_t r0, size_t r1)
                 memcpy(m7[e], jb->m + e * plane + o * jb->ldm + (size_t)c0, sizeof(float) * (size_t)n);
                 memset(m7[e] + n, 0, sizeof(float) * (size_t)(CHUNK - n));
             }
-#if KT_WINO_X86
-            if (jb->isa == KT_ISA_AVX512)
-                output_chunk_avx512(m7, y4);
-            else if (jb->isa == KT_ISA_AVX2)
-                output_chunk_avx2(m7, y4);
-            else
-#endif
-                output_chunk(m7, y4);
-            scatter(jb, yr, c0, n, bias, y4);
+            f->out(m7, y4);
+            scatter(jb, f, yr, c0, n, bias, y4);
         }
     }
 }
