@@ -35,10 +35,8 @@ static double g_row(int i, const double *g)
 {
     if (i == NA - 1)
         return g[WR - 1] / SCALE[i];
-    double s = 0.0, pw = 1.0;
-    for (int r = 0; r < WR; r++, pw *= POINT[i])
-        s += pw * g[r];
-    return s / SCALE[i];
+    double p = POINT[i];
+    return (((g[3] * p + g[2]) * p + g[1]) * p + g[0]) / SCALE[i];
 }
 
 void kt_wino_kernel(const float *g, float *u)
@@ -82,50 +80,48 @@ void kt_wino_input(const float *d, float *v) { INPUT7(ELEM, VOUT); }
 
 void kt_wino_output(const float *m, float *y) { OUTPUT4(MIN_, YOUT); }
 
-/* u = the transformed weight of the tiles t0 .. t1 of row tiles; tap(o, ci, j) gives w[o, ci, j]. */
-typedef float (*tap_fn)(const float *w, int cout, int cin, int k, int o, int ci, int j);
+/* u = the transformed weight of the row tiles t0 .. t1, tap j of output o and input ci read
+ * at w[(o / MR) ts + (o % MR) rs + ci cs + j js]. */
+typedef struct {
+    size_t ts, rs, cs, js;
+} tap_layout;
 
-static float tap_plain(const float *w, int cout, int cin, int k, int o, int ci, int j)
-{
-    (void)cout;
-    return w[((size_t)o * cin + ci) * k + j];
-}
-
-static float tap_packed(const float *wp, int cout, int cin, int k, int o, int ci, int j)
-{
-    (void)cout;
-    size_t K = (size_t)cin * k, mt = (size_t)o / KT_PACK_MR;
-    return wp[(mt * K + (size_t)ci * k + j) * KT_PACK_MR + (size_t)o % KT_PACK_MR];
-}
-
-static void pack_tiles(tap_fn tap, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
+static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
     int kp = kt_wino_pieces(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), K = (size_t)cin * kp;
     for (int mt = t0; mt < t1; mt++)
-        for (int ci = 0; ci < cin; ci++)
-            for (int s = 0; s < kp; s++)
-                for (int r = 0; r < KT_PACK_MR; r++) {
-                    int o = mt * KT_PACK_MR + r;
+        for (int r = 0; r < KT_PACK_MR && mt * KT_PACK_MR + r < cout; r++)
+            for (int ci = 0; ci < cin; ci++) {
+                const float *wr = w + (size_t)mt * l->ts + (size_t)r * l->rs + (size_t)ci * l->cs;
+                for (int s = 0; s < kp; s++) {
                     double g[WR];
-                    for (int q = 0; q < WR; q++) {
-                        int j = s * WR + q;
-                        g[q] = o < cout && j < k ? tap(w, cout, cin, k, o, ci, j) : 0.0;
-                    }
+                    for (int q = 0; q < WR; q++)
+                        g[q] = s * WR + q < k ? wr[(size_t)(s * WR + q) * l->js] : 0.0;
                     size_t at = ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR + (size_t)r;
                     for (int i = 0; i < NA; i++)
                         u[(size_t)i * psz + at] = (float)g_row(i, g);
                 }
+            }
+    for (int mt = t0; mt < t1; mt++) /* zero rows past cout */
+        for (int r = cout - mt * KT_PACK_MR; r < KT_PACK_MR; r++)
+            for (size_t kk = 0; r >= 0 && kk < K; kk++)
+                for (int i = 0; i < NA; i++)
+                    u[(size_t)i * psz + ((size_t)mt * K + kk) * KT_PACK_MR + (size_t)r] = 0.0f;
 }
 
 void kt_wino_pack_tiles(const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
-    pack_tiles(tap_plain, w, cout, cin, k, t0, t1, u);
+    size_t row = (size_t)cin * k;
+    tap_layout l = {KT_PACK_MR * row, row, (size_t)k, 1};
+    pack_tiles(&l, w, cout, cin, k, t0, t1, u);
 }
 
 void kt_wino_pack_tiles_packed(const float *wp, int cout, int cin, int k, int t0, int t1, float *u)
 {
-    pack_tiles(tap_packed, wp, cout, cin, k, t0, t1, u);
+    size_t K = (size_t)cin * k;
+    tap_layout l = {K * KT_PACK_MR, 1, (size_t)k * KT_PACK_MR, KT_PACK_MR};
+    pack_tiles(&l, wp, cout, cin, k, t0, t1, u);
 }
 
 /* ---- the convolution ---------------------------------------------------------------- */

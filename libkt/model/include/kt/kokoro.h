@@ -24,7 +24,7 @@
 
 typedef struct kt_model kt_model;
 
-#define KT_WINOGRAD_DEFAULT 0 /* kt_model_params.winograd of kt_model_default_params */
+#define KT_WINOGRAD_DEFAULT 1 /* kt_model_params.winograd of kt_model_default_params */
 
 typedef struct {
     int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
