@@ -331,9 +331,8 @@ static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, in
     }
 }
 
-static void output_part(void *p, size_t r0, size_t r1)
+static void output_rows(const wino_job *jb, size_t r0, size_t r1)
 {
-    const wino_job *jb = p;
     const kt_conv1d *c = jb->c;
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)c->cout * jb->ldm;
@@ -352,18 +351,31 @@ static void output_part(void *p, size_t r0, size_t r1)
     }
 }
 
-/* The 7 point products: m_i[cout, ncols] = conv over tiles of v_i with U_i (kp taps, dilation d). */
-static void point_products(kt_exec *ex, const wino_job *jb, const kt_wino *w)
+/* The 7 point products of the output row tiles m0 .. m1 (m_i[cout, ncols] = conv over tiles of
+ * v_i with U_i: kp taps, dilation d), then those rows' output transform. */
+typedef struct {
+    const wino_job *jb;
+    const kt_wino *w;
+} point_job;
+
+static void points_rows(void *p, int tid, int n)
 {
+    const point_job *pj = p;
+    const wino_job *jb = pj->jb;
     const kt_conv1d *c = jb->c;
-    kt_conv1d inner = {NULL, NULL, c->cin, c->cout, w->kp, 1, 0, c->dil};
-    size_t psz = kt_conv_pack_size(c->cout, c->cin, w->kp);
+    kt_conv1d inner = {NULL, NULL, c->cin, c->cout, pj->w->kp, 1, 0, c->dil};
+    size_t psz = kt_conv_pack_size(c->cout, c->cin, pj->w->kp);
+    int nmt = (c->cout + KT_PACK_MR - 1) / KT_PACK_MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
     for (int i = 0; i < NA; i++) {
-        kt_packed pk = {KT_PACK_F32, w->u + i * psz, NULL, 0};
-        kt_conv1d_padded_ld(ex, &inner, &pk, jb->v + (size_t)i * c->cin * jb->Lv, jb->Lv,
-                            jb->ncols + c->dil * (w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0,
-                            NULL);
+        kt_packed pk = {KT_PACK_F32, pj->w->u + i * psz, NULL, 0};
+        kt_conv1d_padded_tiles(jb->isa, &inner, &pk, jb->v + (size_t)i * c->cin * jb->Lv, jb->Lv,
+                               jb->ncols + c->dil * (pj->w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm,
+                               0, m0, m1);
     }
+    size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR
+                                                                                         : (size_t)c->cout;
+    if (r1 > r0)
+        output_rows(jb, r0, r1);
 }
 
 void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
@@ -375,8 +387,8 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
         wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, accumulate, kt_exec_isa(ex), scratch, NULL, y};
         jb.Lv = v_len(c, jb.ncols);
         jb.m = scratch + NA * kt_arena_round((size_t)c->cin * jb.Lv);
+        point_job pj = {&jb, w};
         kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
-        point_products(ex, &jb, w);
-        kt_exec_range(ex, (size_t)c->cout, (size_t)n, 16384, output_part, &jb);
+        kt_exec_run(ex, points_rows, &pj);
     }
 }
