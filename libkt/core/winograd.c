@@ -141,7 +141,8 @@ static int tile_len(int d) { return BLOCK_COLS / d * WM * d; }
 
 static size_t v_len(const kt_conv1d *c, int ncols)
 {
-    return kt_arena_round((size_t)ncols + (size_t)c->dil * (size_t)(kt_wino_pieces(c->k) - 1) + PAD_SLACK);
+    size_t n = (size_t)ncols + (size_t)c->dil * (size_t)(kt_wino_pieces(c->k) - 1) + PAD_SLACK;
+    return (n + CHUNK - 1) / CHUNK * CHUNK; /* whole chunks */
 }
 
 static size_t m_len(int ncols) { return ((size_t)ncols + CHUNK - 1) / CHUNK * CHUNK; }
@@ -163,16 +164,18 @@ typedef float phase_rows[WM][PHW];
  * deinterleaving (dilation 1: ph[r][i] = src[4 i + r]) and interleaving (yi[4 t + i] =
  * y4[i][t]) the tiles of dilation 1; q[j] (+)= bias + yi[j] for a whole chunk of outputs. */
 #define PH(e) (e < WM ? ph[e][t] : ph[e - WM][t + d])
-#define V7(i) v7[i][t]
+#define V7(i) v##i[t]
 #define M7(e) m7[e][t]
 #define Y4(i) y4[i][t]
 #define WINO_LOOPS(SUF, ATTR)                                                                                          \
-    ATTR static void input_chunk##SUF(float (*restrict ph)[PHW], int d, float (*restrict v7)[CHUNK])                  \
+    ATTR static void input_chunk##SUF(float (*restrict ph)[PHW], int d, float *restrict v0, float *restrict v1,       \
+                                      float *restrict v2, float *restrict v3, float *restrict v4, float *restrict v5, \
+                                      float *restrict v6)                                                              \
     {                                                                                                                  \
         for (int t = 0; t < CHUNK; t++)                                                                                \
             INPUT7(PH, V7);                                                                                            \
     }                                                                                                                  \
-    ATTR static void output_chunk##SUF(float (*restrict m7)[CHUNK], float (*restrict y4)[CHUNK])                      \
+    ATTR static void output_chunk##SUF(const float *const *m7, float (*restrict y4)[CHUNK])                           \
     {                                                                                                                  \
         for (int t = 0; t < CHUNK; t++)                                                                                \
             OUTPUT4(M7, Y4);                                                                                           \
@@ -202,8 +205,9 @@ typedef float phase_rows[WM][PHW];
     }
 
 typedef struct {
-    void (*in)(float (*restrict)[PHW], int, float (*restrict)[CHUNK]);
-    void (*out)(float (*restrict)[CHUNK], float (*restrict)[CHUNK]);
+    void (*in)(float (*restrict)[PHW], int, float *restrict, float *restrict, float *restrict, float *restrict,
+               float *restrict, float *restrict, float *restrict);
+    void (*out)(const float *const *, float (*restrict)[CHUNK]);
     void (*deint)(const float *restrict, float (*restrict)[PHW]);
     void (*inter)(float (*restrict)[CHUNK], float *restrict);
     void (*add)(float *restrict, const float *restrict, float, int);
@@ -277,11 +281,12 @@ static void phases(const wino_job *jb, const wino_fns *f, const float *row, int 
         return;
     }
     if (pos + (size_t)(n / d + 1) * WM * d + (size_t)WM * d <= jb->Ls) { /* every read inside the row */
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; i < n; pos += (size_t)(WM * d - p), p = 0) { /* block by block: runs of d tiles */
+            int run = d - p < n - i ? d - p : n - i;
             for (int r = 0; r < WM; r++)
-                ph[r][i] = row[pos + (size_t)r * d];
-            pos += ++p == d ? (size_t)(WM * d - d + 1) : 1;
-            p = p == d ? 0 : p;
+                for (int u = 0; u < run; u++)
+                    ph[r][i + u] = row[pos + (size_t)r * d + (size_t)u];
+            i += run;
         }
         return;
     }
@@ -299,14 +304,13 @@ static void input_part(void *p, size_t r0, size_t r1)
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)jb->c->cin * jb->Lv;
     phase_rows ph;
-    float v7[NA][CHUNK];
+    float *v7[NA];
     for (size_t ci = r0; ci < r1; ci++)
-        for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) {
+        for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) { /* Lv: whole chunks */
             phases(jb, f, jb->xp + ci * jb->Ls, (int)c0, ph);
-            f->in(ph, jb->c->dil, v7);
-            size_t n = jb->Lv - c0 < CHUNK ? jb->Lv - c0 : CHUNK;
             for (int i = 0; i < NA; i++)
-                memcpy(jb->v + i * plane + ci * jb->Lv + c0, v7[i], sizeof(float) * n);
+                v7[i] = jb->v + i * plane + ci * jb->Lv + c0;
+            f->in(ph, jb->c->dil, v7[0], v7[1], v7[2], v7[3], v7[4], v7[5], v7[6]);
         }
 }
 
@@ -314,20 +318,22 @@ static void input_part(void *p, size_t r0, size_t r1)
 static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, int n, float bias,
                     float y4[WM][CHUNK])
 {
-    int d = jb->c->dil, p = c0 % d, pos = c0 / d * WM * d + p;
+    int d = jb->c->dil, p = c0 % d, pos = c0 / d * WM * d;
     if (d == 1 && n == CHUNK && pos + WM * CHUNK <= jb->n) {
         float yi[WM * CHUNK];
         f->inter(y4, yi);
         f->add(yr + pos, yi, bias, jb->acc);
         return;
     }
-    for (int t = 0; t < n; t++) {
-        for (int i = 0; i < WM && pos + i * d < jb->n; i++) {
-            float *q = yr + pos + i * d;
-            *q = (jb->acc ? *q + bias : bias) + y4[i][t];
+    for (int t = 0; t < n; pos += WM * d, p = 0) { /* block by block: runs of d tiles */
+        int run = d - p < n - t ? d - p : n - t;
+        for (int i = 0; i < WM; i++) {
+            float *q = yr + pos + i * d + p;
+            int m = pos + i * d + p + run <= jb->n ? run : jb->n - (pos + i * d + p);
+            for (int u = 0; u < m; u++)
+                q[u] = (jb->acc ? q[u] + bias : bias) + y4[i][t + u];
         }
-        pos += ++p == d ? WM * d - d + 1 : 1;
-        p = p == d ? 0 : p;
+        t += run;
     }
 }
 
@@ -336,15 +342,14 @@ static void output_rows(const wino_job *jb, size_t r0, size_t r1)
     const kt_conv1d *c = jb->c;
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)c->cout * jb->ldm;
-    float m7[NA][CHUNK], y4[WM][CHUNK];
+    const float *m7[NA];
+    float y4[WM][CHUNK];
     for (size_t o = r0; o < r1; o++) {
         float *yr = jb->y + o * jb->ldy + jb->s0, bias = c->b ? c->b[o] : 0.0f;
-        for (int c0 = 0; c0 < jb->ncols; c0 += CHUNK) {
+        for (int c0 = 0; c0 < jb->ncols; c0 += CHUNK) { /* m rows: whole chunks, zeros past ncols */
             int n = jb->ncols - c0 < CHUNK ? jb->ncols - c0 : CHUNK;
-            for (int e = 0; e < NA; e++) {
-                memcpy(m7[e], jb->m + e * plane + o * jb->ldm + (size_t)c0, sizeof(float) * (size_t)n);
-                memset(m7[e] + n, 0, sizeof(float) * (size_t)(CHUNK - n));
-            }
+            for (int e = 0; e < NA; e++)
+                m7[e] = jb->m + e * plane + o * jb->ldm + (size_t)c0;
             f->out(m7, y4);
             scatter(jb, f, yr, c0, n, bias, y4);
         }
@@ -374,6 +379,10 @@ static void points_rows(void *p, int tid, int n)
     }
     size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR
                                                                                          : (size_t)c->cout;
+    for (int i = 0; i < NA; i++) /* the columns past ncols of these rows: zeros */
+        for (size_t o = r0; o < r1; o++)
+            memset(jb->m + ((size_t)i * c->cout + o) * jb->ldm + jb->ncols, 0,
+                   sizeof(float) * (jb->ldm - (size_t)jb->ncols));
     if (r1 > r0)
         output_rows(jb, r0, r1);
 }
