@@ -39,6 +39,18 @@ static double g_row(int i, const double *g)
     return (((g[3] * p + g[2]) * p + g[1]) * p + g[0]) / SCALE[i];
 }
 
+/* o[r] = g_row(i, the taps g[.][r]) for the KT_PACK_MR rows of a tile. */
+static void g_rows(int i, double g[WR][KT_PACK_MR], float *o)
+{
+    double p = i == NA - 1 ? 0.0 : POINT[i], sc = SCALE[i];
+    if (i == NA - 1)
+        for (int r = 0; r < KT_PACK_MR; r++)
+            o[r] = (float)(g[WR - 1][r] / sc);
+    else
+        for (int r = 0; r < KT_PACK_MR; r++)
+            o[r] = (float)((((g[3][r] * p + g[2][r]) * p + g[1][r]) * p + g[0][r]) / sc);
+}
+
 void kt_wino_kernel(const float *g, float *u)
 {
     double gd[WR];
@@ -90,24 +102,22 @@ static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, i
 {
     int kp = kt_wino_pieces(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), K = (size_t)cin * kp;
-    for (int mt = t0; mt < t1; mt++)
-        for (int r = 0; r < KT_PACK_MR && mt * KT_PACK_MR + r < cout; r++)
-            for (int ci = 0; ci < cin; ci++) {
-                const float *wr = w + (size_t)mt * l->ts + (size_t)r * l->rs + (size_t)ci * l->cs;
-                for (int s = 0; s < kp; s++) {
-                    double g[WR];
-                    for (int q = 0; q < WR; q++)
-                        g[q] = s * WR + q < k ? wr[(size_t)(s * WR + q) * l->js] : 0.0;
-                    size_t at = ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR + (size_t)r;
-                    for (int i = 0; i < NA; i++)
-                        u[(size_t)i * psz + at] = (float)g_row(i, g);
-                }
-            }
-    for (int mt = t0; mt < t1; mt++) /* zero rows past cout */
-        for (int r = cout - mt * KT_PACK_MR; r < KT_PACK_MR; r++)
-            for (size_t kk = 0; r >= 0 && kk < K; kk++)
+    for (int mt = t0; mt < t1; mt++) {
+        int rows = cout - mt * KT_PACK_MR < KT_PACK_MR ? cout - mt * KT_PACK_MR : KT_PACK_MR;
+        for (int ci = 0; ci < cin; ci++)
+            for (int s = 0; s < kp; s++) {
+                double g[WR][KT_PACK_MR]; /* the piece's taps of the tile's rows (zeros past cout, k) */
+                for (int q = 0; q < WR; q++)
+                    for (int r = 0; r < KT_PACK_MR; r++)
+                        g[q][r] = r < rows && s * WR + q < k
+                                      ? w[(size_t)mt * l->ts + (size_t)r * l->rs + (size_t)ci * l->cs +
+                                          (size_t)(s * WR + q) * l->js]
+                                      : 0.0;
+                float *o = u + ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR;
                 for (int i = 0; i < NA; i++)
-                    u[(size_t)i * psz + ((size_t)mt * K + kk) * KT_PACK_MR + (size_t)r] = 0.0f;
+                    g_rows(i, g, o + (size_t)i * psz);
+            }
+    }
 }
 
 void kt_wino_pack_tiles(const float *w, int cout, int cin, int k, int t0, int t1, float *u)
