@@ -18,13 +18,13 @@
 #define BLOCK_COLS 768 /* tiles per point in one pass: the direct kernel's AVX-512 super-tile */
 #define PAD_SLACK 64   /* columns past the tiles the direct kernel may read */
 
-/* B^T's row i is the Lagrange basis row of point i times SCALE[i] (input7 below); G's row i
+/* B^T's row i is the Lagrange basis row of point i times SCALE[i] (INPUT7 below); G's row i
  * is divided by it. */
 static const double SCALE[NA] = {2.0, 6.0, 18.0, 9.0 / 8.0, 15.0 / 8.0, 90.0, 4.0};
 static const double POINT[NA - 1] = {0.0, 1.0, -1.0, 0.5, -0.5, 2.0}; /* the last point is infinity */
 
 /* A^T: output i of a tile is the sum over points of POINT^i times the point's value, and
- * the point at infinity adds to output 3 only (output4 below). */
+ * the point at infinity adds to output 3 only (OUTPUT4 below). */
 
 int kt_wino_pieces(int k) { return (k + WR - 1) / WR; }
 
@@ -85,12 +85,12 @@ void kt_wino_kernel(const float *g, float *u)
 
 #define ELEM(e) d[e]
 #define VOUT(i) v[i]
-#define MIN_(e) m[e]
+#define MVAL(e) m[e]
 #define YOUT(i) y[i]
 
 void kt_wino_input(const float *d, float *v) { INPUT7(ELEM, VOUT); }
 
-void kt_wino_output(const float *m, float *y) { OUTPUT4(MIN_, YOUT); }
+void kt_wino_output(const float *m, float *y) { OUTPUT4(MVAL, YOUT); }
 
 /* u = the transformed weight of the row tiles t0 .. t1, tap j of output o and input ci read
  * at w[(o / MR) ts + (o % MR) rs + ci cs + j js]. */
