@@ -22,7 +22,10 @@ synthesis (kt-synth) or of the forward passes (reference): on a machine shared w
 it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
 also runs that (unless --bf16 off) and compares its audio with the f32 run's (bench/audio_cmp.py:
 waveform SNR, max abs difference, and SNR of the STFT magnitudes); likewise kt-synth on
-`kt-convert --dtype q8` of the model (unless --q8 off). Prints a table and the floor:
+`kt-convert --dtype q8` of the model (unless --q8 off). kt-synth f32 runs its default
+convolutions (the generator's kernel-7 and -11 resblock convs by Winograd F(4,4)) and, unless
+--winograd off, also with KT_WINOGRAD=off (every conv direct, the form the FLOP floor counts),
+the two alternating run by run; a line per input gives direct wall / Winograd wall. Prints a table and the floor:
 the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak
 (bench/fma_peak) and over the OpenBLAS sgemm rate (bench/sgemm_rate), both passed in through
 --peak-gflops / --sgemm-gflops. Never pass/fail.
@@ -72,8 +75,9 @@ def kt_chunks(a, text):
     return [line for line in r.stdout.split("\n") if line.strip()]
 
 
-def kt_run(a, text, threads, bf16=False, first_chunk=0, model=None):
-    """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure)."""
+def kt_run(a, text, threads, bf16=False, first_chunk=0, model=None, env=None):
+    """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure);
+    env: variables added to the environment."""
     with tempfile.TemporaryDirectory() as tmp:
         dur_path = os.path.join(tmp, "durations.json")
         cmd = [os.path.join(a.build, "kt-synth"), "-m", model or a.model, "-c", a.config, "-v", a.voice,
@@ -83,7 +87,8 @@ def kt_run(a, text, threads, bf16=False, first_chunk=0, model=None):
         if first_chunk:
             cmd[-1:-1] = ["--first-chunk", str(first_chunk)]
         t0 = time.monotonic()
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, **env) if env else None)
         n, t_header, t_audio, parts = 0, None, None, []
         fd = p.stdout.fileno()
         while True:
@@ -237,6 +242,8 @@ def main():
                     help="also run kt-synth --bf16 when kt-synth has it (auto)")
     ap.add_argument("--q8", default="on", choices=["on", "off"],
                     help="also run kt-synth on kt-convert --dtype q8 of the model (on)")
+    ap.add_argument("--winograd", default="on", choices=["on", "off"],
+                    help="also run kt-synth f32 with KT_WINOGRAD=off, alternating with the default (on)")
     ap.add_argument("--first-chunk", type=int, default=8,
                     help="also stream the short input with kt-synth --first-chunk N (0: no)")
     ap.add_argument("--torch-worker", action="store_true")
@@ -275,7 +282,12 @@ def bench(a, cfg, runs, threads, bf16, q8):
         print(f"\n{name}: {len(text)} phonemes, {len(chunks)} chunk(s), best of {n}", flush=True)
         res = {}
         for t in threads:
-            res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
+            if a.winograd == "on":  # default and direct convolutions, alternating
+                pairs = [(kt_run(a, text, t), kt_run(a, text, t, env={"KT_WINOGRAD": "off"})) for _ in range(n)]
+                res[("kt", t)] = best_of([p[0] for p in pairs])
+                res[("kt-direct", t)] = best_of([p[1] for p in pairs])
+            else:
+                res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
             if bf16:
                 res[("kt-bf16", t)] = best_of([kt_run(a, text, t, bf16=True) for _ in range(n)])
             if q8:
@@ -290,7 +302,8 @@ def bench(a, cfg, runs, threads, bf16, q8):
         macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
         gflop = 2 * macs / 1e9
         for t in threads:
-            engines = ("kt",) + (("kt-bf16",) if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
+            engines = ("kt",) + (("kt-direct",) if ("kt-direct", t) in res else ())
+            engines += (("kt-bf16",) if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
             engines += tuple(e for e in ("kt-first", "kt-bf16-first") if (e, t) in res)
             for eng in engines:
                 r = res[(eng, t)]
@@ -308,13 +321,14 @@ def bench(a, cfg, runs, threads, bf16, q8):
                        "first_audio_proc_s": r.get("first_proc"), "gflop": g,
                        "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng != "torch" and ref) else None,
                        "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng != "torch" and ref) else None}
-                if eng in ("kt-bf16", "kt-q8") and vs_f32(res, t, r):
+                if eng in ("kt-bf16", "kt-q8", "kt-direct") and vs_f32(res, t, r):
                     row["vs_f32"], row["len_vs_f32"] = vs_f32(res, t, r)
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
                 row["floor_s"] = g / peak if peak else None
                 row["x_floor"] = r["wall"] / row["floor_s"] if row["floor_s"] else None
                 rows.append(row)
         print_table([r for r in rows if r["input"] == name])
+        print_winograd([r for r in rows if r["input"] == name])
     print_floor(rows, a)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
@@ -333,7 +347,7 @@ def print_table(rows):
         if "wall_s" not in r:
             print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
             continue
-        eng = {"kt": "kt-synth f32", "kt-bf16": "kt-synth bf16", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
+        eng = {"kt": "kt-synth f32", "kt-direct": "kt-synth f32 direct", "kt-bf16": "kt-synth bf16", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
                "kt-bf16-first": "kt-synth bf16 --first-chunk"}.get(r["engine"], "torch ref")
         first = fmt(r["first_audio_s"], "{:.3f}")
         if r.get("first_chunk_audio_s") is not None:
@@ -343,6 +357,20 @@ def print_table(rows):
                           fmt(r["cpu_speedup_vs_torch"], "{:.2f}x"), fmt(r.get("process_wall_s")),
                           fmt(r["rss_mib"], "{:.0f}"), fmt(r["load_s"], "{:.3f}"), first,
                           fmt(r["x_floor"], "{:.1f}x"), vs_f32_cell(r)]), flush=True)
+
+
+def print_winograd(rows):
+    """Direct wall / default (Winograd) wall per thread count, with both x floor figures."""
+    by = {(r["engine"], r["threads"]): r for r in rows if "wall_s" in r}
+    for (eng, t), d in sorted(by.items()):
+        w = by.get(("kt", t))
+        if eng != "kt-direct" or not w:
+            continue
+        print(f"  f32 Winograd vs direct, {t} thread(s): wall {d['wall_s']:.2f} -> {w['wall_s']:.2f} s "
+              f"({d['wall_s'] / w['wall_s']:.2f}x), CPU {d['cpu_s']:.2f} -> {w['cpu_s']:.2f} s "
+              f"({d['cpu_s'] / w['cpu_s']:.2f}x); x floor {fmt(d['x_floor'], '{:.2f}x')} -> "
+              f"{fmt(w['x_floor'], '{:.2f}x')}; kt speedup {fmt(d['speedup_vs_torch'], '{:.2f}x')} -> "
+              f"{fmt(w['speedup_vs_torch'], '{:.2f}x')}", flush=True)
 
 
 def vs_f32_cell(r):

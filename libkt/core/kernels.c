@@ -601,11 +601,11 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
 }
 #endif
 
-static void conv_task(void *p, int tid, int n)
+/* The row tiles m0 .. m1 of the conv (for every column). */
+static void conv_rows(const conv_job *jb, int m0, int m1)
 {
-    const conv_job *jb = p;
     const kt_conv1d *c = jb->c;
-    int nr, nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
+    int nr, nmt = (c->cout + MR - 1) / MR;
     kern_fn kern = kernel_for(jb->isa, &nr);
     int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
 #if KT_X86 && defined(__GNUC__)
@@ -646,6 +646,21 @@ static void conv_task(void *p, int tid, int n)
             }
         }
     }
+}
+
+static void conv_task(void *p, int tid, int n)
+{
+    const conv_job *jb = p;
+    int nmt = (jb->c->cout + MR - 1) / MR;
+    conv_rows(jb, nmt * tid / n, nmt * (tid + 1) / n);
+}
+
+void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                            float *y, size_t ldy, int accumulate, int mt0, int mt1)
+{
+    conv_job jb = {c, wp, xp, NULL, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy};
+    if (jb.lo > 0 && mt1 > mt0)
+        conv_rows(&jb, mt0, mt1);
 }
 
 /* xpb[cp, t] = bf16 pair (xp[2cp, t], xp[2cp + 1, t]) for the rows of this thread. */

@@ -92,6 +92,19 @@ static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t 
 
 static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
 
+/* Floats of Winograd scratch for the resblock's convs on blocks of n columns (0: all direct). */
+static size_t wino_need(const kt_gen_resblk *b, int n)
+{
+    size_t s = 0;
+    for (int j = 0; j < b->n; j++) {
+        if (b->wq1[j].u)
+            s = max_sz(s, kt_wino_scratch(&b->convs1[j], n));
+        if (b->wq2[j].u)
+            s = max_sz(s, kt_wino_scratch(&b->convs2[j], n));
+    }
+    return s ? kt_arena_round(s) : 0;
+}
+
 static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
 {
     size_t s = 0;
@@ -99,25 +112,50 @@ static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf;
+    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf + wino_need(b, n);
 }
 
-/* Padded conv input of one block and its bf16 pairs (NULL unless the weights are bf16). */
+/* Padded conv input of one block, its bf16 pairs (NULL unless the weights are bf16) and the
+ * Winograd scratch (NULL unless a conv of the resblock runs by Winograd). */
 typedef struct {
-    float *xp, *xpb;
+    float *xp, *xpb, *ws;
     size_t Ls;
 } gen_blk;
+
+/* y[., ldy] (+)= conv c on the padded block k (n columns): Winograd when wq has its weight,
+ * else the direct kernel on pk. */
+static void res_conv(kt_exec *ex, const kt_conv1d *c, const kt_packed *pk, const kt_wino *wq, const gen_blk *k,
+                     int n, float *y, size_t ldy, int accumulate)
+{
+    if (wq->u)
+        kt_wino_conv_padded_ld(ex, c, wq, k->xp, k->Ls, n, y, ldy, accumulate, k->ws);
+    else
+        kt_conv1d_padded_ld(ex, c, pk, k->xp, k->Ls, n, y, ldy, accumulate, k->xpb);
+}
+
+/* Takes the block buffers of gen_blk from a for convs on blocks of n columns, lsmax their
+ * padded length; 0 when the arena is too small. */
+static int blk_take(const kt_gen_resblk *b, kt_arena *a, int n, size_t lsmax, gen_blk *k)
+{
+    size_t wn = wino_need(b, n);
+    *k = (gen_blk){kt_arena_take(a, (size_t)b->ch * lsmax), NULL, NULL, lsmax};
+    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k->xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
+        return 0;
+    if (wn && !(k->ws = kt_arena_take(a, wn)))
+        return 0;
+    return k->xp != NULL;
+}
 
 /* y[C, L] (+)= c(snake(AdaIN(src))) with src's statistics mi, block by block (the same
  * bytes as kt_adain_snake_pad + kt_conv1d_padded on the whole signal). */
 static void adain_conv_blocks(kt_exec *ex, const kt_gen_resblk *b, const float *src, int L, const float *mi,
                               const float *gb, const float *alpha, const kt_conv1d *c, const kt_packed *pk,
-                              const gen_blk *k, float *y, int accumulate)
+                              const kt_wino *wq, const gen_blk *k, float *y, int accumulate)
 {
     for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
         int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK;
         kt_adain_snake_block(ex, src, (size_t)L, 0, b->ch, L, mi, gb, alpha, t0, t1, c->pad, k->xp, k->Ls);
-        kt_conv1d_padded_ld(ex, c, pk, k->xp, k->Ls, t1 - t0, y + t0, (size_t)L, accumulate, k->xpb);
+        res_conv(ex, c, pk, wq, k, t1 - t0, y + t0, (size_t)L, accumulate);
     }
 }
 
@@ -133,18 +171,16 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
         lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     float *gb = kt_arena_take(a, 2 * (size_t)b->ch);
     float *mi = kt_arena_take(a, 2 * (size_t)b->ch);
-    gen_blk k = {kt_arena_take(a, (size_t)b->ch * lsmax), NULL, lsmax};
-    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k.xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
-        return too_small(err);
-    if (!gb || !mi || !k.xp)
+    gen_blk k;
+    if (!gb || !mi || !blk_take(b, a, n, lsmax, &k))
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
         kt_linear_forward(&b->adain1[j], s, 1, gb, NULL);
         kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi);
-        adain_conv_blocks(a->ex, b, x, L, mi, gb, b->alpha1[j], &b->convs1[j], &b->pk1[j], &k, t, 0);
+        adain_conv_blocks(a->ex, b, x, L, mi, gb, b->alpha1[j], &b->convs1[j], &b->pk1[j], &b->wq1[j], &k, t, 0);
         kt_linear_forward(&b->adain2[j], s, 1, gb, NULL);
         kt_adain_stats(a->ex, t, b->ch, L, ADAIN_EPS, mi);
-        adain_conv_blocks(a->ex, b, t, L, mi, gb, b->alpha2[j], &b->convs2[j], &b->pk2[j], &k, x, 1);
+        adain_conv_blocks(a->ex, b, t, L, mi, gb, b->alpha2[j], &b->convs2[j], &b->pk2[j], &b->wq2[j], &k, x, 1);
     }
     kt_arena_release(a, mark);
     return KT_OK;
@@ -177,7 +213,7 @@ static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L)
                              kt_conv_pad_len(&b->convs2[j], (int)n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round((ch + 1) / 2 * s) : 0;
     return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * (n + 2 * lm_halo(b))) +
-           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch);
+           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch) + wino_need(b, (int)(n + 2 * lm_halo(b)));
 }
 
 typedef struct {
@@ -195,7 +231,7 @@ static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
     const kt_conv1d *c = &q->b->convs1[q->j];
     kt_adain_snake_block(ex, q->x, (size_t)q->L, 0, q->b->ch, q->L, q->mi1, q->gb1, q->b->alpha1[q->j], h0, h1, c->pad,
                          q->k.xp, q->k.Ls);
-    kt_conv1d_padded_ld(ex, c, &q->b->pk1[q->j], q->k.xp, q->k.Ls, h1 - h0, q->hw, q->ldh, 0, q->k.xpb);
+    res_conv(ex, c, &q->b->pk1[q->j], &q->b->wq1[q->j], &q->k, h1 - h0, q->hw, q->ldh, 0);
 }
 
 typedef struct {
@@ -267,13 +303,13 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
                                      kt_conv_pad_len(&b->convs2[j], (int)n)));
     float *gb1 = kt_arena_take(a, 2 * ch), *gb2 = kt_arena_take(a, 2 * ch);
     float *mi1 = kt_arena_take(a, 2 * ch), *mi2 = kt_arena_take(a, 2 * ch);
-    lm_ctx q = {b, 0, L, x, gb1, mi1, {kt_arena_take(a, ch * lsmax), NULL, lsmax}, NULL, n + 2 * hl};
+    lm_ctx q = {b, 0, L, x, gb1, mi1, {NULL, NULL, NULL, 0}, NULL, n + 2 * hl};
+    if (!blk_take(b, a, (int)(n + 2 * hl), lsmax, &q.k))
+        return too_small(err);
     q.hw = kt_arena_take(a, ch * q.ldh);
     float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
     double *acc = (double *)(void *)kt_arena_take(a, 16 * ch), *mean = acc + 4 * ch;
-    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(q.k.xpb = kt_arena_take(a, (ch + 1) / 2 * lsmax)))
-        return too_small(err);
-    if (!gb1 || !gb2 || !mi1 || !mi2 || !q.k.xp || !q.hw || !ob[1] || !acc)
+    if (!gb1 || !gb2 || !mi1 || !mi2 || !q.hw || !ob[1] || !acc)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
         const kt_conv1d *c2 = &b->convs2[j];
@@ -293,7 +329,7 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
             kt_adain_snake_block(a->ex, q.hw, q.ldh, h0, b->ch, L, mi2, gb2, b->alpha2[j], t0, t1, p2, q.k.xp,
                                  q.k.Ls);
             copy_rows(a->ex, o, n, x + t0, (size_t)L, b->ch, (size_t)(t1 - t0));
-            kt_conv1d_padded_ld(a->ex, c2, &b->pk2[j], q.k.xp, q.k.Ls, t1 - t0, o, n, 1, q.k.xpb);
+            res_conv(a->ex, c2, &b->pk2[j], &b->wq2[j], &q.k, t1 - t0, o, n, 1);
             pend = t0;
             pt1 = t1;
         }

@@ -65,6 +65,7 @@ typedef struct {
     kt_error *err;
     kt_tensor_list *list; /* listing mode: collect names and shapes, no checkpoint */
     kt_owned *set;        /* where own() records its buffers */
+    kt_wino *wino_out;    /* set: the conv being bound runs by Winograd; its weight goes here */
 } binder;
 
 /* n floats of memory for o's next buffer, recorded in o: buffers of 256 KB and more are
@@ -389,6 +390,51 @@ static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_
     *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0};
 }
 
+typedef struct {
+    const float *w;
+    int packed; /* w: a kt_conv_pack weight; 0: w[cout, cin, k] */
+    int cout, cin, k;
+    float *u;
+} wino_job;
+
+static void wino_task(void *p, int tid, int n)
+{
+    const wino_job *jb = p;
+    int tiles = (jb->cout + KT_PACK_MR - 1) / KT_PACK_MR, t0 = tiles * tid / n, t1 = tiles * (tid + 1) / n;
+    if (jb->packed)
+        kt_wino_pack_tiles_packed(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
+    else
+        kt_wino_pack_tiles(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
+}
+
+/* *b->wino_out = the Winograd weight of float32 w (packed or [cout, cin, k]); 0 when out of memory. */
+static int wino_make(binder *b, const float *w, int packed, int cout, int cin, int k)
+{
+    float *u = own(b, kt_wino_pack_size(cout, cin, k));
+    if (!u)
+        return 0;
+    wino_job jb = {w, packed, cout, cin, k, u};
+    kt_exec_run(b->m->ex, wino_task, &jb);
+    *b->wino_out = (kt_wino){u, kt_wino_pieces(k)};
+    return 1;
+}
+
+/* A generator resblock conv runs by Winograd F(4,4) when the model runs them (m->winograd),
+ * computes in float32 and has KT_WINO_MIN_K taps or more. */
+static int wino_wanted(const binder *b, int k, int dil)
+{
+    return b->full && b->m->winograd && !b->m->bf16 && k >= KT_WINO_MIN_K && dil <= KT_WINO_DMAX;
+}
+
+/* The Winograd weight of a conv packed as float32, in place of the direct one (freed). */
+static void wino_from_packed(binder *b, const kt_conv1d *c, kt_packed *pk)
+{
+    if (b->st || pk->dtype != KT_PACK_F32 || !pk->codes || !wino_make(b, pk->codes, 1, c->cout, c->cin, c->k))
+        return;
+    disown(b, pk->codes);
+    pk->codes = NULL;
+}
+
 /* Packs name [cout, cin, k] straight from its stored form, staying compact: float32 ->
  * float32 tiles, bfloat16/float16 -> 16-bit tiles, q8/q4 -> int8 tiles + scales. */
 static void conv_compact(binder *b, const char *name, int cout, int cin, int k, kt_packed *pk)
@@ -414,6 +460,11 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
                    : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2
                    : v.scheme == KT_QUANT_Q4 ? (kt_conv_pack_i4_size(cout, cin, k) + 3) / 4
                                              : (n + 3) / 4;
+    if (v.scheme == KT_QUANT_F32 && b->wino_out) { /* straight from the file to the Winograd form */
+        if (wino_make(b, (const float *)(const void *)v.codes, 0, cout, cin, k))
+            kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
+        return;
+    }
     void *p = own(b, words);
     if (!p)
         return;
@@ -563,6 +614,19 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
     }
 }
 
+/* A resblock conv (ch -> ch, kernel k, dilation dil, same padding, weight norm, bias): by
+ * Winograd (*wq, pk->codes NULL) when wino_wanted and its weight is float32, else direct. */
+static void wino_conv(binder *b, kt_conv1d *c, kt_packed *pk, kt_wino *wq, const char *prefix, int ch, int k,
+                      int dil)
+{
+    *wq = (kt_wino){NULL, 0};
+    b->wino_out = wino_wanted(b, k, dil) ? wq : NULL;
+    conv(b, c, pk, prefix, ch, ch, k, 1, dil * (k - 1) / 2, dil, 1, 1);
+    if (b->wino_out && !wq->u) /* packed from a folded weight: transformed from the packing */
+        wino_from_packed(b, c, pk);
+    b->wino_out = NULL;
+}
+
 static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, int k, const int *dil, int nd,
                        int sty)
 {
@@ -572,9 +636,9 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     r->n = nd;
     for (int j = 0; j < nd; j++) {
         snprintf(n, sizeof n, "%s.convs1.%d", prefix, j);
-        conv(b, &r->convs1[j], &r->pk1[j], n, ch, ch, k, 1, dil[j] * (k - 1) / 2, dil[j], 1, 1);
+        wino_conv(b, &r->convs1[j], &r->pk1[j], &r->wq1[j], n, ch, k, dil[j]);
         snprintf(n, sizeof n, "%s.convs2.%d", prefix, j);
-        conv(b, &r->convs2[j], &r->pk2[j], n, ch, ch, k, 1, (k - 1) / 2, 1, 1, 1);
+        wino_conv(b, &r->convs2[j], &r->pk2[j], &r->wq2[j], n, ch, k, 1);
         snprintf(n, sizeof n, "%s.adain1.%d.fc", prefix, j);
         compact_lin(b, &r->adain1[j], 2 * ch, sty, n);
         snprintf(n, sizeof n, "%s.adain2.%d.fc", prefix, j);
@@ -762,7 +826,7 @@ static void bind_pre(binder *b)
 /* Binds every weight (the generator's into m->early / m->keep, the rest into m->pre). */
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
-    binder b = {m, full, KT_OK, err, list, &m->pre};
+    binder b = {m, full, KT_OK, err, list, &m->pre, NULL};
     bind_pre(&b);
     bind_generator(&b, 0);
     m->pre_bound = m->early_bound = !b.st;
@@ -782,7 +846,7 @@ static void release_pre(kt_model *m)
 kt_status kt_model_bind_released(kt_model *m, kt_error *err)
 {
     if (!m->pre_bound) {
-        binder b = {m, 1, KT_OK, err, NULL, &m->pre};
+        binder b = {m, 1, KT_OK, err, NULL, &m->pre, NULL};
         owned_clear(&m->pre);
         bind_pre(&b);
         if (b.st)
@@ -790,7 +854,7 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
         m->pre_bound = 1;
     }
     if (!m->early_bound) {
-        binder g = {m, 1, KT_OK, err, NULL, &m->early};
+        binder g = {m, 1, KT_OK, err, NULL, &m->early, NULL};
         owned_clear(&m->early);
         bind_generator(&g, 1);
         if (g.st)
@@ -871,6 +935,7 @@ kt_model_params kt_model_default_params(void)
     p.max_isa = KT_ISA_AVX512;
     p.release_weights = 1;
     p.blas_serial = 1;
+    p.winograd = KT_WINOGRAD_DEFAULT;
     return p;
 }
 
@@ -910,6 +975,17 @@ static size_t lowmem_threshold(const kt_checkpoint *c, size_t param)
     return share < KT_GEN_LOWMEM_DEFAULT ? (size_t)share : KT_GEN_LOWMEM_DEFAULT;
 }
 
+/* kt_model_params.winograd, or env KT_WINOGRAD=on|off when set. */
+static int winograd_on(int param)
+{
+    const char *e = getenv("KT_WINOGRAD");
+    if (e && !strcmp(e, "on"))
+        return 1;
+    if (e && !strcmp(e, "off"))
+        return 0;
+    return param != 0;
+}
+
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
                         kt_model **out, kt_error *err)
 {
@@ -936,6 +1012,7 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
         goto fail;
     m->gen_lowmem = lowmem_threshold(m->ckpt, p->gen_lowmem);
     m->bf16 = p->bf16 && kt_exec_has_bf16(m->ex);
+    m->winograd = winograd_on(p->winograd);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;

@@ -9,11 +9,15 @@
 #include "kt/kokoro.h"
 #include "kt/ops.h"
 #include "kt/quant.h"
+#include "kt/winograd.h"
 
 #define KT_MAX_LAYERS 8    /* text encoder CNN depth / duration encoder layers */
 #define KT_MAX_UPS 4       /* generator upsample stages */
 #define KT_MAX_STRIDE 16   /* ConvTranspose1d strides run by phases (larger: sgemm + col2im) */
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
+/* Smallest resblock kernel run by Winograd F(4,4) when kt_model_params.winograd is on: at
+ * kernel 3 (padded to 4 taps) the transforms cost what the fewer products save. */
+#define KT_WINO_MIN_K 5
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
 /* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); kt_model_params.gen_lowmem
@@ -41,7 +45,8 @@ typedef struct {
     kt_linear adain1[KT_MAX_DIL], adain2[KT_MAX_DIL];
     const float *alpha1[KT_MAX_DIL], *alpha2[KT_MAX_DIL];
     kt_conv1d convs1[KT_MAX_DIL], convs2[KT_MAX_DIL];
-    kt_packed pk1[KT_MAX_DIL], pk2[KT_MAX_DIL]; /* packed weights */
+    kt_packed pk1[KT_MAX_DIL], pk2[KT_MAX_DIL]; /* packed weights (codes NULL where wq1 / wq2 is set) */
+    kt_wino wq1[KT_MAX_DIL], wq2[KT_MAX_DIL];   /* Winograd weights (kt/winograd.h); u NULL: direct */
 } kt_gen_resblk;
 
 /* A BiLSTM whose matrices may stay compact (f16/bf16/q8/q4 kt_qview, q[d][0] input, q[d][1]
@@ -110,6 +115,7 @@ struct kt_model {
     int n_threads;
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
+    int winograd; /* float32 generator resblock convs of kernel >= KT_WINO_MIN_K by Winograd F(4,4) */
     size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
     kt_owned keep;  /* folded / converted / packed weights of the generator's last stage */
     kt_owned early; /* ... of its stages before the last: freed on long chunks once run */

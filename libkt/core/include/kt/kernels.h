@@ -140,6 +140,13 @@ void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, cons
 void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                          float *y, size_t ldy, int accumulate, float *scratch);
 
+/* kt_conv1d_padded_ld on the calling thread alone, for the output row tiles mt0 .. mt1 (rows
+ * mt0 * KT_PACK_MR .. min(cout, mt1 * KT_PACK_MR)) with the kernels of isa (KT_ISA_*, at most
+ * what the CPU has): the same bytes as the threaded call gives those rows. Weights of any
+ * packed form but KT_PACK_BF16X2 (q8 takes the float32 path on decoded weights). */
+void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
+                            float *y, size_t ldy, int accumulate, int mt0, int mt1);
+
 /* ConvTranspose1d as `stride` stride-1 convolutions over x (polyphase): phase p computes
  * the outputs s with (s + pad) % stride == p from the taps j = p + m*stride, m < taps =
  * ceil(k / stride), as a conv with weight W_p[o, i, n] = w[i, o, p + (taps-1-n)*stride]

@@ -24,6 +24,8 @@
 
 typedef struct kt_model kt_model;
 
+#define KT_WINOGRAD_DEFAULT 1 /* kt_model_params.winograd of kt_model_default_params */
+
 typedef struct {
     int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
     int bf16;      /* 1: stride-1 convolutions in bfloat16 (weights and inputs rounded, float32 sums) with
@@ -37,10 +39,13 @@ typedef struct {
                             made. 0: weights are read-only after load */
     int blas_serial; /* 1: synthesis sets OpenBLAS to one thread (process-wide; kt threads the products
                         itself, so the output does not depend on the thread count); 0: leave OpenBLAS as is */
+    int winograd; /* 1: the generator's float32 resblock convolutions of kernel 7 and 11 run as Winograd
+                     F(4,4) (about half the multiply-adds; kt/winograd.h; their weights take ~1.9x the
+                     memory); 0: direct. Env KT_WINOGRAD=on|off overrides */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
- * release_weights 1, blas_serial 1). */
+ * release_weights 1, blas_serial 1, winograd KT_WINOGRAD_DEFAULT). */
 kt_model_params kt_model_default_params(void);
 
 /* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),

@@ -1,0 +1,68 @@
+/* kt/winograd.h - stride-1 Conv1d by nested Winograd F(4,4): fewer multiply-adds than the
+ * direct kernel for the generator's resblock convolutions (kernel 3, 7, 11; dilation 1, 3, 5).
+ *
+ * The kernel is zero-padded to kp = ceil(k / 4) pieces of 4 taps. Output columns go in
+ * tiles of 4 outputs, t, t + d, t + 2d, t + 3d (d the dilation); the tile's 7 inputs
+ * xp[t + d e], e < 7, are transformed once (V = B^T D, 7 values per tile and input channel)
+ * and serve every piece, because piece s reads the tile 4 d s positions further. Tiles
+ * are numbered c = b d + p for the one at t = 4 d b + p, so that piece s reads tile c + s d.
+ * For each of the 7 interpolation points the products summed over pieces and input
+ * channels are a plain convolution over the tile number with kp taps and dilation d, with
+ * weights U[cout, cin, kp] (G times the pieces' taps, made once at load); it runs on the
+ * packed direct kernel (kt_conv1d_padded_ld). The output transform (A^T) gives the tile's
+ * 4 outputs. Multiply-adds per output: 7/4 * kp * cin instead of k * cin.
+ *
+ * Points 0, 1, -1, 1/2, -1/2, 2 and infinity. B^T's rows are scaled to small integers (the
+ * inverse scale goes into G, applied in double precision at load), so the input transform
+ * is exact up to its sums' rounding; A^T holds powers of two. Every output element is
+ * computed in an order that does not depend on the thread count. */
+#ifndef KT_WINOGRAD_H
+#define KT_WINOGRAD_H
+
+#include <stddef.h>
+
+#include "kt/kernels.h"
+#include "kt/ops.h"
+
+#define KT_WINO_M 4 /* outputs per tile */
+#define KT_WINO_R 4 /* taps per kernel piece */
+#define KT_WINO_A 7 /* interpolation points: inputs per tile */
+#define KT_WINO_DMAX 16 /* largest dilation kt_wino_conv_padded_ld takes (others: the direct kernel) */
+
+/* Transformed weight of one conv: KT_WINO_A packed float32 weights (kt_conv_pack layout)
+ * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats. */
+typedef struct {
+    const float *u; /* NULL: none */
+    int kp;
+} kt_wino;
+
+/* Pieces of 4 taps for a kernel of k taps. */
+int kt_wino_pieces(int k);
+
+/* Floats of the transformed weight of w[cout, cin, k]. */
+size_t kt_wino_pack_size(int cout, int cin, int k);
+
+/* u[kt_wino_pack_size] = the transformed weight of float32 w[cout, cin, k], output
+ * channel tiles (KT_PACK_MR rows) t0 .. t1 only (to spread the work over threads). */
+void kt_wino_pack_tiles(const float *w, int cout, int cin, int k, int t0, int t1, float *u);
+
+/* The same from a weight packed by kt_conv_pack (wp[kt_conv_pack_size(cout, cin, k)]). */
+void kt_wino_pack_tiles_packed(const float *wp, int cout, int cin, int k, int t0, int t1, float *u);
+
+/* One tile's transforms: v = B^T d (d: 7 inputs), y = A^T m (m: 7 point values, y: 4
+ * outputs), u = G g (g: 4 taps, in double precision, then rounded). */
+void kt_wino_input(const float *d, float *v);
+void kt_wino_output(const float *m, float *y);
+void kt_wino_kernel(const float *g, float *u);
+
+/* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns. */
+size_t kt_wino_scratch(const kt_conv1d *c, int L);
+
+/* kt_conv1d_padded_ld (kt/kernels.h) with the transformed weight w of c: y[o, t] (+)=
+ * c->b[o] + sum over ci, j < k of c->w[o, ci, j] xp[ci, t + j c->dil], t < L, on the padded
+ * input xp[cin, Ls] (zeros past its data up to Ls; positions from Ls on are read as zeros),
+ * y with row stride ldy; c->dil <= KT_WINO_DMAX. scratch: kt_wino_scratch floats. */
+void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
+                            float *y, size_t ldy, int accumulate, float *scratch);
+
+#endif
