@@ -14,8 +14,10 @@ OUT=${FUZZ_OUT:-build-fuzz}
 PKGS="zlib libcjson sndfile openblas espeak-ng soxr expat"
 mkdir -p "$OUT/crashes" "$OUT/obj"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+INCLUDES="-Ilibkt/include -Iformats/include"
+for d in libkt/*/include; do INCLUDES="$INCLUDES -I$d"; done # every layer's internal headers
 CFLAGS="-std=c11 -g -O1 -fno-omit-frame-pointer $SAN -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
- -Ilibkt/include -Ilibkt/base/include -Ilibkt/core/include -Ilibkt/model/include -Ilibkt/text/include -Ilibkt/voice/include -Ilibkt/audio/include -Iformats/include $(pkg-config --cflags $PKGS)"
+ $INCLUDES $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) $(mecab-config --libs) -lm -lpthread"
 export LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
