@@ -177,8 +177,9 @@ static enum MHD_Result send_copy(request *r, int status, const char *type, const
     return queue(r, status, MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY), type);
 }
 
-/* Takes b's memory. */
-static enum MHD_Result send_bytes(request *r, int status, const char *type, kts_bytes *b)
+/* Takes b's memory; header (may be NULL) and value: one more response header. */
+static enum MHD_Result send_bytes_with(request *r, int status, const char *type, kts_bytes *b, const char *header,
+                                      const char *value)
 {
     struct MHD_Response *resp = MHD_create_response_from_buffer(b->len, b->data, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
@@ -187,18 +188,28 @@ static enum MHD_Result send_bytes(request *r, int status, const char *type, kts_
     }
     r->bytes = b->len;
     memset(b, 0, sizeof *b);
+    if (header)
+        MHD_add_response_header(resp, header, value);
     return queue(r, status, resp, type);
 }
 
-static enum MHD_Result send_json(request *r, int status, cJSON *j)
+static enum MHD_Result send_bytes(request *r, int status, const char *type, kts_bytes *b)
+{
+    return send_bytes_with(r, status, type, b, NULL, NULL);
+}
+
+/* Takes j; header as in send_bytes_with. */
+static enum MHD_Result send_json_with(request *r, int status, cJSON *j, const char *header, const char *value)
 {
     char *text = j ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
     if (!text)
         return MHD_NO;
     kts_bytes b = {(unsigned char *)text, strlen(text), strlen(text) + 1};
-    return send_bytes(r, status, "application/json", &b);
+    return send_bytes_with(r, status, "application/json", &b, header, value);
 }
+
+static enum MHD_Result send_json(request *r, int status, cJSON *j) { return send_json_with(r, status, j, NULL, NULL); }
 
 static const char *error_type(int status)
 {
@@ -212,8 +223,10 @@ static const char *error_type(int status)
     }
 }
 
-/* OpenAI's error body: {"error": {"message", "type", "param", "code"}}. */
-static enum MHD_Result send_error(request *r, int status, const char *code, const char *param, const char *msg)
+/* OpenAI's error body: {"error": {"message", "type", "param", "code"}}, with one more response
+ * header when header is not NULL. */
+static enum MHD_Result send_error_with(request *r, int status, const char *code, const char *param, const char *msg,
+                                       const char *header, const char *value)
 {
     cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
     cJSON_AddStringToObject(e, "message", msg);
@@ -226,31 +239,20 @@ static enum MHD_Result send_error(request *r, int status, const char *code, cons
         cJSON_AddStringToObject(e, "code", code);
     else
         cJSON_AddNullToObject(e, "code");
-    return send_json(r, status, j);
+    return send_json_with(r, status, j, header, value);
+}
+
+static enum MHD_Result send_error(request *r, int status, const char *code, const char *param, const char *msg)
+{
+    return send_error_with(r, status, code, param, msg, NULL, NULL);
 }
 
 /* 405 with the methods the path takes in Allow. */
 static enum MHD_Result not_allowed(request *r, const char *allow)
 {
-    cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
     char msg[64];
     snprintf(msg, sizeof msg, "method not allowed: use %s", allow);
-    cJSON_AddStringToObject(e, "message", msg);
-    cJSON_AddStringToObject(e, "type", error_type(405));
-    cJSON_AddNullToObject(e, "param");
-    cJSON_AddNullToObject(e, "code");
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!text)
-        return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    r->bytes = strlen(text);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    return queue(r, 405, resp, "application/json");
+    return send_error_with(r, 405, NULL, NULL, msg, MHD_HTTP_HEADER_ALLOW, allow);
 }
 
 /* ---- auth ---- */
@@ -583,23 +585,8 @@ static enum MHD_Result too_busy(request *r)
     kts_pool_stats(r->srv->pool, &queued, &busy, &mean);
     double wait = mean * (queued + 1) / (r->srv->opt.workers > 0 ? r->srv->opt.workers : 1);
     snprintf(secs, sizeof secs, "%d", wait < 1 ? 1 : wait > 600 ? 600 : (int)(wait + 0.999));
-    cJSON *j = cJSON_CreateObject(), *e = cJSON_AddObjectToObject(j, "error");
-    cJSON_AddStringToObject(e, "message", "too many requests are waiting; retry later");
-    cJSON_AddStringToObject(e, "type", error_type(429));
-    cJSON_AddNullToObject(e, "param");
-    cJSON_AddStringToObject(e, "code", "rate_limit_exceeded");
-    char *text = cJSON_PrintUnformatted(j);
-    cJSON_Delete(j);
-    if (!text)
-        return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(text);
-        return MHD_NO;
-    }
-    r->bytes = strlen(text);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, secs);
-    return queue(r, 429, resp, "application/json");
+    return send_error_with(r, 429, "rate_limit_exceeded", NULL, "too many requests are waiting; retry later",
+                           MHD_HTTP_HEADER_RETRY_AFTER, secs);
 }
 
 static enum MHD_Result post_speech(request *r)
