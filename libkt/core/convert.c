@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kt/grow.h"
 #include "kt/pickle.h"
 
 /* One tensor of the logical source: a view (borrowed) or an owned tensor. */
@@ -51,14 +52,10 @@ typedef struct {
 
 static int items_push(items *l, const char *name, const kt_tensor *t, const char *before, uint64_t bytes)
 {
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        item *v = realloc(l->v, cap * sizeof *v);
-        if (!v)
-            return -1;
-        l->v = v;
-        l->cap = cap;
-    }
+    void *v = l->v;
+    if (kt_grow(&v, &l->cap, l->n + 1, sizeof *l->v))
+        return -1;
+    l->v = v;
     item *it = &l->v[l->n];
     memset(it, 0, sizeof *it);
     it->name = strdup(name);
@@ -92,14 +89,10 @@ static long items_find(const items *l, const char *name)
 
 static int meta_add(metas *m, const char *key, const char *value)
 {
-    if (m->n == m->cap) {
-        size_t cap = m->cap ? 2 * m->cap : 32;
-        kt_kv *kv = realloc(m->kv, cap * sizeof *kv);
-        if (!kv)
-            return -1;
-        m->kv = kv;
-        m->cap = cap;
-    }
+    void *kv = m->kv;
+    if (kt_grow(&kv, &m->cap, m->n + 1, sizeof *m->kv))
+        return -1;
+    m->kv = kv;
     m->kv[m->n].key = strdup(key);
     m->kv[m->n].value = strdup(value);
     if (!m->kv[m->n].key || !m->kv[m->n].value) {

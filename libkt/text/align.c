@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "kt/g2p.h"
+#include "kt/grow.h"
 
 #define BAND 64                /* columns either side of the diagonal the programme looks at */
 #define MAX_UNITS 100000       /* beyond this on either side: proportional matching */
@@ -51,13 +52,10 @@ static int is_vowel(uint32_t c)
 
 static int push_pw(kt_phoneme_word **v, size_t *n, size_t *cap, kt_phoneme_word w)
 {
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 32;
-        kt_phoneme_word *p = realloc(*v, nc * sizeof *p);
-        if (!p)
-            return -1;
-        *v = p, *cap = nc;
-    }
+    void *p = *v;
+    if (kt_grow(&p, cap, *n + 1, sizeof w))
+        return -1;
+    *v = p;
     (*v)[(*n)++] = w;
     return 0;
 }
@@ -152,13 +150,10 @@ static double char_weight(uint32_t c, int phonemes)
 
 static int units_push(units *v, unit u)
 {
-    if (v->n == v->cap) {
-        size_t nc = v->cap ? v->cap * 2 : 64;
-        unit *p = realloc(v->u, nc * sizeof *p);
-        if (!p)
-            return -1;
-        v->u = p, v->cap = nc;
-    }
+    void *p = v->u;
+    if (kt_grow(&p, &v->cap, v->n + 1, sizeof u))
+        return -1;
+    v->u = p;
     v->u[v->n++] = u;
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "kt/config.h"
 #include "kt/g2p.h"
 #include "kt/g2p_lang.h"
+#include "kt/grow.h"
 #include "kt/en.h"
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
@@ -342,13 +343,10 @@ static kt_status split_sentences(kt_chunk_list *l, kt_error *err)
 
 static kt_status push_word(tts_plan *pl, const plan_word *w, kt_error *err)
 {
-    if (pl->n_words == pl->cap_words) {
-        size_t cap = pl->cap_words ? pl->cap_words * 2 : 64;
-        plan_word *v = realloc(pl->words, cap * sizeof *v);
-        if (!v)
-            return kt_error_set(err, KT_ENOMEM, "out of memory");
-        pl->words = v, pl->cap_words = cap;
-    }
+    void *v = pl->words;
+    if (kt_grow(&v, &pl->cap_words, pl->n_words + 1, sizeof *w))
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    pl->words = v;
     pl->words[pl->n_words++] = *w;
     return KT_OK;
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "kt/cli.h"
+#include "kt/grow.h"
 #include "kt/strbuf.h"
 #include "tts_impl.h"
 
@@ -38,14 +39,10 @@ int kt_tts_watch_progress(void *user, size_t done, size_t total)
 /* Appends seconds to w->chunk_seconds; -1 when it cannot grow. */
 static int record(kt_tts_watch *w, double seconds)
 {
-    if (w->n_chunks == w->cap) {
-        size_t cap = w->cap ? 2 * w->cap : 16;
-        double *v = realloc(w->chunk_seconds, cap * sizeof *v);
-        if (!v)
-            return -1;
-        w->chunk_seconds = v;
-        w->cap = cap;
-    }
+    void *v = w->chunk_seconds;
+    if (kt_grow(&v, &w->cap, w->n_chunks + 1, sizeof seconds))
+        return -1;
+    w->chunk_seconds = v;
     w->chunk_seconds[w->n_chunks++] = seconds;
     return 0;
 }

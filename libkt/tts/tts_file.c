@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "kt/audio_out.h"
+#include "kt/grow.h"
 #include "kt/io.h"
 #include "tts_impl.h"
 
@@ -30,13 +31,10 @@ typedef struct {
 static int on_words(void *user, const kt_tts_word *w, size_t n)
 {
     sink *s = user;
-    if (s->keep_words && s->n_words + n > s->cap_words) {
-        size_t cap = (s->n_words + n) * 2;
-        kt_tts_word *v = realloc(s->words, cap * sizeof *v);
-        if (!v)
-            return s->st = kt_error_set(&s->err, KT_ENOMEM, "out of memory");
-        s->words = v, s->cap_words = cap;
-    }
+    void *v = s->words;
+    if (s->keep_words && kt_grow(&v, &s->cap_words, s->n_words + n, sizeof *w))
+        return s->st = kt_error_set(&s->err, KT_ENOMEM, "out of memory");
+    s->words = v;
     for (size_t i = 0; s->keep_words && i < n; i++) {
         s->words[s->n_words] = w[i];
         if (!(s->words[s->n_words].text = strdup(w[i].text)))
