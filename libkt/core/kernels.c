@@ -496,31 +496,47 @@ typedef struct {
     size_t ldy; /* row stride of y (>= lo) */
 } conv_job;
 
+/* The bias a tile's first pass adds, rows row0 .. row0 + rows (zeros past them), in bias8; NULL
+ * when it adds none. */
+static const float *tile_bias(const conv_job *jb, int row0, int rows, int first, float *bias8)
+{
+    if (!first || !jb->c->b)
+        return NULL;
+    for (int r = 0; r < MR; r++)
+        bias8[r] = r < rows ? jb->c->b[row0 + r] : 0.0f;
+    return bias8;
+}
+
+/* A partial tile goes through tmp[MR * NR_MAX] (row stride ld): in (what it adds to, when load,
+ * zeros elsewhere) and back out to C. */
+static void tile_in(float *tmp, int ld, const float *C, size_t ldy, int rows, int cols, int load)
+{
+    memset(tmp, 0, sizeof(float) * MR * NR_MAX);
+    for (int r = 0; load && r < rows; r++)
+        memcpy(tmp + r * ld, C + (size_t)r * ldy, sizeof(float) * (size_t)cols);
+}
+
+static void tile_out(float *C, size_t ldy, const float *tmp, int ld, int rows, int cols)
+{
+    for (int r = 0; r < rows; r++)
+        memcpy(C + (size_t)r * ldy, tmp + r * ld, sizeof(float) * (size_t)cols);
+}
+
 /* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
 static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, const float *B, int nci, int row0,
                       int t0, int cols, int first)
 {
     const kt_conv1d *c = jb->c;
     int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
-    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0;
-    const float *bp = NULL;
-    if (first && c->b) {
-        for (int r = 0; r < MR; r++)
-            bias8[r] = r < rows ? c->b[row0 + r] : 0.0f;
-        bp = bias8;
-    }
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0, tmp[MR * NR_MAX];
+    const float *bp = tile_bias(jb, row0, rows, first, bias8);
     if (rows == MR && cols == nr) {
         kern(A, B, jb->Ls, nci, c->k, c->dil, C, jb->ldy, load, bp);
         return;
     }
-    float tmp[MR * NR_MAX];
-    memset(tmp, 0, sizeof tmp);
-    if (load)
-        for (int r = 0; r < rows; r++)
-            memcpy(tmp + r * nr, C + (size_t)r * jb->ldy, sizeof(float) * (size_t)cols);
+    tile_in(tmp, nr, C, jb->ldy, rows, cols, load);
     kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, 1, bp);
-    for (int r = 0; r < rows; r++)
-        memcpy(C + (size_t)r * jb->ldy, tmp + r * nr, sizeof(float) * (size_t)cols);
+    tile_out(C, jb->ldy, tmp, nr, rows, cols);
 }
 
 /* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
@@ -803,25 +819,15 @@ static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, 
 {
     const kt_conv1d *c = jb->c;
     int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
-    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0;
-    const float *bp = NULL;
-    if (first && c->b) {
-        for (int r = 0; r < MR; r++)
-            bias8[r] = r < rows ? c->b[row0 + r] : 0.0f;
-        bp = bias8;
-    }
+    float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0, tmp[MR * NR_MAX];
+    const float *bp = tile_bias(jb, row0, rows, first, bias8);
     if (rows == MR && cols == NR_MAX) {
         kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8);
         return;
     }
-    float tmp[MR * NR_MAX];
-    memset(tmp, 0, sizeof tmp);
-    if (load)
-        for (int r = 0; r < rows; r++)
-            memcpy(tmp + r * NR_MAX, C + (size_t)r * jb->ldy, sizeof(float) * (size_t)cols);
+    tile_in(tmp, NR_MAX, C, jb->ldy, rows, cols, load);
     kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, 1, bp, scale8, off8);
-    for (int r = 0; r < rows; r++)
-        memcpy(C + (size_t)r * jb->ldy, tmp + r * NR_MAX, sizeof(float) * (size_t)cols);
+    tile_out(C, jb->ldy, tmp, NR_MAX, rows, cols);
 }
 
 static void vnni_task(void *p, int tid, int n)
