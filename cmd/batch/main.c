@@ -1,13 +1,12 @@
 /* main.c - the command line of kt-synth --batch and --merge. */
-#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include <errno.h>
-#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "batch.h"
+#include "kt/kernels.h"
 #include "batch_main.h"
 
 static const char usage[] =
@@ -171,18 +170,6 @@ static int resolve_shard(batch_opts *o)
     return 0;
 }
 
-/* CPUs in the process's affinity mask, else the online CPUs; at least 1. */
-static int usable_cpus(void)
-{
-#ifdef CPU_COUNT
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-#endif
-    long nc = sysconf(_SC_NPROCESSORS_ONLN);
-    return nc > 0 ? (nc < 1024 ? (int)nc : 1024) : 1;
-}
-
 int kt_batch_main(int argc, char **argv)
 {
     batch_opts o;
@@ -202,7 +189,7 @@ int kt_batch_main(int argc, char **argv)
     /* One single-threaded worker per CPU by default (at most BATCH_DEFAULT_WORKERS): a short line
      * keeps several threads of one synthesis poorly busy, while lines on separate workers never
      * wait for each other. */
-    int cpus = usable_cpus();
+    int cpus = kt_usable_cpus();
     if (!o.workers)
         o.workers = cpus < BATCH_DEFAULT_WORKERS ? cpus : BATCH_DEFAULT_WORKERS;
     if (!o.threads) /* at most 8, as for one utterance */

@@ -96,8 +96,7 @@ static worker_arg *worker_args(kt_exec *ex)
     return (worker_arg *)(ex + 1);
 }
 
-/* CPUs in the process's affinity mask, else the online CPUs; at least 1. */
-static int usable_cpus(void)
+int kt_usable_cpus(void)
 {
 #ifdef CPU_COUNT
     cpu_set_t set;
@@ -117,7 +116,7 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
 {
     *out = NULL;
     if (n_threads <= 0) /* the CPUs this process may run on (taskset, cgroups' cpusets) */
-        n_threads = usable_cpus();
+        n_threads = kt_usable_cpus();
     if (n_threads > MAX_THREADS)
         n_threads = MAX_THREADS;
     kt_exec *ex = calloc(1, sizeof *ex + sizeof(worker_arg) * MAX_THREADS);

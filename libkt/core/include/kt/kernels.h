@@ -29,6 +29,9 @@ typedef struct kt_exec kt_exec;
  * KT_ENOMEM, or KT_EIO when a thread cannot be started. */
 kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err);
 
+/* The CPUs in the process's affinity mask, else the online CPUs; at least 1. */
+int kt_usable_cpus(void);
+
 /* kt_exec_create with the ISA also capped at max_isa (KT_ISA_*). */
 kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error *err);
 
