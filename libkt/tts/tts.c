@@ -805,20 +805,14 @@ static long *frame_starts(const int *d, int n)
 /* The samples of the model's audio to cut before (*h) and after (*t) its spoken phonemes, with
  * a 5 ms fade on what stays. */
 #define FADE_SAMPLES (KT_SAMPLE_RATE / 200)
-static void trim_chunk(const char *ps, float *x, size_t n, const long *f, double spf, int head, int tail, size_t *h,
-                       size_t *t)
+static void trim_chunk(const kt_phoneme_word *pw, size_t npw, float *x, size_t n, const long *f, double spf,
+                       int head, int tail, size_t *h, size_t *t)
 {
-    kt_phoneme_word *pw = NULL;
-    size_t npw = 0;
-    kt_error e;
     *h = *t = 0;
-    if (kt_phoneme_words(ps, &pw, &npw, &e) || npw == 0) {
-        free(pw);
+    if (npw == 0)
         return;
-    }
     size_t a = head ? (size_t)lround((double)f[pw[0].cp_start + 1] * spf) : 0;
     size_t b = tail ? (size_t)lround((double)f[pw[npw - 1].cp_end + 1] * spf) : n;
-    free(pw);
     if (b > n)
         b = n;
     if (a >= b)
@@ -830,21 +824,17 @@ static void trim_chunk(const char *ps, float *x, size_t n, const long *f, double
     *h = a, *t = n - b;
 }
 
-/* Times the phoneme words of a chunk (start of its first symbol to the end of its last). */
-static kt_status time_words(word_clock *wc, const tts_plan *pl, const kt_tts_chunk *c, const long *f, kt_error *err)
+/* Times the phoneme words pw of a chunk (start of its first symbol to the end of its last). */
+static void time_words(word_clock *wc, const tts_plan *pl, const kt_tts_chunk *c, const kt_phoneme_word *pw,
+                       size_t npw, const long *f)
 {
-    kt_phoneme_word *pw = NULL;
-    size_t npw = 0;
-    kt_status st = kt_phoneme_words(c->phonemes, &pw, &npw, err);
     double t0 = (double)c->offset - (double)c->trimmed, lo = (double)c->offset, hi = lo + (double)c->n_samples;
-    for (size_t k = 0; !st && k < npw && wc->pw_done < pl->n_pw; k++, wc->pw_done++) {
+    for (size_t k = 0; k < npw && wc->pw_done < pl->n_pw; k++, wc->pw_done++) {
         double s = t0 + (double)f[pw[k].cp_start + 1] * c->samples_per_frame;
         double e = t0 + (double)f[pw[k].cp_end + 1] * c->samples_per_frame;
         wc->pw_start[wc->pw_done] = fmin(fmax(s, lo), hi) / KT_SAMPLE_RATE;
         wc->pw_end[wc->pw_done] = fmin(fmax(e, lo), hi) / KT_SAMPLE_RATE;
     }
-    free(pw);
-    return st;
 }
 
 /* Hands on_words the words whose phoneme words are all timed (all words when final). */
@@ -884,7 +874,8 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     double t0 = now_seconds();
     int *ids = NULL, tail = 0;
     long *f = NULL;
-    size_t n = 0, h = 0, t = 0;
+    kt_phoneme_word *pw = NULL; /* the chunk's phoneme words: where speech starts and ends, word times */
+    size_t n = 0, h = 0, t = 0, npw = 0;
     sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * pl->extra[i].rate); /* 0: the default (negative ones refused before) */
     sp.seed = p->seed;
     kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
@@ -895,16 +886,20 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     free(ids);
     if (!st && !(f = frame_starts(res.durations, res.n_tokens)))
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    if (!st)
+        st = kt_phoneme_words(ps, &pw, &npw, err);
     if (st)
         goto done;
     double spf = f[res.n_tokens] > 0 ? (double)res.n_samples / (double)f[res.n_tokens] : 0;
     *gap = chunk_gap(pl, p, i, &tail);
-    trim_chunk(ps, res.audio, res.n_samples, f, spf, *head, tail, &h, &t);
+    trim_chunk(pw, npw, res.audio, res.n_samples, f, spf, *head, tail, &h, &t);
     *head = tail;
     kt_tts_chunk c = {i, chunks->count, ps, res.audio + h, res.n_samples - h - t, *offset, res.durations,
                       res.n_tokens, spf, now_seconds() - t0, h};
-    if (p->on_words && !(st = time_words(wc, pl, &c, f, err)))
+    if (p->on_words) {
+        time_words(wc, pl, &c, pw, npw, f);
         st = deliver_words(wc, pl, p, i, 0, err);
+    }
     if (!st && p->on_timing)
         st = deliver_timing(&c, p, err);
     if (!st && p->on_audio && p->on_audio(p->user, &c))
@@ -912,6 +907,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     *offset += c.n_samples;
 done:
     free(f);
+    free(pw);
     kt_synth_result_free(&res);
     return st;
 }
