@@ -16,23 +16,8 @@
 #include "kt/config.h"
 #include "kt/kokoro.h"
 #include "kt/tensor.h"
+#include "util/golden.h"
 
-/* Reads golden tensor `name` as float32 (n elements); NULL when absent or unreadable. */
-static float *golden_f32(const kt_checkpoint *g, const char *name, size_t *n)
-{
-    const kt_tensor *t = kt_checkpoint_find(g, name);
-    kt_error err;
-    if (!t)
-        return NULL;
-    size_t k = (size_t)kt_tensor_numel(t);
-    float *buf = malloc(sizeof(float) * (k ? k : 1));
-    if (!buf || kt_tensor_to_f32(t, buf, &err)) {
-        free(buf);
-        return NULL;
-    }
-    *n = k;
-    return buf;
-}
 
 static int write_f32(const char *path, const float *x, size_t n)
 {

@@ -32,6 +32,7 @@
 #include "kt/kokoro.h"
 #include "kt/kokoro_stages.h"
 #include "kt/ops.h"
+#include "util/golden.h"
 
 #define STAGE_TOL 1e-4
 #define MAX_CASES 16
@@ -208,21 +209,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A golden tensor as a malloc'ed float array (*n elements); fails the test when absent. */
-static float *gf(const kt_checkpoint *g, const char *name, size_t *n)
-{
-    const kt_tensor *t = kt_checkpoint_find(g, name);
-    if (!t)
-        fail_msg("golden tensor %s missing", name);
-    size_t k = (size_t)kt_tensor_numel(t);
-    float *buf = malloc(sizeof(float) * (k ? k : 1));
-    kt_error err;
-    assert_non_null(buf);
-    assert_int_equal(kt_tensor_to_f32(t, buf, &err), KT_OK);
-    if (n)
-        *n = k;
-    return buf;
-}
 
 static int *gi(const kt_checkpoint *g, const char *name, size_t *n)
 {
@@ -288,7 +274,7 @@ static int has(const gcase *c, const char *name) { return kt_checkpoint_find(c->
 static void stage_noise(gcase *c)
 {
     size_t n;
-    float *zr = gf(c->g, "z_head", &n), *z = malloc(sizeof(float) * n);
+    float *zr = golden_f32_or_fail(c->g, "z_head", &n), *z = malloc(sizeof(float) * n);
     kt_stage_noise(c->seed, n, z);
     report(c->name, "noise", rel_err(z, zr, n), 1e-6);
     free(zr), free(z);
@@ -298,7 +284,7 @@ static void stage_albert_textenc(gcase *c)
 {
     size_t n, nb;
     int *ids = gi(c->g, "ids", &n);
-    float *bert = gf(c->g, "bert_out", &nb), *ten = gf(c->g, "t_en", NULL);
+    float *bert = golden_f32_or_fail(c->g, "bert_out", &nb), *ten = golden_f32_or_fail(c->g, "t_en", NULL);
     float *out = malloc(sizeof(float) * nb), *out2 = malloc(sizeof(float) * n * c->fx->d.hidden);
     kt_error err;
     assert_int_equal(kt_stage_albert(c->fx->m, ids, (int)n, out, &err), KT_OK);
@@ -312,7 +298,9 @@ static void stage_duration(gcase *c)
 {
     const kt_stage_dims *d = &c->fx->d;
     size_t nd, np;
-    float *bert = gf(c->g, "bert_out", NULL), *dref = gf(c->g, "d", &nd), *durref = gf(c->g, "dur", NULL);
+    float *bert = golden_f32_or_fail(c->g, "bert_out", NULL);
+    float *dref = golden_f32_or_fail(c->g, "d", &nd);
+    float *durref = golden_f32_or_fail(c->g, "dur", NULL);
     int *pred = gi(c->g, "pred_dur", &np);
     float *dd = malloc(sizeof(float) * nd), *dur = malloc(sizeof(float) * np);
     int *pd = malloc(sizeof(int) * np);
@@ -330,14 +318,16 @@ static void stage_f0n_decoder(gcase *c)
 {
     const kt_stage_dims *d = &c->fx->d;
     int F = c->F;
-    float *en = gf(c->g, "en", NULL), *f0r = gf(c->g, "F0", NULL), *nr = gf(c->g, "N", NULL);
+    float *en = golden_f32_or_fail(c->g, "en", NULL);
+    float *f0r = golden_f32_or_fail(c->g, "F0", NULL);
+    float *nr = golden_f32_or_fail(c->g, "N", NULL);
     float *f0 = malloc(sizeof(float) * 2 * F), *nn = malloc(sizeof(float) * 2 * F);
     kt_error err;
     assert_int_equal(kt_stage_f0n(c->fx->m, en, F, c->style + d->style, f0, nn, &err), KT_OK);
     report(c->name, "F0", rel_err(f0, f0r, 2 * (size_t)F), STAGE_TOL);
     report(c->name, "N", rel_err(nn, nr, 2 * (size_t)F), STAGE_TOL);
     if (has(c, "decode3")) {
-        float *asr = gf(c->g, "asr", NULL), *xr = gf(c->g, "decode3", NULL);
+        float *asr = golden_f32_or_fail(c->g, "asr", NULL), *xr = golden_f32_or_fail(c->g, "decode3", NULL);
         float *x = malloc(sizeof(float) * (size_t)d->gen_channels * 2 * F);
         assert_int_equal(kt_stage_decoder(c->fx->m, asr, f0r, nr, F, c->style, x, &err), KT_OK);
         report(c->name, "decoder", rel_err(x, xr, (size_t)d->gen_channels * 2 * F), STAGE_TOL);
@@ -354,8 +344,8 @@ static void stage_source_stft(gcase *c)
 {
     const kt_stage_dims *d = &c->fx->d;
     int F = c->F, n = d->samples_per_frame * F, M = n / d->hop + 1, nb = d->n_fft / 2 + 1;
-    float *f0r = gf(c->g, "F0", NULL), *srcr = gf(c->g, "har_source", NULL);
-    float *harr = has(c, "har") ? gf(c->g, "har", NULL) : NULL;
+    float *f0r = golden_f32_or_fail(c->g, "F0", NULL), *srcr = golden_f32_or_fail(c->g, "har_source", NULL);
+    float *harr = has(c, "har") ? golden_f32_or_fail(c->g, "har", NULL) : NULL;
     float *src = malloc(sizeof(float) * n), *har = malloc(sizeof(float) * (size_t)(d->n_fft + 2) * M);
     kt_error err;
     assert_int_equal(kt_stage_source(c->fx->m, f0r, F, c->seed, src, &err), KT_OK);
@@ -374,8 +364,10 @@ static void stage_generator(gcase *c)
 {
     const kt_stage_dims *d = &c->fx->d;
     int F = c->F, n = d->samples_per_frame * F, M = n / d->hop + 1;
-    float *x = gf(c->g, "decode3", NULL), *harr = gf(c->g, "har", NULL), *audr = gf(c->g, "audio", NULL);
-    float *spec = gf(c->g, "spec", NULL), *phase = gf(c->g, "phase", NULL);
+    float *x = golden_f32_or_fail(c->g, "decode3", NULL);
+    float *harr = golden_f32_or_fail(c->g, "har", NULL);
+    float *audr = golden_f32_or_fail(c->g, "audio", NULL);
+    float *spec = golden_f32_or_fail(c->g, "spec", NULL), *phase = golden_f32_or_fail(c->g, "phase", NULL);
     float *aud = malloc(sizeof(float) * n);
     kt_error err;
     assert_int_equal(kt_stage_istft(c->fx->m, spec, phase, M, aud, &err), KT_OK);
@@ -446,7 +438,7 @@ static void stage_e2e(gcase *c)
 {
     size_t nids, np, na;
     int *ids = gi(c->g, "ids", &nids), *pred = gi(c->g, "pred_dur", &np);
-    float *audr = has(c, "audio") ? gf(c->g, "audio", &na) : NULL;
+    float *audr = has(c, "audio") ? golden_f32_or_fail(c->g, "audio", &na) : NULL;
     kt_synth_result r;
     kt_error err;
     kt_synth_params p = kt_synth_default_params();
@@ -490,9 +482,9 @@ static void run_golden(fixture *fx)
         for (size_t t = 0; t < np; t++)
             c.F += pred[t];
         free(pred);
-        c.style = gf(g, "style", &ns);
+        c.style = golden_f32_or_fail(g, "style", &ns);
         assert_int_equal(ns, 2 * (size_t)fx->d.style);
-        float *tmp = gf(g, "seed", NULL), *spd = gf(g, "speed", NULL);
+        float *tmp = golden_f32_or_fail(g, "seed", NULL), *spd = golden_f32_or_fail(g, "speed", NULL);
         c.seed = (uint32_t)(int64_t)tmp[0];
         c.speed = spd[0];
         free(tmp), free(spd);

@@ -30,6 +30,7 @@
 #include "kt/kokoro_stages.h"
 #include "kt/ops.h"
 #include "kt/winograd.h"
+#include "util/golden.h"
 
 static float lcg(uint32_t *s)
 {
@@ -268,20 +269,6 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-static float *golden(const kt_checkpoint *g, const char *name, size_t *n)
-{
-    const kt_tensor *t = kt_checkpoint_find(g, name);
-    if (!t)
-        fail_msg("golden tensor %s missing", name);
-    size_t k = (size_t)kt_tensor_numel(t);
-    float *buf = malloc(sizeof(float) * (k ? k : 1));
-    kt_error err;
-    assert_non_null(buf);
-    assert_int_equal(kt_tensor_to_f32(t, buf, &err), KT_OK);
-    if (n)
-        *n = k;
-    return buf;
-}
 
 /* max |a - b| and that over max |b|. */
 static void diff(const float *a, const float *b, size_t n, double *abs_d, double *rel_d)
@@ -325,8 +312,10 @@ static void generator_case(kt_model **m, const char *isa, const char *path, size
     kt_stage_dims d;
     kt_stage_get_dims(m[0], &d);
     size_t np, na;
-    float *dur = golden(g, "pred_dur", &np), *x = golden(g, "decode3", NULL), *har = golden(g, "har", NULL);
-    float *style = golden(g, "style", NULL), *ref = golden(g, "audio", &na);
+    float *dur = golden_f32_or_fail(g, "pred_dur", &np);
+    float *x = golden_f32_or_fail(g, "decode3", NULL);
+    float *har = golden_f32_or_fail(g, "har", NULL);
+    float *style = golden_f32_or_fail(g, "style", NULL), *ref = golden_f32_or_fail(g, "audio", &na);
     int F = 0;
     for (size_t t = 0; t < np; t++)
         F += (int)dur[t];

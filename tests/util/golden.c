@@ -1,0 +1,34 @@
+/* golden.c - see golden.h. */
+#include "golden.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+#include "kt/tensor.h"
+
+float *golden_f32(const kt_checkpoint *g, const char *name, size_t *n)
+{
+    const kt_tensor *t = kt_checkpoint_find(g, name);
+    kt_error err;
+    if (!t)
+        return NULL;
+    size_t k = (size_t)kt_tensor_numel(t);
+    float *buf = malloc(sizeof(float) * (k ? k : 1));
+    if (!buf || kt_tensor_to_f32(t, buf, &err)) {
+        free(buf);
+        return NULL;
+    }
+    if (n)
+        *n = k;
+    return buf;
+}
+
+float *golden_f32_or_fail(const kt_checkpoint *g, const char *name, size_t *n)
+{
+    float *buf = golden_f32(g, name, n);
+    if (!buf)
+        fail_msg("golden tensor %s missing or unreadable", name);
+    return buf;
+}
