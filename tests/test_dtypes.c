@@ -278,6 +278,29 @@ static void test_dtype_errors(void **state)
     kt_model_free(ref);
 }
 
+/* The model in path loaded with p against the float32 model: decoder and generator stage SNR
+ * at least min_dec and min_gen (printed after label; exact_note too when the decoder matches to
+ * 200 dB or more, may be NULL), and a finite synthesis. */
+static void check_against_f32(suite *s, const char *path, const kt_model_params *p, const char *label,
+                              double min_dec, double min_gen, const char *exact_note)
+{
+    const int F = 40;
+    kt_model *ref = load(s, s->path[0]), *m = NULL;
+    kt_error err;
+    assert_int_equal(kt_model_load(path, &s->cfg, p, &m, &err), KT_OK);
+    stage_out o0 = stage_outputs(ref, F), o1 = stage_outputs(m, F);
+    double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
+    printf("  %s: decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)%s\n", label, sd, min_dec, sg,
+           min_gen, exact_note && sd >= 200 ? exact_note : "");
+    assert_true(sd >= min_dec);
+    assert_true(sg >= min_gen);
+    synth_finite(m);
+    stage_out_free(&o0);
+    stage_out_free(&o1);
+    kt_model_free(ref);
+    kt_model_free(m);
+}
+
 /* q8 on the float32 fallback (ISA capped at AVX2: decoded weights, float32 FMAs), whatever
  * the CPU; the default path above uses VNNI where the CPU has it. */
 static void test_q8_fallback(void **state)
@@ -285,24 +308,11 @@ static void test_q8_fallback(void **state)
     suite *s = *state;
     if (!s)
         skip();
-    const int F = 40;
-    kt_model *ref = load(s, s->path[0]), *m = NULL;
     kt_model_params p = kt_model_default_params();
-    kt_error err;
     p.max_isa = KT_ISA_AVX2;
-    assert_int_equal(kt_model_load(s->path[I_Q8], &s->cfg, &p, &m, &err), KT_OK);
     assert_false(vnni_at(KT_ISA_AVX2));
-    stage_out o0 = stage_outputs(ref, F), o1 = stage_outputs(m, F);
-    double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
-    printf("  q8 float32 fallback (ISA cap avx2): decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)\n", sd,
-           MIN_SNR_DEC[I_Q8], sg, MIN_SNR_GEN[I_Q8]);
-    assert_true(sd >= MIN_SNR_DEC[I_Q8]);
-    assert_true(sg >= MIN_SNR_GEN[I_Q8]);
-    synth_finite(m);
-    stage_out_free(&o0);
-    stage_out_free(&o1);
-    kt_model_free(ref);
-    kt_model_free(m);
+    check_against_f32(s, s->path[I_Q8], &p, "q8 float32 fallback (ISA cap avx2)", MIN_SNR_DEC[I_Q8],
+                      MIN_SNR_GEN[I_Q8], NULL);
 }
 
 /* The bfloat16 compute path (kt_model_params.bf16) against float32 compute, same f32 weights. */
@@ -311,23 +321,10 @@ static void test_bf16_compute(void **state)
     suite *s = *state;
     if (!s)
         skip();
-    const int F = 40;
-    kt_model *ref = load(s, s->path[0]), *m = NULL;
     kt_model_params p = kt_model_default_params();
-    kt_error err;
     p.bf16 = 1;
-    assert_int_equal(kt_model_load(s->path[0], &s->cfg, &p, &m, &err), KT_OK);
-    stage_out o0 = stage_outputs(ref, F), o1 = stage_outputs(m, F);
-    double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
-    printf("  bf16 compute: decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)%s\n", sd, MIN_SNR_BF16_DEC,
-           sg, MIN_SNR_BF16_GEN, sd >= 200 ? " (CPU without AVX512_BF16: float32 was used)" : "");
-    assert_true(sd >= MIN_SNR_BF16_DEC);
-    assert_true(sg >= MIN_SNR_BF16_GEN);
-    synth_finite(m);
-    stage_out_free(&o0);
-    stage_out_free(&o1);
-    kt_model_free(ref);
-    kt_model_free(m);
+    check_against_f32(s, s->path[0], &p, "bf16 compute", MIN_SNR_BF16_DEC, MIN_SNR_BF16_GEN,
+                      " (CPU without AVX512_BF16: float32 was used)");
 }
 
 /* ---- durations of the full-size checkpoint under q8 ------------------------------------ */
