@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "kt/grow.h"
 #include "kt/io.h"
 
 void batch_record_clear(batch_record *r)
@@ -26,14 +27,10 @@ void batch_records_free(batch_records *l)
 
 int batch_records_push(batch_records *l, batch_record *r)
 {
-    if (l->count == l->cap) {
-        size_t c = l->cap ? l->cap * 2 : 256;
-        batch_record *p = realloc(l->items, c * sizeof *p);
-        if (!p)
-            return -1;
-        l->items = p;
-        l->cap = c;
-    }
+    void *p = l->items;
+    if (kt_grow(&p, &l->cap, l->count + 1, sizeof *r))
+        return -1;
+    l->items = p;
     r->seq = l->count;
     l->items[l->count++] = *r;
     memset(r, 0, sizeof *r);
