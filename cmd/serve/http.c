@@ -449,6 +449,20 @@ static kts_job *job_new(request *r, const speech_args *a, int format, char *spec
     return j;
 }
 
+/* Waits (j->lock held) until the worker signals j->cond, at most 100 ms, so that the caller
+ * looks at the client and the deadline again. */
+static void job_wait(kts_job *j)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += 100 * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&j->cond, &j->lock, &until);
+}
+
 /* The stream's reader: hands out the job's bytes as the worker makes them. */
 static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -475,14 +489,7 @@ static ssize_t read_stream(void *cls, uint64_t pos, char *buf, size_t max)
                 kts_job_cancel(j);
             return state == KTS_JOB_DONE ? MHD_CONTENT_READER_END_OF_STREAM : MHD_CONTENT_READER_END_WITH_ERROR;
         }
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100 * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&j->cond, &j->lock, &until);
+        job_wait(j);
         pthread_mutex_unlock(&j->lock);
         if (client_gone(r->fd)) {
             kts_job_cancel(j);
@@ -502,14 +509,7 @@ static int wait_first(request *r)
         pthread_mutex_lock(&j->lock);
         int state = j->state, ready = j->stream && j->out.len > 0;
         if (!ready && state != KTS_JOB_DONE && state != KTS_JOB_FAILED) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 100 * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
-            pthread_cond_timedwait(&j->cond, &j->lock, &until);
+            job_wait(j);
             state = j->state;
             ready = j->stream && j->out.len > 0;
         }
