@@ -517,22 +517,8 @@ static void test_golden_full(void **state)
 {
     (void)state;
     char model[512], cfg[512], dir[512];
-    const char *fxd = env_or("KT_FIXTURES", "build/fixtures");
-    snprintf(model, sizeof model, "%s/kokoro-full.pth", fxd);
-    snprintf(cfg, sizeof cfg, "%s/kokoro-full-config.json", fxd);
-    snprintf(dir, sizeof dir, "%s/golden-full", fxd);
-    FILE *f = fopen(model, "rb");
-    DIR *dp = opendir(dir);
-    if (!f || !dp) {
-        if (f)
-            fclose(f);
-        if (dp)
-            closedir(dp);
-        printf("SKIP test_golden_full: %s or %s absent (make fixtures writes them)\n", model, dir);
+    if (golden_full_paths("test_golden_full", model, cfg, dir, sizeof model))
         skip();
-    }
-    fclose(f);
-    closedir(dp);
     fixture fx;
     if (load_fixture(&fx, cfg, model, dir))
         fail_msg("cannot load the full-size fixture");

@@ -400,20 +400,8 @@ static void test_generator_full(void **state)
 {
     (void)state;
     char model[512], cfg[512], dir[512];
-    const char *fxd = env_or("KT_FIXTURES", "build/fixtures");
-    snprintf(model, sizeof model, "%s/kokoro-full.pth", fxd);
-    snprintf(cfg, sizeof cfg, "%s/kokoro-full-config.json", fxd);
-    snprintf(dir, sizeof dir, "%s/golden-full", fxd);
-    FILE *f = fopen(model, "rb");
-    DIR *dp = opendir(dir);
-    if (f)
-        fclose(f);
-    if (dp)
-        closedir(dp);
-    if (!f || !dp) {
-        printf("SKIP test_generator_full: %s or %s absent (make fixtures writes them)\n", model, dir);
+    if (golden_full_paths("test_generator_full", model, cfg, dir, sizeof model))
         skip();
-    }
     unsetenv("KT_WINOGRAD");
     generator_fixture(cfg, model, dir, getenv("KT_GOLDEN_FULL_ALL") ? (size_t)1 << 30 : 40000);
 }

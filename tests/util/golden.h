@@ -14,4 +14,9 @@ float *golden_f32(const kt_checkpoint *g, const char *name, size_t *n);
 /* golden_f32, failing the current test when the tensor is absent or unreadable. */
 float *golden_f32_or_fail(const kt_checkpoint *g, const char *name, size_t *n);
 
+/* The paths (n bytes each) of the full-size random-weight fixture in $KT_FIXTURES (default
+ * build/fixtures; make fixtures writes it): model, config and golden folder. 0 when the model
+ * and the folder are there; else -1 after printing "SKIP test: ... absent". */
+int golden_full_paths(const char *test, char *model, char *cfg, char *dir, size_t n);
+
 #endif
