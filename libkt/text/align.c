@@ -130,6 +130,14 @@ static int is_written_punct(uint32_t c)
            c == 0xFF0E || c == 0xFF1A || c == 0xFF1B || c == 0xFF1F || c == 0xFF62 || c == 0xFF63 || c == 0xFF64;
 }
 
+static int is_digit(uint32_t c) { return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19); }
+
+/* $ % & @ # + = ...: ASCII that is neither a letter, a digit nor punctuation, read as words. */
+static int is_symbol(uint32_t c)
+{
+    return c < 0x80 && !is_digit(c) && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z') && !is_written_punct(c);
+}
+
 /* The phoneme symbols a written character is worth, roughly (only ratios matter). */
 static double char_weight(uint32_t c, int phonemes)
 {
@@ -137,14 +145,14 @@ static double char_weight(uint32_t c, int phonemes)
         return kt_phoneme_is_punct(c) ? 0 : is_stress(c) ? 0 : 1;
     if (is_written_punct(c))
         return 0;
-    if ((c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19))
+    if (is_digit(c))
         return 4;
     if ((c >= 0x3040 && c <= 0x30FF) || (c >= 0xFF66 && c <= 0xFF9F))
         return 2;
     if (is_cjk(c))
         return 3.5;
-    if (c < 0x80 && !((c | 0x20) >= 'a' && (c | 0x20) <= 'z'))
-        return 3; /* $ % & @ # + = ... are read as words */
+    if (is_symbol(c))
+        return 3;
     return 1;
 }
 
@@ -183,7 +191,7 @@ static int cut_units(const char *text, size_t len, int phonemes, units *v)
             cur.b1 = i + k;
             cur.w += w;
             cur.cjk = cur.cjk ? cur.cjk : cjk;
-            cur.numeric |= !phonemes && (w == 4 || w == 3) && !cjk;
+            cur.numeric |= !phonemes && (is_digit(c) || is_symbol(c));
         }
         i += k;
     }
