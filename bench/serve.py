@@ -116,10 +116,12 @@ def main():
         print(srv.read_log().strip().splitlines()[0])
         print("f32 weights (%s); the first request after start, no warm-up; input %d characters whose first "
               "sentence is 'Hi there!'; response_format pcm, streamed" % (os.path.basename(a.model), len(SHORT_FIRST)))
-        ttfb(srv, "--first-chunk 100 (the default)")
+        ttfb(srv, "--first-chunk 100, CPUs shared (the defaults)")
         load(srv, a.requests, a.concurrency)
     with Full("--first-chunk", "0") as srv:
         ttfb(srv, "--first-chunk 0 (whole sentences)")
+    with Full("--threads", "1") as srv:
+        ttfb(srv, "--threads 1 (each request on one CPU)")
     if a.rss_requests:
         memory(a.rss_requests)
 

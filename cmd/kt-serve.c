@@ -23,7 +23,8 @@ static const char usage[] =
     "      --host ADDR        address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)\n"
     "      --port N           port (default 8880; 0 picks a free one, printed at start)\n"
     "      --workers N        syntheses at once (default: the CPUs)\n"
-    "      --threads N        threads of each synthesis (default: CPUs / workers, at least 1)\n"
+    "      --threads N        threads of each synthesis (default: shared: each sentence runs on the CPUs\n"
+    "                         no other request is using when it starts, all of them for a lone request)\n"
     "      --queue N          requests that may wait for a worker; beyond them 429 (default 4 x workers)\n"
     "      --api-key KEY      require 'Authorization: Bearer KEY' on /v1/ (default: $KT_API_KEY)\n"
     "      --max-input N      characters of input per request, beyond them 413 (default 4096)\n"
@@ -111,8 +112,6 @@ static int parse_args(int argc, char **argv, kts_options *o)
         cpus = 1;
     if (!o->workers)
         o->workers = (int)cpus;
-    if (!o->threads)
-        o->threads = cpus / o->workers > 1 ? (int)(cpus / o->workers) : 1;
     if (!o->queue)
         o->queue = 4 * o->workers;
     return 0;
@@ -160,9 +159,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "kt-serve: %s\n", err);
         return 1;
     }
-    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers x %d threads, queue %d%s)\n",
+    char threads[48] = "CPUs shared";
+    if (o.threads)
+        snprintf(threads, sizeof threads, "%d threads each", o.threads);
+    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers, %s, queue %d%s)\n",
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", kts_server_port(s), o.workers,
-            o.threads, o.queue, o.api_key ? ", API key required" : "");
+            threads, o.queue, o.api_key ? ", API key required" : "");
     while (read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
     }
     fprintf(stderr, "kt-serve: stopping: finishing the requests in flight (at most %g s)\n", o.drain);

@@ -129,6 +129,17 @@ static void test_synth_threads(void **state)
         if (nd)
             fail_msg("%zu of %zu samples differ between 1 and %d threads", nd, r[0].n_samples, k + 1);
     }
+    kt_synth_state *st = NULL; /* a state of the 3-thread model, run on 2 of its threads */
+    kt_synth_result rs;
+    assert_int_equal(kt_model_threads(m[2]), 3);
+    assert_int_equal(kt_synth_state_create(m[2], &st, &err), KT_OK);
+    kt_synth_state_set_threads(st, 2);
+    if (kt_synth_state_run(st, ids, N_IDS, style, NULL, &rs, &err))
+        fail_msg("state run: %s", err.msg);
+    assert_true(rs.n_samples == r[0].n_samples);
+    assert_memory_equal(rs.audio, r[0].audio, sizeof(float) * rs.n_samples);
+    kt_synth_result_free(&rs);
+    kt_synth_state_free(st);
     for (int k = 0; k < 3; k++) {
         kt_synth_result_free(&r[k]);
         kt_model_free(m[k]);
@@ -162,6 +173,41 @@ static void test_exec_range(void **state)
             }
         kt_exec_free(ex);
     }
+}
+
+static void count_tids(void *ctx, int tid, int n)
+{
+    int *hits = ctx; /* hits[tid] for each call, hits[8] the n every call saw (summed) */
+    hits[tid]++;
+    __atomic_add_fetch(&hits[8], n, __ATOMIC_RELAXED);
+}
+
+/* kt_exec_set_threads: a run uses exactly the first n threads (clamped to 1..capacity) and
+ * tells each of them n; the rest stay out of it. */
+static void test_exec_set_threads(void **state)
+{
+    (void)state;
+    kt_exec *ex = NULL;
+    kt_error err;
+    assert_int_equal(kt_exec_create(3, &ex, &err), KT_OK);
+    assert_int_equal(kt_exec_capacity(ex), 3);
+    static const int ask[] = {2, 1, 3, 0, 7, 2};
+    static const int want[] = {2, 1, 3, 1, 3, 2};
+    for (size_t i = 0; i < sizeof ask / sizeof ask[0]; i++) {
+        int hits[9] = {0};
+        kt_exec_set_threads(ex, ask[i]);
+        assert_int_equal(kt_exec_threads(ex), want[i]);
+        for (int r = 0; r < 5; r++)
+            kt_exec_run(ex, count_tids, hits);
+        for (int t = 0; t < 8; t++)
+            if (hits[t] != (t < want[i] ? 5 : 0))
+                fail_msg("asked %d threads: thread %d ran %d of 5 times", ask[i], t, hits[t]);
+        assert_int_equal(hits[8], 5 * want[i] * want[i]);
+    }
+    assert_int_equal(kt_exec_capacity(ex), 3);
+    kt_exec_free(ex);
+    assert_int_equal(kt_exec_capacity(NULL), 1);
+    kt_exec_set_threads(NULL, 2); /* ignored */
 }
 
 /* Harmonic source (split by samples), STFT (by frames) and iSTFT (by output ranges, frames
@@ -224,6 +270,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_range),
+        cmocka_unit_test(test_exec_set_threads),
         cmocka_unit_test(test_stages_threads),
         cmocka_unit_test(test_sgemm_threads),
         cmocka_unit_test(test_synth_threads),

@@ -30,7 +30,7 @@ static const char *env_or(const char *name, const char *def)
     return v && *v ? v : def;
 }
 
-static kt_tts *open_tiny(int single_caller, size_t gen_lowmem)
+static kt_tts *open_tiny_threads(int single_caller, size_t gen_lowmem, int n_threads, int share_threads)
 {
     kt_tts_params p = kt_tts_default_params();
     kt_tts *t = NULL;
@@ -38,18 +38,22 @@ static kt_tts *open_tiny(int single_caller, size_t gen_lowmem)
     p.model_path = env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth");
     p.config_path = env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json");
     p.voices_dir = "fixtures/tiny/voices";
-    p.n_threads = 2;
+    p.n_threads = n_threads;
     p.single_caller = single_caller;
     p.gen_lowmem = gen_lowmem;
+    p.share_threads = share_threads;
     if (kt_tts_open(&p, &t, &err))
         fail_msg("kt_tts_open: %s", err.msg);
     return t;
 }
 
+static kt_tts *open_tiny(int single_caller, size_t gen_lowmem) { return open_tiny_threads(single_caller, gen_lowmem, 2, 0); }
+
 typedef struct {
     float *x;
     size_t n;
-    size_t units; /* timed units seen */
+    size_t units;                 /* timed units seen */
+    int min_threads, max_threads; /* over the chunks with speech */
 } audio;
 
 static int collect(void *user, const kt_tts_chunk *c)
@@ -60,6 +64,10 @@ static int collect(void *user, const kt_tts_chunk *c)
         return 1;
     memcpy(x + a->n, c->samples, c->n_samples * sizeof *x);
     a->x = x;
+    if (c->n_tokens && (!a->min_threads || c->threads < a->min_threads))
+        a->min_threads = c->threads;
+    if (c->n_tokens && c->threads > a->max_threads)
+        a->max_threads = c->threads;
     a->n += c->n_samples;
     return 0;
 }
@@ -242,6 +250,7 @@ static void check_concurrent(kt_tts *t, audio *ref)
         assert_int_equal(jobs[k].a.n, ref[k].n);
         assert_int_equal(jobs[k].a.units, ref[k].units);
         assert_memory_equal(jobs[k].a.x, ref[k].x, ref[k].n * sizeof(float));
+        assert_true(jobs[k].a.min_threads >= 1 && jobs[k].a.max_threads <= 3);
         free(jobs[k].a.x);
     }
 }
@@ -266,6 +275,18 @@ static void test_shared_model(void **state)
     kt_tts *release = open_tiny(1, 1); /* ... and the weights freed and bound again each chunk */
     check_concurrent(release, ref);
     kt_tts_close(release);
+    /* threads shared: a lone call runs on all 3, concurrent ones on what is free; same bytes */
+    kt_tts *share = open_tiny_threads(0, 0, 3, 1);
+    audio lone;
+    if (synth(share, 1, &lone, &err))
+        fail_msg("%s", err.msg);
+    assert_int_equal(lone.min_threads, 3);
+    assert_int_equal(lone.max_threads, 3);
+    assert_int_equal(lone.n, ref[1].n);
+    assert_memory_equal(lone.x, ref[1].x, ref[1].n * sizeof(float));
+    free(lone.x);
+    check_concurrent(share, ref);
+    kt_tts_close(share);
     for (int k = 0; k < N_THREADS; k++)
         free(ref[k].x);
 }

@@ -26,14 +26,14 @@ class _Error(ctypes.Structure):
 class _Params(ctypes.Structure):
     _fields_ = [("model_path", c_char_p), ("config_path", c_char_p), ("voices_dir", c_char_p),
                 ("n_threads", c_int), ("bf16", c_int), ("isa", c_char_p), ("gen_lowmem", c_size_t),
-                ("single_caller", c_int), ("keep_blas_threads", c_int)]
+                ("single_caller", c_int), ("keep_blas_threads", c_int), ("share_threads", c_int)]
 
 
 class _Chunk(ctypes.Structure):
     _fields_ = [("index", c_size_t), ("count", c_size_t), ("phonemes", c_char_p),
                 ("samples", ctypes.POINTER(ctypes.c_float)), ("n_samples", c_size_t), ("offset", c_size_t),
                 ("token_frames", ctypes.POINTER(c_int)), ("n_tokens", c_int), ("samples_per_frame", c_double),
-                ("seconds", c_double), ("trimmed", c_size_t)]
+                ("seconds", c_double), ("trimmed", c_size_t), ("threads", c_int)]
 
 
 class _Word(ctypes.Structure):
@@ -122,11 +122,13 @@ def version():
 class TTS:
     """A loaded Kokoro model; see kt_tts_open in kt/kt.h for the parameters."""
 
-    def __init__(self, model, config=None, voices_dir=None, threads=0, bf16=False, single_caller=False):
+    def __init__(self, model, config=None, voices_dir=None, threads=0, bf16=False, single_caller=False,
+                 share_threads=False):
         p = _lib.kt_tts_default_params()
         self._keep = [_b(model), _b(config), _b(voices_dir)]
         p.model_path, p.config_path, p.voices_dir = self._keep
         p.n_threads, p.bf16, p.single_caller = threads, int(bf16), int(single_caller)
+        p.share_threads = int(share_threads)
         self._h = c_void_p()
         err = _Error()
         st = _lib.kt_tts_open(ctypes.byref(p), ctypes.byref(self._h), ctypes.byref(err))

@@ -31,7 +31,8 @@ int kts_engine_open(const kts_options *o, kts_engine **out, char *err, size_t er
     p.model_path = o->model;
     p.config_path = o->config;
     p.voices_dir = NULL; /* requests carry resolved specs (voices.c) */
-    p.n_threads = o->threads;
+    p.n_threads = o->threads; /* 0: the CPUs, shared by the workers chunk by chunk */
+    p.share_threads = o->threads == 0;
     if (kt_tts_open(&p, &en->tts, &e)) {
         snprintf(err, errlen, "%s", e.msg);
         free(en);

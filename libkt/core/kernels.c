@@ -30,7 +30,7 @@
 /* ---- execution context ------------------------------------------------------------ */
 
 struct kt_exec {
-    int isa, bf16, vnni, n, n_started;
+    int isa, bf16, vnni, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t cv_start, cv_done;
@@ -78,10 +78,13 @@ static void *worker(void *p)
         if (ex->stop)
             break;
         seen = ex->gen;
+        if (tid >= ex->n) /* not in this run */
+            continue;
         kt_task_fn fn = ex->fn;
         void *ctx = ex->ctx;
+        int n = ex->n;
         pthread_mutex_unlock(&ex->mu);
-        fn(ctx, tid, ex->n);
+        fn(ctx, tid, n);
         pthread_mutex_lock(&ex->mu);
         if (--ex->pending == 0)
             pthread_cond_signal(&ex->cv_done);
@@ -129,7 +132,7 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
     ex->vnni = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
                !(vn && !strcmp(vn, "off"));
 #endif
-    ex->n = n_threads;
+    ex->n = ex->cap = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
     pthread_cond_init(&ex->cv_start, NULL);
     pthread_cond_init(&ex->cv_done, NULL);
@@ -167,6 +170,17 @@ void kt_exec_free(kt_exec *ex)
 int kt_exec_isa(const kt_exec *ex) { return ex ? ex->isa : KT_ISA_GENERIC; }
 
 int kt_exec_threads(const kt_exec *ex) { return ex ? ex->n : 1; }
+
+int kt_exec_capacity(const kt_exec *ex) { return ex ? ex->cap : 1; }
+
+void kt_exec_set_threads(kt_exec *ex, int n)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->mu);
+    ex->n = n < 1 ? 1 : n > ex->cap ? ex->cap : n;
+    pthread_mutex_unlock(&ex->mu);
+}
 
 int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
 

@@ -1248,6 +1248,10 @@ void kt_synth_state_free(kt_synth_state *s)
     free(s);
 }
 
+int kt_model_threads(const kt_model *m) { return kt_exec_capacity(m->ex); }
+
+void kt_synth_state_set_threads(kt_synth_state *s, int n) { kt_exec_set_threads(s->view.ex, n); }
+
 kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
                              const kt_synth_params *p, kt_synth_result *out, kt_error *err)
 {

@@ -28,6 +28,9 @@ struct kt_tts {
     char *voices_dir;   /* owned, or NULL for kt_voice_default_dir() */
     char *model_path;   /* owned: bare voice names are also looked up among its embedded voices */
     int single_caller;  /* calls hold lock and synthesize on the model itself */
+    int share_threads;  /* chunks take their threads from the free ones (kt_tts_params.share_threads) */
+    int threads;        /* the model's threads */
+    int threads_held;   /* share_threads: threads the running chunks hold (under lock) */
     double load_seconds; /* kt_tts_open's time */
     pthread_mutex_t lock;
 };
@@ -125,6 +128,8 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
         goto fail;
     }
     t->single_caller = p->single_caller != 0;
+    t->share_threads = p->share_threads && !p->single_caller;
+    t->threads = kt_model_threads(t->model);
     t->load_seconds = now_seconds() - t0;
     pthread_mutex_init(&t->lock, NULL);
     kt_config_free(&cfg);
@@ -655,18 +660,47 @@ static kt_status load_voice(const kt_tts *t, const char *spec, kt_voice *v, kt_e
 
 /* ---- synthesis ------------------------------------------------------------------------------- */
 
-/* One call's synthesis: on the model itself (single caller) or on a state of its own. */
+/* One call's synthesis: on the model itself (single caller) or on a state of its own;
+ * share: the kt_tts whose free threads each chunk takes (share_threads). */
 typedef struct {
     kt_model *model;
     kt_synth_state *state;
+    kt_tts *share;
+    int threads; /* the threads of the last run */
 } runner;
+
+/* share_threads: the threads no running chunk holds, at least one, now held by the caller. */
+static int threads_take(kt_tts *t)
+{
+    pthread_mutex_lock(&t->lock);
+    int n = t->threads - t->threads_held;
+    if (n < 1)
+        n = 1;
+    t->threads_held += n;
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+static void threads_give(kt_tts *t, int n)
+{
+    pthread_mutex_lock(&t->lock);
+    t->threads_held -= n;
+    pthread_mutex_unlock(&t->lock);
+}
 
 static kt_status run_ids(runner *r, const int *ids, int n, const float *style, const kt_synth_params *sp,
                          kt_synth_result *res, kt_error *err)
 {
-    if (r->state)
+    r->threads = kt_model_threads(r->model);
+    if (!r->state)
+        return kt_model_synthesize(r->model, ids, n, style, sp, res, err);
+    if (!r->share)
         return kt_synth_state_run(r->state, ids, n, style, sp, res, err);
-    return kt_model_synthesize(r->model, ids, n, style, sp, res, err);
+    int held = r->threads = threads_take(r->share);
+    kt_synth_state_set_threads(r->state, held);
+    kt_status st = kt_synth_state_run(r->state, ids, n, style, sp, res, err);
+    threads_give(r->share, held);
+    return st;
 }
 
 size_t kt_tts_chunk_units(const kt_tts_chunk *c, kt_tts_timing *units, char (*sym)[KT_TTS_UNIT_BYTES])
@@ -753,7 +787,7 @@ static kt_status deliver_silence(double seconds, size_t index, size_t count, con
     kt_status st = KT_OK;
     if (!zeros)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
-    kt_tts_chunk c = {index, count, "", zeros, n, *offset, NULL, 0, 0, 0, 0};
+    kt_tts_chunk c = {index, count, "", zeros, n, *offset, NULL, 0, 0, 0, 0, 0};
     if (n && p->on_audio && p->on_audio(p->user, &c))
         st = kt_error_set(err, KT_ECANCELED, "canceled");
     *offset += n;
@@ -895,7 +929,7 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     trim_chunk(pw, npw, res.audio, res.n_samples, f, spf, *head, tail, &h, &t);
     *head = tail;
     kt_tts_chunk c = {i, chunks->count, ps, res.audio + h, res.n_samples - h - t, *offset, res.durations,
-                      res.n_tokens, spf, now_seconds() - t0, h};
+                      res.n_tokens, spf, now_seconds() - t0, h, r->threads};
     if (p->on_words) {
         time_words(wc, pl, &c, pw, npw, f);
         st = deliver_words(wc, pl, p, i, 0, err);
@@ -953,7 +987,7 @@ static kt_status synth_all(runner *r, const voice_set *vs, const tts_plan *pl, c
 static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl, const kt_tts_synth_params *p,
                               kt_tts_stats *stats, kt_error *err)
 {
-    runner r = {t->model, NULL};
+    runner r = {t->model, NULL, t->share_threads ? t : NULL, 0};
     kt_status st;
     if (t->single_caller) {
         pthread_mutex_lock(&t->lock);

@@ -61,6 +61,10 @@ typedef struct {
                                 bound again for the next chunk). 0: weights stay read-only, calls run at once */
     int keep_blas_threads;   /* 0: synthesis sets OpenBLAS to one thread, process-wide (kt threads the
                                 products itself: the output does not depend on n_threads); 1: leave it */
+    int share_threads;       /* 1 (not with single_caller): concurrent calls share n_threads CPUs: each chunk
+                                runs on the CPUs no other call's chunk holds when it starts, at least one (a
+                                lone call gets them all, calls under load one each). 0: every call has
+                                n_threads of its own. The output bytes are the same either way */
 } kt_tts_params;
 
 /* Defaults: every field 0 / NULL (model_path must still be set). */
@@ -90,6 +94,7 @@ typedef struct {
     double seconds;           /* the time this chunk took to synthesize */
     size_t trimmed;           /* samples of the model's audio cut before samples[0] (silence control):
                                  token frame f starts at offset - trimmed + f * samples_per_frame */
+    int threads;              /* the threads its synthesis ran on (kt_tts_params.share_threads) */
 } kt_tts_chunk;
 
 /* A timed unit of the audio: for now one per phoneme symbol. */

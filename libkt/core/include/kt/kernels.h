@@ -42,6 +42,14 @@ void kt_exec_free(kt_exec *ex);
 int kt_exec_isa(const kt_exec *ex);
 int kt_exec_threads(const kt_exec *ex);
 
+/* The threads ex was created with (a NULL ex: 1). */
+int kt_exec_capacity(const kt_exec *ex);
+
+/* The runs that follow use the first n threads of ex (clamped to 1..kt_exec_capacity); the
+ * others stay asleep. Kernels split their work by kt_exec_threads, and their bytes do not depend
+ * on it. Not while a run is in progress on ex. A NULL ex is ignored. */
+void kt_exec_set_threads(kt_exec *ex, int n);
+
 /* Runs fn(ctx, tid, n) on every thread of ex (tid 0 is the caller) and returns
  * when all are done. With a NULL ex, fn(ctx, 0, 1). Not reentrant. */
 typedef void (*kt_task_fn)(void *ctx, int tid, int n);

@@ -73,6 +73,9 @@ const kt_config *kt_model_config(const kt_model *m);
 /* Number of floats in one style vector (voice row): 2 * style_dim (256 for Kokoro). */
 int kt_model_style_size(const kt_model *m);
 
+/* The threads of the model's pool and of each kt_synth_state (n_threads resolved). */
+int kt_model_threads(const kt_model *m);
+
 /* Largest n_ids kt_model_synthesize accepts (max_position_embeddings - 2 = 510). */
 int kt_model_max_ids(const kt_model *m);
 
@@ -121,6 +124,10 @@ kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_erro
 
 /* Frees the state (not the model). NULL is allowed. */
 void kt_synth_state_free(kt_synth_state *s);
+
+/* The next runs on s use n of its pool's threads (1 .. the model's n_threads); the output
+ * bytes do not depend on it. Not while a run is in progress on s. */
+void kt_synth_state_set_threads(kt_synth_state *s, int n);
 
 /* kt_model_synthesize on the state: same contract, same output bytes. */
 kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
