@@ -28,8 +28,13 @@ typedef struct {
  * move an element within its tile: 48 is a multiple of the x86 sgemm unrolls (measured: the
  * Haswell/Zen kernels repeat every 12 rows, SkylakeX/Cooperlake every 16 or 32). Our N (its
  * M) cannot be cut: it is blocked by GEMM_P with a remainder halved as K is, so a cut moves
- * the block edges (Haswell: only N = 320, 640, 1024 gave the full call's columns). */
+ * the block edges (Haswell: only N = 320, 640, 1024 gave the full call's columns).
+ * A product with few rows (M < 2 SGEMM_SLICE: ALBERT's and the LSTMs' inputs on a short
+ * sentence) is cut along N instead, into SGEMM_COLS columns at a time whatever the thread
+ * count, so that its bytes do not depend on it either (they differ from one whole call's by
+ * rounding). */
 #define SGEMM_SLICE 48
+#define SGEMM_COLS 128
 
 /* Rows of C in the blocks b0 .. b1 of SGEMM_SLICE rows, the last block (index nb - 1) also
  * taking the M % SGEMM_SLICE rows after it: one serial OpenBLAS call. */
@@ -42,6 +47,19 @@ static void sgemm_rows(void *p, size_t b0, size_t b1)
                 j->K, j->alpha, A, j->lda, j->B, j->ldb, 0.0f, j->C + (size_t)r0 * j->ldc, j->ldc);
 }
 
+/* Columns of C in the blocks b0 .. b1 of SGEMM_COLS columns (the last one shorter): one
+ * serial OpenBLAS call each. */
+static void sgemm_cols(void *p, size_t b0, size_t b1)
+{
+    const sgemm_job *j = p;
+    for (size_t b = b0; b < b1; b++) {
+        int c0 = (int)b * SGEMM_COLS, c1 = c0 + SGEMM_COLS < j->N ? c0 + SGEMM_COLS : j->N;
+        const float *B = j->B + (j->tb ? (size_t)c0 * j->ldb : (size_t)c0);
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, j->M,
+                    c1 - c0, j->K, j->alpha, j->A, j->lda, B, j->ldb, 0.0f, j->C + c0, j->ldc);
+    }
+}
+
 void kt_sgemm(kt_exec *ex, int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
               const float *B, int ldb, float *C, int ldc)
 {
@@ -49,6 +67,10 @@ void kt_sgemm(kt_exec *ex, int ta, int tb, int M, int N, int K, float alpha, con
     sgemm_job j = {ta, tb, M, N, K, lda, ldb, ldc, nb, alpha, A, B, C};
     if (M <= 0 || N <= 0)
         return;
+    if (M < 2 * SGEMM_SLICE && N >= 2 * SGEMM_COLS) {
+        kt_exec_range(ex, (size_t)(N + SGEMM_COLS - 1) / SGEMM_COLS, (size_t)M * K * SGEMM_COLS, 1 << 20, sgemm_cols, &j);
+        return;
+    }
     /* every thread's slice at least SGEMM_SLICE rows and 2^20 multiply-adds, so that no
      * slice is small enough for a small-matrix path the whole product would not take */
     if (threads < 2 || nb < threads || (double)(nb / threads) * SGEMM_SLICE * N * K < (double)(1 << 20)) {
