@@ -174,7 +174,7 @@ def main():
     g2p = min(timed([kt, "-c", a.config, "-v", "af_heart", "--print-phonemes", texts[-1]])[0] for _ in range(5))
     print("model %s, %d CPUs; a process that only starts and exits (kt-synth --version): %.3f s" % (
         a.model, len(os.sched_getaffinity(0)), start))
-    default = ("--batch (default: %d workers x 1 thread)" % nc, [])
+    default = ("--batch (default: %d workers, CPUs shared)" % nc, [])
     compare(kt, base, a, ids, texts, jobs, a.separate, [],
             [default, ("--batch --jobs 1 (%d threads)" % nc, ["--jobs", "1"])], start, g2p)
     if a.bf16:

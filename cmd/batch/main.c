@@ -32,7 +32,8 @@ static const char usage[] =
     "  --jobs N         worker threads, each synthesizing one line at a time (default: the CPUs, at most 8)\n"
     "  -v, --voice V    voice of the lines that name none (default af_heart)\n"
     "  --lang LANG      language of the lines that name none (default: from the voice)\n"
-    "  --threads N      threads of each line's synthesis (default: CPUs / jobs, 1 to 8)\n"
+    "  --threads N      threads of each line's synthesis (default: with a job per CPU, the CPUs the\n"
+    "                   other jobs leave free when a chunk starts, at least 1; else CPUs / jobs, 1 to 8)\n"
     "  -m, -c, --voices, --bf16: as for one utterance\n"
     "  --json           print a JSON summary on stdout (lines, ok, failed, utterances_per_second, ...)\n"
     "\n"
@@ -192,7 +193,9 @@ int kt_batch_main(int argc, char **argv)
     int cpus = kt_usable_cpus();
     if (!o.workers)
         o.workers = cpus < BATCH_DEFAULT_WORKERS ? cpus : BATCH_DEFAULT_WORKERS;
-    if (!o.threads) /* at most 8, as for one utterance */
+    /* With a worker per CPU, the workers share the CPUs chunk by chunk (threads 0): the last
+     * lines of a batch, or a lone long one, run on the CPUs the others have left free. */
+    if (!o.threads && o.workers < cpus) /* at most 8, as for one utterance */
         o.threads = cpus / o.workers > 8 ? 8 : cpus / o.workers > 1 ? cpus / o.workers : 1;
     return batch_run(&o);
 }

@@ -35,7 +35,8 @@ int batch_engine_open(const batch_opts *o, batch_engine **out)
     p.model_path = o->model ? o->model : getenv("KT_MODEL");
     p.config_path = o->config;
     p.voices_dir = o->voices;
-    p.n_threads = o->threads;
+    p.n_threads = o->threads; /* 0: the CPUs, shared by the workers chunk by chunk */
+    p.share_threads = o->threads == 0;
     p.bf16 = o->bf16;
     e->lang = o->lang;
     if (!p.model_path || !*p.model_path) {
