@@ -235,6 +235,48 @@ static void test_conv_avx512(void **state)
     conv_cases(KT_ISA_AVX512);
 }
 
+/* The packed direct kernel at every output length 1 .. 100: the AVX-512 tiles (48 columns, a
+ * partial last tile of at most 24 on the AVX2 kernel) give the same bytes as the AVX2 kernel's,
+ * with and without accumulation, and the products within float rounding of the reference. */
+static void test_direct_isas(void **state)
+{
+    (void)state;
+    kt_exec *ex[2] = {NULL, NULL};
+    kt_error err;
+    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX512, &ex[0], &err), KT_OK);
+    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX2, &ex[1], &err), KT_OK);
+    if (kt_exec_isa(ex[0]) != KT_ISA_AVX512 || kt_exec_isa(ex[1]) != KT_ISA_AVX2) {
+        printf("direct kernel ISAs: this CPU lacks AVX-512 or AVX2, nothing to compare\n");
+        goto done;
+    }
+    conv_case cc = {6, 11, 3, 2, 100};
+    conv_data z;
+    make_case(&cc, 5u, &z);
+    kt_packed pk = {KT_PACK_F32, z.wp, NULL, 0};
+    for (int n = 1; n <= cc.L; n++)
+        for (int acc = 0; acc < 2; acc++) {
+            size_t ldy = (size_t)n + 3, ny = (size_t)cc.cout * ldy;
+            float *y[2] = {malloc(sizeof(float) * ny), malloc(sizeof(float) * ny)};
+            assert_true(y[0] && y[1]);
+            for (int i = 0; i < 2; i++) {
+                for (size_t e = 0; e < ny; e++)
+                    y[i][e] = 0.25f * (float)(e % 7);
+                kt_conv1d_padded_ld(ex[i], &z.c, &pk, z.xp, z.Ls, n, y[i], ldy, acc, NULL);
+            }
+            if (memcmp(y[0], y[1], sizeof(float) * ny))
+                fail_msg("%d output columns (accumulate %d): the AVX-512 and AVX2 kernels differ", n, acc);
+            free(y[0]);
+            free(y[1]);
+        }
+    double e = direct_err(ex[0], &z, cc.L);
+    if (e > 2e-6)
+        fail_msg("direct kernel, 100 columns: error %.3g", e);
+    free_case(&z);
+done:
+    kt_exec_free(ex[0]);
+    kt_exec_free(ex[1]);
+}
+
 /* The transformed weight from the packed direct form equals the one from w. */
 static void test_pack_from_packed(void **state)
 {
@@ -411,7 +453,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
-        cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_generator_tiny),
+        cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_direct_isas),
+        cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

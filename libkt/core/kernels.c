@@ -478,6 +478,11 @@ __attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float 
 }
 #endif
 
+/* Columns of the AVX2 kernel's tile. It computes every element as the AVX-512 kernel does (the
+ * same FMAs in the same order), so a partial AVX-512 tile of at most this many columns runs on it
+ * (every AVX-512 CPU has AVX2 and FMA). */
+#define AVX2_NR 24
+
 static kern_fn kernel_for(int isa, int *nr)
 {
 #if KT_X86 && defined(__GNUC__)
@@ -486,7 +491,7 @@ static kern_fn kernel_for(int isa, int *nr)
         return kern_avx512;
     }
     if (isa == KT_ISA_AVX2) {
-        *nr = 24;
+        *nr = AVX2_NR;
         return kern_avx2;
     }
 #else
@@ -642,6 +647,11 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
         kern = kern_bf16;
 #endif
     const float *xp = bf ? jb->xpb : jb->xp;
+    kern_fn narrow_from = NULL, narrow = NULL; /* the AVX-512 kernel's partial tiles of <= 24 columns */
+#if KT_X86 && defined(__GNUC__)
+    narrow_from = kern_avx512;
+    narrow = kern_avx2;
+#endif
     size_t K = (size_t)nch * c->k;
     int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
     if (kc > KK_MAX / c->k)
@@ -670,7 +680,10 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
                 for (int t0 = ts; t0 < te; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
                     const float *B = xp + (size_t)ci0 * jb->Ls + t0;
-                    conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                    if (cols <= AVX2_NR && kern == narrow_from) /* a narrow last tile: half the work, same bytes */
+                        conv_tile(narrow, AVX2_NR, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                    else
+                        conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                 }
             }
         }
