@@ -4,7 +4,8 @@
  * Stride-1 Conv1d layers run as a direct convolution (no im2col): the input is
  * copied once into a zero-padded buffer xp[cin, Ls] and an MR x NR register-tile
  * micro-kernel (AVX-512, AVX2+FMA, or portable C, chosen at run time) reads its
- * rows at the tap offsets. Weights are packed once at load into row tiles of
+ * rows at the tap offsets (AVX-512 tiles are 48 columns wide; a partial last tile of at most 24
+ * runs on the AVX2 kernel, whose sums are the same). Weights are packed once at load into row tiles of
  * KT_PACK_MR output channels: wp[tile][ci][j][r] = w[tile*MR + r, ci, j] (zero
  * rows pad cout up to a multiple of MR). The output channels are split across
  * the pool's threads; the summation order does not depend on the thread count. */
