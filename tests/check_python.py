@@ -53,6 +53,11 @@ def main():
             check(False, "an unknown voice raises KtError")
         except kt.KtError as e:
             check(e.code == "notfound" and "af_nosuchvoice" in e.message, "an unknown voice raises KtError: %s" % e)
+        ref = tts.synthesize("Sharing threads. A second sentence.", voice="af_tiny")
+    with kt.TTS(TINY + "/kokoro-tiny.pth", config=TINY + "/config.json", voices_dir=TINY + "/voices", threads=2,
+                share_threads=True) as tts:
+        y = tts.synthesize("Sharing threads. A second sentence.", voice="af_tiny")
+        check(len(y) > 0 and y == ref, "share_threads=True gives the same samples (%d, %d)" % (len(y), len(ref)))
     ph = kt.phonemes("Hello. World.", voice="af_tiny")
     check(len(ph.splitlines()) >= 1 and ph.endswith("\n"), "kt.phonemes() without a model: %r" % ph)
     check("torch" not in sys.modules, "no PyTorch imported")
