@@ -640,18 +640,15 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
 {
     const kt_conv1d *c = jb->c;
     int nr, nmt = (c->cout + MR - 1) / MR;
-    kern_fn kern = kernel_for(jb->isa, &nr);
+    kern_fn kern = kernel_for(jb->isa, &nr), narrow = NULL; /* narrow: partial tiles of <= AVX2_NR columns */
     int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
 #if KT_X86 && defined(__GNUC__)
     if (bf)
         kern = kern_bf16;
+    else if (kern == kern_avx512)
+        narrow = kern_avx2;
 #endif
     const float *xp = bf ? jb->xpb : jb->xp;
-    kern_fn narrow_from = NULL, narrow = NULL; /* the AVX-512 kernel's partial tiles of <= 24 columns */
-#if KT_X86 && defined(__GNUC__)
-    narrow_from = kern_avx512;
-    narrow = kern_avx2;
-#endif
     size_t K = (size_t)nch * c->k;
     int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
     if (kc > KK_MAX / c->k)
@@ -680,7 +677,7 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
                 for (int t0 = ts; t0 < te; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
                     const float *B = xp + (size_t)ci0 * jb->Ls + t0;
-                    if (cols <= AVX2_NR && kern == narrow_from) /* a narrow last tile: half the work, same bytes */
+                    if (narrow && cols <= AVX2_NR) /* a narrow last tile: half the work, same bytes */
                         conv_tile(narrow, AVX2_NR, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                     else
                         conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
