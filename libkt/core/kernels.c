@@ -8,6 +8,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,21 +30,43 @@
 
 /* ---- execution context ------------------------------------------------------------ */
 
+/* One worker's mailbox: the owner fills fn, ctx and n, then publishes them by storing a new
+ * go; the worker reads them after it sees go change and before it counts itself done, and
+ * the owner writes the mailbox again only after every worker of the run is done. */
+typedef struct {
+    kt_task_fn fn;
+    void *ctx;
+    int n;
+    _Atomic unsigned go;
+} mailbox;
+
 struct kt_exec {
     int isa, bf16, vnni, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
     pthread_t th[MAX_THREADS];
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* with the two condition variables: for sleeping after a spin */
     pthread_cond_t cv_start, cv_done;
-    unsigned gen;
-    int pending, stop;
-    kt_task_fn fn;
-    void *ctx;
+    unsigned gen;         /* runs started (the owner's thread only) */
+    _Atomic int pending;  /* workers of the current run not yet done */
+    _Atomic int stop;
+    mailbox box[MAX_THREADS];
 };
 
 typedef struct {
     kt_exec *ex;
     int tid;
 } worker_arg;
+
+/* Both sides of a run spin this many pauses (about 0.1 ms) on what they wait for
+ * before they sleep on a condition variable: the runs of one forward pass follow each other
+ * closely, and a sleeping thread takes longer than that to wake. */
+#define SPIN_PAUSES 4096
+
+static inline void cpu_pause(void)
+{
+#if KT_X86
+    _mm_pause();
+#endif
+}
 
 static int detect_isa(int cap)
 {
@@ -66,30 +89,38 @@ static int detect_isa(int cap)
     return isa;
 }
 
+/* Waits until the worker's mailbox holds a run newer than seen (0) or the pool stops (1). */
+static int worker_wait(kt_exec *ex, const mailbox *mb, unsigned seen)
+{
+    for (int i = 0; i < SPIN_PAUSES; i++) {
+        if (atomic_load_explicit(&mb->go, memory_order_acquire) != seen)
+            return 0;
+        if (atomic_load_explicit(&ex->stop, memory_order_acquire))
+            return 1;
+        cpu_pause();
+    }
+    pthread_mutex_lock(&ex->mu);
+    while (atomic_load_explicit(&mb->go, memory_order_acquire) == seen && !atomic_load(&ex->stop))
+        pthread_cond_wait(&ex->cv_start, &ex->mu);
+    pthread_mutex_unlock(&ex->mu);
+    return atomic_load_explicit(&mb->go, memory_order_acquire) == seen;
+}
+
 static void *worker(void *p)
 {
     kt_exec *ex = ((worker_arg *)p)->ex;
+    mailbox *mb = &ex->box[((worker_arg *)p)->tid];
     int tid = ((worker_arg *)p)->tid;
     unsigned seen = 0;
-    pthread_mutex_lock(&ex->mu);
-    for (;;) {
-        while (ex->gen == seen && !ex->stop)
-            pthread_cond_wait(&ex->cv_start, &ex->mu);
-        if (ex->stop)
-            break;
-        seen = ex->gen;
-        if (tid >= ex->n) /* not in this run */
-            continue;
-        kt_task_fn fn = ex->fn;
-        void *ctx = ex->ctx;
-        int n = ex->n;
-        pthread_mutex_unlock(&ex->mu);
-        fn(ctx, tid, n);
-        pthread_mutex_lock(&ex->mu);
-        if (--ex->pending == 0)
+    while (!worker_wait(ex, mb, seen)) {
+        seen = atomic_load_explicit(&mb->go, memory_order_acquire);
+        mb->fn(mb->ctx, tid, mb->n);
+        if (atomic_fetch_sub_explicit(&ex->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&ex->mu); /* the owner may be about to sleep on cv_done */
             pthread_cond_signal(&ex->cv_done);
+            pthread_mutex_unlock(&ex->mu);
+        }
     }
-    pthread_mutex_unlock(&ex->mu);
     return NULL;
 }
 
@@ -156,7 +187,7 @@ void kt_exec_free(kt_exec *ex)
     if (!ex)
         return;
     pthread_mutex_lock(&ex->mu);
-    ex->stop = 1;
+    atomic_store(&ex->stop, 1);
     pthread_cond_broadcast(&ex->cv_start);
     pthread_mutex_unlock(&ex->mu);
     for (int i = 1; i <= ex->n_started; i++)
@@ -192,18 +223,28 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
         fn(ctx, 0, 1);
         return;
     }
-    pthread_mutex_lock(&ex->mu);
-    ex->fn = fn;
-    ex->ctx = ctx;
-    ex->pending = ex->n - 1;
-    ex->gen++;
+    int n = ex->n;
+    unsigned g = ++ex->gen;
+    atomic_store_explicit(&ex->pending, n - 1, memory_order_relaxed);
+    for (int i = 1; i < n; i++) {
+        ex->box[i].fn = fn;
+        ex->box[i].ctx = ctx;
+        ex->box[i].n = n;
+    }
+    pthread_mutex_lock(&ex->mu); /* a worker checks go under mu before it sleeps */
+    for (int i = 1; i < n; i++)
+        atomic_store_explicit(&ex->box[i].go, g, memory_order_release);
     pthread_cond_broadcast(&ex->cv_start);
     pthread_mutex_unlock(&ex->mu);
-    fn(ctx, 0, ex->n);
-    pthread_mutex_lock(&ex->mu);
-    while (ex->pending)
-        pthread_cond_wait(&ex->cv_done, &ex->mu);
-    pthread_mutex_unlock(&ex->mu);
+    fn(ctx, 0, n);
+    for (int i = 0; i < SPIN_PAUSES && atomic_load_explicit(&ex->pending, memory_order_acquire); i++)
+        cpu_pause();
+    if (atomic_load_explicit(&ex->pending, memory_order_acquire)) {
+        pthread_mutex_lock(&ex->mu);
+        while (atomic_load_explicit(&ex->pending, memory_order_acquire))
+            pthread_cond_wait(&ex->cv_done, &ex->mu);
+        pthread_mutex_unlock(&ex->mu);
+    }
 }
 
 typedef struct {
