@@ -164,7 +164,8 @@ test: deps-test
 # Several threads synthesizing on one shared model, under ThreadSanitizer (build-tsan/): the API
 # test, then kt-synth --batch with 3 workers (two of its 8 lines are bad: exit 1, 6 outputs).
 tsan-test:
-	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_tts
+	@$(MAKE) --no-print-directory TSAN=1 build-tsan/tests/test_threads build-tsan/tests/test_tts
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_threads
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build-tsan/tests/test_tts
 	@$(MAKE) --no-print-directory TSAN=1 build-tsan/kt-synth
 	@rm -rf build-tsan/batch-out

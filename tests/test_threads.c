@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -211,6 +212,60 @@ static void test_exec_set_threads(void **state)
     kt_exec_set_threads(NULL, 2); /* ignored */
 }
 
+typedef struct {
+    int hits[8], seen_n; /* runs each thread took part in; the n of every call, summed */
+    int slow_tid;        /* this thread sleeps in its task (0: none) */
+} handoff;
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {0, us * 1000L};
+    nanosleep(&ts, NULL);
+}
+
+static void count_handoff(void *ctx, int tid, int n)
+{
+    handoff *h = ctx;
+    __atomic_add_fetch(&h->hits[tid], 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&h->seen_n, n, __ATOMIC_RELAXED);
+    if (tid && tid == h->slow_tid)
+        sleep_us(700); /* longer than the owner spins: it goes to sleep and is woken */
+}
+
+/* Thousands of runs back to back, the thread count changing between them, some with a worker
+ * slower than the owner's spin and some after the owner paused longer than the workers' spin:
+ * every run hands each of its threads the task exactly once and returns after all of them. */
+static void test_exec_handoff(void **state)
+{
+    (void)state;
+    kt_exec *ex = NULL;
+    kt_error err;
+    assert_int_equal(kt_exec_create(3, &ex, &err), KT_OK);
+    handoff h = {{0}, 0, 0};
+    int want[8] = {0}, want_n = 0;
+    uint32_t s = 12345;
+    for (int r = 0; r < 20000; r++) {
+        s = s * 1664525u + 1013904223u;
+        int n = 1 + (int)((s >> 8) % 3);
+        kt_exec_set_threads(ex, n);
+        h.slow_tid = r % 997 == 5 ? n - 1 : 0;
+        if (r % 1009 == 7)
+            sleep_us(2000); /* the workers have stopped spinning: they sleep */
+        kt_exec_run(ex, count_handoff, &h);
+        for (int t = 0; t < n; t++)
+            want[t]++;
+        want_n += n * n;
+        int now = __atomic_load_n(&h.hits[n - 1], __ATOMIC_RELAXED);
+        if (now != want[n - 1]) /* the run returned before its last thread was done */
+            fail_msg("run %d on %d threads: thread %d ran %d times, expected %d", r, n, n - 1, now, want[n - 1]);
+    }
+    for (int t = 0; t < 8; t++)
+        if (h.hits[t] != want[t])
+            fail_msg("thread %d ran %d times, expected %d", t, h.hits[t], want[t]);
+    assert_int_equal(h.seen_n, want_n);
+    kt_exec_free(ex);
+}
+
 /* Harmonic source (split by samples), STFT (by frames) and iSTFT (by output ranges, frames
  * over a range edge computed twice) at 1, 2 and 3 threads, lengths not divisible by 2 or 3. */
 static void test_stages_threads(void **state)
@@ -272,6 +327,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exec_range),
         cmocka_unit_test(test_exec_set_threads),
+        cmocka_unit_test(test_exec_handoff),
         cmocka_unit_test(test_stages_threads),
         cmocka_unit_test(test_sgemm_threads),
         cmocka_unit_test(test_synth_threads),
