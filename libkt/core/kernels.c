@@ -743,6 +743,64 @@ void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, co
         conv_rows(&jb, mt0, mt1);
 }
 
+/* ---- a linear layer as a k = 1 convolution with the roles swapped ----------------------
+ * y[n, out] = x[n, in] . w^T is the convolution whose "weights" are x (n output channels,
+ * in input channels, one tap) over the "signal" w transposed (in rows, out columns): the n
+ * rows of x are packed into row tiles like a conv weight, and the out features run along
+ * the direct kernel's columns, 48 at a time, so a few rows still fill its tiles. The signal
+ * is stored as panels of 48 columns, wt[p][i][c] = w[48 p + c, i], each read front to back
+ * by one kernel call (one stream instead of one per row). */
+
+#define LT_COLS NR_MAX
+
+size_t kt_linear_t_size(int out, int in) { return (size_t)((out + LT_COLS - 1) / LT_COLS) * LT_COLS * (size_t)in; }
+
+size_t kt_linear_t_scratch(int n, int in) { return kt_conv_pack_size(n, in, 1); }
+
+void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *wt)
+{
+    for (int p = p0; p < p1; p++) {
+        float *q = wt + (size_t)p * LT_COLS * in;
+        for (int i = 0; i < in; i++)
+            for (int c = 0; c < LT_COLS; c++) {
+                int o = p * LT_COLS + c;
+                q[(size_t)i * LT_COLS + c] = o < out ? w[(size_t)o * in + i] : 0.0f;
+            }
+    }
+}
+
+typedef struct {
+    const kt_conv1d *c;
+    const kt_packed *pk;
+    const float *wt;
+    int out, isa;
+    float *y;
+} linear_t_job;
+
+/* This thread's panels, every row (a column's sums do not depend on the thread count). */
+static void linear_t_task(void *p, int tid, int n)
+{
+    const linear_t_job *j = p;
+    int panels = (j->out + LT_COLS - 1) / LT_COLS, nmt = (j->c->cout + MR - 1) / MR;
+    for (int q = panels * tid / n; q < panels * (tid + 1) / n; q++) {
+        int c0 = q * LT_COLS, cols = j->out - c0 < LT_COLS ? j->out - c0 : LT_COLS;
+        kt_conv1d_padded_tiles(j->isa, j->c, j->pk, j->wt + (size_t)c0 * j->c->cin, LT_COLS, cols, j->y + c0,
+                               (size_t)j->out, 0, 0, nmt);
+    }
+}
+
+void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const float *x, int n, float *y,
+                         float *scratch)
+{
+    if (n <= 0 || out <= 0)
+        return;
+    kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
+    kt_conv_pack(x, n, in, 1, scratch);
+    kt_packed pk = {KT_PACK_F32, scratch, NULL, 0};
+    linear_t_job j = {&c, &pk, wt, out, kt_exec_isa(ex), y};
+    kt_exec_run(ex, linear_t_task, &j);
+}
+
 /* xpb[cp, t] = bf16 pair (xp[2cp, t], xp[2cp + 1, t]) for the rows of this thread. */
 static void pairs_task(void *p, int tid, int n)
 {

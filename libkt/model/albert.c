@@ -6,7 +6,7 @@
 
 #define ALBERT_EPS 1e-12f
 
-#define N_LIN 7
+#define N_LIN KT_ALBERT_LINEARS
 
 /* The layer's linears: map_in, q, k, v, dense, ffn, ffn_out. */
 static void linears(const kt_albert_w *w, kt_linear *out)
@@ -21,19 +21,23 @@ size_t kt_albert_need(const kt_model *m, int T)
     size_t t = (size_t)T, dec = 0;
     kt_linear l[N_LIN];
     linears(&m->bert, l);
-    for (int i = 0; i < N_LIN; i++)
+    size_t xs = 0; /* x packed for the transposed weights */
+    for (int i = 0; i < N_LIN; i++) {
         if (!l[i].w)
             dec += kt_arena_round((size_t)l[i].out * l[i].in);
+        if (m->bert.wt[i] && kt_linear_t_scratch(T, l[i].in) > xs)
+            xs = kt_linear_t_scratch(T, l[i].in);
+    }
     return kt_arena_round(t * m->bert_e) + 5 * kt_arena_round(t * m->bert_h) + kt_arena_round(t * m->inter) +
-           kt_arena_round(t * t) + dec;
+           kt_arena_round(t * t) + dec + kt_arena_round(xs);
 }
 
 /* Compact (f16/bf16/q8/q4) weights decoded into the arena once per call (the shared layer
  * runs num_hidden_layers times). */
-static int decode_linears(kt_linear *l, kt_arena *a)
+static int decode_linears(const kt_albert_w *w, kt_linear *l, kt_arena *a)
 {
     for (int i = 0; i < N_LIN; i++) {
-        if (l[i].w)
+        if (l[i].w || w->wt[i])
             continue;
         float *buf = kt_arena_take(a, (size_t)l[i].out * l[i].in);
         if (!buf)
@@ -67,6 +71,30 @@ static void attention(const kt_model *m, const float *q, const float *k, const f
     }
 }
 
+/* The linears of one call: transposed float32 weights on the direct kernel (xs: the packed
+ * input), compact ones decoded and through OpenBLAS. */
+typedef struct {
+    kt_linear l[N_LIN];
+    const float *wt[N_LIN];
+    float *xs;
+    kt_exec *ex;
+} albert_lin;
+
+/* y[n, out] = x[n, in] . w_i^T + b_i. */
+static void lin_run(const albert_lin *al, int i, const float *x, int n, float *y)
+{
+    const kt_linear *l = &al->l[i];
+    if (!al->wt[i]) {
+        kt_linear_forward(l, x, n, y, al->ex);
+        return;
+    }
+    kt_linear_t_forward(al->ex, al->wt[i], l->out, l->in, x, n, y, al->xs);
+    if (l->b)
+        for (int t = 0; t < n; t++)
+            for (int o = 0; o < l->out; o++)
+                y[(size_t)t * l->out + o] += l->b[o];
+}
+
 static void add_into(float *y, const float *x, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -77,9 +105,17 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
 {
     const kt_albert_w *w = &m->bert;
     size_t n = (size_t)T * m->bert_h, mark = kt_arena_mark(a);
-    kt_linear L[N_LIN];
-    linears(w, L);
-    if (decode_linears(L, a))
+    albert_lin al;
+    size_t xs = 0;
+    linears(w, al.l);
+    for (int i = 0; i < N_LIN; i++) {
+        al.wt[i] = w->wt[i];
+        if (al.wt[i] && kt_linear_t_scratch(T, al.l[i].in) > xs)
+            xs = kt_linear_t_scratch(T, al.l[i].in);
+    }
+    al.ex = a->ex;
+    al.xs = xs ? kt_arena_take(a, xs) : NULL;
+    if ((xs && !al.xs) || decode_linears(w, al.l, a))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     float *e = kt_arena_take(a, (size_t)T * m->bert_e);
     float *q = kt_arena_take(a, n), *k = kt_arena_take(a, n), *v = kt_arena_take(a, n);
@@ -89,18 +125,18 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
     if (!e || !q || !k || !v || !att || !ctx || !ff || !sc)
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     embed(m, ids, T, e);
-    kt_linear_forward(&L[0], e, T, out, a->ex);
+    lin_run(&al, 0, e, T, out);
     for (int l = 0; l < m->cfg.plbert.num_hidden_layers; l++) {
-        kt_linear_forward(&L[1], out, T, q, a->ex);
-        kt_linear_forward(&L[2], out, T, k, a->ex);
-        kt_linear_forward(&L[3], out, T, v, a->ex);
+        lin_run(&al, 1, out, T, q);
+        lin_run(&al, 2, out, T, k);
+        lin_run(&al, 3, out, T, v);
         attention(m, q, k, v, T, sc, ctx, a->ex);
-        kt_linear_forward(&L[4], ctx, T, att, a->ex);
+        lin_run(&al, 4, ctx, T, att);
         add_into(att, out, n);
         kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
-        kt_linear_forward(&L[5], att, T, ff, a->ex);
+        lin_run(&al, 5, att, T, ff);
         kt_gelu_new_mt(a->ex, ff, (size_t)T * m->inter);
-        kt_linear_forward(&L[6], ff, T, out, a->ex);
+        lin_run(&al, 6, ff, T, out);
         add_into(out, att, n);
         kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
     }

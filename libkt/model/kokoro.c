@@ -648,6 +648,34 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     }
 }
 
+typedef struct {
+    const float *w;
+    int out, in;
+    float *wt;
+} transpose_job;
+
+static void transpose_task(void *p, int tid, int n)
+{
+    const transpose_job *j = p;
+    int panels = (j->out + 47) / 48;
+    kt_linear_t_panels(j->w, j->out, j->in, panels * tid / n, panels * (tid + 1) / n, j->wt);
+}
+
+/* The transposed copy of a float32 linear's weight (NULL when it stays compact), whose file
+ * pages are then given back: ALBERT runs on the copy only. */
+static const float *transposed(binder *b, const kt_linear *l)
+{
+    if (!b->full || b->st || b->list || !l->w)
+        return NULL;
+    float *wt = own(b, kt_linear_t_size(l->out, l->in));
+    if (!wt)
+        return NULL;
+    transpose_job jb = {l->w, l->out, l->in, wt};
+    kt_exec_run(b->m->ex, transpose_task, &jb);
+    done_with(b, l->w, (size_t)l->out * l->in);
+    return wt;
+}
+
 static void bind_albert(binder *b)
 {
     kt_model *m = b->m;
@@ -675,6 +703,9 @@ static void bind_albert(binder *b)
     w->attn_ln_b = tens(b, H, 0, 0, "%s.attention.LayerNorm.bias", L);
     w->full_ln_g = tens(b, H, 0, 0, "%s.full_layer_layer_norm.weight", L);
     w->full_ln_b = tens(b, H, 0, 0, "%s.full_layer_layer_norm.bias", L);
+    const kt_linear *all[KT_ALBERT_LINEARS] = {&w->map_in, &w->q, &w->k, &w->v, &w->dense, &w->ffn, &w->ffn_out};
+    for (int i = 0; i < KT_ALBERT_LINEARS; i++)
+        w->wt[i] = transposed(b, all[i]);
 }
 
 static void bind_textenc(binder *b)

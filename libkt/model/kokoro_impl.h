@@ -56,10 +56,15 @@ typedef struct {
     const kt_qview *q[2][2];
 } kt_lstm_w;
 
+#define KT_ALBERT_LINEARS 7 /* map_in, q, k, v, dense, ffn, ffn_out */
+
 typedef struct {
     const float *word, *pos, *type, *ln_g, *ln_b;
     kt_linear map_in, q, k, v, dense, ffn, ffn_out;
     const float *attn_ln_g, *attn_ln_b, *full_ln_g, *full_ln_b;
+    /* The float32 linears' weights transposed for kt_linear_t_forward (kt/kernels.h), in the
+     * order above; NULL where the weight stays compact (decoded per call, OpenBLAS). */
+    const float *wt[KT_ALBERT_LINEARS];
 } kt_albert_w;
 
 typedef struct {

@@ -64,6 +64,21 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
 typedef void (*kt_range_fn)(void *ctx, size_t i0, size_t i1);
 void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range_fn fn, void *ctx);
 
+/* A linear layer y[n, out] = x[n, in] . w[out, in]^T on the direct convolution kernel, with
+ * x as the conv weight (n output channels, one tap) and w transposed as the signal, in panels
+ * of 48 output features: wt[p][i][c] = w[48 p + c, i] (zeros past out), kt_linear_t_size
+ * floats. The panels are split between ex's threads; each output is summed over i in order,
+ * so the bytes depend neither on the thread count nor on AVX-512 against AVX2.
+ * scratch: kt_linear_t_scratch(n, in) floats (x packed). No bias. */
+size_t kt_linear_t_size(int out, int in);
+size_t kt_linear_t_scratch(int n, int in);
+
+/* Panels p0 .. p1 of wt from w[out, in]. */
+void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *wt);
+
+void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const float *x, int n, float *y,
+                         float *scratch);
+
 /* Packed conv weights: tiles of MR output channels, wp[tile][kk][r] (kk = ci*k + j),
  * zero rows padding cout to a multiple of MR. Stored as float32, as raw bfloat16 or
  * float16 bits, or as int8 codes with float32 scales (one per row and group of

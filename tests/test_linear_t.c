@@ -1,0 +1,157 @@
+/* test_linear_t.c - kt_linear_t_forward (kt/kernels.h): a linear layer on the direct
+ * convolution kernel, x as the conv weight and w transposed in panels of 48 columns.
+ *
+ * Each case compares the result with a double-precision product, and checks that the bytes
+ * are the same at 1, 2 and 3 threads and with the AVX-512 and AVX2 kernels, and that nothing
+ * is written outside y[n, out]. The shapes cover one row, rows not a multiple of the kernel's
+ * 8, out not a multiple of 48 (a last panel of 1..47 columns, the AVX2 narrow tile) and in
+ * not a multiple of anything. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kt/kernels.h"
+
+#define GUARD 64
+#define GUARD_VALUE 1234.5f
+
+typedef struct {
+    int n, in, out;
+} shape;
+
+static float next_value(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return (float)((*s >> 8) & 0xFFFF) / 32768.0f - 1.0f;
+}
+
+/* y[n, out] with GUARD floats of GUARD_VALUE before and after; returns the start of y. */
+static float *guarded(float *buf, size_t ny)
+{
+    for (size_t i = 0; i < ny + 2 * GUARD; i++)
+        buf[i] = GUARD_VALUE;
+    return buf + GUARD;
+}
+
+static void check_guard(const float *buf, size_t ny, const char *what)
+{
+    for (size_t i = 0; i < GUARD; i++)
+        if (buf[i] != GUARD_VALUE || buf[GUARD + ny + i] != GUARD_VALUE)
+            fail_msg("%s: a float outside y was written", what);
+}
+
+/* y with ex: checked against the double product, guard intact; the bytes go to out. */
+static void run_case(kt_exec *ex, const shape *sh, const float *x, const float *wt, const double *ref,
+                     const double *mag, float *out, const char *what)
+{
+    size_t ny = (size_t)sh->n * sh->out;
+    float *buf = malloc(sizeof(float) * (ny + 2 * GUARD));
+    float *scratch = malloc(sizeof(float) * kt_linear_t_scratch(sh->n, sh->in));
+    assert_true(buf && scratch);
+    float *y = guarded(buf, ny);
+    kt_linear_t_forward(ex, wt, sh->out, sh->in, x, sh->n, y, scratch);
+    check_guard(buf, ny, what);
+    for (size_t e = 0; e < ny; e++)
+        if (fabs((double)y[e] - ref[e]) > 1e-6 * mag[e] + 1e-30)
+            fail_msg("%s n %d in %d out %d: y[%zu] = %.9g, double product %.9g", what, sh->n, sh->in, sh->out, e,
+                     (double)y[e], ref[e]);
+    memcpy(out, y, sizeof(float) * ny);
+    free(buf);
+    free(scratch);
+}
+
+static void test_linear_t(void **state)
+{
+    (void)state;
+    static const shape shapes[] = {{1, 5, 7},    {3, 33, 48},   {13, 64, 100}, {8, 17, 49},
+                                   {9, 768, 96}, {20, 130, 200}, {97, 40, 95}, {2, 1, 1}};
+    const int isas[2] = {KT_ISA_AVX512, KT_ISA_AVX2};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const shape *sh = &shapes[s];
+        size_t nx = (size_t)sh->n * sh->in, nw = (size_t)sh->out * sh->in, ny = (size_t)sh->n * sh->out;
+        float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw);
+        float *wt = malloc(sizeof(float) * kt_linear_t_size(sh->out, sh->in));
+        double *ref = calloc(ny, sizeof(double)), *mag = calloc(ny, sizeof(double));
+        float *first = malloc(sizeof(float) * ny), *got = malloc(sizeof(float) * ny);
+        assert_true(x && w && wt && ref && mag && first && got);
+        uint32_t seed = 17u + (uint32_t)s;
+        for (size_t i = 0; i < nx; i++)
+            x[i] = next_value(&seed);
+        for (size_t i = 0; i < nw; i++)
+            w[i] = next_value(&seed);
+        int panels = (sh->out + 47) / 48;
+        kt_linear_t_panels(w, sh->out, sh->in, 0, panels / 2, wt); /* in two parts, as the load does */
+        kt_linear_t_panels(w, sh->out, sh->in, panels / 2, panels, wt);
+        for (int t = 0; t < sh->n; t++)
+            for (int o = 0; o < sh->out; o++)
+                for (int i = 0; i < sh->in; i++) {
+                    double p = (double)x[(size_t)t * sh->in + i] * w[(size_t)o * sh->in + i];
+                    ref[(size_t)t * sh->out + o] += p;
+                    mag[(size_t)t * sh->out + o] += fabs(p);
+                }
+        int have_first = 0;
+        for (int k = 0; k < 2; k++)
+            for (int threads = 1; threads <= 3; threads++) {
+                kt_exec *ex = NULL;
+                kt_error err;
+                assert_int_equal(kt_exec_create_isa(threads, isas[k], &ex, &err), KT_OK);
+                if (kt_exec_isa(ex) != isas[k]) { /* the CPU lacks it */
+                    kt_exec_free(ex);
+                    continue;
+                }
+                char what[64];
+                snprintf(what, sizeof what, "%s, %d threads", isas[k] == KT_ISA_AVX512 ? "AVX-512" : "AVX2", threads);
+                run_case(ex, sh, x, wt, ref, mag, have_first ? got : first, what);
+                if (have_first && memcmp(first, got, sizeof(float) * ny))
+                    fail_msg("n %d in %d out %d: %s gives other bytes than the first run", sh->n, sh->in, sh->out,
+                             what);
+                have_first = 1;
+                kt_exec_free(ex);
+            }
+        kt_exec *gen = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create_isa(2, KT_ISA_GENERIC, &gen, &err), KT_OK);
+        run_case(gen, sh, x, wt, ref, mag, got, "portable kernel"); /* its own sums: checked, not compared */
+        kt_exec_free(gen);
+        free(x), free(w), free(wt), free(ref), free(mag), free(first), free(got);
+    }
+}
+
+/* The panels: panel p row i holds w[48 p + c, i] for c < 48, zeros past out. */
+static void test_linear_t_panels(void **state)
+{
+    (void)state;
+    enum { OUT = 50, IN = 3 };
+    float w[OUT * IN];
+    for (int i = 0; i < OUT * IN; i++)
+        w[i] = (float)(i + 1);
+    size_t n = kt_linear_t_size(OUT, IN);
+    assert_int_equal(n, 2 * 48 * IN);
+    float *wt = malloc(sizeof(float) * n);
+    assert_non_null(wt);
+    kt_linear_t_panels(w, OUT, IN, 0, 2, wt);
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < IN; i++)
+            for (int c = 0; c < 48; c++) {
+                int o = 48 * p + c;
+                float want = o < OUT ? w[o * IN + i] : 0.0f;
+                assert_true(wt[((size_t)p * IN + i) * 48 + c] == want);
+            }
+    free(wt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linear_t_panels),
+        cmocka_unit_test(test_linear_t),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
