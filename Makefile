@@ -131,6 +131,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_UTIL_OBJ) $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(TEST_UTIL_OBJ) $(BUILD)/libkt.a $(CMOCKA_LIBS) $(LDLIBS_ALL)
 
+# The convolution kernels' rates at the model's shapes (make bench runs it; bench/conv_rate.c).
+$(BUILD)/bench/conv_rate: $(BUILD)/obj/bench/conv_rate.o $(BUILD)/libkt.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
+
 # Install what is missing, through apt, as root (the README's fresh-machine path).
 deps:
 	@sh tools/install-deps.sh $(DEB_BUILD)
@@ -189,7 +194,7 @@ tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines
 
 bench: deps-test
 	@sh tools/install-deps.sh time
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/conv_rate
 	@sh bench/run.sh $(BUILD)
 
 # Fuzz every reader with libFuzzer (clang) for FUZZ_SECONDS each (not part of make test).

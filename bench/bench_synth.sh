@@ -35,6 +35,11 @@ PN=$P1; [ "$NC" -gt 1 ] && PN=$(peak_of $isa "$NC")
 SG=$(grep "threads=$NC " "$B/sgemm.txt" | field gflops | sort -g | tail -1)
 P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
 
+if [ -x "$BUILD/bench/conv_rate" ]; then # built by make bench
+    echo
+    echo "convolution kernels at the model's shapes (x floor: time over FLOPs / FMA peak)"
+    "$BUILD/bench/conv_rate" "$P1" "$PN"
+fi
 echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"
 "$PY" bench/synth.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \

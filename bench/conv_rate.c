@@ -1,0 +1,142 @@
+/* conv_rate - the convolution kernels' rates at the generator's and decoder's shapes.
+ *
+ *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN]
+ *
+ * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
+ * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
+ * (kt_wino_conv_padded_ld) on 1 thread and on every CPU, best of 3 timed loops of at least 0.3 s
+ * each. It prints GFLOP/s counted in the direct form's multiply-adds (2 FLOPs each), so the
+ * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
+ * from bench/fma_peak) it also prints the direct kernel's time over its floor. Figures only. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "kt/kernels.h"
+#include "kt/winograd.h"
+
+typedef struct {
+    int ch, k, dil, cols;
+    const char *where;
+} shape;
+
+static const shape SHAPES[] = {
+    {1024, 3, 1, 67, "decoder, 1.7 s chunk"},
+    {512, 3, 1, 134, "decoder's last block"},
+    {256, 3, 1, 1340, "generator stage 0, k3"},
+    {256, 7, 3, 1340, "generator stage 0, k7"},
+    {256, 11, 5, 1340, "generator stage 0, k11"},
+    {128, 3, 1, 8040, "generator stage 1, k3"},
+    {128, 7, 3, 8040, "generator stage 1, k7"},
+    {128, 11, 5, 8040, "generator stage 1, k11"},
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    kt_conv1d c;
+    kt_packed pk;
+    kt_wino wq;
+    float *w, *b, *wp, *u, *xp, *y, *ws;
+    size_t Ls;
+    int L;
+} conv_case;
+
+static int make_case(const shape *s, conv_case *cc)
+{
+    int C = s->ch, k = s->k;
+    size_t nw = (size_t)C * C * k;
+    cc->L = s->cols;
+    cc->w = malloc(sizeof(float) * nw);
+    cc->b = calloc((size_t)C, sizeof(float));
+    cc->c = (kt_conv1d){cc->w, cc->b, C, C, k, 1, s->dil * (k - 1) / 2, s->dil};
+    cc->wp = malloc(sizeof(float) * kt_conv_pack_size(C, C, k));
+    cc->Ls = kt_conv_pad_len(&cc->c, s->cols);
+    cc->xp = calloc((size_t)C * cc->Ls, sizeof(float));
+    cc->y = malloc(sizeof(float) * (size_t)C * s->cols);
+    cc->u = k >= 4 ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
+    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, s->cols)) : NULL;
+    if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (k >= 4 && (!cc->u || !cc->ws)))
+        return -1;
+    for (size_t i = 0; i < nw; i++)
+        cc->w[i] = 0.02f * sinf(0.1f * (float)i);
+    for (size_t i = 0; i < (size_t)C * cc->Ls; i++)
+        cc->xp[i] = cosf(0.01f * (float)i);
+    kt_conv_pack(cc->w, C, C, k, cc->wp);
+    cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0};
+    cc->wq = (kt_wino){NULL, 0};
+    if (cc->u) {
+        kt_wino_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->u);
+        cc->wq = (kt_wino){cc->u, kt_wino_pieces(k)};
+    }
+    return 0;
+}
+
+static void free_case(conv_case *cc)
+{
+    free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
+}
+
+/* Seconds per call, best of 3 loops of at least 0.3 s. */
+static double time_conv(kt_exec *ex, conv_case *cc, int wino)
+{
+    double best = 1e30;
+    for (int r = 0; r < 3; r++) {
+        int calls = 0;
+        double t0 = now(), t;
+        do {
+            if (wino)
+                kt_wino_conv_padded_ld(ex, &cc->c, &cc->wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, cc->ws);
+            else
+                kt_conv1d_padded_ld(ex, &cc->c, &cc->pk, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, NULL);
+            calls++;
+            t = now() - t0;
+        } while (t < 0.3);
+        if (t / calls < best)
+            best = t / calls;
+    }
+    return best;
+}
+
+int main(int argc, char **argv)
+{
+    double peak[2] = {argc > 1 ? atof(argv[1]) : 0.0, argc > 2 ? atof(argv[2]) : 0.0};
+    int threads[2] = {1, kt_usable_cpus()};
+    int nt = threads[1] > 1 ? 2 : 1;
+    for (int ti = 0; ti < nt; ti++) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        if (kt_exec_create(threads[ti], &ex, &err) != KT_OK) {
+            fprintf(stderr, "conv_rate: %s\n", err.msg);
+            return 1;
+        }
+        for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
+            const shape *s = &SHAPES[i];
+            conv_case cc;
+            if (make_case(s, &cc)) {
+                fprintf(stderr, "conv_rate: out of memory\n");
+                return 1;
+            }
+            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, 0);
+            printf("conv_rate threads=%d ch=%d k=%d dil=%d cols=%d direct_gflops=%.1f", threads[ti], s->ch, s->k,
+                   s->dil, s->cols, flop / td * 1e-9);
+            if (peak[ti] > 0)
+                printf(" direct_x_floor=%.2f", td / (flop / (peak[ti] * 1e9)));
+            if (cc.u) {
+                double tw = time_conv(ex, &cc, 1);
+                printf(" winograd_gflops_direct_form=%.1f winograd_speedup=%.2f", flop / tw * 1e-9, td / tw);
+            }
+            printf("  (%s)\n", s->where);
+            fflush(stdout);
+            free_case(&cc);
+        }
+        kt_exec_free(ex);
+    }
+    return 0;
+}
