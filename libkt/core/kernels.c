@@ -770,6 +770,24 @@ void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *
 }
 
 typedef struct {
+    const float *w;
+    int out, in;
+    float *wt;
+} panels_job;
+
+static void panels_part(void *p, size_t p0, size_t p1)
+{
+    const panels_job *j = p;
+    kt_linear_t_panels(j->w, j->out, j->in, (int)p0, (int)p1, j->wt);
+}
+
+void kt_linear_t_pack(kt_exec *ex, const float *w, int out, int in, float *wt)
+{
+    panels_job j = {w, out, in, wt};
+    kt_exec_range(ex, (size_t)(out + LT_COLS - 1) / LT_COLS, (size_t)LT_COLS * in, 0, panels_part, &j);
+}
+
+typedef struct {
     const kt_conv1d *c;
     const kt_packed *pk;
     const float *wt;

@@ -648,19 +648,6 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     }
 }
 
-typedef struct {
-    const float *w;
-    int out, in;
-    float *wt;
-} transpose_job;
-
-static void transpose_task(void *p, int tid, int n)
-{
-    const transpose_job *j = p;
-    int panels = (j->out + 47) / 48;
-    kt_linear_t_panels(j->w, j->out, j->in, panels * tid / n, panels * (tid + 1) / n, j->wt);
-}
-
 /* The transposed copy of a float32 linear's weight (NULL when it stays compact), whose file
  * pages are then given back: ALBERT runs on the copy only. */
 static const float *transposed(binder *b, const kt_linear *l)
@@ -670,8 +657,7 @@ static const float *transposed(binder *b, const kt_linear *l)
     float *wt = own(b, kt_linear_t_size(l->out, l->in));
     if (!wt)
         return NULL;
-    transpose_job jb = {l->w, l->out, l->in, wt};
-    kt_exec_run(b->m->ex, transpose_task, &jb);
+    kt_linear_t_pack(b->m->ex, l->w, l->out, l->in, wt);
     done_with(b, l->w, (size_t)l->out * l->in);
     return wt;
 }

@@ -73,8 +73,9 @@ void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range
 size_t kt_linear_t_size(int out, int in);
 size_t kt_linear_t_scratch(int n, int in);
 
-/* Panels p0 .. p1 of wt from w[out, in]. */
+/* Panels p0 .. p1 of wt from w[out, in]; kt_linear_t_pack: all of them, on ex's threads. */
 void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *wt);
+void kt_linear_t_pack(kt_exec *ex, const float *w, int out, int in, float *wt);
 
 void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const float *x, int n, float *y,
                          float *scratch);
