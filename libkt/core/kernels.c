@@ -691,14 +691,17 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
 #endif
     const float *xp = bf ? jb->xpb : jb->xp;
     size_t K = (size_t)nch * c->k;
-    int kc = (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
+    /* input channels per block: with several time blocks, all row tiles' weights of a block
+     * stay in L2 for the next time block (A_BUDGET); with one, nothing is read twice, and
+     * longer blocks store and reload the output tiles less often */
+    int ts_len = nr * T_SUPER;
+    int kc = jb->lo <= ts_len ? KK_MAX / c->k : (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
     if (kc > KK_MAX / c->k)
         kc = KK_MAX / c->k;
     if (kc < 1)
         kc = 1;
     if (kc > nch)
         kc = nch;
-    int ts_len = nr * T_SUPER;
     float abuf[MR * KK_MAX];
     for (int ts = 0; ts < jb->lo; ts += ts_len) {
         int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
