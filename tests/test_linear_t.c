@@ -86,9 +86,11 @@ static void test_linear_t(void **state)
             x[i] = next_value(&seed);
         for (size_t i = 0; i < nw; i++)
             w[i] = next_value(&seed);
-        int panels = (sh->out + 47) / 48;
-        kt_linear_t_panels(w, sh->out, sh->in, 0, panels / 2, wt); /* in two parts, as the load does */
-        kt_linear_t_panels(w, sh->out, sh->in, panels / 2, panels, wt);
+        kt_exec *packer = NULL;
+        kt_error perr;
+        assert_int_equal(kt_exec_create(3, &packer, &perr), KT_OK);
+        kt_linear_t_pack(packer, w, sh->out, sh->in, wt); /* the panels on 3 threads, as the load does */
+        kt_exec_free(packer);
         for (int t = 0; t < sh->n; t++)
             for (int o = 0; o < sh->out; o++)
                 for (int i = 0; i < sh->in; i++) {
@@ -136,7 +138,8 @@ static void test_linear_t_panels(void **state)
     assert_int_equal(n, 2 * 48 * IN);
     float *wt = malloc(sizeof(float) * n);
     assert_non_null(wt);
-    kt_linear_t_panels(w, OUT, IN, 0, 2, wt);
+    kt_linear_t_panels(w, OUT, IN, 0, 1, wt); /* in two calls: the second panel from its own start */
+    kt_linear_t_panels(w, OUT, IN, 1, 2, wt);
     for (int p = 0; p < 2; p++)
         for (int i = 0; i < IN; i++)
             for (int c = 0; c < 48; c++) {

@@ -16,20 +16,26 @@ static void linears(const kt_albert_w *w, kt_linear *out)
         out[i] = *src[i];
 }
 
+/* Floats of T rows of input packed for the largest transposed linear (0: none). */
+static size_t packed_x_need(const kt_albert_w *w, const kt_linear *l, int T)
+{
+    size_t xs = 0;
+    for (int i = 0; i < N_LIN; i++)
+        if (w->wt[i] && kt_linear_t_scratch(T, l[i].in) > xs)
+            xs = kt_linear_t_scratch(T, l[i].in);
+    return xs;
+}
+
 size_t kt_albert_need(const kt_model *m, int T)
 {
     size_t t = (size_t)T, dec = 0;
     kt_linear l[N_LIN];
     linears(&m->bert, l);
-    size_t xs = 0; /* x packed for the transposed weights */
-    for (int i = 0; i < N_LIN; i++) {
-        if (!l[i].w)
+    for (int i = 0; i < N_LIN; i++)
+        if (!l[i].w && !m->bert.wt[i])
             dec += kt_arena_round((size_t)l[i].out * l[i].in);
-        if (m->bert.wt[i] && kt_linear_t_scratch(T, l[i].in) > xs)
-            xs = kt_linear_t_scratch(T, l[i].in);
-    }
     return kt_arena_round(t * m->bert_e) + 5 * kt_arena_round(t * m->bert_h) + kt_arena_round(t * m->inter) +
-           kt_arena_round(t * t) + dec + kt_arena_round(xs);
+           kt_arena_round(t * t) + dec + kt_arena_round(packed_x_need(&m->bert, l, T));
 }
 
 /* Compact (f16/bf16/q8/q4) weights decoded into the arena once per call (the shared layer
@@ -106,13 +112,9 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
     const kt_albert_w *w = &m->bert;
     size_t n = (size_t)T * m->bert_h, mark = kt_arena_mark(a);
     albert_lin al;
-    size_t xs = 0;
     linears(w, al.l);
-    for (int i = 0; i < N_LIN; i++) {
-        al.wt[i] = w->wt[i];
-        if (al.wt[i] && kt_linear_t_scratch(T, al.l[i].in) > xs)
-            xs = kt_linear_t_scratch(T, al.l[i].in);
-    }
+    memcpy(al.wt, w->wt, sizeof al.wt);
+    size_t xs = packed_x_need(w, al.l, T);
     al.ex = a->ex;
     al.xs = xs ? kt_arena_take(a, xs) : NULL;
     if ((xs && !al.xs) || decode_linears(w, al.l, a))
