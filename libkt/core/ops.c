@@ -131,6 +131,11 @@ void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, kt_e
         return;
     }
     kt_sgemm(ex, 0, 1, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, y, l->out);
+    kt_linear_add_bias(l, n, y);
+}
+
+void kt_linear_add_bias(const kt_linear *l, int n, float *y)
+{
     if (l->b)
         for (int t = 0; t < n; t++)
             for (int o = 0; o < l->out; o++)

@@ -11,7 +11,8 @@
 /* The layer's linears: map_in, q, k, v, dense, ffn, ffn_out. */
 static void linears(const kt_albert_w *w, kt_linear *out)
 {
-    const kt_linear *src[N_LIN] = {&w->map_in, &w->q, &w->k, &w->v, &w->dense, &w->ffn, &w->ffn_out};
+    const kt_linear *src[N_LIN];
+    kt_albert_linear_list(w, src);
     for (int i = 0; i < N_LIN; i++)
         out[i] = *src[i];
 }
@@ -32,7 +33,7 @@ size_t kt_albert_need(const kt_model *m, int T)
     kt_linear l[N_LIN];
     linears(&m->bert, l);
     for (int i = 0; i < N_LIN; i++)
-        if (!l[i].w && !m->bert.wt[i])
+        if (!l[i].w)
             dec += kt_arena_round((size_t)l[i].out * l[i].in);
     return kt_arena_round(t * m->bert_e) + 5 * kt_arena_round(t * m->bert_h) + kt_arena_round(t * m->inter) +
            kt_arena_round(t * t) + dec + kt_arena_round(packed_x_need(&m->bert, l, T));
@@ -40,10 +41,10 @@ size_t kt_albert_need(const kt_model *m, int T)
 
 /* Compact (f16/bf16/q8/q4) weights decoded into the arena once per call (the shared layer
  * runs num_hidden_layers times). */
-static int decode_linears(const kt_albert_w *w, kt_linear *l, kt_arena *a)
+static int decode_linears(kt_linear *l, kt_arena *a)
 {
     for (int i = 0; i < N_LIN; i++) {
-        if (l[i].w || w->wt[i])
+        if (l[i].w)
             continue;
         float *buf = kt_arena_take(a, (size_t)l[i].out * l[i].in);
         if (!buf)
@@ -81,7 +82,7 @@ static void attention(const kt_model *m, const float *q, const float *k, const f
  * input), compact ones decoded and through OpenBLAS. */
 typedef struct {
     kt_linear l[N_LIN];
-    const float *wt[N_LIN];
+    const float *const *wt; /* the model's kt_albert_w.wt */
     float *xs;
     kt_exec *ex;
 } albert_lin;
@@ -95,10 +96,7 @@ static void lin_run(const albert_lin *al, int i, const float *x, int n, float *y
         return;
     }
     kt_linear_t_forward(al->ex, al->wt[i], l->out, l->in, x, n, y, al->xs);
-    if (l->b)
-        for (int t = 0; t < n; t++)
-            for (int o = 0; o < l->out; o++)
-                y[(size_t)t * l->out + o] += l->b[o];
+    kt_linear_add_bias(l, n, y);
 }
 
 static void add_into(float *y, const float *x, size_t n)
@@ -113,11 +111,11 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
     size_t n = (size_t)T * m->bert_h, mark = kt_arena_mark(a);
     albert_lin al;
     linears(w, al.l);
-    memcpy(al.wt, w->wt, sizeof al.wt);
+    al.wt = w->wt;
     size_t xs = packed_x_need(w, al.l, T);
     al.ex = a->ex;
     al.xs = xs ? kt_arena_take(a, xs) : NULL;
-    if ((xs && !al.xs) || decode_linears(w, al.l, a))
+    if ((xs && !al.xs) || decode_linears(al.l, a))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (albert)");
     float *e = kt_arena_take(a, (size_t)T * m->bert_e);
     float *q = kt_arena_take(a, n), *k = kt_arena_take(a, n), *v = kt_arena_take(a, n);

@@ -689,7 +689,8 @@ static void bind_albert(binder *b)
     w->attn_ln_b = tens(b, H, 0, 0, "%s.attention.LayerNorm.bias", L);
     w->full_ln_g = tens(b, H, 0, 0, "%s.full_layer_layer_norm.weight", L);
     w->full_ln_b = tens(b, H, 0, 0, "%s.full_layer_layer_norm.bias", L);
-    const kt_linear *all[KT_ALBERT_LINEARS] = {&w->map_in, &w->q, &w->k, &w->v, &w->dense, &w->ffn, &w->ffn_out};
+    const kt_linear *all[KT_ALBERT_LINEARS];
+    kt_albert_linear_list(w, all);
     for (int i = 0; i < KT_ALBERT_LINEARS; i++)
         w->wt[i] = transposed(b, all[i]);
 }

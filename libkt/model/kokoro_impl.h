@@ -67,6 +67,14 @@ typedef struct {
     const float *wt[KT_ALBERT_LINEARS];
 } kt_albert_w;
 
+/* src[i] = ALBERT's linear i, in the order of kt_albert_w.wt. */
+static inline void kt_albert_linear_list(const kt_albert_w *w, const kt_linear *src[KT_ALBERT_LINEARS])
+{
+    const kt_linear *all[KT_ALBERT_LINEARS] = {&w->map_in, &w->q, &w->k, &w->v, &w->dense, &w->ffn, &w->ffn_out};
+    for (int i = 0; i < KT_ALBERT_LINEARS; i++)
+        src[i] = all[i];
+}
+
 typedef struct {
     const float *emb; /* [n_token, hid] */
     kt_conv1d conv[KT_MAX_LAYERS];

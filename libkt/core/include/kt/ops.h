@@ -69,6 +69,9 @@ typedef struct {
 /* y[n, out] = x[n, in] . w^T + b, on ex's threads (kt_sgemm; NULL: the caller's only). */
 void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, struct kt_exec *ex);
 
+/* y[n, out] += l's bias (nothing when l->b is NULL). */
+void kt_linear_add_bias(const kt_linear *l, int n, float *y);
+
 /* A Conv1d: w[cout, cin, k] (groups 1), b[cout] or NULL. */
 typedef struct {
     const float *w;
