@@ -61,7 +61,7 @@ static int make_case(const shape *s, conv_case *cc)
     cc->xp = calloc((size_t)C * cc->Ls, sizeof(float));
     cc->y = malloc(sizeof(float) * (size_t)C * s->cols);
     cc->u = k >= 4 ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
-    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, s->cols)) : NULL;
+    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, s->cols, kt_usable_cpus())) : NULL;
     if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (k >= 4 && (!cc->u || !cc->ws)))
         return -1;
     for (size_t i = 0; i < nw; i++)

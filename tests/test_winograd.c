@@ -135,7 +135,7 @@ static float *run_wino(kt_exec *ex, const conv_data *z, int L, size_t ldy, int a
 {
     kt_wino w = {z->u, kt_wino_pieces(z->c.k)};
     float *y = malloc(sizeof(float) * (size_t)z->c.cout * ldy);
-    float *scr = malloc(sizeof(float) * kt_wino_scratch(&z->c, L));
+    float *scr = malloc(sizeof(float) * kt_wino_scratch(&z->c, L, kt_exec_threads(ex)));
     assert_true(y && scr);
     for (size_t i = 0; i < (size_t)z->c.cout * ldy; i++)
         y[i] = accumulate ? 0.25f * (float)(i % 7) : NAN;
@@ -180,8 +180,9 @@ static void conv_cases(int isa)
     static const conv_case cases[] = {
         {8, 8, 3, 1, 37},    {5, 13, 7, 3, 150},  {24, 16, 11, 5, 301}, {16, 24, 3, 5, 2},   {9, 8, 7, 1, 1},
         {16, 16, 11, 1, 3333}, {12, 10, 7, 5, 3100}, {32, 32, 3, 3, 6150}, {7, 9, 5, 2, 99},  {8, 8, 1, 1, 45},
-        {16, 8, 12, 1, 77},  {8, 16, 4, 3, 4096},
+        {16, 8, 12, 1, 77},  {8, 16, 4, 3, 4096}, {64, 64, 11, 5, 40}, {48, 40, 7, 3, 250},
     };
+    int by[2] = {0, 0}; /* cases on 2 threads split by rows, by columns: both ways must run */
     kt_exec *ex[3] = {NULL, NULL, NULL};
     kt_error err;
     for (int i = 0; i < 3; i++)
@@ -192,6 +193,8 @@ static void conv_cases(int isa)
         const conv_case *cc = &cases[n];
         conv_data z;
         make_case(cc, 11u + (uint32_t)n, &z);
+        kt_wino wq = {z.u, kt_wino_pieces(cc->k)};
+        by[kt_wino_by_columns(&z.c, &wq, cc->L, 2)]++;
         for (int acc = 0; acc < 2; acc++) {
             size_t ldy = (size_t)cc->L + (acc ? 5 : 0);
             float *y[3];
@@ -212,6 +215,9 @@ static void conv_cases(int isa)
         }
         free_case(&z);
     }
+    if (!by[0] || !by[1])
+        fail_msg("the cases split %d convs by rows and %d by columns on 2 threads: both ways must be tested", by[0],
+                 by[1]);
 done:
     for (int i = 0; i < 3; i++)
         kt_exec_free(ex[i]);

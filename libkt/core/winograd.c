@@ -157,12 +157,6 @@ static size_t v_len(const kt_conv1d *c, int ncols)
 
 static size_t m_len(int ncols) { return ((size_t)ncols + CHUNK - 1) / CHUNK * CHUNK; }
 
-size_t kt_wino_scratch(const kt_conv1d *c, int L)
-{
-    int d = c->dil, n = L < tile_len(d) ? L : tile_len(d), nb = (n + WM * d - 1) / (WM * d), ncols = nb * d;
-    return NA * (kt_arena_round((size_t)c->cin * v_len(c, ncols)) + kt_arena_round((size_t)c->cout * m_len(ncols)));
-}
-
 /* Phase rows of one input row for the tiles c0 .. c0 + CHUNK: ph[r][i] = row[pos(c0 + i) + d r]
  * (tile c starts at pos(c) = s0 + 4 d (c / d) + c % d; 0 from Ls on), i < CHUNK + d, so
  * that the tile's inputs are ph[e][i] for e < 4 and ph[e - 4][i + d] after. */
@@ -368,24 +362,16 @@ static void output_rows(const wino_job *jb, size_t r0, size_t r1)
 
 /* The 7 point products of the output row tiles m0 .. m1 (m_i[cout, ncols] = conv over tiles of
  * v_i with U_i: kp taps, dilation d), then those rows' output transform. */
-typedef struct {
-    const wino_job *jb;
-    const kt_wino *w;
-} point_job;
-
-static void points_rows(void *p, int tid, int n)
+static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
 {
-    const point_job *pj = p;
-    const wino_job *jb = pj->jb;
     const kt_conv1d *c = jb->c;
-    kt_conv1d inner = {NULL, NULL, c->cin, c->cout, pj->w->kp, 1, 0, c->dil};
-    size_t psz = kt_conv_pack_size(c->cout, c->cin, pj->w->kp);
-    int nmt = (c->cout + KT_PACK_MR - 1) / KT_PACK_MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n;
+    kt_conv1d inner = {NULL, NULL, c->cin, c->cout, w->kp, 1, 0, c->dil};
+    size_t psz = kt_conv_pack_size(c->cout, c->cin, w->kp);
     for (int i = 0; i < NA; i++) {
-        kt_packed pk = {KT_PACK_F32, pj->w->u + i * psz, NULL, 0};
+        kt_packed pk = {KT_PACK_F32, w->u + i * psz, NULL, 0};
         kt_conv1d_padded_tiles(jb->isa, &inner, &pk, jb->v + (size_t)i * c->cin * jb->Lv, jb->Lv,
-                               jb->ncols + c->dil * (pj->w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm,
-                               0, m0, m1);
+                               jb->ncols + c->dil * (w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0,
+                               m0, m1);
     }
     size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR
                                                                                          : (size_t)c->cout;
@@ -397,17 +383,123 @@ static void points_rows(void *p, int tid, int n)
         output_rows(jb, r0, r1);
 }
 
+/* ---- two ways to share a conv among threads ----------------------------------------
+ * By rows: each pass of up to BLOCK_COLS tiles transforms its input on every thread (input
+ * channels split), then each thread computes its output row tiles over all of the pass's
+ * tiles, so it reads the transformed input every thread wrote. By columns: each thread takes
+ * whole passes of up to COL_TILES tiles and does all three steps alone in its own scratch,
+ * so only U is read by every thread. Columns win when U is smaller than the transformed
+ * input of the whole conv (few channels, many columns); rows when U is the larger (many
+ * channels, few columns). Both compute every output element the same way. */
+
+#define COL_TILES 384 /* tiles per pass of the column split */
+
+typedef struct {
+    int blocks; /* 4d-output blocks (d tiles each) per pass */
+    int npass;
+} col_plan;
+
+static col_plan plan_columns(const kt_conv1d *c, int L, int n)
+{
+    int d = c->dil, blocks = (L + WM * d - 1) / (WM * d), bmax = COL_TILES / d > 0 ? COL_TILES / d : 1;
+    int npass = (blocks + bmax - 1) / bmax;
+    npass = (npass + n - 1) / n * n; /* whole rounds of n passes, as even as the blocks allow */
+    int bpp = (blocks + npass - 1) / npass;
+    return (col_plan){bpp, (blocks + bpp - 1) / bpp};
+}
+
+static size_t pass_scratch(const kt_conv1d *c, int ncols)
+{
+    return NA * (kt_arena_round((size_t)c->cin * v_len(c, ncols)) + kt_arena_round((size_t)c->cout * m_len(ncols)));
+}
+
+int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_threads)
+{
+    if (n_threads < 2 || L <= 0)
+        return 0;
+    double u = (double)NA * c->cout * c->cin * w->kp, v = (double)NA * c->cin * ((L + WM - 1) / WM);
+    return u <= v;
+}
+
+static size_t scratch_for(const kt_conv1d *c, int kp, int L, int n)
+{
+    kt_wino w = {NULL, kp};
+    if (kt_wino_by_columns(c, &w, L, n))
+        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil);
+    int d = c->dil, m = L < tile_len(d) ? L : tile_len(d), nb = (m + WM * d - 1) / (WM * d);
+    return pass_scratch(c, nb * d);
+}
+
+size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
+{
+    size_t s = 0; /* the most any thread count up to n_threads takes */
+    for (int n = 1; n <= n_threads || n == 1; n++) {
+        size_t t = scratch_for(c, kt_wino_pieces(c->k), L, n);
+        s = t > s ? t : s;
+    }
+    return s;
+}
+
+/* The pass of output columns s0 .. s0 + n (n <= the pass length) in scratch. */
+static wino_job pass_job(const kt_conv1d *c, const float *xp, size_t Ls, int s0, int n, float *y, size_t ldy,
+                         int acc, int isa, float *scratch)
+{
+    int d = c->dil, nb = (n + WM * d - 1) / (WM * d);
+    wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, acc, isa, scratch, NULL, y};
+    jb.Lv = v_len(c, jb.ncols);
+    jb.m = scratch + NA * kt_arena_round((size_t)c->cin * jb.Lv);
+    return jb;
+}
+
+typedef struct {
+    const kt_conv1d *c;
+    const kt_wino *w;
+    const float *xp;
+    size_t Ls, ldy, per; /* per: each thread's scratch */
+    int L, acc, isa, outs, npass; /* outs: output columns per pass */
+    float *y, *scratch;
+} col_job;
+
+static void columns_task(void *p, int tid, int n)
+{
+    const col_job *q = p;
+    int nmt = (q->c->cout + KT_PACK_MR - 1) / KT_PACK_MR, p0 = q->npass * tid / n, p1 = q->npass * (tid + 1) / n;
+    for (int s = p0; s < p1; s++) {
+        int s0 = s * q->outs, m = q->L - s0 < q->outs ? q->L - s0 : q->outs;
+        wino_job jb = pass_job(q->c, q->xp, q->Ls, s0, m, q->y, q->ldy, q->acc, q->isa, q->scratch + tid * q->per);
+        input_part(&jb, 0, (size_t)q->c->cin);
+        points_range(&jb, q->w, 0, nmt);
+    }
+}
+
+typedef struct {
+    const wino_job *jb;
+    const kt_wino *w;
+} point_job;
+
+static void points_task(void *p, int tid, int n)
+{
+    const point_job *pj = p;
+    int nmt = (pj->jb->c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
+    points_range(pj->jb, pj->w, nmt * tid / n, nmt * (tid + 1) / n);
+}
+
 void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, float *scratch)
 {
-    int d = c->dil, tl = tile_len(d);
-    for (int s0 = 0; s0 < L; s0 += tl) {
-        int n = L - s0 < tl ? L - s0 : tl, nb = (n + WM * d - 1) / (WM * d);
-        wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, accumulate, kt_exec_isa(ex), scratch, NULL, y};
-        jb.Lv = v_len(c, jb.ncols);
-        jb.m = scratch + NA * kt_arena_round((size_t)c->cin * jb.Lv);
+    int d = c->dil, n = kt_exec_threads(ex), isa = kt_exec_isa(ex);
+    if (kt_wino_by_columns(c, w, L, n)) {
+        col_plan pl = plan_columns(c, L, n);
+        col_job q = {c, w, xp, Ls, ldy, pass_scratch(c, pl.blocks * d), L, accumulate, isa, pl.blocks * WM * d,
+                     pl.npass, y, scratch};
+        kt_exec_run(ex, columns_task, &q);
+        return;
+    }
+    for (int s0 = 0; s0 < L; s0 += tile_len(d)) {
+        int m = L - s0 < tile_len(d) ? L - s0 : tile_len(d);
+        wino_job jb = pass_job(c, xp, Ls, s0, m, y, ldy, accumulate, isa, scratch);
         point_job pj = {&jb, w};
         kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
-        kt_exec_run(ex, points_rows, &pj);
+        kt_exec_run(ex, points_task, &pj);
     }
 }

@@ -92,27 +92,28 @@ static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t 
 
 static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
 
-/* Floats of Winograd scratch for the resblock's convs on blocks of n columns (0: all direct). */
-static size_t wino_need(const kt_gen_resblk *b, int n)
+/* Floats of Winograd scratch for the resblock's convs on blocks of n columns, on an exec of
+ * nt threads at most (0: all direct). */
+static size_t wino_need(const kt_gen_resblk *b, int n, int nt)
 {
     size_t s = 0;
     for (int j = 0; j < b->n; j++) {
         if (b->wq1[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs1[j], n));
+            s = max_sz(s, kt_wino_scratch(&b->convs1[j], n, nt));
         if (b->wq2[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs2[j], n));
+            s = max_sz(s, kt_wino_scratch(&b->convs2[j], n, nt));
     }
     return s ? kt_arena_round(s) : 0;
 }
 
-static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L)
+static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L, int nt)
 {
     size_t s = 0;
     int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf + wino_need(b, n);
+    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf + wino_need(b, n, nt);
 }
 
 /* Padded conv input of one block, its bf16 pairs (NULL unless the weights are bf16) and the
@@ -137,7 +138,7 @@ static void res_conv(kt_exec *ex, const kt_conv1d *c, const kt_packed *pk, const
  * padded length; 0 when the arena is too small. */
 static int blk_take(const kt_gen_resblk *b, kt_arena *a, int n, size_t lsmax, gen_blk *k)
 {
-    size_t wn = wino_need(b, n);
+    size_t wn = wino_need(b, n, kt_exec_capacity(a->ex));
     *k = (gen_blk){kt_arena_take(a, (size_t)b->ch * lsmax), NULL, NULL, lsmax};
     if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k->xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
         return 0;
@@ -205,7 +206,7 @@ static size_t lm_halo(const kt_gen_resblk *b)
     return (size_t)p;
 }
 
-static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L)
+static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L, int nt)
 {
     size_t n = (size_t)lm_len(L), ch = (size_t)b->ch, s = 0;
     for (int j = 0; j < b->n; j++)
@@ -213,7 +214,7 @@ static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L)
                              kt_conv_pad_len(&b->convs2[j], (int)n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round((ch + 1) / 2 * s) : 0;
     return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * (n + 2 * lm_halo(b))) +
-           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch) + wino_need(b, (int)(n + 2 * lm_halo(b)));
+           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch) + wino_need(b, (int)(n + 2 * lm_halo(b)), nt);
 }
 
 typedef struct {
@@ -416,15 +417,16 @@ size_t kt_generator_need(const kt_model *m, int F)
 {
     const kt_generator_w *g = &m->gen;
     int L = 2 * F, C = m->uic, M = kt_kokoro_stft_frames(m, F), nk = m->cfg.istftnet.n_resblock_kernels;
+    int nt = kt_exec_capacity(m->ex);
     size_t big = (size_t)C * L, scr = 0;
     for (int i = 0; i < m->n_ups; i++) {
         int lo = stage_out_len(m, i, L), ls = kt_conv1d_out_len(&g->noise_convs[i], M), c = C >> (i + 1);
         big = max_sz(big, (size_t)c * (size_t)(lo > ls ? lo : ls));
         scr = max_sz(scr, max_sz(kt_conv_need(&g->noise_convs[i], &g->pk_noise[i], M), ups_need(m, i, L)));
-        scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls));
+        scr = max_sz(scr, gen_resblk_scratch(&g->noise_res[i], ls, nt));
         for (int j = 0; j < nk; j++)
-            scr = max_sz(scr, max_sz(gen_resblk_scratch(&g->res[i * nk + j], lo),
-                                     gen_resblk_lm_scratch(&g->res[i * nk + j], lo)));
+            scr = max_sz(scr, max_sz(gen_resblk_scratch(&g->res[i * nk + j], lo, nt),
+                                     gen_resblk_lm_scratch(&g->res[i * nk + j], lo, nt)));
         L = lo;
     }
     scr = max_sz(scr, post_need(m, L));

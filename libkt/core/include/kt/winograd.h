@@ -55,13 +55,19 @@ void kt_wino_input(const float *d, float *v);
 void kt_wino_output(const float *m, float *y);
 void kt_wino_kernel(const float *g, float *u);
 
-/* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns. */
-size_t kt_wino_scratch(const kt_conv1d *c, int L);
+/* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns, on an
+ * exec of at most n_threads threads. */
+size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads);
+/* 1 when kt_wino_conv_padded_ld on n_threads threads gives each thread whole passes of output
+ * columns (when the transformed weight is smaller than the conv's transformed input), 0 when
+ * the threads split each pass's output rows. The bytes are the same either way. */
+int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_threads);
 
 /* kt_conv1d_padded_ld (kt/kernels.h) with the transformed weight w of c: y[o, t] (+)=
  * c->b[o] + sum over ci, j < k of c->w[o, ci, j] xp[ci, t + j c->dil], t < L, on the padded
  * input xp[cin, Ls] (zeros past its data up to Ls; positions from Ls on are read as zeros),
- * y with row stride ldy; c->dil <= KT_WINO_DMAX. scratch: kt_wino_scratch floats. */
+ * y with row stride ldy; c->dil <= KT_WINO_DMAX. scratch: kt_wino_scratch floats for at least
+ * kt_exec_threads(ex) threads. */
 void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, float *scratch);
 
