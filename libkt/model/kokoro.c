@@ -967,6 +967,7 @@ void kt_model_free(kt_model *m)
 {
     if (!m)
         return;
+    free(m->work);
     owned_free(&m->keep);
     owned_free(&m->early);
     owned_free(&m->pre);
@@ -1122,6 +1123,33 @@ static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pr
     return st;
 }
 
+/* The frame side's work buffer of n floats. One of up to WORK_KEEP floats stays with m for the
+ * next call (a fresh mapping has all its pages zeroed by the kernel on every call: ~30 MB, 3-4%
+ * of a 1 s chunk's time); larger ones (long chunks) are freed by work_give. Each
+ * kt_synth_state's view of the model keeps its own. */
+#define WORK_KEEP ((size_t)16 << 20) /* 64 MB */
+
+static float *work_take(kt_model *m, size_t n)
+{
+    if (m->work && m->work_cap >= n)
+        return m->work;
+    free(m->work);
+    m->work = NULL;
+    m->work_cap = 0;
+    float *b = big_alloc(n);
+    if (b && n <= WORK_KEEP) {
+        m->work = b;
+        m->work_cap = n;
+    }
+    return b;
+}
+
+static void work_give(kt_model *m, float *b)
+{
+    if (b != m->work)
+        free(b);
+}
+
 /* Frame side: en, asr -> audio. */
 static kt_status frame_side(kt_model *m, const float *d, const float *t_en, const int *pred, int T, int F,
                             const float *style, uint32_t seed, float *audio, kt_error *err)
@@ -1131,7 +1159,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
                    kt_arena_round((size_t)m->hid * F) + kt_arena_round((size_t)m->uic * 2 * F) +
                    kt_arena_round((size_t)spf * F) + kt_arena_round((size_t)(m->n_fft + 2) * M);
     size_t cap = fixed + max3(kt_f0n_need(m, F), kt_decoder_need(m, F), kt_generator_need(m, F));
-    float *buf = big_alloc(cap);
+    float *buf = work_take(m, cap);
     kt_arena a;
     kt_status st;
     if (!buf)
@@ -1143,7 +1171,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
     float *x = kt_arena_take(&a, (size_t)m->uic * 2 * F), *src = kt_arena_take(&a, (size_t)spf * F);
     float *har = kt_arena_take(&a, (size_t)(m->n_fft + 2) * M);
     if (!en || !f0 || !nn || !asr || !x || !src || !har) {
-        free(buf);
+        work_give(m, buf);
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (frames)");
     }
     for (int t = 0, f = 0; t < T; t++) /* alignment as a gather: frame f belongs to token t */
@@ -1169,7 +1197,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
         }
         st = kt_generator_run(m, x, F, style, har, lm, audio, &a, err);
     }
-    free(buf);
+    work_give(m, buf);
     return st;
 }
 
@@ -1249,6 +1277,8 @@ kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_erro
     if (!s)
         return kt_error_set(err, KT_ENOMEM, "out of memory");
     s->view = *m;
+    s->view.work = NULL; /* its own work buffer */
+    s->view.work_cap = 0;
     kt_status st = kt_exec_create_isa(m->n_threads, kt_exec_isa(m->ex), &s->view.ex, err);
     if (st) {
         free(s);
@@ -1263,6 +1293,7 @@ void kt_synth_state_free(kt_synth_state *s)
     if (!s)
         return;
     kt_exec_free(s->view.ex);
+    free(s->view.work);
     free(s);
 }
 

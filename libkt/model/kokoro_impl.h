@@ -136,6 +136,8 @@ struct kt_model {
     int pre_bound, early_bound; /* 0: released; kt_model_synthesize binds them again first */
     int release_weights; /* kt_model_params.release_weights: 0 leaves every weight bound */
     int blas_serial;     /* kt_model_params.blas_serial */
+    float *work;         /* the frame side's work buffer, kept between calls (see work_take) */
+    size_t work_cap;     /* its floats */
     /* derived dimensions */
     int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
     kt_albert_w bert;

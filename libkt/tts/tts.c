@@ -32,6 +32,8 @@ struct kt_tts {
     int threads;        /* the model's threads */
     int threads_held;   /* share_threads: threads the running chunks hold (under lock) */
     double load_seconds; /* kt_tts_open's time */
+    kt_synth_state **idle; /* states of finished calls, for the next ones (under lock) */
+    int n_idle, cap_idle;
     pthread_mutex_t lock;
 };
 
@@ -150,6 +152,9 @@ void kt_tts_close(kt_tts *t)
     if (!t)
         return;
     pthread_mutex_destroy(&t->lock);
+    for (int i = 0; i < t->n_idle; i++)
+        kt_synth_state_free(t->idle[i]);
+    free(t->idle);
     kt_model_free(t->model);
     free(t->voices_dir);
     free(t->model_path);
@@ -984,6 +989,36 @@ static kt_status synth_all(runner *r, const voice_set *vs, const tts_plan *pl, c
     return st;
 }
 
+/* A synthesis state of its own for a call: one a finished call left (its threads started and
+ * its work buffer mapped already), else a new one. */
+static kt_status state_take(kt_tts *t, kt_synth_state **out, kt_error *err)
+{
+    pthread_mutex_lock(&t->lock);
+    *out = t->n_idle ? t->idle[--t->n_idle] : NULL;
+    pthread_mutex_unlock(&t->lock);
+    return *out ? KT_OK : kt_synth_state_create(t->model, out, err);
+}
+
+/* Keeps s for the next call (there are never more idle states than calls at one time). */
+static void state_give(kt_tts *t, kt_synth_state *s)
+{
+    pthread_mutex_lock(&t->lock);
+    if (t->n_idle == t->cap_idle) {
+        int cap = t->cap_idle ? 2 * t->cap_idle : 4;
+        kt_synth_state **g = realloc(t->idle, sizeof *g * (size_t)cap);
+        if (g) {
+            t->idle = g;
+            t->cap_idle = cap;
+        }
+    }
+    if (t->n_idle < t->cap_idle) {
+        t->idle[t->n_idle++] = s;
+        s = NULL;
+    }
+    pthread_mutex_unlock(&t->lock);
+    kt_synth_state_free(s);
+}
+
 static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl, const kt_tts_synth_params *p,
                               kt_tts_stats *stats, kt_error *err)
 {
@@ -995,10 +1030,10 @@ static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl
         pthread_mutex_unlock(&t->lock);
         return st;
     }
-    if ((st = kt_synth_state_create(t->model, &r.state, err)))
+    if ((st = state_take(t, &r.state, err)))
         return st;
     st = synth_all(&r, vs, pl, p, stats, err);
-    kt_synth_state_free(r.state);
+    state_give(t, r.state);
     return st;
 }
 
