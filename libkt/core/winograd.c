@@ -383,16 +383,21 @@ static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
         output_rows(jb, r0, r1);
 }
 
-/* ---- two ways to share a conv among threads ----------------------------------------
- * By rows: each pass of up to BLOCK_COLS tiles transforms its input on every thread (input
- * channels split), then each thread computes its output row tiles over all of the pass's
- * tiles, so it reads the transformed input every thread wrote. By columns: each thread takes
- * whole passes of up to COL_TILES tiles and does all three steps alone in its own scratch,
- * so only U is read by every thread. Columns win when U is smaller than the transformed
- * input of the whole conv (few channels, many columns); rows when U is the larger (many
- * channels, few columns). Both compute every output element the same way. */
+/* ---- three ways to share a conv among threads ----------------------------------------
+ * By columns: each thread takes whole passes of up to COL_TILES tiles and transforms,
+ * multiplies and transforms back alone, in its own scratch, so only U is read by every
+ * thread. Chosen when U is smaller than the transformed input of the whole conv (few
+ * channels, many columns).
+ * By rows otherwise (many channels, few columns): each pass of up to BLOCK_COLS tiles is
+ * split by output row tiles, and every thread's rows read the whole transformed input V.
+ * On up to ROWS_OWN_V threads each thread transforms the whole pass input itself into a V
+ * of its own: the transform is a few percent of the products, and a V one core wrote and
+ * another read costs more in cache traffic than doing it twice. With more threads the
+ * transform is split by input channel and V shared.
+ * All three compute every output element the same way. */
 
 #define COL_TILES 384 /* tiles per pass of the column split */
+#define ROWS_OWN_V 2  /* most threads that each transform the whole input of a pass */
 
 typedef struct {
     int blocks; /* 4d-output blocks (d tiles each) per pass */
@@ -408,10 +413,13 @@ static col_plan plan_columns(const kt_conv1d *c, int L, int n)
     return (col_plan){bpp, (blocks + bpp - 1) / bpp};
 }
 
-static size_t pass_scratch(const kt_conv1d *c, int ncols)
-{
-    return NA * (kt_arena_round((size_t)c->cin * v_len(c, ncols)) + kt_arena_round((size_t)c->cout * m_len(ncols)));
-}
+/* Scratch of one pass of ncols tiles with nv transformed inputs: the 7 product planes M
+ * first, then each V. */
+static size_t m_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cout * m_len(ncols)); }
+
+static size_t v_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cin * v_len(c, ncols)); }
+
+static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv) { return m_planes(c, ncols) + (size_t)nv * v_planes(c, ncols); }
 
 int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_threads)
 {
@@ -425,9 +433,9 @@ static size_t scratch_for(const kt_conv1d *c, int kp, int L, int n)
 {
     kt_wino w = {NULL, kp};
     if (kt_wino_by_columns(c, &w, L, n))
-        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil);
+        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil, 1);
     int d = c->dil, m = L < tile_len(d) ? L : tile_len(d), nb = (m + WM * d - 1) / (WM * d);
-    return pass_scratch(c, nb * d);
+    return pass_scratch(c, nb * d, n <= ROWS_OWN_V ? n : 1);
 }
 
 size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
@@ -440,14 +448,15 @@ size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
     return s;
 }
 
-/* The pass of output columns s0 .. s0 + n (n <= the pass length) in scratch. */
+/* The pass of output columns s0 .. s0 + n (n <= the pass length) in scratch (M, then the
+ * first V). */
 static wino_job pass_job(const kt_conv1d *c, const float *xp, size_t Ls, int s0, int n, float *y, size_t ldy,
                          int acc, int isa, float *scratch)
 {
     int d = c->dil, nb = (n + WM * d - 1) / (WM * d);
-    wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, acc, isa, scratch, NULL, y};
+    wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, acc, isa, NULL, scratch, y};
     jb.Lv = v_len(c, jb.ncols);
-    jb.m = scratch + NA * kt_arena_round((size_t)c->cin * jb.Lv);
+    jb.v = scratch + m_planes(c, jb.ncols);
     return jb;
 }
 
@@ -475,13 +484,19 @@ static void columns_task(void *p, int tid, int n)
 typedef struct {
     const wino_job *jb;
     const kt_wino *w;
-} point_job;
+    int own_v; /* each thread transforms the whole input into its own V (the one after the previous) */
+} rows_job;
 
-static void points_task(void *p, int tid, int n)
+static void rows_task(void *p, int tid, int n)
 {
-    const point_job *pj = p;
-    int nmt = (pj->jb->c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
-    points_range(pj->jb, pj->w, nmt * tid / n, nmt * (tid + 1) / n);
+    const rows_job *r = p;
+    wino_job jb = *r->jb;
+    int nmt = (jb.c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
+    if (r->own_v) {
+        jb.v += (size_t)tid * v_planes(jb.c, jb.ncols);
+        input_part(&jb, 0, (size_t)jb.c->cin);
+    }
+    points_range(&jb, r->w, nmt * tid / n, nmt * (tid + 1) / n);
 }
 
 void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, const float *xp, size_t Ls, int L,
@@ -490,7 +505,7 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
     int d = c->dil, n = kt_exec_threads(ex), isa = kt_exec_isa(ex);
     if (kt_wino_by_columns(c, w, L, n)) {
         col_plan pl = plan_columns(c, L, n);
-        col_job q = {c, w, xp, Ls, ldy, pass_scratch(c, pl.blocks * d), L, accumulate, isa, pl.blocks * WM * d,
+        col_job q = {c, w, xp, Ls, ldy, pass_scratch(c, pl.blocks * d, 1), L, accumulate, isa, pl.blocks * WM * d,
                      pl.npass, y, scratch};
         kt_exec_run(ex, columns_task, &q);
         return;
@@ -498,8 +513,9 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
     for (int s0 = 0; s0 < L; s0 += tile_len(d)) {
         int m = L - s0 < tile_len(d) ? L - s0 : tile_len(d);
         wino_job jb = pass_job(c, xp, Ls, s0, m, y, ldy, accumulate, isa, scratch);
-        point_job pj = {&jb, w};
-        kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
-        kt_exec_run(ex, points_task, &pj);
+        rows_job rj = {&jb, w, n <= ROWS_OWN_V};
+        if (!rj.own_v)
+            kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
+        kt_exec_run(ex, rows_task, &rj);
     }
 }
