@@ -419,7 +419,10 @@ static size_t m_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_rou
 
 static size_t v_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cin * v_len(c, ncols)); }
 
-static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv) { return m_planes(c, ncols) + (size_t)nv * v_planes(c, ncols); }
+static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv)
+{
+    return m_planes(c, ncols) + (size_t)nv * v_planes(c, ncols);
+}
 
 int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_threads)
 {
