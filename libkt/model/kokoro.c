@@ -1124,8 +1124,8 @@ static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pr
 }
 
 /* The frame side's work buffer of n floats. One of up to WORK_KEEP floats stays with m for the
- * next call (a fresh mapping has all its pages zeroed by the kernel on every call: ~30 MB, 3-4%
- * of a 1 s chunk's time); larger ones (long chunks) are freed by work_give. Each
+ * next call (a fresh mapping has all its pages zeroed by the kernel on every call: ~32 MB, 3-4%
+ * of a 1.7 s chunk's time); larger ones (long chunks) are freed by work_give. Each
  * kt_synth_state's view of the model keeps its own. */
 #define WORK_KEEP ((size_t)16 << 20) /* 64 MB */
 
