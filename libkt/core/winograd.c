@@ -432,13 +432,16 @@ int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_thread
     return u <= v;
 }
 
+/* Tiles of a pass of n output columns at dilation d: whole 4d-output blocks of d tiles. */
+static int pass_tiles(int d, int n) { return (n + WM * d - 1) / (WM * d) * d; }
+
 static size_t scratch_for(const kt_conv1d *c, int kp, int L, int n)
 {
     kt_wino w = {NULL, kp};
     if (kt_wino_by_columns(c, &w, L, n))
         return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil, 1);
-    int d = c->dil, m = L < tile_len(d) ? L : tile_len(d), nb = (m + WM * d - 1) / (WM * d);
-    return pass_scratch(c, nb * d, n <= ROWS_OWN_V ? n : 1);
+    int d = c->dil;
+    return pass_scratch(c, pass_tiles(d, L < tile_len(d) ? L : tile_len(d)), n <= ROWS_OWN_V ? n : 1);
 }
 
 size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
@@ -456,8 +459,8 @@ size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
 static wino_job pass_job(const kt_conv1d *c, const float *xp, size_t Ls, int s0, int n, float *y, size_t ldy,
                          int acc, int isa, float *scratch)
 {
-    int d = c->dil, nb = (n + WM * d - 1) / (WM * d);
-    wino_job jb = {c, xp, Ls, 0, m_len(nb * d), ldy, s0, n, nb * d, acc, isa, NULL, scratch, y};
+    int ncols = pass_tiles(c->dil, n);
+    wino_job jb = {c, xp, Ls, 0, m_len(ncols), ldy, s0, n, ncols, acc, isa, NULL, scratch, y};
     jb.Lv = v_len(c, jb.ncols);
     jb.v = scratch + m_planes(c, jb.ncols);
     return jb;
