@@ -61,7 +61,7 @@ static int make_case(const shape *s, conv_case *cc)
     cc->xp = calloc((size_t)C * cc->Ls, sizeof(float));
     cc->y = malloc(sizeof(float) * (size_t)C * s->cols);
     cc->u = k >= 4 ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
-    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, s->cols, kt_usable_cpus())) : NULL;
+    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 0, s->cols, kt_usable_cpus())) : NULL;
     if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (k >= 4 && (!cc->u || !cc->ws)))
         return -1;
     for (size_t i = 0; i < nw; i++)
@@ -70,10 +70,10 @@ static int make_case(const shape *s, conv_case *cc)
         cc->xp[i] = cosf(0.01f * (float)i);
     kt_conv_pack(cc->w, C, C, k, cc->wp);
     cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0};
-    cc->wq = (kt_wino){NULL, 0};
+    cc->wq = (kt_wino){NULL, 0, 0};
     if (cc->u) {
         kt_wino_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->u);
-        cc->wq = (kt_wino){cc->u, kt_wino_pieces(k)};
+        cc->wq = (kt_wino){cc->u, kt_wino_pieces(k), 0};
     }
     return 0;
 }

@@ -20,7 +20,7 @@ count (1 and 2), runs
 Each is the best (minimum) of N runs, N per input from --runs. CPU s is the CPU time of the
 synthesis (kt-synth) or of the forward passes (reference): on a machine shared with other programs
 it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
-also runs that (unless --bf16 off) and compares its audio with the f32 run's (bench/audio_cmp.py:
+also runs that and --bf16-winograd (unless --bf16 off) and compares their audio with the f32 run's (bench/audio_cmp.py:
 waveform SNR, max abs difference, and SNR of the STFT magnitudes); likewise kt-synth on
 `kt-convert --dtype q8` of the model (unless --q8 off). kt-synth f32 runs its default
 convolutions (the generator's kernel-7 and -11 resblock convs by Winograd F(4,4)) and, unless
@@ -77,13 +77,13 @@ def kt_chunks(a, text):
 
 def kt_run(a, text, threads, bf16=False, first_chunk=0, model=None, env=None):
     """One streaming kt-synth run -> dict of measurements and the PCM bytes (None on failure);
-    env: variables added to the environment."""
+    bf16: False, True (--bf16) or "winograd" (--bf16-winograd); env: variables added to the environment."""
     with tempfile.TemporaryDirectory() as tmp:
         dur_path = os.path.join(tmp, "durations.json")
         cmd = [os.path.join(a.build, "kt-synth"), "-m", model or a.model, "-c", a.config, "-v", a.voice,
                "--phonemes", "--threads", str(threads), "-o", "-", "--durations", dur_path, "--json", text]
         if bf16:
-            cmd.insert(-1, "--bf16")
+            cmd.insert(-1, "--bf16-winograd" if bf16 == "winograd" else "--bf16")
         if first_chunk:
             cmd[-1:-1] = ["--first-chunk", str(first_chunk)]
         t0 = time.monotonic()
@@ -290,6 +290,7 @@ def bench(a, cfg, runs, threads, bf16, q8):
                 res[("kt", t)] = best_of([kt_run(a, text, t) for _ in range(n)])
             if bf16:
                 res[("kt-bf16", t)] = best_of([kt_run(a, text, t, bf16=True) for _ in range(n)])
+                res[("kt-bf16w", t)] = best_of([kt_run(a, text, t, bf16="winograd") for _ in range(n)])
             if q8:
                 res[("kt-q8", t)] = best_of([kt_run(a, text, t, model=q8) for _ in range(n)])
             res[("torch", t)] = torch_runs(a, chunks, t, n)
@@ -303,7 +304,7 @@ def bench(a, cfg, runs, threads, bf16, q8):
         gflop = 2 * macs / 1e9
         for t in threads:
             engines = ("kt",) + (("kt-direct",) if ("kt-direct", t) in res else ())
-            engines += (("kt-bf16",) if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
+            engines += (("kt-bf16", "kt-bf16w") if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
             engines += tuple(e for e in ("kt-first", "kt-bf16-first") if (e, t) in res)
             for eng in engines:
                 r = res[(eng, t)]
@@ -321,7 +322,7 @@ def bench(a, cfg, runs, threads, bf16, q8):
                        "first_audio_proc_s": r.get("first_proc"), "gflop": g,
                        "speedup_vs_torch": (ref["wall"] / r["wall"]) if (eng != "torch" and ref) else None,
                        "cpu_speedup_vs_torch": (ref["cpu"] / r["cpu"]) if (eng != "torch" and ref) else None}
-                if eng in ("kt-bf16", "kt-q8", "kt-direct") and vs_f32(res, t, r):
+                if eng in ("kt-bf16", "kt-bf16w", "kt-q8", "kt-direct") and vs_f32(res, t, r):
                     row["vs_f32"], row["len_vs_f32"] = vs_f32(res, t, r)
                 peak = a.peak_gflops if t > 1 else (a.peak1_gflops or a.peak_gflops)
                 row["floor_s"] = g / peak if peak else None
@@ -347,7 +348,8 @@ def print_table(rows):
         if "wall_s" not in r:
             print(f"{r['input']} | {r['engine']} | {r['threads']} | failed")
             continue
-        eng = {"kt": "kt-synth f32", "kt-direct": "kt-synth f32 direct", "kt-bf16": "kt-synth bf16", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
+        eng = {"kt": "kt-synth f32", "kt-direct": "kt-synth f32 direct", "kt-bf16": "kt-synth bf16",
+               "kt-bf16w": "kt-synth bf16 Winograd", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
                "kt-bf16-first": "kt-synth bf16 --first-chunk"}.get(r["engine"], "torch ref")
         first = fmt(r["first_audio_s"], "{:.3f}")
         if r.get("first_chunk_audio_s") is not None:

@@ -43,6 +43,9 @@ static const kt_quant_scheme SCHEME[N_DT] = {KT_QUANT_F32, KT_QUANT_F32, KT_QUAN
 static const double MIN_SNR_DEC[N_DT] = {200, 100, 57, 40, 30, 8};
 /* bf16 compute, measured on the tiny model 43.7 / 37.5 dB (full size: see docs/model.md), minus ~5 dB */
 static const double MIN_SNR_BF16_DEC = 38, MIN_SNR_BF16_GEN = 32;
+/* bf16 compute with the generator's Winograd convolutions in bfloat16 too: measured 43.7 / 26.8 dB
+ * on the tiny model, 42.4 / 27.2 dB at full size. */
+static const double MIN_SNR_BF16W_GEN = 22;
 static const double MIN_SNR_GEN[N_DT] = {200, 100, 52, 34, 25, 4};
 /* q8 with AVX-512 VNNI (activations quantized to 8 bits too), measured on the tiny model
  * 29.4 / 24.1 dB, minus ~4.5 dB; the bounds above are those of the float32 fallback. */
@@ -281,8 +284,10 @@ static void test_dtype_errors(void **state)
 /* The model in path loaded with p against the float32 model: decoder and generator stage SNR
  * at least min_dec and min_gen (printed after label; exact_note too when the decoder matches to
  * 200 dB or more, may be NULL), and a finite synthesis. */
-static void check_against_f32(suite *s, const char *path, const kt_model_params *p, const char *label,
-                              double min_dec, double min_gen, const char *exact_note)
+/* Checks the model at path loaded with p against the float32 one on fixed decoder inputs;
+ * returns the generator SNR. */
+static double check_against_f32(suite *s, const char *path, const kt_model_params *p, const char *label,
+                                double min_dec, double min_gen, const char *exact_note)
 {
     const int F = 40;
     kt_model *ref = load(s, s->path[0]), *m = NULL;
@@ -299,6 +304,7 @@ static void check_against_f32(suite *s, const char *path, const kt_model_params 
     stage_out_free(&o1);
     kt_model_free(ref);
     kt_model_free(m);
+    return sg;
 }
 
 /* q8 on the float32 fallback (ISA capped at AVX2: decoded weights, float32 FMAs), whatever
@@ -325,6 +331,25 @@ static void test_bf16_compute(void **state)
     p.bf16 = 1;
     check_against_f32(s, s->path[0], &p, "bf16 compute", MIN_SNR_BF16_DEC, MIN_SNR_BF16_GEN,
                       " (CPU without AVX512_BF16: float32 was used)");
+}
+
+/* bf16 compute with the generator's kernel-7/11 convolutions by Winograd in bfloat16
+ * (KT_WINOGRAD_BF16) against float32 compute: its own bound, and below the generator SNR of bf16
+ * compute with direct convolutions (the Winograd path ran) where the CPU has AVX512_BF16. */
+static void test_bf16_winograd(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        skip();
+    kt_model_params p = kt_model_default_params();
+    p.bf16 = 1;
+    double direct = check_against_f32(s, s->path[0], &p, "bf16 compute, direct", MIN_SNR_BF16_DEC,
+                                      MIN_SNR_BF16_GEN, " (CPU without AVX512_BF16: float32 was used)");
+    p.winograd = KT_WINOGRAD_BF16;
+    double wino = check_against_f32(s, s->path[0], &p, "bf16 compute, Winograd", MIN_SNR_BF16_DEC,
+                                    MIN_SNR_BF16W_GEN, " (CPU without AVX512_BF16: float32 was used)");
+    if (direct < 200 && !getenv("KT_WINOGRAD") && wino > direct - 3.0)
+        fail_msg("bf16 Winograd generator SNR %.1f dB, direct %.1f: the Winograd path did not run", wino, direct);
 }
 
 /* ---- durations of the full-size checkpoint under q8 ------------------------------------ */
@@ -420,6 +445,7 @@ int main(void)
         cmocka_unit_test(test_f32_same_bytes),
         cmocka_unit_test(test_dtype_errors),
         cmocka_unit_test(test_bf16_compute),
+        cmocka_unit_test(test_bf16_winograd),
         cmocka_unit_test(test_q8_fallback),
         cmocka_unit_test(test_q8_durations_full),
     };

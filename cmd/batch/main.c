@@ -7,6 +7,7 @@
 
 #include "batch.h"
 #include "kt/kernels.h"
+#include "kt/kt.h"
 #include "batch_main.h"
 
 static const char usage[] =
@@ -34,7 +35,7 @@ static const char usage[] =
     "  --lang LANG      language of the lines that name none (default: from the voice)\n"
     "  --threads N      threads of each line's synthesis (default: with a job per CPU, the CPUs the\n"
     "                   other jobs leave free when a chunk starts, at least 1; else CPUs / jobs, 1 to 8)\n"
-    "  -m, -c, --voices, --bf16: as for one utterance\n"
+    "  -m, -c, --voices, --bf16, --bf16-winograd: as for one utterance\n"
     "  --json           print a JSON summary on stdout (lines, ok, failed, utterances_per_second, ...)\n"
     "\n"
     "exit status: 0 every line done; 1 a line failed or the jobs were refused (duplicate or unsafe id);\n"
@@ -124,6 +125,7 @@ static int parse_args(int argc, char **argv, batch_opts *o)
         if (!strcmp(a, "--merge")) o->merge = 1;
         else if (!strcmp(a, "--resume")) o->resume = 1;
         else if (!strcmp(a, "--bf16")) o->bf16 = 1;
+        else if (!strcmp(a, "--bf16-winograd")) o->bf16 = KT_BF16_WINOGRAD;
         else if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--batch") && i + 1 >= argc) return fail_usage("option needs a value", a);
         else if (i + 1 < argc) {

@@ -741,7 +741,8 @@ static void conv_task(void *p, int tid, int n)
 void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, int mt0, int mt1)
 {
-    conv_job jb = {c, wp, xp, NULL, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy};
+    float *pairs = wp->dtype == KT_PACK_BF16X2 ? (float *)(uintptr_t)xp : NULL; /* only read */
+    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy};
     if (jb.lo > 0 && mt1 > mt0)
         conv_rows(&jb, mt0, mt1);
 }
@@ -822,19 +823,52 @@ void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const fl
     kt_exec_run(ex, linear_t_task, &j);
 }
 
+#if KT_X86 && defined(__GNUC__)
+/* bf16_bits of 16 floats at once (the same integer rounding). */
+__attribute__((target("avx512f"))) static __m512i bf16_bits16(const float *x)
+{
+    __m512i u = _mm512_castps_si512(_mm512_loadu_ps(x));
+    __m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+    return _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), odd), 16);
+}
+
+/* o[t] = the pair of x0[t], x1[t] (x1 NULL: zeros) for whole vectors of t < n; returns where they end. */
+__attribute__((target("avx512f"))) static size_t pairs_row_avx512(const float *x0, const float *x1, size_t n,
+                                                                     uint32_t *o)
+{
+    size_t t = 0;
+    for (; t + 16 <= n; t += 16) {
+        __m512i hi = x1 ? _mm512_slli_epi32(bf16_bits16(x1 + t), 16) : _mm512_setzero_si512();
+        _mm512_storeu_si512((void *)(o + t), _mm512_or_si512(bf16_bits16(x0 + t), hi));
+    }
+    return t;
+}
+#endif
+
+void kt_bf16_pairs(int isa, const float *x, size_t ldx, int rows, int cp0, int cp1, size_t n, uint32_t *out,
+                   size_t ldo)
+{
+    for (int cp = cp0; cp < cp1; cp++) {
+        const float *x0 = x + (size_t)2 * cp * ldx, *x1 = 2 * cp + 1 < rows ? x0 + ldx : NULL;
+        uint32_t *o = out + (size_t)cp * ldo;
+        size_t t = 0;
+#if KT_X86 && defined(__GNUC__)
+        if (isa == KT_ISA_AVX512)
+            t = pairs_row_avx512(x0, x1, n, o);
+#else
+        (void)isa;
+#endif
+        for (; t < n; t++)
+            o[t] = bf16_bits(x0[t]) | (x1 ? bf16_bits(x1[t]) << 16 : 0u);
+    }
+}
+
 /* xpb[cp, t] = bf16 pair (xp[2cp, t], xp[2cp + 1, t]) for the rows of this thread. */
 static void pairs_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
     int ncp = (jb->c->cin + 1) / 2, c0 = (int)((long)ncp * tid / n), c1 = (int)((long)ncp * (tid + 1) / n);
-    uint32_t *out = (uint32_t *)(void *)jb->xpb;
-    for (int cp = c0; cp < c1; cp++) {
-        const float *x0 = jb->xp + (size_t)2 * cp * jb->Ls, *x1 = x0 + jb->Ls;
-        int odd = 2 * cp + 1 >= jb->c->cin;
-        uint32_t *o = out + (size_t)cp * jb->Ls;
-        for (size_t t = 0; t < jb->Ls; t++)
-            o[t] = bf16_bits(x0[t]) | (odd ? 0u : bf16_bits(x1[t]) << 16);
-    }
+    kt_bf16_pairs(jb->isa, jb->xp, jb->Ls, jb->c->cin, c0, c1, jb->Ls, (uint32_t *)(void *)jb->xpb, jb->Ls);
 }
 
 /* ---- q8 with integer dot products (AVX-512 VNNI vpdpbusd) --------------------------------

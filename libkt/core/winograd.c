@@ -2,6 +2,8 @@
  * (see kt/winograd.h). */
 #include "kt/winograd.h"
 
+#include "kt/tensor.h"
+
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -29,6 +31,29 @@ static const double POINT[NA - 1] = {0.0, 1.0, -1.0, 0.5, -0.5, 2.0}; /* the las
 int kt_wino_pieces(int k) { return (k + WR - 1) / WR; }
 
 size_t kt_wino_pack_size(int cout, int cin, int k) { return NA * kt_conv_pack_size(cout, cin, kt_wino_pieces(k)); }
+
+size_t kt_wino_pack_bf16_size(int cout, int cin, int k)
+{
+    return NA * kt_conv_pack_bf16x2_size(cout, cin, kt_wino_pieces(k));
+}
+
+void kt_wino_pack_bf16(const float *u, int cout, int cin, int k, uint32_t *ub)
+{
+    int kp = kt_wino_pieces(k), mr = KT_PACK_MR;
+    size_t psz = kt_conv_pack_size(cout, cin, kp), bsz = kt_conv_pack_bf16x2_size(cout, cin, kp);
+    size_t tiles = psz / ((size_t)mr * cin * kp), ncp = ((size_t)cin + 1) / 2, K = (size_t)cin * kp;
+    for (int i = 0; i < NA; i++)
+        for (size_t mt = 0; mt < tiles; mt++)
+            for (size_t cp = 0; cp < ncp; cp++)
+                for (int s = 0; s < kp; s++)
+                    for (int r = 0; r < mr; r++) {
+                        const float *ui = u + (size_t)i * psz + mt * K * mr;
+                        uint32_t lo = kt_f32_to_bf16(ui[(2 * cp * kp + s) * mr + r]), hi = 0;
+                        if (2 * cp + 1 < (size_t)cin)
+                            hi = kt_f32_to_bf16(ui[((2 * cp + 1) * kp + s) * mr + r]);
+                        ub[(size_t)i * bsz + ((mt * ncp + cp) * kp + s) * mr + r] = lo | hi << 16;
+                    }
+}
 
 /* G row i (scaled by 1 / SCALE[i]) applied to 4 taps, in double. */
 static double g_row(int i, const double *g)
@@ -142,8 +167,9 @@ typedef struct {
     const float *xp;
     size_t Ls, Lv, ldm, ldy; /* row lengths of xp, v, m (ncols rounded up to CHUNK), y */
     int s0, n, ncols, acc, isa;
-    float *v; /* [NA][cin][Lv] */
-    float *m; /* [NA][cout][ldm] */
+    float *v;     /* [NA][cin][Lv] */
+    uint32_t *vb; /* bf16 weights: v as bfloat16 channel pairs, [NA][ceil(cin / 2)][Lv]; else NULL */
+    float *m;     /* [NA][cout][ldm] */
     float *y;
 } wino_job;
 
@@ -318,6 +344,25 @@ static void input_part(void *p, size_t r0, size_t r1)
         }
 }
 
+/* The bfloat16 pairs of V's pair rows cp0 .. cp1 (bf16 weights only). */
+static void pairs_part(void *p, size_t cp0, size_t cp1)
+{
+    const wino_job *jb = p;
+    int cin = jb->c->cin;
+    size_t ncp = ((size_t)cin + 1) / 2;
+    for (int i = 0; i < NA; i++)
+        kt_bf16_pairs(jb->isa, jb->v + (size_t)i * cin * jb->Lv, jb->Lv, cin, (int)cp0, (int)cp1, jb->Lv,
+                      jb->vb + i * ncp * jb->Lv, jb->Lv);
+}
+
+/* The pass's whole V, and its pairs for bf16 weights. */
+static void transform_all(const wino_job *jb)
+{
+    input_part((void *)jb, 0, (size_t)jb->c->cin);
+    if (jb->vb)
+        pairs_part((void *)jb, 0, ((size_t)jb->c->cin + 1) / 2);
+}
+
 /* y row yr (columns s0 ..): the outputs of tiles c0 .. c0 + n from y4 (acc: added, with the bias). */
 static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, int n, float bias,
                     float y4[WM][CHUNK])
@@ -366,12 +411,13 @@ static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
 {
     const kt_conv1d *c = jb->c;
     kt_conv1d inner = {NULL, NULL, c->cin, c->cout, w->kp, 1, 0, c->dil};
-    size_t psz = kt_conv_pack_size(c->cout, c->cin, w->kp);
+    size_t psz = w->bf16 ? kt_conv_pack_bf16x2_size(c->cout, c->cin, w->kp) : kt_conv_pack_size(c->cout, c->cin, w->kp);
+    size_t vsz = w->bf16 ? ((size_t)c->cin + 1) / 2 * jb->Lv : (size_t)c->cin * jb->Lv;
+    const float *v = w->bf16 ? (const float *)(const void *)jb->vb : jb->v; /* 32-bit words either way */
     for (int i = 0; i < NA; i++) {
-        kt_packed pk = {KT_PACK_F32, w->u + i * psz, NULL, 0};
-        kt_conv1d_padded_tiles(jb->isa, &inner, &pk, jb->v + (size_t)i * c->cin * jb->Lv, jb->Lv,
-                               jb->ncols + c->dil * (w->kp - 1), jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0,
-                               m0, m1);
+        kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + i * psz, NULL, 0};
+        kt_conv1d_padded_tiles(jb->isa, &inner, &pk, v + i * vsz, jb->Lv, jb->ncols + c->dil * (w->kp - 1),
+                               jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0, m0, m1);
     }
     size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR
                                                                                          : (size_t)c->cout;
@@ -419,9 +465,16 @@ static size_t m_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_rou
 
 static size_t v_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cin * v_len(c, ncols)); }
 
-static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv)
+/* One V and, for bf16 weights, its pair planes after it. */
+static size_t v_block(const kt_conv1d *c, int ncols, int bf16)
 {
-    return m_planes(c, ncols) + (size_t)nv * v_planes(c, ncols);
+    size_t pairs = bf16 ? NA * kt_arena_round(((size_t)c->cin + 1) / 2 * v_len(c, ncols)) : 0;
+    return v_planes(c, ncols) + pairs;
+}
+
+static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv, int bf16)
+{
+    return m_planes(c, ncols) + (size_t)nv * v_block(c, ncols, bf16);
 }
 
 int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_threads)
@@ -435,35 +488,46 @@ int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_thread
 /* Tiles of a pass of n output columns at dilation d: whole 4d-output blocks of d tiles. */
 static int pass_tiles(int d, int n) { return (n + WM * d - 1) / (WM * d) * d; }
 
-static size_t scratch_for(const kt_conv1d *c, int kp, int L, int n)
+static size_t scratch_for(const kt_conv1d *c, const kt_wino *w, int L, int n)
 {
-    kt_wino w = {NULL, kp};
-    if (kt_wino_by_columns(c, &w, L, n))
-        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil, 1);
+    if (kt_wino_by_columns(c, w, L, n))
+        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil, 1, w->bf16);
     int d = c->dil;
-    return pass_scratch(c, pass_tiles(d, L < tile_len(d) ? L : tile_len(d)), n <= ROWS_OWN_V ? n : 1);
+    return pass_scratch(c, pass_tiles(d, L < tile_len(d) ? L : tile_len(d)), n <= ROWS_OWN_V ? n : 1, w->bf16);
 }
 
-size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads)
+size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads)
 {
+    kt_wino w = {NULL, kt_wino_pieces(c->k), bf16 != 0};
     size_t s = 0; /* the most any thread count up to n_threads takes */
     for (int n = 1; n <= n_threads || n == 1; n++) {
-        size_t t = scratch_for(c, kt_wino_pieces(c->k), L, n);
+        size_t t = scratch_for(c, &w, L, n);
         s = t > s ? t : s;
     }
     return s;
 }
 
 /* The pass of output columns s0 .. s0 + n (n <= the pass length) in scratch (M, then the
- * first V). */
-static wino_job pass_job(const kt_conv1d *c, const float *xp, size_t Ls, int s0, int n, float *y, size_t ldy,
-                         int acc, int isa, float *scratch)
+ * first V and, for bf16 weights, its pairs). */
+static wino_job pass_job(const kt_conv1d *c, int bf16, const float *xp, size_t Ls, int s0, int n, float *y,
+                         size_t ldy, int acc, int isa, float *scratch)
 {
     int ncols = pass_tiles(c->dil, n);
-    wino_job jb = {c, xp, Ls, 0, m_len(ncols), ldy, s0, n, ncols, acc, isa, NULL, scratch, y};
+    wino_job jb = {c, xp, Ls, 0, m_len(ncols), ldy, s0, n, ncols, acc, isa, NULL, NULL, scratch, y};
     jb.Lv = v_len(c, jb.ncols);
     jb.v = scratch + m_planes(c, jb.ncols);
+    if (bf16)
+        jb.vb = (uint32_t *)(void *)(jb.v + v_planes(c, jb.ncols));
     return jb;
+}
+
+/* Moves jb to the pass's V (and pairs) number i: each thread's own. */
+static void use_v(wino_job *jb, int i)
+{
+    size_t step = v_block(jb->c, jb->ncols, jb->vb != NULL) * (size_t)i;
+    jb->v += step;
+    if (jb->vb)
+        jb->vb += step;
 }
 
 typedef struct {
@@ -481,8 +545,9 @@ static void columns_task(void *p, int tid, int n)
     int nmt = (q->c->cout + KT_PACK_MR - 1) / KT_PACK_MR, p0 = q->npass * tid / n, p1 = q->npass * (tid + 1) / n;
     for (int s = p0; s < p1; s++) {
         int s0 = s * q->outs, m = q->L - s0 < q->outs ? q->L - s0 : q->outs;
-        wino_job jb = pass_job(q->c, q->xp, q->Ls, s0, m, q->y, q->ldy, q->acc, q->isa, q->scratch + tid * q->per);
-        input_part(&jb, 0, (size_t)q->c->cin);
+        wino_job jb = pass_job(q->c, q->w->bf16, q->xp, q->Ls, s0, m, q->y, q->ldy, q->acc, q->isa,
+                               q->scratch + tid * q->per);
+        transform_all(&jb);
         points_range(&jb, q->w, 0, nmt);
     }
 }
@@ -499,8 +564,8 @@ static void rows_task(void *p, int tid, int n)
     wino_job jb = *r->jb;
     int nmt = (jb.c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
     if (r->own_v) {
-        jb.v += (size_t)tid * v_planes(jb.c, jb.ncols);
-        input_part(&jb, 0, (size_t)jb.c->cin);
+        use_v(&jb, tid);
+        transform_all(&jb);
     }
     points_range(&jb, r->w, nmt * tid / n, nmt * (tid + 1) / n);
 }
@@ -511,17 +576,20 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
     int d = c->dil, n = kt_exec_threads(ex), isa = kt_exec_isa(ex);
     if (kt_wino_by_columns(c, w, L, n)) {
         col_plan pl = plan_columns(c, L, n);
-        col_job q = {c, w, xp, Ls, ldy, pass_scratch(c, pl.blocks * d, 1), L, accumulate, isa, pl.blocks * WM * d,
-                     pl.npass, y, scratch};
+        size_t per = pass_scratch(c, pl.blocks * d, 1, w->bf16);
+        col_job q = {c, w, xp, Ls, ldy, per, L, accumulate, isa, pl.blocks * WM * d, pl.npass, y, scratch};
         kt_exec_run(ex, columns_task, &q);
         return;
     }
     for (int s0 = 0; s0 < L; s0 += tile_len(d)) {
         int m = L - s0 < tile_len(d) ? L - s0 : tile_len(d);
-        wino_job jb = pass_job(c, xp, Ls, s0, m, y, ldy, accumulate, isa, scratch);
+        wino_job jb = pass_job(c, w->bf16, xp, Ls, s0, m, y, ldy, accumulate, isa, scratch);
         rows_job rj = {&jb, w, n <= ROWS_OWN_V};
-        if (!rj.own_v)
+        if (!rj.own_v) {
             kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
+            if (jb.vb)
+                kt_exec_range(ex, ((size_t)c->cin + 1) / 2, 2 * NA * jb.Lv, 16384, pairs_part, &jb);
+        }
         kt_exec_run(ex, rows_task, &rj);
     }
 }

@@ -99,9 +99,9 @@ static size_t wino_need(const kt_gen_resblk *b, int n, int nt)
     size_t s = 0;
     for (int j = 0; j < b->n; j++) {
         if (b->wq1[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs1[j], n, nt));
+            s = max_sz(s, kt_wino_scratch(&b->convs1[j], b->wq1[j].bf16, n, nt));
         if (b->wq2[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs2[j], n, nt));
+            s = max_sz(s, kt_wino_scratch(&b->convs2[j], b->wq2[j].bf16, n, nt));
     }
     return s ? kt_arena_round(s) : 0;
 }

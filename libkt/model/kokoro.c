@@ -407,23 +407,38 @@ static void wino_task(void *p, int tid, int n)
         kt_wino_pack_tiles(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
 }
 
-/* *b->wino_out = the Winograd weight of float32 w (packed or [cout, cin, k]); 0 when out of memory. */
+/* *b->wino_out = the Winograd weight of float32 w (packed or [cout, cin, k]), rounded to
+ * bfloat16 pairs once transformed when the model computes in bf16; 0 when out of memory. */
 static int wino_make(binder *b, const float *w, int packed, int cout, int cin, int k)
 {
-    float *u = own(b, kt_wino_pack_size(cout, cin, k));
-    if (!u)
+    int bf = b->m->bf16;
+    size_t nu = kt_wino_pack_size(cout, cin, k);
+    float *u = bf ? malloc(sizeof(float) * nu) : own(b, nu);
+    float *ub = bf && u ? own(b, kt_wino_pack_bf16_size(cout, cin, k)) : u;
+    if (!u || !ub) {
+        if (!u && !b->st)
+            b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+        if (bf)
+            free(u);
         return 0;
+    }
     wino_job jb = {w, packed, cout, cin, k, u};
     kt_exec_run(b->m->ex, wino_task, &jb);
-    *b->wino_out = (kt_wino){u, kt_wino_pieces(k)};
+    if (bf) {
+        kt_wino_pack_bf16(u, cout, cin, k, (uint32_t *)(void *)ub);
+        free(u);
+    }
+    *b->wino_out = (kt_wino){ub, kt_wino_pieces(k), bf};
     return 1;
 }
 
-/* A generator resblock conv runs by Winograd F(4,4) when the model runs them (m->winograd),
- * computes in float32 and has KT_WINO_MIN_K taps or more. */
+/* A generator resblock conv runs by Winograd F(4,4) when the model runs them (m->winograd: in
+ * float32 compute, and in bf16 compute when it is KT_WINOGRAD_BF16) and has KT_WINO_MIN_K taps
+ * or more. */
 static int wino_wanted(const binder *b, int k, int dil)
 {
-    return b->full && b->m->winograd && !b->m->bf16 && k >= KT_WINO_MIN_K && dil <= KT_WINO_DMAX;
+    int on = b->m->bf16 ? b->m->winograd == KT_WINOGRAD_BF16 : b->m->winograd != 0;
+    return b->full && on && k >= KT_WINO_MIN_K && dil <= KT_WINO_DMAX;
 }
 
 /* The Winograd weight of a conv packed as float32, in place of the direct one (freed). */
@@ -451,7 +466,10 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
             return;
         }
         kt_qview_decode(&v, w);
-        pack_bf16x2(b, w, cout, cin, k, pk);
+        if (b->wino_out)
+            wino_make(b, w, 0, cout, cin, k);
+        else
+            pack_bf16x2(b, w, cout, cin, k, pk);
         free(w);
         kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
         return;
@@ -527,7 +545,10 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
     } else {
         c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
         if (packed && !b->st && b->m->bf16) {
-            pack_bf16x2(b, c->w, cout, cin, k, pk);
+            if (b->wino_out)
+                wino_make(b, c->w, 0, cout, cin, k);
+            else
+                pack_bf16x2(b, c->w, cout, cin, k, pk);
             done_with(b, c->w, (size_t)cout * cin * k);
             c->w = NULL;
         } else if (packed && !b->st) {
@@ -619,7 +640,7 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
 static void wino_conv(binder *b, kt_conv1d *c, kt_packed *pk, kt_wino *wq, const char *prefix, int ch, int k,
                       int dil)
 {
-    *wq = (kt_wino){NULL, 0};
+    *wq = (kt_wino){NULL, 0, 0};
     b->wino_out = wino_wanted(b, k, dil) ? wq : NULL;
     conv(b, c, pk, prefix, ch, ch, k, 1, dil * (k - 1) / 2, dil, 1, 1);
     if (b->wino_out && !wq->u) /* packed from a folded weight: transformed from the packing */
@@ -994,15 +1015,17 @@ static size_t lowmem_threshold(const kt_checkpoint *c, size_t param)
     return share < KT_GEN_LOWMEM_DEFAULT ? (size_t)share : KT_GEN_LOWMEM_DEFAULT;
 }
 
-/* kt_model_params.winograd, or env KT_WINOGRAD=on|off when set. */
+/* kt_model_params.winograd, or env KT_WINOGRAD=on|bf16|off when set. */
 static int winograd_on(int param)
 {
     const char *e = getenv("KT_WINOGRAD");
     if (e && !strcmp(e, "on"))
         return 1;
+    if (e && !strcmp(e, "bf16"))
+        return KT_WINOGRAD_BF16;
     if (e && !strcmp(e, "off"))
         return 0;
-    return param != 0;
+    return param == KT_WINOGRAD_BF16 ? param : param != 0;
 }
 
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,

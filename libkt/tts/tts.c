@@ -121,7 +121,9 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
         goto fail;
     }
     mp.n_threads = p->n_threads;
-    mp.bf16 = p->bf16;
+    mp.bf16 = p->bf16 != 0;
+    if (p->bf16 == KT_BF16_WINOGRAD)
+        mp.winograd = KT_WINOGRAD_BF16;
     mp.gen_lowmem = p->gen_lowmem;
     mp.release_weights = p->single_caller != 0;
     mp.blas_serial = !p->keep_blas_threads;

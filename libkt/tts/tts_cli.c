@@ -111,10 +111,15 @@ void kt_tts_watch_free(kt_tts_watch *w)
     w->n_chunks = w->cap = 0;
 }
 
+static const char *bf16_name(int bf16)
+{
+    return bf16 == KT_BF16_WINOGRAD ? "bf16-winograd" : bf16 ? "bf16" : "f32";
+}
+
 static void add_strings(cJSON *j, const kt_tts_run_info *info, const kt_tts_stats *st)
 {
     const char *keys[] = {"output", "voice", "lang", "compute", "format"},
-               *strs[] = {info->output, info->voice, st->lang, info->bf16 ? "bf16" : "f32", st->format};
+               *strs[] = {info->output, info->voice, st->lang, bf16_name(info->bf16), st->format};
     for (size_t i = 0; i < 5; i++) /* lang is null for phonemes without a language */
         cJSON_AddItemToObject(j, keys[i], strs[i] ? cJSON_CreateString(strs[i]) : cJSON_CreateNull());
 }

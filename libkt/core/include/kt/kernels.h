@@ -168,10 +168,19 @@ void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, cons
 void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                          float *y, size_t ldy, int accumulate, float *scratch);
 
+/* out[cp, t] (row stride ldo words) = the bfloat16 pair (x[2cp, t], x[2cp + 1, t]) of x[rows, ldx]
+ * (low half the even row; zero for the missing row of an odd count), each rounded to nearest
+ * even, for pair rows cp0 <= cp < cp1 and t < n: the input form of KT_PACK_BF16X2 weights.
+ * isa (KT_ISA_*) only picks the vector width: the words are the same on every ISA. */
+void kt_bf16_pairs(int isa, const float *x, size_t ldx, int rows, int cp0, int cp1, size_t n, uint32_t *out,
+                   size_t ldo);
+
 /* kt_conv1d_padded_ld on the calling thread alone, for the output row tiles mt0 .. mt1 (rows
  * mt0 * KT_PACK_MR .. min(cout, mt1 * KT_PACK_MR)) with the kernels of isa (KT_ISA_*, at most
  * what the CPU has): the same bytes as the threaded call gives those rows. Weights of any
- * packed form but KT_PACK_BF16X2 (q8 takes the float32 path on decoded weights). */
+ * packed form (q8 takes the float32 path on decoded weights); with KT_PACK_BF16X2 (isa
+ * KT_ISA_AVX512 and kt_exec_has_bf16), xp holds the input's bfloat16 pairs as kt_bf16_pairs
+ * makes them, Ls 32-bit words per pair row. */
 void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, int mt0, int mt1);
 

@@ -20,6 +20,7 @@
 #define KT_WINOGRAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kt/kernels.h"
 #include "kt/ops.h"
@@ -30,10 +31,14 @@
 #define KT_WINO_DMAX 16 /* largest dilation kt_wino_conv_padded_ld takes (others: the direct kernel) */
 
 /* Transformed weight of one conv: KT_WINO_A packed float32 weights (kt_conv_pack layout)
- * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats. */
+ * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats;
+ * or, with bf16, KT_WINO_A bfloat16 pair packs (kt_conv_pack_bf16x2 layout), each
+ * kt_conv_pack_bf16x2_size(cout, cin, kp) 32-bit words: the products then run on vdpbf16ps
+ * with V rounded to bfloat16 pairs (needs kt_exec_has_bf16 and the AVX-512 kernels). */
 typedef struct {
     const float *u; /* NULL: none */
     int kp;
+    int bf16;
 } kt_wino;
 
 /* Pieces of 4 taps for a kernel of k taps. */
@@ -49,6 +54,13 @@ void kt_wino_pack_tiles(const float *w, int cout, int cin, int k, int t0, int t1
 /* The same from a weight packed by kt_conv_pack (wp[kt_conv_pack_size(cout, cin, k)]). */
 void kt_wino_pack_tiles_packed(const float *wp, int cout, int cin, int k, int t0, int t1, float *u);
 
+/* 32-bit words of the bfloat16 form of the transformed weight of w[cout, cin, k]. */
+size_t kt_wino_pack_bf16_size(int cout, int cin, int k);
+
+/* ub[kt_wino_pack_bf16_size] = u[kt_wino_pack_size] (kt_wino_pack_tiles's float32 form) as
+ * bfloat16 pair packs, each value rounded to nearest even. */
+void kt_wino_pack_bf16(const float *u, int cout, int cin, int k, uint32_t *ub);
+
 /* One tile's transforms: v = B^T d (d: 7 inputs), y = A^T m (m: 7 point values, y: 4
  * outputs), u = G g (g: 4 taps, in double precision, then rounded). */
 void kt_wino_input(const float *d, float *v);
@@ -56,8 +68,8 @@ void kt_wino_output(const float *m, float *y);
 void kt_wino_kernel(const float *g, float *u);
 
 /* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns, on an
- * exec of at most n_threads threads. */
-size_t kt_wino_scratch(const kt_conv1d *c, int L, int n_threads);
+ * exec of at most n_threads threads, with a float32 (bf16 0) or bfloat16 (1) weight. */
+size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads);
 /* 1 when kt_wino_conv_padded_ld on n_threads threads gives each thread whole passes of output
  * columns (when the transformed weight is smaller than the conv's transformed input), 0 when
  * the threads split each pass's output rows. The bytes are the same either way. */

@@ -25,6 +25,7 @@
 typedef struct kt_model kt_model;
 
 #define KT_WINOGRAD_DEFAULT 1 /* kt_model_params.winograd of kt_model_default_params */
+#define KT_WINOGRAD_BF16 2    /* kt_model_params.winograd: in bfloat16 compute (bf16 1) as well */
 
 typedef struct {
     int n_threads; /* threads (OpenBLAS and kt's own pool) while synthesizing; 0 = OpenBLAS's default / all CPUs */
@@ -41,7 +42,8 @@ typedef struct {
                         itself, so the output does not depend on the thread count); 0: leave OpenBLAS as is */
     int winograd; /* 1: the generator's float32 resblock convolutions of kernel 7 and 11 run as Winograd
                      F(4,4) (about half the multiply-adds; kt/winograd.h; their weights take ~1.9x the
-                     memory); 0: direct. Env KT_WINOGRAD=on|off overrides */
+                     memory); KT_WINOGRAD_BF16: in bf16 compute as well (products in bfloat16: faster,
+                     larger error); 0: direct. Env KT_WINOGRAD=on|bf16|off overrides */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
