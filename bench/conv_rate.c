@@ -7,7 +7,9 @@
  * (kt_wino_conv_padded_ld) on 1 thread and on every CPU, best of 3 timed loops of at least 0.3 s
  * each. It prints GFLOP/s counted in the direct form's multiply-adds (2 FLOPs each), so the
  * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
- * from bench/fma_peak) it also prints the direct kernel's time over its floor. Figures only. */
+ * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
+ * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
+ * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it. Figures only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +43,9 @@ static double now(void)
 
 typedef struct {
     kt_conv1d c;
-    kt_packed pk;
-    kt_wino wq;
-    float *w, *b, *wp, *u, *xp, *y, *ws;
+    kt_packed pk, pkb; /* pkb: bf16 pairs (codes NULL: no bf16) */
+    kt_wino wq, wqb;
+    float *w, *b, *wp, *u, *xp, *y, *ws, *wb, *ub, *xpb, *wsb;
     size_t Ls;
     int L;
 } conv_case;
@@ -78,23 +80,46 @@ static int make_case(const shape *s, conv_case *cc)
     return 0;
 }
 
+/* The bfloat16 forms of cc's weights and their scratch; -1 when out of memory. */
+static int make_bf16(conv_case *cc)
+{
+    int C = cc->c.cout, k = cc->c.k;
+    cc->wb = malloc(sizeof(uint32_t) * kt_conv_pack_bf16x2_size(C, C, k));
+    cc->xpb = malloc(sizeof(uint32_t) * ((size_t)C + 1) / 2 * cc->Ls);
+    cc->ub = cc->u ? malloc(sizeof(uint32_t) * kt_wino_pack_bf16_size(C, C, k)) : NULL;
+    cc->wsb = cc->u ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 1, cc->L, kt_usable_cpus())) : NULL;
+    if (!cc->wb || !cc->xpb || (cc->u && (!cc->ub || !cc->wsb)))
+        return -1;
+    kt_conv_pack_bf16x2(cc->w, C, C, k, (uint32_t *)(void *)cc->wb);
+    cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0};
+    if (cc->u) {
+        kt_wino_pack_bf16(cc->u, C, C, k, (uint32_t *)(void *)cc->ub);
+        cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1};
+    }
+    return 0;
+}
+
 static void free_case(conv_case *cc)
 {
     free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
+    free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb);
 }
 
-/* Seconds per call, best of 3 loops of at least 0.3 s. */
-static double time_conv(kt_exec *ex, conv_case *cc, int wino)
+/* Seconds per call, best of 3 loops of at least 0.3 s; wino: by Winograd; bf16: the bf16 forms. */
+static double time_conv(kt_exec *ex, conv_case *cc, int wino, int bf16)
 {
+    const kt_packed *pk = bf16 ? &cc->pkb : &cc->pk;
+    const kt_wino *wq = bf16 ? &cc->wqb : &cc->wq;
+    float *ws = bf16 ? cc->wsb : cc->ws, *xpb = bf16 ? cc->xpb : NULL;
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         int calls = 0;
         double t0 = now(), t;
         do {
             if (wino)
-                kt_wino_conv_padded_ld(ex, &cc->c, &cc->wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, cc->ws);
+                kt_wino_conv_padded_ld(ex, &cc->c, wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, ws);
             else
-                kt_conv1d_padded_ld(ex, &cc->c, &cc->pk, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, NULL);
+                kt_conv1d_padded_ld(ex, &cc->c, pk, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, xpb);
             calls++;
             t = now() - t0;
         } while (t < 0.3);
@@ -118,19 +143,25 @@ int main(int argc, char **argv)
         }
         for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
             const shape *s = &SHAPES[i];
-            conv_case cc;
-            if (make_case(s, &cc)) {
+            conv_case cc = {0};
+            if (make_case(s, &cc) || (kt_exec_has_bf16(ex) && make_bf16(&cc))) {
                 fprintf(stderr, "conv_rate: out of memory\n");
                 return 1;
             }
-            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, 0);
+            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, 0, 0);
             printf("conv_rate threads=%d ch=%d k=%d dil=%d cols=%d direct_gflops=%.1f", threads[ti], s->ch, s->k,
                    s->dil, s->cols, flop / td * 1e-9);
             if (peak[ti] > 0)
                 printf(" direct_x_floor=%.2f", td / (flop / (peak[ti] * 1e9)));
             if (cc.u) {
-                double tw = time_conv(ex, &cc, 1);
+                double tw = time_conv(ex, &cc, 1, 0);
                 printf(" winograd_gflops_direct_form=%.1f winograd_speedup=%.2f", flop / tw * 1e-9, td / tw);
+            }
+            if (cc.wb) {
+                double tb = time_conv(ex, &cc, 0, 1);
+                printf(" bf16_direct_gflops=%.1f", flop / tb * 1e-9);
+                if (cc.ub)
+                    printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, 1, 1));
             }
             printf("  (%s)\n", s->where);
             fflush(stdout);

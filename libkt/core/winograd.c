@@ -167,8 +167,8 @@ typedef struct {
     const float *xp;
     size_t Ls, Lv, ldm, ldy; /* row lengths of xp, v, m (ncols rounded up to CHUNK), y */
     int s0, n, ncols, acc, isa;
-    float *v;     /* [NA][cin][Lv] */
-    uint32_t *vb; /* bf16 weights: v as bfloat16 channel pairs, [NA][ceil(cin / 2)][Lv]; else NULL */
+    float *v;     /* [NA][cin][Lv] (float32 weights) */
+    uint32_t *vb; /* bf16 weights: V as bfloat16 channel pairs, [NA][ceil(cin / 2)][Lv], in place of v; else NULL */
     float *m;     /* [NA][cout][ldm] */
     float *y;
 } wino_job;
@@ -328,9 +328,9 @@ static void phases(const wino_job *jb, const wino_fns *f, const float *row, int 
     }
 }
 
-static void input_part(void *p, size_t r0, size_t r1)
+/* V of input channels r0 .. r1. */
+static void input_rows(const wino_job *jb, size_t r0, size_t r1)
 {
-    const wino_job *jb = p;
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)jb->c->cin * jb->Lv;
     phase_rows ph;
@@ -344,24 +344,45 @@ static void input_part(void *p, size_t r0, size_t r1)
         }
 }
 
-/* The bfloat16 pairs of V's pair rows cp0 .. cp1 (bf16 weights only). */
-static void pairs_part(void *p, size_t cp0, size_t cp1)
+/* V as bfloat16 pairs (bf16 weights) for pair rows cp0 .. cp1: each chunk of the two channels'
+ * tiles is transformed into a local block and rounded from there, so V is never stored in
+ * float32. The values are those input_rows stores. */
+static void input_pairs(const wino_job *jb, size_t cp0, size_t cp1)
 {
-    const wino_job *jb = p;
+    const wino_fns *f = fns_for(jb->isa);
     int cin = jb->c->cin;
     size_t ncp = ((size_t)cin + 1) / 2;
-    for (int i = 0; i < NA; i++)
-        kt_bf16_pairs(jb->isa, jb->v + (size_t)i * cin * jb->Lv, jb->Lv, cin, (int)cp0, (int)cp1, jb->Lv,
-                      jb->vb + i * ncp * jb->Lv, jb->Lv);
+    phase_rows ph;
+    float loc[NA][2][CHUNK];
+    for (size_t cp = cp0; cp < cp1; cp++) {
+        int rows = 2 * cp + 1 < (size_t)cin ? 2 : 1;
+        for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) { /* Lv: whole chunks */
+            for (int h = 0; h < rows; h++) {
+                phases(jb, f, jb->xp + (2 * cp + (size_t)h) * jb->Ls, (int)c0, ph);
+                f->in(ph, jb->c->dil, loc[0][h], loc[1][h], loc[2][h], loc[3][h], loc[4][h], loc[5][h], loc[6][h]);
+            }
+            for (int i = 0; i < NA; i++)
+                kt_bf16_pairs(jb->isa, loc[i][0], CHUNK, rows, 0, 1, CHUNK, jb->vb + (i * ncp + cp) * jb->Lv + c0,
+                              jb->Lv);
+        }
+    }
 }
 
-/* The pass's whole V, and its pairs for bf16 weights. */
-static void transform_all(const wino_job *jb)
+/* The transformed input of input channels r0 .. r1, or of pair rows r0 .. r1 for bf16 weights. */
+static void input_part(void *p, size_t r0, size_t r1)
 {
-    input_part((void *)jb, 0, (size_t)jb->c->cin);
+    const wino_job *jb = p;
     if (jb->vb)
-        pairs_part((void *)jb, 0, ((size_t)jb->c->cin + 1) / 2);
+        input_pairs(jb, r0, r1);
+    else
+        input_rows(jb, r0, r1);
 }
+
+/* Rows of the transformed input: input channels, or channel pairs for bf16 weights. */
+static size_t v_rows(const wino_job *jb) { return jb->vb ? ((size_t)jb->c->cin + 1) / 2 : (size_t)jb->c->cin; }
+
+/* The pass's whole transformed input. */
+static void transform_all(const wino_job *jb) { input_part((void *)jb, 0, v_rows(jb)); }
 
 /* y row yr (columns s0 ..): the outputs of tiles c0 .. c0 + n from y4 (acc: added, with the bias). */
 static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, int n, float bias,
@@ -465,11 +486,10 @@ static size_t m_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_rou
 
 static size_t v_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cin * v_len(c, ncols)); }
 
-/* One V and, for bf16 weights, its pair planes after it. */
+/* One transformed input: V, or its pair planes for bf16 weights. */
 static size_t v_block(const kt_conv1d *c, int ncols, int bf16)
 {
-    size_t pairs = bf16 ? NA * kt_arena_round(((size_t)c->cin + 1) / 2 * v_len(c, ncols)) : 0;
-    return v_planes(c, ncols) + pairs;
+    return bf16 ? NA * kt_arena_round(((size_t)c->cin + 1) / 2 * v_len(c, ncols)) : v_planes(c, ncols);
 }
 
 static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv, int bf16)
@@ -508,16 +528,18 @@ size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads)
 }
 
 /* The pass of output columns s0 .. s0 + n (n <= the pass length) in scratch (M, then the
- * first V and, for bf16 weights, its pairs). */
+ * first V, or its pairs for bf16 weights). */
 static wino_job pass_job(const kt_conv1d *c, int bf16, const float *xp, size_t Ls, int s0, int n, float *y,
                          size_t ldy, int acc, int isa, float *scratch)
 {
     int ncols = pass_tiles(c->dil, n);
     wino_job jb = {c, xp, Ls, 0, m_len(ncols), ldy, s0, n, ncols, acc, isa, NULL, NULL, scratch, y};
     jb.Lv = v_len(c, jb.ncols);
-    jb.v = scratch + m_planes(c, jb.ncols);
+    float *v = scratch + m_planes(c, jb.ncols);
     if (bf16)
-        jb.vb = (uint32_t *)(void *)(jb.v + v_planes(c, jb.ncols));
+        jb.vb = (uint32_t *)(void *)v;
+    else
+        jb.v = v;
     return jb;
 }
 
@@ -525,9 +547,10 @@ static wino_job pass_job(const kt_conv1d *c, int bf16, const float *xp, size_t L
 static void use_v(wino_job *jb, int i)
 {
     size_t step = v_block(jb->c, jb->ncols, jb->vb != NULL) * (size_t)i;
-    jb->v += step;
     if (jb->vb)
         jb->vb += step;
+    else
+        jb->v += step;
 }
 
 typedef struct {
@@ -585,11 +608,8 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
         int m = L - s0 < tile_len(d) ? L - s0 : tile_len(d);
         wino_job jb = pass_job(c, w->bf16, xp, Ls, s0, m, y, ldy, accumulate, isa, scratch);
         rows_job rj = {&jb, w, n <= ROWS_OWN_V};
-        if (!rj.own_v) {
-            kt_exec_range(ex, (size_t)c->cin, jb.Lv, 16384, input_part, &jb);
-            if (jb.vb)
-                kt_exec_range(ex, ((size_t)c->cin + 1) / 2, 2 * NA * jb.Lv, 16384, pairs_part, &jb);
-        }
+        if (!rj.own_v)
+            kt_exec_range(ex, v_rows(&jb), jb.Lv * (jb.vb ? 2 : 1), 16384, input_part, &jb);
         kt_exec_run(ex, rows_task, &rj);
     }
 }
