@@ -122,6 +122,10 @@ def main():
         ttfb(srv, "--first-chunk 0 (whole sentences)")
     with Full("--threads", "1") as srv:
         ttfb(srv, "--threads 1 (each request on one CPU)")
+    if " avx512_bf16" in open("/proc/cpuinfo").read():
+        for compute in ("bf16", "bf16-winograd"):
+            with Full("--compute", compute) as srv:
+                ttfb(srv, "--compute %s (f32 weights, bfloat16 convolutions)" % compute)
     if a.rss_requests:
         memory(a.rss_requests)
 

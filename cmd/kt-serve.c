@@ -35,6 +35,8 @@ static const char usage[] =
     "      --max-connections N  open connections at most (default 64)\n"
     "      --first-chunk N    cut the first chunk at a word (punctuation preferred) after at most N phonemes,\n"
     "                         so the first audio comes sooner (default 100; 0: off)\n"
+    "      --compute C        f32 (default), bf16 (convolutions in bfloat16 where the CPU has AVX512_BF16,\n"
+    "                         as kt-synth --bf16) or bf16-winograd (as kt-synth --bf16-winograd)\n"
     "  -h, --help             this help\n"
     "\n"
     "Every request is logged as one JSON line on stderr.\n"
@@ -65,6 +67,15 @@ static int set_option(kts_options *o, const char *a, const char *v)
     else if (!strcmp(a, "--voices")) o->voices = v;
     else if (!strcmp(a, "--host")) o->host = v;
     else if (!strcmp(a, "--api-key")) o->api_key = v;
+    else if (!strcmp(a, "--compute")) {
+        static const char *names[] = {"f32", "bf16", "bf16-winograd"};
+        int k = 0;
+        while (k < 3 && strcmp(v, names[k]))
+            k++;
+        if (k == 3)
+            return fail_usage("--compute takes f32, bf16 or bf16-winograd", v);
+        o->compute = k; /* KTS_COMPUTE_* in the order of names */
+    }
 #define NUM(name, lo, hi, dst, cast, integer)                                                                          \
     else if (!strcmp(a, name)) {                                                                                       \
         if (number(v, lo, hi, &x) || ((integer) && x != floor(x)))                                                     \
@@ -162,9 +173,12 @@ int main(int argc, char **argv)
     char threads[48] = "CPUs shared";
     if (o.threads)
         snprintf(threads, sizeof threads, "%d threads each", o.threads);
-    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers, %s, queue %d%s)\n",
+    const char *compute = o.compute == KTS_COMPUTE_BF16_WINOGRAD ? ", bf16-winograd"
+                          : o.compute == KTS_COMPUTE_BF16            ? ", bf16"
+                                                                     : "";
+    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers, %s%s, queue %d%s)\n",
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", kts_server_port(s), o.workers,
-            threads, o.queue, o.api_key ? ", API key required" : "");
+            threads, compute, o.queue, o.api_key ? ", API key required" : "");
     while (read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
     }
     fprintf(stderr, "kt-serve: stopping: finishing the requests in flight (at most %g s)\n", o.drain);

@@ -334,6 +334,29 @@ def bundle():
         check(st == 200 and b[:4] == b"RIFF", "a blend of bundle members: 200")
 
 
+def compute():
+    """--compute: an unknown form is refused; bf16-winograd reaches the library: the start-up line
+    names it, and its audio differs from float32's where the CPU has AVX512_BF16 and kt's kernels
+    may use it (else the bytes are float32's)."""
+    exe = Server().args[0]
+    r = subprocess.run([exe, "--compute", "f64", "-m", "x", "--voices", "y"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--compute takes f32, bf16 or bf16-winograd" in r.stderr,
+          "--compute f64: usage error (exit 2)")
+    body = {"input": "Two forms of compute.", "voice": VOICE, "response_format": "pcm"}
+    out = {}
+    for form in ("f32", "bf16-winograd"):
+        with Server("--compute", form) as srv:
+            st, _, b = srv.speech(body)
+            check(st == 200 and len(b) > 1000, "--compute %s: 200 with audio" % form)
+            first = srv.read_log().splitlines()[0]
+            check((form in first) == (form != "f32"), "--compute %s: the start-up line says %r" % (form, first))
+            out[form] = b
+    bf16 = " avx512_bf16" in open("/proc/cpuinfo").read() and os.environ.get("KT_ISA", "avx512") == "avx512"
+    check((out["f32"] != out["bf16-winograd"]) == bf16,
+          "bf16-winograd audio %s float32's (CPU with AVX512_BF16 in use: %s)" %
+          ("differs from" if out["f32"] != out["bf16-winograd"] else "equals", bf16))
+
+
 def main():
     npm_install()
     with Server("--api-key", "secret-key", "--idle-timeout", "2", "--workers", "2") as srv:
@@ -355,6 +378,7 @@ def main():
     queue_and_deadline()
     access_log_and_sigterm()
     bundle()
+    compute()
     print("check_serve: all passed")
 
 

@@ -9,9 +9,12 @@
 
 #define KTS_ERR 256
 
+enum { KTS_COMPUTE_F32, KTS_COMPUTE_BF16, KTS_COMPUTE_BF16_WINOGRAD }; /* --compute */
+
 typedef struct {
     const char *model, *config, *voices, *host, *api_key;
     int port, workers, threads, queue, first_chunk;
+    int compute; /* KTS_COMPUTE_* */
     size_t max_body, max_input;
     double timeout, drain, idle_timeout;
     int max_connections;

@@ -33,6 +33,7 @@ int kts_engine_open(const kts_options *o, kts_engine **out, char *err, size_t er
     p.voices_dir = NULL; /* requests carry resolved specs (voices.c) */
     p.n_threads = o->threads; /* 0: the CPUs, shared by the workers chunk by chunk */
     p.share_threads = o->threads == 0;
+    p.bf16 = o->compute == KTS_COMPUTE_BF16_WINOGRAD ? KT_BF16_WINOGRAD : o->compute == KTS_COMPUTE_BF16;
     if (kt_tts_open(&p, &en->tts, &e)) {
         snprintf(err, errlen, "%s", e.msg);
         free(en);
