@@ -58,6 +58,18 @@ def main():
                 share_threads=True) as tts:
         y = tts.synthesize("Sharing threads. A second sentence.", voice="af_tiny")
         check(len(y) > 0 and y == ref, "share_threads=True gives the same samples (%d, %d)" % (len(y), len(ref)))
+    bf16 = " avx512_bf16" in open("/proc/cpuinfo").read() and os.environ.get("KT_ISA", "avx512") == "avx512"
+    with kt.TTS(TINY + "/kokoro-tiny.pth", config=TINY + "/config.json", voices_dir=TINY + "/voices",
+                bf16="winograd") as tts:
+        y = tts.synthesize("Sharing threads. A second sentence.", voice="af_tiny")
+        check(len(y) > 0 and (y != ref) == bf16,
+              "bf16='winograd': %d samples, %s the float32 ones (AVX512_BF16 in use: %s)" %
+              (len(y), "not" if y != ref else "equal to", bf16))
+    try:
+        kt.TTS(TINY + "/kokoro-tiny.pth", bf16="fast")
+        check(False, "bf16='fast' raises ValueError")
+    except ValueError:
+        check(True, "bf16='fast' raises ValueError")
     ph = kt.phonemes("Hello. World.", voice="af_tiny")
     check(len(ph.splitlines()) >= 1 and ph.endswith("\n"), "kt.phonemes() without a model: %r" % ph)
     check("torch" not in sys.modules, "no PyTorch imported")

@@ -15,6 +15,7 @@ import os
 from array import array
 
 SAMPLE_RATE = 24000
+_BF16_WINOGRAD = 2  # KT_BF16_WINOGRAD in kt/kt.h
 
 c_char_p, c_int, c_size_t, c_double, c_void_p = ctypes.c_char_p, ctypes.c_int, ctypes.c_size_t, ctypes.c_double, ctypes.c_void_p
 
@@ -120,14 +121,20 @@ def version():
 
 
 class TTS:
-    """A loaded Kokoro model; see kt_tts_open in kt/kt.h for the parameters."""
+    """A loaded Kokoro model; see kt_tts_open in kt/kt.h for the parameters. bf16: False, True
+    (bfloat16 convolutions) or "winograd" (KT_BF16_WINOGRAD, as kt-synth --bf16-winograd)."""
+
+    _h = None  # the kt_tts handle once opened
 
     def __init__(self, model, config=None, voices_dir=None, threads=0, bf16=False, single_caller=False,
                  share_threads=False):
+        if bf16 not in (False, True, "winograd"):
+            raise ValueError("bf16 must be False, True or 'winograd'")
         p = _lib.kt_tts_default_params()
         self._keep = [_b(model), _b(config), _b(voices_dir)]
         p.model_path, p.config_path, p.voices_dir = self._keep
-        p.n_threads, p.bf16, p.single_caller = threads, int(bf16), int(single_caller)
+        p.n_threads, p.single_caller = threads, int(single_caller)
+        p.bf16 = _BF16_WINOGRAD if bf16 == "winograd" else int(bf16)
         p.share_threads = int(share_threads)
         self._h = c_void_p()
         err = _Error()
