@@ -321,33 +321,22 @@ static void test_q8_fallback(void **state)
                       MIN_SNR_GEN[I_Q8], NULL);
 }
 
-/* The bfloat16 compute path (kt_model_params.bf16) against float32 compute, same f32 weights. */
+/* The bfloat16 compute path (kt_model_params.bf16) against float32 compute, same f32 weights;
+ * then with the generator's kernel-7/11 convolutions by Winograd in bfloat16 too
+ * (KT_WINOGRAD_BF16): its own bound, and below the generator SNR of the direct form (the
+ * Winograd path ran) where the CPU has AVX512_BF16. */
 static void test_bf16_compute(void **state)
 {
     suite *s = *state;
     if (!s)
         skip();
+    const char *no_bf16 = " (CPU without AVX512_BF16: float32 was used)";
     kt_model_params p = kt_model_default_params();
     p.bf16 = 1;
-    check_against_f32(s, s->path[0], &p, "bf16 compute", MIN_SNR_BF16_DEC, MIN_SNR_BF16_GEN,
-                      " (CPU without AVX512_BF16: float32 was used)");
-}
-
-/* bf16 compute with the generator's kernel-7/11 convolutions by Winograd in bfloat16
- * (KT_WINOGRAD_BF16) against float32 compute: its own bound, and below the generator SNR of bf16
- * compute with direct convolutions (the Winograd path ran) where the CPU has AVX512_BF16. */
-static void test_bf16_winograd(void **state)
-{
-    suite *s = *state;
-    if (!s)
-        skip();
-    kt_model_params p = kt_model_default_params();
-    p.bf16 = 1;
-    double direct = check_against_f32(s, s->path[0], &p, "bf16 compute, direct", MIN_SNR_BF16_DEC,
-                                      MIN_SNR_BF16_GEN, " (CPU without AVX512_BF16: float32 was used)");
+    double direct = check_against_f32(s, s->path[0], &p, "bf16 compute", MIN_SNR_BF16_DEC, MIN_SNR_BF16_GEN, no_bf16);
     p.winograd = KT_WINOGRAD_BF16;
     double wino = check_against_f32(s, s->path[0], &p, "bf16 compute, Winograd", MIN_SNR_BF16_DEC,
-                                    MIN_SNR_BF16W_GEN, " (CPU without AVX512_BF16: float32 was used)");
+                                    MIN_SNR_BF16W_GEN, no_bf16);
     if (direct < 200 && !getenv("KT_WINOGRAD") && wino > direct - 3.0)
         fail_msg("bf16 Winograd generator SNR %.1f dB, direct %.1f: the Winograd path did not run", wino, direct);
 }
@@ -445,7 +434,6 @@ int main(void)
         cmocka_unit_test(test_f32_same_bytes),
         cmocka_unit_test(test_dtype_errors),
         cmocka_unit_test(test_bf16_compute),
-        cmocka_unit_test(test_bf16_winograd),
         cmocka_unit_test(test_q8_fallback),
         cmocka_unit_test(test_q8_durations_full),
     };
