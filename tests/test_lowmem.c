@@ -38,10 +38,11 @@ static void assert_same(const kt_synth_result *a, const kt_synth_result *b)
     assert_int_equal(diff, 0);
 }
 
-/* Loads the tiny model with KT_GEN_LOWMEM = lowmem (NULL: unset) and synthesizes n ids reps
- * times: every call must give the first call's bytes (a low-memory call gives back the
- * weights used before the generator and the next call binds them again). */
-static void synth(const char *lowmem, int n, int reps, kt_synth_result *r)
+/* Loads the tiny model with KT_GEN_LOWMEM = lowmem (NULL: unset) and params p (NULL: the
+ * defaults) and synthesizes n ids reps times: every call must give the first call's bytes (a
+ * low-memory call gives back the weights used before the generator and the next call binds
+ * them again). */
+static void synth(const char *lowmem, const kt_model_params *p, int n, int reps, kt_synth_result *r)
 {
     kt_config cfg;
     kt_error err;
@@ -51,7 +52,7 @@ static void synth(const char *lowmem, int n, int reps, kt_synth_result *r)
     else
         unsetenv("KT_GEN_LOWMEM");
     assert_int_equal(kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), &cfg, &err), KT_OK);
-    assert_int_equal(kt_model_load(env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"), &cfg, NULL, &m, &err),
+    assert_int_equal(kt_model_load(env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"), &cfg, p, &m, &err),
                      KT_OK);
     unsetenv("KT_GEN_LOWMEM");
     int ns = kt_model_style_size(m), *ids = malloc(sizeof(int) * (size_t)n);
@@ -75,11 +76,11 @@ static void synth(const char *lowmem, int n, int reps, kt_synth_result *r)
     kt_config_free(&cfg);
 }
 
-static void same_bytes(int n)
+static void same_bytes(int n, const kt_model_params *p)
 {
     kt_synth_result a, b;
-    synth("1000000000000", n, 1, &a); /* the fast schedule whatever the default threshold */
-    synth("0", n, 3, &b);
+    synth("1000000000000", p, n, 1, &a); /* the fast schedule whatever the default threshold */
+    synth("0", p, n, 3, &b);
     print_message("%d ids: %zu samples\n", n, a.n_samples);
     assert_same(&a, &b);
     kt_synth_result_free(&a);
@@ -89,13 +90,24 @@ static void same_bytes(int n)
 static void test_lowmem_short(void **state)
 {
     (void)state;
-    same_bytes(3);
+    same_bytes(3, NULL);
 }
 
 static void test_lowmem_long(void **state)
 {
     (void)state;
-    same_bytes(120);
+    same_bytes(120, NULL);
+}
+
+/* bf16 compute with the generator's Winograd convolutions in bfloat16 (float32 where the CPU
+ * lacks AVX512_BF16): the low-memory schedule sizes and splits their scratch the same way. */
+static void test_lowmem_bf16_winograd(void **state)
+{
+    (void)state;
+    kt_model_params p = kt_model_default_params();
+    p.bf16 = 1;
+    p.winograd = KT_WINOGRAD_BF16;
+    same_bytes(120, &p);
 }
 
 int main(void)
@@ -103,6 +115,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lowmem_short),
         cmocka_unit_test(test_lowmem_long),
+        cmocka_unit_test(test_lowmem_bf16_winograd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
