@@ -136,14 +136,17 @@ static double snr_db(const float *ref, const float *x, size_t n)
     return e == 0 ? 300.0 : 10.0 * log10(s / e);
 }
 
-static kt_model *load(const suite *s, const char *path)
+/* The model at path with params p (NULL: the defaults). */
+static kt_model *load_p(const suite *s, const char *path, const kt_model_params *p)
 {
     kt_model *m = NULL;
     kt_error err;
-    if (kt_model_load(path, &s->cfg, NULL, &m, &err) != KT_OK)
+    if (kt_model_load(path, &s->cfg, p, &m, &err) != KT_OK)
         fail_msg("load %s: %s", path, err.msg);
     return m;
 }
+
+static kt_model *load(const suite *s, const char *path) { return load_p(s, path, NULL); }
 
 static void synth(kt_model *m, kt_synth_result *r)
 {
@@ -341,6 +344,30 @@ static void test_bf16_compute(void **state)
         fail_msg("bf16 Winograd generator SNR %.1f dB, direct %.1f: the Winograd path did not run", wino, direct);
 }
 
+/* Without the AVX-512 kernels (ISA capped at avx2, as on a CPU without AVX512_BF16) bf16
+ * compute with Winograd falls back to float32 compute, Winograd included: the stage outputs are
+ * the float32 model's at that ISA, byte for byte. */
+static void test_bf16_fallback(void **state)
+{
+    suite *s = *state;
+    if (!s)
+        skip();
+    kt_model_params p = kt_model_default_params();
+    p.max_isa = KT_ISA_AVX2;
+    kt_model *f = load_p(s, s->path[0], &p);
+    p.bf16 = 1;
+    p.winograd = KT_WINOGRAD_BF16;
+    kt_model *b = load_p(s, s->path[0], &p);
+    stage_out o0 = stage_outputs(f, 40), o1 = stage_outputs(b, 40);
+    assert_memory_equal(o0.x, o1.x, sizeof(float) * o0.nx);
+    assert_memory_equal(o0.a, o1.a, sizeof(float) * o0.na);
+    printf("  bf16 Winograd with the ISA capped at avx2: the float32 model's stage outputs\n");
+    stage_out_free(&o0);
+    stage_out_free(&o1);
+    kt_model_free(f);
+    kt_model_free(b);
+}
+
 /* ---- durations of the full-size checkpoint under q8 ------------------------------------ */
 
 static int *golden_ints(const kt_checkpoint *g, const char *name, size_t *n)
@@ -434,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_f32_same_bytes),
         cmocka_unit_test(test_dtype_errors),
         cmocka_unit_test(test_bf16_compute),
+        cmocka_unit_test(test_bf16_fallback),
         cmocka_unit_test(test_q8_fallback),
         cmocka_unit_test(test_q8_durations_full),
     };
