@@ -315,18 +315,38 @@ size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k)
     return (((size_t)cout + MR - 1) / MR) * MR * (((size_t)cin + 1) / 2) * (size_t)k;
 }
 
-void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp)
+/* wp = the bf16 pairs of the weight whose tap j of output o and input c is read at
+ * w[o cs_o + c cs_c + j cs_j] (zeros past cout and cin). */
+static void pack_pairs(const float *w, size_t cs_o, size_t cs_c, size_t cs_j, int cout, int cin, int k,
+                       uint32_t *wp)
 {
-    size_t tiles = ((size_t)cout + MR - 1) / MR, ncp = ((size_t)cin + 1) / 2, K = (size_t)cin * k;
+    size_t tiles = ((size_t)cout + MR - 1) / MR, ncp = ((size_t)cin + 1) / 2;
     for (size_t mt = 0; mt < tiles; mt++)
         for (size_t cp = 0; cp < ncp; cp++)
             for (int j = 0; j < k; j++)
                 for (int r = 0; r < MR; r++) {
                     size_t o = mt * MR + r, c0 = 2 * cp, c1 = c0 + 1;
-                    uint32_t lo = o < (size_t)cout ? bf16_bits(w[o * K + c0 * k + j]) : 0;
-                    uint32_t hi = o < (size_t)cout && c1 < (size_t)cin ? bf16_bits(w[o * K + c1 * k + j]) : 0;
+                    const float *t = w + o * cs_o + (size_t)j * cs_j;
+                    uint32_t lo = o < (size_t)cout ? bf16_bits(t[c0 * cs_c]) : 0;
+                    uint32_t hi = o < (size_t)cout && c1 < (size_t)cin ? bf16_bits(t[c1 * cs_c]) : 0;
                     wp[((mt * ncp + cp) * k + j) * MR + r] = lo | hi << 16;
                 }
+}
+
+void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp)
+{
+    pack_pairs(w, (size_t)cin * k, (size_t)k, 1, cout, cin, k, wp);
+}
+
+void kt_conv_pack_bf16x2_packed(const float *fp, int cout, int cin, int k, uint32_t *wp)
+{
+    /* fp[(o / MR) K MR + (c k + j) MR + o % MR], K = cin k: fixed strides only inside a tile,
+     * so tile by tile */
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, per = kt_conv_pack_bf16x2_size(MR, cin, k);
+    for (size_t mt = 0; mt < tiles; mt++) {
+        int rows = cout - (int)(mt * MR) < MR ? cout - (int)(mt * MR) : MR;
+        pack_pairs(fp + mt * K * MR, 1, (size_t)k * MR, MR, rows, cin, k, wp + mt * per);
+    }
 }
 
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group)

@@ -2,8 +2,6 @@
  * (see kt/winograd.h). */
 #include "kt/winograd.h"
 
-#include "kt/tensor.h"
-
 #include <string.h>
 
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
@@ -39,20 +37,10 @@ size_t kt_wino_pack_bf16_size(int cout, int cin, int k)
 
 void kt_wino_pack_bf16(const float *u, int cout, int cin, int k, uint32_t *ub)
 {
-    int kp = kt_wino_pieces(k), mr = KT_PACK_MR;
+    int kp = kt_wino_pieces(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), bsz = kt_conv_pack_bf16x2_size(cout, cin, kp);
-    size_t tiles = psz / ((size_t)mr * cin * kp), ncp = ((size_t)cin + 1) / 2, K = (size_t)cin * kp;
     for (int i = 0; i < NA; i++)
-        for (size_t mt = 0; mt < tiles; mt++)
-            for (size_t cp = 0; cp < ncp; cp++)
-                for (int s = 0; s < kp; s++)
-                    for (int r = 0; r < mr; r++) {
-                        const float *ui = u + (size_t)i * psz + mt * K * mr;
-                        uint32_t lo = kt_f32_to_bf16(ui[(2 * cp * kp + s) * mr + r]), hi = 0;
-                        if (2 * cp + 1 < (size_t)cin)
-                            hi = kt_f32_to_bf16(ui[((2 * cp + 1) * kp + s) * mr + r]);
-                        ub[(size_t)i * bsz + ((mt * ncp + cp) * kp + s) * mr + r] = lo | hi << 16;
-                    }
+        kt_conv_pack_bf16x2_packed(u + (size_t)i * psz, cout, cin, kp, ub + (size_t)i * bsz);
 }
 
 /* G row i (scaled by 1 / SCALE[i]) applied to 4 taps, in double. */

@@ -128,6 +128,8 @@ void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int
 /* Words of a KT_PACK_BF16X2 weight, and packs float32 w[cout, cin, k] into it. */
 size_t kt_conv_pack_bf16x2_size(int cout, int cin, int k);
 void kt_conv_pack_bf16x2(const float *w, int cout, int cin, int k, uint32_t *wp);
+/* The same from a weight packed by kt_conv_pack (fp[kt_conv_pack_size(cout, cin, k)]). */
+void kt_conv_pack_bf16x2_packed(const float *fp, int cout, int cin, int k, uint32_t *wp);
 
 /* 1 when ex runs AVX512_BF16 dot products (KT_ISA below avx512 turns them off). */
 int kt_exec_has_bf16(const kt_exec *ex);
