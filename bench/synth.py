@@ -314,8 +314,8 @@ def bench(a, cfg, runs, threads, bf16, q8):
                     rows.append({"input": name, "engine": eng, "threads": t})
                     continue
                 ref = res[("torch", t)] if not eng.endswith("-first") else None  # other chunks: no ratio
-                g = gflop if eng not in ("kt-first", "kt-bf16-first", "kt-bf16w-first", "kt-q8") else 2 * sum(flops.utterance(cfg, T, F)
-                                                                     for T, F in r["chunks_tf"]) / 1e9
+                own = eng.endswith("-first") or eng == "kt-q8"  # its own chunks: its own FLOPs
+                g = 2 * sum(flops.utterance(cfg, T, F) for T, F in r["chunks_tf"]) / 1e9 if own else gflop
                 row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
                        "process_wall_s": r.get("proc_wall"),

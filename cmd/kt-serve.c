@@ -59,6 +59,8 @@ static int number(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+static const char *const compute_names[] = {"f32", "bf16", "bf16-winograd"}; /* KTS_COMPUTE_* */
+
 static int set_option(kts_options *o, const char *a, const char *v)
 {
     double x;
@@ -68,13 +70,12 @@ static int set_option(kts_options *o, const char *a, const char *v)
     else if (!strcmp(a, "--host")) o->host = v;
     else if (!strcmp(a, "--api-key")) o->api_key = v;
     else if (!strcmp(a, "--compute")) {
-        static const char *names[] = {"f32", "bf16", "bf16-winograd"};
         int k = 0;
-        while (k < 3 && strcmp(v, names[k]))
+        while (k < 3 && strcmp(v, compute_names[k]))
             k++;
         if (k == 3)
             return fail_usage("--compute takes f32, bf16 or bf16-winograd", v);
-        o->compute = k; /* KTS_COMPUTE_* in the order of names */
+        o->compute = k;
     }
 #define NUM(name, lo, hi, dst, cast, integer)                                                                          \
     else if (!strcmp(a, name)) {                                                                                       \
@@ -173,12 +174,10 @@ int main(int argc, char **argv)
     char threads[48] = "CPUs shared";
     if (o.threads)
         snprintf(threads, sizeof threads, "%d threads each", o.threads);
-    const char *compute = o.compute == KTS_COMPUTE_BF16_WINOGRAD ? ", bf16-winograd"
-                          : o.compute == KTS_COMPUTE_BF16            ? ", bf16"
-                                                                     : "";
-    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers, %s%s, queue %d%s)\n",
+    fprintf(stderr, "kt-serve: listening on http://%s%s%s:%d/ (%d workers, %s%s%s, queue %d%s)\n",
             strchr(o.host, ':') ? "[" : "", o.host, strchr(o.host, ':') ? "]" : "", kts_server_port(s), o.workers,
-            threads, compute, o.queue, o.api_key ? ", API key required" : "");
+            threads, o.compute ? ", " : "", o.compute ? compute_names[o.compute] : "", o.queue,
+            o.api_key ? ", API key required" : "");
     while (read(stop_pipe[0], &c, 1) < 0 && errno == EINTR) {
     }
     fprintf(stderr, "kt-serve: stopping: finishing the requests in flight (at most %g s)\n", o.drain);
