@@ -24,8 +24,9 @@ def pct(xs, p):
 
 
 def ttfb(srv, label):
-    """The first request after start (no warm-up): seconds to the first byte of a streamed pcm answer
-    whose first sentence is short, and to its end."""
+    """The first request after start (no warm-up request; the server's own warm-up synthesis at start
+    is on unless --warm-up off): seconds to the first byte of a streamed pcm answer whose first
+    sentence is short, and to its end. Returns the first."""
     c = srv.conn(300)
     body = json.dumps({"model": "kokoro", "input": SHORT_FIRST, "voice": "af_heart", "response_format": "pcm"})
     t0 = time.perf_counter()
@@ -38,6 +39,17 @@ def ttfb(srv, label):
     c.close()
     print("time to first byte, %s: %.3f s; whole answer %.2f s for %.2f s of audio"
           % (label, first, total, n / 48000))
+    return first
+
+
+def ttfb_fresh(server, runs, label, *extra):
+    """ttfb on runs fresh servers (a single figure swings with the machine): each, then the median."""
+    xs = []
+    for i in range(runs):
+        with server(*extra) as srv:
+            xs.append(ttfb(srv, "%s, server %d of %d" % (label, i + 1, runs)))
+    print("time to first byte, %s: median %.3f s over %d fresh servers (min %.3f, max %.3f)"
+          % (label, pct(xs, 50), runs, min(xs), max(xs)))
 
 
 def load(srv, n, conc):
@@ -101,6 +113,7 @@ def main():
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--rss-requests", type=int, default=1000)
+    ap.add_argument("--ttfb-runs", type=int, default=5, help="fresh servers timed for the defaults' first byte")
     a = ap.parse_args()
     os.environ["KT_BUILD"] = a.build
     serve_util.BUILD = a.build
@@ -113,11 +126,15 @@ def main():
             self.args[self.args.index("--voices") + 1] = a.voices
     print("load average: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     with Full("--queue", "64") as srv:
-        print(srv.read_log().strip().splitlines()[0])
-        print("f32 weights (%s); the first request after start, no warm-up; input %d characters whose first "
-              "sentence is 'Hi there!'; response_format pcm, streamed" % (os.path.basename(a.model), len(SHORT_FIRST)))
-        ttfb(srv, "--first-chunk 100, CPUs shared (the defaults)")
+        print("\n".join(x for x in srv.read_log().strip().splitlines() if x.startswith("kt-serve: ")))
+        print("f32 weights (%s); the first request after start, no warm-up request; input %d characters whose "
+              "first sentence is 'Hi there!'; response_format pcm, streamed" % (os.path.basename(a.model),
+                                                                                len(SHORT_FIRST)))
+        ttfb(srv, "--first-chunk 100, CPUs shared, --warm-up on (the defaults)")
         load(srv, a.requests, a.concurrency)
+    if a.ttfb_runs > 1:
+        ttfb_fresh(Full, a.ttfb_runs, "the defaults")
+        ttfb_fresh(Full, a.ttfb_runs, "--warm-up off", "--warm-up", "off")
     with Full("--first-chunk", "0") as srv:
         ttfb(srv, "--first-chunk 0 (whole sentences)")
     with Full("--threads", "1") as srv:

@@ -37,6 +37,8 @@ static const char usage[] =
     "                         so the first audio comes sooner (default 100; 0: off)\n"
     "      --compute C        f32 (default), bf16 (convolutions in bfloat16 where the CPU has AVX512_BF16,\n"
     "                         as kt-synth --bf16) or bf16-winograd (as kt-synth --bf16-winograd)\n"
+    "      --warm-up on|off   one short synthesis at start, before listening, so that the first request is\n"
+    "                         as fast as the next ones (default on)\n"
     "  -h, --help             this help\n"
     "\n"
     "Every request is logged as one JSON line on stderr.\n"
@@ -76,6 +78,10 @@ static int set_option(kts_options *o, const char *a, const char *v)
         if (k == 3)
             return fail_usage("--compute takes f32, bf16 or bf16-winograd", v);
         o->compute = k;
+    } else if (!strcmp(a, "--warm-up")) {
+        if (strcmp(v, "on") && strcmp(v, "off"))
+            return fail_usage("--warm-up takes on or off", v);
+        o->warm_up = !strcmp(v, "on");
     }
 #define NUM(name, lo, hi, dst, cast, integer)                                                                          \
     else if (!strcmp(a, name)) {                                                                                       \
@@ -156,7 +162,8 @@ static int install_signals(void)
 int main(int argc, char **argv)
 {
     kts_options o = {.host = "127.0.0.1", .port = 8880, .max_body = 65536, .max_input = 4096, .timeout = 120,
-                     .idle_timeout = 30, .drain = 30, .max_connections = 64, .first_chunk = 100};
+                     .idle_timeout = 30, .drain = 30, .max_connections = 64, .first_chunk = 100,
+                     .warm_up = 1};
     char err[KTS_ERR];
     kts_server *s = NULL;
     char c;

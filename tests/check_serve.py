@@ -8,6 +8,7 @@ slow client, a client leaving mid-stream, descriptors and memory over many reque
 and SIGTERM finishing the request in flight. Under the sanitizer build the counts are smaller."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -348,13 +349,36 @@ def compute():
         with Server("--compute", form) as srv:
             st, _, b = srv.speech(body)
             check(st == 200 and len(b) > 1000, "--compute %s: 200 with audio" % form)
-            first = srv.read_log().splitlines()[0]
+            first = [x for x in srv.read_log().splitlines() if "listening on" in x][0]
             check((form in first) == (form != "f32"), "--compute %s: the start-up line says %r" % (form, first))
             out[form] = b
     bf16 = " avx512_bf16" in open("/proc/cpuinfo").read() and os.environ.get("KT_ISA", "avx512") == "avx512"
     check((out["f32"] != out["bf16-winograd"]) == bf16,
           "bf16-winograd audio %s float32's (CPU with AVX512_BF16 in use: %s)" %
           ("differs from" if out["f32"] != out["bf16-winograd"] else "equals", bf16))
+
+
+def warm_up():
+    """--warm-up: on by default, one synthesis logged before the start-up line and not counted as a
+    request; off logs none; another value is refused."""
+    exe = Server().args[0]
+    r = subprocess.run([exe, "--warm-up", "maybe", "-m", "x", "--voices", "y"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--warm-up takes on or off" in r.stderr, "--warm-up maybe: usage error (exit 2)")
+    for extra in ((), ("--warm-up", "off")):
+        with Server(*extra) as srv:
+            log = srv.read_log().splitlines()
+            warm = [i for i, x in enumerate(log) if x.startswith("kt-serve: warm-up synthesis with ")]
+            listen = [i for i, x in enumerate(log) if "listening on" in x]
+            if extra:
+                check(not warm and listen, "--warm-up off: no warm-up synthesis")
+            else:
+                check(len(warm) == 1 and listen and warm[0] < listen[0] and re.search(r": \d+\.\d\d s$", log[warm[0]]),
+                      "default: one warm-up synthesis before listening (%r)" % log[warm[0] if warm else 0])
+            st, _, b = srv.request("GET", "/metrics")
+            text = b.decode()
+            check(st == 200 and "kt_requests_total{status=\"200\"}" not in text and
+                  "kt_realtime_factor_count 0" in text,
+                  "%s: the warm-up is not counted as a request" % ("--warm-up off" if extra else "default"))
 
 
 def main():
@@ -379,6 +403,7 @@ def main():
     access_log_and_sigterm()
     bundle()
     compute()
+    warm_up()
     print("check_serve: all passed")
 
 

@@ -745,6 +745,43 @@ static void server_free(kts_server *s)
     free(s);
 }
 
+static int warm_samples(void *user, const float *x, size_t n)
+{
+    (void)user, (void)x, (void)n;
+    return 0;
+}
+
+static int warm_stop(void *user)
+{
+    (void)user;
+    return 0;
+}
+
+/* One short synthesis before listening, as other speech servers do at start: the first
+ * request then finds the weights read in, a synthesis state with its threads and buffers,
+ * and the G2P loaded. With af_heart when listed, else the first voice; a failure is only
+ * reported (the requests report theirs). */
+static void warm_up(kts_server *s)
+{
+    const kts_voices *v = &s->voices;
+    const char *name = v->count ? v->names[0] : NULL, *lang = NULL;
+    for (size_t i = 0; i < v->count; i++)
+        if (!strcmp(v->names[i], "af_heart"))
+            name = v->names[i];
+    char *spec = NULL, msg[KTS_ERR] = "no voice";
+    double t0 = kts_now();
+    int rc = name ? kts_voices_resolve(v, name, &spec, &lang, msg, sizeof msg) : -1;
+    if (!rc) {
+        kts_synth_request r = {"Hello there.", spec, lang, 1.0f, s->opt.first_chunk, 0};
+        rc = kts_engine_synthesize(s->engine, &r, warm_samples, NULL, warm_stop, NULL, msg, sizeof msg);
+    }
+    if (rc)
+        fprintf(stderr, "kt-serve: warm-up synthesis failed: %s\n", msg);
+    else
+        fprintf(stderr, "kt-serve: warm-up synthesis with %s: %.2f s\n", name, kts_now() - t0);
+    free(spec);
+}
+
 int kts_server_start(const kts_options *o, kts_server **out, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
@@ -762,6 +799,8 @@ int kts_server_start(const kts_options *o, kts_server **out, char *err, size_t e
         kts_engine_open(o, &s->engine, err, errlen) ||
         kts_pool_start(s->engine, &s->metrics, o->workers, o->queue, &s->pool, err, errlen))
         goto fail;
+    if (o->warm_up)
+        warm_up(s);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC |
                      MHD_USE_POLL | (ipv6 ? MHD_USE_IPv6 : 0);
     s->daemon = MHD_start_daemon(flags, (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,

@@ -15,6 +15,7 @@ typedef struct {
     const char *model, *config, *voices, *host, *api_key;
     int port, workers, threads, queue, first_chunk;
     int compute; /* KTS_COMPUTE_* */
+    int warm_up; /* 1: one short synthesis at start, before listening */
     size_t max_body, max_input;
     double timeout, drain, idle_timeout;
     int max_connections;
