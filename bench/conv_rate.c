@@ -9,12 +9,15 @@
  * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
  * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
- * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it. Figures only. */
+ * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it. For kernels of 7 taps and more
+ * it also times FFT overlap-save (kt_fft_conv_padded_ld) and prints its speed over Winograd's
+ * (the model runs kernel 11 at up to 128 channels that way on AVX-512). Figures only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "kt/fftconv.h"
 #include "kt/kernels.h"
 #include "kt/winograd.h"
 
@@ -46,6 +49,7 @@ typedef struct {
     kt_packed pk, pkb; /* pkb: bf16 pairs (codes NULL: no bf16) */
     kt_wino wq, wqb;
     float *w, *b, *wp, *u, *xp, *y, *ws, *wb, *ub, *xpb, *wsb;
+    float *fu, *fs; /* FFT weight and scratch (NULL below 7 taps) */
     size_t Ls;
     int L;
 } conv_case;
@@ -71,11 +75,18 @@ static int make_case(const shape *s, conv_case *cc)
     for (size_t i = 0; i < (size_t)C * cc->Ls; i++)
         cc->xp[i] = cosf(0.01f * (float)i);
     kt_conv_pack(cc->w, C, C, k, cc->wp);
+    if (k >= 7 && k <= KT_FFT_KMAX) {
+        cc->fu = malloc(sizeof(float) * kt_fft_pack_size(C, C));
+        cc->fs = malloc(sizeof(float) * kt_fft_scratch(&cc->c, s->cols, kt_usable_cpus()));
+        if (!cc->fu || !cc->fs)
+            return -1;
+        kt_fft_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->fu);
+    }
     cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0};
-    cc->wq = (kt_wino){NULL, 0, 0};
+    cc->wq = (kt_wino){NULL, 0, 0, 0};
     if (cc->u) {
         kt_wino_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->u);
-        cc->wq = (kt_wino){cc->u, kt_wino_pieces(k), 0};
+        cc->wq = (kt_wino){cc->u, kt_wino_pieces(k), 0, 0};
     }
     return 0;
 }
@@ -94,7 +105,7 @@ static int make_bf16(conv_case *cc)
     cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0};
     if (cc->u) {
         kt_wino_pack_bf16(cc->u, C, C, k, (uint32_t *)(void *)cc->ub);
-        cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1};
+        cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1, 0};
     }
     return 0;
 }
@@ -102,11 +113,14 @@ static int make_bf16(conv_case *cc)
 static void free_case(conv_case *cc)
 {
     free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
-    free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb);
+    free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb), free(cc->fu), free(cc->fs);
 }
 
-/* Seconds per call, best of 3 loops of at least 0.3 s; wino: by Winograd; bf16: the bf16 forms. */
-static double time_conv(kt_exec *ex, conv_case *cc, int wino, int bf16)
+enum { DIRECT, WINOGRAD, FFT };
+
+/* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD or FFT; bf16: the
+ * bf16 forms (direct and Winograd). */
+static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16)
 {
     const kt_packed *pk = bf16 ? &cc->pkb : &cc->pk;
     const kt_wino *wq = bf16 ? &cc->wqb : &cc->wq;
@@ -116,7 +130,9 @@ static double time_conv(kt_exec *ex, conv_case *cc, int wino, int bf16)
         int calls = 0;
         double t0 = now(), t;
         do {
-            if (wino)
+            if (way == FFT)
+                kt_fft_conv_padded_ld(ex, &cc->c, cc->fu, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, cc->fs);
+            else if (way == WINOGRAD)
                 kt_wino_conv_padded_ld(ex, &cc->c, wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, ws);
             else
                 kt_conv1d_padded_ld(ex, &cc->c, pk, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, xpb);
@@ -148,20 +164,24 @@ int main(int argc, char **argv)
                 fprintf(stderr, "conv_rate: out of memory\n");
                 return 1;
             }
-            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, 0, 0);
+            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, DIRECT, 0);
             printf("conv_rate threads=%d ch=%d k=%d dil=%d cols=%d direct_gflops=%.1f", threads[ti], s->ch, s->k,
                    s->dil, s->cols, flop / td * 1e-9);
             if (peak[ti] > 0)
                 printf(" direct_x_floor=%.2f", td / (flop / (peak[ti] * 1e9)));
             if (cc.u) {
-                double tw = time_conv(ex, &cc, 1, 0);
+                double tw = time_conv(ex, &cc, WINOGRAD, 0);
                 printf(" winograd_gflops_direct_form=%.1f winograd_speedup=%.2f", flop / tw * 1e-9, td / tw);
+                if (cc.fu) {
+                    double tf = time_conv(ex, &cc, FFT, 0);
+                    printf(" fft_gflops_direct_form=%.1f fft_over_winograd=%.2f", flop / tf * 1e-9, tw / tf);
+                }
             }
             if (cc.wb) {
-                double tb = time_conv(ex, &cc, 0, 1);
+                double tb = time_conv(ex, &cc, DIRECT, 1);
                 printf(" bf16_direct_gflops=%.1f", flop / tb * 1e-9);
                 if (cc.ub)
-                    printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, 1, 1));
+                    printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, WINOGRAD, 1));
             }
             printf("  (%s)\n", s->where);
             fflush(stdout);

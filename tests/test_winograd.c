@@ -21,7 +21,6 @@
 
 #include <cmocka.h>
 
-#include <dirent.h>
 
 #include "kt/checkpoint.h"
 #include "kt/config.h"
@@ -30,13 +29,9 @@
 #include "kt/kokoro_stages.h"
 #include "kt/ops.h"
 #include "kt/winograd.h"
+#include "util/conv_ref.h"
 #include "util/golden.h"
-
-static float lcg(uint32_t *s)
-{
-    *s = *s * 1664525u + 1013904223u;
-    return (float)(*s >> 8) / 16777216.0f - 0.5f;
-}
+#include "util/golden_gen.h"
 
 /* One tile: A^T [(G g) . (B^T d)] is the 4-output correlation of d with g. */
 static void test_tile_transforms(void **state)
@@ -46,9 +41,9 @@ static void test_tile_transforms(void **state)
     for (int trial = 0; trial < 200; trial++) {
         float g[KT_WINO_R], d[KT_WINO_A], u[KT_WINO_A], v[KT_WINO_A], m[KT_WINO_A], y[KT_WINO_M];
         for (int r = 0; r < KT_WINO_R; r++)
-            g[r] = lcg(&s);
+            g[r] = conv_lcg(&s);
         for (int e = 0; e < KT_WINO_A; e++)
-            d[e] = 4.0f * lcg(&s);
+            d[e] = 4.0f * conv_lcg(&s);
         kt_wino_kernel(g, u);
         kt_wino_input(d, v);
         for (int i = 0; i < KT_WINO_A; i++)
@@ -66,121 +61,35 @@ static void test_tile_transforms(void **state)
     }
 }
 
-typedef struct {
-    int cin, cout, k, dil, L;
-} conv_case;
-
-typedef struct {
-    kt_conv1d c;
-    float *w, *b, *xp, *u, *wp;
-    size_t Ls;
-    double *ref, *mag;
-} conv_data;
-
-static void make_case(const conv_case *cc, uint32_t seed, conv_data *z)
+/* The Winograd weight of case z (the caller frees it). */
+static float *wino_weight(const conv_data *z)
 {
-    int pad = cc->dil * (cc->k - 1) / 2;
-    z->c = (kt_conv1d){NULL, NULL, cc->cin, cc->cout, cc->k, 1, pad, cc->dil};
-    z->Ls = kt_conv_pad_len(&z->c, cc->L + 16); /* room for direct_err's input length */
-    size_t nw = (size_t)cc->cout * cc->cin * cc->k;
-    z->w = malloc(sizeof(float) * nw);
-    z->b = malloc(sizeof(float) * (size_t)cc->cout);
-    z->xp = calloc((size_t)cc->cin * z->Ls, sizeof(float));
-    z->u = malloc(sizeof(float) * kt_wino_pack_size(cc->cout, cc->cin, cc->k));
-    z->wp = malloc(sizeof(float) * kt_conv_pack_size(cc->cout, cc->cin, cc->k));
-    z->ref = malloc(sizeof(double) * (size_t)cc->cout * cc->L);
-    z->mag = malloc(sizeof(double) * (size_t)cc->cout * cc->L);
-    assert_true(z->w && z->b && z->xp && z->u && z->wp && z->ref && z->mag);
-    uint32_t s = seed;
-    for (size_t i = 0; i < nw; i++)
-        z->w[i] = lcg(&s) / sqrtf((float)(cc->cin * cc->k));
-    for (int o = 0; o < cc->cout; o++)
-        z->b[o] = lcg(&s);
-    for (int ci = 0; ci < cc->cin; ci++)
-        for (int t = 0; t < cc->L; t++)
-            z->xp[(size_t)ci * z->Ls + pad + t] = 3.0f * lcg(&s);
-    z->c.w = z->w;
-    z->c.b = z->b;
-    int tiles = (cc->cout + KT_PACK_MR - 1) / KT_PACK_MR;
-    kt_wino_pack_tiles(z->w, cc->cout, cc->cin, cc->k, 0, tiles, z->u);
-    kt_conv_pack(z->w, cc->cout, cc->cin, cc->k, z->wp);
-    for (int o = 0; o < cc->cout; o++)
-        for (int t = 0; t < cc->L; t++) {
-            double acc = z->b[o], mag = fabs(z->b[o]);
-            for (int ci = 0; ci < cc->cin; ci++)
-                for (int j = 0; j < cc->k; j++) {
-                    double p = (double)z->w[((size_t)o * cc->cin + ci) * cc->k + j] *
-                               z->xp[(size_t)ci * z->Ls + t + (size_t)j * cc->dil];
-                    acc += p;
-                    mag += fabs(p);
-                }
-            z->ref[(size_t)o * cc->L + t] = acc;
-            z->mag[(size_t)o * cc->L + t] = mag;
-        }
-}
-
-static void free_case(conv_data *z)
-{
-    free(z->w);
-    free(z->b);
-    free(z->xp);
-    free(z->u);
-    free(z->wp);
-    free(z->ref);
-    free(z->mag);
+    int tiles = (z->c.cout + KT_PACK_MR - 1) / KT_PACK_MR;
+    float *u = malloc(sizeof(float) * kt_wino_pack_size(z->c.cout, z->c.cin, z->c.k));
+    assert_non_null(u);
+    kt_wino_pack_tiles(z->w, z->c.cout, z->c.cin, z->c.k, 0, tiles, u);
+    return u;
 }
 
 /* y[cout, ldy] = prior + conv by Winograd (accumulate) with weight w on ex; returns y. */
 static float *run_wino_w(kt_exec *ex, const conv_data *z, const kt_wino *w, int L, size_t ldy, int accumulate)
 {
-    float *y = malloc(sizeof(float) * (size_t)z->c.cout * ldy);
+    float *y = conv_ref_out(z, ldy, accumulate);
     float *scr = malloc(sizeof(float) * kt_wino_scratch(&z->c, w->bf16, L, kt_exec_threads(ex)));
-    assert_true(y && scr);
-    for (size_t i = 0; i < (size_t)z->c.cout * ldy; i++)
-        y[i] = accumulate ? 0.25f * (float)(i % 7) : NAN;
+    assert_non_null(scr);
     kt_wino_conv_padded_ld(ex, &z->c, w, z->xp, z->Ls, L, y, ldy, accumulate, scr);
     free(scr);
     return y;
 }
 
-static float *run_wino(kt_exec *ex, const conv_data *z, int L, size_t ldy, int accumulate)
+static float *run_wino(kt_exec *ex, const conv_data *z, const float *u, int L, size_t ldy, int accumulate)
 {
-    kt_wino w = {z->u, kt_wino_pieces(z->c.k), 0};
+    kt_wino w = {u, kt_wino_pieces(z->c.k), 0, 0};
     return run_wino_w(ex, z, &w, L, ldy, accumulate);
 }
 
-/* Largest |y - ref| / mag (ref's sum of |products|) over the outputs; columns past L untouched. */
-static double rel_err(const conv_data *z, const float *y, int L, size_t ldy, int accumulate)
-{
-    double worst = 0.0;
-    for (int o = 0; o < z->c.cout; o++) {
-        for (int t = 0; t < L; t++) {
-            size_t i = (size_t)o * ldy + t;
-            double prior = accumulate ? 0.25 * (double)(i % 7) : 0.0;
-            double e = fabs(y[i] - (z->ref[(size_t)o * L + t] + prior)) / (z->mag[(size_t)o * L + t] + 1e-30);
-            worst = e > worst ? e : worst;
-        }
-        for (size_t t = (size_t)L; t < ldy; t++)
-            if (accumulate ? y[(size_t)o * ldy + t] != 0.25f * (float)(((size_t)o * ldy + t) % 7)
-                           : !isnan(y[(size_t)o * ldy + t]))
-                fail_msg("column %zu past L = %d written", t, L);
-    }
-    return worst;
-}
-
-/* Root mean square of (y - ref) / mag over the outputs (columns < L of rows of stride ldy). */
-static double rms_err(const conv_data *z, const float *y, int L, size_t ldy)
-{
-    double s = 0.0;
-    for (int o = 0; o < z->c.cout; o++)
-        for (int t = 0; t < L; t++) {
-            double e = (y[(size_t)o * ldy + t] - z->ref[(size_t)o * L + t]) / (z->mag[(size_t)o * L + t] + 1e-30);
-            s += e * e;
-        }
-    return sqrt(s / ((double)z->c.cout * L));
-}
-
-/* rel_err of the direct kernel's output of z (float32 weights, or their bf16 pairs); *rms its rms_err. */
+/* conv_ref_err of the direct kernel's output of z (float32 weights, or their bf16 pairs); *rms its
+ * conv_ref_rms. */
 static double direct_err_pk(kt_exec *ex, const conv_data *z, int L, int bf16, double *rms)
 {
     uint32_t *wb = bf16 ? malloc(sizeof(uint32_t) * kt_conv_pack_bf16x2_size(z->c.cout, z->c.cin, z->c.k)) : NULL;
@@ -192,9 +101,9 @@ static double direct_err_pk(kt_exec *ex, const conv_data *z, int L, int bf16, do
         kt_conv_pack_bf16x2(z->w, z->c.cout, z->c.cin, z->c.k, wb);
     kt_packed pk = {bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, bf16 ? (const void *)wb : (const void *)z->wp, NULL, 0};
     kt_conv1d_padded_ld(ex, &z->c, &pk, z->xp, z->Ls, lin, y, (size_t)L, 0, scr);
-    double e = rel_err(z, y, L, (size_t)L, 0);
+    double e = conv_ref_err(z, y, L, (size_t)L, 0);
     if (rms)
-        *rms = rms_err(z, y, L, (size_t)L);
+        *rms = conv_ref_rms(z, y, L, (size_t)L);
     free(y);
     free(wb);
     free(scr);
@@ -221,18 +130,19 @@ static void conv_cases(int isa)
     for (size_t n = 0; n < sizeof cases / sizeof cases[0]; n++) {
         const conv_case *cc = &cases[n];
         conv_data z;
-        make_case(cc, 11u + (uint32_t)n, &z);
-        kt_wino wq = {z.u, kt_wino_pieces(cc->k), 0};
+        conv_ref_make(cc, 11u + (uint32_t)n, &z);
+        float *u = wino_weight(&z);
+        kt_wino wq = {u, kt_wino_pieces(cc->k), 0, 0};
         by[kt_wino_by_columns(&z.c, &wq, cc->L, 2)]++;
         for (int acc = 0; acc < 2; acc++) {
             size_t ldy = (size_t)cc->L + (acc ? 5 : 0);
             float *y[3];
             for (int t = 0; t < 3; t++)
-                y[t] = run_wino(ex[t], &z, cc->L, ldy, acc);
+                y[t] = run_wino(ex[t], &z, u, cc->L, ldy, acc);
             for (int t = 1; t < 3; t++)
                 if (memcmp(y[0], y[t], sizeof(float) * (size_t)cc->cout * ldy))
                     fail_msg("isa %d case %zu: 1 and %d threads differ", isa, n, t + 1);
-            double e = rel_err(&z, y[0], cc->L, ldy, acc);
+            double e = conv_ref_err(&z, y[0], cc->L, ldy, acc);
             if (!acc)
                 printf("isa %d cin %d cout %d k %d dil %d L %d: max |error| / sum |products| winograd %.2e, "
                        "direct %.2e\n",
@@ -242,7 +152,8 @@ static void conv_cases(int isa)
             for (int t = 0; t < 3; t++)
                 free(y[t]);
         }
-        free_case(&z);
+        free(u);
+        conv_ref_free(&z);
     }
     if (!by[0] || !by[1])
         fail_msg("the cases split %d convs by rows and %d by columns on 2 threads: both ways must be tested", by[0],
@@ -292,11 +203,12 @@ static void test_conv_bf16(void **state)
         if (cc->k < KT_WINO_R) /* one piece mostly of zeros: not a conv the model runs this way */
             continue;
         conv_data z;
-        make_case(cc, 11u + (uint32_t)n, &z);
+        conv_ref_make(cc, 11u + (uint32_t)n, &z);
+        float *u = wino_weight(&z);
         uint32_t *ub = malloc(sizeof(uint32_t) * kt_wino_pack_bf16_size(cc->cout, cc->cin, cc->k));
         assert_true(ub != NULL);
-        kt_wino_pack_bf16(z.u, cc->cout, cc->cin, cc->k, ub);
-        kt_wino wq = {(const float *)(const void *)ub, kt_wino_pieces(cc->k), 1};
+        kt_wino_pack_bf16(u, cc->cout, cc->cin, cc->k, ub);
+        kt_wino wq = {(const float *)(const void *)ub, kt_wino_pieces(cc->k), 1, 0};
         by[kt_wino_by_columns(&z.c, &wq, cc->L, 2)]++;
         for (int acc = 0; acc < 2; acc++) {
             size_t ldy = (size_t)cc->L + (acc ? 5 : 0);
@@ -306,8 +218,8 @@ static void test_conv_bf16(void **state)
             for (int t = 1; t < 3; t++)
                 if (memcmp(y[0], y[t], sizeof(float) * (size_t)cc->cout * ldy))
                     fail_msg("bf16 case %zu: 1 and %d threads differ", n, t + 1);
-            double e = rel_err(&z, y[0], cc->L, ldy, acc), rd = 0.0;
-            double ed = direct_err_pk(ex[1], &z, cc->L, 1, &rd), rw = acc ? 0.0 : rms_err(&z, y[0], cc->L, ldy);
+            double e = conv_ref_err(&z, y[0], cc->L, ldy, acc), rd = 0.0;
+            double ed = direct_err_pk(ex[1], &z, cc->L, 1, &rd), rw = acc ? 0.0 : conv_ref_rms(&z, y[0], cc->L, ldy);
             if (!acc)
                 printf("bf16 cin %d cout %d k %d dil %d L %d: error / sum |products|, max and rms: winograd %.2e "
                        "%.2e, direct bf16 %.2e %.2e\n",
@@ -319,7 +231,8 @@ static void test_conv_bf16(void **state)
                 free(y[t]);
         }
         free(ub);
-        free_case(&z);
+        free(u);
+        conv_ref_free(&z);
     }
     if (!by[0] || !by[1])
         fail_msg("bf16: %d convs by rows and %d by columns on 2 threads: both ways must be tested", by[0], by[1]);
@@ -344,7 +257,7 @@ static void test_direct_isas(void **state)
     }
     conv_case cc = {6, 11, 3, 2, 100};
     conv_data z;
-    make_case(&cc, 5u, &z);
+    conv_ref_make(&cc, 5u, &z);
     kt_packed pk = {KT_PACK_F32, z.wp, NULL, 0};
     for (int n = 1; n <= cc.L; n++)
         for (int acc = 0; acc < 2; acc++) {
@@ -364,7 +277,7 @@ static void test_direct_isas(void **state)
     double e = direct_err(ex[0], &z, cc.L);
     if (e > 2e-6)
         fail_msg("direct kernel, 100 columns: error %.3g", e);
-    free_case(&z);
+    conv_ref_free(&z);
 done:
     kt_exec_free(ex[0]);
     kt_exec_free(ex[1]);
@@ -375,170 +288,44 @@ static void test_pack_from_packed(void **state)
 {
     (void)state;
     static const int shapes[][3] = {{8, 8, 3}, {13, 5, 7}, {16, 24, 11}};
-    for (size_t n = 0; n < 3; n++) {
-        int cout = shapes[n][0], cin = shapes[n][1], k = shapes[n][2], tiles = (cout + KT_PACK_MR - 1) / KT_PACK_MR;
-        size_t nw = (size_t)cout * cin * k, nu = kt_wino_pack_size(cout, cin, k);
-        float *w = malloc(sizeof(float) * nw), *wp = malloc(sizeof(float) * kt_conv_pack_size(cout, cin, k));
-        float *u0 = malloc(sizeof(float) * nu), *u1 = malloc(sizeof(float) * nu);
-        assert_true(w && wp && u0 && u1);
-        uint32_t s = 3u + (uint32_t)n;
-        for (size_t i = 0; i < nw; i++)
-            w[i] = lcg(&s);
-        kt_conv_pack(w, cout, cin, k, wp);
-        kt_wino_pack_tiles(w, cout, cin, k, 0, tiles, u0);
-        kt_wino_pack_tiles(w, cout, cin, k, 0, 1, u1); /* tile by tile gives the same */
-        kt_wino_pack_tiles_packed(wp, cout, cin, k, 1, tiles, u1);
-        assert_memory_equal(u0, u1, sizeof(float) * nu);
-        free(w);
-        free(wp);
-        free(u0);
-        free(u1);
-    }
+    conv_ref_check_pack(shapes, 3, kt_wino_pack_size, kt_wino_pack_tiles, kt_wino_pack_tiles_packed);
 }
 
 /* ---- the generator stage on golden inputs, both paths ---------------------------------- */
 
-static const char *env_or(const char *name, const char *def)
+/* Direct on 1 thread, Winograd on 1 thread, Winograd on 2 threads (FFT off: Winograd itself;
+ * test_fftconv checks the FFT convs). */
+static void wino_params(int i, kt_model_params *p)
 {
-    const char *v = getenv(name);
-    return v && *v ? v : def;
+    p->winograd = i > 0;
+    p->fft = 0;
 }
 
-
-/* max |a - b| and that over max |b|. */
-static void diff(const float *a, const float *b, size_t n, double *abs_d, double *rel_d)
+/* One golden case: Winograd against direct and against the reference. */
+static void generator_check(int isa, const golden_gen *c, float *const *a)
 {
-    double md = 0.0, mr = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        md = d > md || isnan(d) ? (isnan(d) ? INFINITY : d) : md;
-        mr = fabs(b[i]) > mr ? fabs(b[i]) : mr;
-    }
-    *abs_d = md;
-    *rel_d = mr > 0 ? md / mr : md;
-}
-
-static kt_model *load_model(const char *cfg_path, const char *model_path, int winograd, int threads, int isa,
-                            kt_config *cfg)
-{
-    kt_model_params p = kt_model_default_params();
-    kt_model *m = NULL;
-    kt_error err;
-    p.winograd = winograd;
-    p.n_threads = threads;
-    p.max_isa = isa;
-    if (kt_model_load(model_path, cfg, &p, &m, &err))
-        fail_msg("%s (%s): %s", model_path, cfg_path, err.msg);
-    return m;
-}
-
-/* One golden case: the generator on its inputs by models m[0] (direct, 1 thread), m[1]
- * (Winograd, 1 thread) and m[2] (Winograd, 2 threads). */
-static void generator_case(kt_model **m, const char *isa, const char *path, size_t max_audio)
-{
-    kt_checkpoint *g;
-    kt_error err;
-    if (kt_checkpoint_open(path, &g, &err))
-        fail_msg("%s: %s", path, err.msg);
-    if (!kt_checkpoint_find(g, "har") || !kt_checkpoint_find(g, "audio")) {
-        kt_checkpoint_free(g);
-        return;
-    }
-    kt_stage_dims d;
-    kt_stage_get_dims(m[0], &d);
-    size_t np, na;
-    float *dur = golden_f32_or_fail(g, "pred_dur", &np);
-    float *x = golden_f32_or_fail(g, "decode3", NULL);
-    float *har = golden_f32_or_fail(g, "har", NULL);
-    float *style = golden_f32_or_fail(g, "style", NULL), *ref = golden_f32_or_fail(g, "audio", &na);
-    int F = 0;
-    for (size_t t = 0; t < np; t++)
-        F += (int)dur[t];
-    size_t n = (size_t)F * d.samples_per_frame;
-    const char *b = strrchr(path, '/');
-    if (n == na && n <= max_audio) {
-        float *a[3];
-        for (int i = 0; i < 3; i++) {
-            a[i] = malloc(sizeof(float) * n);
-            assert_non_null(a[i]);
-            assert_int_equal(kt_stage_generator(m[i], x, F, style, har, a[i], &err), KT_OK);
-        }
-        double ad, rd, ed, er, wd, wr;
-        diff(a[1], a[0], n, &ad, &rd);
-        diff(a[0], ref, n, &ed, &er);
-        diff(a[1], ref, n, &wd, &wr);
-        printf("  %-12s %-7s generator (%d frames): winograd - direct max abs %.3e rel %.3e; against the "
-               "reference: direct rel %.3e, winograd rel %.3e\n",
-               b ? b + 1 : path, isa, F, ad, rd, er, wr);
-        if (!(rd <= 5e-5) || !(wr <= 1e-4)) /* direct vs the reference: 2e-6 to 1e-5 */
-            fail_msg("%s: winograd generator differs: %.3e from direct, %.3e from the reference", path, rd, wr);
-        if (memcmp(a[1], a[2], sizeof(float) * n))
-            fail_msg("%s: winograd generator differs between 1 and 2 threads", path);
-        for (int i = 0; i < 3; i++)
-            free(a[i]);
-    } else
-        printf("  %-12s generator skipped (%zu samples)\n", b ? b + 1 : path, n);
-    free(dur), free(x), free(har), free(style), free(ref);
-    kt_checkpoint_free(g);
-}
-
-static void generator_fixture(const char *cfg_path, const char *model_path, const char *dir, size_t max_audio)
-{
-    kt_config cfg;
-    kt_error err;
-    if (kt_config_load(cfg_path, &cfg, &err))
-        fail_msg("%s: %s", cfg_path, err.msg);
     static const char *names[3] = {"generic", "avx2", "avx512"};
-    for (int isa = KT_ISA_GENERIC; isa <= KT_ISA_AVX512; isa++) {
-        kt_exec *ex;
-        if (kt_exec_create_isa(1, isa, &ex, &err))
-            fail_msg("%s", err.msg);
-        int have = kt_exec_isa(ex) == isa;
-        kt_exec_free(ex);
-        if (!have)
-            continue;
-        kt_model *m[3] = {load_model(cfg_path, model_path, 0, 1, isa, &cfg),
-                          load_model(cfg_path, model_path, 1, 1, isa, &cfg),
-                          load_model(cfg_path, model_path, 1, 2, isa, &cfg)};
-        DIR *dp = opendir(dir);
-        struct dirent *e;
-        int cases = 0;
-        while (dp && (e = readdir(dp))) {
-            size_t n = strlen(e->d_name);
-            if (n < 4 || strcmp(e->d_name + n - 3, ".pt"))
-                continue;
-            char path[1024];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            generator_case(m, names[isa], path, max_audio);
-            cases++;
-        }
-        if (dp)
-            closedir(dp);
-        if (!cases)
-            fail_msg("no golden cases in %s", dir);
-        for (int i = 0; i < 3; i++)
-            kt_model_free(m[i]);
-    }
-    kt_config_free(&cfg);
+    double ad, rd = golden_rel_diff(a[1], a[0], c->n, &ad), er = golden_rel_diff(a[0], c->ref, c->n, NULL);
+    double wr = golden_rel_diff(a[1], c->ref, c->n, NULL);
+    printf("  %-12s %-7s generator (%d frames): winograd - direct max abs %.3e rel %.3e; against the "
+           "reference: direct rel %.3e, winograd rel %.3e\n",
+           c->name, names[isa], c->F, ad, rd, er, wr);
+    if (!(rd <= 5e-5) || !(wr <= 1e-4)) /* direct vs the reference: 2e-6 to 1e-5 */
+        fail_msg("%s: winograd generator differs: %.3e from direct, %.3e from the reference", c->name, rd, wr);
 }
+
+static const golden_gen_test GEN = {wino_params, generator_check};
 
 static void test_generator_tiny(void **state)
 {
     (void)state;
-    unsetenv("KT_WINOGRAD");
-    generator_fixture(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"),
-                      env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"),
-                      env_or("KT_GOLDEN_DIR", "fixtures/tiny/golden"), (size_t)1 << 30);
+    golden_gen_run(0, KT_ISA_GENERIC, KT_ISA_AVX512, &GEN);
 }
 
 static void test_generator_full(void **state)
 {
     (void)state;
-    char model[512], cfg[512], dir[512];
-    if (golden_full_paths("test_generator_full", model, cfg, dir, sizeof model))
-        skip();
-    unsetenv("KT_WINOGRAD");
-    generator_fixture(cfg, model, dir, getenv("KT_GOLDEN_FULL_ALL") ? (size_t)1 << 30 : 40000);
+    golden_gen_run(1, KT_ISA_GENERIC, KT_ISA_AVX512, &GEN);
 }
 
 int main(void)

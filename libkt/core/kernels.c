@@ -586,12 +586,13 @@ static const float *tile_bias(const conv_job *jb, int row0, int rows, int first,
     return bias8;
 }
 
-/* A partial tile goes through tmp[MR * NR_MAX] (row stride ld): in (what it adds to, when load,
- * zeros elsewhere) and back out to C. */
-static void tile_in(float *tmp, int ld, const float *C, size_t ldy, int rows, int cols, int load)
+/* A partial tile goes through tmp[MR * NR_MAX] (row stride ld): in (what it adds to, zeros
+ * elsewhere), only when the kernel accumulates (else it writes every element), and back out
+ * to C. */
+static void tile_in(float *tmp, int ld, const float *C, size_t ldy, int rows, int cols)
 {
     memset(tmp, 0, sizeof(float) * MR * NR_MAX);
-    for (int r = 0; load && r < rows; r++)
+    for (int r = 0; r < rows; r++)
         memcpy(tmp + r * ld, C + (size_t)r * ldy, sizeof(float) * (size_t)cols);
 }
 
@@ -613,8 +614,9 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
         kern(A, B, jb->Ls, nci, c->k, c->dil, C, jb->ldy, load, bp);
         return;
     }
-    tile_in(tmp, nr, C, jb->ldy, rows, cols, load);
-    kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, 1, bp);
+    if (load)
+        tile_in(tmp, nr, C, jb->ldy, rows, cols);
+    kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, load, bp);
     tile_out(C, jb->ldy, tmp, nr, rows, cols);
 }
 
@@ -1022,8 +1024,9 @@ static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, 
         kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8);
         return;
     }
-    tile_in(tmp, NR_MAX, C, jb->ldy, rows, cols, load);
-    kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, 1, bp, scale8, off8);
+    if (load)
+        tile_in(tmp, NR_MAX, C, jb->ldy, rows, cols);
+    kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, load, bp, scale8, off8);
     tile_out(C, jb->ldy, tmp, NR_MAX, rows, cols);
 }
 

@@ -506,7 +506,7 @@ static size_t scratch_for(const kt_conv1d *c, const kt_wino *w, int L, int n)
 
 size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads)
 {
-    kt_wino w = {NULL, kt_wino_pieces(c->k), bf16 != 0};
+    kt_wino w = {NULL, kt_wino_pieces(c->k), bf16 != 0, 0};
     size_t s = 0; /* the most any thread count up to n_threads takes */
     for (int n = 1; n <= n_threads || n == 1; n++) {
         size_t t = scratch_for(c, &w, L, n);

@@ -92,16 +92,22 @@ static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t 
 
 static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
 
-/* Floats of Winograd scratch for the resblock's convs on blocks of n columns, on an exec of
- * nt threads at most (0: all direct). */
+/* Floats of scratch of conv c by Winograd or FFT (w) on n columns (0: direct). */
+static size_t fast_scratch(const kt_conv1d *c, const kt_wino *w, int n, int nt)
+{
+    if (!w->u)
+        return 0;
+    return w->fft ? kt_fft_scratch(c, n, nt) : kt_wino_scratch(c, w->bf16, n, nt);
+}
+
+/* Floats of Winograd / FFT scratch for the resblock's convs on blocks of n columns, on an exec
+ * of nt threads at most (0: all direct). */
 static size_t wino_need(const kt_gen_resblk *b, int n, int nt)
 {
     size_t s = 0;
     for (int j = 0; j < b->n; j++) {
-        if (b->wq1[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs1[j], b->wq1[j].bf16, n, nt));
-        if (b->wq2[j].u)
-            s = max_sz(s, kt_wino_scratch(&b->convs2[j], b->wq2[j].bf16, n, nt));
+        s = max_sz(s, fast_scratch(&b->convs1[j], &b->wq1[j], n, nt));
+        s = max_sz(s, fast_scratch(&b->convs2[j], &b->wq2[j], n, nt));
     }
     return s ? kt_arena_round(s) : 0;
 }
@@ -123,12 +129,14 @@ typedef struct {
     size_t Ls;
 } gen_blk;
 
-/* y[., ldy] (+)= conv c on the padded block k (n columns): Winograd when wq has its weight,
- * else the direct kernel on pk. */
+/* y[., ldy] (+)= conv c on the padded block k (n columns): FFT or Winograd when wq has its
+ * weight, else the direct kernel on pk. */
 static void res_conv(kt_exec *ex, const kt_conv1d *c, const kt_packed *pk, const kt_wino *wq, const gen_blk *k,
                      int n, float *y, size_t ldy, int accumulate)
 {
-    if (wq->u)
+    if (wq->fft)
+        kt_fft_conv_padded_ld(ex, c, wq->u, k->xp, k->Ls, n, y, ldy, accumulate, k->ws);
+    else if (wq->u)
         kt_wino_conv_padded_ld(ex, c, wq, k->xp, k->Ls, n, y, ldy, accumulate, k->ws);
     else
         kt_conv1d_padded_ld(ex, c, pk, k->xp, k->Ls, n, y, ldy, accumulate, k->xpb);

@@ -395,24 +395,40 @@ typedef struct {
     int packed; /* w: a kt_conv_pack weight; 0: w[cout, cin, k] */
     int cout, cin, k;
     float *u;
+    int fft; /* 1: the FFT form (kt/fftconv.h) */
 } wino_job;
 
 static void wino_task(void *p, int tid, int n)
 {
     const wino_job *jb = p;
     int tiles = (jb->cout + KT_PACK_MR - 1) / KT_PACK_MR, t0 = tiles * tid / n, t1 = tiles * (tid + 1) / n;
-    if (jb->packed)
+    if (jb->fft && jb->packed)
+        kt_fft_pack_tiles_packed(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
+    else if (jb->fft)
+        kt_fft_pack_tiles(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
+    else if (jb->packed)
         kt_wino_pack_tiles_packed(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
     else
         kt_wino_pack_tiles(jb->w, jb->cout, jb->cin, jb->k, t0, t1, jb->u);
 }
 
+/* A conv that runs by Winograd runs by FFT overlap-save instead when the model does (m->fft),
+ * in float32 compute with the AVX-512 kernels (the FFT's transposes; with AVX2 Winograd is
+ * faster), for kernels of KT_FFT_MIN_K .. KT_FFT_KMAX taps at up to KT_FFT_MAX_CH channels. */
+static int fft_wanted(const binder *b, int cout, int cin, int k)
+{
+    const kt_model *m = b->m;
+    return m->fft && !m->bf16 && kt_exec_isa(m->ex) == KT_ISA_AVX512 && k >= KT_FFT_MIN_K && k <= KT_FFT_KMAX &&
+           cout <= KT_FFT_MAX_CH && cin <= KT_FFT_MAX_CH;
+}
+
 /* *b->wino_out = the Winograd weight of float32 w (packed or [cout, cin, k]), rounded to
- * bfloat16 pairs once transformed when the model computes in bf16; 0 when out of memory. */
+ * bfloat16 pairs once transformed when the model computes in bf16, or its FFT weight where
+ * fft_wanted; 0 when out of memory. */
 static int wino_make(binder *b, const float *w, int packed, int cout, int cin, int k)
 {
-    int bf = b->m->bf16;
-    size_t nu = kt_wino_pack_size(cout, cin, k);
+    int bf = b->m->bf16, fft = fft_wanted(b, cout, cin, k); /* fft: float32 compute only */
+    size_t nu = fft ? kt_fft_pack_size(cout, cin) : kt_wino_pack_size(cout, cin, k);
     float *u = bf ? malloc(sizeof(float) * nu) : own(b, nu);
     float *ub = bf && u ? own(b, kt_wino_pack_bf16_size(cout, cin, k)) : u;
     if (!u || !ub) {
@@ -422,13 +438,13 @@ static int wino_make(binder *b, const float *w, int packed, int cout, int cin, i
             free(u);
         return 0;
     }
-    wino_job jb = {w, packed, cout, cin, k, u};
+    wino_job jb = {w, packed, cout, cin, k, u, fft};
     kt_exec_run(b->m->ex, wino_task, &jb);
     if (bf) {
         kt_wino_pack_bf16(u, cout, cin, k, (uint32_t *)(void *)ub);
         free(u);
     }
-    *b->wino_out = (kt_wino){ub, kt_wino_pieces(k), bf};
+    *b->wino_out = (kt_wino){ub, fft ? 0 : kt_wino_pieces(k), bf, fft};
     return 1;
 }
 
@@ -640,7 +656,7 @@ static void adain_resblk(binder *b, kt_adain_resblk *r, const char *prefix, int 
 static void wino_conv(binder *b, kt_conv1d *c, kt_packed *pk, kt_wino *wq, const char *prefix, int ch, int k,
                       int dil)
 {
-    *wq = (kt_wino){NULL, 0, 0};
+    *wq = (kt_wino){NULL, 0, 0, 0};
     b->wino_out = wino_wanted(b, k, dil) ? wq : NULL;
     conv(b, c, pk, prefix, ch, ch, k, 1, dil * (k - 1) / 2, dil, 1, 1);
     if (b->wino_out && !wq->u) /* packed from a folded weight: transformed from the packing */
@@ -975,6 +991,7 @@ kt_model_params kt_model_default_params(void)
     p.release_weights = 1;
     p.blas_serial = 1;
     p.winograd = KT_WINOGRAD_DEFAULT;
+    p.fft = 1;
     return p;
 }
 
@@ -1015,17 +1032,28 @@ static size_t lowmem_threshold(const kt_checkpoint *c, size_t param)
     return share < KT_GEN_LOWMEM_DEFAULT ? (size_t)share : KT_GEN_LOWMEM_DEFAULT;
 }
 
+/* The index in names[0 .. n) of env variable var's value, or def when it is unset or none of them. */
+static int env_choice(const char *var, const char *const *names, int n, int def)
+{
+    const char *e = getenv(var);
+    for (int i = 0; e && i < n; i++)
+        if (!strcmp(e, names[i]))
+            return i;
+    return def;
+}
+
 /* kt_model_params.winograd, or env KT_WINOGRAD=on|bf16|off when set. */
 static int winograd_on(int param)
 {
-    const char *e = getenv("KT_WINOGRAD");
-    if (e && !strcmp(e, "on"))
-        return 1;
-    if (e && !strcmp(e, "bf16"))
-        return KT_WINOGRAD_BF16;
-    if (e && !strcmp(e, "off"))
-        return 0;
-    return param == KT_WINOGRAD_BF16 ? param : param != 0;
+    static const char *const names[] = {"off", "on", "bf16"}; /* 0, 1, KT_WINOGRAD_BF16 */
+    return env_choice("KT_WINOGRAD", names, 3, param == KT_WINOGRAD_BF16 ? param : param != 0);
+}
+
+/* kt_model_params.fft, or env KT_FFT=on|off when set. */
+static int fft_on(int param)
+{
+    static const char *const names[] = {"off", "on"};
+    return env_choice("KT_FFT", names, 2, param != 0);
 }
 
 kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt_model_params *p,
@@ -1055,6 +1083,7 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     m->gen_lowmem = lowmem_threshold(m->ckpt, p->gen_lowmem);
     m->bf16 = p->bf16 && kt_exec_has_bf16(m->ex);
     m->winograd = winograd_on(p->winograd);
+    m->fft = fft_on(p->fft);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
     *out = m;

@@ -5,6 +5,7 @@
 
 #include "kt/checkpoint.h"
 #include "kt/config.h"
+#include "kt/fftconv.h"
 #include "kt/kernels.h"
 #include "kt/kokoro.h"
 #include "kt/ops.h"
@@ -18,6 +19,12 @@
 /* Smallest resblock kernel run by Winograd F(4,4) when kt_model_params.winograd is on: at
  * kernel 3 (padded to 4 taps) the transforms cost what the fewer products save. */
 #define KT_WINO_MIN_K 5
+/* Resblock convs run by FFT overlap-save instead of Winograd when kt_model_params.fft is on:
+ * kernels of KT_FFT_MIN_K taps and more at up to KT_FFT_MAX_CH channels (at kernel 7, and at 256
+ * channels, the FFT's transforms cost what its fewer products save; 256 channels would also
+ * take 12 MB per conv). */
+#define KT_FFT_MIN_K 11
+#define KT_FFT_MAX_CH 128
 #define KT_HARMONICS 9     /* SineGen harmonic_num 8 + 1 (hard-coded upstream) */
 #define KT_SOURCE_SR 24000 /* SineGen sampling rate (hard-coded upstream) */
 /* Default of kt_model.gen_lowmem (~13 s of audio for Kokoro); kt_model_params.gen_lowmem
@@ -129,6 +136,7 @@ struct kt_model {
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
     int winograd; /* float32 generator resblock convs of kernel >= KT_WINO_MIN_K by Winograd F(4,4) */
+    int fft;      /* ... and of kernel >= KT_FFT_MIN_K at <= KT_FFT_MAX_CH channels by FFT overlap-save */
     size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
     kt_owned keep;  /* folded / converted / packed weights of the generator's last stage */
     kt_owned early; /* ... of its stages before the last: freed on long chunks once run */

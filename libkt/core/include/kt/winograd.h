@@ -39,6 +39,8 @@ typedef struct {
     const float *u; /* NULL: none */
     int kp;
     int bf16;
+    int fft; /* 1: u is the FFT form of the weight (kt_fft_pack_tiles, kt/fftconv.h) and the conv
+                runs by kt_fft_conv_padded_ld; kp and bf16 unused */
 } kt_wino;
 
 /* Pieces of 4 taps for a kernel of k taps. */

@@ -44,10 +44,14 @@ typedef struct {
                      F(4,4) (about half the multiply-adds; kt/winograd.h; their weights take ~1.9x the
                      memory); KT_WINOGRAD_BF16: in bf16 compute as well (products in bfloat16: faster,
                      larger error); 0: direct. Env KT_WINOGRAD=on|bf16|off overrides */
+    int fft; /* 1: of those, the convolutions of kernel 11 at up to 128 channels run by FFT overlap-save
+                instead (kt/fftconv.h: fewer multiply-adds still, within float32 noise of the direct
+                form), in float32 compute with the AVX-512 kernels (elsewhere Winograd is faster);
+                their weights take ~2.2x Winograd's memory. 0: Winograd. Env KT_FFT=on|off overrides */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
- * release_weights 1, blas_serial 1, winograd KT_WINOGRAD_DEFAULT). */
+ * release_weights 1, blas_serial 1, winograd KT_WINOGRAD_DEFAULT, fft 1). */
 kt_model_params kt_model_default_params(void);
 
 /* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),
