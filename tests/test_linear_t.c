@@ -70,8 +70,11 @@ static void run_case(kt_exec *ex, const shape *sh, const float *x, const float *
 static void test_linear_t(void **state)
 {
     (void)state;
-    static const shape shapes[] = {{1, 5, 7},    {3, 33, 48},   {13, 64, 100}, {8, 17, 49},
-                                   {9, 768, 96}, {20, 130, 200}, {97, 40, 95}, {2, 1, 1}};
+    /* out past a multiple of 48 by 1-8, 9-16, 17-24, 25-32 and more columns: each width of the
+     * AVX-512 kernels' partial tiles; in 600 (two input blocks) adds to a partial tile */
+    static const shape shapes[] = {{1, 5, 7},    {3, 33, 48},    {13, 64, 100}, {8, 17, 49},  {9, 768, 96},
+                                   {20, 130, 200}, {97, 40, 95}, {2, 1, 1},     {11, 70, 60}, {6, 600, 70},
+                                   {17, 90, 77}, {4, 600, 125},  {3, 9, 22}};
     const int isas[2] = {KT_ISA_AVX512, KT_ISA_AVX2};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         const shape *sh = &shapes[s];

@@ -466,39 +466,79 @@ static void kern_avx2(const float *A, const float *B, size_t ldb, int nci, int k
     kern_avx2_half(A + 4, B, ldb, nci, k, dil, C + 4 * ldc, ldc, load, bias8 ? bias8 + 4 : NULL);
 }
 
-/* 8 rows x 48 columns (24 zmm accumulators). */
-__attribute__((target("avx512f"))) static void kern_avx512(const float *A, const float *B, size_t ldb, int nci, int k,
-                                                           int dil, float *C, size_t ldc, int load,
-                                                           const float *bias8)
+/* 8 rows x (16 V + 8 Y) columns: V zmm and Y (0 or 1) ymm accumulators per row. Every output
+ * element gets the same FMAs in the same order whatever the width, so narrow tiles give the bytes
+ * of full ones; a ymm costs half a zmm where AVX-512 runs at the AVX2 rate, as much where it runs
+ * at twice it, so 24 columns as one zmm and one ymm is the cheapest on both. */
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+kern_avx512_v(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc, int load,
+              const float *bias8, const int V, const int Y)
 {
     __m512 c[MR][3];
+    __m256 h[MR];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++) {
         __m512 b0 = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
 #pragma GCC unroll 3
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < V; v++)
             c[r][v] = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b0) : b0;
+        if (Y)
+            h[r] = load ? _mm256_add_ps(_mm256_loadu_ps(C + r * ldc + 16 * V), _mm512_castps512_ps256(b0))
+                        : _mm512_castps512_ps256(b0);
     }
     for (int ci = 0; ci < nci; ci++) {
         const float *b0 = B + (size_t)ci * ldb;
         for (int j = 0; j < k; j++, A += MR) {
             const float *bp = b0 + (size_t)j * dil;
-            __m512 x0 = _mm512_loadu_ps(bp), x1 = _mm512_loadu_ps(bp + 16), x2 = _mm512_loadu_ps(bp + 32);
+            __m512 x[3];
+            __m256 xh = _mm256_setzero_ps();
+#pragma GCC unroll 3
+            for (int v = 0; v < V; v++)
+                x[v] = _mm512_loadu_ps(bp + 16 * v);
+            if (Y)
+                xh = _mm256_loadu_ps(bp + 16 * V);
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) {
                 __m512 a = _mm512_set1_ps(A[r]);
-                c[r][0] = _mm512_fmadd_ps(a, x0, c[r][0]);
-                c[r][1] = _mm512_fmadd_ps(a, x1, c[r][1]);
-                c[r][2] = _mm512_fmadd_ps(a, x2, c[r][2]);
+#pragma GCC unroll 3
+                for (int v = 0; v < V; v++)
+                    c[r][v] = _mm512_fmadd_ps(a, x[v], c[r][v]);
+                if (Y)
+                    h[r] = _mm256_fmadd_ps(_mm512_castps512_ps256(a), xh, h[r]);
             }
         }
     }
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; r++)
+    for (int r = 0; r < MR; r++) {
 #pragma GCC unroll 3
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < V; v++)
             _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+        if (Y)
+            _mm256_storeu_ps(C + r * ldc + 16 * V, h[r]);
+    }
 }
+
+/* Partial tiles of at most 8, 16, 24 and 32 columns. */
+#define KERN_NARROW(name, V, Y)                                                                          \
+    __attribute__((target("avx512f,fma"))) static void name(const float *A, const float *B, size_t ldb,  \
+                                                            int nci, int k, int dil, float *C, size_t ldc, \
+                                                            int load, const float *bias8)              \
+    {                                                                                                    \
+        kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, V, Y);                                \
+    }
+KERN_NARROW(kern_avx512_8, 0, 1)
+KERN_NARROW(kern_avx512_16, 1, 0)
+KERN_NARROW(kern_avx512_24, 1, 1)
+KERN_NARROW(kern_avx512_32, 2, 0)
+
+/* 8 rows x 48 columns (24 zmm accumulators). */
+__attribute__((target("avx512f,fma"))) static void kern_avx512(const float *A, const float *B, size_t ldb, int nci,
+                                                               int k, int dil, float *C, size_t ldc, int load,
+                                                               const float *bias8)
+{
+    kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, 3, 0);
+}
+
 #endif
 
 #if KT_X86 && defined(__GNUC__)
@@ -539,9 +579,8 @@ __attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float 
 }
 #endif
 
-/* Columns of the AVX2 kernel's tile. It computes every element as the AVX-512 kernel does (the
- * same FMAs in the same order), so a partial AVX-512 tile of at most this many columns runs on it
- * (every AVX-512 CPU has AVX2 and FMA). */
+/* Columns of the AVX2 kernel's tile. It computes every element as the AVX-512 kernels do (the
+ * same FMAs in the same order), so the two give the same bytes. */
 #define AVX2_NR 24
 
 static kern_fn kernel_for(int isa, int *nr)
@@ -618,6 +657,22 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
         tile_in(tmp, nr, C, jb->ldy, rows, cols);
     kern(A, B, jb->Ls, nci, c->k, c->dil, tmp, (size_t)nr, load, bp);
     tile_out(C, jb->ldy, tmp, nr, rows, cols);
+}
+
+/* A partial float32 tile of cols < 48 on the AVX-512 path: the narrowest kernel that covers it
+ * (8 to 32 columns in steps of 8). */
+static void narrow_tile(const conv_job *jb, const float *A, const float *B, int nci, int row0, int t0, int cols,
+                        int first)
+{
+#if KT_X86 && defined(__GNUC__)
+    static const kern_fn narrow[4] = {kern_avx512_8, kern_avx512_16, kern_avx512_24, kern_avx512_32};
+    if (cols <= 32) {
+        int w = (cols + 7) / 8;
+        conv_tile(narrow[w - 1], 8 * w, jb, A, B, nci, row0, t0, cols, first);
+        return;
+    }
+#endif
+    conv_tile(kernel_for(jb->isa, &(int){0}), NR_MAX, jb, A, B, nci, row0, t0, cols, first);
 }
 
 /* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
@@ -703,13 +758,14 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
 {
     const kt_conv1d *c = jb->c;
     int nr, nmt = (c->cout + MR - 1) / MR;
-    kern_fn kern = kernel_for(jb->isa, &nr), narrow = NULL; /* narrow: partial tiles of <= AVX2_NR columns */
+    kern_fn kern = kernel_for(jb->isa, &nr);
+    int narrow = 0; /* partial float32 AVX-512 tiles run on a narrower kernel */
     int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
 #if KT_X86 && defined(__GNUC__)
     if (bf)
         kern = kern_bf16;
     else if (kern == kern_avx512)
-        narrow = kern_avx2;
+        narrow = 1;
 #endif
     const float *xp = bf ? jb->xpb : jb->xp;
     size_t K = (size_t)nch * c->k;
@@ -743,8 +799,8 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
                 for (int t0 = ts; t0 < te; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
                     const float *B = xp + (size_t)ci0 * jb->Ls + t0;
-                    if (narrow && cols <= AVX2_NR) /* a narrow last tile: half the work, same bytes */
-                        conv_tile(narrow, AVX2_NR, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                    if (narrow && cols < nr) /* a narrow last tile: less work, same bytes */
+                        narrow_tile(jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                     else
                         conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                 }
