@@ -4,7 +4,7 @@
  * Each case compares the result with a double-precision product, and checks that the bytes
  * are the same at 1, 2 and 3 threads and with the AVX-512 and AVX2 kernels, and that nothing
  * is written outside y[n, out]. The shapes cover one row, rows not a multiple of the kernel's
- * 8, out not a multiple of 48 (a last panel of 1..47 columns, the AVX2 narrow tile) and in
+ * 8, out not a multiple of 48 (a last panel of 1..47 columns: each narrow kernel) and in
  * not a multiple of anything. */
 #include <math.h>
 #include <setjmp.h>

@@ -1285,25 +1285,78 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
 
 /* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
 
-static void row_stats(const float *x, int n, float eps, float *mean, float *inv)
+/* A row's mean and 1 / sqrt(variance + eps) in kt_adain_stats' order (kt/kernels.h). The AVX2
+ * loop adds the same values in the same lanes as the portable one, so both give the same bytes. */
+#define STAT_LANES KT_STAT_LANES
+
+static double lanes_total(const double *s)
 {
-    double s[4] = {0, 0, 0, 0}, q[4] = {0, 0, 0, 0};
+    double t = 0.0;
+    for (int u = 0; u < STAT_LANES; u++)
+        t += s[u];
+    return t;
+}
+
+/* sq 0: the lane sums of x into s; 1: those of (x - m)^2. */
+static void row_sums_generic(const float *x, int n, int sq, double m, double *s)
+{
     int i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int u = 0; u < 4; u++)
-            s[u] += x[i + u];
-    for (; i < n; i++)
-        s[0] += x[i];
-    double m = (s[0] + s[1] + s[2] + s[3]) / n;
-    for (i = 0; i + 4 <= n; i += 4)
-        for (int u = 0; u < 4; u++) {
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int u = 0; u < STAT_LANES; u++) {
             double d = x[i + u] - m;
-            q[u] += d * d;
+            s[u] += sq ? d * d : (double)x[i + u];
         }
-    for (; i < n; i++)
-        q[0] += (x[i] - m) * (x[i] - m);
+    for (; i < n; i++) {
+        double d = x[i] - m;
+        s[0] += sq ? d * d : (double)x[i];
+    }
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static void row_sums_avx2(const float *x, int n, int sq, double m, double *s)
+{
+    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
+    __m256d vm = _mm256_set1_pd(m);
+    int i = 0;
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+#pragma GCC unroll 4
+        for (int g = 0; g < 4; g++) {
+            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * g));
+            if (sq) {
+                __m256d d = _mm256_sub_pd(v, vm);
+                acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(d, d));
+            } else
+                acc[g] = _mm256_add_pd(acc[g], v);
+        }
+    for (int g = 0; g < 4; g++)
+        _mm256_storeu_pd(s + 4 * g, acc[g]);
+    for (; i < n; i++) {
+        double d = x[i] - m;
+        s[0] += sq ? d * d : (double)x[i];
+    }
+}
+#endif
+
+static void row_stats(const float *x, int n, float eps, int isa, float *mean, float *inv)
+{
+    double s[STAT_LANES] = {0}, q[STAT_LANES] = {0};
+#if KT_X86 && defined(__GNUC__)
+    if (isa >= KT_ISA_AVX2) {
+        row_sums_avx2(x, n, 0, 0.0, s);
+        double m = lanes_total(s) / n;
+        row_sums_avx2(x, n, 1, m, q);
+        *mean = (float)m;
+        *inv = (float)(1.0 / sqrt(lanes_total(q) / n + (double)eps));
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    row_sums_generic(x, n, 0, 0.0, s);
+    double m = lanes_total(s) / n;
+    row_sums_generic(x, n, 1, m, q);
     *mean = (float)m;
-    *inv = (float)(1.0 / sqrt((q[0] + q[1] + q[2] + q[3]) / n + (double)eps));
+    *inv = (float)(1.0 / sqrt(lanes_total(q) / n + (double)eps));
 }
 
 typedef struct {
@@ -1417,7 +1470,7 @@ static void snake_task(void *p, int tid, int n)
     for (int c = c0; c < c1; c++) {
         const float *xr = jb->x + (size_t)c * jb->L;
         float *out = jb->xp + (size_t)c * jb->Ls, m, inv;
-        row_stats(xr, jb->L, jb->eps, &m, &inv);
+        row_stats(xr, jb->L, jb->eps, jb->isa, &m, &inv);
         float sc = 1.0f + jb->gb[c], sh = jb->gb[jb->C + c], al = jb->alpha[c];
         memset(out, 0, sizeof(float) * (size_t)jb->pad);
 #if KT_X86 && defined(__GNUC__)
@@ -1457,7 +1510,7 @@ static void stats_task(void *p, int tid, int n)
     const snake_blk_job *jb = p;
     int c0 = (int)((long)jb->C * tid / n), c1 = (int)((long)jb->C * (tid + 1) / n);
     for (int c = c0; c < c1; c++)
-        row_stats(jb->x + (size_t)c * jb->L, jb->L, jb->eps, &jb->mi[2 * c], &jb->mi[2 * c + 1]);
+        row_stats(jb->x + (size_t)c * jb->L, jb->L, jb->eps, jb->isa, &jb->mi[2 * c], &jb->mi[2 * c + 1]);
 }
 
 void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi)

@@ -18,6 +18,9 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 /* ---- element-wise and row loops spread over the threads (each element computed alone:
  * the bytes do not depend on the thread count) ---- */
 
+/* Floats per channel of the low-memory statistics: KT_STAT_LANES lane sums and the mean, in double. */
+#define LM_ACC_FLOATS (2 * (KT_STAT_LANES + 1))
+
 #define PAR_MIN 16384 /* elements below which a loop stays on the caller's thread */
 
 typedef struct {
@@ -221,8 +224,9 @@ static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L, int nt)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * lm_halo(b))),
                              kt_conv_pad_len(&b->convs2[j], (int)n)));
     size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round((ch + 1) / 2 * s) : 0;
-    return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * (n + 2 * lm_halo(b))) +
-           2 * kt_arena_round(ch * n) + kt_arena_round(16 * ch) + wino_need(b, (int)(n + 2 * lm_halo(b)), nt);
+    size_t hn = n + 2 * lm_halo(b);
+    return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * hn) +
+           2 * kt_arena_round(ch * n) + kt_arena_round(LM_ACC_FLOATS * ch) + wino_need(b, (int)hn, nt);
 }
 
 typedef struct {
@@ -250,21 +254,21 @@ typedef struct {
     double *acc;
 } lm_sum_job;
 
-/* row_stats' sums (mean == NULL) or squared deviations from mean, over columns t0 .. t0+n
- * of hw, added to acc[4c + lane] in the order row_stats adds them; rows c0 .. c1. */
+/* kt_adain_stats' sums (mean == NULL) or squared deviations from mean, over columns t0 .. t0+n
+ * of hw, added to acc[KT_STAT_LANES c + lane] in the order it adds them; rows c0 .. c1. */
 static void lm_sums_part(void *p, size_t c0, size_t c1)
 {
     const lm_sum_job *jb = p;
     const lm_ctx *q = jb->q;
     const double *mean = jb->mean;
-    int L4 = q->L & ~3, t0 = jb->t0, n = jb->n;
+    int Lw = q->L - q->L % KT_STAT_LANES, t0 = jb->t0, n = jb->n;
     for (size_t c = c0; c < c1; c++) {
         const float *r = q->hw + (size_t)c * q->ldh;
-        double *a = jb->acc + 4 * c;
+        double *a = jb->acc + KT_STAT_LANES * c;
         for (int i = 0; i < n; i++) {
             int g = t0 + i;
             double v = mean ? (r[i] - mean[c]) * (r[i] - mean[c]) : (double)r[i];
-            a[g < L4 ? (g & 3) : 0] += v;
+            a[g < Lw ? g % KT_STAT_LANES : 0] += v;
         }
     }
 }
@@ -279,19 +283,22 @@ static void lm_sums(kt_exec *ex, const lm_ctx *q, int t0, int n, const double *m
 static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *mi2)
 {
     for (int pass = 0; pass < 2; pass++) {
-        memset(acc, 0, sizeof(double) * 4 * (size_t)q->b->ch);
+        memset(acc, 0, sizeof(double) * KT_STAT_LANES * (size_t)q->b->ch);
         for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
             int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
             lm_first(ex, q, t0, t1);
             lm_sums(ex, q, t0, t1 - t0, pass ? mean : NULL, acc);
         }
         for (int c = 0; c < q->b->ch; c++) {
-            const double *a = acc + 4 * c;
+            const double *a = acc + KT_STAT_LANES * c;
+            double total = 0.0;
+            for (int u = 0; u < KT_STAT_LANES; u++)
+                total += a[u];
             if (!pass)
-                mean[c] = (a[0] + a[1] + a[2] + a[3]) / q->L;
+                mean[c] = total / q->L;
             else {
                 mi2[2 * c] = (float)mean[c];
-                mi2[2 * c + 1] = (float)(1.0 / sqrt((a[0] + a[1] + a[2] + a[3]) / q->L + (double)ADAIN_EPS));
+                mi2[2 * c + 1] = (float)(1.0 / sqrt(total / q->L + (double)ADAIN_EPS));
             }
         }
     }
@@ -317,7 +324,7 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
         return too_small(err);
     q.hw = kt_arena_take(a, ch * q.ldh);
     float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
-    double *acc = (double *)(void *)kt_arena_take(a, 16 * ch), *mean = acc + 4 * ch;
+    double *acc = (double *)(void *)kt_arena_take(a, LM_ACC_FLOATS * ch), *mean = acc + KT_STAT_LANES * ch;
     if (!gb1 || !gb2 || !mi1 || !mi2 || !q.hw || !ob[1] || !acc)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {

@@ -210,7 +210,11 @@ void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *
                         int pad, float *xp, size_t Ls);
 
 /* mi[2c] = mean and mi[2c + 1] = 1 / sqrt(var + eps) of row c of x[C, L] (the statistics
- * kt_adain_snake_pad uses). */
+ * kt_adain_snake_pad uses). Both are computed in double, in two passes (the sum, then the squared
+ * deviations from the double mean), each sum in KT_STAT_LANES lanes: element t in lane
+ * t % KT_STAT_LANES while t < L rounded down to a multiple of KT_STAT_LANES, the rest in lane 0,
+ * then the lanes added in order; the float results are those of that order on every ISA. */
+#define KT_STAT_LANES 16
 void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi);
 
 /* The columns t0 - pad .. t1 + pad of kt_adain_snake_pad's output for a signal of length L,
