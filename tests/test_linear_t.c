@@ -1,5 +1,6 @@
 /* test_linear_t.c - kt_linear_t_forward (kt/kernels.h): a linear layer on the direct
- * convolution kernel, x as the conv weight and w transposed in panels of 48 columns.
+ * convolution kernel, x as the conv weight and w transposed in panels of 48 columns; and
+ * kt_matvec, the one-row form.
  *
  * Each case compares the result with a double-precision product, and checks that the bytes
  * are the same at 1, 2 and 3 threads and with the AVX-512 and AVX2 kernels, and that nothing
@@ -129,6 +130,54 @@ static void test_linear_t(void **state)
     }
 }
 
+/* kt_matvec: against a double product, and the same bytes on the portable, AVX2 and AVX-512
+ * loops; columns around the 16 lanes (1, 15, 16, 17) and the model's 128 and 640. */
+static void test_matvec(void **state)
+{
+    (void)state;
+    static const int shapes[][2] = {{1, 1}, {3, 15}, {5, 16}, {7, 17}, {40, 128}, {9, 640}, {2, 33}};
+    const int isas[3] = {KT_ISA_GENERIC, KT_ISA_AVX2, KT_ISA_AVX512};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int rows = shapes[s][0], cols = shapes[s][1];
+        float *w = malloc(sizeof(float) * (size_t)rows * cols), *x = malloc(sizeof(float) * (size_t)cols);
+        float *y = malloc(sizeof(float) * (size_t)(rows + 1)), *first = malloc(sizeof(float) * (size_t)rows);
+        assert_true(w && x && y && first);
+        uint32_t seed = 5u + (uint32_t)s;
+        for (int i = 0; i < rows * cols; i++)
+            w[i] = next_value(&seed);
+        for (int i = 0; i < cols; i++)
+            x[i] = next_value(&seed);
+        int have_first = 0;
+        for (int k = 0; k < 3; k++) {
+            kt_exec *ex = NULL;
+            kt_error err;
+            assert_int_equal(kt_exec_create_isa(1, isas[k], &ex, &err), KT_OK);
+            int isa = kt_exec_isa(ex);
+            kt_exec_free(ex);
+            if (isa != isas[k]) /* the CPU lacks it */
+                continue;
+            y[rows] = GUARD_VALUE;
+            kt_matvec(isa, w, x, rows, cols, y);
+            assert_true(y[rows] == GUARD_VALUE);
+            for (int r = 0; r < rows; r++) {
+                double ref = 0.0, mag = 0.0;
+                for (int c = 0; c < cols; c++) {
+                    ref += (double)w[(size_t)r * cols + c] * x[c];
+                    mag += fabs((double)w[(size_t)r * cols + c] * x[c]);
+                }
+                if (fabs(y[r] - ref) > 1e-6 * mag + 1e-30)
+                    fail_msg("matvec %d x %d isa %d: y[%d] = %.9g, double %.9g", rows, cols, isa, r, (double)y[r],
+                             ref);
+            }
+            if (have_first && memcmp(first, y, sizeof(float) * (size_t)rows))
+                fail_msg("matvec %d x %d: isa %d gives other bytes than the portable loop", rows, cols, isa);
+            memcpy(first, y, sizeof(float) * (size_t)rows);
+            have_first = 1;
+        }
+        free(w), free(x), free(y), free(first);
+    }
+}
+
 /* The panels: panel p row i holds w[48 p + c, i] for c < 48, zeros past out. */
 static void test_linear_t_panels(void **state)
 {
@@ -157,6 +206,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_t_panels),
+        cmocka_unit_test(test_matvec),
         cmocka_unit_test(test_linear_t),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1283,6 +1283,89 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
     return KT_OK;
 }
 
+/* ---- a matrix times one vector ----------------------------------------------------------- */
+
+#define DOT_LANES KT_DOT_LANES
+
+static float lanes_sum(const float *a)
+{
+    float t = 0.0f;
+    for (int u = 0; u < DOT_LANES; u++)
+        t += a[u];
+    return t;
+}
+
+static void matvec_generic(const float *w, const float *x, int rows, int cols, float *y)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        float a[DOT_LANES] = {0};
+        int i = 0;
+        for (; i + DOT_LANES <= cols; i += DOT_LANES)
+            for (int u = 0; u < DOT_LANES; u++)
+                a[u] = fmaf(wr[i + u], x[i + u], a[u]);
+        for (; i < cols; i++)
+            a[0] = fmaf(wr[i], x[i], a[0]);
+        y[r] = lanes_sum(a);
+    }
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static void matvec_avx2(const float *w, const float *x, int rows, int cols,
+                                                             float *y)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        float a[DOT_LANES];
+        int i = 0;
+        for (; i + DOT_LANES <= cols; i += DOT_LANES) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + i), _mm256_loadu_ps(x + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(wr + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        }
+        _mm256_storeu_ps(a, a0);
+        _mm256_storeu_ps(a + 8, a1);
+        for (; i < cols; i++)
+            a[0] = fmaf(wr[i], x[i], a[0]);
+        y[r] = lanes_sum(a);
+    }
+}
+
+__attribute__((target("avx512f,fma"))) static void matvec_avx512(const float *w, const float *x, int rows, int cols,
+                                                                  float *y)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (size_t)r * cols;
+        __m512 acc = _mm512_setzero_ps();
+        float a[DOT_LANES];
+        int i = 0;
+        for (; i + DOT_LANES <= cols; i += DOT_LANES)
+            acc = _mm512_fmadd_ps(_mm512_loadu_ps(wr + i), _mm512_loadu_ps(x + i), acc);
+        _mm512_storeu_ps(a, acc);
+        for (; i < cols; i++)
+            a[0] = fmaf(wr[i], x[i], a[0]);
+        y[r] = lanes_sum(a);
+    }
+}
+#endif
+
+void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, float *y)
+{
+#if KT_X86 && defined(__GNUC__)
+    if (isa == KT_ISA_AVX512) {
+        matvec_avx512(w, x, rows, cols, y);
+        return;
+    }
+    if (isa == KT_ISA_AVX2) {
+        matvec_avx2(w, x, rows, cols, y);
+        return;
+    }
+#else
+    (void)isa;
+#endif
+    matvec_generic(w, x, rows, cols, y);
+}
+
 /* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
 
 /* A row's mean and 1 / sqrt(variance + eps) in kt_adain_stats' order (kt/kernels.h). The AVX2

@@ -130,7 +130,10 @@ void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, kt_e
         }
         return;
     }
-    kt_sgemm(ex, 0, 1, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, y, l->out);
+    if (n == 1) /* a style projection: one pass over the weights, no packing */
+        kt_matvec(kt_exec_isa(ex), l->w, x, l->out, l->in, y);
+    else
+        kt_sgemm(ex, 0, 1, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, y, l->out);
     kt_linear_add_bias(l, n, y);
 }
 

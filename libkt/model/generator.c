@@ -187,10 +187,10 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
     if (!gb || !mi || !blk_take(b, a, n, lsmax, &k))
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
-        kt_linear_forward(&b->adain1[j], s, 1, gb, NULL);
+        kt_linear_forward(&b->adain1[j], s, 1, gb, a->ex);
         kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi);
         adain_conv_blocks(a->ex, b, x, L, mi, gb, b->alpha1[j], &b->convs1[j], &b->pk1[j], &b->wq1[j], &k, t, 0);
-        kt_linear_forward(&b->adain2[j], s, 1, gb, NULL);
+        kt_linear_forward(&b->adain2[j], s, 1, gb, a->ex);
         kt_adain_stats(a->ex, t, b->ch, L, ADAIN_EPS, mi);
         adain_conv_blocks(a->ex, b, t, L, mi, gb, b->alpha2[j], &b->convs2[j], &b->pk2[j], &b->wq2[j], &k, x, 1);
     }
@@ -331,8 +331,8 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
         const kt_conv1d *c2 = &b->convs2[j];
         int p2 = c2->pad, pend = -1, pt1 = 0;
         q.j = j;
-        kt_linear_forward(&b->adain1[j], s, 1, gb1, NULL);
-        kt_linear_forward(&b->adain2[j], s, 1, gb2, NULL);
+        kt_linear_forward(&b->adain1[j], s, 1, gb1, a->ex);
+        kt_linear_forward(&b->adain2[j], s, 1, gb2, a->ex);
         kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi1);
         lm_stats(a->ex, &q, acc, mean, mi2);
         for (int t0 = 0, nb = 0; t0 < L; t0 += LM_BLOCK, nb++) {

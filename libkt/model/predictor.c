@@ -67,7 +67,10 @@ size_t kt_adain_resblk_need(const kt_adain_resblk *b, int sty, int L)
     return n + (c1 > c3 ? c1 : c3);
 }
 
-static void style_fc(const kt_linear *fc, const float *s, float *gb) { kt_linear_forward(fc, s, 1, gb, NULL); }
+static void style_fc(kt_exec *ex, const kt_linear *fc, const float *s, float *gb)
+{
+    kt_linear_forward(fc, s, 1, gb, ex);
+}
 
 static void upsample2(const float *x, int C, int L, float *y)
 {
@@ -87,8 +90,8 @@ static kt_status resblk_residual(const kt_adain_resblk *b, const float *x, int L
     kt_status st;
     if (!gb1 || !gb2 || !r || !h || !p)
         return too_small(err, "resblock");
-    style_fc(&b->norm1, s, gb1);
-    style_fc(&b->norm2, s, gb2);
+    style_fc(a->ex, &b->norm1, s, gb1);
+    style_fc(a->ex, &b->norm2, s, gb2);
     memcpy(r, x, sizeof(float) * (size_t)b->din * L);
     kt_adain1d_mt(a->ex, r, b->din, L, gb1, ADAIN_EPS);
     kt_leaky_relu_mt(a->ex, r, (size_t)b->din * L, 0.2f);
@@ -179,7 +182,7 @@ kt_status kt_duration_run(const kt_model *m, const float *bert_out, int T, const
     for (int l = 0; l < m->n_layer; l++) {
         if ((st = kt_lstm_run(&w->dlstm[l], d, T, y, a, err)))
             return st;
-        style_fc(&w->daln[l], s_pred, gb);
+        style_fc(a->ex, &w->daln[l], s_pred, gb);
         kt_adalayernorm_rows(y, T, C, gb, ADAIN_EPS);
         concat_style(y, T, C, s_pred, S, d);
     }

@@ -203,6 +203,12 @@ size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16);
 kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
                                     kt_arena *a, kt_error *err);
 
+/* y[r] = sum_c w[r * cols + c] x[c] for r < rows, on the caller's thread: each sum in
+ * KT_DOT_LANES lanes by fused multiply-add (column c in lane c % KT_DOT_LANES while whole groups
+ * last, the rest in lane 0), then the lanes added in order, so every ISA gives the same bytes. */
+#define KT_DOT_LANES 16
+void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, float *y);
+
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
  * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each
  * row of xp[C, Ls]. */

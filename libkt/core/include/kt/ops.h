@@ -66,7 +66,9 @@ typedef struct {
     const void *qv;
 } kt_linear;
 
-/* y[n, out] = x[n, in] . w^T + b, on ex's threads (kt_sgemm; NULL: the caller's only). */
+/* y[n, out] = x[n, in] . w^T + b, on ex's threads (kt_sgemm; NULL: the caller's only); n = 1 on
+ * the caller's thread with kt_matvec on ex's ISA (NULL: the portable loop), the same bytes on
+ * every ISA. */
 void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, struct kt_exec *ex);
 
 /* y[n, out] += l's bias (nothing when l->b is NULL). */
