@@ -659,21 +659,17 @@ static void conv_tile(kern_fn kern, int nr, const conv_job *jb, const float *A, 
     tile_out(C, jb->ldy, tmp, nr, rows, cols);
 }
 
-/* A partial float32 tile of cols < 48 on the AVX-512 path: the narrowest kernel that covers it
- * (8 to 32 columns in steps of 8). */
-static void narrow_tile(const conv_job *jb, const float *A, const float *B, int nci, int row0, int t0, int cols,
-                        int first)
-{
 #if KT_X86 && defined(__GNUC__)
+/* The kernel for a partial float32 AVX-512 tile of cols <= 32 columns: the narrowest that covers
+ * it (8 to 32 columns in steps of 8), its width in *nr. */
+static kern_fn narrow_kernel(int cols, int *nr)
+{
     static const kern_fn narrow[4] = {kern_avx512_8, kern_avx512_16, kern_avx512_24, kern_avx512_32};
-    if (cols <= 32) {
-        int w = (cols + 7) / 8;
-        conv_tile(narrow[w - 1], 8 * w, jb, A, B, nci, row0, t0, cols, first);
-        return;
-    }
-#endif
-    conv_tile(kernel_for(jb->isa, &(int){0}), NR_MAX, jb, A, B, nci, row0, t0, cols, first);
+    int w = (cols + 7) / 8;
+    *nr = 8 * w;
+    return narrow[w - 1];
 }
+#endif
 
 /* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
 static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, size_t n, float *out)
@@ -759,13 +755,11 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
     const kt_conv1d *c = jb->c;
     int nr, nmt = (c->cout + MR - 1) / MR;
     kern_fn kern = kernel_for(jb->isa, &nr);
-    int narrow = 0; /* partial float32 AVX-512 tiles run on a narrower kernel */
     int bf = jb->wp->dtype == KT_PACK_BF16X2, nch = bf ? (c->cin + 1) / 2 : c->cin;
 #if KT_X86 && defined(__GNUC__)
+    int narrow = !bf && kern == kern_avx512; /* partial float32 AVX-512 tiles on a narrower kernel */
     if (bf)
         kern = kern_bf16;
-    else if (kern == kern_avx512)
-        narrow = 1;
 #endif
     const float *xp = bf ? jb->xpb : jb->xp;
     size_t K = (size_t)nch * c->k;
@@ -799,10 +793,13 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
                 for (int t0 = ts; t0 < te; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
                     const float *B = xp + (size_t)ci0 * jb->Ls + t0;
-                    if (narrow && cols < nr) /* a narrow last tile: less work, same bytes */
-                        narrow_tile(jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
-                    else
-                        conv_tile(kern, nr, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
+                    kern_fn tk = kern;
+                    int tw = nr;
+#if KT_X86 && defined(__GNUC__)
+                    if (narrow && cols <= 32) /* a narrow last tile: less work, same bytes */
+                        tk = narrow_kernel(cols, &tw);
+#endif
+                    conv_tile(tk, tw, jb, A, B, nci, mt * MR, t0, cols, ci0 == 0);
                 }
             }
         }
