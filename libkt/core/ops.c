@@ -5,6 +5,9 @@
 #include "kt/quant.h"
 
 #include <cblas.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include <math.h>
 #include <string.h>
 
@@ -446,19 +449,21 @@ void kt_snake(float *x, int C, int L, const float *alpha)
 
 void kt_leaky_relu(float *x, size_t n, float slope)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* negative lanes take v * slope, the others keep v untouched (a select, no branch) */
+    const __m128 z = _mm_setzero_ps(), s = _mm_set1_ps(slope);
+    for (; i + 4 <= n; i += 4) {
+        __m128 v = _mm_loadu_ps(x + i), neg = _mm_cmplt_ps(v, z);
+        _mm_storeu_ps(x + i, _mm_or_ps(_mm_and_ps(neg, _mm_mul_ps(v, s)), _mm_andnot_ps(neg, v)));
+    }
+#endif
+    for (; i < n; i++)
         if (x[i] < 0.0f)
             x[i] *= slope;
 }
 
-void kt_gelu_new(float *x, size_t n)
-{
-    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-    for (size_t i = 0; i < n; i++) {
-        float v = x[i];
-        x[i] = 0.5f * v * (1.0f + tanhf(k * (v + 0.044715f * v * v * v)));
-    }
-}
+void kt_gelu_new(float *x, size_t n) { kt_gelu(KT_ISA_GENERIC, x, n); }
 
 void kt_softmax(float *x, int n)
 {
@@ -483,6 +488,7 @@ typedef struct {
     float slope, eps;
     const float *gb;
     int C, L;
+    int isa; /* KT_ISA_* of the exec */
 } elt_job;
 
 static void leaky_part(void *p, size_t i0, size_t i1)
@@ -493,19 +499,19 @@ static void leaky_part(void *p, size_t i0, size_t i1)
 
 void kt_leaky_relu_mt(struct kt_exec *ex, float *x, size_t n, float slope)
 {
-    elt_job j = {x, slope, 0.0f, NULL, 0, 0};
+    elt_job j = {x, slope, 0.0f, NULL, 0, 0, 0};
     kt_exec_range(ex, n, 1, MT_MIN, leaky_part, &j);
 }
 
 static void gelu_part(void *p, size_t i0, size_t i1)
 {
     const elt_job *j = p;
-    kt_gelu_new(j->x + i0, i1 - i0);
+    kt_gelu(j->isa, j->x + i0, i1 - i0);
 }
 
 void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n)
 {
-    elt_job j = {x, 0.0f, 0.0f, NULL, 0, 0};
+    elt_job j = {x, 0.0f, 0.0f, NULL, 0, 0, kt_exec_isa(ex)};
     kt_exec_range(ex, n, 1, MT_MIN, gelu_part, &j);
 }
 
@@ -521,7 +527,7 @@ static void adain_part(void *p, size_t i0, size_t i1)
 
 void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps)
 {
-    elt_job j = {x, 0.0f, eps, gb, C, L};
+    elt_job j = {x, 0.0f, eps, gb, C, L, 0};
     kt_exec_range(ex, (size_t)C, (size_t)L, MT_MIN, adain_part, &j);
 }
 
@@ -534,7 +540,7 @@ static void softmax_part(void *p, size_t i0, size_t i1)
 
 void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
 {
-    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n};
+    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n, 0};
     kt_exec_range(ex, (size_t)rows, (size_t)n, MT_MIN, softmax_part, &j);
 }
 

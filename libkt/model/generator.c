@@ -30,18 +30,38 @@ typedef struct {
     size_t ldd, lds, n; /* row copies: strides and row length */
 } vec_job;
 
+/* d[i] += s[i] and d[i] /= v, 4 elements a step on restrict pointers, which the compiler turns
+ * into vector instructions (the same operations, so the same bytes). */
+static void add_floats(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++)
+            d[i + u] += s[i + u];
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
+static void div_floats(float *restrict d, size_t n, float v)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++)
+            d[i + u] /= v;
+    for (; i < n; i++)
+        d[i] /= v;
+}
+
 static void add_part(void *p, size_t i0, size_t i1)
 {
     const vec_job *j = p;
-    for (size_t k = i0; k < i1; k++)
-        j->d[k] += j->s[k];
+    add_floats(j->d + i0, j->s + i0, i1 - i0);
 }
 
 static void div_part(void *p, size_t i0, size_t i1)
 {
     const vec_job *j = p;
-    for (size_t k = i0; k < i1; k++)
-        j->d[k] /= j->v;
+    div_floats(j->d + i0, i1 - i0, j->v);
 }
 
 static void copy_part(void *p, size_t i0, size_t i1)

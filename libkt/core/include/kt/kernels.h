@@ -209,6 +209,11 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
 #define KT_DOT_LANES 16
 void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, float *y);
 
+/* x[i] = GELU(x[i]) in its tanh form (HF gelu_new), computed as x / (1 + e^(-2u)) with
+ * u = sqrt(2/pi) (x + 0.044715 x^3) and an exponential of about 1 ulp; isa (KT_ISA_*) only picks
+ * the vector width: every ISA gives the same bytes. */
+void kt_gelu(int isa, float *x, size_t n);
+
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
  * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each
  * row of xp[C, Ls]. */

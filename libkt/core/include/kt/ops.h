@@ -149,7 +149,7 @@ void kt_snake(float *x, int C, int L, const float *alpha);
 /* x = x >= 0 ? x : slope * x, in place. */
 void kt_leaky_relu(float *x, size_t n, float slope);
 
-/* gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place. */
+/* gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place (kt_gelu, generic ISA). */
 void kt_gelu_new(float *x, size_t n);
 
 /* kt_leaky_relu, kt_gelu_new, kt_adain1d and kt_softmax on each row of x[rows, n], the

@@ -1,0 +1,145 @@
+/* test_activations.c - kt_gelu (kt/kernels.h) and kt_leaky_relu / kt_leaky_relu_mt (kt/ops.h).
+ *
+ * GELU: against the tanh form in double precision over [-12, 12] and at the clamp edges, and
+ * the same bytes from the portable loop and the AVX2 one (every length 0 .. 40, so every tail).
+ * Leaky ReLU: element by element the scalar rule (negatives times the slope, everything else
+ * untouched: -0, denormals, infinities, NaN), at every length 0 .. 40 and on 1 and 3 threads. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kt/kernels.h"
+#include "kt/ops.h"
+
+#define GUARD_VALUE 1234.5f
+
+/* 0.5 v (1 + tanh u) = v / (1 + e^(-2u)): the second form keeps its digits in double where
+ * 1 + tanh u cancels (u below about -18). */
+static double gelu_ref(double v) { return v / (1.0 + exp(-2.0 * 0.7978845608028654 * (v + 0.044715 * v * v * v))); }
+
+/* The ISAs this CPU runs, as kt_exec_create_isa caps them. */
+static int have_isa(int want)
+{
+    kt_exec *ex = NULL;
+    kt_error err;
+    assert_int_equal(kt_exec_create_isa(1, want, &ex, &err), KT_OK);
+    int isa = kt_exec_isa(ex);
+    kt_exec_free(ex);
+    return isa == want;
+}
+
+/* Each step rounds once, so the error is a few float steps of the value, plus what the rounding
+ * of a = -2u (about 3 steps of a) does through e^a: up to |a| times that where e^a dominates. */
+static void test_gelu_accuracy(void **state)
+{
+    (void)state;
+    enum { N = 48001 };
+    float *x = malloc(sizeof(float) * N), *in = malloc(sizeof(float) * N);
+    assert_true(x && in);
+    for (int i = 0; i < N; i++)
+        x[i] = in[i] = -12.0f + 24.0f * (float)i / (N - 1);
+    kt_gelu(KT_ISA_GENERIC, x, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        double v = in[i], ref = gelu_ref(v);
+        double a = fabs(2.0 * 0.7978845608028654 * (v + 0.044715 * v * v * v));
+        double err = fabs(x[i] - ref), bound = 3e-7 * fabs(ref) * (1.0 + a) + 1e-36;
+        if (err > bound)
+            fail_msg("gelu(%.9g) = %.9g, double %.9g (error %.3g > %.3g)", v, (double)x[i], ref, err, bound);
+        if (fabs(ref) > 1e-30 && err / (fabs(ref) * (1.0 + a)) > worst)
+            worst = err / (fabs(ref) * (1.0 + a));
+    }
+    printf("  gelu on [-12, 12], values above 1e-30: worst error / (|value| (1 + |2u|)) %.3g\n", worst);
+    float edge[6] = {0.0f, -0.0f, 40.0f, -40.0f, 1e-30f, -1e-30f};
+    kt_gelu(KT_ISA_GENERIC, edge, 6);
+    assert_true(edge[0] == 0.0f && edge[1] == 0.0f);
+    assert_true(edge[2] == 40.0f);
+    assert_true(fabsf(edge[3]) < 1e-30f);
+    assert_float_equal(edge[4], 0.5e-30f, 1e-36);
+    assert_float_equal(edge[5], -0.5e-30f, 1e-36);
+    float one[2] = {1.0f, -3.0f};
+    kt_gelu(KT_ISA_GENERIC, one, 2);
+    assert_float_equal(one[0], 0.8411920071, 1e-6); /* HF gelu_new(1) */
+    assert_float_equal(one[1], -0.0036375, 1e-6);
+    free(x), free(in);
+}
+
+static void test_gelu_isa_bytes(void **state)
+{
+    (void)state;
+    if (!have_isa(KT_ISA_AVX2)) {
+        printf("  no AVX2 here: the vector loop is not run\n");
+        return;
+    }
+    float a[41], b[41];
+    uint32_t seed = 7u;
+    for (int n = 0; n <= 40; n++) {
+        for (int i = 0; i < 41; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            a[i] = b[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (i % 3 ? 8.0f : 200.0f);
+        }
+        a[n] = b[n] = GUARD_VALUE;
+        kt_gelu(KT_ISA_GENERIC, a, (size_t)n);
+        kt_gelu(KT_ISA_AVX2, b, (size_t)n);
+        assert_true(a[n] == GUARD_VALUE && b[n] == GUARD_VALUE);
+        if (memcmp(a, b, sizeof(float) * (size_t)n))
+            fail_msg("gelu on %d values: AVX2 gives other bytes than the portable loop", n);
+    }
+}
+
+static float leaky_one(float v, float slope) { return v < 0.0f ? v * slope : v; }
+
+static void test_leaky_relu(void **state)
+{
+    (void)state;
+    const float special[8] = {-0.0f, 0.0f, 1e-42f, -1e-42f, INFINITY, -INFINITY, NAN, -2.5f};
+    float x[41], want[41];
+    uint32_t seed = 11u;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
+        for (int n = 0; n <= 40; n++) {
+            for (int i = 0; i < 41; i++) {
+                seed = seed * 1664525u + 1013904223u;
+                x[i] = i % 5 == 4 ? special[(seed >> 8) % 8] : (float)(seed >> 8) / 16777216.0f - 0.5f;
+                want[i] = i < n ? leaky_one(x[i], 0.2f) : x[i];
+            }
+            if (n % 2)
+                kt_leaky_relu(x, (size_t)n, 0.2f);
+            else
+                kt_leaky_relu_mt(ex, x, (size_t)n, 0.2f);
+            if (memcmp(x, want, sizeof x))
+                fail_msg("leaky relu on %d values, %d threads: not the scalar rule's bytes", n, threads);
+        }
+        enum { BIG = 100003 }; /* enough for the threads to split it */
+        float *y = malloc(sizeof(float) * BIG), *w = malloc(sizeof(float) * BIG);
+        assert_true(y && w);
+        for (int i = 0; i < BIG; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            y[i] = (float)(seed >> 8) / 16777216.0f - 0.5f;
+            w[i] = leaky_one(y[i], 0.01f);
+        }
+        kt_leaky_relu_mt(ex, y, BIG, 0.01f);
+        assert_memory_equal(y, w, sizeof(float) * BIG);
+        free(y), free(w);
+        kt_exec_free(ex);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gelu_accuracy),
+        cmocka_unit_test(test_gelu_isa_bytes),
+        cmocka_unit_test(test_leaky_relu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
