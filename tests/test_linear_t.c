@@ -1,6 +1,7 @@
 /* test_linear_t.c - kt_linear_t_forward (kt/kernels.h): a linear layer on the direct
  * convolution kernel, x as the conv weight and w transposed in panels of 48 columns; and
- * kt_matvec, the one-row form.
+ * kt_matvec, the one-row form; and kt_linear_t_forward_many, several linears of one input
+ * in one dispatch with their biases.
  *
  * Each case compares the result with a double-precision product, and checks that the bytes
  * are the same at 1, 2 and 3 threads and with the AVX-512 and AVX2 kernels, and that nothing
@@ -202,12 +203,75 @@ static void test_linear_t_panels(void **state)
     free(wt);
 }
 
+/* kt_linear_t_forward_many: three linears of one input (out 50, 96 and 7, so panels of every
+ * item end partial or whole, one item with no bias) in one dispatch give, at 1, 2 and 3 threads,
+ * the bytes of kt_linear_t_forward on each and then y += b element by element, and write
+ * nothing past each y. */
+static void test_linear_t_many(void **state)
+{
+    (void)state;
+    enum { N = 13, IN = 70, ITEMS = 3 };
+    const int outs[ITEMS] = {50, 96, 7};
+    uint32_t seed = 99u;
+    float *x = malloc(sizeof(float) * N * IN), *scratch = malloc(sizeof(float) * kt_linear_t_scratch(N, IN));
+    float *wt[ITEMS], *b[ITEMS], *want[ITEMS], *got[ITEMS];
+    kt_exec *ex1 = NULL;
+    kt_error err1;
+    assert_true(x && scratch);
+    assert_int_equal(kt_exec_create(1, &ex1, &err1), KT_OK);
+    for (int i = 0; i < N * IN; i++)
+        x[i] = next_value(&seed);
+    for (int k = 0; k < ITEMS; k++) {
+        float *w = malloc(sizeof(float) * (size_t)outs[k] * IN);
+        wt[k] = malloc(sizeof(float) * kt_linear_t_size(outs[k], IN));
+        b[k] = k == 1 ? NULL : malloc(sizeof(float) * (size_t)outs[k]);
+        want[k] = malloc(sizeof(float) * (size_t)N * outs[k]);
+        got[k] = malloc(sizeof(float) * ((size_t)N * outs[k] + GUARD));
+        assert_true(w && wt[k] && want[k] && got[k] && (k == 1 || b[k]));
+        for (int i = 0; i < outs[k] * IN; i++)
+            w[i] = next_value(&seed);
+        for (int o = 0; b[k] && o < outs[k]; o++)
+            b[k][o] = next_value(&seed);
+        kt_linear_t_panels(w, outs[k], IN, 0, (outs[k] + 47) / 48, wt[k]);
+        free(w);
+        kt_linear_t_forward(ex1, wt[k], outs[k], IN, x, N, want[k], scratch);
+        for (int t = 0; b[k] && t < N; t++)
+            for (int o = 0; o < outs[k]; o++)
+                want[k][(size_t)t * outs[k] + o] += b[k][o];
+    }
+    for (int threads = 1; threads <= 3; threads++) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
+        kt_linear_t_item it[ITEMS];
+        for (int k = 0; k < ITEMS; k++) {
+            for (int g = 0; g < GUARD; g++)
+                got[k][(size_t)N * outs[k] + g] = GUARD_VALUE;
+            it[k] = (kt_linear_t_item){wt[k], b[k], outs[k], got[k]};
+        }
+        kt_linear_t_forward_many(ex, it, ITEMS, IN, x, N, scratch);
+        for (int k = 0; k < ITEMS; k++) {
+            if (memcmp(got[k], want[k], sizeof(float) * (size_t)N * outs[k]))
+                fail_msg("item %d (out %d) at %d threads: not the bytes of the single call plus the bias", k, outs[k],
+                         threads);
+            for (int g = 0; g < GUARD; g++)
+                assert_true(got[k][(size_t)N * outs[k] + g] == GUARD_VALUE);
+        }
+        kt_exec_free(ex);
+    }
+    for (int k = 0; k < ITEMS; k++)
+        free(wt[k]), free(b[k]), free(want[k]), free(got[k]);
+    kt_exec_free(ex1);
+    free(x), free(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_t_panels),
         cmocka_unit_test(test_matvec),
         cmocka_unit_test(test_linear_t),
+        cmocka_unit_test(test_linear_t_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -869,33 +869,63 @@ void kt_linear_t_pack(kt_exec *ex, const float *w, int out, int in, float *wt)
 typedef struct {
     const kt_conv1d *c;
     const kt_packed *pk;
-    const float *wt;
-    int out, isa;
-    float *y;
+    const kt_linear_t_item *items;
+    int count, panels, isa;
 } linear_t_job;
 
-/* This thread's panels, every row (a column's sums do not depend on the thread count). */
+/* Panel q of the concatenated panels of the items: *item and the panel's index within it. */
+static const kt_linear_t_item *panel_item(const linear_t_job *j, int q, int *local)
+{
+    for (int i = 0; i < j->count; i++) {
+        int np = (j->items[i].out + LT_COLS - 1) / LT_COLS;
+        if (q < np) {
+            *local = q;
+            return &j->items[i];
+        }
+        q -= np;
+    }
+    return NULL;
+}
+
+/* This thread's panels of all items, every row (a column's sums do not depend on the thread
+ * count), each panel's bias added to its columns right after. */
 static void linear_t_task(void *p, int tid, int n)
 {
     const linear_t_job *j = p;
-    int panels = (j->out + LT_COLS - 1) / LT_COLS, nmt = (j->c->cout + MR - 1) / MR;
-    for (int q = panels * tid / n; q < panels * (tid + 1) / n; q++) {
-        int c0 = q * LT_COLS, cols = j->out - c0 < LT_COLS ? j->out - c0 : LT_COLS;
-        kt_conv1d_padded_tiles(j->isa, j->c, j->pk, j->wt + (size_t)c0 * j->c->cin, LT_COLS, cols, j->y + c0,
-                               (size_t)j->out, 0, 0, nmt);
+    int nmt = (j->c->cout + MR - 1) / MR, rows = j->c->cout;
+    for (int q = j->panels * tid / n; q < j->panels * (tid + 1) / n; q++) {
+        int lq = 0;
+        const kt_linear_t_item *it = panel_item(j, q, &lq);
+        int c0 = lq * LT_COLS, cols = it->out - c0 < LT_COLS ? it->out - c0 : LT_COLS;
+        float *y = it->y + c0;
+        kt_conv1d_padded_tiles(j->isa, j->c, j->pk, it->wt + (size_t)c0 * j->c->cin, LT_COLS, cols, y,
+                               (size_t)it->out, 0, 0, nmt);
+        for (int t = 0; it->b && t < rows; t++)
+            for (int c = 0; c < cols; c++)
+                y[(size_t)t * it->out + c] += it->b[c0 + c];
     }
+}
+
+void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int count, int in, const float *x, int n,
+                              float *scratch)
+{
+    int panels = 0;
+    for (int i = 0; i < count; i++)
+        panels += (items[i].out + LT_COLS - 1) / LT_COLS;
+    if (n <= 0 || panels <= 0)
+        return;
+    kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
+    kt_conv_pack(x, n, in, 1, scratch);
+    kt_packed pk = {KT_PACK_F32, scratch, NULL, 0};
+    linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex)};
+    kt_exec_run(ex, linear_t_task, &j);
 }
 
 void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const float *x, int n, float *y,
                          float *scratch)
 {
-    if (n <= 0 || out <= 0)
-        return;
-    kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
-    kt_conv_pack(x, n, in, 1, scratch);
-    kt_packed pk = {KT_PACK_F32, scratch, NULL, 0};
-    linear_t_job j = {&c, &pk, wt, out, kt_exec_isa(ex), y};
-    kt_exec_run(ex, linear_t_task, &j);
+    kt_linear_t_item it = {wt, NULL, out, y};
+    kt_linear_t_forward_many(ex, &it, 1, in, x, n, scratch);
 }
 
 #if KT_X86 && defined(__GNUC__)

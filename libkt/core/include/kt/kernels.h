@@ -80,6 +80,17 @@ void kt_linear_t_pack(kt_exec *ex, const float *w, int out, int in, float *wt);
 void kt_linear_t_forward(kt_exec *ex, const float *wt, int out, int in, const float *x, int n, float *y,
                          float *scratch);
 
+/* Several linears of one input in one dispatch: items[i].y[n, out] = x[n, in] . w_i^T (+ b_i
+ * when b is not NULL, added to each element after its sum), wt as for kt_linear_t_forward;
+ * the same bytes as kt_linear_t_forward on each item and then the bias. */
+typedef struct {
+    const float *wt, *b;
+    int out;
+    float *y;
+} kt_linear_t_item;
+void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int count, int in, const float *x, int n,
+                              float *scratch);
+
 /* Packed conv weights: tiles of MR output channels, wp[tile][kk][r] (kk = ci*k + j),
  * zero rows padding cout to a multiple of MR. Stored as float32, as raw bfloat16 or
  * float16 bits, or as int8 codes with float32 scales (one per row and group of
