@@ -1,9 +1,13 @@
-/* test_activations.c - kt_gelu (kt/kernels.h) and kt_leaky_relu / kt_leaky_relu_mt (kt/ops.h).
+/* test_activations.c - kt_gelu and kt_normals (kt/kernels.h), kt_leaky_relu / kt_leaky_relu_mt
+ * (kt/ops.h).
  *
  * GELU: against the tanh form in double precision over [-12, 12] and at the clamp edges, and
  * the same bytes from the portable loop and the AVX2 one (every length 0 .. 40, so every tail).
  * Leaky ReLU: element by element the scalar rule (negatives times the slope, everything else
- * untouched: -0, denormals, infinities, NaN), at every length 0 .. 40 and on 1 and 3 threads. */
+ * untouched: -0, denormals, infinities, NaN), at every length 0 .. 40 and on 1 and 3 threads.
+ * Normal numbers: the same bytes from the portable and the AVX2 loops (every length 0 .. 40 and
+ * offset, and 200,000 in a row), and the float of the libm formula (double log, cos, sqrt) for
+ * at least 99.999% of them (all, in practice) and within one float step for all. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -134,12 +138,70 @@ static void test_leaky_relu(void **state)
     }
 }
 
+static uint32_t hash_ref(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The stream's number i with libm's double log and cos. */
+static float normal_ref(uint64_t i, uint32_t seed)
+{
+    uint32_t off = seed * 0x9E3779B9U;
+    uint32_t h1 = hash_ref((uint32_t)(2 * i) + off), h2 = hash_ref((uint32_t)(2 * i + 1) + off);
+    double u1 = ((h1 >> 8) + 0.5) / 16777216.0, u2 = ((h2 >> 8) + 0.5) / 16777216.0;
+    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * 3.14159265358979323846 * u2));
+}
+
+static void test_normals(void **state)
+{
+    (void)state;
+    enum { BIG = 200000 };
+    float *a = malloc(sizeof(float) * (BIG + 1)), *b = malloc(sizeof(float) * (BIG + 1));
+    assert_true(a && b);
+    int avx2 = have_isa(KT_ISA_AVX2);
+    for (uint32_t seed = 0; seed < 3; seed++) {
+        size_t same = 0;
+        a[BIG] = GUARD_VALUE;
+        kt_normals(KT_ISA_GENERIC, 1000u * seed, BIG, seed, a);
+        assert_true(a[BIG] == GUARD_VALUE);
+        for (size_t i = 0; i < BIG; i++) {
+            float r = normal_ref(1000u * seed + i, seed);
+            same += a[i] == r;
+            if (fabsf(a[i] - r) > 1.2e-7f * fabsf(r))
+                fail_msg("normal %zu of seed %u: %.9g, libm formula %.9g", i, seed, (double)a[i], (double)r);
+        }
+        printf("  seed %u: %zu of %d numbers the libm formula's float\n", seed, same, BIG);
+        assert_true(same >= (size_t)BIG - BIG / 100000);
+        if (!avx2)
+            continue;
+        b[BIG] = GUARD_VALUE;
+        kt_normals(KT_ISA_AVX2, 1000u * seed, BIG, seed, b);
+        assert_true(b[BIG] == GUARD_VALUE);
+        assert_memory_equal(a, b, sizeof(float) * BIG);
+        for (int n = 0; n <= 40; n++) {
+            b[n] = GUARD_VALUE;
+            kt_normals(KT_ISA_AVX2, 7u + (uint64_t)n, (size_t)n, seed, b);
+            kt_normals(KT_ISA_GENERIC, 7u + (uint64_t)n, (size_t)n, seed, a);
+            assert_true(b[n] == GUARD_VALUE);
+            if (memcmp(a, b, sizeof(float) * (size_t)n))
+                fail_msg("normals from %d, %d of them: AVX2 gives other bytes than the portable loop", 7 + n, n);
+        }
+    }
+    free(a), free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_accuracy),
         cmocka_unit_test(test_gelu_isa_bytes),
         cmocka_unit_test(test_leaky_relu),
+        cmocka_unit_test(test_normals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

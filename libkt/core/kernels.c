@@ -1754,3 +1754,176 @@ void kt_gelu(int isa, float *x, size_t n)
     for (; i < n; i++)
         x[i] = gelu_one(x[i]);
 }
+
+/* ---- unit normal numbers of the source's noise ----------------------------------------------
+ * Number i of the stream: Box-Muller on two hashed counters, u1 and u2 in (0, 1) with 24 bits,
+ * z = sqrt(-2 ln u1) cos(2 pi u2) in double precision, then rounded to float. ln by the reduction
+ * to m in [sqrt(1/2), sqrt(2)) and the odd series of s = (m - 1) / (m + 1) (fdlibm's
+ * coefficients); cos(2 pi u2) exactly reduced on u2 (a multiple of 2^-25) to a quarter period
+ * and Taylor series to x^18 / x^19 on |x| <= pi/4. Each step one rounded operation, no fused
+ * multiply-add, in the same order in the portable and the AVX2 code: the same bytes on every ISA,
+ * and within a double rounding of the libm formula (so almost always its float). */
+#define NRM_SQRT2 1.41421356237309504880
+#define NRM_LN2_HI 6.93147180369123816490e-01
+#define NRM_LN2_LO 1.90821492927058770002e-10
+#define NRM_LG1 6.666666666666735130e-01
+#define NRM_LG2 3.999999999940941908e-01
+#define NRM_LG3 2.857142874366239149e-01
+#define NRM_LG4 2.222219843214978396e-01
+#define NRM_LG5 1.818357216161805012e-01
+#define NRM_LG6 1.531383769920937332e-01
+#define NRM_LG7 1.479819860511658591e-01
+#define NRM_TWO_PI 6.28318530717958647692
+/* 1/(2k)! and 1/(2k+1)! with alternating signs, k = 1 .. 9 */
+static const double NRM_COS[9] = {-1.0 / 2, 1.0 / 24, -1.0 / 720, 1.0 / 40320, -1.0 / 3628800, 1.0 / 479001600,
+                                  -1.0 / 87178291200.0, 1.0 / 20922789888000.0, -1.0 / 6402373705728000.0};
+static const double NRM_SIN[9] = {-1.0 / 6, 1.0 / 120, -1.0 / 5040, 1.0 / 362880, -1.0 / 39916800,
+                                  1.0 / 6227020800.0, -1.0 / 1307674368000.0, 1.0 / 355687428096000.0,
+                                  -1.0 / 121645100408832000.0};
+
+static uint32_t nrm_hash(uint32_t x)
+{
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+static double nrm_log(double u)
+{
+    uint64_t b;
+    memcpy(&b, &u, sizeof b);
+    double dk = (double)((int)((b >> 52) & 0x7ff) - 1023), m;
+    b = (b & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    memcpy(&m, &b, sizeof m);
+    if (m > NRM_SQRT2) {
+        m = m * 0.5;
+        dk = dk + 1.0;
+    }
+    double f = m - 1.0, s = f / (2.0 + f), z = s * s;
+    double r = z * (NRM_LG1 + z * (NRM_LG2 + z * (NRM_LG3 + z * (NRM_LG4 + z * (NRM_LG5 + z * (NRM_LG6 + z * NRM_LG7))))));
+    double hfsq = 0.5 * f * f;
+    return dk * NRM_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * NRM_LN2_LO)) - f);
+}
+
+/* cos(2 pi x2) (sine 0) or sin (sine 1) of x = 2 pi t, |t| <= 1/8, from x and x^2. */
+static double nrm_series(double x, double x2, int sine)
+{
+    const double *c = sine ? NRM_SIN : NRM_COS;
+    double p = c[8];
+    for (int k = 7; k >= 0; k--)
+        p = c[k] + x2 * p;
+    return sine ? x + x * (x2 * p) : 1.0 + x2 * p;
+}
+
+/* cos(2 pi u) for u in (0, 1) a multiple of 2^-25. */
+static double nrm_cos2pi(double u)
+{
+    double w = fabs(u - 0.5); /* cos(2 pi u) = -cos(2 pi w) */
+    int b = w > 0.125 && w <= 0.375, c = w > 0.375;
+    double t = b ? 0.25 - w : c ? 0.5 - w : w, x = t * NRM_TWO_PI, v = nrm_series(x, x * x, b);
+    return c ? v : -v;
+}
+
+static float nrm_one(uint64_t i, uint32_t seed)
+{
+    uint32_t off = seed * 0x9E3779B9U;
+    uint32_t h1 = nrm_hash((uint32_t)(2 * i) + off), h2 = nrm_hash((uint32_t)(2 * i + 1) + off);
+    double u1 = ((double)(h1 >> 8) + 0.5) / 16777216.0, u2 = ((double)(h2 >> 8) + 0.5) / 16777216.0;
+    return (float)(sqrt(-2.0 * nrm_log(u1)) * nrm_cos2pi(u2));
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx2"))) static __m256i nrm_hash8(__m256i x)
+{
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x7feb352d));
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32((int)0x846ca68bU));
+    return _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+}
+
+__attribute__((target("avx2"))) static __m256d nrm_log4(__m256d u)
+{
+    __m256i b = _mm256_castpd_si256(u);
+    __m256i e = _mm256_sub_epi64(_mm256_srli_epi64(b, 52), _mm256_set1_epi64x(1023));
+    /* e (small) as a double: the bits of 1.5 * 2^52 + e, minus 1.5 * 2^52 */
+    __m256d dk = _mm256_sub_pd(_mm256_castsi256_pd(_mm256_add_epi64(e, _mm256_set1_epi64x(0x4338000000000000LL))),
+                               _mm256_set1_pd(6755399441055744.0));
+    __m256i mb = _mm256_or_si256(_mm256_and_si256(b, _mm256_set1_epi64x(0x000fffffffffffffLL)),
+                                 _mm256_set1_epi64x(0x3ff0000000000000LL));
+    __m256d m = _mm256_castsi256_pd(mb), big = _mm256_cmp_pd(m, _mm256_set1_pd(NRM_SQRT2), _CMP_GT_OQ);
+    m = _mm256_blendv_pd(m, _mm256_mul_pd(m, _mm256_set1_pd(0.5)), big);
+    dk = _mm256_blendv_pd(dk, _mm256_add_pd(dk, _mm256_set1_pd(1.0)), big);
+    __m256d one = _mm256_set1_pd(1.0), f = _mm256_sub_pd(m, one);
+    __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f)), z = _mm256_mul_pd(s, s);
+    __m256d r = _mm256_set1_pd(NRM_LG7);
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG6), _mm256_mul_pd(z, r));
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG5), _mm256_mul_pd(z, r));
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG4), _mm256_mul_pd(z, r));
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG3), _mm256_mul_pd(z, r));
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG2), _mm256_mul_pd(z, r));
+    r = _mm256_add_pd(_mm256_set1_pd(NRM_LG1), _mm256_mul_pd(z, r));
+    r = _mm256_mul_pd(z, r);
+    __m256d hfsq = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(0.5), f), f);
+    __m256d in = _mm256_add_pd(_mm256_mul_pd(s, _mm256_add_pd(hfsq, r)), _mm256_mul_pd(dk, _mm256_set1_pd(NRM_LN2_LO)));
+    return _mm256_sub_pd(_mm256_mul_pd(dk, _mm256_set1_pd(NRM_LN2_HI)), _mm256_sub_pd(_mm256_sub_pd(hfsq, in), f));
+}
+
+__attribute__((target("avx2"))) static __m256d nrm_cos2pi4(__m256d u)
+{
+    __m256d w = _mm256_andnot_pd(_mm256_set1_pd(-0.0), _mm256_sub_pd(u, _mm256_set1_pd(0.5)));
+    __m256d gt1 = _mm256_cmp_pd(w, _mm256_set1_pd(0.125), _CMP_GT_OQ);
+    __m256d c = _mm256_cmp_pd(w, _mm256_set1_pd(0.375), _CMP_GT_OQ), b = _mm256_andnot_pd(c, gt1);
+    __m256d t = _mm256_blendv_pd(w, _mm256_sub_pd(_mm256_set1_pd(0.5), w), c);
+    t = _mm256_blendv_pd(t, _mm256_sub_pd(_mm256_set1_pd(0.25), w), b);
+    __m256d x = _mm256_mul_pd(t, _mm256_set1_pd(NRM_TWO_PI)), x2 = _mm256_mul_pd(x, x);
+    __m256d pc = _mm256_set1_pd(NRM_COS[8]), ps = _mm256_set1_pd(NRM_SIN[8]);
+    for (int k = 7; k >= 0; k--) {
+        pc = _mm256_add_pd(_mm256_set1_pd(NRM_COS[k]), _mm256_mul_pd(x2, pc));
+        ps = _mm256_add_pd(_mm256_set1_pd(NRM_SIN[k]), _mm256_mul_pd(x2, ps));
+    }
+    __m256d vc = _mm256_add_pd(_mm256_set1_pd(1.0), _mm256_mul_pd(x2, pc));
+    __m256d vs = _mm256_add_pd(x, _mm256_mul_pd(x, _mm256_mul_pd(x2, ps)));
+    __m256d v = _mm256_blendv_pd(vc, vs, b);
+    return _mm256_blendv_pd(_mm256_xor_pd(v, _mm256_set1_pd(-0.0)), v, c);
+}
+
+/* z[j] for whole groups of 8 numbers; returns how many it made. */
+__attribute__((target("avx2"))) static size_t normals_avx2(uint64_t i0, size_t n, uint32_t seed, float *z)
+{
+    uint32_t off = seed * 0x9E3779B9U;
+    const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m256d half = _mm256_set1_pd(0.5);
+    size_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256i base = _mm256_add_epi32(_mm256_set1_epi32((int)((uint32_t)(2 * (i0 + j)) + off)), lane2);
+        __m256i h1 = _mm256_srli_epi32(nrm_hash8(base), 8);
+        __m256i h2 = _mm256_srli_epi32(nrm_hash8(_mm256_add_epi32(base, _mm256_set1_epi32(1))), 8);
+        for (int q = 0; q < 2; q++) {
+            __m128i a = q ? _mm256_extracti128_si256(h1, 1) : _mm256_castsi256_si128(h1);
+            __m128i c = q ? _mm256_extracti128_si256(h2, 1) : _mm256_castsi256_si128(h2);
+            __m256d u1 = _mm256_div_pd(_mm256_add_pd(_mm256_cvtepi32_pd(a), half), _mm256_set1_pd(16777216.0));
+            __m256d u2 = _mm256_div_pd(_mm256_add_pd(_mm256_cvtepi32_pd(c), half), _mm256_set1_pd(16777216.0));
+            __m256d r = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), nrm_log4(u1)));
+            _mm_storeu_ps(z + j + 4 * q, _mm256_cvtpd_ps(_mm256_mul_pd(r, nrm_cos2pi4(u2))));
+        }
+    }
+    return j;
+}
+#endif
+
+void kt_normals(int isa, uint64_t i0, size_t n, uint32_t seed, float *z)
+{
+    size_t j = 0;
+#if KT_X86 && defined(__GNUC__)
+    if (isa >= KT_ISA_AVX2)
+        j = normals_avx2(i0, n, seed, z);
+#else
+    (void)isa;
+#endif
+    for (; j < n; j++)
+        z[j] = nrm_one(i0 + j, seed);
+}

@@ -16,30 +16,7 @@ int kt_kokoro_samples_per_frame(const kt_model *m) { return 2 * m->up_total; }
 
 int kt_kokoro_stft_frames(const kt_model *m, int F) { return F * kt_kokoro_samples_per_frame(m) / m->hop + 1; }
 
-static uint32_t lowbias32(uint32_t x)
-{
-    x ^= x >> 16;
-    x *= 0x7feb352dU;
-    x ^= x >> 15;
-    x *= 0x846ca68bU;
-    x ^= x >> 16;
-    return x;
-}
-
-/* Unit normal number i of the stream (Box-Muller on two hashed counters). */
-static float normal(uint64_t i, uint32_t seed)
-{
-    uint32_t off = seed * 0x9E3779B9U;
-    uint32_t h1 = lowbias32((uint32_t)(2 * i) + off), h2 = lowbias32((uint32_t)(2 * i + 1) + off);
-    double u1 = ((h1 >> 8) + 0.5) / 16777216.0, u2 = ((h2 >> 8) + 0.5) / 16777216.0;
-    return (float)(sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2));
-}
-
-void kt_stage_noise(uint32_t seed, size_t n, float *z)
-{
-    for (size_t i = 0; i < n; i++)
-        z[i] = normal(i, seed);
-}
+void kt_stage_noise(uint32_t seed, size_t n, float *z) { kt_normals(KT_ISA_GENERIC, 0, n, seed, z); }
 
 /* rad = (f0 * (k+1) / sr) mod 1 in float32, floor-mod as torch's %. */
 static float rad_of(float f0, int k)
@@ -75,6 +52,8 @@ typedef struct {
     float *out;
 } src_job;
 
+#define SRC_BLOCK 64 /* samples whose noise numbers are made at once */
+
 /* Samples [ts, te) of the source. The phase state (cum, p0, p1) is advanced from t = 0 in
  * the same order whatever ts is, so every sample gets the serial loop's value. */
 static void source_part(void *ctx, size_t ts, size_t te)
@@ -96,6 +75,8 @@ static void source_part(void *ctx, size_t ts, size_t te)
         p1[k] = L2 > 1 ? phase_p(cum[k] + rad_of(f0[1], k), up) : p0[k];
     }
     double sc = (double)(float)(1.0 / up); /* torch's upsample_linear1d source scale */
+    float z[SRC_BLOCK * KT_HARMONICS];
+    int isa = kt_exec_isa(m->ex);
     for (size_t t = 0; t < te; t++) {
         double sd = sc * ((double)t + 0.5) - 0.5;
         if (sd < 0)
@@ -111,6 +92,10 @@ static void source_part(void *ctx, size_t ts, size_t te)
         }
         if (t < ts)
             continue;
+        size_t zi = (t - ts) % SRC_BLOCK;
+        if (!zi)
+            kt_normals(isa, (uint64_t)t * KT_HARMONICS, (te - t < SRC_BLOCK ? te - t : SRC_BLOCK) * KT_HARMONICS, seed,
+                       z);
         float lam = (float)(sd - (double)i0), w0 = 1.0f - lam;
         float fu = f0[t / up];
         int voiced = fu > VOICED_THRESHOLD;
@@ -119,7 +104,7 @@ static void source_part(void *ctx, size_t ts, size_t te)
         for (int k = 0; k < KT_HARMONICS; k++) {
             float ph = fmaf(w0, p0[k], lam * p1[k]); /* one fused multiply-add, as torch */
             float sine = (float)SINE_AMP * sinf(ph);
-            float sw = (voiced ? sine : 0.0f) + amp * normal(t * KT_HARMONICS + k, seed);
+            float sw = (voiced ? sine : 0.0f) + amp * z[zi * KT_HARMONICS + k];
             acc += lw[k] * sw;
         }
         har_source[t] = tanhf(acc + lb[0]);

@@ -225,6 +225,11 @@ void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, floa
  * the vector width: every ISA gives the same bytes. */
 void kt_gelu(int isa, float *x, size_t n);
 
+/* z[j] = unit normal number i0 + j of the stream of seed (Box-Muller on two counters hashed
+ * with lowbias32: u = ((h >> 8) + 0.5) / 2^24, z = sqrt(-2 ln u1) cos(2 pi u2) in double, then
+ * float) for j < n; isa (KT_ISA_*) only picks the vector width: every ISA gives the same bytes. */
+void kt_normals(int isa, uint64_t i0, size_t n, uint32_t seed, float *z);
+
 /* xp[c, pad + t] = snake(AdaIN1d(x)[c, t]) for the signal x[C, L] with
  * gb[2C] = fc(style) (kt_adain1d then kt_snake, fused), zeros elsewhere in each
  * row of xp[C, Ls]. */
