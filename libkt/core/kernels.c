@@ -26,6 +26,7 @@
 #define A_BUDGET (64 * 1024)  /* floats of packed weights per input-channel block (L2) */
 #define T_SUPER 16            /* column tiles per time block */
 #define KK_MAX 512            /* kk values per decoded weight block */
+#define B_BUDGET (128 * 1024) /* floats of input a lone time block may read in one channel block */
 #define MAX_THREADS 8
 
 /* ---- execution context ------------------------------------------------------------ */
@@ -770,6 +771,12 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
     int kc = jb->lo <= ts_len ? KK_MAX / c->k : (int)(A_BUDGET / ((size_t)nmt * MR * c->k));
     if (kc > KK_MAX / c->k)
         kc = KK_MAX / c->k;
+    /* one time block (few columns: the decoder, the predictor) whose whole input fits in L2: all
+     * input channels in one block, so that each row tile's weights are one front-to-back stream
+     * instead of pieces KK_MAX apart (the same sums in the same order either way) */
+    if (jb->lo <= ts_len && (jb->wp->dtype == KT_PACK_F32 || bf) &&
+        (size_t)nch * (size_t)(jb->lo + (c->k - 1) * c->dil) <= B_BUDGET)
+        kc = nch;
     if (kc < 1)
         kc = 1;
     if (kc > nch)
