@@ -1704,7 +1704,7 @@ void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C
 static float gelu_one(float v)
 {
     float c = GELU_C * v * v * v, u = GELU_K * (v + c), a = -2.0f * u;
-    a = a < -87.0f ? -87.0f : a > 88.0f ? 88.0f : a;
+    a = fminf(fmaxf(a, -87.0f), 88.0f); /* a NaN becomes -87, as in the vector loop: no NaN to int */
     float n = nearbyintf(a * EXP_LOG2E);
     float r = fmaf(n, -EXP_LN2_HI, a);
     r = fmaf(n, -EXP_LN2_LO, r);
