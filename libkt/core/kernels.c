@@ -1810,7 +1810,14 @@ static double nrm_log(double u)
         dk = dk + 1.0;
     }
     double f = m - 1.0, s = f / (2.0 + f), z = s * s;
-    double r = z * (NRM_LG1 + z * (NRM_LG2 + z * (NRM_LG3 + z * (NRM_LG4 + z * (NRM_LG5 + z * (NRM_LG6 + z * NRM_LG7))))));
+    double r = NRM_LG7;
+    r = NRM_LG6 + z * r;
+    r = NRM_LG5 + z * r;
+    r = NRM_LG4 + z * r;
+    r = NRM_LG3 + z * r;
+    r = NRM_LG2 + z * r;
+    r = NRM_LG1 + z * r;
+    r = z * r;
     double hfsq = 0.5 * f * f;
     return dk * NRM_LN2_HI - ((hfsq - (s * (hfsq + r) + dk * NRM_LN2_LO)) - f);
 }
