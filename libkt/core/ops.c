@@ -447,6 +447,16 @@ void kt_snake(float *x, int C, int L, const float *alpha)
     }
 }
 
+void kt_add(float *restrict d, const float *restrict s, size_t n)
+{
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int u = 0; u < 4; u++)
+            d[i + u] += s[i + u];
+    for (; i < n; i++)
+        d[i] += s[i];
+}
+
 void kt_leaky_relu(float *x, size_t n, float slope)
 {
     size_t i = 0;

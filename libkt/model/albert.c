@@ -139,12 +139,6 @@ static void qkv_run(const albert_lin *al, const float *x, int n, float *q, float
     kt_linear_t_forward_many(al->ex, it, 3, al->l[1].in, x, n, al->xs);
 }
 
-static void add_into(float *y, const float *x, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        y[i] += x[i];
-}
-
 kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt_arena *a, kt_error *err)
 {
     const kt_albert_w *w = &m->bert;
@@ -170,12 +164,12 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
         qkv_run(&al, out, T, q, k, v);
         attention(m, q, k, v, T, sc, ctx, a->ex);
         lin_run(&al, 4, ctx, T, att);
-        add_into(att, out, n);
+        kt_add(att, out, n);
         kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
         lin_run(&al, 5, att, T, ff);
         kt_gelu_new_mt(a->ex, ff, (size_t)T * m->inter);
         lin_run(&al, 6, ff, T, out);
-        add_into(out, att, n);
+        kt_add(out, att, n);
         kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
     }
     kt_arena_release(a, mark);

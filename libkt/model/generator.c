@@ -30,18 +30,8 @@ typedef struct {
     size_t ldd, lds, n; /* row copies: strides and row length */
 } vec_job;
 
-/* d[i] += s[i] and d[i] /= v, 4 elements a step on restrict pointers, which the compiler turns
- * into vector instructions (the same operations, so the same bytes). */
-static void add_floats(float *restrict d, const float *restrict s, size_t n)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4)
-        for (int u = 0; u < 4; u++)
-            d[i + u] += s[i + u];
-    for (; i < n; i++)
-        d[i] += s[i];
-}
-
+/* d[i] /= v, 4 elements a step on a restrict pointer, which the compiler turns into vector
+ * instructions (the same operations, so the same bytes; kt_add is the sum's twin). */
 static void div_floats(float *restrict d, size_t n, float v)
 {
     size_t i = 0;
@@ -55,7 +45,7 @@ static void div_floats(float *restrict d, size_t n, float v)
 static void add_part(void *p, size_t i0, size_t i1)
 {
     const vec_job *j = p;
-    add_floats(j->d + i0, j->s + i0, i1 - i0);
+    kt_add(j->d + i0, j->s + i0, i1 - i0);
 }
 
 static void div_part(void *p, size_t i0, size_t i1)

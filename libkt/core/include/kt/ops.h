@@ -146,6 +146,10 @@ void kt_adain1d(float *x, int C, int L, const float *gb, float eps);
 /* Snake on the signal x[C, L]: x + (1/alpha[c]) * sin(alpha[c] * x)^2, in place. */
 void kt_snake(float *x, int C, int L, const float *alpha);
 
+/* d[i] += s[i] for i < n (d and s do not overlap), 4 elements a step so that the compiler
+ * vectorises it: the bytes of the one-element loop. */
+void kt_add(float *restrict d, const float *restrict s, size_t n);
+
 /* x = x >= 0 ? x : slope * x, in place. */
 void kt_leaky_relu(float *x, size_t n, float slope);
 
