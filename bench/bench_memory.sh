@@ -1,7 +1,9 @@
 #!/bin/sh
 # Peak RSS of kt-synth on the full-size float32 checkpoint for the longest chunks it makes: one
-# chunk of ~506 phonemes without punctuation (~52 s of audio on the random-weight model; the
-# chunker cannot cut it before 510 phonemes) and the paragraph of bench/synth.py. Prints the
+# chunk of ~506 phonemes without punctuation (~40-52 s of audio on the random-weight model; the
+# chunker cannot cut it before 510 phonemes), the same at --speed 0.5 and 0.25 (two and four
+# times the audio: kt synthesizes a chunk of more than 45 s in parts, so the peak should not
+# grow with it) and the paragraph of bench/synth.py. Prints the
 # peak (kt-synth --json peak_rss_bytes and /usr/bin/time's maxrss when present), the audio
 # length and the ratios to a 600 MB budget and to the weights file. Figures only, never pass/fail.
 #   env: BENCH_MEM_THREADS (default 2)
@@ -27,16 +29,20 @@ EOF
 WEIGHTS=$(stat -c %s "$MODEL")
 echo "model $MODEL ($WEIGHTS bytes), $TH threads"
 echo "input | chunks | audio s | peak RSS MB (--json) | maxrss MB (time) | / 600 MB | / weights"
-for name in paragraph nopunct; do
+for run in paragraph:1 nopunct:1 nopunct:0.5 nopunct:0.25; do
+    name=${run%%:*} speed=${run#*:}
+    label=$name
+    [ "$speed" = 1 ] || label="$name --speed $speed"
     if [ -x /usr/bin/time ]; then
         /usr/bin/time -f %M -o "$TMP/maxrss" "$BUILD/kt-synth" -m "$MODEL" -c "$CONFIG" -v "$VOICE" --phonemes \
-            -f "$TMP/$name.txt" --threads "$TH" -o "$TMP/out.wav" --json >"$TMP/j.json" || { echo "$name | failed"; continue; }
+            -f "$TMP/$name.txt" --speed "$speed" --threads "$TH" -o "$TMP/out.wav" --json >"$TMP/j.json" ||
+            { echo "$label | failed"; continue; }
     else
-        "$BUILD/kt-synth" -m "$MODEL" -c "$CONFIG" -v "$VOICE" --phonemes -f "$TMP/$name.txt" --threads "$TH" \
-            -o "$TMP/out.wav" --json >"$TMP/j.json" || { echo "$name | failed"; continue; }
+        "$BUILD/kt-synth" -m "$MODEL" -c "$CONFIG" -v "$VOICE" --phonemes -f "$TMP/$name.txt" --speed "$speed" \
+            --threads "$TH" -o "$TMP/out.wav" --json >"$TMP/j.json" || { echo "$label | failed"; continue; }
         echo 0 >"$TMP/maxrss"
     fi
-    "$PY" - "$name" "$TMP/j.json" "$TMP/maxrss" "$WEIGHTS" <<'EOF'
+    "$PY" - "$label" "$TMP/j.json" "$TMP/maxrss" "$WEIGHTS" <<'EOF'
 import json, sys
 name, jpath, mpath, weights = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 j = json.load(open(jpath, encoding="utf-8"))

@@ -19,7 +19,8 @@ static const char usage_head[] =
     "Turn text (or Kokoro phonemes) into 24 kHz mono speech with the Kokoro-82M weights, in C.\n"
     "Text comes from the arguments or from -f FILE (not both), else from stdin ('-' too); '--'\n"
     "ends the options. Long text is split at sentence and clause punctuation into chunks of at\n"
-    "most 510 phonemes and the audio joined.\n\noptions:\n";
+    "most 510 phonemes and the audio joined; a chunk that would make more than 45 s of audio is\n"
+    "synthesized in parts cut at a space (memory stays bounded).\n\noptions:\n";
 
 static const char usage_tail[] =
     "\nexamples:\n"

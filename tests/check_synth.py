@@ -229,6 +229,7 @@ def test_bad_inputs(tmp):
                            "-o", out, "Hi."], 4, "none.pth"),
         ("unknown language", BASE + ["-v", "af_tiny", "--lang", "qq-zz", "-o", out, "Hi."], 1, "qq-zz"),
         ("bad --speed", BASE + ["-v", "af_tiny", "--speed", "-1", "-o", out, "Hi."], 2, "--speed"),
+        ("--speed under 0.1", BASE + ["-v", "af_tiny", "--speed", "0.0999", "-o", out, "Hi."], 2, "--speed"),
         ("unknown option", BASE + ["--frobnicate", "-o", out, "Hi."], 2, "--frobnicate"),
         ("no model at all", ["-c", CONFIG, "--voices", VOICES, "-v", "af_tiny", "-o", out, "Hi."], 2, "KT_MODEL"),
     ]
@@ -238,6 +239,10 @@ def test_bad_inputs(tmp):
         lines = se.strip().split("\n")
         ok = rc == want_rc and want_msg in lines[0] and lines[0].startswith("kt-synth: ") and not os.path.exists(out)
         check(ok, "%s: exit %d (want %d): %s" % (what, rc, want_rc, lines[0]))
+    for edge in ("0.1", "10"):  # the ends of the documented range are taken
+        rc, so, se = run(BASE + ["-v", "af_tiny", "--speed", edge, "-o", out, "Hi."], env=env)
+        check(rc == 0 and os.path.getsize(out) > 44, "--speed %s is accepted: exit %d %s" % (edge, rc, se.strip()))
+        os.remove(out)
     rc, so, se = run(["--help"])
     check(rc == 0 and b"exit status" in so and b"examples" in so, "--help documents examples and exit status")
 

@@ -565,7 +565,22 @@ static void test_bad_ids(void **state)
     assert_int_equal(r.n_tokens, 22);
     size_t slow = r.n_samples;
     assert_true(slow > 0);
+    int *frames = malloc(sizeof(int) * 22);
+    memcpy(frames, r.durations, sizeof(int) * 22);
     kt_synth_result_free(&r);
+    /* max_samples: a longer utterance gives its durations only; as long as allowed, the audio */
+    p.speed = 1.0f;
+    p.max_samples = slow - 1;
+    assert_int_equal(kt_model_synthesize(fx->m, many, 20, style, &p, &r, &err), KT_OK);
+    assert_true(r.audio == NULL && r.n_samples == 0 && r.n_tokens == 22 && r.durations != NULL);
+    assert_memory_equal(r.durations, frames, sizeof(int) * 22);
+    kt_synth_result_free(&r);
+    p.max_samples = slow;
+    assert_int_equal(kt_model_synthesize(fx->m, many, 20, style, &p, &r, &err), KT_OK);
+    assert_true(r.audio != NULL && r.n_samples == slow);
+    kt_synth_result_free(&r);
+    free(frames);
+    p.max_samples = 0;
     p.speed = 2.0f;
     assert_int_equal(kt_model_synthesize(fx->m, many, 20, style, &p, &r, &err), KT_OK);
     assert_true(r.n_samples < slow);

@@ -291,6 +291,93 @@ static void test_shared_model(void **state)
         free(ref[k].x);
 }
 
+/* The speech chunks of one synthesis: their audio one after the other, the last one's token frames. */
+typedef struct {
+    float *x;
+    size_t n, chunks;
+    int *frames, n_tokens;
+    double spf;
+} spoken;
+
+static int keep_chunk(void *user, const kt_tts_chunk *c)
+{
+    spoken *o = user;
+    float *x = realloc(o->x, (o->n + c->n_samples + 1) * sizeof *x);
+    int *f = malloc(((size_t)c->n_tokens + 1) * sizeof *f);
+    if (!x || !f) {
+        free(f);
+        return 1;
+    }
+    memcpy(x + o->n, c->samples, c->n_samples * sizeof *x);
+    o->x = x;
+    o->n += c->n_samples;
+    o->chunks += c->n_tokens > 0;
+    memcpy(f, c->token_frames, (size_t)c->n_tokens * sizeof *f);
+    free(o->frames);
+    o->frames = f;
+    o->n_tokens = c->n_tokens;
+    o->spf = c->samples_per_frame;
+    return c->trimmed != 0; /* nothing is cut from a lone chunk */
+}
+
+static spoken speak_slowly(kt_tts *t, const char *phonemes)
+{
+    spoken o = {0};
+    kt_error err;
+    kt_tts_synth_params p = kt_tts_default_synth_params();
+    p.phonemes = 1;
+    p.speed = 0.1f; /* the tiny model: ~1.2 s of audio per symbol */
+    p.on_audio = keep_chunk;
+    p.user = &o;
+    if (kt_tts_synthesize(t, phonemes, "af_tiny", &p, NULL, &err))
+        fail_msg("%s: %s", phonemes, err.msg);
+    return o;
+}
+
+static void spoken_free(spoken *o)
+{
+    free(o->x);
+    free(o->frames);
+}
+
+/* A chunk longer than KT_TTS_CHUNK_SECONDS_MAX: synthesized as its two parts around its space (the
+ * same samples as each part alone), delivered as one chunk whose space token holds the frames of
+ * the left part's end and the right part's start; without a space, cut between two symbols. */
+static void test_long_chunk_parts(void **state)
+{
+    (void)state;
+    const char *left = "h\u0259l\u02c8o\u028ah\u0259l\u02c8o\u028ah\u0259l\u02c8o\u028ah\u0259l\u02c8o\u028a";
+    const char *right = "w\u02c8\u025c\u02d0ldw\u02c8\u025c\u02d0ldw\u02c8\u025c\u02d0ldw\u02c8\u025c\u02d0ld";
+    char both[256], word[256];
+    snprintf(both, sizeof both, "%s %s", left, right);
+    snprintf(word, sizeof word, "%s%s", left, right);
+    size_t max = (size_t)(KT_TTS_CHUNK_SECONDS_MAX * KT_SAMPLE_RATE);
+    kt_tts *t = open_tiny(0, 0);
+    spoken w = speak_slowly(t, both), a = speak_slowly(t, left), b = speak_slowly(t, right);
+    assert_true(a.chunks == 1 && b.chunks == 1 && a.n <= max && b.n <= max); /* each part fits */
+    assert_true(w.chunks == 1 && w.n > max);
+    assert_int_equal(w.n, a.n + b.n);
+    assert_memory_equal(w.x, a.x, a.n * sizeof(float));
+    assert_memory_equal(w.x + a.n, b.x, b.n * sizeof(float));
+    int na = a.n_tokens - 2, nb = b.n_tokens - 2;
+    assert_int_equal(w.n_tokens, na + nb + 3);
+    for (int k = 0; k <= na; k++)
+        assert_int_equal(w.frames[k], a.frames[k]);
+    assert_int_equal(w.frames[na + 1], a.frames[na + 1] + b.frames[0]);
+    for (int k = 1; k <= nb + 1; k++)
+        assert_int_equal(w.frames[na + 1 + k], b.frames[k]);
+    spoken s = speak_slowly(t, word);
+    long frames = 0;
+    for (int k = 0; k < s.n_tokens; k++)
+        frames += s.frames[k];
+    assert_true(s.chunks == 1 && s.n > max && s.n_tokens == na + nb + 2);
+    assert_true(frames > 0 && (double)frames * s.spf == (double)s.n && s.spf == w.spf);
+    for (size_t i = 0; i < s.n; i++)
+        assert_true(s.x[i] == s.x[i] && s.x[i] > -100.0f && s.x[i] < 100.0f);
+    spoken_free(&w), spoken_free(&a), spoken_free(&b), spoken_free(&s);
+    kt_tts_close(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_cancel_and_phonemes),
         cmocka_unit_test(test_markup_and_formats),
         cmocka_unit_test(test_shared_model),
+        cmocka_unit_test(test_long_chunk_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "batch.h"
+#include "kt/kt.h"
 
 void batch_jobs_free(batch_jobs *j)
 {
@@ -118,8 +119,8 @@ static void parse_options(const cJSON *o, batch_job *j, const char *default_voic
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "speed");
     j->speed = 1.0;
     if (v && !cJSON_IsNull(v)) {
-        if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble <= 0 || v->valuedouble > 100)
-            set_error(j, "\"speed\" must be a number > 0 and <= 100");
+        if (!cJSON_IsNumber(v) || !(v->valuedouble >= KT_TTS_SPEED_MIN && v->valuedouble <= KT_TTS_SPEED_MAX))
+            set_error(j, "\"speed\" must be a number in 0.1..10");
         else
             j->speed = v->valuedouble;
     }

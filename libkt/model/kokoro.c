@@ -997,7 +997,7 @@ kt_model_params kt_model_default_params(void)
 
 kt_synth_params kt_synth_default_params(void)
 {
-    kt_synth_params p = {1.0f, 0};
+    kt_synth_params p = {1.0f, 0, 0};
     return p;
 }
 
@@ -1284,13 +1284,15 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
     long F = 0;
     for (int t = 0; t < T; t++)
         F += out->durations[t];
+    out->n_tokens = T;
+    if (p->max_samples > 0 && (size_t)F * kt_kokoro_samples_per_frame(m) > p->max_samples)
+        goto done; /* longer than the caller takes: the durations only */
     if (F > MAX_FRAMES) {
         st = kt_error_set(err, KT_ELIMIT, "utterance too long: %ld frames (at most %d per call)", F, MAX_FRAMES);
         goto fail;
     }
     if (m->release_weights && kt_generator_lowmem(m, (int)F)) /* long chunk: the text side's file pages */
         kt_checkpoint_release_all(m->ckpt);
-    out->n_tokens = T;
     out->n_samples = (size_t)F * kt_kokoro_samples_per_frame(m);
     out->audio = malloc(sizeof(float) * out->n_samples);
     if (!out->audio) {
@@ -1299,6 +1301,7 @@ kt_status kt_model_synthesize(kt_model *m, const int *ids, int n_ids, const floa
     }
     if ((st = frame_side(m, d, t_en, out->durations, T, (int)F, style, p->seed, out->audio, err)))
         goto fail;
+done:
     free(tok);
     free(d);
     free(t_en);

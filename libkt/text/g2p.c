@@ -1138,12 +1138,17 @@ kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **i
     return KT_OK;
 }
 
-size_t kt_phonemes_voice_row(const char *phonemes, size_t rows)
+size_t kt_voice_row(size_t n, size_t rows)
 {
-    size_t n = kt_utf8_count(phonemes);
-    if (n == (size_t)-1 || n == 0)
+    if (n == 0)
         n = 1;
     if (rows == 0)
         return 0;
     return n - 1 < rows ? n - 1 : rows - 1;
+}
+
+size_t kt_phonemes_voice_row(const char *phonemes, size_t rows)
+{
+    size_t n = kt_utf8_count(phonemes);
+    return kt_voice_row(n == (size_t)-1 ? 1 : n, rows);
 }

@@ -710,6 +710,101 @@ static kt_status run_ids(runner *r, const int *ids, int n, const float *style, c
     return st;
 }
 
+/* ---- bounded chunks (KT_TTS_CHUNK_SECONDS_MAX) ---- */
+
+/* space[k] = 1 when code point k of ps is a space; all 0 when ps does not have n code points. */
+static unsigned char *space_flags(const char *ps, size_t n)
+{
+    unsigned char *f = calloc(n ? n : 1, 1);
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)ps; f && *p; p++)
+        if ((*p & 0xC0) != 0x80 && k++ < n)
+            f[k - 1] = *p == ' ';
+    if (f && k != n)
+        memset(f, 0, n ? n : 1);
+    return f;
+}
+
+/* Where to cut n >= 2 code points whose tokens last d[] frames (BOS first): *cut = the space whose
+ * middle frame is nearest the middle of all (*drop 1: the space goes), else the code points up to
+ * the one holding the middle frame (*drop 0); both parts keep at least one code point. */
+static void split_point(const unsigned char *space, size_t n, const int *d, size_t *cut, int *drop)
+{
+    long total = 0, before = d[0], best = -1;
+    size_t mid = 0;
+    for (size_t t = 0; t < n + 2; t++)
+        total += d[t];
+    *drop = 0;
+    for (size_t k = 0; k < n; k++) {
+        long dist = labs(2 * before + d[k + 1] - total); /* twice the distance of k's middle frame */
+        if (space[k] && k > 0 && k + 1 < n && (best < 0 || dist < best)) {
+            best = dist;
+            *cut = k;
+            *drop = 1;
+        }
+        before += d[k + 1];
+        if (!mid && 2 * before >= total)
+            mid = k + 1;
+    }
+    if (!*drop)
+        *cut = mid < 1 ? 1 : mid > n - 1 ? n - 1 : mid;
+}
+
+/* out = part a then part b (dropped space between them when drop: its frames are a's end token's
+ * and b's start token's; else those go to a's last and b's first code point). */
+static kt_status join_parts(const kt_synth_result *a, const kt_synth_result *b, int drop, kt_synth_result *out,
+                            kt_error *err)
+{
+    int na = a->n_tokens - 2, nb = b->n_tokens - 2, k = 0;
+    kt_synth_result_free(out);
+    out->audio = malloc(sizeof(float) * (a->n_samples + b->n_samples));
+    out->durations = malloc(sizeof(int) * (size_t)(na + nb + drop + 2));
+    if (!out->audio || !out->durations) {
+        kt_synth_result_free(out);
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    }
+    memcpy(out->audio, a->audio, sizeof(float) * a->n_samples);
+    memcpy(out->audio + a->n_samples, b->audio, sizeof(float) * b->n_samples);
+    int *d = out->durations;
+    for (int t = 0; t <= na; t++)
+        d[k++] = a->durations[t];
+    if (drop)
+        d[k++] = a->durations[na + 1] + b->durations[0];
+    else
+        d[k - 1] += a->durations[na + 1];
+    int first = k;
+    for (int t = 1; t <= nb + 1; t++)
+        d[k++] = b->durations[t];
+    if (!drop)
+        d[first] += b->durations[0];
+    out->n_tokens = k;
+    out->n_samples = a->n_samples + b->n_samples;
+    return KT_OK;
+}
+
+/* The n ids (code points flagged by space) with voice v: one synthesis when its audio is at most
+ * KT_TTS_CHUNK_SECONDS_MAX, else the two parts of split_point, each bounded the same way. */
+static kt_status run_bounded(runner *r, const kt_voice *v, const unsigned char *space, const int *ids, size_t n,
+                             kt_synth_params *sp, kt_synth_result *res, kt_error *err)
+{
+    size_t row = kt_voice_row(n, (size_t)v->rows), cut = 0;
+    int drop = 0;
+    sp->max_samples = n >= 2 ? (size_t)(KT_TTS_CHUNK_SECONDS_MAX * KT_SAMPLE_RATE) : 0;
+    kt_status st = run_ids(r, ids, (int)n, v->data + row * (size_t)v->dim, sp, res, err);
+    if (st || res->audio || !sp->max_samples)
+        return st;
+    split_point(space, n, res->durations, &cut, &drop);
+    kt_synth_result a = {0}, b = {0};
+    if (!(st = run_bounded(r, v, space, ids, cut, sp, &a, err)) &&
+        !(st = run_bounded(r, v, space + cut + drop, ids + cut + drop, n - cut - (size_t)drop, sp, &b, err)))
+        st = join_parts(&a, &b, drop, res, err);
+    kt_synth_result_free(&a);
+    kt_synth_result_free(&b);
+    if (st)
+        kt_synth_result_free(res);
+    return st;
+}
+
 size_t kt_tts_chunk_units(const kt_tts_chunk *c, kt_tts_timing *units, char (*sym)[KT_TTS_UNIT_BYTES])
 {
     double spf = c->samples_per_frame, t0 = ((double)c->offset - (double)c->trimmed) / KT_SAMPLE_RATE;
@@ -919,12 +1014,14 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     size_t n = 0, h = 0, t = 0, npw = 0;
     sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * pl->extra[i].rate); /* 0: the default (negative ones refused before) */
     sp.seed = p->seed;
+    unsigned char *space = NULL;
     kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
-    if (!st) {
-        size_t row = kt_phonemes_voice_row(ps, (size_t)v->rows);
-        st = run_ids(r, ids, (int)n, v->data + row * (size_t)v->dim, &sp, &res, err);
-    }
+    if (!st && !(space = space_flags(ps, n)))
+        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    if (!st)
+        st = run_bounded(r, v, space, ids, n, &sp, &res, err);
     free(ids);
+    free(space);
     if (!st && !(f = frame_starts(res.durations, res.n_tokens)))
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
     if (!st)

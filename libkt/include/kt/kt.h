@@ -86,7 +86,13 @@ KT_API void kt_tts_close(kt_tts *tts);
 
 /* ---- synthesis ------------------------------------------------------------------------------ */
 
-/* One synthesized chunk (long input is split at punctuation into chunks of at most 510 phonemes). */
+/* One synthesized chunk (long input is split at punctuation into chunks of at most 510 phonemes). A
+ * chunk the model would make longer than KT_TTS_CHUNK_SECONDS_MAX of audio is synthesized in parts,
+ * cut at the space nearest the middle of its frames (at the middle symbol when it has none), each
+ * part an utterance of its own, and delivered as one chunk (the space's frames are the pause between
+ * the parts): the memory a synthesis takes stays bounded however slow the speed or long the words. */
+#define KT_TTS_CHUNK_SECONDS_MAX 45.0
+
 typedef struct {
     size_t index, count;      /* this chunk's number (from 0) and the number of chunks */
     const char *phonemes;     /* the chunk's phonemes (UTF-8) */
@@ -165,8 +171,8 @@ typedef enum {
 #define KT_TTS_GAP_MAX 60.0    /* the longest gap accepted */
 
 /* The speaking rates accepted (both included). */
-#define KT_TTS_SPEED_MIN 0.1f
-#define KT_TTS_SPEED_MAX 10.0f
+#define KT_TTS_SPEED_MIN 0.1 /* doubles, so that a parsed 0.1 is in range */
+#define KT_TTS_SPEED_MAX 10.0
 
 typedef struct {
     int phonemes;       /* 1: the text is Kokoro phonemes (no G2P; every symbol must be in the vocabulary) */

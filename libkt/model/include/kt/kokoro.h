@@ -95,9 +95,12 @@ typedef struct {
                       KT_SPEED_MIN..KT_SPEED_MAX */
     uint32_t seed; /* seed of the harmonic source's noise (a counter-based generator: the same seed gives
                       the same samples at any thread count); default 0 */
+    size_t max_samples; /* > 0: when the predicted durations make more samples, nothing is synthesized:
+                           the call returns KT_OK with the durations and n_tokens set, audio NULL and
+                           n_samples 0 (the caller splits the input); default 0, no limit but the model's */
 } kt_synth_params;
 
-/* Default synthesis parameters (speed 1.0, seed 0). */
+/* Default synthesis parameters (speed 1.0, seed 0, max_samples 0). */
 kt_synth_params kt_synth_default_params(void);
 
 typedef struct {
@@ -113,8 +116,8 @@ void kt_synth_result_free(kt_synth_result *r);
 /* Synthesizes the phoneme ids (vocab ids 1..n_token-1, WITHOUT the BOS/EOS 0s,
  * which this function adds) with style = the voice row (2*style_dim floats:
  * the first style_dim drive the decoder, the rest the predictor). p may be
- * NULL for the defaults. On success *out owns the audio and durations; on
- * error *out is zeroed.
+ * NULL for the defaults. On success *out owns the audio and durations (the
+ * durations only when p->max_samples stopped it); on error *out is zeroed.
  * Errors: KT_EINVAL for n_ids < 1 ("empty input"), an id outside 1..n_token-1
  * (the message names its position and value), a NULL style or one with a
  * non-finite value, speed <= 0 or not finite; KT_ELIMIT for n_ids > kt_model_max_ids; KT_ENOMEM. */

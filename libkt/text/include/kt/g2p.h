@@ -136,4 +136,7 @@ kt_status kt_phonemes_to_ids(const kt_config *cfg, const char *phonemes, int **i
  * (clamped to 0..rows-1). */
 size_t kt_phonemes_voice_row(const char *phonemes, size_t rows);
 
+/* The same for a string of n code points (0 counts as 1). */
+size_t kt_voice_row(size_t n, size_t rows);
+
 #endif
