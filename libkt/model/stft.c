@@ -132,6 +132,28 @@ static long reflect(long p, long n)
     return p;
 }
 
+/* The DFT's twiddles of an N-point transform, bins k < nb: c[k][j] = cos(2 pi ((k j) mod N) / N)
+ * and s[k][j] the sine, in double (the same values whichever (k, j) shares an angle); ct and st
+ * the same by sample j first, so that the loops over bins read them in a row. */
+typedef struct {
+    double c[MAX_NFFT / 2 + 1][MAX_NFFT], s[MAX_NFFT / 2 + 1][MAX_NFFT];
+    double ct[MAX_NFFT][MAX_NFFT / 2 + 1], st[MAX_NFFT][MAX_NFFT / 2 + 1];
+} twiddles;
+
+static void twiddles_make(int N, twiddles *t)
+{
+    double cs[MAX_NFFT], sn[MAX_NFFT];
+    for (int i = 0; i < N; i++) {
+        cs[i] = cos(2.0 * M_PI * i / N);
+        sn[i] = sin(2.0 * M_PI * i / N);
+    }
+    for (int k = 0; k <= N / 2; k++)
+        for (int j = 0; j < N; j++) {
+            t->c[k][j] = t->ct[j][k] = cs[(k * j) % N];
+            t->s[k][j] = t->st[j][k] = sn[(k * j) % N];
+        }
+}
+
 /* Frames [f0, f1) of the STFT. */
 static void stft_part(void *ctx, size_t f0, size_t f1)
 {
@@ -140,25 +162,22 @@ static void stft_part(void *ctx, size_t f0, size_t f1)
     float *har = jb->out;
     int N = jb->m->n_fft, hop = jb->m->hop, nb = N / 2 + 1, M = jb->M, n = jb->n;
     float w[MAX_NFFT], fr[MAX_NFFT];
-    double cs[MAX_NFFT], sn[MAX_NFFT];
+    twiddles tw;
     hann(N, w);
-    for (int i = 0; i < N; i++) {
-        cs[i] = cos(2.0 * M_PI * i / N);
-        sn[i] = sin(2.0 * M_PI * i / N);
-    }
+    twiddles_make(N, &tw);
     for (int f = (int)f0; f < (int)f1; f++) {
+        double re[MAX_NFFT / 2 + 1] = {0}, im[MAX_NFFT / 2 + 1] = {0};
         for (int j = 0; j < N; j++)
             fr[j] = w[j] * x[reflect((long)f * hop + j - N / 2, n)];
-        for (int k = 0; k < nb; k++) {
-            double re = 0.0, im = 0.0;
-            for (int j = 0; j < N; j++) {
-                int idx = (k * j) % N;
-                re += fr[j] * cs[idx];
-                im -= fr[j] * sn[idx];
+        for (int j = 0; j < N; j++) /* every bin's sum over j in order, the bins side by side */
+            for (int k = 0; k < nb; k++) {
+                re[k] += fr[j] * tw.ct[j][k];
+                im[k] -= fr[j] * tw.st[j][k];
             }
+        for (int k = 0; k < nb; k++) {
             if (k == 0 || 2 * k == N)
-                im = 0.0; /* exactly real: +0 imaginary part, as torch */
-            float fre = (float)re, fim = (float)im;
+                im[k] = 0.0; /* exactly real: +0 imaginary part, as torch */
+            float fre = (float)re[k], fim = (float)im[k];
             har[(size_t)k * M + f] = hypotf(fre, fim);
             har[(size_t)(nb + k) * M + f] = atan2f(fim, fre);
         }
@@ -172,8 +191,7 @@ void kt_stft_run(const kt_model *m, const float *x, int n, float *har)
 }
 
 /* y[0..N) = irfft of frame f (imaginary parts of DC and Nyquist ignored). */
-static void irfft_frame(const float *spec, const float *phase, int M, int f, int N, const double *cs,
-                        const double *sn, double *y)
+static void irfft_frame(const float *spec, const float *phase, int M, int f, int N, const twiddles *tw, double *y)
 {
     int nb = N / 2 + 1;
     double re[MAX_NFFT / 2 + 1], im[MAX_NFFT / 2 + 1];
@@ -182,15 +200,14 @@ static void irfft_frame(const float *spec, const float *phase, int M, int f, int
         re[k] = mag * cosf(ph);
         im[k] = mag * sinf(ph);
     }
-    for (int j = 0; j < N; j++) {
-        double s = re[0] + ((N % 2 == 0) ? ((j % 2) ? -re[nb - 1] : re[nb - 1]) : 0.0);
-        int top = (N % 2 == 0) ? nb - 1 : nb;
-        for (int k = 1; k < top; k++) {
-            int idx = (k * j) % N;
-            s += 2.0 * (re[k] * cs[idx] - im[k] * sn[idx]);
-        }
-        y[j] = s / N;
-    }
+    int top = (N % 2 == 0) ? nb - 1 : nb;
+    for (int j = 0; j < N; j++)
+        y[j] = re[0] + ((N % 2 == 0) ? ((j % 2) ? -re[nb - 1] : re[nb - 1]) : 0.0);
+    for (int k = 1; k < top; k++) /* every sample's sum over k in order, the samples side by side */
+        for (int j = 0; j < N; j++)
+            y[j] += 2.0 * (re[k] * tw->c[k][j] - im[k] * tw->s[k][j]);
+    for (int j = 0; j < N; j++)
+        y[j] /= N;
 }
 
 /* Output samples [p0, p1) of the iSTFT: the frames that overlap them, in the serial
@@ -204,18 +221,16 @@ static void istft_part(void *ctx, size_t p0, size_t p1)
     int N = jb->m->n_fft, hop = jb->m->hop, pad = N / 2, M = jb->M;
     long len = (long)p1, lo = (long)p0;
     float w[MAX_NFFT];
-    double cs[MAX_NFFT], sn[MAX_NFFT], y[MAX_NFFT];
+    double y[MAX_NFFT];
+    twiddles tw;
     hann(N, w);
-    for (int i = 0; i < N; i++) {
-        cs[i] = cos(2.0 * M_PI * i / N);
-        sn[i] = sin(2.0 * M_PI * i / N);
-    }
+    twiddles_make(N, &tw);
     memset(audio + lo, 0, sizeof(float) * (size_t)(len - lo));
     long fa = (lo + pad - N + 1) / hop; /* the first frame reaching lo: f * hop + N - 1 - pad >= lo */
     for (int f = fa > 0 ? (int)fa : 0; f < M && (long)f * hop - pad < len; f++) {
         if ((long)f * hop + N - 1 - pad < lo)
             continue;
-        irfft_frame(spec, phase, M, f, N, cs, sn, y);
+        irfft_frame(spec, phase, M, f, N, &tw, y);
         for (int j = 0; j < N; j++) {
             long p = (long)f * hop + j - pad;
             if (p >= lo && p < len)
