@@ -5,6 +5,7 @@ port and is stopped at the end."""
 import argparse
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -50,6 +51,29 @@ def ttfb_fresh(server, runs, label, *extra):
             xs.append(ttfb(srv, "%s, server %d of %d" % (label, i + 1, runs)))
     print("time to first byte, %s: median %.3f s over %d fresh servers (min %.3f, max %.3f)"
           % (label, pct(xs, 50), runs, min(xs), max(xs)))
+    return pct(xs, 50)
+
+
+def synth_reference(a, runs):
+    """The first chunk alone ("Hi there!") synthesized by kt-synth in a fresh process, as a server
+    without warm-up does it first (f32, the CPUs' threads, a voice from the same folder): the median
+    of its own first_audio_seconds over runs. Set against the first byte with --warm-up off it shows
+    the server's own share; on its own, how fast the machine is in this minute."""
+    exe = os.path.join(a.build, "kt-synth")
+    voice = os.path.join(a.voices, sorted(os.listdir(a.voices))[0])
+    xs = []
+    out = os.path.join(a.build, "bench", "serve-first-chunk.wav")
+    for _ in range(runs):
+        r = subprocess.run([exe, "-m", a.model, "-c", a.config, "-v", voice, "-o", out, "--json", "-q",
+                            SHORT_FIRST.split("!")[0] + "!"], capture_output=True, text=True, timeout=300)
+        if r.returncode:
+            print("kt-synth reference run failed: %s" % r.stderr.strip())
+            return None
+        xs.append(json.loads(r.stdout)["first_audio_seconds"])
+    os.remove(out)
+    print("the first chunk alone, kt-synth in a fresh process: median %.3f s over %d runs (min %.3f, max %.3f)"
+          % (pct(xs, 50), runs, min(xs), max(xs)))
+    return pct(xs, 50)
 
 
 def load(srv, n, conc):
@@ -134,7 +158,10 @@ def main():
         load(srv, a.requests, a.concurrency)
     if a.ttfb_runs > 1:
         ttfb_fresh(Full, a.ttfb_runs, "the defaults")
-        ttfb_fresh(Full, a.ttfb_runs, "--warm-up off", "--warm-up", "off")
+        cold = ttfb_fresh(Full, a.ttfb_runs, "--warm-up off", "--warm-up", "off")
+        ref = synth_reference(a, a.ttfb_runs)
+        if ref:
+            print("time to first byte with --warm-up off / the same first synthesis in kt-synth: %.2f" % (cold / ref))
     with Full("--first-chunk", "0") as srv:
         ttfb(srv, "--first-chunk 0 (whole sentences)")
     with Full("--threads", "1") as srv:
