@@ -233,10 +233,13 @@ static kt_status new_writer(kt_audio_out_format f, int in_rate, int out_rate, kt
     return KT_OK;
 }
 
-/* Settings after sf_open: clipping, the Vorbis quality kt has always used. */
+/* Settings after sf_open: clipping, the Vorbis quality kt has always used, and no PEAK chunk in
+ * float WAV files (libsndfile stamps it with the time of writing: the same samples would give
+ * other bytes a second later). */
 static void configure(kt_audio_writer *w)
 {
     sf_command(w->sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+    sf_command(w->sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     if (w->fmt == KT_AOUT_VORBIS) {
         double quality = 0.6;
         sf_command(w->sf, SFC_SET_VBR_ENCODING_QUALITY, &quality, sizeof quality);
