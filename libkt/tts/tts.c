@@ -712,23 +712,10 @@ static kt_status run_ids(runner *r, const int *ids, int n, const float *style, c
 
 /* ---- bounded chunks (KT_TTS_CHUNK_SECONDS_MAX) ---- */
 
-/* space[k] = 1 when code point k of ps is a space; all 0 when ps does not have n code points. */
-static unsigned char *space_flags(const char *ps, size_t n)
-{
-    unsigned char *f = calloc(n ? n : 1, 1);
-    size_t k = 0;
-    for (const unsigned char *p = (const unsigned char *)ps; f && *p; p++)
-        if ((*p & 0xC0) != 0x80 && k++ < n)
-            f[k - 1] = *p == ' ';
-    if (f && k != n)
-        memset(f, 0, n ? n : 1);
-    return f;
-}
-
-/* Where to cut n >= 2 code points whose tokens last d[] frames (BOS first): *cut = the space whose
- * middle frame is nearest the middle of all (*drop 1: the space goes), else the code points up to
- * the one holding the middle frame (*drop 0); both parts keep at least one code point. */
-static void split_point(const unsigned char *space, size_t n, const int *d, size_t *cut, int *drop)
+/* Where to cut n >= 2 ids whose tokens last d[] frames (BOS first): *cut = the space (id space_id)
+ * whose middle frame is nearest the middle of all (*drop 1: the space goes), else the ids up to
+ * the one holding the middle frame (*drop 0); both parts keep at least one id. */
+static void split_point(const int *ids, int space_id, size_t n, const int *d, size_t *cut, int *drop)
 {
     long total = 0, before = d[0], best = -1;
     size_t mid = 0;
@@ -737,7 +724,7 @@ static void split_point(const unsigned char *space, size_t n, const int *d, size
     *drop = 0;
     for (size_t k = 0; k < n; k++) {
         long dist = labs(2 * before + d[k + 1] - total); /* twice the distance of k's middle frame */
-        if (space[k] && k > 0 && k + 1 < n && (best < 0 || dist < best)) {
+        if (ids[k] == space_id && k > 0 && k + 1 < n && (best < 0 || dist < best)) {
             best = dist;
             *cut = k;
             *drop = 1;
@@ -782,10 +769,10 @@ static kt_status join_parts(const kt_synth_result *a, const kt_synth_result *b, 
     return KT_OK;
 }
 
-/* The n ids (code points flagged by space) with voice v: one synthesis when its audio is at most
- * KT_TTS_CHUNK_SECONDS_MAX, else the two parts of split_point, each bounded the same way. */
-static kt_status run_bounded(runner *r, const kt_voice *v, const unsigned char *space, const int *ids, size_t n,
-                             kt_synth_params *sp, kt_synth_result *res, kt_error *err)
+/* The n ids with voice v: one synthesis when its audio is at most KT_TTS_CHUNK_SECONDS_MAX, else the
+ * two parts of split_point (cut at a space, id space_id; -1: none), each bounded the same way. */
+static kt_status run_bounded(runner *r, const kt_voice *v, int space_id, const int *ids, size_t n, kt_synth_params *sp,
+                             kt_synth_result *res, kt_error *err)
 {
     size_t row = kt_voice_row(n, (size_t)v->rows), cut = 0;
     int drop = 0;
@@ -793,10 +780,10 @@ static kt_status run_bounded(runner *r, const kt_voice *v, const unsigned char *
     kt_status st = run_ids(r, ids, (int)n, v->data + row * (size_t)v->dim, sp, res, err);
     if (st || res->audio || !sp->max_samples)
         return st;
-    split_point(space, n, res->durations, &cut, &drop);
+    split_point(ids, space_id, n, res->durations, &cut, &drop);
     kt_synth_result a = {0}, b = {0};
-    if (!(st = run_bounded(r, v, space, ids, cut, sp, &a, err)) &&
-        !(st = run_bounded(r, v, space + cut + drop, ids + cut + drop, n - cut - (size_t)drop, sp, &b, err)))
+    if (!(st = run_bounded(r, v, space_id, ids, cut, sp, &a, err)) &&
+        !(st = run_bounded(r, v, space_id, ids + cut + drop, n - cut - (size_t)drop, sp, &b, err)))
         st = join_parts(&a, &b, drop, res, err);
     kt_synth_result_free(&a);
     kt_synth_result_free(&b);
@@ -1014,14 +1001,11 @@ static kt_status synth_chunk(runner *r, const kt_voice *v, const tts_plan *pl, s
     size_t n = 0, h = 0, t = 0, npw = 0;
     sp.speed = (float)((p->speed > 0 ? p->speed : 1.0f) * pl->extra[i].rate); /* 0: the default (negative ones refused before) */
     sp.seed = p->seed;
-    unsigned char *space = NULL;
-    kt_status st = kt_phonemes_to_ids(kt_model_config(r->model), ps, &ids, &n, err);
-    if (!st && !(space = space_flags(ps, n)))
-        st = kt_error_set(err, KT_ENOMEM, "out of memory");
+    const kt_config *cfg = kt_model_config(r->model);
+    kt_status st = kt_phonemes_to_ids(cfg, ps, &ids, &n, err);
     if (!st)
-        st = run_bounded(r, v, space, ids, n, &sp, &res, err);
+        st = run_bounded(r, v, kt_config_vocab_id(cfg, ' '), ids, n, &sp, &res, err);
     free(ids);
-    free(space);
     if (!st && !(f = frame_starts(res.durations, res.n_tokens)))
         st = kt_error_set(err, KT_ENOMEM, "out of memory");
     if (!st)
