@@ -1007,22 +1007,79 @@ static int quant_code(float x, float inv)
     return (int)lrintf(r);
 }
 
+#if KT_X86 && defined(__GNUC__)
+/* max |x| over rows c0 .. c1 of xp[., Ls]: the scalar loop's value (max is exact in any order,
+ * and a NaN is skipped by both) */
+__attribute__((target("avx512f"))) static float absmax_rows_avx512(const float *xp, size_t Ls, int c0, int c1)
+{
+    __m512 mx = _mm512_setzero_ps();
+    float m = 0.0f;
+    for (int ch = c0; ch < c1; ch++) {
+        const float *x = xp + (size_t)ch * Ls;
+        size_t t = 0;
+        for (; t + 16 <= Ls; t += 16)
+            mx = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + t)), mx);
+        for (; t < Ls; t++) {
+            float a = fabsf(x[t]);
+            m = a > m ? a : m;
+        }
+    }
+    float v = _mm512_reduce_max_ps(mx);
+    return v > m ? v : m;
+}
+
+/* o[t] for whole vectors of t < n, as quant_block's scalar loop makes them (the same product,
+ * clamp and round to nearest even; the low byte of each code kept); rows[i] NULL: channel
+ * past cin. Returns where they end. */
+__attribute__((target("avx512f"))) static size_t quad_words_avx512(const float *const rows[4], size_t n, float inv,
+                                                                   uint32_t *o)
+{
+    const __m512 s = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    const __m512i off = _mm512_set1_epi32(128), low = _mm512_set1_epi32(0xFF);
+    size_t t = 0;
+    for (; t + 16 <= n; t += 16) {
+        __m512i w = _mm512_setzero_si512();
+        for (int i = 0; i < 4; i++) {
+            __m512i c = off;
+            if (rows[i]) {
+                __m512 r = _mm512_min_ps(hi, _mm512_max_ps(lo, _mm512_mul_ps(_mm512_loadu_ps(rows[i] + t), s)));
+                c = _mm512_and_si512(_mm512_add_epi32(_mm512_cvtps_epi32(r), off), low);
+            }
+            w = _mm512_or_si512(w, _mm512_slli_epi32(c, 8 * i));
+        }
+        _mm512_storeu_si512((void *)(o + t), w);
+    }
+    return t;
+}
+#endif
+
 static void quant_block(const vnni_job *v, int b)
 {
     const conv_job *jb = v->jb;
     int cin = jb->c->cin, q0 = b * VQ_QUADS, q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
     int c1 = 4 * q1 < cin ? 4 * q1 : cin;
     float m = 0.0f;
+#if KT_X86 && defined(__GNUC__)
+    m = absmax_rows_avx512(jb->xp, jb->Ls, 4 * q0, c1);
+#else
     for (int ch = 4 * q0; ch < c1; ch++)
         for (size_t t = 0; t < jb->Ls; t++) {
             float a = fabsf(jb->xp[(size_t)ch * jb->Ls + t]);
             m = a > m ? a : m;
         }
+#endif
     float inv = m > 0.0f ? 127.0f / m : 0.0f;
     v->xs[b] = m / 127.0f;
     for (int q = q0; q < q1; q++) {
         uint32_t *o = v->xq + (size_t)q * jb->Ls;
-        for (size_t t = 0; t < jb->Ls; t++) {
+        size_t t0 = 0;
+#if KT_X86 && defined(__GNUC__)
+        const float *rows[4];
+        for (int i = 0; i < 4; i++)
+            rows[i] = 4 * q + i < cin ? jb->xp + (size_t)(4 * q + i) * jb->Ls : NULL;
+        t0 = quad_words_avx512(rows, jb->Ls, inv, o);
+#endif
+        for (size_t t = t0; t < jb->Ls; t++) {
             uint32_t w = 0;
             for (int i = 0; i < 4; i++) {
                 int ch = 4 * q + i, code = ch < cin ? quant_code(jb->xp[(size_t)ch * jb->Ls + t], inv) : 0;
