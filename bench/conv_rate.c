@@ -82,7 +82,7 @@ static int make_case(const shape *s, conv_case *cc)
             return -1;
         kt_fft_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->fu);
     }
-    cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0};
+    cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0, NULL};
     cc->wq = (kt_wino){NULL, 0, 0, 0};
     if (cc->u) {
         kt_wino_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->u);
@@ -102,7 +102,7 @@ static int make_bf16(conv_case *cc)
     if (!cc->wb || !cc->xpb || (cc->u && (!cc->ub || !cc->wsb)))
         return -1;
     kt_conv_pack_bf16x2(cc->w, C, C, k, (uint32_t *)(void *)cc->wb);
-    cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0};
+    cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0, NULL};
     if (cc->u) {
         kt_wino_pack_bf16(cc->u, C, C, k, (uint32_t *)(void *)cc->ub);
         cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1, 0};

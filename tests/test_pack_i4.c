@@ -55,7 +55,7 @@ static void check(int cout, int cin, int k, int group, int L, const char *isa)
     assert_int_equal(memcmp(s8, s4, sizeof(float) * nsc), 0);
 
     kt_conv1d c = {NULL, bias, cin, cout, k, 1, 1, 1};
-    kt_packed p8 = {KT_PACK_I8, w8, s8, group}, p4 = {KT_PACK_I4, w4, s4, group};
+    kt_packed p8 = {KT_PACK_I8, w8, s8, group, NULL}, p4 = {KT_PACK_I4, w4, s4, group, NULL};
     int lo = kt_conv1d_out_len(&c, L);
     size_t cap = kt_conv1d_packed_scratch(&c, L) + 64;
     float *buf = malloc(sizeof(float) * cap), *y8 = malloc(sizeof(float) * (size_t)cout * lo);

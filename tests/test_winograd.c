@@ -99,7 +99,7 @@ static double direct_err_pk(kt_exec *ex, const conv_data *z, int L, int bf16, do
     assert_true(y && (!bf16 || (wb && scr)));
     if (bf16)
         kt_conv_pack_bf16x2(z->w, z->c.cout, z->c.cin, z->c.k, wb);
-    kt_packed pk = {bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, bf16 ? (const void *)wb : (const void *)z->wp, NULL, 0};
+    kt_packed pk = {bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, bf16 ? (const void *)wb : (const void *)z->wp, NULL, 0, NULL};
     kt_conv1d_padded_ld(ex, &z->c, &pk, z->xp, z->Ls, lin, y, (size_t)L, 0, scr);
     double e = conv_ref_err(z, y, L, (size_t)L, 0);
     if (rms)
@@ -258,7 +258,7 @@ static void test_direct_isas(void **state)
     conv_case cc = {6, 11, 3, 2, 100};
     conv_data z;
     conv_ref_make(&cc, 5u, &z);
-    kt_packed pk = {KT_PACK_F32, z.wp, NULL, 0};
+    kt_packed pk = {KT_PACK_F32, z.wp, NULL, 0, NULL};
     for (int n = 1; n <= cc.L; n++)
         for (int acc = 0; acc < 2; acc++) {
             size_t ldy = (size_t)n + 3, ny = (size_t)cc.cout * ldy;

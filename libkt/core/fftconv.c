@@ -345,7 +345,7 @@ static void pass_rows(const fft_job *q, const lane_fns *f, int s, int mt0, int m
     size_t ld = q->pl.ld, psz = kt_conv_pack_size(c->cout, c->cin, 1);
     kt_conv1d inner = {NULL, NULL, c->cin, c->cout, 1, 1, 0, 1};
     for (int e = 0; e < NP; e++) {
-        kt_packed pk = {KT_PACK_F32, q->u + e * psz, NULL, 0};
+        kt_packed pk = {KT_PACK_F32, q->u + e * psz, NULL, 0, NULL};
         kt_conv1d_padded_tiles(q->isa, &inner, &pk, v + e * ld, NP * ld, (int)q->pl.lv, mp + e * ld, NP * ld, 0, mt0,
                                mt1);
     }

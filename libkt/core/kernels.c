@@ -369,6 +369,43 @@ void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int c
         }
 }
 
+#define VQ_QUADS KT_VNNI_QUADS
+
+size_t kt_conv_pack_i8q_words(int cout, int cin, int k)
+{
+    return ((size_t)cout + MR - 1) / MR * (((size_t)cin + 3) / 4) * (size_t)k * MR;
+}
+
+size_t kt_conv_pack_i8q_sums(int cout, int cin)
+{
+    size_t nq = ((size_t)cin + 3) / 4;
+    return ((size_t)cout + MR - 1) / MR * ((nq + VQ_QUADS - 1) / VQ_QUADS) * MR;
+}
+
+void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
+                      int32_t *sums)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, nq = ((size_t)cin + 3) / 4;
+    size_t nb = (nq + VQ_QUADS - 1) / VQ_QUADS;
+    memset(sums, 0, sizeof(int32_t) * kt_conv_pack_i8q_sums(cout, cin));
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (int r = 0; r < MR; r++) {
+            size_t o = mt * MR + r;
+            sp[mt * MR + r] = o < (size_t)cout ? s[o] : 0.0f;
+            for (size_t qd = 0; qd < nq; qd++)
+                for (int j = 0; j < k; j++) {
+                    uint32_t word = 0;
+                    for (size_t i = 0; i < 4; i++) {
+                        size_t ch = 4 * qd + i;
+                        int8_t v = o < (size_t)cout && ch < (size_t)cin ? q[o * K + ch * (size_t)k + (size_t)j] : 0;
+                        sums[(mt * nb + qd / VQ_QUADS) * MR + r] += v;
+                        word |= (uint32_t)(uint8_t)v << (8 * i);
+                    }
+                    wp[((mt * nq + qd) * (size_t)k + (size_t)j) * MR + r] = word;
+                }
+        }
+}
+
 size_t kt_conv_pack_i4_size(int cout, int cin, int k) { return (kt_conv_pack_size(cout, cin, k) + 1) / 2; }
 
 void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int group, int cout, int cin, int k,
@@ -672,11 +709,21 @@ static kern_fn narrow_kernel(int cols, int *nr)
 }
 #endif
 
-/* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt, as float32. */
-static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, size_t n, float *out)
+/* out[0 .. n*MR) = the packed weight values kk0 .. kk0+n of row tile mt (K = cin * k), as float32. */
+static void decode_block(const kt_packed *p, size_t mt, size_t K, int k, size_t kk0, size_t n, float *out)
 {
     size_t base = (mt * K + kk0) * MR, m = n * MR;
-    if (p->dtype == KT_PACK_BF16) {
+    if (p->dtype == KT_PACK_I8Q) { /* byte ch % 4 of word [mt][ch / 4][j][r] */
+        const uint8_t *q = (const uint8_t *)p->codes;
+        size_t nq = (K / (size_t)k + 3) / 4;
+        const float *sc = p->scales + mt * MR;
+        for (size_t i = 0; i < n; i++) {
+            size_t ch = (kk0 + i) / (size_t)k, j = (kk0 + i) % (size_t)k;
+            const uint8_t *w = q + (((mt * nq + ch / 4) * (size_t)k + j) * MR) * 4 + ch % 4;
+            for (int r = 0; r < MR; r++)
+                out[i * MR + r] = (float)(int8_t)w[4 * r] * sc[r];
+        }
+    } else if (p->dtype == KT_PACK_BF16) {
         const uint16_t *u = (const uint16_t *)p->codes + base;
         for (size_t i = 0; i < m; i++) {
             uint32_t b = (uint32_t)u[i] << 16;
@@ -710,9 +757,13 @@ static void decode_block(const kt_packed *p, size_t mt, size_t K, size_t kk0, si
 
 #if KT_X86 && defined(__GNUC__)
 __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt_packed *p, size_t mt, size_t K,
-                                                                       size_t kk0, size_t n, float *out)
+                                                                       int k, size_t kk0, size_t n, float *out)
 {
     size_t base = (mt * K + kk0) * MR, m = n * MR, i = 0;
+    if (p->dtype == KT_PACK_I8Q) {
+        decode_block(p, mt, K, k, kk0, n, out);
+        return;
+    }
     if (p->dtype == KT_PACK_BF16) {
         const uint16_t *u = (const uint16_t *)p->codes + base;
         for (; i + 16 <= m; i += 16) {
@@ -746,7 +797,7 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
         }
     }
     if (i < m) /* an odd number of kk: the last 8 values */
-        decode_block(p, mt, K, kk0 + i / MR, (m - i) / MR, out + i);
+        decode_block(p, mt, K, k, kk0 + i / MR, (m - i) / MR, out + i);
 }
 #endif
 
@@ -791,10 +842,11 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
                 if (jb->wp->dtype != KT_PACK_F32 && !bf) {
 #if KT_X86 && defined(__GNUC__)
                     if (jb->isa == KT_ISA_AVX512)
-                        decode_block_avx512(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                        decode_block_avx512(jb->wp, (size_t)mt, K, c->k, (size_t)ci0 * c->k, (size_t)nci * c->k,
+                                            abuf);
                     else
 #endif
-                        decode_block(jb->wp, (size_t)mt, K, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
+                        decode_block(jb->wp, (size_t)mt, K, c->k, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
                     A = abuf;
                 }
                 for (int t0 = ts; t0 < te; t0 += nr) {
@@ -923,7 +975,7 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
         return;
     kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
     kt_conv_pack(x, n, in, 1, scratch);
-    kt_packed pk = {KT_PACK_F32, scratch, NULL, 0};
+    kt_packed pk = {KT_PACK_F32, scratch, NULL, 0, NULL};
     linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex)};
     kt_exec_run(ex, linear_t_task, &j);
 }
@@ -986,12 +1038,13 @@ static void pairs_task(void *p, int tid, int n)
 /* ---- q8 with integer dot products (AVX-512 VNNI vpdpbusd) --------------------------------
  * Activations are quantized per block of VQ_QUADS * 4 input channels (one scale, max|x|/127
  * over the block's padded rows) to u8 = code + 128, four channels to a 32-bit word
- * (xq[quad][t]); a row tile's weight codes are regrouped four channels to a word per tap for
- * each block. vpdpbusd sums the u8 x s8 products into int32; the +128 comes out with the
- * panel's row sums, and each block's int32 sums enter the float32 output at once. */
+ * (xq[quad][t]); the weights come packed four channels to a word per tap (KT_PACK_I8Q, made at
+ * load). vpdpbusd sums the u8 x s8 products into int32; the +128 comes out with the packed row
+ * sums of the block, and each block's int32 sums enter the float32 output at once. */
 
-#define VQ_QUADS 16 /* channel quads per activation block (64 channels) */
-#define VQ_KMAX 32  /* taps the panel buffer holds */
+#define VQ_KMAX 32 /* the largest kernel packed KT_PACK_I8Q */
+
+int kt_exec_vnni_conv(const kt_exec *ex, int k) { return kt_exec_has_vnni(ex) && k >= 1 && k <= VQ_KMAX; }
 
 typedef struct {
     const conv_job *jb;
@@ -1098,28 +1151,6 @@ static void quant_task(void *p, int tid, int n)
         quant_block(v, b);
 }
 
-/* ap[(q - q0) * k + j][r] = the codes of channels 4q .. 4q+3 at tap j of row tile mt; rsum[r]
- * their sum per row. */
-static void vnni_panel(const kt_packed *p, const kt_conv1d *c, int mt, int q0, int q1, uint32_t *ap, int32_t *rsum)
-{
-    const int8_t *w = (const int8_t *)p->codes;
-    size_t K = (size_t)c->cin * c->k;
-    for (int r = 0; r < MR; r++)
-        rsum[r] = 0;
-    for (int q = q0; q < q1; q++)
-        for (int j = 0; j < c->k; j++)
-            for (int r = 0; r < MR; r++) {
-                uint32_t word = 0;
-                for (int i = 0; i < 4; i++) {
-                    int ch = 4 * q + i;
-                    int8_t v = ch < c->cin ? w[((size_t)mt * K + (size_t)ch * c->k + j) * MR + r] : 0;
-                    rsum[r] += v;
-                    word |= (uint32_t)(uint8_t)v << (8 * i);
-                }
-                ap[((size_t)(q - q0) * c->k + j) * MR + r] = word;
-            }
-}
-
 #if KT_X86 && defined(__GNUC__)
 /* C[8, 48] = (load ? C : 0) + bias8 + scale8 * (sum of u8 x s8 - off8), the sums over nq quads x k taps. */
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
@@ -1183,15 +1214,16 @@ static void vnni_task(void *p, int tid, int n)
     const conv_job *jb = v->jb;
     const kt_conv1d *c = jb->c;
     int nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n, ts_len = NR_MAX * T_SUPER;
-    uint32_t ap[VQ_QUADS * VQ_KMAX * MR];
-    int32_t rsum[MR], off8[MR];
+    int nb = (v->nquad + VQ_QUADS - 1) / VQ_QUADS;
+    int32_t off8[MR];
     float sc8[MR];
     for (int ts = 0; ts < jb->lo; ts += ts_len) {
         int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
         for (int q0 = 0; q0 < v->nquad; q0 += VQ_QUADS) {
             int q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
             for (int mt = m0; mt < m1; mt++) {
-                vnni_panel(jb->wp, c, mt, q0, q1, ap, rsum);
+                const uint32_t *ap = (const uint32_t *)jb->wp->codes + ((size_t)mt * v->nquad + q0) * c->k * MR;
+                const int32_t *rsum = jb->wp->sums + ((size_t)mt * nb + q0 / VQ_QUADS) * MR;
                 for (int r = 0; r < MR; r++) {
                     sc8[r] = jb->wp->scales[(size_t)mt * MR + r] * v->xs[q0 / VQ_QUADS];
                     off8[r] = 128 * rsum[r];
@@ -1213,8 +1245,7 @@ static int conv_vnni(kt_exec *ex, const conv_job *jb)
 {
 #if KT_X86 && defined(__GNUC__)
     const kt_conv1d *c = jb->c;
-    if (!kt_exec_has_vnni(ex) || jb->wp->dtype != KT_PACK_I8 || c->k > VQ_KMAX ||
-        (size_t)jb->wp->group != (size_t)c->cin * c->k)
+    if (!kt_exec_vnni_conv(ex, c->k) || jb->wp->dtype != KT_PACK_I8Q)
         return 0;
     vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4};
     int nb = (v.nquad + VQ_QUADS - 1) / VQ_QUADS;

@@ -424,7 +424,7 @@ static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
     size_t vsz = w->bf16 ? ((size_t)c->cin + 1) / 2 * jb->Lv : (size_t)c->cin * jb->Lv;
     const float *v = w->bf16 ? (const float *)(const void *)jb->vb : jb->v; /* 32-bit words either way */
     for (int i = 0; i < NA; i++) {
-        kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + i * psz, NULL, 0};
+        kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + i * psz, NULL, 0, NULL};
         kt_conv1d_padded_tiles(jb->isa, &inner, &pk, v + i * vsz, jb->Lv, jb->ncols + c->dil * (w->kp - 1),
                                jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0, m0, m1);
     }

@@ -387,7 +387,7 @@ static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_
     if (!p)
         return;
     pack_f32(b, w, cout, cin, k, (float *)(void *)p, 1);
-    *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0};
+    *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0, NULL};
 }
 
 typedef struct {
@@ -490,9 +490,11 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
         kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
         return;
     }
+    int vnni = v.scheme == KT_QUANT_Q8 && kt_exec_vnni_conv(b->m->ex, k);
     size_t words = v.scheme == KT_QUANT_F32                                 ? n
                    : v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16 ? (n + 1) / 2
                    : v.scheme == KT_QUANT_Q4 ? (kt_conv_pack_i4_size(cout, cin, k) + 3) / 4
+                   : vnni                    ? kt_conv_pack_i8q_words(cout, cin, k)
                                              : (n + 3) / 4;
     if (v.scheme == KT_QUANT_F32 && b->wino_out) { /* straight from the file to the Winograd form */
         if (wino_make(b, (const float *)(const void *)v.codes, 0, cout, cin, k))
@@ -504,20 +506,28 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
         return;
     if (v.scheme == KT_QUANT_F32) {
         pack_f32(b, (const float *)(const void *)v.codes, cout, cin, k, p, 0);
-        *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
+        *pk = (kt_packed){KT_PACK_F32, p, NULL, 0, NULL};
     } else if (v.scheme == KT_QUANT_F16 || v.scheme == KT_QUANT_BF16) {
         kt_conv_pack_u16((const uint16_t *)(const void *)v.codes, cout, cin, k, p);
-        *pk = (kt_packed){v.scheme == KT_QUANT_F16 ? KT_PACK_F16 : KT_PACK_BF16, p, NULL, 0};
+        *pk = (kt_packed){v.scheme == KT_QUANT_F16 ? KT_PACK_F16 : KT_PACK_BF16, p, NULL, 0, NULL};
     } else {
         int group = v.scheme == KT_QUANT_Q8 ? (int)K : (int)v.group;
         float *sp = own(b, kt_conv_pack_scales(cout, cin, k, group));
         if (!sp)
             return;
-        if (v.scheme == KT_QUANT_Q4) /* nibbles stay nibbles: half the bytes of int8 tiles */
-            kt_conv_pack_i4(v.codes, (size_t)v.row_bytes, v.scales, group, cout, cin, k, p, sp);
-        else
-            kt_conv_pack_i8((const int8_t *)v.codes, v.scales, group, cout, cin, k, p, sp);
-        *pk = (kt_packed){v.scheme == KT_QUANT_Q4 ? KT_PACK_I4 : KT_PACK_I8, p, sp, group};
+        if (vnni) { /* the form the VNNI kernel reads, with its row sums */
+            int32_t *sums = (int32_t *)(void *)own(b, kt_conv_pack_i8q_sums(cout, cin));
+            if (!sums)
+                return;
+            kt_conv_pack_i8q((const int8_t *)v.codes, v.scales, cout, cin, k, p, sp, sums);
+            *pk = (kt_packed){KT_PACK_I8Q, p, sp, group, sums};
+        } else {
+            if (v.scheme == KT_QUANT_Q4) /* nibbles stay nibbles: half the bytes of int8 tiles */
+                kt_conv_pack_i4(v.codes, (size_t)v.row_bytes, v.scales, group, cout, cin, k, p, sp);
+            else
+                kt_conv_pack_i8((const int8_t *)v.codes, v.scales, group, cout, cin, k, p, sp);
+            *pk = (kt_packed){v.scheme == KT_QUANT_Q4 ? KT_PACK_I4 : KT_PACK_I8, p, sp, group, NULL};
+        }
     }
     kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
     if (v.scales)
@@ -540,7 +550,7 @@ static void keep_dtype(binder *b, const char *prefix, size_t n, kt_packed *pk)
     for (size_t i = 0; i < n; i++)
         u[i] = t->dtype == KT_F16 ? kt_f32_to_f16(f[i]) : kt_f32_to_bf16(f[i]);
     disown(b, f);
-    *pk = (kt_packed){t->dtype == KT_F16 ? KT_PACK_F16 : KT_PACK_BF16, u, NULL, 0};
+    *pk = (kt_packed){t->dtype == KT_F16 ? KT_PACK_F16 : KT_PACK_BF16, u, NULL, 0, NULL};
 }
 
 #define PACK_MAX_K 64 /* larger kernels stay on im2col + sgemm */
@@ -552,7 +562,7 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
                  int stride, int pad, int dil, int wnorm, int bias)
 {
     *c = (kt_conv1d){NULL, NULL, cin, cout, k, stride, pad, dil};
-    *pk = (kt_packed){KT_PACK_F32, NULL, NULL, 0};
+    *pk = (kt_packed){KT_PACK_F32, NULL, NULL, 0, NULL};
     int packed = b->full && !b->st && stride == 1 && k <= PACK_MAX_K;
     if (packed && (!wnorm || is_folded(b, prefix))) {
         char n[300];
@@ -573,7 +583,7 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
                 pack_f32(b, c->w, cout, cin, k, p, 0);
                 done_with(b, c->w, (size_t)cout * cin * k);
                 c->w = NULL;
-                *pk = (kt_packed){KT_PACK_F32, p, NULL, 0};
+                *pk = (kt_packed){KT_PACK_F32, p, NULL, 0, NULL};
                 if (wnorm)
                     keep_dtype(b, prefix, kt_conv_pack_size(cout, cin, k), pk);
             }
@@ -815,7 +825,7 @@ static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
             float *q = own(b, kt_conv_pack_size(c->cout, c->cin, M));
             if (q) {
                 pack_f32(b, w, c->cout, c->cin, M, q, 0);
-                ph[p] = (kt_packed){KT_PACK_F32, q, NULL, 0};
+                ph[p] = (kt_packed){KT_PACK_F32, q, NULL, 0, NULL};
             }
         }
     }

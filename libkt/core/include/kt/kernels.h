@@ -97,7 +97,7 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
  * `group` consecutive kk: q8 group = cin*k, q4 group = 32), laid out
  * scales[tile][g][r]. The compact forms are decoded block by block (a few KB) right
  * before the kernel uses them. */
-enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, KT_PACK_I4 };
+enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, KT_PACK_I4, KT_PACK_I8Q };
 
 /* KT_PACK_I4 is KT_PACK_I8 with 4-bit codes (-8..7, two's complement nibbles), two per
  * byte: element e of the tile order above is byte e / 2, low nibble when e is even. */
@@ -107,11 +107,20 @@ enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, K
  * (low half the even channel), cp < ceil(cin/2); the input is rounded to bfloat16
  * channel pairs the same way and vdpbf16ps sums each pair into float32. */
 
+/* KT_PACK_I8Q is the VNNI compute form of a q8 weight with one scale per row (group = cin * k;
+ * made for an exec where kt_exec_vnni_conv holds): 32-bit words wp[tile][q][j][r] whose byte i
+ * is the code of channel 4q + i at tap j (0 past cin), q < ceil(cin / 4); the scales as
+ * KT_PACK_I8's; sums[tile][b][r] the sum of row r's codes over block b of KT_VNNI_QUADS quads
+ * (what the activations' +128 offset adds to the integer sums). Any exec runs it: one without
+ * VNNI decodes it to float32 as KT_PACK_I8. */
+#define KT_VNNI_QUADS 16 /* channel quads per activation block: one scale per 64 input channels */
+
 typedef struct {
     int dtype;          /* KT_PACK_*; codes NULL: not packed */
     const void *codes;  /* tiles * MR * cin * k elements */
     const float *scales;
-    int group;          /* KT_PACK_I8 / KT_PACK_I4 only */
+    int group;          /* KT_PACK_I8 / KT_PACK_I4 / KT_PACK_I8Q only */
+    const int32_t *sums; /* KT_PACK_I8Q only */
 } kt_packed;
 
 /* Elements (codes) of a packed weight for w[cout, cin, k]. */
@@ -146,9 +155,24 @@ void kt_conv_pack_bf16x2_packed(const float *fp, int cout, int cin, int k, uint3
 int kt_exec_has_bf16(const kt_exec *ex);
 
 /* 1 when ex runs q8 convolutions (KT_PACK_I8 with one scale per row) with AVX-512 VNNI
- * integer dot products, the activations quantized to 8 bits per block of 64 input channels
- * (KT_ISA below avx512 turns them off; the float32 path on decoded weights is the fallback). */
+ * integer dot products (weights packed KT_PACK_I8Q), the activations quantized to 8 bits per
+ * block of 64 input channels (KT_ISA below avx512 or KT_VNNI=off turn them off; the float32
+ * path on decoded weights is the fallback). */
 int kt_exec_has_vnni(const kt_exec *ex);
+
+/* 1 when ex runs a q8 convolution of kernel size k (one scale per row) with VNNI integer dot
+ * products: its weight is then best packed as KT_PACK_I8Q. */
+int kt_exec_vnni_conv(const kt_exec *ex, int k);
+
+/* 32-bit words and row sums of a KT_PACK_I8Q weight for w[cout, cin, k]. */
+size_t kt_conv_pack_i8q_words(int cout, int cin, int k);
+size_t kt_conv_pack_i8q_sums(int cout, int cin);
+
+/* Packs int8 codes q[cout, cin * k] with one scale per row s[cout] as KT_PACK_I8Q: words
+ * wp[kt_conv_pack_i8q_words], scales sp[kt_conv_pack_scales(cout, cin, k, cin * k)], row sums
+ * sums[kt_conv_pack_i8q_sums]. */
+void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
+                      int32_t *sums);
 
 /* Scales kt_conv_pack_i8 writes. */
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group);

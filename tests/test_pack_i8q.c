@@ -1,0 +1,184 @@
+/* test_pack_i8q.c - q8 conv weights in the VNNI form (KT_PACK_I8Q). With VNNI the conv must
+ * give exactly the integer arithmetic it documents (activations quantized per block of 64
+ * channels, u8 x s8 sums, one float32 fused multiply-add per block), bit for bit against a
+ * scalar model of it, at 1 and 2 threads; without VNNI (an AVX2 or generic exec) the same
+ * weight decodes to the bytes KT_PACK_I8 gives. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "kt/kernels.h"
+#include "kt/ops.h"
+
+static uint32_t next(uint32_t *s)
+{
+    *s = *s * 1664525u + 1013904223u;
+    return *s >> 8;
+}
+
+typedef struct {
+    int cout, cin, k, pad, dil, L;
+    int8_t *q;
+    float *s, *bias, *x, *y0; /* y0: what an accumulating conv adds to */
+} conv_case;
+
+static void case_make(conv_case *z, int cout, int cin, int k, int dil, int L)
+{
+    uint32_t seed = (uint32_t)(cout * 131 + cin * 17 + k * 5 + dil + L);
+    size_t K = (size_t)cin * k;
+    *z = (conv_case){cout, cin, k, dil * (k - 1) / 2, dil, L, NULL, NULL, NULL, NULL, NULL};
+    z->q = malloc((size_t)cout * K);
+    z->s = malloc(sizeof(float) * (size_t)cout);
+    z->bias = malloc(sizeof(float) * (size_t)cout);
+    z->x = malloc(sizeof(float) * (size_t)cin * L);
+    z->y0 = malloc(sizeof(float) * (size_t)cout * L);
+    assert_true(z->q && z->s && z->bias && z->x && z->y0);
+    for (size_t i = 0; i < (size_t)cout * K; i++)
+        z->q[i] = (int8_t)((int)(next(&seed) % 255) - 127);
+    for (int o = 0; o < cout; o++) {
+        z->s[o] = 0.001f + (float)(next(&seed) % 1000) * 1e-5f;
+        z->bias[o] = (float)(next(&seed) % 200) * 0.01f - 1.0f;
+    }
+    for (int c = 0; c < cin; c++) { /* rows of different ranges: the blocks get other scales */
+        float amp = 0.1f + (float)(c % 7);
+        for (int t = 0; t < L; t++)
+            z->x[(size_t)c * L + t] = amp * ((float)(next(&seed) % 2001) * 0.001f - 1.0f);
+    }
+    for (size_t i = 0; i < (size_t)cout * L; i++)
+        z->y0[i] = (float)(next(&seed) % 2000) * 0.001f - 1.0f;
+}
+
+static void case_free(conv_case *z) { free(z->q), free(z->s), free(z->bias), free(z->x), free(z->y0); }
+
+/* The documented arithmetic, one output at a time. */
+static void vnni_model(const conv_case *z, int accumulate, float *y)
+{
+    int nb = (z->cin + 4 * KT_VNNI_QUADS - 1) / (4 * KT_VNNI_QUADS);
+    size_t K = (size_t)z->cin * z->k;
+    for (int b = 0; b < nb; b++) {
+        int c0 = 4 * KT_VNNI_QUADS * b, c1 = c0 + 4 * KT_VNNI_QUADS < z->cin ? c0 + 4 * KT_VNNI_QUADS : z->cin;
+        float m = 0.0f;
+        for (int c = c0; c < c1; c++)
+            for (int t = 0; t < z->L; t++)
+                m = fabsf(z->x[(size_t)c * z->L + t]) > m ? fabsf(z->x[(size_t)c * z->L + t]) : m;
+        float inv = m > 0.0f ? 127.0f / m : 0.0f, xs = m / 127.0f;
+        for (int o = 0; o < z->cout; o++)
+            for (int t = 0; t < z->L; t++) {
+                int64_t acc = 0;
+                for (int c = c0; c < c1; c++)
+                    for (int j = 0; j < z->k; j++) {
+                        int xi = t + j * z->dil - z->pad, code = 0;
+                        if (xi >= 0 && xi < z->L) {
+                            float r = z->x[(size_t)c * z->L + xi] * inv;
+                            r = r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r;
+                            code = (int)lrintf(r);
+                        }
+                        acc += (int64_t)code * z->q[(size_t)o * K + (size_t)c * z->k + (size_t)j];
+                    }
+                float *e = y + (size_t)o * z->L + t;
+                float base = b ? *e + 0.0f : accumulate ? z->y0[(size_t)o * z->L + t] + z->bias[o] : z->bias[o];
+                *e = fmaf(z->s[o] * xs, (float)(int32_t)acc, base);
+            }
+    }
+}
+
+static void run(const conv_case *z, const kt_packed *pk, const char *isa, int threads, int accumulate, float *y,
+                int *vnni)
+{
+    kt_conv1d c = {NULL, z->bias, z->cin, z->cout, z->k, 1, z->pad, z->dil};
+    assert_int_equal(kt_conv1d_out_len(&c, z->L), z->L);
+    size_t cap = kt_conv1d_packed_scratch(&c, z->L) + 64;
+    float *buf = malloc(sizeof(float) * cap);
+    assert_non_null(buf);
+    kt_exec *ex = NULL;
+    kt_error err;
+    if (isa)
+        setenv("KT_ISA", isa, 1);
+    assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
+    unsetenv("KT_ISA");
+    *vnni = kt_exec_vnni_conv(ex, z->k);
+    kt_arena a;
+    kt_arena_init(&a, buf, cap);
+    a.ex = ex;
+    memcpy(y, z->y0, sizeof(float) * (size_t)z->cout * z->L);
+    assert_int_equal(kt_conv1d_packed_forward(&c, pk, z->x, z->L, y, accumulate, &a, &err), KT_OK);
+    kt_exec_free(ex);
+    free(buf);
+}
+
+static void check(int cout, int cin, int k, int dil, int L, int accumulate)
+{
+    conv_case z;
+    case_make(&z, cout, cin, k, dil, L);
+    size_t nsc = kt_conv_pack_scales(cout, cin, k, cin * k), n = (size_t)cout * L;
+    int8_t *w8 = malloc(kt_conv_pack_size(cout, cin, k));
+    uint32_t *wq = malloc(sizeof(uint32_t) * kt_conv_pack_i8q_words(cout, cin, k));
+    int32_t *sums = malloc(sizeof(int32_t) * kt_conv_pack_i8q_sums(cout, cin));
+    float *s8 = malloc(sizeof(float) * nsc), *sq = malloc(sizeof(float) * nsc);
+    float *y8 = malloc(sizeof(float) * n), *yq = malloc(sizeof(float) * n), *ym = malloc(sizeof(float) * n);
+    assert_true(w8 && wq && sums && s8 && sq && y8 && yq && ym);
+    kt_conv_pack_i8(z.q, z.s, cin * k, cout, cin, k, w8, s8);
+    kt_conv_pack_i8q(z.q, z.s, cout, cin, k, wq, sq, sums);
+    assert_int_equal(memcmp(s8, sq, sizeof(float) * nsc), 0);
+    kt_packed p8 = {KT_PACK_I8, w8, s8, cin * k, NULL}, pq = {KT_PACK_I8Q, wq, sq, cin * k, sums};
+    int vn = 0;
+
+    /* without VNNI: the VNNI form decodes to the same floats as the int8 tiles */
+    static const char *const plain[] = {"avx2", "generic"};
+    for (int i = 0; i < 2; i++) {
+        run(&z, &p8, plain[i], 2, accumulate, y8, &vn);
+        assert_false(vn);
+        run(&z, &pq, plain[i], 2, accumulate, yq, &vn);
+        assert_int_equal(memcmp(y8, yq, sizeof(float) * n), 0);
+    }
+
+    /* with VNNI: the documented integer arithmetic exactly, any thread count */
+    run(&z, &pq, NULL, 1, accumulate, yq, &vn);
+    if (!vn) {
+        print_message("cout %d cin %d k %d: no AVX-512 VNNI here, the integer path not run\n", cout, cin, k);
+    } else {
+        memcpy(ym, z.y0, sizeof(float) * n);
+        vnni_model(&z, accumulate, ym);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad += memcmp(&yq[i], &ym[i], sizeof(float)) != 0;
+        print_message("cout %d cin %d k %d dil %d L %d acc %d: %zu of %zu outputs differ from the model\n", cout,
+                      cin, k, dil, L, accumulate, bad, n);
+        assert_int_equal(bad, 0);
+        run(&z, &pq, NULL, 2, accumulate, y8, &vn);
+        assert_int_equal(memcmp(y8, yq, sizeof(float) * n), 0);
+    }
+    case_free(&z);
+    free(w8), free(wq), free(sums), free(s8), free(sq), free(y8), free(yq), free(ym);
+}
+
+static void test_one_block(void **state)
+{
+    (void)state;
+    check(13, 7, 3, 1, 50, 0); /* cin not a multiple of 4: zero codes past it */
+    check(8, 64, 1, 1, 48, 1);  /* one whole tile, accumulating */
+}
+
+static void test_several_blocks(void **state)
+{
+    (void)state;
+    check(24, 130, 3, 1, 700, 0); /* 33 quads: 3 blocks, 3 row tiles */
+    check(20, 128, 11, 5, 1700, 1); /* dilated, 3 time blocks of 768 columns */
+    check(16, 256, 7, 3, 97, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_one_block),
+        cmocka_unit_test(test_several_blocks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
