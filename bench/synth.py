@@ -301,20 +301,24 @@ def bench(a, cfg, runs, threads, bf16, q8):
                                                          for _ in range(n)])
                     res[("kt-bf16w-first", t)] = best_of([kt_run(a, text, t, bf16="winograd",
                                                                  first_chunk=a.first_chunk) for _ in range(n)])
+                if q8:
+                    res[("kt-q8-first", t)] = best_of([kt_run(a, text, t, model=q8, first_chunk=a.first_chunk)
+                                                       for _ in range(n)])
         tf = next((r["chunks_tf"] for r in res.values() if r), [])
         macs = sum(flops.utterance(cfg, T, F) for T, F in tf)
         gflop = 2 * macs / 1e9
         for t in threads:
             engines = ("kt",) + (("kt-direct",) if ("kt-direct", t) in res else ())
             engines += (("kt-bf16", "kt-bf16w") if bf16 else ()) + (("kt-q8",) if q8 else ()) + ("torch",)
-            engines += tuple(e for e in ("kt-first", "kt-bf16-first", "kt-bf16w-first") if (e, t) in res)
+            engines += tuple(e for e in ("kt-first", "kt-bf16-first", "kt-bf16w-first", "kt-q8-first")
+                             if (e, t) in res)
             for eng in engines:
                 r = res[(eng, t)]
                 if not r:
                     rows.append({"input": name, "engine": eng, "threads": t})
                     continue
                 ref = res[("torch", t)] if not eng.endswith("-first") else None  # other chunks: no ratio
-                own = eng.endswith("-first") or eng == "kt-q8"  # its own chunks: its own FLOPs
+                own = eng.endswith("-first") or eng.startswith("kt-q8")  # its own chunks: its own FLOPs
                 g = 2 * sum(flops.utterance(cfg, T, F) for T, F in r["chunks_tf"]) / 1e9 if own else gflop
                 row = {"input": name, "phonemes": len(text), "chunks": len(chunks), "engine": eng,
                        "threads": t, "audio_s": r["audio"], "wall_s": r["wall"], "rtf": r["wall"] / r["audio"],
@@ -353,7 +357,8 @@ def print_table(rows):
         eng = {"kt": "kt-synth f32", "kt-direct": "kt-synth f32 direct", "kt-bf16": "kt-synth bf16",
                "kt-bf16w": "kt-synth bf16 Winograd", "kt-q8": "kt-synth q8", "kt-first": "kt-synth f32 --first-chunk",
                "kt-bf16-first": "kt-synth bf16 --first-chunk",
-               "kt-bf16w-first": "kt-synth bf16 Winograd --first-chunk"}.get(r["engine"], "torch ref")
+               "kt-bf16w-first": "kt-synth bf16 Winograd --first-chunk",
+               "kt-q8-first": "kt-synth q8 --first-chunk"}.get(r["engine"], "torch ref")
         first = fmt(r["first_audio_s"], "{:.3f}")
         if r.get("first_chunk_audio_s") is not None:
             first += f" ({r['first_chunk_audio_s']:.2f})"
