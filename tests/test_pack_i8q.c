@@ -164,6 +164,8 @@ static void test_one_block(void **state)
     (void)state;
     check(13, 7, 3, 1, 50, 0); /* cin not a multiple of 4: zero codes past it */
     check(8, 64, 1, 1, 48, 1);  /* one whole tile, accumulating */
+    check(16, 64, 3, 1, 80, 1); /* last tiles of 32 and 16 whole columns */
+    check(16, 64, 3, 1, 64, 0);
 }
 
 static void test_several_blocks(void **state)

@@ -1152,28 +1152,32 @@ static void quant_task(void *p, int tid, int n)
 }
 
 #if KT_X86 && defined(__GNUC__)
-/* C[8, 48] = (load ? C : 0) + bias8 + scale8 * (sum of u8 x s8 - off8), the sums over nq quads x k taps. */
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void
-kern_vnni(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int dil, float *C, size_t ldc, int load,
-          const float *bias8, const float *scale8, const int32_t *off8)
+/* C[8, 16 V] = (load ? C : 0) + bias8 + scale8 * (sum of u8 x s8 - off8), the sums over nq quads x
+ * k taps; the last vector's columns masked by `last` (loaded and stored only there). */
+__attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inline void
+kern_vnni_v(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int dil, float *C, size_t ldc, int load,
+            const float *bias8, const float *scale8, const int32_t *off8, const int V, __mmask16 last)
 {
     __m512i acc[MR][3];
 #pragma GCC unroll 8
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 3
-        for (int v = 0; v < 3; v++)
+        for (int v = 0; v < V; v++)
             acc[r][v] = _mm512_setzero_si512();
     for (int q = 0; q < nq; q++) {
         const uint32_t *b0 = B + (size_t)q * ldb;
         for (int j = 0; j < k; j++, A += MR) {
             const uint32_t *bp = b0 + (size_t)j * dil;
-            __m512i x0 = _mm512_loadu_si512(bp), x1 = _mm512_loadu_si512(bp + 16), x2 = _mm512_loadu_si512(bp + 32);
+            __m512i x[3];
+#pragma GCC unroll 3
+            for (int v = 0; v < V; v++)
+                x[v] = _mm512_loadu_si512(bp + 16 * v);
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) {
                 __m512i a = _mm512_set1_epi32((int)A[r]);
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x0, a);
-                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x1, a);
-                acc[r][2] = _mm512_dpbusd_epi32(acc[r][2], x2, a);
+#pragma GCC unroll 3
+                for (int v = 0; v < V; v++)
+                    acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x[v], a);
             }
         }
     }
@@ -1182,15 +1186,30 @@ kern_vnni(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int d
         __m512 s = _mm512_set1_ps(scale8[r]), b = _mm512_set1_ps(bias8 ? bias8[r] : 0.0f);
         __m512i off = _mm512_set1_epi32(off8[r]);
 #pragma GCC unroll 3
-        for (int v = 0; v < 3; v++) {
-            __m512 base = load ? _mm512_add_ps(_mm512_loadu_ps(C + r * ldc + 16 * v), b) : b;
+        for (int v = 0; v < V; v++) {
+            __mmask16 m = v == V - 1 ? last : (__mmask16)0xFFFF;
+            float *c = C + r * ldc + 16 * v;
+            __m512 base = load ? _mm512_add_ps(_mm512_maskz_loadu_ps(m, c), b) : b;
             __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(acc[r][v], off));
-            _mm512_storeu_ps(C + r * ldc + 16 * v, _mm512_fmadd_ps(s, d, base));
+            _mm512_mask_storeu_ps(c, m, _mm512_fmadd_ps(s, d, base));
         }
     }
 }
 
-/* One tile of rows x cols at (row0, t0); partial tiles go through a local buffer. */
+/* 48, 32 and 16 columns (the narrower ones for a tile's last columns: less work, same bytes). */
+#define KERN_VNNI(name, V)                                                                                    \
+    __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void name(                                 \
+        const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int dil, float *C, size_t ldc, int load, \
+        const float *bias8, const float *scale8, const int32_t *off8, __mmask16 last)                         \
+    {                                                                                                         \
+        kern_vnni_v(A, B, ldb, nq, k, dil, C, ldc, load, bias8, scale8, off8, V, last);                       \
+    }
+KERN_VNNI(kern_vnni, 3)
+KERN_VNNI(kern_vnni_32, 2)
+KERN_VNNI(kern_vnni_16, 1)
+
+/* One tile of rows x cols at (row0, t0): whole rows straight into C (a narrower kernel and a masked
+ * last vector when cols < 48), a partial row tile through a local buffer. */
 static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, int nq, int row0, int t0, int cols,
                       int first, const float *scale8, const int32_t *off8)
 {
@@ -1198,13 +1217,20 @@ static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, 
     int rows = c->cout - row0 < MR ? c->cout - row0 : MR, load = first ? jb->acc : 1;
     float bias8[MR], *C = jb->y + (size_t)row0 * jb->ldy + t0, tmp[MR * NR_MAX];
     const float *bp = tile_bias(jb, row0, rows, first, bias8);
-    if (rows == MR && cols == NR_MAX) {
-        kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8);
+    if (rows == MR) {
+        int V = (cols + 15) / 16;
+        __mmask16 last = cols % 16 ? (__mmask16)((1u << (cols % 16)) - 1) : (__mmask16)0xFFFF;
+        if (V == 3)
+            kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8, last);
+        else if (V == 2)
+            kern_vnni_32(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8, last);
+        else
+            kern_vnni_16(A, B, jb->Ls, nq, c->k, c->dil, C, jb->ldy, load, bp, scale8, off8, last);
         return;
     }
     if (load)
         tile_in(tmp, NR_MAX, C, jb->ldy, rows, cols);
-    kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, load, bp, scale8, off8);
+    kern_vnni(A, B, jb->Ls, nq, c->k, c->dil, tmp, NR_MAX, load, bp, scale8, off8, (__mmask16)0xFFFF);
     tile_out(C, jb->ldy, tmp, NR_MAX, rows, cols);
 }
 
