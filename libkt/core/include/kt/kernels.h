@@ -154,10 +154,10 @@ void kt_conv_pack_bf16x2_packed(const float *fp, int cout, int cin, int k, uint3
 /* 1 when ex runs AVX512_BF16 dot products (KT_ISA below avx512 turns them off). */
 int kt_exec_has_bf16(const kt_exec *ex);
 
-/* 1 when ex runs q8 convolutions (KT_PACK_I8 with one scale per row) with AVX-512 VNNI
- * integer dot products (weights packed KT_PACK_I8Q), the activations quantized to 8 bits per
- * block of 64 input channels (KT_ISA below avx512 or KT_VNNI=off turn them off; the float32
- * path on decoded weights is the fallback). */
+/* 1 when ex runs q8 convolutions with AVX-512 VNNI integer dot products: weights with one scale
+ * per row packed KT_PACK_I8Q (KT_PACK_I8 weights always take the float32 path on decoded
+ * weights), the activations quantized to 8 bits per block of 64 input channels. KT_ISA below
+ * avx512 or KT_VNNI=off turn them off. */
 int kt_exec_has_vnni(const kt_exec *ex);
 
 /* 1 when ex runs a q8 convolution of kernel size k (one scale per row) with VNNI integer dot
