@@ -4,7 +4,9 @@
 #   env: BENCH_RUNS=3,1,1 (best of N for short,paragraph,long; 0 skips), BENCH_THREADS=1,2,
 #        BENCH_BF16=auto|off (also kt-synth --bf16 when it has that option),
 #        BENCH_Q8=on|off (also kt-synth on kt-convert --dtype q8 of the model),
-#        BENCH_WINOGRAD=on|off (also kt-synth f32 with KT_WINOGRAD=off: every conv direct)
+#        BENCH_WINOGRAD=on|off (also kt-synth f32 with KT_WINOGRAD=off: every conv direct),
+#        BENCH_REF_MALLOC=tuned|default (the reference with glibc's heap kept for large tensors,
+#        or with glibc's defaults; bench/synth.py)
 BUILD=${1:-build}
 . bench/common.sh
 B="$BUILD/bench"
@@ -44,5 +46,5 @@ echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"
 "$PY" bench/synth.py --build "$BUILD" --model "$MODEL" --config "$CONFIG" --voice "$VOICE" \
     --runs "${BENCH_RUNS:-3,1,1}" --threads-list "${BENCH_THREADS:-1,2}" --bf16 "${BENCH_BF16:-auto}" --q8 "${BENCH_Q8:-on}" \
-    --winograd "${BENCH_WINOGRAD:-on}" \
+    --winograd "${BENCH_WINOGRAD:-on}" --ref-malloc "${BENCH_REF_MALLOC:-tuned}" \
     --peak-gflops "$PN" --peak1-gflops "$P1" --sgemm-gflops "${SG:-0}" --json "$B/synth.json"

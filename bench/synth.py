@@ -16,7 +16,11 @@ count (1 and 2), runs
   * the reference (tests/reference/kokoro_ref.py, eager torch, set_num_threads N,
     inference_mode), in a fresh process per input and thread count: model load time, then only
     the forward pass of each chunk is timed (the same chunks kt-synth makes, from
-    --print-phonemes); peak RSS is that process's ru_maxrss.
+    --print-phonemes); peak RSS is that process's ru_maxrss. Unless --ref-malloc default, that
+    process runs with glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_ at 2 GiB (values
+    already in the environment are kept): eager torch allocates a fresh tensor for every op, and
+    with glibc's defaults each one above the mmap threshold is a new mapping whose pages fault in
+    again; where page faults are slow this made the reference up to 6x slower than it can run.
 Each is the best (minimum) of N runs, N per input from --runs. CPU s is the CPU time of the
 synthesis (kt-synth) or of the forward passes (reference): on a machine shared with other programs
 it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth has --bf16 it
@@ -190,11 +194,21 @@ def torch_worker(a):
     return 0
 
 
+REF_MALLOC = {"MALLOC_MMAP_THRESHOLD_": str(2**31 - 1), "MALLOC_TRIM_THRESHOLD_": str(2**31 - 1)}
+
+
+def ref_env(a):
+    """The reference's environment: glibc's heap kept for large tensors (--ref-malloc tuned)."""
+    if a.ref_malloc != "tuned":
+        return None
+    return dict(REF_MALLOC, **os.environ)
+
+
 def torch_runs(a, chunks, threads, n):
     cmd = [a.python, os.path.abspath(__file__), "--torch-worker", "--threads", str(threads),
            "--n", str(n), "--model", a.model, "--config", a.config, "--voice", a.voice,
            "--chunks", json.dumps(chunks, ensure_ascii=False)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=ref_env(a))
     if r.returncode != 0:
         print(f"reference failed: {r.stderr.strip()[-400:]}", file=sys.stderr)
         return None
@@ -246,6 +260,8 @@ def main():
                     help="also run kt-synth f32 with KT_WINOGRAD=off, alternating with the default (on)")
     ap.add_argument("--first-chunk", type=int, default=8,
                     help="also stream the short input with kt-synth --first-chunk N (0: no)")
+    ap.add_argument("--ref-malloc", default="tuned", choices=["tuned", "default"],
+                    help="run the reference with glibc's mmap and trim thresholds at 2 GiB (tuned)")
     ap.add_argument("--torch-worker", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--n", type=int, default=1)
@@ -274,6 +290,9 @@ def vs_f32(res, t, r):
 def bench(a, cfg, runs, threads, bf16, q8):
     js = kt_json_fields(a, INPUTS[0][1])
     print("kt-synth --json reports:", ", ".join(sorted(js)) if js else "n/a (run failed)")
+    env = ref_env(a)
+    print("reference allocator:", "glibc defaults" if env is None else
+          ", ".join(f"{k}={env[k]}" for k in sorted(REF_MALLOC)))
     rows = []
     for (name, text), n in zip(INPUTS, runs):
         if n <= 0:  # --runs 3,0,0 skips the paragraph and the long input
