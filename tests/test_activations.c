@@ -1,8 +1,10 @@
-/* test_activations.c - kt_gelu and kt_normals (kt/kernels.h), kt_leaky_relu / kt_leaky_relu_mt
- * (kt/ops.h).
+/* test_activations.c - kt_gelu, kt_lstm_cell and kt_normals (kt/kernels.h), kt_leaky_relu /
+ * kt_leaky_relu_mt (kt/ops.h).
  *
  * GELU: against the tanh form in double precision over [-12, 12] and at the clamp edges, and
  * the same bytes from the portable loop and the AVX2 one (every length 0 .. 40, so every tail).
+ * LSTM cell: c and h against the formulas in double precision (gates over [-12, 12], some at
+ * +-100, c over [-4, 4]), and the same bytes from the portable loop and the AVX2 one (every H 0 .. 40).
  * Leaky ReLU: element by element the scalar rule (negatives times the slope, everything else
  * untouched: -0, denormals, infinities, NaN), at every length 0 .. 40 and on 1 and 3 threads.
  * Normal numbers: the same bytes from the portable and the AVX2 loops (every length 0 .. 40 and
@@ -100,6 +102,77 @@ static void test_gelu_isa_bytes(void **state)
         assert_true(a[n] == GUARD_VALUE && b[n] == GUARD_VALUE);
         if (memcmp(a, b, sizeof(float) * (size_t)n))
             fail_msg("gelu on %d values: AVX2 gives other bytes than the portable loop", n);
+    }
+}
+
+static double sigmoid_ref(double v) { return 1.0 / (1.0 + exp(-v)); }
+
+/* g[4H] over [-12, 12] with every seventh at +-100, c[H] over [-4, 4] */
+static void lstm_inputs(uint32_t *seed, int H, float *g, float *c)
+{
+    for (int i = 0; i < 4 * H; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        float u = (float)(*seed >> 8) / 16777216.0f - 0.5f;
+        g[i] = i % 7 == 6 ? (u < 0.0f ? -100.0f : 100.0f) : 24.0f * u;
+    }
+    for (int j = 0; j < H; j++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        c[j] = 8.0f * ((float)(*seed >> 8) / 16777216.0f - 0.5f);
+    }
+}
+
+static void test_lstm_cell_accuracy(void **state)
+{
+    (void)state;
+    enum { H = 4096 };
+    float *g = malloc(sizeof(float) * 4 * H), *c = malloc(sizeof(float) * H), *c0 = malloc(sizeof(float) * H);
+    float *h = malloc(sizeof(float) * H), *out = malloc(sizeof(float) * H);
+    assert_true(g && c && c0 && h && out);
+    uint32_t seed = 5u;
+    lstm_inputs(&seed, H, g, c);
+    memcpy(c0, c, sizeof(float) * H);
+    kt_lstm_cell(KT_ISA_GENERIC, g, c, h, out, H);
+    double worst_c = 0.0, worst_h = 0.0;
+    for (int j = 0; j < H; j++) {
+        double rc = sigmoid_ref(g[H + j]) * c0[j] + sigmoid_ref(g[j]) * tanh(g[2 * H + j]);
+        double rh = sigmoid_ref(g[3 * H + j]) * tanh(rc);
+        double ec = fabs(c[j] - rc) / (1.0 + fabs(rc)), eh = fabs(h[j] - rh);
+        if (ec > 1e-6 || eh > 1e-6)
+            fail_msg("lstm cell unit %d: c %.9g (double %.9g), h %.9g (double %.9g)", j, (double)c[j], rc,
+                     (double)h[j], rh);
+        assert_true(out[j] == h[j]);
+        worst_c = ec > worst_c ? ec : worst_c;
+        worst_h = eh > worst_h ? eh : worst_h;
+    }
+    printf("  lstm cell, %d units: worst |c - double| / (1 + |c|) %.3g, worst |h - double| %.3g\n", H, worst_c,
+           worst_h);
+    float g1[4] = {0.0f, 0.0f, 0.0f, 0.0f}, c1 = 1.0f, h1, o1;
+    kt_lstm_cell(KT_ISA_GENERIC, g1, &c1, &h1, &o1, 1);
+    assert_float_equal(c1, 0.5f, 1e-7);                    /* sigmoid(0) 1 + sigmoid(0) tanh(0) */
+    assert_float_equal(h1, 0.5 * tanh(0.5), 1e-7);
+    free(g), free(c), free(c0), free(h), free(out);
+}
+
+static void test_lstm_cell_isa_bytes(void **state)
+{
+    (void)state;
+    if (!have_isa(KT_ISA_AVX2)) {
+        printf("  no AVX2 here: the vector loop is not run\n");
+        return;
+    }
+    float g[4 * 40], ca[41], cb[41], ha[41], hb[41], oa[41], ob[41];
+    uint32_t seed = 9u;
+    for (int n = 0; n <= 40; n++) {
+        lstm_inputs(&seed, n, g, ca);
+        memcpy(cb, ca, sizeof(float) * (size_t)n);
+        ca[n] = cb[n] = ha[n] = hb[n] = oa[n] = ob[n] = GUARD_VALUE;
+        kt_lstm_cell(KT_ISA_GENERIC, g, ca, ha, oa, n);
+        kt_lstm_cell(KT_ISA_AVX2, g, cb, hb, ob, n);
+        assert_true(ca[n] == GUARD_VALUE && ha[n] == GUARD_VALUE && oa[n] == GUARD_VALUE);
+        assert_true(cb[n] == GUARD_VALUE && hb[n] == GUARD_VALUE && ob[n] == GUARD_VALUE);
+        size_t b = sizeof(float) * (size_t)n;
+        if (memcmp(ca, cb, b) || memcmp(ha, hb, b) || memcmp(oa, ob, b))
+            fail_msg("lstm cell of %d units: AVX2 gives other bytes than the portable loop", n);
     }
 }
 
@@ -205,6 +278,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_accuracy),
         cmocka_unit_test(test_gelu_isa_bytes),
+        cmocka_unit_test(test_lstm_cell_accuracy),
+        cmocka_unit_test(test_lstm_cell_isa_bytes),
         cmocka_unit_test(test_leaky_relu),
         cmocka_unit_test(test_normals),
     };

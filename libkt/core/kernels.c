@@ -1876,6 +1876,95 @@ void kt_gelu(int isa, float *x, size_t n)
         x[i] = gelu_one(x[i]);
 }
 
+/* ---- the LSTM cell --------------------------------------------------------------------------
+ * sigmoid(v) = 1 / (1 + e^-v) and tanh(v) = 2 sigmoid(2v) - 1 with gelu_one's exponential (the
+ * argument clamped to [-87, 88]), the same operations in the scalar and the vector code. */
+
+static float sigmoid_one(float v)
+{
+    float a = fminf(fmaxf(-v, -87.0f), 88.0f);
+    float n = nearbyintf(a * EXP_LOG2E);
+    float r = fmaf(n, -EXP_LN2_HI, a);
+    r = fmaf(n, -EXP_LN2_LO, r);
+    float p = fmaf(EXP_P0, r, EXP_P1);
+    p = fmaf(p, r, EXP_P2);
+    p = fmaf(p, r, EXP_P3);
+    p = fmaf(p, r, EXP_P4);
+    p = fmaf(p, r, EXP_P5);
+    float e = fmaf(p, r * r, r) + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return 1.0f / (1.0f + e * s);
+}
+
+static float tanh_one(float v) { return 2.0f * sigmoid_one(2.0f * v) - 1.0f; }
+
+static void lstm_cell_one(const float *g, float *c, float *h, float *out, int H, int j)
+{
+    float ig = sigmoid_one(g[j]), fg = sigmoid_one(g[H + j]);
+    float gg = tanh_one(g[2 * H + j]), og = sigmoid_one(g[3 * H + j]);
+    float cj = fg * c[j] + ig * gg;
+    c[j] = cj;
+    h[j] = og * tanh_one(cj);
+    out[j] = h[j];
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static inline __m256 sigmoid_avx2(__m256 v)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 a = _mm256_sub_ps(_mm256_setzero_ps(), v);
+    a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+    __m256 nf = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(EXP_LOG2E)),
+                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-EXP_LN2_HI), a);
+    r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-EXP_LN2_LO), r);
+    __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_P0), r, _mm256_set1_ps(EXP_P1));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
+    __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one);
+    __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23);
+    return _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(e, _mm256_castsi256_ps(bits))));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 tanh_avx2(__m256 v)
+{
+    const __m256 two = _mm256_set1_ps(2.0f);
+    return _mm256_sub_ps(_mm256_mul_ps(two, sigmoid_avx2(_mm256_mul_ps(two, v))), _mm256_set1_ps(1.0f));
+}
+
+__attribute__((target("avx2,fma"))) static int lstm_cell_avx2(const float *g, float *c, float *h, float *out, int H)
+{
+    int j = 0;
+    for (; j + 8 <= H; j += 8) {
+        __m256 ig = sigmoid_avx2(_mm256_loadu_ps(g + j)), fg = sigmoid_avx2(_mm256_loadu_ps(g + H + j));
+        __m256 gg = tanh_avx2(_mm256_loadu_ps(g + 2 * H + j)), og = sigmoid_avx2(_mm256_loadu_ps(g + 3 * H + j));
+        __m256 cj = _mm256_add_ps(_mm256_mul_ps(fg, _mm256_loadu_ps(c + j)), _mm256_mul_ps(ig, gg));
+        __m256 hj = _mm256_mul_ps(og, tanh_avx2(cj));
+        _mm256_storeu_ps(c + j, cj);
+        _mm256_storeu_ps(h + j, hj);
+        _mm256_storeu_ps(out + j, hj);
+    }
+    return j;
+}
+#endif
+
+void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H)
+{
+    int j = 0;
+#if KT_X86 && defined(__GNUC__)
+    if (isa >= KT_ISA_AVX2)
+        j = lstm_cell_avx2(g, c, h, out, H);
+#else
+    (void)isa;
+#endif
+    for (; j < H; j++)
+        lstm_cell_one(g, c, h, out, H, j);
+}
+
 /* ---- unit normal numbers of the source's noise ----------------------------------------------
  * Number i of the stream: Box-Muller on two hashed counters, u1 and u2 in (0, 1) with 24 bits,
  * z = sqrt(-2 ln u1) cos(2 pi u2) in double precision, then rounded to float. ln by the reduction

@@ -310,10 +310,8 @@ size_t kt_lstm_scratch(const kt_lstm *l, int L)
     return 2 * (kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden));
 }
 
-static float sigmoidf(float v) { return 1.0f / (1.0f + expf(-v)); }
-
 static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, float *y, float *g, float *h,
-                           float *c)
+                           float *c, int isa)
 {
     int H = l->hidden;
     memset(h, 0, sizeof(float) * (size_t)H);
@@ -322,20 +320,13 @@ static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, floa
         int t = d ? L - 1 - s : s;
         memcpy(g, gx + (size_t)t * 4 * H, sizeof(float) * 4 * (size_t)H);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, l->whh[d], H, h, 1, 1.0f, g, 1);
-        float *out = y + (size_t)t * 2 * H + (size_t)d * H;
-        for (int j = 0; j < H; j++) {
-            float ig = sigmoidf(g[j]), fg = sigmoidf(g[H + j]);
-            float gg = tanhf(g[2 * H + j]), og = sigmoidf(g[3 * H + j]);
-            c[j] = fg * c[j] + ig * gg;
-            h[j] = og * tanhf(c[j]);
-            out[j] = h[j];
-        }
+        kt_lstm_cell(isa, g, c, h, y + (size_t)t * 2 * H + (size_t)d * H, H);
     }
 }
 
 typedef struct {
     const kt_lstm *l;
-    int L;
+    int L, isa;
     float *y, *gx[2], *g[2], *h[2], *c[2];
 } lstm_job;
 
@@ -345,7 +336,7 @@ static void lstm_task(void *p, int tid, int n)
     const lstm_job *j = p;
     for (int d = 0; d < 2; d++)
         if (n < 2 || d == tid)
-            lstm_direction(j->l, d, j->gx[d], j->L, j->y, j->g[d], j->h[d], j->c[d]);
+            lstm_direction(j->l, d, j->gx[d], j->L, j->y, j->g[d], j->h[d], j->c[d], j->isa);
 }
 
 kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err)
@@ -354,7 +345,7 @@ kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_
     if (L <= 0)
         return KT_OK;
     size_t mark = kt_arena_mark(a);
-    lstm_job j = {l, L, y, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
+    lstm_job j = {l, L, kt_exec_isa(a->ex), y, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, {NULL, NULL}};
     for (int d = 0; d < 2; d++) {
         j.gx[d] = kt_arena_take(a, (size_t)L * 4 * H);
         j.g[d] = kt_arena_take(a, 4 * (size_t)H);

@@ -249,6 +249,12 @@ void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, floa
  * the vector width: every ISA gives the same bytes. */
 void kt_gelu(int isa, float *x, size_t n);
 
+/* One LSTM step from its gate pre-activations g[4H] (input, forget, cell, output):
+ * c = sigmoid(f) c + sigmoid(i) tanh(g), h = out = sigmoid(o) tanh(c), for the H units. sigmoid
+ * and tanh (as 2 sigmoid(2v) - 1) use kt_gelu's exponential; isa (KT_ISA_*) only picks the
+ * vector width: every ISA gives the same bytes. */
+void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H);
+
 /* z[j] = unit normal number i0 + j of the stream of seed (Box-Muller on two counters hashed
  * with lowbias32: u = ((h >> 8) + 0.5) / 2^24, z = sqrt(-2 ln u1) cos(2 pi u2) in double, then
  * float) for j < n; isa (KT_ISA_*) only picks the vector width: every ISA gives the same bytes. */
