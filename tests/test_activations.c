@@ -1,10 +1,13 @@
-/* test_activations.c - kt_gelu, kt_lstm_cell and kt_normals (kt/kernels.h), kt_leaky_relu /
- * kt_leaky_relu_mt (kt/ops.h).
+/* test_activations.c - kt_gelu, kt_lstm_cell, kt_softmax_rows and kt_normals (kt/kernels.h),
+ * kt_leaky_relu / kt_leaky_relu_mt and kt_softmax_rows_mt (kt/ops.h).
  *
  * GELU: against the tanh form in double precision over [-12, 12] and at the clamp edges, and
  * the same bytes from the portable loop and the AVX2 one (every length 0 .. 40, so every tail).
  * LSTM cell: c and h against the formulas in double precision (gates over [-12, 12], some at
  * +-100, c over [-4, 4]), and the same bytes from the portable loop and the AVX2 one (every H 0 .. 40).
+ * Softmax: against double precision (rows of 1 .. 300 values spread over [-30, 30], one of them
+ * -inf), each row summing to 1, the same bytes from the portable loop, the AVX2 one and
+ * kt_softmax_rows_mt on 1 and 3 threads (every length 1 .. 40).
  * Leaky ReLU: element by element the scalar rule (negatives times the slope, everything else
  * untouched: -0, denormals, infinities, NaN), at every length 0 .. 40 and on 1 and 3 threads.
  * Normal numbers: the same bytes from the portable and the AVX2 loops (every length 0 .. 40 and
@@ -176,6 +179,77 @@ static void test_lstm_cell_isa_bytes(void **state)
     }
 }
 
+static void softmax_inputs(uint32_t *seed, float *x, int n, float spread)
+{
+    for (int i = 0; i < n; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        x[i] = spread * ((float)(*seed >> 8) / 16777216.0f - 0.5f);
+    }
+}
+
+static void test_softmax_accuracy(void **state)
+{
+    (void)state;
+    float x[300], in[300];
+    double ref[300];
+    uint32_t seed = 3u;
+    double worst = 0.0;
+    for (int n = 1; n <= 300; n += n < 40 ? 1 : 37) {
+        softmax_inputs(&seed, x, n, 60.0f);
+        if (n > 5)
+            x[n / 2] = -INFINITY;
+        double mx = -INFINITY, sum = 0.0;
+        for (int i = 0; i < n; i++)
+            mx = x[i] > mx ? x[i] : mx;
+        for (int i = 0; i < n; i++) {
+            in[i] = x[i];
+            sum += ref[i] = exp((double)x[i] - mx);
+        }
+        kt_softmax_rows(KT_ISA_GENERIC, x, 1, n);
+        double total = 0.0;
+        for (int i = 0; i < n; i++) {
+            /* a few float steps, plus what the rounding of x - max does through e^(x - max) */
+            double want = ref[i] / sum, err = fabs(x[i] - want), a = mx - in[i];
+            if (err > (isinf(a) ? 0.0 : 3e-7 * want * (1.0 + a)) + 1e-37) /* -inf: e^-87 / sum at most */
+                fail_msg("softmax of %d values, value %d: %.9g, double %.9g", n, i, (double)x[i], want);
+            worst = want > 1e-30 && err / (want * (1.0 + a)) > worst ? err / (want * (1.0 + a)) : worst;
+            total += x[i];
+        }
+        if (fabs(total - 1.0) > 1e-6)
+            fail_msg("softmax of %d values sums to %.9g", n, total);
+    }
+    printf("  softmax: worst error / (value (1 + max - x)) %.3g (values above 1e-30)\n", worst);
+}
+
+static void test_softmax_isa_bytes(void **state)
+{
+    (void)state;
+    int avx2 = have_isa(KT_ISA_AVX2);
+    float a[3 * 41], b[3 * 41], c[3 * 41];
+    uint32_t seed = 13u;
+    for (int threads = 1; threads <= 3; threads += 2) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
+        for (int n = 1; n <= 40; n++) {
+            softmax_inputs(&seed, a, 3 * n, 20.0f);
+            memcpy(b, a, sizeof(float) * 3 * (size_t)n);
+            memcpy(c, a, sizeof(float) * 3 * (size_t)n);
+            a[3 * n] = b[3 * n] = c[3 * n] = GUARD_VALUE;
+            kt_softmax_rows(KT_ISA_GENERIC, a, 3, n);
+            kt_softmax_rows(avx2 ? KT_ISA_AVX2 : KT_ISA_GENERIC, b, 3, n);
+            kt_softmax_rows_mt(ex, c, 3, n);
+            assert_true(a[3 * n] == GUARD_VALUE && b[3 * n] == GUARD_VALUE && c[3 * n] == GUARD_VALUE);
+            if (memcmp(a, b, sizeof(float) * 3 * (size_t)n) || memcmp(a, c, sizeof(float) * 3 * (size_t)n))
+                fail_msg("softmax of 3 rows of %d values, %d threads: other bytes than the portable loop", n,
+                         threads);
+        }
+        kt_exec_free(ex);
+    }
+    if (!avx2)
+        printf("  no AVX2 here: the vector loop is not run\n");
+}
+
 static float leaky_one(float v, float slope) { return v < 0.0f ? v * slope : v; }
 
 static void test_leaky_relu(void **state)
@@ -280,6 +354,8 @@ int main(void)
         cmocka_unit_test(test_gelu_isa_bytes),
         cmocka_unit_test(test_lstm_cell_accuracy),
         cmocka_unit_test(test_lstm_cell_isa_bytes),
+        cmocka_unit_test(test_softmax_accuracy),
+        cmocka_unit_test(test_softmax_isa_bytes),
         cmocka_unit_test(test_leaky_relu),
         cmocka_unit_test(test_normals),
     };

@@ -1880,9 +1880,10 @@ void kt_gelu(int isa, float *x, size_t n)
  * sigmoid(v) = 1 / (1 + e^-v) and tanh(v) = 2 sigmoid(2v) - 1 with gelu_one's exponential (the
  * argument clamped to [-87, 88]), the same operations in the scalar and the vector code. */
 
-static float sigmoid_one(float v)
+/* e^a for a clamped to [-87, 88] (a NaN becomes -87), gelu_one's steps */
+static float exp_clamped(float a)
 {
-    float a = fminf(fmaxf(-v, -87.0f), 88.0f);
+    a = fminf(fmaxf(a, -87.0f), 88.0f);
     float n = nearbyintf(a * EXP_LOG2E);
     float r = fmaf(n, -EXP_LN2_HI, a);
     r = fmaf(n, -EXP_LN2_LO, r);
@@ -1895,8 +1896,10 @@ static float sigmoid_one(float v)
     uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
     float s;
     memcpy(&s, &bits, sizeof s);
-    return 1.0f / (1.0f + e * s);
+    return e * s;
 }
+
+static float sigmoid_one(float v) { return 1.0f / (1.0f + exp_clamped(-v)); }
 
 static float tanh_one(float v) { return 2.0f * sigmoid_one(2.0f * v) - 1.0f; }
 
@@ -1911,10 +1914,8 @@ static void lstm_cell_one(const float *g, float *c, float *h, float *out, int H,
 }
 
 #if KT_X86 && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static inline __m256 sigmoid_avx2(__m256 v)
+__attribute__((target("avx2,fma"))) static inline __m256 exp_clamped_avx2(__m256 a)
 {
-    const __m256 one = _mm256_set1_ps(1.0f);
-    __m256 a = _mm256_sub_ps(_mm256_setzero_ps(), v);
     a = _mm256_min_ps(_mm256_max_ps(a, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 nf = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(EXP_LOG2E)),
                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -1925,9 +1926,15 @@ __attribute__((target("avx2,fma"))) static inline __m256 sigmoid_avx2(__m256 v)
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
-    __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one);
+    __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
     __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23);
-    return _mm256_div_ps(one, _mm256_add_ps(one, _mm256_mul_ps(e, _mm256_castsi256_ps(bits))));
+    return _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
+}
+
+__attribute__((target("avx2,fma"))) static inline __m256 sigmoid_avx2(__m256 v)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    return _mm256_div_ps(one, _mm256_add_ps(one, exp_clamped_avx2(_mm256_sub_ps(_mm256_setzero_ps(), v))));
 }
 
 __attribute__((target("avx2,fma"))) static inline __m256 tanh_avx2(__m256 v)
@@ -1963,6 +1970,62 @@ void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H
 #endif
     for (; j < H; j++)
         lstm_cell_one(g, c, h, out, H, j);
+}
+
+/* ---- softmax rows ---------------------------------------------------------------------------
+ * Each row: its maximum (exact in any order), e = exp_clamped(x - max) in place, their sum in
+ * SOFTMAX_LANES double lanes (value i in lane i % SOFTMAX_LANES, the lanes then added in order:
+ * the same scalar loop for every ISA), then each e times (float)(1 / sum). */
+#define SOFTMAX_LANES 4
+
+static float row_max(const float *x, int n)
+{
+    float mx = x[0];
+    for (int i = 1; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
+    return mx;
+}
+
+#if KT_X86 && defined(__GNUC__)
+__attribute__((target("avx2,fma"))) static int softmax_exp_avx2(float *x, int n, float mx)
+{
+    __m256 m = _mm256_set1_ps(mx);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(x + i, exp_clamped_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), m)));
+    return i;
+}
+#endif
+
+static void softmax_row(int isa, float *x, int n)
+{
+    float mx = row_max(x, n);
+    int i = 0;
+#if KT_X86 && defined(__GNUC__)
+    if (isa >= KT_ISA_AVX2)
+        i = softmax_exp_avx2(x, n, mx);
+#else
+    (void)isa;
+#endif
+    for (; i < n; i++)
+        x[i] = exp_clamped(x[i] - mx);
+    double lane[SOFTMAX_LANES] = {0.0};
+    for (i = 0; i < n; i++)
+        lane[i % SOFTMAX_LANES] += x[i];
+    double sum = 0.0;
+    for (int u = 0; u < SOFTMAX_LANES; u++)
+        sum += lane[u];
+    float inv = (float)(1.0 / sum);
+    for (i = 0; i < n; i++)
+        x[i] *= inv;
+}
+
+void kt_softmax_rows(int isa, float *x, int rows, int n)
+{
+    if (n <= 0)
+        return;
+    for (int r = 0; r < rows; r++)
+        softmax_row(isa, x + (size_t)r * n, n);
 }
 
 /* ---- unit normal numbers of the source's noise ----------------------------------------------

@@ -466,21 +466,7 @@ void kt_leaky_relu(float *x, size_t n, float slope)
 
 void kt_gelu_new(float *x, size_t n) { kt_gelu(KT_ISA_GENERIC, x, n); }
 
-void kt_softmax(float *x, int n)
-{
-    float mx = x[0];
-    for (int i = 1; i < n; i++)
-        if (x[i] > mx)
-            mx = x[i];
-    double s = 0.0;
-    for (int i = 0; i < n; i++) {
-        x[i] = expf(x[i] - mx);
-        s += x[i];
-    }
-    float inv = (float)(1.0 / s);
-    for (int i = 0; i < n; i++)
-        x[i] *= inv;
-}
+void kt_softmax(float *x, int n) { kt_softmax_rows(KT_ISA_GENERIC, x, 1, n); }
 
 #define MT_MIN 16384 /* elements below which a loop stays on the caller's thread */
 
@@ -536,12 +522,12 @@ static void softmax_part(void *p, size_t i0, size_t i1)
 {
     const elt_job *j = p;
     for (size_t r = i0; r < i1; r++)
-        kt_softmax(j->x + r * (size_t)j->L, j->L);
+        kt_softmax_rows(j->isa, j->x + r * (size_t)j->L, 1, j->L);
 }
 
 void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
 {
-    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n, 0};
+    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n, kt_exec_isa(ex)};
     kt_exec_range(ex, (size_t)rows, (size_t)n, MT_MIN, softmax_part, &j);
 }
 

@@ -74,7 +74,7 @@ static void embed(const kt_model *m, const int *ids, int T, float *e)
 typedef struct {
     const float *q, *k, *v;
     float *sc, *ctx;
-    int T, H, heads, slices;
+    int T, H, heads, slices, isa;
 } attn_job;
 
 /* The heads of this thread (at most slices threads take part, each with its own T x T scores):
@@ -89,7 +89,7 @@ static void attention_task(void *p, int tid, int n)
     for (int h = j->heads * tid / m; h < j->heads * (tid + 1) / m; h++) {
         size_t off = (size_t)h * d;
         kt_sgemm(NULL, 0, 1, T, T, d, scale, j->q + off, H, j->k + off, H, sc, T);
-        kt_softmax_rows_mt(NULL, sc, T, T);
+        kt_softmax_rows(j->isa, sc, T, T);
         kt_sgemm(NULL, 0, 0, T, d, T, 1.0f, sc, T, j->v + off, H, j->ctx + off, H);
     }
 }
@@ -99,7 +99,7 @@ static void attention_task(void *p, int tid, int n)
 static void attention(const kt_model *m, const float *q, const float *k, const float *v, int T, float *sc,
                       float *ctx, kt_exec *ex)
 {
-    attn_job j = {q, k, v, sc, ctx, T, m->bert_h, m->heads, attn_slices(m)};
+    attn_job j = {q, k, v, sc, ctx, T, m->bert_h, m->heads, attn_slices(m), kt_exec_isa(ex)};
     kt_exec_run(ex, attention_task, &j);
 }
 

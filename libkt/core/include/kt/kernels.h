@@ -255,6 +255,11 @@ void kt_gelu(int isa, float *x, size_t n);
  * vector width: every ISA gives the same bytes. */
 void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H);
 
+/* softmax of each row of x[rows, n] in place: e^(x - row max) by kt_gelu's exponential (its
+ * argument clamped to [-87, 88]), divided by their sum taken in double precision; isa (KT_ISA_*)
+ * only picks the vector width: every ISA gives the same bytes. */
+void kt_softmax_rows(int isa, float *x, int rows, int n);
+
 /* z[j] = unit normal number i0 + j of the stream of seed (Box-Muller on two counters hashed
  * with lowbias32: u = ((h >> 8) + 0.5) / 2^24, z = sqrt(-2 ln u1) cos(2 pi u2) in double, then
  * float) for j < n; isa (KT_ISA_*) only picks the vector width: every ISA gives the same bytes. */

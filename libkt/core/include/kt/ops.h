@@ -164,7 +164,7 @@ void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n);
 void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps);
 void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n);
 
-/* Softmax of x[n] in place (max-subtracted). */
+/* Softmax of x[n] in place: kt_softmax_rows (kt/kernels.h) on one row, generic ISA. */
 void kt_softmax(float *x, int n);
 
 /* y[cols, rows] = x[rows, cols]^T. */
