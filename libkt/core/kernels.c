@@ -1797,7 +1797,7 @@ void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C
     kt_exec_run(ex, snake_blk_task, &jb);
 }
 
-/* ---- GELU, tanh form, as x / (1 + e^(-2u)) -------------------------------------------------
+/* ---- the exponential, and GELU (tanh form) as x / (1 + e^(-2u)) ---------------------------
  * 0.5 x (1 + tanh u) = x / (1 + e^(-2u)) with u = sqrt(2/pi) (x + 0.044715 x^3). e^a: a clamped
  * to [-87, 88], n = rint(a log2 e), r = a - n ln 2 in two steps, e^r by a degree-7 polynomial
  * (Cephes expf's coefficients, about 1 ulp), times 2^n built in the exponent bits. Each step is
@@ -1815,72 +1815,7 @@ void kt_adain_snake_block(kt_exec *ex, const float *x, size_t ldx, int x0, int C
 #define EXP_P4 1.6666665459e-1f
 #define EXP_P5 5.0000001201e-1f
 
-static float gelu_one(float v)
-{
-    float c = GELU_C * v * v * v, u = GELU_K * (v + c), a = -2.0f * u;
-    a = fminf(fmaxf(a, -87.0f), 88.0f); /* a NaN becomes -87, as in the vector loop: no NaN to int */
-    float n = nearbyintf(a * EXP_LOG2E);
-    float r = fmaf(n, -EXP_LN2_HI, a);
-    r = fmaf(n, -EXP_LN2_LO, r);
-    float p = fmaf(EXP_P0, r, EXP_P1);
-    p = fmaf(p, r, EXP_P2);
-    p = fmaf(p, r, EXP_P3);
-    p = fmaf(p, r, EXP_P4);
-    p = fmaf(p, r, EXP_P5);
-    float e = fmaf(p, r * r, r) + 1.0f;
-    uint32_t bits = (uint32_t)((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &bits, sizeof s);
-    return v / (1.0f + e * s);
-}
-
-#if KT_X86 && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static size_t gelu_avx2(float *x, size_t n)
-{
-    const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.0f), one = _mm256_set1_ps(1.0f);
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 c = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_C), v), v), v);
-        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_K), _mm256_add_ps(v, c));
-        __m256 a = _mm256_mul_ps(_mm256_set1_ps(-2.0f), u);
-        a = _mm256_min_ps(_mm256_max_ps(a, lo), hi);
-        __m256 nf = _mm256_round_ps(_mm256_mul_ps(a, _mm256_set1_ps(EXP_LOG2E)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m256 r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-EXP_LN2_HI), a);
-        r = _mm256_fmadd_ps(nf, _mm256_set1_ps(-EXP_LN2_LO), r);
-        __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(EXP_P0), r, _mm256_set1_ps(EXP_P1));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P2));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P3));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P4));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(EXP_P5));
-        __m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), one);
-        __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(nf), _mm256_set1_epi32(127)), 23);
-        __m256 d = _mm256_add_ps(one, _mm256_mul_ps(e, _mm256_castsi256_ps(bits)));
-        _mm256_storeu_ps(x + i, _mm256_div_ps(v, d));
-    }
-    return i;
-}
-#endif
-
-void kt_gelu(int isa, float *x, size_t n)
-{
-    size_t i = 0;
-#if KT_X86 && defined(__GNUC__)
-    if (isa >= KT_ISA_AVX2)
-        i = gelu_avx2(x, n);
-#else
-    (void)isa;
-#endif
-    for (; i < n; i++)
-        x[i] = gelu_one(x[i]);
-}
-
-/* ---- the LSTM cell --------------------------------------------------------------------------
- * sigmoid(v) = 1 / (1 + e^-v) and tanh(v) = 2 sigmoid(2v) - 1 with gelu_one's exponential (the
- * argument clamped to [-87, 88]), the same operations in the scalar and the vector code. */
-
-/* e^a for a clamped to [-87, 88] (a NaN becomes -87), gelu_one's steps */
+/* e^a for a clamped to [-87, 88] (a NaN becomes -87), the exponential of every function below */
 static float exp_clamped(float a)
 {
     a = fminf(fmaxf(a, -87.0f), 88.0f);
@@ -1899,18 +1834,10 @@ static float exp_clamped(float a)
     return e * s;
 }
 
-static float sigmoid_one(float v) { return 1.0f / (1.0f + exp_clamped(-v)); }
-
-static float tanh_one(float v) { return 2.0f * sigmoid_one(2.0f * v) - 1.0f; }
-
-static void lstm_cell_one(const float *g, float *c, float *h, float *out, int H, int j)
+static float gelu_one(float v)
 {
-    float ig = sigmoid_one(g[j]), fg = sigmoid_one(g[H + j]);
-    float gg = tanh_one(g[2 * H + j]), og = sigmoid_one(g[3 * H + j]);
-    float cj = fg * c[j] + ig * gg;
-    c[j] = cj;
-    h[j] = og * tanh_one(cj);
-    out[j] = h[j];
+    float c = GELU_C * v * v * v, u = GELU_K * (v + c);
+    return v / (1.0f + exp_clamped(-2.0f * u)); /* a NaN becomes -87: no NaN to int */
 }
 
 #if KT_X86 && defined(__GNUC__)
@@ -1931,6 +1858,53 @@ __attribute__((target("avx2,fma"))) static inline __m256 exp_clamped_avx2(__m256
     return _mm256_mul_ps(e, _mm256_castsi256_ps(bits));
 }
 
+__attribute__((target("avx2,fma"))) static size_t gelu_avx2(float *x, size_t n)
+{
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        __m256 c = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(GELU_C), v), v), v);
+        __m256 u = _mm256_mul_ps(_mm256_set1_ps(GELU_K), _mm256_add_ps(v, c));
+        __m256 d = _mm256_add_ps(one, exp_clamped_avx2(_mm256_mul_ps(_mm256_set1_ps(-2.0f), u)));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(v, d));
+    }
+    return i;
+}
+#endif
+
+void kt_gelu(int isa, float *x, size_t n)
+{
+    size_t i = 0;
+#if KT_X86 && defined(__GNUC__)
+    if (isa >= KT_ISA_AVX2)
+        i = gelu_avx2(x, n);
+#else
+    (void)isa;
+#endif
+    for (; i < n; i++)
+        x[i] = gelu_one(x[i]);
+}
+
+/* ---- the LSTM cell --------------------------------------------------------------------------
+ * sigmoid(v) = 1 / (1 + e^-v) and tanh(v) = 2 sigmoid(2v) - 1 on exp_clamped, the same
+ * operations in the scalar and the vector code. */
+
+static float sigmoid_one(float v) { return 1.0f / (1.0f + exp_clamped(-v)); }
+
+static float tanh_one(float v) { return 2.0f * sigmoid_one(2.0f * v) - 1.0f; }
+
+static void lstm_cell_one(const float *g, float *c, float *h, float *out, int H, int j)
+{
+    float ig = sigmoid_one(g[j]), fg = sigmoid_one(g[H + j]);
+    float gg = tanh_one(g[2 * H + j]), og = sigmoid_one(g[3 * H + j]);
+    float cj = fg * c[j] + ig * gg;
+    c[j] = cj;
+    h[j] = og * tanh_one(cj);
+    out[j] = h[j];
+}
+
+#if KT_X86 && defined(__GNUC__)
 __attribute__((target("avx2,fma"))) static inline __m256 sigmoid_avx2(__m256 v)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
