@@ -1894,14 +1894,13 @@ static float sigmoid_one(float v) { return 1.0f / (1.0f + exp_clamped(-v)); }
 
 static float tanh_one(float v) { return 2.0f * sigmoid_one(2.0f * v) - 1.0f; }
 
-static void lstm_cell_one(const float *g, float *c, float *h, float *out, int H, int j)
+static void lstm_cell_one(const float *g, float *c, float *h, int H, int j)
 {
     float ig = sigmoid_one(g[j]), fg = sigmoid_one(g[H + j]);
     float gg = tanh_one(g[2 * H + j]), og = sigmoid_one(g[3 * H + j]);
     float cj = fg * c[j] + ig * gg;
     c[j] = cj;
     h[j] = og * tanh_one(cj);
-    out[j] = h[j];
 }
 
 #if KT_X86 && defined(__GNUC__)
@@ -1917,33 +1916,31 @@ __attribute__((target("avx2,fma"))) static inline __m256 tanh_avx2(__m256 v)
     return _mm256_sub_ps(_mm256_mul_ps(two, sigmoid_avx2(_mm256_mul_ps(two, v))), _mm256_set1_ps(1.0f));
 }
 
-__attribute__((target("avx2,fma"))) static int lstm_cell_avx2(const float *g, float *c, float *h, float *out, int H)
+__attribute__((target("avx2,fma"))) static int lstm_cell_avx2(const float *g, float *c, float *h, int H)
 {
     int j = 0;
     for (; j + 8 <= H; j += 8) {
         __m256 ig = sigmoid_avx2(_mm256_loadu_ps(g + j)), fg = sigmoid_avx2(_mm256_loadu_ps(g + H + j));
         __m256 gg = tanh_avx2(_mm256_loadu_ps(g + 2 * H + j)), og = sigmoid_avx2(_mm256_loadu_ps(g + 3 * H + j));
         __m256 cj = _mm256_add_ps(_mm256_mul_ps(fg, _mm256_loadu_ps(c + j)), _mm256_mul_ps(ig, gg));
-        __m256 hj = _mm256_mul_ps(og, tanh_avx2(cj));
         _mm256_storeu_ps(c + j, cj);
-        _mm256_storeu_ps(h + j, hj);
-        _mm256_storeu_ps(out + j, hj);
+        _mm256_storeu_ps(h + j, _mm256_mul_ps(og, tanh_avx2(cj)));
     }
     return j;
 }
 #endif
 
-void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H)
+void kt_lstm_cell(int isa, const float *g, float *c, float *h, int H)
 {
     int j = 0;
 #if KT_X86 && defined(__GNUC__)
     if (isa >= KT_ISA_AVX2)
-        j = lstm_cell_avx2(g, c, h, out, H);
+        j = lstm_cell_avx2(g, c, h, H);
 #else
     (void)isa;
 #endif
     for (; j < H; j++)
-        lstm_cell_one(g, c, h, out, H, j);
+        lstm_cell_one(g, c, h, H, j);
 }
 
 /* ---- softmax rows ---------------------------------------------------------------------------

@@ -310,17 +310,22 @@ size_t kt_lstm_scratch(const kt_lstm *l, int L)
     return 2 * (kt_arena_round(h4 * (size_t)(L > 0 ? L : 1)) + kt_arena_round(h4) + 2 * kt_arena_round(l->hidden));
 }
 
-static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, float *y, float *g, float *h,
+/* Direction d over the L steps: the hidden state of a step is its output row in y (the zero
+ * vector h0 before the first). */
+static void lstm_direction(const kt_lstm *l, int d, const float *gx, int L, float *y, float *g, float *h0,
                            float *c, int isa)
 {
     int H = l->hidden;
-    memset(h, 0, sizeof(float) * (size_t)H);
+    const float *h = h0;
+    memset(h0, 0, sizeof(float) * (size_t)H);
     memset(c, 0, sizeof(float) * (size_t)H);
     for (int s = 0; s < L; s++) {
         int t = d ? L - 1 - s : s;
+        float *out = y + (size_t)t * 2 * H + (size_t)d * H;
         memcpy(g, gx + (size_t)t * 4 * H, sizeof(float) * 4 * (size_t)H);
         cblas_sgemv(CblasRowMajor, CblasNoTrans, 4 * H, H, 1.0f, l->whh[d], H, h, 1, 1.0f, g, 1);
-        kt_lstm_cell(isa, g, c, h, y + (size_t)t * 2 * H + (size_t)d * H, H);
+        kt_lstm_cell(isa, g, c, out, H);
+        h = out;
     }
 }
 
@@ -466,8 +471,6 @@ void kt_leaky_relu(float *x, size_t n, float slope)
 
 void kt_gelu_new(float *x, size_t n) { kt_gelu(KT_ISA_GENERIC, x, n); }
 
-void kt_softmax(float *x, int n) { kt_softmax_rows(KT_ISA_GENERIC, x, 1, n); }
-
 #define MT_MIN 16384 /* elements below which a loop stays on the caller's thread */
 
 typedef struct {
@@ -516,19 +519,6 @@ void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, 
 {
     elt_job j = {x, 0.0f, eps, gb, C, L, 0};
     kt_exec_range(ex, (size_t)C, (size_t)L, MT_MIN, adain_part, &j);
-}
-
-static void softmax_part(void *p, size_t i0, size_t i1)
-{
-    const elt_job *j = p;
-    for (size_t r = i0; r < i1; r++)
-        kt_softmax_rows(j->isa, j->x + r * (size_t)j->L, 1, j->L);
-}
-
-void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n)
-{
-    elt_job j = {x, 0.0f, 0.0f, NULL, rows, n, kt_exec_isa(ex)};
-    kt_exec_range(ex, (size_t)rows, (size_t)n, MT_MIN, softmax_part, &j);
 }
 
 void kt_transpose(const float *x, int rows, int cols, float *y)

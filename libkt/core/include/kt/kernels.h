@@ -250,10 +250,10 @@ void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, floa
 void kt_gelu(int isa, float *x, size_t n);
 
 /* One LSTM step from its gate pre-activations g[4H] (input, forget, cell, output):
- * c = sigmoid(f) c + sigmoid(i) tanh(g), h = out = sigmoid(o) tanh(c), for the H units. sigmoid
- * and tanh (as 2 sigmoid(2v) - 1) use kt_gelu's exponential; isa (KT_ISA_*) only picks the
- * vector width: every ISA gives the same bytes. */
-void kt_lstm_cell(int isa, const float *g, float *c, float *h, float *out, int H);
+ * c = sigmoid(f) c + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c), for the H units (h must not
+ * overlap g or c). sigmoid and tanh (as 2 sigmoid(2v) - 1) use kt_gelu's exponential; isa
+ * (KT_ISA_*) only picks the vector width: every ISA gives the same bytes. */
+void kt_lstm_cell(int isa, const float *g, float *c, float *h, int H);
 
 /* softmax of each row of x[rows, n] in place: e^(x - row max) by kt_gelu's exponential (its
  * argument clamped to [-87, 88]), divided by their sum taken in double precision; isa (KT_ISA_*)

@@ -156,16 +156,12 @@ void kt_leaky_relu(float *x, size_t n, float slope);
 /* gelu_new: 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))), in place (kt_gelu, generic ISA). */
 void kt_gelu_new(float *x, size_t n);
 
-/* kt_leaky_relu, kt_gelu_new, kt_adain1d and kt_softmax on each row of x[rows, n], the
+/* kt_leaky_relu, kt_gelu_new and kt_adain1d on each row of x[rows, n], the
  * work spread over ex's threads (NULL: the caller's): the same bytes as the serial forms,
  * whatever the thread count. Not to be called from inside a kt_exec task. */
 void kt_leaky_relu_mt(struct kt_exec *ex, float *x, size_t n, float slope);
 void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n);
 void kt_adain1d_mt(struct kt_exec *ex, float *x, int C, int L, const float *gb, float eps);
-void kt_softmax_rows_mt(struct kt_exec *ex, float *x, int rows, int n);
-
-/* Softmax of x[n] in place: kt_softmax_rows (kt/kernels.h) on one row, generic ISA. */
-void kt_softmax(float *x, int n);
 
 /* y[cols, rows] = x[rows, cols]^T. */
 void kt_transpose(const float *x, int rows, int cols, float *y);
