@@ -3,7 +3,8 @@
  * random shapes (kernel 3, 7, 11 and others; dilation 1, 3, 5; lengths that are not multiples
  * of 4 and that span several passes), with bias and accumulation, on every ISA the CPU has,
  * and the same bytes at 1, 2 and 3 threads. Also the packed direct kernel on the same cases,
- * to print both paths' error beside each other. Then the generator stage of the tiny model and of
+ * to print both paths' error beside each other, and on few output rows (the threads sharing
+ * the columns) at 1, 2 and 3 threads. Then the generator stage of the tiny model and of
  * the full-size random-weight model ($KT_FIXTURES/kokoro-full.pth and golden-full/, skipped when
  * absent) on the golden inputs with each ISA's kernels (kt_model_params.max_isa), Winograd
  * against direct and each against the reference: max abs and relative difference, and the same
@@ -283,6 +284,51 @@ done:
     kt_exec_free(ex[1]);
 }
 
+/* The packed direct kernel with fewer output row tiles than two per thread (conv_post's 22
+ * rows, a projection's one), whose threads share the columns instead of the rows: the same
+ * bytes at 1, 2 and 3 threads on every ISA the CPU has, with and without accumulation, and the
+ * products within float rounding of the reference. */
+static void test_direct_few_rows(void **state)
+{
+    (void)state;
+    static const conv_case few[] = {{128, 22, 7, 1, 2000}, {16, 1, 3, 1, 777}, {8, 11, 3, 3, 146}, {4, 5, 1, 1, 96}};
+    static const int isas[] = {KT_ISA_GENERIC, KT_ISA_AVX2, KT_ISA_AVX512};
+    int ran = 0;
+    for (size_t s = 0; s < sizeof isas / sizeof isas[0]; s++) {
+        kt_exec *ex[3] = {NULL, NULL, NULL};
+        kt_error err;
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(kt_exec_create_isa(i + 1, isas[s], &ex[i], &err), KT_OK);
+        for (size_t n = 0; kt_exec_isa(ex[0]) == isas[s] && n < sizeof few / sizeof few[0]; n++) {
+            conv_data z;
+            conv_ref_make(&few[n], 31u + (uint32_t)n, &z);
+            kt_packed pk = {KT_PACK_F32, z.wp, NULL, 0, NULL};
+            for (int acc = 0; acc < 2; acc++) {
+                size_t ldy = (size_t)few[n].L + 2;
+                float *y[3];
+                for (int t = 0; t < 3; t++) {
+                    y[t] = conv_ref_out(&z, ldy, acc);
+                    kt_conv1d_padded_ld(ex[t], &z.c, &pk, z.xp, z.Ls, few[n].L, y[t], ldy, acc, NULL);
+                }
+                for (int t = 1; t < 3; t++)
+                    if (memcmp(y[0], y[t], sizeof(float) * (size_t)few[n].cout * ldy))
+                        fail_msg("isa %d, %d rows by %d columns: 1 and %d threads differ", isas[s], few[n].cout,
+                                 few[n].L, t + 1);
+                double e = conv_ref_err(&z, y[1], few[n].L, ldy, acc);
+                if (e > 2e-6)
+                    fail_msg("isa %d, %d rows by %d columns: error %.3g", isas[s], few[n].cout, few[n].L, e);
+                for (int t = 0; t < 3; t++)
+                    free(y[t]);
+                ran++;
+            }
+            conv_ref_free(&z);
+        }
+        for (int i = 0; i < 3; i++)
+            kt_exec_free(ex[i]);
+    }
+    assert_true(ran >= 8); /* the generic kernel runs everywhere */
+}
+
 /* The transformed weight from the packed direct form equals the one from w. */
 static void test_pack_from_packed(void **state)
 {
@@ -334,7 +380,7 @@ int main(void)
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
         cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_bf16),
-        cmocka_unit_test(test_direct_isas),
+        cmocka_unit_test(test_direct_isas),     cmocka_unit_test(test_direct_few_rows),
         cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),
     };

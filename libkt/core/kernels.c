@@ -801,8 +801,9 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
 }
 #endif
 
-/* The row tiles m0 .. m1 of the conv (for every column). */
-static void conv_rows(const conv_job *jb, int m0, int m1)
+/* The row tiles m0 .. m1 of the conv, output columns c0 .. c1 (c0 a multiple of the kernel's
+ * tile width: every column gets the same sums in the same order whatever the range). */
+static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
 {
     const kt_conv1d *c = jb->c;
     int nr, nmt = (c->cout + MR - 1) / MR;
@@ -833,8 +834,8 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
     if (kc > nch)
         kc = nch;
     float abuf[MR * KK_MAX];
-    for (int ts = 0; ts < jb->lo; ts += ts_len) {
-        int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
+    for (int ts = c0; ts < c1; ts += ts_len) {
+        int te = c1 - ts < ts_len ? c1 : ts + ts_len;
         for (int ci0 = 0; ci0 < nch; ci0 += kc) {
             int nci = nch - ci0 < kc ? nch - ci0 : kc;
             for (int mt = m0; mt < m1; mt++) {
@@ -865,11 +866,22 @@ static void conv_rows(const conv_job *jb, int m0, int m1)
     }
 }
 
+static void conv_rows(const conv_job *jb, int m0, int m1) { conv_part(jb, m0, m1, 0, jb->lo); }
+
+/* Thread tid of n: its share of the row tiles, or of the columns (in whole kernel tiles) when
+ * there are fewer than two row tiles per thread (conv_post's 22 rows, a projection's one). */
 static void conv_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
-    int nmt = (jb->c->cout + MR - 1) / MR;
-    conv_rows(jb, nmt * tid / n, nmt * (tid + 1) / n);
+    int nmt = (jb->c->cout + MR - 1) / MR, nr;
+    kernel_for(jb->isa, &nr);
+    int ntile = (jb->lo + nr - 1) / nr;
+    if (nmt >= 2 * n || ntile < 2 * n) {
+        conv_rows(jb, nmt * tid / n, nmt * (tid + 1) / n);
+        return;
+    }
+    int c0 = ntile * tid / n * nr, c1 = ntile * (tid + 1) / n * nr;
+    conv_part(jb, 0, nmt, c0, c1 < jb->lo ? c1 : jb->lo);
 }
 
 void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
