@@ -229,11 +229,12 @@ static void count_handoff(void *ctx, int tid, int n)
     __atomic_add_fetch(&h->hits[tid], 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&h->seen_n, n, __ATOMIC_RELAXED);
     if (tid && tid == h->slow_tid)
-        sleep_us(700); /* longer than the owner spins: it goes to sleep and is woken */
+        sleep_us(2000); /* longer than the owner spins and yields (~1.1 ms): it sleeps and is woken */
 }
 
 /* Thousands of runs back to back, the thread count changing between them, some with a worker
- * slower than the owner's spin and some after the owner paused longer than the workers' spin:
+ * slower than the owner's wait (spin, then yields) and some after the owner paused longer than
+ * the workers' wait:
  * every run hands each of its threads the task exactly once and returns after all of them. */
 static void test_exec_handoff(void **state)
 {
@@ -250,7 +251,7 @@ static void test_exec_handoff(void **state)
         kt_exec_set_threads(ex, n);
         h.slow_tid = r % 997 == 5 ? n - 1 : 0;
         if (r % 1009 == 7)
-            sleep_us(2000); /* the workers have stopped spinning: they sleep */
+            sleep_us(3000); /* longer than the workers spin and yield: they sleep */
         kt_exec_run(ex, count_handoff, &h);
         for (int t = 0; t < n; t++)
             want[t]++;
