@@ -232,9 +232,9 @@ static void count_handoff(void *ctx, int tid, int n)
         sleep_us(2000); /* longer than the owner spins and yields (~1.1 ms): it sleeps and is woken */
 }
 
-/* Thousands of runs back to back, the thread count changing between them, some with a worker
- * slower than the owner's wait (spin, then yields) and some after the owner paused longer than
- * the workers' wait:
+/* Thousands of runs back to back, the thread count changing between them and the pool crowded
+ * (no yields in its waits) or not, some with a worker slower than the owner's wait (spin, then
+ * yields) and some after the owner paused longer than the workers' wait:
  * every run hands each of its threads the task exactly once and returns after all of them. */
 static void test_exec_handoff(void **state)
 {
@@ -245,10 +245,13 @@ static void test_exec_handoff(void **state)
     handoff h = {{0}, 0, 0};
     int want[8] = {0}, want_n = 0;
     uint32_t s = 12345;
+    _Atomic int crowded = 0; /* the waits with and without the yields, in turns of 500 runs */
+    kt_exec_set_crowded(ex, &crowded);
     for (int r = 0; r < 20000; r++) {
         s = s * 1664525u + 1013904223u;
         int n = 1 + (int)((s >> 8) % 3);
         kt_exec_set_threads(ex, n);
+        crowded = r / 500 % 2;
         h.slow_tid = r % 997 == 5 ? n - 1 : 0;
         if (r % 1009 == 7)
             sleep_us(3000); /* longer than the workers spin and yield: they sleep */

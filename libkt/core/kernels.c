@@ -50,6 +50,7 @@ struct kt_exec {
     unsigned gen;         /* runs started (the owner's thread only) */
     _Atomic int pending;  /* workers of the current run not yet done */
     _Atomic int stop;
+    _Atomic(const _Atomic int *) crowded; /* kt_exec_set_crowded: nonzero while the CPUs are oversubscribed */
     mailbox box[MAX_THREADS];
 };
 
@@ -63,8 +64,9 @@ typedef struct {
  * condition variable: the runs of one forward pass follow each other closely, a thread that
  * finished its share early often waits longer than 0.1 ms for the next run, and waking a
  * sleeping thread (a futex, on a virtual machine an interrupt to an idle virtual CPU) costs
- * more than that. The yields hand the CPU to any other runnable thread (another request's, in
- * a server), so the wait takes nothing from them. */
+ * more than that. While the owner says the CPUs are oversubscribed (kt_exec_set_crowded) the
+ * waits skip the yields: a thread that yields keeps its CPU busy to the scheduler, so a thread
+ * waiting in another CPU's queue is not moved to it, where a sleeping one leaves it idle. */
 #define SPIN_PAUSES 4096
 #define SPIN_YIELD_NS 1000000L
 
@@ -82,8 +84,15 @@ static long long mono_ns(void)
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
-/* Spins, then yields, until ready(arg) (returns 1) or the time is up (returns 0). */
-static int spin_wait(int (*ready)(const void *), const void *arg)
+static int crowded(const kt_exec *ex)
+{
+    const _Atomic int *f = atomic_load_explicit(&ex->crowded, memory_order_acquire);
+    return f && atomic_load_explicit(f, memory_order_relaxed);
+}
+
+/* Spins, then yields (unless ex is crowded), until ready(arg) (returns 1) or the time is up
+ * (returns 0). */
+static int spin_wait(const kt_exec *ex, int (*ready)(const void *), const void *arg)
 {
     for (int i = 0; i < SPIN_PAUSES; i++) {
         if (ready(arg))
@@ -91,15 +100,17 @@ static int spin_wait(int (*ready)(const void *), const void *arg)
         cpu_pause();
     }
     long long end = mono_ns() + SPIN_YIELD_NS;
-    do {
+    while (!crowded(ex)) {
         sched_yield();
         for (int i = 0; i < 64; i++) {
             if (ready(arg))
                 return 1;
             cpu_pause();
         }
-    } while (mono_ns() < end);
-    return 0;
+        if (mono_ns() >= end)
+            break;
+    }
+    return ready(arg);
 }
 
 static int detect_isa(int cap)
@@ -147,7 +158,7 @@ static int run_done(const void *p)
 static int worker_wait(kt_exec *ex, const mailbox *mb, unsigned seen)
 {
     worker_wake w = {ex, mb, seen};
-    if (spin_wait(worker_ready, &w))
+    if (spin_wait(ex, worker_ready, &w))
         return atomic_load_explicit(&mb->go, memory_order_acquire) == seen;
     pthread_mutex_lock(&ex->mu);
     while (atomic_load_explicit(&mb->go, memory_order_acquire) == seen && !atomic_load(&ex->stop))
@@ -263,6 +274,12 @@ void kt_exec_set_threads(kt_exec *ex, int n)
     pthread_mutex_unlock(&ex->mu);
 }
 
+void kt_exec_set_crowded(kt_exec *ex, const _Atomic int *flag)
+{
+    if (ex)
+        atomic_store_explicit(&ex->crowded, flag, memory_order_release);
+}
+
 int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
 
 int kt_exec_has_vnni(const kt_exec *ex) { return ex ? ex->vnni : 0; }
@@ -287,7 +304,7 @@ void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
     pthread_cond_broadcast(&ex->cv_start);
     pthread_mutex_unlock(&ex->mu);
     fn(ctx, 0, n);
-    if (!spin_wait(run_done, ex)) {
+    if (!spin_wait(ex, run_done, ex)) {
         pthread_mutex_lock(&ex->mu);
         while (atomic_load_explicit(&ex->pending, memory_order_acquire))
             pthread_cond_wait(&ex->cv_done, &ex->mu);

@@ -1366,6 +1366,8 @@ int kt_model_threads(const kt_model *m) { return kt_exec_capacity(m->ex); }
 
 void kt_synth_state_set_threads(kt_synth_state *s, int n) { kt_exec_set_threads(s->view.ex, n); }
 
+void kt_synth_state_set_crowded(kt_synth_state *s, const _Atomic int *flag) { kt_exec_set_crowded(s->view.ex, flag); }
+
 kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
                              const kt_synth_params *p, kt_synth_result *out, kt_error *err)
 {

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,7 @@ struct kt_tts {
     int share_threads;  /* chunks take their threads from the free ones (kt_tts_params.share_threads) */
     int threads;        /* the model's threads */
     int threads_held;   /* share_threads: threads the running chunks hold (under lock) */
+    _Atomic int crowded; /* share_threads: threads_held > threads (set under lock, read by the pools) */
     double load_seconds; /* kt_tts_open's time */
     kt_synth_state **idle; /* states of finished calls, for the next ones (under lock) */
     int n_idle, cap_idle;
@@ -684,6 +686,7 @@ static int threads_take(kt_tts *t)
     if (n < 1)
         n = 1;
     t->threads_held += n;
+    atomic_store_explicit(&t->crowded, t->threads_held > t->threads, memory_order_relaxed);
     pthread_mutex_unlock(&t->lock);
     return n;
 }
@@ -692,6 +695,7 @@ static void threads_give(kt_tts *t, int n)
 {
     pthread_mutex_lock(&t->lock);
     t->threads_held -= n;
+    atomic_store_explicit(&t->crowded, t->threads_held > t->threads, memory_order_relaxed);
     pthread_mutex_unlock(&t->lock);
 }
 
@@ -1115,6 +1119,7 @@ static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl
     }
     if ((st = state_take(t, &r.state, err)))
         return st;
+    kt_synth_state_set_crowded(r.state, t->share_threads ? &t->crowded : NULL);
     st = synth_all(&r, vs, pl, p, stats, err);
     state_give(t, r.state);
     return st;

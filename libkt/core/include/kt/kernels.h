@@ -51,6 +51,11 @@ int kt_exec_capacity(const kt_exec *ex);
  * on it. Not while a run is in progress on ex. A NULL ex is ignored. */
 void kt_exec_set_threads(kt_exec *ex, int n);
 
+/* While *flag is nonzero (the owner runs more threads than there are CPUs, with other
+ * callers), ex's threads sleep as soon as their short spin ends instead of yielding the CPU up
+ * to 1 ms first. flag (NULL: never crowded) must outlive its use by ex; set it between runs. */
+void kt_exec_set_crowded(kt_exec *ex, const _Atomic int *flag);
+
 /* Runs fn(ctx, tid, n) on every thread of ex (tid 0 is the caller) and returns
  * when all are done. With a NULL ex, fn(ctx, 0, 1). Not reentrant. */
 typedef void (*kt_task_fn)(void *ctx, int tid, int n);

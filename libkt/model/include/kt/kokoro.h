@@ -138,6 +138,11 @@ void kt_synth_state_free(kt_synth_state *s);
  * bytes do not depend on it. Not while a run is in progress on s. */
 void kt_synth_state_set_threads(kt_synth_state *s, int n);
 
+/* While *flag is nonzero, the threads of s sleep as soon as they run out of work instead of
+ * yielding the CPU for up to 1 ms first (kt_exec_set_crowded): for callers that share the CPUs
+ * and hold more threads than there are CPUs. flag (NULL: never) must outlive s's runs. */
+void kt_synth_state_set_crowded(kt_synth_state *s, const _Atomic int *flag);
+
 /* kt_model_synthesize on the state: same contract, same output bytes. */
 kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
                              const kt_synth_params *p, kt_synth_result *out, kt_error *err);
