@@ -1077,13 +1077,19 @@ static kt_status synth_all(runner *r, const voice_set *vs, const tts_plan *pl, c
 }
 
 /* A synthesis state of its own for a call: one a finished call left (its threads started and
- * its work buffer mapped already), else a new one. */
+ * its work buffer mapped already), else a new one (with share_threads, its pool told when the
+ * chunks oversubscribe the CPUs). */
 static kt_status state_take(kt_tts *t, kt_synth_state **out, kt_error *err)
 {
     pthread_mutex_lock(&t->lock);
     *out = t->n_idle ? t->idle[--t->n_idle] : NULL;
     pthread_mutex_unlock(&t->lock);
-    return *out ? KT_OK : kt_synth_state_create(t->model, out, err);
+    if (*out)
+        return KT_OK;
+    kt_status st = kt_synth_state_create(t->model, out, err);
+    if (!st && t->share_threads)
+        kt_synth_state_set_crowded(*out, &t->crowded);
+    return st;
 }
 
 /* Keeps s for the next call (there are never more idle states than calls at one time). */
@@ -1119,7 +1125,6 @@ static kt_status synth_locked(kt_tts *t, const voice_set *vs, const tts_plan *pl
     }
     if ((st = state_take(t, &r.state, err)))
         return st;
-    kt_synth_state_set_crowded(r.state, t->share_threads ? &t->crowded : NULL);
     st = synth_all(&r, vs, pl, p, stats, err);
     state_give(t, r.state);
     return st;
