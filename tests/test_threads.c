@@ -270,6 +270,69 @@ static void test_exec_handoff(void **state)
     kt_exec_free(ex);
 }
 
+typedef struct {
+    kt_claims cl;
+    int units, done; /* done: units taken so far */
+    int taken[64];   /* times each unit was taken */
+    int by[64];      /* the thread that took it */
+    int slow_tid;    /* after each unit, this thread waits until every unit is taken (-1: none) */
+} claims_run;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void take_units(void *ctx, int tid, int n)
+{
+    claims_run *c = ctx;
+    (void)n;
+    for (int u; (u = kt_claims_take(&c->cl, tid)) >= 0;) {
+        __atomic_add_fetch(&c->taken[u], 1, __ATOMIC_RELAXED);
+        c->by[u] = tid;
+        __atomic_add_fetch(&c->done, 1, __ATOMIC_RELEASE);
+        double t0 = mono_s(); /* the others must take the rest of this thread's share; 5 s at most */
+        while (tid == c->slow_tid && __atomic_load_n(&c->done, __ATOMIC_ACQUIRE) < c->units && mono_s() - t0 < 5.0)
+            sleep_us(100);
+    }
+}
+
+/* kt_claims: every unit is taken exactly once, for unit counts below, at and above the thread
+ * count; when a thread stops after its first unit, the others take the rest of its share. */
+static void test_claims(void **state)
+{
+    (void)state;
+    static const int units[] = {0, 1, 2, 3, 7, 8, 40, 64};
+    for (int t = 1; t <= 3; t++) {
+        kt_exec *ex = NULL;
+        kt_error err;
+        assert_int_equal(kt_exec_create(t, &ex, &err), KT_OK);
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+            for (int slow = -1; slow < t; slow++) {
+                claims_run c;
+                memset(&c, 0, sizeof c);
+                c.units = units[i];
+                c.slow_tid = t > 1 ? slow : -1;
+                kt_claims_init(&c.cl, units[i], ex);
+                kt_exec_run(ex, take_units, &c);
+                for (int u = 0; u < 64; u++)
+                    if (c.taken[u] != (u < units[i]))
+                        fail_msg("%d threads, %d units: unit %d taken %d times", t, units[i], u, c.taken[u]);
+                if (c.slow_tid < 0)
+                    continue;
+                int u0 = units[i] * slow / t, u1 = units[i] * (slow + 1) / t, helped = 0;
+                for (int u = u0; u < u1; u++)
+                    helped += c.by[u] != slow;
+                if (u1 - u0 >= 2 && helped < u1 - u0 - 1)
+                    fail_msg("%d threads, %d units: the others took %d of the slow thread's %d units", t, units[i],
+                             helped, u1 - u0);
+            }
+        kt_exec_free(ex);
+    }
+}
+
 /* Harmonic source (split by samples), STFT (by frames) and iSTFT (by output ranges, frames
  * over a range edge computed twice) at 1, 2 and 3 threads, lengths not divisible by 2 or 3. */
 static void test_stages_threads(void **state)
@@ -332,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_exec_range),
         cmocka_unit_test(test_exec_set_threads),
         cmocka_unit_test(test_exec_handoff),
+        cmocka_unit_test(test_claims),
         cmocka_unit_test(test_stages_threads),
         cmocka_unit_test(test_sgemm_threads),
         cmocka_unit_test(test_synth_threads),

@@ -269,6 +269,7 @@ typedef struct {
     int L, acc, isa;
     fft_plan pl;
     float *y, *scratch;
+    kt_claims *cl; /* by columns: the passes */
 } fft_job;
 
 /* V of pass s: for each input channel and phase, LW tiles at a time (the valid lanes stored),
@@ -378,10 +379,10 @@ static void passes_task(void *p, int tid, int n)
 {
     const fft_job *q = p;
     const lane_fns *f = fns_for(q->isa);
-    int s0 = q->pl.npass * tid / n, s1 = q->pl.npass * (tid + 1) / n;
     int nmt = (q->c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
     float *mp = q->scratch + (size_t)tid * q->per, *v = mp + m_size(q->c, &q->pl), *ph = v + v_size(q->c, &q->pl);
-    for (int s = s0; s < s1; s++) {
+    (void)n;
+    for (int s; (s = kt_claims_take(q->cl, tid)) >= 0;) {
         pass_input(q, f, s, 0, q->c->cin, v, ph);
         pass_rows(q, f, s, 0, nmt, mp, v);
     }
@@ -423,9 +424,11 @@ void kt_fft_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const float *u, cons
     if (L <= 0)
         return;
     int n = kt_exec_threads(ex), columns;
-    fft_job q = {c, u, xp, Ls, ldy, 0, L, accumulate, kt_exec_isa(ex), choose(c, L, n, &columns), y, scratch};
+    kt_claims cl;
+    fft_job q = {c, u, xp, Ls, ldy, 0, L, accumulate, kt_exec_isa(ex), choose(c, L, n, &columns), y, scratch, &cl};
     if (columns) {
         q.per = per_thread(c, &q.pl);
+        kt_claims_init(&cl, q.pl.npass, ex);
         kt_exec_run(ex, passes_task, &q);
         return;
     }

@@ -28,7 +28,7 @@
 #define T_SUPER 16            /* column tiles per time block */
 #define KK_MAX 512            /* kk values per decoded weight block */
 #define B_BUDGET (128 * 1024) /* floats of input a lone time block may read in one channel block */
-#define MAX_THREADS 8
+#define MAX_THREADS KT_EXEC_MAX_THREADS
 
 /* ---- execution context ------------------------------------------------------------ */
 
@@ -336,6 +336,32 @@ void kt_exec_range(kt_exec *ex, size_t n, size_t unit, size_t min_work, kt_range
     }
     range_job j = {fn, ctx, n};
     kt_exec_run(ex, range_task, &j);
+}
+
+/* ---- work shared out at run time (kt_claims) ------------------------------------------ */
+
+/* The threads a kt_exec_run of ex passes to its tasks. */
+static int run_threads(const kt_exec *ex) { return !ex || ex->n <= 1 ? 1 : ex->n; }
+
+void kt_claims_init(kt_claims *cl, int units, const kt_exec *ex)
+{
+    cl->units = units;
+    cl->n = run_threads(ex);
+    for (int p = 0; p < cl->n; p++)
+        atomic_init(&cl->next[p], (int)((long)units * p / cl->n));
+}
+
+int kt_claims_take(kt_claims *cl, int tid)
+{
+    for (int k = 0; k < cl->n; k++) {
+        int p = (tid + k) % cl->n, end = (int)((long)cl->units * (p + 1) / cl->n);
+        if (atomic_load_explicit(&cl->next[p], memory_order_relaxed) >= end)
+            continue;
+        int u = atomic_fetch_add_explicit(&cl->next[p], 1, memory_order_relaxed);
+        if (u < end)
+            return u;
+    }
+    return -1;
 }
 
 /* ---- packing ------------------------------------------------------------------------ */
@@ -714,6 +740,8 @@ typedef struct {
     int lo, acc, isa;
     float *y;
     size_t ldy; /* row stride of y (>= lo) */
+    kt_claims *cl; /* conv_task's units (conv_units) */
+    int mode, ucols; /* conv_units: UNITS_* and the columns of a unit */
 } conv_job;
 
 /* The bias a tile's first pass adds, rows row0 .. row0 + rows (zeros past them), in bias8; NULL
@@ -932,27 +960,71 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
 
 static void conv_rows(const conv_job *jb, int m0, int m1) { conv_part(jb, m0, m1, 0, jb->lo); }
 
-/* Thread tid of n: its share of the row tiles, or of the columns (in whole kernel tiles) when
- * there are fewer than two row tiles per thread (conv_post's 22 rows, a projection's one). */
+/* How a conv's work is cut into units (kt_claims) for n threads, with column tiles nr wide:
+ * UNITS_TILES: one time block of few columns (the decoder, the predictor): a unit is a row tile.
+ * UNITS_BLOCKS: many columns: thread p's share is its rows (the row tiles nmt * p / n ..) in
+ *   time blocks of jb->ucols columns, so that its weights stay in its cache from block to block;
+ *   unit u is block u % nb of share u / nb.
+ * UNITS_COLUMNS: fewer than two row tiles per thread (conv_post's 22 rows, a projection's one):
+ *   a unit is jb->ucols columns of every row.
+ * One thread: one unit, the whole conv. Returns the number of units. */
+enum { UNITS_TILES, UNITS_BLOCKS, UNITS_COLUMNS };
+#define UNITS_MIN 8 /* time blocks a thread's share is cut into at least (when its columns allow) */
+
+static int conv_units(conv_job *jb, int n, int nr)
+{
+    int nmt = (jb->c->cout + MR - 1) / MR, ntile = (jb->lo + nr - 1) / nr;
+    if (n == 1) { /* one unit: the whole conv */
+        jb->mode = UNITS_BLOCKS;
+        jb->ucols = jb->lo;
+        return 1;
+    }
+    if (nmt < 2 * n && ntile >= 2 * n) {
+        int t = ntile / (4 * n); /* at least four units per thread when the columns allow */
+        jb->mode = UNITS_COLUMNS;
+        jb->ucols = nr * (t < 1 ? 1 : t > T_SUPER ? T_SUPER : t);
+        return (jb->lo + jb->ucols - 1) / jb->ucols;
+    }
+    if (jb->lo <= nr * T_SUPER) {
+        jb->mode = UNITS_TILES;
+        return nmt;
+    }
+    int t = T_SUPER; /* blocks of T_SUPER tiles, halved while a share has fewer than UNITS_MIN */
+    while (t > 1 && (ntile + t - 1) / t < UNITS_MIN)
+        t /= 2;
+    jb->mode = UNITS_BLOCKS;
+    jb->ucols = nr * t;
+    return n * ((jb->lo + jb->ucols - 1) / jb->ucols);
+}
+
+static void conv_unit(const conv_job *jb, int u, int n)
+{
+    int nmt = (jb->c->cout + MR - 1) / MR;
+    if (jb->mode == UNITS_TILES) {
+        conv_rows(jb, u, u + 1);
+        return;
+    }
+    int nb = (jb->lo + jb->ucols - 1) / jb->ucols, b = jb->mode == UNITS_COLUMNS ? u : u % nb;
+    int c0 = b * jb->ucols, c1 = c0 + jb->ucols < jb->lo ? c0 + jb->ucols : jb->lo;
+    if (jb->mode == UNITS_COLUMNS)
+        conv_part(jb, 0, nmt, c0, c1);
+    else
+        conv_part(jb, nmt * (u / nb) / n, nmt * (u / nb + 1) / n, c0, c1);
+}
+
+/* Thread tid of n: the units it takes (conv_units). */
 static void conv_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
-    int nmt = (jb->c->cout + MR - 1) / MR, nr;
-    kernel_for(jb->isa, &nr);
-    int ntile = (jb->lo + nr - 1) / nr;
-    if (nmt >= 2 * n || ntile < 2 * n) {
-        conv_rows(jb, nmt * tid / n, nmt * (tid + 1) / n);
-        return;
-    }
-    int c0 = ntile * tid / n * nr, c1 = ntile * (tid + 1) / n * nr;
-    conv_part(jb, 0, nmt, c0, c1 < jb->lo ? c1 : jb->lo);
+    for (int u; (u = kt_claims_take(jb->cl, tid)) >= 0;)
+        conv_unit(jb, u, n);
 }
 
 void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                             float *y, size_t ldy, int accumulate, int mt0, int mt1)
 {
     float *pairs = wp->dtype == KT_PACK_BF16X2 ? (float *)(uintptr_t)xp : NULL; /* only read */
-    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy};
+    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy, NULL, 0, 0};
     if (jb.lo > 0 && mt1 > mt0)
         conv_rows(&jb, mt0, mt1);
 }
@@ -1006,6 +1078,7 @@ typedef struct {
     const kt_packed *pk;
     const kt_linear_t_item *items;
     int count, panels, isa;
+    kt_claims cl; /* the panels */
 } linear_t_job;
 
 /* Panel q of the concatenated panels of the items: *item and the panel's index within it. */
@@ -1022,13 +1095,14 @@ static const kt_linear_t_item *panel_item(const linear_t_job *j, int q, int *loc
     return NULL;
 }
 
-/* This thread's panels of all items, every row (a column's sums do not depend on the thread
- * count), each panel's bias added to its columns right after. */
+/* The panels of all items this thread takes, every row (a column's sums do not depend on the
+ * thread), each panel's bias added to its columns right after. */
 static void linear_t_task(void *p, int tid, int n)
 {
-    const linear_t_job *j = p;
+    linear_t_job *j = p;
     int nmt = (j->c->cout + MR - 1) / MR, rows = j->c->cout;
-    for (int q = j->panels * tid / n; q < j->panels * (tid + 1) / n; q++) {
+    (void)n;
+    for (int q; (q = kt_claims_take(&j->cl, tid)) >= 0;) {
         int lq = 0;
         const kt_linear_t_item *it = panel_item(j, q, &lq);
         int c0 = lq * LT_COLS, cols = it->out - c0 < LT_COLS ? it->out - c0 : LT_COLS;
@@ -1052,7 +1126,8 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
     kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
     kt_conv_pack(x, n, in, 1, scratch);
     kt_packed pk = {KT_PACK_F32, scratch, NULL, 0, NULL};
-    linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex)};
+    linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex), {0}};
+    kt_claims_init(&j.cl, panels, ex);
     kt_exec_run(ex, linear_t_task, &j);
 }
 
@@ -1310,17 +1385,16 @@ static void vnni_tile(const conv_job *jb, const uint32_t *A, const uint32_t *B, 
     tile_out(C, jb->ldy, tmp, NR_MAX, rows, cols);
 }
 
-static void vnni_task(void *p, int tid, int n)
+/* Row tiles m0 .. m1, columns c0 .. c1 (c0 a multiple of NR_MAX) of a q8 conv. */
+static void vnni_part(const vnni_job *v, int m0, int m1, int c0, int c1)
 {
-    const vnni_job *v = p;
     const conv_job *jb = v->jb;
     const kt_conv1d *c = jb->c;
-    int nmt = (c->cout + MR - 1) / MR, m0 = nmt * tid / n, m1 = nmt * (tid + 1) / n, ts_len = NR_MAX * T_SUPER;
-    int nb = (v->nquad + VQ_QUADS - 1) / VQ_QUADS;
+    int nb = (v->nquad + VQ_QUADS - 1) / VQ_QUADS, ts_len = NR_MAX * T_SUPER;
     int32_t off8[MR];
     float sc8[MR];
-    for (int ts = 0; ts < jb->lo; ts += ts_len) {
-        int te = jb->lo - ts < ts_len ? jb->lo : ts + ts_len;
+    for (int ts = c0; ts < c1; ts += ts_len) {
+        int te = c1 - ts < ts_len ? c1 : ts + ts_len;
         for (int q0 = 0; q0 < v->nquad; q0 += VQ_QUADS) {
             int q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
             for (int mt = m0; mt < m1; mt++) {
@@ -1339,11 +1413,31 @@ static void vnni_task(void *p, int tid, int n)
         }
     }
 }
+
+/* Thread tid of n: the units it takes (conv_units with NR_MAX-column tiles). */
+static void vnni_task(void *p, int tid, int n)
+{
+    const vnni_job *v = p;
+    const conv_job *jb = v->jb;
+    int nmt = (jb->c->cout + MR - 1) / MR;
+    for (int u; (u = kt_claims_take(jb->cl, tid)) >= 0;) {
+        if (jb->mode == UNITS_TILES) {
+            vnni_part(v, u, u + 1, 0, jb->lo);
+            continue;
+        }
+        int nbk = (jb->lo + jb->ucols - 1) / jb->ucols, b = jb->mode == UNITS_COLUMNS ? u : u % nbk;
+        int c0 = b * jb->ucols, c1 = c0 + jb->ucols < jb->lo ? c0 + jb->ucols : jb->lo;
+        if (jb->mode == UNITS_COLUMNS)
+            vnni_part(v, 0, nmt, c0, c1);
+        else
+            vnni_part(v, nmt * (u / nbk) / n, nmt * (u / nbk + 1) / n, c0, c1);
+    }
+}
 #endif
 
 /* The q8 convolution with vpdpbusd when ex has it and the weight is q8 per row; 0 when it
  * does not apply (or its buffer cannot be had), so the caller takes the float32 path. */
-static int conv_vnni(kt_exec *ex, const conv_job *jb)
+static int conv_vnni(kt_exec *ex, conv_job *jb)
 {
 #if KT_X86 && defined(__GNUC__)
     const kt_conv1d *c = jb->c;
@@ -1356,6 +1450,7 @@ static int conv_vnni(kt_exec *ex, const conv_job *jb)
         return 0;
     v.xs = (float *)(void *)(v.xq + (size_t)v.nquad * jb->Ls);
     kt_exec_run(ex, quant_task, &v);
+    kt_claims_init(jb->cl, conv_units(jb, run_threads(ex), NR_MAX), ex);
     kt_exec_run(ex, vnni_task, &v);
     free(v.xq);
     return 1;
@@ -1375,11 +1470,15 @@ void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, cons
 void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                          float *y, size_t ldy, int accumulate, float *scratch)
 {
-    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy};
+    kt_claims cl;
+    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0};
     if (jb.lo <= 0 || conv_vnni(ex, &jb))
         return;
     if (wp->dtype == KT_PACK_BF16X2)
         kt_exec_run(ex, pairs_task, &jb);
+    int nr, n = run_threads(ex);
+    kernel_for(jb.isa, &nr);
+    kt_claims_init(&cl, conv_units(&jb, n, nr), ex);
     kt_exec_run(ex, conv_task, &jb);
 }
 

@@ -548,13 +548,15 @@ typedef struct {
     size_t Ls, ldy, per; /* per: each thread's scratch */
     int L, acc, isa, outs, npass; /* outs: output columns per pass */
     float *y, *scratch;
+    kt_claims *cl; /* the passes */
 } col_job;
 
 static void columns_task(void *p, int tid, int n)
 {
     const col_job *q = p;
-    int nmt = (q->c->cout + KT_PACK_MR - 1) / KT_PACK_MR, p0 = q->npass * tid / n, p1 = q->npass * (tid + 1) / n;
-    for (int s = p0; s < p1; s++) {
+    int nmt = (q->c->cout + KT_PACK_MR - 1) / KT_PACK_MR;
+    (void)n;
+    for (int s; (s = kt_claims_take(q->cl, tid)) >= 0;) {
         int s0 = s * q->outs, m = q->L - s0 < q->outs ? q->L - s0 : q->outs;
         wino_job jb = pass_job(q->c, q->w->bf16, q->xp, q->Ls, s0, m, q->y, q->ldy, q->acc, q->isa,
                                q->scratch + tid * q->per);
@@ -588,7 +590,9 @@ void kt_wino_conv_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_wino *w, c
     if (kt_wino_by_columns(c, w, L, n)) {
         col_plan pl = plan_columns(c, L, n);
         size_t per = pass_scratch(c, pl.blocks * d, 1, w->bf16);
-        col_job q = {c, w, xp, Ls, ldy, per, L, accumulate, isa, pl.blocks * WM * d, pl.npass, y, scratch};
+        kt_claims cl;
+        col_job q = {c, w, xp, Ls, ldy, per, L, accumulate, isa, pl.blocks * WM * d, pl.npass, y, scratch, &cl};
+        kt_claims_init(&cl, pl.npass, ex);
         kt_exec_run(ex, columns_task, &q);
         return;
     }

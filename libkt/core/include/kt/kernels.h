@@ -61,6 +61,23 @@ void kt_exec_set_crowded(kt_exec *ex, const _Atomic int *flag);
 typedef void (*kt_task_fn)(void *ctx, int tid, int n);
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx);
 
+/* Work units 0 .. units-1 shared out among the n threads of the next kt_exec_run at run time:
+ * share p holds units units * p / n up to units * (p + 1) / n. A thread takes the units of its
+ * own share in order, then what is left of the others': one that finishes early or starts late
+ * (a neighbour on its CPU, a wake-up) takes over work instead of waiting. Every unit is taken
+ * exactly once; what a unit computes must not depend on the thread that takes it. */
+#define KT_EXEC_MAX_THREADS 8
+typedef struct {
+    int units, n;
+    _Atomic int next[KT_EXEC_MAX_THREADS];
+} kt_claims;
+
+/* Sets cl up for units units among the threads kt_exec_run(ex, ...) will pass to its tasks. */
+void kt_claims_init(kt_claims *cl, int units, const kt_exec *ex);
+
+/* The next unit for thread tid, or -1 when every unit is taken. */
+int kt_claims_take(kt_claims *cl, int tid);
+
 /* Calls fn(ctx, i0, i1) on contiguous ranges that cover [0, n) once, one range per thread
  * of ex (kt_exec_run); in the caller's thread alone, as fn(ctx, 0, n), when ex is NULL or
  * has one thread, n < 2, or the work n * unit (unit: elements per index, e.g. a row's
