@@ -120,22 +120,38 @@ static kt_status arena_full(kt_error *err)
     return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small");
 }
 
+typedef struct {
+    const kt_linear *l;
+    const float *x;
+    float *y;
+    int isa;
+} matvec_job;
+
+/* Rows r0 .. r1 of y = W x (float32 or compact W), each row's dot product alone. */
+static void matvec_rows(void *ctx, size_t r0, size_t r1)
+{
+    const matvec_job *j = ctx;
+    const kt_linear *l = j->l;
+    if (l->w) {
+        kt_matvec(j->isa, l->w + r0 * (size_t)l->in, j->x, (int)(r1 - r0), l->in, j->y + r0);
+        return;
+    }
+    for (size_t r = r0; r < r1; r++)
+        j->y[r] = kt_qview_row_dot(l->qv, (int64_t)r, j->x);
+}
+
+#define MATVEC_MIN_WORK (1 << 15) /* multiply-adds worth sharing among the threads */
+
 void kt_linear_forward(const kt_linear *l, const float *x, int n, float *y, kt_exec *ex)
 {
     if (n <= 0)
         return;
-    if (!l->w) {
+    if (!l->w || n == 1) { /* compact weights, or a style projection: one pass over the weights by rows */
         for (int t = 0; t < n; t++) {
-            float *yr = y + (size_t)t * l->out;
-            kt_qview_matvec(l->qv, x + (size_t)t * l->in, yr);
-            for (int o = 0; l->b && o < l->out; o++)
-                yr[o] += l->b[o];
+            matvec_job j = {l, x + (size_t)t * l->in, y + (size_t)t * l->out, kt_exec_isa(ex)};
+            kt_exec_range(ex, (size_t)l->out, (size_t)l->in, MATVEC_MIN_WORK, matvec_rows, &j);
         }
-        return;
-    }
-    if (n == 1) /* a style projection: one pass over the weights, no packing */
-        kt_matvec(kt_exec_isa(ex), l->w, x, l->out, l->in, y);
-    else
+    } else
         kt_sgemm(ex, 0, 1, n, l->out, l->in, 1.0f, x, l->in, l->w, l->in, y, l->out);
     kt_linear_add_bias(l, n, y);
 }

@@ -806,12 +806,48 @@ static void bind_decoder(binder *b)
     }
 }
 
-/* The ConvTranspose1d c as packed phase convs (kt/kernels.h); c->w is then NULL. */
-static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
+/* 1 when the file stores prefix.weight (folded) as q8. */
+static int stored_q8(binder *b, const char *prefix)
+{
+    char n[300];
+    kt_qview v;
+    kt_error e;
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    return is_folded(b, prefix) && kt_qview_open(b->m->ckpt, n, &v, &e) == KT_OK && v.scheme == KT_QUANT_Q8;
+}
+
+/* A phase weight w[cout, cin, M] quantized again, one scale per output row (max |w| / 127), and
+ * packed for the VNNI kernel into *pk. */
+static void pack_phase_i8q(binder *b, const float *w, int cout, int cin, int M, kt_packed *pk)
+{
+    size_t K = (size_t)cin * M;
+    int8_t *q = malloc((size_t)cout * K);
+    float *s = malloc(sizeof(float) * (size_t)cout);
+    uint32_t *wp = (uint32_t *)(void *)own(b, kt_conv_pack_i8q_words(cout, cin, M));
+    float *sp = own(b, kt_conv_pack_scales(cout, cin, M, (int)K));
+    int32_t *sums = (int32_t *)(void *)own(b, kt_conv_pack_i8q_sums(cout, cin));
+    if (!q || !s) {
+        if (!b->st)
+            b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+    } else if (wp && sp && sums) {
+        for (int r = 0; r < cout; r++)
+            kt_q8_quantize_row(w + (size_t)r * K, (int64_t)K, q + (size_t)r * K, &s[r]);
+        kt_conv_pack_i8q(q, s, cout, cin, M, wp, sp, sums);
+        *pk = (kt_packed){KT_PACK_I8Q, wp, sp, (int)K, sums};
+    }
+    free(q);
+    free(s);
+}
+
+/* The ConvTranspose1d c at prefix as packed phase convs (kt/kernels.h); c->w is then NULL.
+ * Stored as q8 and run where the CPU has VNNI, each phase is quantized again per output row
+ * and runs on the integer kernel like the other q8 convs. */
+static void ups_phases(binder *b, const char *prefix, kt_convt1d *c, kt_packed *ph)
 {
     int M = b->full && !b->st ? kt_convt_phase_taps(c) : 0;
     if (!M || c->stride > KT_MAX_STRIDE || M > PACK_MAX_K)
         return;
+    int i8q = !b->m->bf16 && kt_exec_vnni_conv(b->m->ex, M) && stored_q8(b, prefix);
     float *w = malloc(sizeof(float) * (size_t)c->cout * c->cin * M);
     if (!w) {
         b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
@@ -821,6 +857,8 @@ static void ups_phases(binder *b, kt_convt1d *c, kt_packed *ph)
         kt_convt_phase_weight(c, p, w);
         if (b->m->bf16)
             pack_bf16x2(b, w, c->cout, c->cin, M, &ph[p]);
+        else if (i8q)
+            pack_phase_i8q(b, w, c->cout, c->cin, M, &ph[p]);
         else {
             float *q = own(b, kt_conv_pack_size(c->cout, c->cin, M));
             if (q) {
@@ -865,7 +903,7 @@ static void bind_generator(binder *b, int only_early)
         gen_resblk(b, &w->noise_res[i], n, c, i + 1 < m->n_ups ? 7 : 11, nres, 3, S);
         snprintf(n, sizeof n, "%s.ups.%d", G, i);
         w->ups[i] = (kt_convt1d){wn(b, n, 2 * c, c, k), tens(b, c, 0, 0, "%s.bias", n), 2 * c, c, k, u, (k - u) / 2, 0};
-        ups_phases(b, &w->ups[i], w->ups_ph[i]);
+        ups_phases(b, n, &w->ups[i], w->ups_ph[i]);
         for (int j = 0; j < nk; j++) {
             snprintf(n, sizeof n, "%s.resblocks.%d", G, i * nk + j);
             gen_resblk(b, &w->res[i * nk + j], n, c, ic->resblock_kernel_sizes[j], ic->resblock_dilation_sizes[j],

@@ -27,10 +27,30 @@ size_t kt_lstm_need(const kt_lstm_w *w, int L)
     return n;
 }
 
+typedef struct {
+    const kt_qview *q[4];
+    float *out[4];
+    int n;
+} decode_job;
+
+/* Rows i0 .. i1 of the job's matrices one after the other. */
+static void decode_rows(void *ctx, size_t i0, size_t i1)
+{
+    const decode_job *j = ctx;
+    size_t base = 0;
+    for (int m = 0; m < j->n; m++) {
+        size_t rows = (size_t)j->q[m]->rows;
+        for (size_t i = i0 > base ? i0 : base; i < i1 && i < base + rows; i++)
+            kt_qview_row(j->q[m], (int64_t)(i - base), j->out[m] + (i - base) * (size_t)j->q[m]->cols);
+        base += rows;
+    }
+}
+
 kt_status kt_lstm_run(const kt_lstm_w *w, const float *x, int L, float *y, kt_arena *a, kt_error *err)
 {
     kt_lstm l = w->l;
-    size_t mark = kt_arena_mark(a);
+    size_t mark = kt_arena_mark(a), rows = 0;
+    decode_job j = {{NULL}, {NULL}, 0};
     for (int d = 0; d < 2; d++)
         for (int hh = 0; hh < 2; hh++) {
             if (!w->q[d][hh])
@@ -38,12 +58,16 @@ kt_status kt_lstm_run(const kt_lstm_w *w, const float *x, int L, float *y, kt_ar
             float *buf = kt_arena_take(a, lstm_mat_size(&l, hh));
             if (!buf)
                 return too_small(err, "lstm");
-            kt_qview_decode(w->q[d][hh], buf);
+            j.q[j.n] = w->q[d][hh];
+            j.out[j.n++] = buf;
+            rows += (size_t)w->q[d][hh]->rows;
             if (hh)
                 l.whh[d] = buf;
             else
                 l.wih[d] = buf;
         }
+    if (j.n) /* compact matrices decoded on every thread, by rows */
+        kt_exec_range(a->ex, rows, (size_t)l.in, 1 << 16, decode_rows, &j);
     kt_status st = kt_lstm_forward(&l, x, L, y, a, err);
     kt_arena_release(a, mark);
     return st;
