@@ -1200,13 +1200,17 @@ static size_t max3(size_t a, size_t b, size_t c)
     return m > c ? m : c;
 }
 
-/* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. */
+static float *work_take(kt_model *m, size_t n);
+static void work_give(kt_model *m, float *b);
+
+/* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. Its work buffer is the frame
+ * side's (work_take), free until the frame side runs. */
 static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pred, float speed, float *d,
                            float *t_en, int *pred, kt_error *err)
 {
     size_t cap = kt_arena_round((size_t)T * m->bert_h) + kt_arena_round((size_t)T) +
                  max3(kt_albert_need(m, T), kt_textenc_need(m, T), kt_duration_need(m, T));
-    float *buf = big_alloc(cap);
+    float *buf = work_take(m, cap);
     kt_arena a;
     kt_status st;
     if (!buf)
@@ -1219,14 +1223,14 @@ static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pr
     else if (!(st = kt_albert_run(m, ids, T, bert, &a, err)) &&
         !(st = kt_duration_run(m, bert, T, s_pred, speed, d, dur, pred, &a, err)))
         st = kt_textenc_run(m, ids, T, t_en, &a, err);
-    free(buf);
+    work_give(m, buf);
     return st;
 }
 
-/* The frame side's work buffer of n floats. One of up to WORK_KEEP floats stays with m for the
- * next call (a fresh mapping has all its pages zeroed by the kernel on every call: ~32 MB, 3-4%
- * of a 1.7 s chunk's time); larger ones (long chunks) are freed by work_give. Each
- * kt_synth_state's view of the model keeps its own. */
+/* A work buffer of n floats (the text side's, then the frame side's). One of up to WORK_KEEP
+ * floats stays with m for the next call (a fresh mapping has all its pages zeroed by the kernel
+ * on every call: ~32 MB, 3-4% of a 1.7 s chunk's time); larger ones (long chunks) are freed by
+ * work_give. Each kt_synth_state's view of the model keeps its own. */
 #define WORK_KEEP ((size_t)16 << 20) /* 64 MB */
 
 static float *work_take(kt_model *m, size_t n)
