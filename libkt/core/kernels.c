@@ -997,27 +997,30 @@ static int conv_units(conv_job *jb, int n, int nr)
     return n * ((jb->lo + jb->ucols - 1) / jb->ucols);
 }
 
-static void conv_unit(const conv_job *jb, int u, int n)
+/* The row tiles m[0] .. m[1] and columns c[0] .. c[1] of unit u of n threads (conv_units). */
+static void unit_span(const conv_job *jb, int u, int n, int m[2], int c[2])
 {
     int nmt = (jb->c->cout + MR - 1) / MR;
     if (jb->mode == UNITS_TILES) {
-        conv_rows(jb, u, u + 1);
+        m[0] = u, m[1] = u + 1, c[0] = 0, c[1] = jb->lo;
         return;
     }
     int nb = (jb->lo + jb->ucols - 1) / jb->ucols, b = jb->mode == UNITS_COLUMNS ? u : u % nb;
-    int c0 = b * jb->ucols, c1 = c0 + jb->ucols < jb->lo ? c0 + jb->ucols : jb->lo;
-    if (jb->mode == UNITS_COLUMNS)
-        conv_part(jb, 0, nmt, c0, c1);
-    else
-        conv_part(jb, nmt * (u / nb) / n, nmt * (u / nb + 1) / n, c0, c1);
+    c[0] = b * jb->ucols;
+    c[1] = c[0] + jb->ucols < jb->lo ? c[0] + jb->ucols : jb->lo;
+    m[0] = jb->mode == UNITS_COLUMNS ? 0 : nmt * (u / nb) / n;
+    m[1] = jb->mode == UNITS_COLUMNS ? nmt : nmt * (u / nb + 1) / n;
 }
 
 /* Thread tid of n: the units it takes (conv_units). */
 static void conv_task(void *p, int tid, int n)
 {
     const conv_job *jb = p;
-    for (int u; (u = kt_claims_take(jb->cl, tid)) >= 0;)
-        conv_unit(jb, u, n);
+    int m[2], c[2];
+    for (int u; (u = kt_claims_take(jb->cl, tid)) >= 0;) {
+        unit_span(jb, u, n, m, c);
+        conv_part(jb, m[0], m[1], c[0], c[1]);
+    }
 }
 
 void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
@@ -1418,19 +1421,10 @@ static void vnni_part(const vnni_job *v, int m0, int m1, int c0, int c1)
 static void vnni_task(void *p, int tid, int n)
 {
     const vnni_job *v = p;
-    const conv_job *jb = v->jb;
-    int nmt = (jb->c->cout + MR - 1) / MR;
-    for (int u; (u = kt_claims_take(jb->cl, tid)) >= 0;) {
-        if (jb->mode == UNITS_TILES) {
-            vnni_part(v, u, u + 1, 0, jb->lo);
-            continue;
-        }
-        int nbk = (jb->lo + jb->ucols - 1) / jb->ucols, b = jb->mode == UNITS_COLUMNS ? u : u % nbk;
-        int c0 = b * jb->ucols, c1 = c0 + jb->ucols < jb->lo ? c0 + jb->ucols : jb->lo;
-        if (jb->mode == UNITS_COLUMNS)
-            vnni_part(v, 0, nmt, c0, c1);
-        else
-            vnni_part(v, nmt * (u / nbk) / n, nmt * (u / nbk + 1) / n, c0, c1);
+    int m[2], c[2];
+    for (int u; (u = kt_claims_take(v->jb->cl, tid)) >= 0;) {
+        unit_span(v->jb, u, n, m, c);
+        vnni_part(v, m[0], m[1], c[0], c[1]);
     }
 }
 #endif
