@@ -960,18 +960,19 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
 
 static void conv_rows(const conv_job *jb, int m0, int m1) { conv_part(jb, m0, m1, 0, jb->lo); }
 
-/* How a conv's work is cut into units (kt_claims) for n threads, with column tiles nr wide:
+/* How a conv's work is cut into units for n threads, with column tiles nr wide (sets jb->mode
+ * and jb->ucols, returns the number of units):
  * UNITS_TILES: one time block of few columns (the decoder, the predictor): a unit is a row tile.
  * UNITS_BLOCKS: many columns: thread p's share is its rows (the row tiles nmt * p / n ..) in
  *   time blocks of jb->ucols columns, so that its weights stay in its cache from block to block;
  *   unit u is block u % nb of share u / nb.
  * UNITS_COLUMNS: fewer than two row tiles per thread (conv_post's 22 rows, a projection's one):
  *   a unit is jb->ucols columns of every row.
- * One thread: one unit, the whole conv. Returns the number of units. */
+ * One thread: one unit, the whole conv. */
 enum { UNITS_TILES, UNITS_BLOCKS, UNITS_COLUMNS };
 #define UNITS_MIN 8 /* time blocks a thread's share is cut into at least (when its columns allow) */
 
-static int conv_units(conv_job *jb, int n, int nr)
+static int units_for(conv_job *jb, int n, int nr)
 {
     int nmt = (jb->c->cout + MR - 1) / MR, ntile = (jb->lo + nr - 1) / nr;
     if (n == 1) { /* one unit: the whole conv */
@@ -995,6 +996,12 @@ static int conv_units(conv_job *jb, int n, int nr)
     jb->mode = UNITS_BLOCKS;
     jb->ucols = nr * t;
     return n * ((jb->lo + jb->ucols - 1) / jb->ucols);
+}
+
+/* jb's units for the threads of ex's runs, shared out by jb->cl (kt_claims). */
+static void conv_units(const kt_exec *ex, conv_job *jb, int nr)
+{
+    kt_claims_init(jb->cl, units_for(jb, run_threads(ex), nr), ex);
 }
 
 /* The row tiles m[0] .. m[1] and columns c[0] .. c[1] of unit u of n threads (conv_units). */
@@ -1444,7 +1451,7 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
         return 0;
     v.xs = (float *)(void *)(v.xq + (size_t)v.nquad * jb->Ls);
     kt_exec_run(ex, quant_task, &v);
-    kt_claims_init(jb->cl, conv_units(jb, run_threads(ex), NR_MAX), ex);
+    conv_units(ex, jb, NR_MAX);
     kt_exec_run(ex, vnni_task, &v);
     free(v.xq);
     return 1;
@@ -1470,9 +1477,9 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
         return;
     if (wp->dtype == KT_PACK_BF16X2)
         kt_exec_run(ex, pairs_task, &jb);
-    int nr, n = run_threads(ex);
+    int nr;
     kernel_for(jb.isa, &nr);
-    kt_claims_init(&cl, conv_units(&jb, n, nr), ex);
+    conv_units(ex, &jb, nr);
     kt_exec_run(ex, conv_task, &jb);
 }
 

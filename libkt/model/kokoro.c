@@ -1200,33 +1200,6 @@ static size_t max3(size_t a, size_t b, size_t c)
     return m > c ? m : c;
 }
 
-static float *work_take(kt_model *m, size_t n);
-static void work_give(kt_model *m, float *b);
-
-/* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. Its work buffer is the frame
- * side's (work_take), free until the frame side runs. */
-static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pred, float speed, float *d,
-                           float *t_en, int *pred, kt_error *err)
-{
-    size_t cap = kt_arena_round((size_t)T * m->bert_h) + kt_arena_round((size_t)T) +
-                 max3(kt_albert_need(m, T), kt_textenc_need(m, T), kt_duration_need(m, T));
-    float *buf = work_take(m, cap);
-    kt_arena a;
-    kt_status st;
-    if (!buf)
-        return kt_error_set(err, KT_ENOMEM, "out of memory");
-    kt_arena_init(&a, buf, cap);
-    a.ex = m->ex;
-    float *bert = kt_arena_take(&a, (size_t)T * m->bert_h), *dur = kt_arena_take(&a, (size_t)T);
-    if (!bert || !dur)
-        st = kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (text)");
-    else if (!(st = kt_albert_run(m, ids, T, bert, &a, err)) &&
-        !(st = kt_duration_run(m, bert, T, s_pred, speed, d, dur, pred, &a, err)))
-        st = kt_textenc_run(m, ids, T, t_en, &a, err);
-    work_give(m, buf);
-    return st;
-}
-
 /* A work buffer of n floats (the text side's, then the frame side's). One of up to WORK_KEEP
  * floats stays with m for the next call (a fresh mapping has all its pages zeroed by the kernel
  * on every call: ~32 MB, 3-4% of a 1.7 s chunk's time); larger ones (long chunks) are freed by
@@ -1252,6 +1225,30 @@ static void work_give(kt_model *m, float *b)
 {
     if (b != m->work)
         free(b);
+}
+
+/* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. Its work buffer is the frame
+ * side's (work_take), free until the frame side runs. */
+static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pred, float speed, float *d,
+                           float *t_en, int *pred, kt_error *err)
+{
+    size_t cap = kt_arena_round((size_t)T * m->bert_h) + kt_arena_round((size_t)T) +
+                 max3(kt_albert_need(m, T), kt_textenc_need(m, T), kt_duration_need(m, T));
+    float *buf = work_take(m, cap);
+    kt_arena a;
+    kt_status st;
+    if (!buf)
+        return kt_error_set(err, KT_ENOMEM, "out of memory");
+    kt_arena_init(&a, buf, cap);
+    a.ex = m->ex;
+    float *bert = kt_arena_take(&a, (size_t)T * m->bert_h), *dur = kt_arena_take(&a, (size_t)T);
+    if (!bert || !dur)
+        st = kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (text)");
+    else if (!(st = kt_albert_run(m, ids, T, bert, &a, err)) &&
+        !(st = kt_duration_run(m, bert, T, s_pred, speed, d, dur, pred, &a, err)))
+        st = kt_textenc_run(m, ids, T, t_en, &a, err);
+    work_give(m, buf);
+    return st;
 }
 
 /* Frame side: en, asr -> audio. */

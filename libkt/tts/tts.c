@@ -678,6 +678,13 @@ typedef struct {
     int threads; /* the threads of the last run */
 } runner;
 
+/* threads_held += d, and the crowded flag that follows from it (under lock). */
+static void threads_held_add(kt_tts *t, int d)
+{
+    t->threads_held += d;
+    atomic_store_explicit(&t->crowded, t->threads_held > t->threads, memory_order_relaxed);
+}
+
 /* share_threads: the threads no running chunk holds, at least one, now held by the caller. */
 static int threads_take(kt_tts *t)
 {
@@ -685,8 +692,7 @@ static int threads_take(kt_tts *t)
     int n = t->threads - t->threads_held;
     if (n < 1)
         n = 1;
-    t->threads_held += n;
-    atomic_store_explicit(&t->crowded, t->threads_held > t->threads, memory_order_relaxed);
+    threads_held_add(t, n);
     pthread_mutex_unlock(&t->lock);
     return n;
 }
@@ -694,8 +700,7 @@ static int threads_take(kt_tts *t)
 static void threads_give(kt_tts *t, int n)
 {
     pthread_mutex_lock(&t->lock);
-    t->threads_held -= n;
-    atomic_store_explicit(&t->crowded, t->threads_held > t->threads, memory_order_relaxed);
+    threads_held_add(t, -n);
     pthread_mutex_unlock(&t->lock);
 }
 
