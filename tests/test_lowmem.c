@@ -2,7 +2,9 @@
  * one resblock's first conv recomputed block by block for its exact AdaIN statistics, input
  * pages given back) must give the same bytes as the default schedule. KT_GEN_LOWMEM=0 at
  * load forces it on every chunk; the tiny model then runs it on inputs long enough for
- * several time blocks (3072 / 6144 columns) in the last stage.
+ * several time blocks (3072 / 6144 columns) in the last stage. And the work buffer made in
+ * advance (kt_model_params.work_frames): resident after load, big enough for the synthesis it
+ * was made for, the same bytes.
  *
  * Files: $KT_TINY_MODEL (default fixtures/tiny/kokoro-tiny.pth), $KT_TINY_CONFIG
  * (default fixtures/tiny/config.json). */
@@ -110,12 +112,84 @@ static void test_lowmem_bf16_winograd(void **state)
     same_bytes(120, &p);
 }
 
+/* Loads the tiny model with p. */
+static kt_model *load_tiny(const kt_model_params *p, kt_config *cfg)
+{
+    kt_error err;
+    kt_model *m = NULL;
+    assert_int_equal(kt_config_load(env_or("KT_TINY_CONFIG", "fixtures/tiny/config.json"), cfg, &err), KT_OK);
+    assert_int_equal(kt_model_load(env_or("KT_TINY_MODEL", "fixtures/tiny/kokoro-tiny.pth"), cfg, p, &m, &err),
+                     KT_OK);
+    return m;
+}
+
+/* Synthesizes n ids on m (s: on that state instead). */
+static void synth_on(kt_model *m, kt_synth_state *s, const kt_config *cfg, int n, kt_synth_result *r)
+{
+    kt_error err;
+    int ns = kt_model_style_size(m), ids[64];
+    float style[512];
+    assert_true(n <= 64 && ns <= 512);
+    for (int i = 0; i < n; i++)
+        ids[i] = 1 + (i * 37) % (cfg->n_token - 1);
+    for (int i = 0; i < ns; i++)
+        style[i] = 0.05f * (float)((i * 7) % 11 - 5);
+    if (s)
+        assert_int_equal(kt_synth_state_run(s, ids, n, style, NULL, r, &err), KT_OK);
+    else
+        assert_int_equal(kt_model_synthesize(m, ids, n, style, NULL, r, &err), KT_OK);
+}
+
+/* work_frames: a single-caller model makes the buffer at load with every page resident (the
+ * largest kept one here: a fresh mapping, no page of it touched before); a synthesis that fits
+ * keeps it; the bytes equal a model's without it. A shared model leaves it to each state. */
+static void test_work_reserved(void **state)
+{
+    (void)state;
+    kt_config cfg_a, cfg_b, cfg_c;
+    kt_model_params p = kt_model_default_params();
+    kt_model *plain = load_tiny(&p, &cfg_a);
+    assert_int_equal(kt_model_work_floats(plain), 0);
+    p.work_frames = 100000;
+    kt_model *ready = load_tiny(&p, &cfg_b);
+    size_t floats = kt_model_work_floats(ready), resident = kt_model_work_resident(ready);
+    print_message("reserved %zu floats, %zu of %zu bytes resident\n", floats, resident, floats * sizeof(float));
+    assert_true(floats >= ((size_t)4 << 20));
+    assert_true(resident >= floats * sizeof(float));
+    kt_synth_result a, b, c;
+    synth_on(plain, NULL, &cfg_a, 40, &a);
+    synth_on(ready, NULL, &cfg_b, 40, &b);
+    assert_same(&a, &b);
+    assert_int_equal(kt_model_work_floats(ready), floats);
+    p.release_weights = 0;
+    kt_model *shared = load_tiny(&p, &cfg_c);
+    kt_synth_state *st = NULL;
+    kt_error err;
+    assert_int_equal(kt_model_work_floats(shared), 0);
+    assert_int_equal(kt_synth_state_create(shared, &st, &err), KT_OK);
+    assert_int_equal(kt_synth_state_work_floats(st), floats);
+    synth_on(shared, st, &cfg_c, 40, &c);
+    assert_same(&a, &c);
+    assert_int_equal(kt_synth_state_work_floats(st), floats);
+    kt_synth_result_free(&a);
+    kt_synth_result_free(&b);
+    kt_synth_result_free(&c);
+    kt_synth_state_free(st);
+    kt_model_free(plain);
+    kt_model_free(ready);
+    kt_model_free(shared);
+    kt_config_free(&cfg_a);
+    kt_config_free(&cfg_b);
+    kt_config_free(&cfg_c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lowmem_short),
         cmocka_unit_test(test_lowmem_long),
         cmocka_unit_test(test_lowmem_bf16_winograd),
+        cmocka_unit_test(test_work_reserved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

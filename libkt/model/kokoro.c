@@ -1030,6 +1030,102 @@ static kt_status derive_dims(kt_model *m, kt_error *err)
     return KT_OK;
 }
 
+/* ---- work buffers ---------------------------------------------------------------- */
+
+static size_t max3(size_t a, size_t b, size_t c)
+{
+    size_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* A work buffer of n floats (the text side's, then the frame side's). One of up to WORK_KEEP
+ * floats stays with m for the next call (a fresh mapping has all its pages zeroed by the kernel
+ * on every call: ~32 MB, 3-4% of a 1.7 s chunk's time); larger ones (long chunks) are freed by
+ * work_give. Each kt_synth_state's view of the model keeps its own. */
+#define WORK_KEEP ((size_t)16 << 20) /* 64 MB */
+
+static float *work_take(kt_model *m, size_t n)
+{
+    if (m->work && m->work_cap >= n)
+        return m->work;
+    free(m->work);
+    m->work = NULL;
+    m->work_cap = 0;
+    float *b = big_alloc(n);
+    if (b && n <= WORK_KEEP) {
+        m->work = b;
+        m->work_cap = n;
+    }
+    return b;
+}
+
+static void work_give(kt_model *m, float *b)
+{
+    if (b != m->work)
+        free(b);
+}
+
+/* Floats of the frame side's work buffer for F frames. */
+static size_t frame_cap(const kt_model *m, int F)
+{
+    int W = m->hid + m->sty, spf = kt_kokoro_samples_per_frame(m), M = kt_kokoro_stft_frames(m, F);
+    size_t fixed = kt_arena_round((size_t)W * F) + 2 * kt_arena_round(2 * (size_t)F) +
+                   kt_arena_round((size_t)m->hid * F) + kt_arena_round((size_t)m->uic * 2 * F) +
+                   kt_arena_round((size_t)spf * F) + kt_arena_round((size_t)(m->n_fft + 2) * M);
+    return fixed + max3(kt_f0n_need(m, F), kt_decoder_need(m, F), kt_generator_need(m, F));
+}
+
+#define TOUCH_STRIDE 4096 /* bytes: the smallest page size */
+
+typedef struct {
+    char *p;
+    size_t bytes;
+} touch_job;
+
+static void touch_pages(void *ctx, size_t i0, size_t i1)
+{
+    const touch_job *j = ctx;
+    for (size_t i = i0; i < i1 && i * TOUCH_STRIDE < j->bytes; i++)
+        j->p[i * TOUCH_STRIDE] = 0;
+}
+
+/* Makes the kept work buffer for a synthesis of m->work_frames frames (at most WORK_KEEP floats)
+ * and writes one byte of each of its pages on the pool's threads, so that the kernel's page faults
+ * (and on transparent huge pages its zeroing and compaction) happen now and not in the first
+ * synthesis. Out of memory is not an error here: the synthesis tries again. */
+static void work_reserve(kt_model *m)
+{
+    if (m->work_frames <= 0)
+        return;
+    size_t n = frame_cap(m, m->work_frames < MAX_FRAMES ? m->work_frames : MAX_FRAMES);
+    float *b = work_take(m, n < WORK_KEEP ? n : WORK_KEEP); /* kept: at most WORK_KEEP */
+    if (!b)
+        return;
+    touch_job j = {(char *)b, sizeof(float) * m->work_cap};
+    kt_exec_range(m->ex, (j.bytes + TOUCH_STRIDE - 1) / TOUCH_STRIDE, TOUCH_STRIDE, (size_t)1 << 20, touch_pages, &j);
+}
+
+size_t kt_model_work_floats(const kt_model *m) { return m->work ? m->work_cap : 0; }
+
+size_t kt_model_work_resident(const kt_model *m)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!m->work || pg <= 0)
+        return 0;
+    uintptr_t lo = (uintptr_t)m->work / (uintptr_t)pg * (uintptr_t)pg;
+    uintptr_t hi = (uintptr_t)m->work + sizeof(float) * m->work_cap;
+    size_t pages = (hi - lo + (uintptr_t)pg - 1) / (uintptr_t)pg, resident = 0;
+    unsigned char *vec = malloc(pages);
+    if (!vec || mincore((void *)lo, hi - lo, vec)) {
+        free(vec);
+        return 0;
+    }
+    for (size_t i = 0; i < pages; i++)
+        resident += vec[i] & 1;
+    free(vec);
+    return resident * (size_t)pg;
+}
+
 /* ---- public API ----------------------------------------------------------------- */
 
 kt_model_params kt_model_default_params(void)
@@ -1134,6 +1230,9 @@ kt_status kt_model_load(const char *weights_path, const kt_config *cfg, const kt
     m->fft = fft_on(p->fft);
     if ((st = bind_all(m, 0, NULL, err)) || (st = bind_all(m, 1, NULL, err)))
         goto fail;
+    m->work_frames = p->work_frames;
+    if (m->release_weights)
+        work_reserve(m);
     *out = m;
     return KT_OK;
 fail:
@@ -1194,39 +1293,6 @@ static kt_status check_input(const kt_model *m, const int *ids, int n_ids, const
     return KT_OK;
 }
 
-static size_t max3(size_t a, size_t b, size_t c)
-{
-    size_t m = a > b ? a : b;
-    return m > c ? m : c;
-}
-
-/* A work buffer of n floats (the text side's, then the frame side's). One of up to WORK_KEEP
- * floats stays with m for the next call (a fresh mapping has all its pages zeroed by the kernel
- * on every call: ~32 MB, 3-4% of a 1.7 s chunk's time); larger ones (long chunks) are freed by
- * work_give. Each kt_synth_state's view of the model keeps its own. */
-#define WORK_KEEP ((size_t)16 << 20) /* 64 MB */
-
-static float *work_take(kt_model *m, size_t n)
-{
-    if (m->work && m->work_cap >= n)
-        return m->work;
-    free(m->work);
-    m->work = NULL;
-    m->work_cap = 0;
-    float *b = big_alloc(n);
-    if (b && n <= WORK_KEEP) {
-        m->work = b;
-        m->work_cap = n;
-    }
-    return b;
-}
-
-static void work_give(kt_model *m, float *b)
-{
-    if (b != m->work)
-        free(b);
-}
-
 /* Text side: ids -> d [T, hid+sty], t_en [hid, T], pred_dur [T]. Its work buffer is the frame
  * side's (work_take), free until the frame side runs. */
 static kt_status text_side(kt_model *m, const int *ids, int T, const float *s_pred, float speed, float *d,
@@ -1256,10 +1322,7 @@ static kt_status frame_side(kt_model *m, const float *d, const float *t_en, cons
                             const float *style, uint32_t seed, float *audio, kt_error *err)
 {
     int W = m->hid + m->sty, spf = kt_kokoro_samples_per_frame(m), M = kt_kokoro_stft_frames(m, F);
-    size_t fixed = kt_arena_round((size_t)W * F) + 2 * kt_arena_round(2 * (size_t)F) +
-                   kt_arena_round((size_t)m->hid * F) + kt_arena_round((size_t)m->uic * 2 * F) +
-                   kt_arena_round((size_t)spf * F) + kt_arena_round((size_t)(m->n_fft + 2) * M);
-    size_t cap = fixed + max3(kt_f0n_need(m, F), kt_decoder_need(m, F), kt_generator_need(m, F));
+    size_t cap = frame_cap(m, F);
     float *buf = work_take(m, cap);
     kt_arena a;
     kt_status st;
@@ -1388,6 +1451,7 @@ kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_erro
         free(s);
         return st;
     }
+    work_reserve(&s->view);
     *out = s;
     return KT_OK;
 }
@@ -1402,6 +1466,8 @@ void kt_synth_state_free(kt_synth_state *s)
 }
 
 int kt_model_threads(const kt_model *m) { return kt_exec_capacity(m->ex); }
+
+size_t kt_synth_state_work_floats(const kt_synth_state *s) { return kt_model_work_floats(&s->view); }
 
 void kt_synth_state_set_threads(kt_synth_state *s, int n) { kt_exec_set_threads(s->view.ex, n); }
 

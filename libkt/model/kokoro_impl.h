@@ -146,6 +146,7 @@ struct kt_model {
     int blas_serial;     /* kt_model_params.blas_serial */
     float *work;         /* the frame side's work buffer, kept between calls (see work_take) */
     size_t work_cap;     /* its floats */
+    int work_frames;     /* kt_model_params.work_frames */
     /* derived dimensions */
     int hid, sty, n_layer, bert_h, bert_e, heads, inter, dec_dim, asr_dim, uic, n_ups, n_fft, hop, up_total;
     kt_albert_w bert;

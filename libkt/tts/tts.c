@@ -105,6 +105,11 @@ static kt_status isa_param(const char *isa, int *out, kt_error *err)
     return KT_OK;
 }
 
+/* The work buffer made at load (or with each synthesis state), pages and all: for 3 s of audio,
+ * a short sentence or a stream's first chunk, so that their synthesis takes no page faults in it
+ * (kt_model_params.work_frames). */
+#define TTS_WORK_FRAMES 120
+
 kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
 {
     kt_config cfg = {0};
@@ -129,6 +134,7 @@ kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)
     mp.gen_lowmem = p->gen_lowmem;
     mp.release_weights = p->single_caller != 0;
     mp.blas_serial = !p->keep_blas_threads;
+    mp.work_frames = TTS_WORK_FRAMES;
     if ((st = kt_model_load(p->model_path, &cfg, &mp, &t->model, err))) {
         kt_error_prefix(err, p->model_path);
         goto fail;

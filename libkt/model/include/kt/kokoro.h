@@ -48,10 +48,16 @@ typedef struct {
                 instead (kt/fftconv.h: fewer multiply-adds still, within float32 noise of the direct
                 form), in float32 compute with the AVX-512 kernels (elsewhere Winograd is faster);
                 their weights take ~2.2x Winograd's memory. 0: Winograd. Env KT_FFT=on|off overrides */
+    int work_frames; /* > 0: the work buffer of a synthesis of this many frames (40 per second of audio),
+                        at most the largest one kept between calls (about 3.5 s of audio for Kokoro), is
+                        made in advance and its pages touched by the pool's threads: at load when
+                        release_weights is 1 (the model synthesizes itself), else by each
+                        kt_synth_state_create. A first synthesis that fits then takes no page faults in
+                        it. 0 (default): the first synthesis makes it */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
- * release_weights 1, blas_serial 1, winograd KT_WINOGRAD_DEFAULT, fft 1). */
+ * release_weights 1, blas_serial 1, winograd KT_WINOGRAD_DEFAULT, fft 1, work_frames 0). */
 kt_model_params kt_model_default_params(void);
 
 /* Opens weights_path (a Kokoro .pth, or any format kt_checkpoint_open reads),
@@ -81,6 +87,12 @@ int kt_model_style_size(const kt_model *m);
 
 /* The threads of the model's pool and of each kt_synth_state (n_threads resolved). */
 int kt_model_threads(const kt_model *m);
+
+/* Floats of the work buffer m keeps between kt_model_synthesize calls (0: none), and how many of
+ * its bytes are resident in memory (mincore; 0 where it is not available). For tests and memory
+ * reports. */
+size_t kt_model_work_floats(const kt_model *m);
+size_t kt_model_work_resident(const kt_model *m);
 
 /* Largest n_ids kt_model_synthesize accepts (max_position_embeddings - 2 = 510). */
 int kt_model_max_ids(const kt_model *m);
@@ -142,6 +154,9 @@ void kt_synth_state_set_threads(kt_synth_state *s, int n);
  * yielding the CPU for up to 1 ms first (kt_exec_set_crowded): for callers that share the CPUs
  * and hold more threads than there are CPUs. flag (NULL: never) must outlive s's runs. */
 void kt_synth_state_set_crowded(kt_synth_state *s, const _Atomic int *flag);
+
+/* Floats of the work buffer s keeps between runs (0: none); kt_model_work_floats of its view. */
+size_t kt_synth_state_work_floats(const kt_synth_state *s);
 
 /* kt_model_synthesize on the state: same contract, same output bytes. */
 kt_status kt_synth_state_run(kt_synth_state *s, const int *ids, int n_ids, const float *style,
