@@ -106,6 +106,12 @@ static float *owned_alloc(kt_owned *o, size_t n)
         if (align == huge)
             madvise(p, len, MADV_HUGEPAGE);
 #endif
+#ifdef MADV_POPULATE_WRITE
+        /* its pages in one call (Linux 5.14 and later; else they fault in as they are written):
+         * the buffer is written in full next, and each page fault is a trap, on a VM one that
+         * also exits to the hypervisor */
+        madvise(p, len, MADV_POPULATE_WRITE);
+#endif
     }
     o->p[o->n] = p;
     o->bytes[o->n++] = bytes;
