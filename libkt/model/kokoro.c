@@ -106,12 +106,6 @@ static float *owned_alloc(kt_owned *o, size_t n)
         if (align == huge)
             madvise(p, len, MADV_HUGEPAGE);
 #endif
-#ifdef MADV_POPULATE_WRITE
-        /* its pages in one call (Linux 5.14 and later; else they fault in as they are written):
-         * the buffer is written in full next, and each page fault is a trap, on a VM one that
-         * also exits to the hypervisor */
-        madvise(p, len, MADV_POPULATE_WRITE);
-#endif
     }
     o->p[o->n] = p;
     o->bytes[o->n++] = bytes;
@@ -145,13 +139,47 @@ static void owned_free(kt_owned *o)
     free(o->bytes);
 }
 
+#define POPULATE_STEP ((size_t)2 << 20) /* bytes each madvise call maps in */
+
+typedef struct {
+    char *p;
+    size_t bytes;
+} populate_job;
+
+static void populate_part(void *ctx, size_t i0, size_t i1)
+{
+#ifdef MADV_POPULATE_WRITE
+    const populate_job *j = ctx;
+    for (size_t i = i0; i < i1; i++) {
+        size_t o = i * POPULATE_STEP, len = j->bytes - o < POPULATE_STEP ? j->bytes - o : POPULATE_STEP;
+        madvise(j->p + o, len, MADV_POPULATE_WRITE);
+    }
+#else
+    (void)ctx;
+    (void)i0;
+    (void)i1;
+#endif
+}
+
+/* A buffer of n floats for b's set (owned_alloc). One that is a mapping of its own has its pages
+ * mapped in by MADV_POPULATE_WRITE on the pool's threads (Linux 5.14 and later; before, they
+ * fault in as they are written): every buffer is written in full next, and a page fault per page
+ * is a trap, on a VM one that exits to the hypervisor as well. */
 static float *own(binder *b, size_t n)
 {
     if (b->st)
         return NULL;
     float *buf = owned_alloc(b->set, n);
-    if (!buf)
+    if (!buf) {
         b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
+        return NULL;
+    }
+    size_t bytes = b->set->bytes[b->set->n - 1]; /* 0: a malloc'd block */
+    if (bytes) {
+        populate_job j = {(char *)buf, bytes};
+        kt_exec_range(b->m->ex, (bytes + POPULATE_STEP - 1) / POPULATE_STEP, POPULATE_STEP, 2 * POPULATE_STEP,
+                      populate_part, &j);
+    }
     return buf;
 }
 
