@@ -4,7 +4,8 @@
  * of 4 and that span several passes), with bias and accumulation, on every ISA the CPU has,
  * and the same bytes at 1, 2 and 3 threads. Also the packed direct kernel on the same cases,
  * to print both paths' error beside each other, and on few output rows (the threads sharing
- * the columns) at 1, 2 and 3 threads. Then the generator stage of the tiny model and of
+ * the columns) at 1, 2 and 3 threads; a weight-normed weight packed in one pass
+ * (kt_conv_pack_scaled) against folding then packing. Then the generator stage of the tiny model and of
  * the full-size random-weight model ($KT_FIXTURES/kokoro-full.pth and golden-full/, skipped when
  * absent) on the golden inputs with each ISA's kernels (kt_model_params.max_isa), Winograd
  * against direct and each against the reference: max abs and relative difference, and the same
@@ -339,6 +340,40 @@ static void test_pack_from_packed(void **state)
     conv_ref_check_pack(shapes, 3, kt_wino_pack_size, kt_wino_pack_tiles, kt_wino_pack_tiles_packed);
 }
 
+/* kt_conv_pack_scaled gives the bytes of folding w = (float)(v * scale) first and packing w with
+ * kt_conv_pack, on row counts that fill the last row tile and that do not. */
+static void test_pack_scaled(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{8, 4, 3}, {13, 5, 7}, {21, 3, 11}};
+    uint32_t seed = 7;
+    for (int s = 0; s < 3; s++) {
+        int cout = shapes[s][0], cin = shapes[s][1], k = shapes[s][2];
+        size_t n = (size_t)cout * cin * k, np = kt_conv_pack_size(cout, cin, k);
+        float *v = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n);
+        float *a = malloc(sizeof(float) * np), *b = malloc(sizeof(float) * np);
+        double *sc = malloc(sizeof(double) * (size_t)cout);
+        assert_true(v && w && a && b && sc);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1664525u + 1013904223u;
+            v[i] = (float)((int32_t)seed) * 0x1p-31f;
+        }
+        for (int o = 0; o < cout; o++)
+            sc[o] = 0.1 + 1.0 / (3.0 + o); /* not a power of two: the product rounds */
+        for (size_t i = 0; i < n; i++)
+            w[i] = (float)(v[i] * sc[i / ((size_t)cin * k)]);
+        kt_conv_pack(w, cout, cin, k, a);
+        memset(b, 0xff, sizeof(float) * np);
+        kt_conv_pack_scaled(v, sc, cout, cin, k, b);
+        assert_memory_equal(a, b, sizeof(float) * np);
+        free(v);
+        free(w);
+        free(a);
+        free(b);
+        free(sc);
+    }
+}
+
 /* ---- the generator stage on golden inputs, both paths ---------------------------------- */
 
 /* Direct on 1 thread, Winograd on 1 thread, Winograd on 2 threads (FFT off: Winograd itself;
@@ -380,6 +415,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
+        cmocka_unit_test(test_pack_scaled),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
         cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_bf16),
         cmocka_unit_test(test_direct_isas),     cmocka_unit_test(test_direct_shares),

@@ -383,6 +383,17 @@ void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp)
             }
 }
 
+void kt_conv_pack_scaled(const float *v, const double *scale, int cout, int cin, int k, float *wp)
+{
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+    for (size_t mt = 0; mt < tiles; mt++)
+        for (size_t kk = 0; kk < K; kk++)
+            for (int r = 0; r < MR; r++) {
+                size_t o = mt * MR + r;
+                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? (float)(v[o * K + kk] * scale[o]) : 0.0f;
+            }
+}
+
 void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;

@@ -299,10 +299,24 @@ static void done_with(binder *b, const float *p, size_t n)
 
 typedef struct {
     const float *g, *v;
-    float *w;
-    int d0;
-    size_t row;
+    float *w;     /* the folded weight, or its packed form (fold_pack_task) */
+    int d0;       /* rows (output channels) */
+    size_t row;   /* floats per row: cin * k */
+    int cin, k;   /* fold_pack_task */
 } fold_job;
+
+/* g[o] / ||v[o, :]|| (row floats of v's row o), the norm summed in double in 4 lanes. */
+static double wn_scale(float g, const float *vr, size_t row)
+{
+    double ss[4] = {0.0, 0.0, 0.0, 0.0};
+    size_t i = 0;
+    for (; i + 4 <= row; i += 4)
+        for (int u = 0; u < 4; u++)
+            ss[u] += (double)vr[i + u] * vr[i + u];
+    for (; i < row; i++)
+        ss[0] += (double)vr[i] * vr[i];
+    return g / sqrt((ss[0] + ss[1]) + (ss[2] + ss[3]));
+}
 
 /* Rows of w = g * v / ||v|| for this thread (the load runs on the model's thread pool). */
 static void fold_task(void *p, int tid, int n)
@@ -311,16 +325,25 @@ static void fold_task(void *p, int tid, int n)
     size_t row = jb->row;
     for (int o = (int)((long)jb->d0 * tid / n); o < (int)((long)jb->d0 * (tid + 1) / n); o++) {
         const float *vr = jb->v + (size_t)o * row;
-        double ss[4] = {0.0, 0.0, 0.0, 0.0};
-        size_t i = 0;
-        for (; i + 4 <= row; i += 4)
-            for (int u = 0; u < 4; u++)
-                ss[u] += (double)vr[i + u] * vr[i + u];
-        for (; i < row; i++)
-            ss[0] += (double)vr[i] * vr[i];
-        double sc = jb->g[o] / sqrt((ss[0] + ss[1]) + (ss[2] + ss[3]));
-        for (i = 0; i < row; i++)
+        double sc = wn_scale(jb->g[o], vr, row);
+        for (size_t i = 0; i < row; i++)
             jb->w[(size_t)o * row + i] = (float)(vr[i] * sc);
+    }
+}
+
+/* Row tiles of the packed weight g * v / ||v|| for this thread: fold_task's floats packed as
+ * kt_conv_pack packs them, without the folded copy. */
+static void fold_pack_task(void *p, int tid, int n)
+{
+    const fold_job *jb = p;
+    int cin = jb->cin, k = jb->k, tiles = (jb->d0 + KT_PACK_MR - 1) / KT_PACK_MR;
+    size_t row = jb->row;
+    for (int t = tiles * tid / n; t < tiles * (tid + 1) / n; t++) {
+        int r0 = t * KT_PACK_MR, rows = jb->d0 - r0 < KT_PACK_MR ? jb->d0 - r0 : KT_PACK_MR;
+        double sc[KT_PACK_MR];
+        for (int r = 0; r < rows; r++)
+            sc[r] = wn_scale(jb->g[r0 + r], jb->v + (size_t)(r0 + r) * row, row);
+        kt_conv_pack_scaled(jb->v + (size_t)r0 * row, sc, rows, cin, k, jb->w + kt_conv_pack_size(r0, cin, k));
     }
 }
 
@@ -379,7 +402,7 @@ static const float *wn(binder *b, const char *prefix, int d0, int d1, int d2)
     float *w = own(b, (size_t)d0 * row);
     if (!w)
         return NULL;
-    fold_job jb = {g, v, w, d0, row};
+    fold_job jb = {g, v, w, d0, row, d1, d2};
     kt_exec_run(b->m->ex, fold_task, &jb);
     done_with(b, v, (size_t)d0 * row);
     return w;
@@ -589,6 +612,39 @@ static void keep_dtype(binder *b, const char *prefix, size_t n, kt_packed *pk)
 
 #define PACK_MAX_K 64 /* larger kernels stay on im2col + sgemm */
 
+/* prefix.weight_v is stored as contiguous float32. */
+static int weight_v_f32(binder *b, const char *prefix)
+{
+    char name[300];
+    snprintf(name, sizeof name, "%s.weight_v", prefix);
+    const kt_tensor *t = kt_checkpoint_find(b->m->ckpt, name);
+    snprintf(name, sizeof name, "kt.quant.%s.weight_v", prefix);
+    return t && t->dtype == KT_F32 && kt_tensor_is_contiguous(t) && !kt_checkpoint_metadata(b->m->ckpt, name);
+}
+
+/* The float32 compute weight of the weight-normed conv at prefix (weight_v float32) with one copy
+ * fewer: packed straight from g and v (fold_pack_task), or for a Winograd conv folded and
+ * transformed from the folded form, where the direct form would fold, pack, then transform. */
+static void fold_packed(binder *b, const char *prefix, int cout, int cin, int k, kt_packed *pk)
+{
+    if (b->wino_out) {
+        const float *w = wn(b, prefix, cout, cin, k);
+        if (w)
+            wino_make(b, w, 0, cout, cin, k);
+        done_with(b, w, (size_t)cout * cin * k);
+        return;
+    }
+    const float *g = tens(b, cout, 1, 1, "%s.weight_g", prefix);
+    const float *v = tens(b, cout, cin, k, "%s.weight_v", prefix);
+    float *p = b->st ? NULL : own(b, kt_conv_pack_size(cout, cin, k));
+    if (!p)
+        return;
+    fold_job jb = {g, v, p, cout, (size_t)cin * k, cin, k};
+    kt_exec_run(b->m->ex, fold_pack_task, &jb);
+    done_with(b, v, (size_t)cout * cin * k);
+    *pk = (kt_packed){KT_PACK_F32, p, NULL, 0, NULL};
+}
+
 /* Conv1d at prefix: weight-normed (wnorm) or plain, with or without bias. Stride-1
  * convs get packed weights in *pk (c->w is then NULL; the folded copy is freed); a
  * plain or already folded weight is packed from the file in its stored dtype. */
@@ -602,6 +658,8 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
         char n[300];
         snprintf(n, sizeof n, "%s.weight", prefix);
         conv_compact(b, n, cout, cin, k, pk);
+    } else if (packed && wnorm && !b->m->bf16 && weight_v_f32(b, prefix)) {
+        fold_packed(b, prefix, cout, cin, k, pk);
     } else {
         c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
         if (packed && !b->st && b->m->bf16) {

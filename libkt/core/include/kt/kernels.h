@@ -151,6 +151,10 @@ size_t kt_conv_pack_size(int cout, int cin, int k);
 /* Packs float32 w[cout, cin, k] into wp[kt_conv_pack_size] (layout above). */
 void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp);
 
+/* kt_conv_pack of the weight w[o, i] = (float)(v[o, i] * scale[o]) (the product in double, then
+ * rounded): a weight-normed weight folded and packed in one pass, the same floats. */
+void kt_conv_pack_scaled(const float *v, const double *scale, int cout, int cin, int k, float *wp);
+
 /* Packs 16-bit codes (bfloat16 or float16 bits) u[cout, cin * k] the same way. */
 void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp);
 
