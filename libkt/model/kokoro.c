@@ -1543,7 +1543,6 @@ kt_status kt_synth_state_create(const kt_model *m, kt_synth_state **out, kt_erro
         free(s);
         return st;
     }
-    work_reserve(&s->view);
     *out = s;
     return KT_OK;
 }

@@ -105,9 +105,9 @@ static kt_status isa_param(const char *isa, int *out, kt_error *err)
     return KT_OK;
 }
 
-/* The work buffer made at load (or with each synthesis state), pages and all: for 3 s of audio,
- * a short sentence or a stream's first chunk, so that their synthesis takes no page faults in it
- * (kt_model_params.work_frames). */
+/* A single-caller model's work buffer made at load, pages and all: for 3 s of audio, a short
+ * sentence or a stream's first chunk, so that their synthesis takes no page faults in it
+ * (kt_model_params.work_frames; shared models leave it to their states). */
 #define TTS_WORK_FRAMES 120
 
 kt_status kt_tts_open(const kt_tts_params *p, kt_tts **out, kt_error *err)

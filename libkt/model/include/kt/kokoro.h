@@ -48,12 +48,12 @@ typedef struct {
                 instead (kt/fftconv.h: fewer multiply-adds still, within float32 noise of the direct
                 form), in float32 compute with the AVX-512 kernels (elsewhere Winograd is faster);
                 their weights take ~2.2x Winograd's memory. 0: Winograd. Env KT_FFT=on|off overrides */
-    int work_frames; /* > 0: the work buffer of a synthesis of this many frames (40 per second of audio),
-                        at most the largest one kept between calls (about 3.5 s of audio for Kokoro), is
-                        made in advance and its pages touched by the pool's threads: at load when
-                        release_weights is 1 (the model synthesizes itself), else by each
-                        kt_synth_state_create. A first synthesis that fits then takes no page faults in
-                        it. 0 (default): the first synthesis makes it */
+    int work_frames; /* > 0 with release_weights 1 (the model synthesizes itself): the work buffer of a
+                        synthesis of this many frames (40 per second of audio), at most the largest one
+                        kept between calls (about 3.5 s of audio for Kokoro), is made at load and its
+                        pages touched by the pool's threads, so that a first synthesis that fits takes no
+                        page faults in it. kt_synth_states make theirs on their first run. 0 (default):
+                        the first synthesis makes it */
 } kt_model_params;
 
 /* Default load parameters (n_threads 0, bf16 0, max_isa KT_ISA_AVX512, gen_lowmem 0,
