@@ -79,6 +79,37 @@ static void test_pack_from_packed(void **state)
     conv_ref_check_pack(shapes, 4, fft_size, kt_fft_pack_tiles, kt_fft_pack_tiles_packed);
 }
 
+/* Every value of the packed FFT weight (the rows of a tile computed together, with the CPU's
+ * best ISA) equals kt_fft_kernel on that row's taps, bit for bit. */
+static void test_pack_one_row(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{8, 3, 11}, {13, 5, 7}, {9, 2, 17}};
+    uint32_t seed = 5u;
+    for (int sh = 0; sh < 3; sh++) {
+        int cout = shapes[sh][0], cin = shapes[sh][1], k = shapes[sh][2];
+        int tiles = (cout + KT_PACK_MR - 1) / KT_PACK_MR;
+        size_t n = (size_t)cout * cin * k, psz = kt_conv_pack_size(cout, cin, 1);
+        float *w = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * kt_fft_pack_size(cout, cin));
+        assert_true(w && u);
+        for (size_t i = 0; i < n; i++)
+            w[i] = conv_lcg(&seed);
+        kt_fft_pack_tiles(w, cout, cin, k, 0, tiles, u);
+        for (int o = 0; o < cout; o++)
+            for (int ci = 0; ci < cin; ci++) {
+                float ref[KT_FFT_PLANES];
+                kt_fft_kernel(w + ((size_t)o * cin + ci) * k, k, ref);
+                size_t at = ((size_t)(o / KT_PACK_MR) * cin + ci) * KT_PACK_MR + o % KT_PACK_MR;
+                for (int p = 0; p < KT_FFT_PLANES; p++)
+                    if (memcmp(&u[(size_t)p * psz + at], &ref[p], sizeof(float)))
+                        fail_msg("shape %d row %d input %d plane %d: %.9g, one row %.9g", sh, o, ci, p,
+                                 u[(size_t)p * psz + at], ref[p]);
+            }
+        free(w);
+        free(u);
+    }
+}
+
 /* y[cout, ldy] = prior + conv by FFT (accumulate) with weight u on ex; returns y. */
 static float *run_fft(kt_exec *ex, const conv_data *z, const float *u, int L, size_t ldy, int accumulate)
 {
@@ -209,6 +240,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
+        cmocka_unit_test(test_pack_one_row),
         cmocka_unit_test(test_conv_isas),       cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),
     };

@@ -340,6 +340,40 @@ static void test_pack_from_packed(void **state)
     conv_ref_check_pack(shapes, 3, kt_wino_pack_size, kt_wino_pack_tiles, kt_wino_pack_tiles_packed);
 }
 
+/* Every value of the packed transformed weight (the rows of a tile computed together, with the
+ * CPU's best ISA) equals kt_wino_kernel on that row's 4 taps, bit for bit. */
+static void test_pack_one_row(void **state)
+{
+    (void)state;
+    static const int shapes[][3] = {{8, 3, 7}, {13, 5, 11}, {21, 2, 3}};
+    uint32_t seed = 11u;
+    for (int sh = 0; sh < 3; sh++) {
+        int cout = shapes[sh][0], cin = shapes[sh][1], k = shapes[sh][2], kp = kt_wino_pieces(k);
+        int tiles = (cout + KT_PACK_MR - 1) / KT_PACK_MR;
+        size_t n = (size_t)cout * cin * k, psz = kt_conv_pack_size(cout, cin, kp);
+        float *w = malloc(sizeof(float) * n), *u = malloc(sizeof(float) * kt_wino_pack_size(cout, cin, k));
+        assert_true(w && u);
+        for (size_t i = 0; i < n; i++)
+            w[i] = conv_lcg(&seed);
+        kt_wino_pack_tiles(w, cout, cin, k, 0, tiles, u);
+        for (int o = 0; o < cout; o++)
+            for (int ci = 0; ci < cin; ci++)
+                for (int sp = 0; sp < kp; sp++) {
+                    float g[KT_WINO_R], ref[KT_WINO_A];
+                    for (int q = 0; q < KT_WINO_R; q++)
+                        g[q] = sp * KT_WINO_R + q < k ? w[((size_t)o * cin + ci) * k + sp * KT_WINO_R + q] : 0.0f;
+                    kt_wino_kernel(g, ref);
+                    size_t at = (((size_t)(o / KT_PACK_MR) * cin + ci) * kp + sp) * KT_PACK_MR + o % KT_PACK_MR;
+                    for (int i = 0; i < KT_WINO_A; i++)
+                        if (memcmp(&u[(size_t)i * psz + at], &ref[i], sizeof(float)))
+                            fail_msg("shape %d row %d input %d piece %d point %d: %.9g, one row %.9g", sh, o, ci,
+                                     sp, i, u[(size_t)i * psz + at], ref[i]);
+                }
+        free(w);
+        free(u);
+    }
+}
+
 /* kt_conv_pack_scaled gives the bytes of folding w = (float)(v * scale) first and packing w with
  * kt_conv_pack, on row counts that fill the last row tile and that do not. */
 static void test_pack_scaled(void **state)
@@ -415,7 +449,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
-        cmocka_unit_test(test_pack_scaled),
+        cmocka_unit_test(test_pack_scaled),     cmocka_unit_test(test_pack_one_row),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
         cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_bf16),
         cmocka_unit_test(test_direct_isas),     cmocka_unit_test(test_direct_shares),

@@ -98,19 +98,71 @@ typedef struct {
     size_t ts, rs, cs, js;
 } tap_layout;
 
+/* kernel_planes for the KT_PACK_MR rows of a tile at once (taps g[t][r], row r's planes at
+ * u + r), with cos and sin of 2 pi j / 32 from tables made by unit(): each row's operations are
+ * kernel_planes', in the lanes of a vector, compiled once per ISA (no contraction into FMAs, so
+ * every ISA gives kernel_planes' floats). */
+#define PLANES_ROWS(SUF, ATTR)                                                                                         \
+    ATTR static void planes_rows##SUF(const double (*g)[KT_PACK_MR], int k, const double *cs, const double *sn,      \
+                                      float *u, size_t stride)                                                         \
+    {                                                                                                                  \
+        for (int f = 0; f <= FH; f++) {                                                                                \
+            double re[KT_PACK_MR], im[KT_PACK_MR];                                                                     \
+            for (int r = 0; r < KT_PACK_MR; r++)                                                                       \
+                re[r] = im[r] = 0.0;                                                                                   \
+            for (int t = 0; t < k; t++) {                                                                              \
+                double c = cs[(f * t) & (FN - 1)], s = sn[(f * t) & (FN - 1)];                                         \
+                for (int r = 0; r < KT_PACK_MR; r++) {                                                                 \
+                    re[r] += g[t][r] * c;                                                                              \
+                    im[r] += g[t][r] * s;                                                                              \
+                }                                                                                                      \
+            }                                                                                                          \
+            for (int r = 0; r < KT_PACK_MR; r++) {                                                                     \
+                re[r] /= 64.0;                                                                                         \
+                im[r] /= 64.0;                                                                                         \
+            }                                                                                                          \
+            if (f == 0 || f == FH) {                                                                                   \
+                for (int r = 0; r < KT_PACK_MR; r++)                                                                   \
+                    u[(f == 0 ? 0 : 1) * stride + (size_t)r] = (float)re[r];                                           \
+                continue;                                                                                              \
+            }                                                                                                          \
+            float *q = u + (size_t)PLANE_RE(f) * stride;                                                               \
+            for (int r = 0; r < KT_PACK_MR; r++) {                                                                     \
+                q[r] = (float)re[r];                                                                                   \
+                q[stride + (size_t)r] = (float)im[r];                                                                  \
+                q[2 * stride + (size_t)r] = (float)(re[r] + im[r]);                                                    \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+typedef void (*planes_rows_fn)(const double (*)[KT_PACK_MR], int, const double *, const double *, float *, size_t);
+PLANES_ROWS(_generic, )
+#if KT_FFT_X86
+PLANES_ROWS(_avx512, __attribute__((target("avx512f"))))
+#endif
+
 static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
     size_t psz = kt_conv_pack_size(cout, cin, 1);
-    double g[KT_FFT_KMAX];
+    double g[KT_FFT_KMAX][KT_PACK_MR], cs[FN], sn[FN];
+    planes_rows_fn rows = planes_rows_generic;
+#if KT_FFT_X86
+    if (__builtin_cpu_supports("avx512f"))
+        rows = planes_rows_avx512;
+#endif
+    for (int j = 0; j < FN; j++)
+        unit(j, &cs[j], &sn[j]);
     for (int mt = t0; mt < t1; mt++)
-        for (int ci = 0; ci < cin; ci++)
+        for (int ci = 0; ci < cin; ci++) {
             for (int r = 0; r < KT_PACK_MR; r++) {
                 int o = mt * KT_PACK_MR + r;
                 for (int j = 0; j < k; j++)
-                    g[j] = o < cout ? w[(size_t)mt * l->ts + (size_t)r * l->rs + (size_t)ci * l->cs + (size_t)j * l->js]
-                                    : 0.0;
-                kernel_planes(g, k, u + ((size_t)mt * cin + (size_t)ci) * KT_PACK_MR + (size_t)r, psz);
+                    g[j][r] = o < cout ? w[(size_t)mt * l->ts + (size_t)r * l->rs + (size_t)ci * l->cs +
+                                           (size_t)j * l->js]
+                                       : 0.0;
             }
+            rows((const double (*)[KT_PACK_MR])g, k, cs, sn, u + ((size_t)mt * cin + (size_t)ci) * KT_PACK_MR, psz);
+        }
 }
 
 void kt_fft_pack_tiles(const float *w, int cout, int cin, int k, int t0, int t1, float *u)

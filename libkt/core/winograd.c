@@ -52,16 +52,35 @@ static double g_row(int i, const double *g)
     return (((g[3] * p + g[2]) * p + g[1]) * p + g[0]) / SCALE[i];
 }
 
-/* o[r] = g_row(i, the taps g[.][r]) for the KT_PACK_MR rows of a tile. */
-static void g_rows(int i, double g[WR][KT_PACK_MR], float *o)
+/* o[r] = g_row(i, the taps g[.][r]) for the KT_PACK_MR rows of a tile: the same operations on
+ * each row, compiled once per ISA (the rows in the lanes of a vector: one of 8 doubles with
+ * AVX-512; no contraction into FMAs, so every ISA gives g_row's floats). */
+#define G_ROWS(SUF, ATTR)                                                                                              \
+    ATTR static void g_rows##SUF(int i, double g[WR][KT_PACK_MR], float *o)                                            \
+    {                                                                                                                  \
+        double p = i == NA - 1 ? 0.0 : POINT[i], sc = SCALE[i];                                                        \
+        if (i == NA - 1)                                                                                               \
+            for (int r = 0; r < KT_PACK_MR; r++)                                                                       \
+                o[r] = (float)(g[WR - 1][r] / sc);                                                                     \
+        else                                                                                                           \
+            for (int r = 0; r < KT_PACK_MR; r++)                                                                       \
+                o[r] = (float)((((g[3][r] * p + g[2][r]) * p + g[1][r]) * p + g[0][r]) / sc);                          \
+    }
+
+typedef void (*g_rows_fn)(int, double[WR][KT_PACK_MR], float *);
+G_ROWS(_generic, )
+#if KT_WINO_X86
+G_ROWS(_avx512, __attribute__((target("avx512f"))))
+#endif
+
+/* The g_rows of the best ISA the CPU has (the floats are the same on every one). */
+static g_rows_fn g_rows_for_cpu(void)
 {
-    double p = i == NA - 1 ? 0.0 : POINT[i], sc = SCALE[i];
-    if (i == NA - 1)
-        for (int r = 0; r < KT_PACK_MR; r++)
-            o[r] = (float)(g[WR - 1][r] / sc);
-    else
-        for (int r = 0; r < KT_PACK_MR; r++)
-            o[r] = (float)((((g[3][r] * p + g[2][r]) * p + g[1][r]) * p + g[0][r]) / sc);
+#if KT_WINO_X86
+    if (__builtin_cpu_supports("avx512f"))
+        return g_rows_avx512;
+#endif
+    return g_rows_generic;
 }
 
 void kt_wino_kernel(const float *g, float *u)
@@ -115,6 +134,7 @@ static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, i
 {
     int kp = kt_wino_pieces(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), K = (size_t)cin * kp;
+    g_rows_fn g_rows = g_rows_for_cpu();
     for (int mt = t0; mt < t1; mt++) {
         int rows = cout - mt * KT_PACK_MR < KT_PACK_MR ? cout - mt * KT_PACK_MR : KT_PACK_MR;
         for (int ci = 0; ci < cin; ci++)
