@@ -144,12 +144,12 @@ static void owned_free(kt_owned *o)
 typedef struct {
     char *p;
     size_t bytes;
-} populate_job;
+} byte_span; /* a buffer whose pages the pool's threads map in (populate_part, touch_pages) */
 
 static void populate_part(void *ctx, size_t i0, size_t i1)
 {
 #ifdef MADV_POPULATE_WRITE
-    const populate_job *j = ctx;
+    const byte_span *j = ctx;
     for (size_t i = i0; i < i1; i++) {
         size_t o = i * POPULATE_STEP, len = j->bytes - o < POPULATE_STEP ? j->bytes - o : POPULATE_STEP;
         madvise(j->p + o, len, MADV_POPULATE_WRITE);
@@ -176,7 +176,7 @@ static float *own(binder *b, size_t n)
     }
     size_t bytes = b->set->bytes[b->set->n - 1]; /* 0: a malloc'd block */
     if (bytes) {
-        populate_job j = {(char *)buf, bytes};
+        byte_span j = {(char *)buf, bytes};
         kt_exec_range(b->m->ex, (bytes + POPULATE_STEP - 1) / POPULATE_STEP, POPULATE_STEP, 2 * POPULATE_STEP,
                       populate_part, &j);
     }
@@ -1169,14 +1169,9 @@ static size_t frame_cap(const kt_model *m, int F)
 
 #define TOUCH_STRIDE 4096 /* bytes: the smallest page size */
 
-typedef struct {
-    char *p;
-    size_t bytes;
-} touch_job;
-
 static void touch_pages(void *ctx, size_t i0, size_t i1)
 {
-    const touch_job *j = ctx;
+    const byte_span *j = ctx;
     for (size_t i = i0; i < i1 && i * TOUCH_STRIDE < j->bytes; i++)
         j->p[i * TOUCH_STRIDE] = 0;
 }
@@ -1193,7 +1188,7 @@ static void work_reserve(kt_model *m)
     float *b = work_take(m, n < WORK_KEEP ? n : WORK_KEEP); /* kept: at most WORK_KEEP */
     if (!b)
         return;
-    touch_job j = {(char *)b, sizeof(float) * m->work_cap};
+    byte_span j = {(char *)b, sizeof(float) * m->work_cap};
     kt_exec_range(m->ex, (j.bytes + TOUCH_STRIDE - 1) / TOUCH_STRIDE, TOUCH_STRIDE, (size_t)1 << 20, touch_pages, &j);
 }
 
