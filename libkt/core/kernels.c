@@ -372,26 +372,24 @@ size_t kt_conv_pack_size(int cout, int cin, int k)
     return tiles * MR * (size_t)cin * k;
 }
 
-void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp)
+/* kt_conv_pack of w, each row o times scale[o] in double when scale is not NULL. */
+static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
     for (size_t mt = 0; mt < tiles; mt++)
         for (size_t kk = 0; kk < K; kk++)
             for (int r = 0; r < MR; r++) {
                 size_t o = mt * MR + r;
-                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? w[o * K + kk] : 0.0f;
+                float x = o < (size_t)cout ? w[o * K + kk] : 0.0f;
+                wp[(mt * K + kk) * MR + r] = scale && o < (size_t)cout ? (float)(x * scale[o]) : x;
             }
 }
 
+void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp) { pack_f32_rows(w, NULL, cout, cin, k, wp); }
+
 void kt_conv_pack_scaled(const float *v, const double *scale, int cout, int cin, int k, float *wp)
 {
-    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
-    for (size_t mt = 0; mt < tiles; mt++)
-        for (size_t kk = 0; kk < K; kk++)
-            for (int r = 0; r < MR; r++) {
-                size_t o = mt * MR + r;
-                wp[(mt * K + kk) * MR + r] = o < (size_t)cout ? (float)(v[o * K + kk] * scale[o]) : 0.0f;
-            }
+    pack_f32_rows(v, scale, cout, cin, k, wp);
 }
 
 void kt_conv_pack_u16(const uint16_t *u, int cout, int cin, int k, uint16_t *wp)

@@ -622,18 +622,10 @@ static int weight_v_f32(binder *b, const char *prefix)
     return t && t->dtype == KT_F32 && kt_tensor_is_contiguous(t) && !kt_checkpoint_metadata(b->m->ckpt, name);
 }
 
-/* The float32 compute weight of the weight-normed conv at prefix (weight_v float32) with one copy
- * fewer: packed straight from g and v (fold_pack_task), or for a Winograd conv folded and
- * transformed from the folded form, where the direct form would fold, pack, then transform. */
+/* The packed float32 weight of the weight-normed conv at prefix (weight_v float32), straight
+ * from g and v (fold_pack_task): no folded copy. */
 static void fold_packed(binder *b, const char *prefix, int cout, int cin, int k, kt_packed *pk)
 {
-    if (b->wino_out) {
-        const float *w = wn(b, prefix, cout, cin, k);
-        if (w)
-            wino_make(b, w, 0, cout, cin, k);
-        done_with(b, w, (size_t)cout * cin * k);
-        return;
-    }
     const float *g = tens(b, cout, 1, 1, "%s.weight_g", prefix);
     const float *v = tens(b, cout, cin, k, "%s.weight_v", prefix);
     float *p = b->st ? NULL : own(b, kt_conv_pack_size(cout, cin, k));
@@ -654,15 +646,18 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
     *c = (kt_conv1d){NULL, NULL, cin, cout, k, stride, pad, dil};
     *pk = (kt_packed){KT_PACK_F32, NULL, NULL, 0, NULL};
     int packed = b->full && !b->st && stride == 1 && k <= PACK_MAX_K;
+    /* a float32 weight_v in float32 compute: packed without a folded copy, or for Winograd
+     * transformed from the folded copy (not folded, packed, then transformed) */
+    int f32v = packed && wnorm && !b->m->bf16 && weight_v_f32(b, prefix);
     if (packed && (!wnorm || is_folded(b, prefix))) {
         char n[300];
         snprintf(n, sizeof n, "%s.weight", prefix);
         conv_compact(b, n, cout, cin, k, pk);
-    } else if (packed && wnorm && !b->m->bf16 && weight_v_f32(b, prefix)) {
+    } else if (f32v && !b->wino_out) {
         fold_packed(b, prefix, cout, cin, k, pk);
     } else {
         c->w = wnorm ? wn(b, prefix, cout, cin, k) : tens(b, cout, cin, k, "%s.weight", prefix);
-        if (packed && !b->st && b->m->bf16) {
+        if (packed && !b->st && (b->m->bf16 || f32v)) { /* f32v here: Winograd */
             if (b->wino_out)
                 wino_make(b, c->w, 0, cout, cin, k);
             else
