@@ -4,7 +4,8 @@
  * load forces it on every chunk; the tiny model then runs it on inputs long enough for
  * several time blocks (3072 / 6144 columns) in the last stage. And the work buffer made in
  * advance (kt_model_params.work_frames): resident after load, big enough for the synthesis it
- * was made for, the same bytes.
+ * was made for, the same bytes. And the float32 weights a model reads from the checkpoint's
+ * own pages (the LSTMs') are mapped into the process when the load returns.
  *
  * Files: $KT_TINY_MODEL (default fixtures/tiny/kokoro-tiny.pth), $KT_TINY_CONFIG
  * (default fixtures/tiny/config.json). */
@@ -15,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "kt/checkpoint.h"
 #include "kt/config.h"
 #include "kt/kokoro.h"
 
@@ -185,6 +188,74 @@ static void test_work_reserved(void **state)
     kt_config_free(&cfg_c);
 }
 
+/* KiB of the mappings of the file at the absolute path `path` present in this process's page
+ * tables (the Rss lines of /proc/self/smaps); -1 when smaps cannot be read. */
+static long mapped_kib(const char *path)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    char line[4096];
+    int in = 0;
+    long kib = 0, v;
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            char *name = strchr(line, '/');
+            size_t n = name ? strcspn(name, "\n") : 0;
+            in = name && n == strlen(path) && strncmp(name, path, n) == 0;
+        } else if (in && sscanf(line, "Rss: %ld kB", &v) == 1)
+            kib += v;
+    }
+    fclose(f);
+    return kib;
+}
+
+/* Bytes of the float32 LSTM weights in the checkpoint at path (a model keeps them in the file). */
+static uint64_t lstm_bytes(const char *path)
+{
+    kt_checkpoint *c = NULL;
+    kt_error err;
+    uint64_t sum = 0;
+    assert_int_equal(kt_checkpoint_open(path, &c, &err), KT_OK);
+    const kt_tensor_list *l = kt_checkpoint_tensors(c);
+    for (size_t i = 0; i < l->count; i++)
+        if (strstr(l->items[i].name, "lstm") && strstr(l->items[i].name, ".weight_") &&
+            l->items[i].tensor.dtype == KT_F32)
+            sum += kt_tensor_nbytes(&l->items[i].tensor);
+    kt_checkpoint_free(c);
+    return sum;
+}
+
+/* The full-size checkpoint's float32 LSTM weights (34 MB, read in place from the file) are in
+ * the process's page tables when kt_model_load returns, so the first synthesis takes no page
+ * fault on them; without that read at load only ~8 MB of the file is mapped then. */
+static void test_borrowed_read(void **state)
+{
+    (void)state;
+    char model[512], cfgp[512], abs_model[4096];
+    const char *fx = env_or("KT_FIXTURES", "build/fixtures");
+    snprintf(model, sizeof model, "%s/kokoro-full.pth", fx);
+    snprintf(cfgp, sizeof cfgp, "%s/kokoro-full-config.json", fx);
+    if (access(model, R_OK) || access(cfgp, R_OK) || !realpath(model, abs_model) || mapped_kib(abs_model) < 0) {
+        print_message("SKIP test_borrowed_read: %s, %s or /proc/self/smaps absent\n", model, cfgp);
+        skip();
+    }
+    kt_config cfg;
+    kt_error err;
+    kt_model *m = NULL;
+    assert_int_equal(kt_config_load(cfgp, &cfg, &err), KT_OK);
+    assert_int_equal(kt_model_load(model, &cfg, NULL, &m, &err), KT_OK);
+    long kib = mapped_kib(abs_model);
+    uint64_t lstm = lstm_bytes(model);
+    print_message("%ld KiB of the file mapped after load; LSTM weights %llu KiB\n", kib,
+                  (unsigned long long)(lstm >> 10));
+    assert_true(lstm >= ((uint64_t)20 << 20));
+    assert_true((uint64_t)kib << 10 >= lstm);
+    kt_model_free(m);
+    kt_config_free(&cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_lowmem_long),
         cmocka_unit_test(test_lowmem_bf16_winograd),
         cmocka_unit_test(test_work_reserved),
+        cmocka_unit_test(test_borrowed_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
