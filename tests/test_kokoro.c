@@ -106,17 +106,24 @@ static void test_lstm_known(void **state)
      * (sigmoid 0.5), g gate = x. Forward: c1 = 0.5*tanh(x1)... with wih g-row = 1:
      * g = tanh(x_t), c_t = sig(f)=0.5 * c + 0.5 * tanh(x_t), h = 0.5 * tanh(c). */
     float wih[4] = {0, 0, 1, 0}, whh[4] = {0, 0, 0, 0}, b[4] = {0, 0, 0, 0};
-    kt_lstm l = {{wih, wih}, {whh, whh}, {b, b}, 1, 1};
-    float x[2] = {1.0f, -2.0f}, y[4];
-    kt_arena a;
-    kt_arena_init(&a, g_buf, sizeof g_buf / sizeof *g_buf);
-    assert_int_equal(kt_lstm_forward(&l, x, 2, y, &a, NULL), KT_OK);
-    double c1 = 0.5 * tanh(1.0), c2 = 0.5 * c1 + 0.5 * tanh(-2.0);
-    assert_float_equal(y[0], 0.5 * tanh(c1), 1e-6);
-    assert_float_equal(y[2], 0.5 * tanh(c2), 1e-6);
-    double r1 = 0.5 * tanh(-2.0), r0 = 0.5 * r1 + 0.5 * tanh(1.0); /* reverse direction */
-    assert_float_equal(y[3], 0.5 * tanh(r1), 1e-6);
-    assert_float_equal(y[1], 0.5 * tanh(r0), 1e-6);
+    float wt[64]; /* W_ih as kt_linear_t panels: kt_linear_t_size(4, 1) = 48 floats */
+    assert_true(kt_linear_t_size(4, 1) <= sizeof wt / sizeof *wt);
+    kt_linear_t_pack(NULL, wih, 4, 1, wt);
+    for (int panels = 0; panels < 2; panels++) { /* through kt_sgemm, then the panels */
+        kt_lstm l = {{wih, wih}, {whh, whh}, {b, b}, 1, 1, {NULL, NULL}};
+        if (panels)
+            l = (kt_lstm){{NULL, NULL}, {whh, whh}, {b, b}, 1, 1, {wt, wt}};
+        float x[2] = {1.0f, -2.0f}, y[4];
+        kt_arena a;
+        kt_arena_init(&a, g_buf, sizeof g_buf / sizeof *g_buf);
+        assert_int_equal(kt_lstm_forward(&l, x, 2, y, &a, NULL), KT_OK);
+        double c1 = 0.5 * tanh(1.0), c2 = 0.5 * c1 + 0.5 * tanh(-2.0);
+        assert_float_equal(y[0], 0.5 * tanh(c1), 1e-6);
+        assert_float_equal(y[2], 0.5 * tanh(c2), 1e-6);
+        double r1 = 0.5 * tanh(-2.0), r0 = 0.5 * r1 + 0.5 * tanh(1.0); /* reverse direction */
+        assert_float_equal(y[3], 0.5 * tanh(r1), 1e-6);
+        assert_float_equal(y[1], 0.5 * tanh(r0), 1e-6);
+    }
 }
 
 static void test_norms_known(void **state)

@@ -802,6 +802,8 @@ static const float *matrix(binder *b, const kt_qview **q, int rows, int cols, co
     return tens(b, rows, cols, 0, "%s", name);
 }
 
+static const float *panels_of(binder *b, const float *w, int out, int in);
+
 static void lstm(binder *b, kt_lstm_w *w, const char *prefix, int in, int hidden)
 {
     kt_lstm *l = &w->l;
@@ -821,6 +823,9 @@ static void lstm(binder *b, kt_lstm_w *w, const char *prefix, int in, int hidden
             for (int i = 0; i < 4 * hidden; i++)
                 sum[i] = bi[i] + bh[i];
         l->b[d] = sum;
+        l->wiht[d] = w->q[d][0] ? NULL : panels_of(b, l->wih[d], 4 * hidden, in);
+        if (l->wiht[d])
+            l->wih[d] = NULL;
     }
 }
 
@@ -889,15 +894,19 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
 
 /* The transposed copy of a float32 linear's weight (NULL when it stays compact), whose file
  * pages are then given back: ALBERT runs on the copy only. */
-static const float *transposed(binder *b, const kt_linear *l)
+static const float *transposed(binder *b, const kt_linear *l) { return panels_of(b, l->w, l->out, l->in); }
+
+/* The kt_linear_t panels of float32 w[out, in] (NULL in the listing and existence passes, or when
+ * w is NULL), w given back. */
+static const float *panels_of(binder *b, const float *w, int out, int in)
 {
-    if (!b->full || b->st || b->list || !l->w)
+    if (!b->full || b->st || b->list || !w)
         return NULL;
-    float *wt = own(b, kt_linear_t_size(l->out, l->in));
+    float *wt = own(b, kt_linear_t_size(out, in));
     if (!wt)
         return NULL;
-    kt_linear_t_pack(b->m->ex, l->w, l->out, l->in, wt);
-    done_with(b, l->w, (size_t)l->out * l->in);
+    kt_linear_t_pack(b->m->ex, w, out, in, wt);
+    done_with(b, w, (size_t)out * in);
     return wt;
 }
 

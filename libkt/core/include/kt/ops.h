@@ -113,19 +113,22 @@ void kt_dwconvt1d_forward(const kt_convt1d *c, const float *x, int L, float *y);
 
 /* One bidirectional single-layer LSTM (PyTorch gate order i, f, g, o; h0 = c0 = 0).
  * For direction d (0 forward, 1 reverse): wih[d] [4H, in], whh[d] [4H, H],
- * b[d] [4H] = bias_ih + bias_hh. */
+ * b[d] [4H] = bias_ih + bias_hh; wiht[d], when not NULL, holds wih[d] as kt_linear_t panels
+ * (kt/kernels.h) and is used in its place (wih[d] may then be NULL). */
 typedef struct {
     const float *wih[2];
     const float *whh[2];
     const float *b[2];
     int in, hidden;
+    const float *wiht[2];
 } kt_lstm;
 
 /* Floats of scratch kt_lstm_forward takes for L steps. */
 size_t kt_lstm_scratch(const kt_lstm *l, int L);
 
-/* y[L, 2H] = [h_fwd(t); h_bwd(t)] for the sequence x[L, in]. The input
- * projection of all L steps is one sgemm per direction. */
+/* y[L, 2H] = [h_fwd(t); h_bwd(t)] for the sequence x[L, in]. The input projection of all L
+ * steps is one product per direction: both directions in one kt_linear_t_forward_many when
+ * both have panels, else kt_sgemm. */
 kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err);
 
 /* LayerNorm of each row of x[n, C] in place: (x - mean)/sqrt(var + eps) * g + b
