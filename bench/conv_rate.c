@@ -11,7 +11,10 @@
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
  * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it. For kernels of 7 taps and more
  * it also times FFT overlap-save (kt_fft_conv_padded_ld) and prints its speed over Winograd's
- * (the model runs kernel 11 at up to 128 channels that way on AVX-512). Figures only. */
+ * (the model runs kernel 11 at up to 128 channels that way on AVX-512), and both again with
+ * cold weights: each call on the next of COLD copies of the transformed weights, as in the
+ * model, where every conv has weights of its own that the previous ones pushed out of the
+ * caches (FFT's are 2.2x Winograd's). Figures only. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,7 @@ static const shape SHAPES[] = {
     {128, 3, 1, 8040, "generator stage 1, k3"},
     {128, 7, 3, 8040, "generator stage 1, k7"},
     {128, 11, 5, 8040, "generator stage 1, k11"},
+    {128, 11, 5, 4440, "generator stage 1, k11, a 1.1 s first chunk"},
 };
 
 static double now(void)
@@ -44,12 +48,15 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#define COLD 8 /* weight copies the cold loops cycle through */
+
 typedef struct {
     kt_conv1d c;
     kt_packed pk, pkb; /* pkb: bf16 pairs (codes NULL: no bf16) */
     kt_wino wq, wqb;
     float *w, *b, *wp, *u, *xp, *y, *ws, *wb, *ub, *xpb, *wsb;
     float *fu, *fs; /* FFT weight and scratch (NULL below 7 taps) */
+    float *uc[COLD], *fuc[COLD]; /* copies of u and fu for the cold loops */
     size_t Ls;
     int L;
 } conv_case;
@@ -81,6 +88,14 @@ static int make_case(const shape *s, conv_case *cc)
         if (!cc->fu || !cc->fs)
             return -1;
         kt_fft_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->fu);
+    }
+    for (int i = 0; i < COLD && cc->fu; i++) {
+        cc->uc[i] = malloc(sizeof(float) * kt_wino_pack_size(C, C, k));
+        cc->fuc[i] = malloc(sizeof(float) * kt_fft_pack_size(C, C));
+        if (!cc->uc[i] || !cc->fuc[i])
+            return -1;
+        kt_wino_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->uc[i]);
+        kt_fft_pack_tiles(cc->w, C, C, k, 0, (C + KT_PACK_MR - 1) / KT_PACK_MR, cc->fuc[i]);
     }
     cc->pk = (kt_packed){KT_PACK_F32, cc->wp, NULL, 0, NULL};
     cc->wq = (kt_wino){NULL, 0, 0, 0};
@@ -114,26 +129,31 @@ static void free_case(conv_case *cc)
 {
     free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
     free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb), free(cc->fu), free(cc->fs);
+    for (int i = 0; i < COLD; i++)
+        free(cc->uc[i]), free(cc->fuc[i]);
 }
 
 enum { DIRECT, WINOGRAD, FFT };
 
 /* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD or FFT; bf16: the
- * bf16 forms (direct and Winograd). */
-static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16)
+ * bf16 forms (direct and Winograd); cold: Winograd or FFT on the COLD weight copies in turn. */
+static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16, int cold)
 {
     const kt_packed *pk = bf16 ? &cc->pkb : &cc->pk;
-    const kt_wino *wq = bf16 ? &cc->wqb : &cc->wq;
     float *ws = bf16 ? cc->wsb : cc->ws, *xpb = bf16 ? cc->xpb : NULL;
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         int calls = 0;
         double t0 = now(), t;
         do {
+            kt_wino wq = bf16 ? cc->wqb : cc->wq;
+            if (cold)
+                wq.u = cc->uc[calls % COLD];
             if (way == FFT)
-                kt_fft_conv_padded_ld(ex, &cc->c, cc->fu, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, cc->fs);
+                kt_fft_conv_padded_ld(ex, &cc->c, cold ? cc->fuc[calls % COLD] : cc->fu, cc->xp, cc->Ls, cc->L,
+                                      cc->y, (size_t)cc->L, 0, cc->fs);
             else if (way == WINOGRAD)
-                kt_wino_conv_padded_ld(ex, &cc->c, wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, ws);
+                kt_wino_conv_padded_ld(ex, &cc->c, &wq, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, ws);
             else
                 kt_conv1d_padded_ld(ex, &cc->c, pk, cc->xp, cc->Ls, cc->L, cc->y, (size_t)cc->L, 0, xpb);
             calls++;
@@ -164,24 +184,27 @@ int main(int argc, char **argv)
                 fprintf(stderr, "conv_rate: out of memory\n");
                 return 1;
             }
-            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, DIRECT, 0);
+            double flop = 2.0 * s->ch * s->ch * s->k * s->cols, td = time_conv(ex, &cc, DIRECT, 0, 0);
             printf("conv_rate threads=%d ch=%d k=%d dil=%d cols=%d direct_gflops=%.1f", threads[ti], s->ch, s->k,
                    s->dil, s->cols, flop / td * 1e-9);
             if (peak[ti] > 0)
                 printf(" direct_x_floor=%.2f", td / (flop / (peak[ti] * 1e9)));
             if (cc.u) {
-                double tw = time_conv(ex, &cc, WINOGRAD, 0);
+                double tw = time_conv(ex, &cc, WINOGRAD, 0, 0);
                 printf(" winograd_gflops_direct_form=%.1f winograd_speedup=%.2f", flop / tw * 1e-9, td / tw);
                 if (cc.fu) {
-                    double tf = time_conv(ex, &cc, FFT, 0);
+                    double tf = time_conv(ex, &cc, FFT, 0, 0);
                     printf(" fft_gflops_direct_form=%.1f fft_over_winograd=%.2f", flop / tf * 1e-9, tw / tf);
+                    double twc = time_conv(ex, &cc, WINOGRAD, 0, 1), tfc = time_conv(ex, &cc, FFT, 0, 1);
+                    printf(" cold_winograd_gflops=%.1f cold_fft_gflops=%.1f cold_fft_over_winograd=%.2f",
+                           flop / twc * 1e-9, flop / tfc * 1e-9, twc / tfc);
                 }
             }
             if (cc.wb) {
-                double tb = time_conv(ex, &cc, DIRECT, 1);
+                double tb = time_conv(ex, &cc, DIRECT, 1, 0);
                 printf(" bf16_direct_gflops=%.1f", flop / tb * 1e-9);
                 if (cc.ub)
-                    printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, WINOGRAD, 1));
+                    printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, WINOGRAD, 1, 0));
             }
             printf("  (%s)\n", s->where);
             fflush(stdout);
