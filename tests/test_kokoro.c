@@ -109,10 +109,12 @@ static void test_lstm_known(void **state)
     float wt[64]; /* W_ih as kt_linear_t panels: kt_linear_t_size(4, 1) = 48 floats */
     assert_true(kt_linear_t_size(4, 1) <= sizeof wt / sizeof *wt);
     kt_linear_t_pack(NULL, wih, 4, 1, wt);
-    for (int panels = 0; panels < 2; panels++) { /* through kt_sgemm, then the panels */
+    for (int panels = 0; panels < 3; panels++) { /* through kt_sgemm, the panels, one of each */
         kt_lstm l = {{wih, wih}, {whh, whh}, {b, b}, 1, 1, {NULL, NULL}};
-        if (panels)
+        if (panels == 1)
             l = (kt_lstm){{NULL, NULL}, {whh, whh}, {b, b}, 1, 1, {wt, wt}};
+        else if (panels == 2)
+            l = (kt_lstm){{NULL, wih}, {whh, whh}, {b, b}, 1, 1, {wt, NULL}};
         float x[2] = {1.0f, -2.0f}, y[4];
         kt_arena a;
         kt_arena_init(&a, g_buf, sizeof g_buf / sizeof *g_buf);

@@ -127,8 +127,8 @@ typedef struct {
 size_t kt_lstm_scratch(const kt_lstm *l, int L);
 
 /* y[L, 2H] = [h_fwd(t); h_bwd(t)] for the sequence x[L, in]. The input projection of all L
- * steps is one product per direction: both directions in one kt_linear_t_forward_many when
- * both have panels, else kt_sgemm. */
+ * steps is one product per direction: on its panels (both directions in one
+ * kt_linear_t_forward_many when both have them), else kt_sgemm on wih[d]. */
 kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_arena *a, kt_error *err);
 
 /* LayerNorm of each row of x[n, C] in place: (x - mean)/sqrt(var + eps) * g + b
