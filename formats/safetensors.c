@@ -352,11 +352,14 @@ static kt_status read_info(scan *c, const char *name, kt_tensor *t, st_info *ti,
     if (!have[0] || !have[1] || !have[2])
         return kt_error_set(c->err, KT_EFORMAT, "tensor \"%.200s\": needs \"dtype\", \"shape\" and \"data_offsets\"",
                             name);
-    uint64_t numel = 1;
+    /* span, the product with zero dimensions counted as 1, bounds every stride too: a zero
+     * dimension must not hide an overflow of the others (fuzz_safetensors) */
+    uint64_t numel = 1, span = 1;
     for (int d = 0; d < t->ndim; d++) {
-        uint64_t v = (uint64_t)t->shape[d];
-        if (v != 0 && numel > (UINT64_MAX / 16) / v)
+        uint64_t v = (uint64_t)t->shape[d], w = v ? v : 1;
+        if (span > (UINT64_MAX / 16) / w)
             return kt_error_set(c->err, KT_ELIMIT, "tensor \"%.200s\": shape product overflows", name);
+        span *= w;
         numel *= v;
     }
     ti->begin = offs[0];

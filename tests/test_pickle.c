@@ -685,6 +685,13 @@ static void t_tensor_dims_limit(void **state)
     pk c = {{0}, 0};
     tensor(&c, "FloatStorage", "0", 6, 0, 8, s8, z8);
     assert_null(parse_bound(&c, &calls, KT_ELIMIT, &err));
+    /* no elements (a zero dimension), but the other dimensions' product overflows: refused too,
+     * so that no stride or contiguity check multiplies them */
+    s8[0] = 0;
+    pk z = {{0}, 0};
+    tensor(&z, "FloatStorage", "0", 6, 0, 8, s8, z8);
+    assert_null(parse_bound(&z, &calls, KT_ELIMIT, &err));
+    assert_non_null(strstr(err.msg, "overflows"));
     /* stride sum overflow on an otherwise small tensor */
     pk d = {{0}, 0};
     RAW(&d, "ctorch._utils\n_rebuild_tensor\n((");
