@@ -977,8 +977,10 @@ static kt_status check_fit(P *p, const kt_value *t)
 {
     const kt_value *s = t->u.t->storage;
     int64_t numel = 1, span = 1, last = t->u.t->offset;
-    for (int i = 0; i < t->u.t->ndim; i++) { /* span: zero dimensions counted as 1, so that a zero */
-        int64_t w = t->u.t->shape[i] ? t->u.t->shape[i] : 1; /* cannot hide the others' overflow */
+    /* span, the product with zero dimensions counted as 1: a zero dimension must not hide an
+     * overflow of the others' product */
+    for (int i = 0; i < t->u.t->ndim; i++) {
+        int64_t w = t->u.t->shape[i] ? t->u.t->shape[i] : 1;
         if (span > INT64_MAX / 16 / w)
             return FAIL(KT_ELIMIT, "tensor dimension product overflows");
         span *= w;

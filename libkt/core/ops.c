@@ -378,19 +378,20 @@ kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_
         if (!j.gx[d] || !j.g[d] || !j.h[d] || !j.c[d])
             return arena_full(err);
     }
-    float *xs = lstm_panels(l) ? kt_arena_take(a, kt_linear_t_scratch(L, l->in)) : NULL;
-    if (lstm_panels(l) && !xs)
+    float *xs = NULL;
+    if (lstm_panels(l) && !(xs = kt_arena_take(a, kt_linear_t_scratch(L, l->in))))
         return arena_full(err);
     kt_linear_t_item it[2] = {{l->wiht[0], l->b[0], 4 * H, j.gx[0]}, {l->wiht[1], l->b[1], 4 * H, j.gx[1]}};
     if (l->wiht[0] && l->wiht[1]) /* one dispatch, one packing of x */
         kt_linear_t_forward_many(a->ex, it, 2, l->in, x, L, xs);
     else
         for (int d = 0; d < 2; d++) {
-            kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
-            if (l->wiht[d])
+            if (l->wiht[d]) {
                 kt_linear_t_forward_many(a->ex, &it[d], 1, l->in, x, L, xs);
-            else
-                kt_linear_forward(&ih, x, L, j.gx[d], a->ex);
+                continue;
+            }
+            kt_linear ih = {.w = l->wih[d], .b = l->b[d], .in = l->in, .out = 4 * H};
+            kt_linear_forward(&ih, x, L, j.gx[d], a->ex);
         }
     kt_exec_run(a->ex, lstm_task, &j);
     kt_arena_release(a, mark);

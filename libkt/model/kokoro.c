@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kokoro_impl.h"
+#include "kt/grow.h"
 #include "kt/quant.h"
 
 #define MAX_FRAMES 24000 /* 10 minutes of audio per call */
@@ -141,49 +142,37 @@ static void owned_free(kt_owned *o)
 }
 
 /* The weights a model reads straight from the checkpoint's pages (float32 tensors it keeps as
- * they are), listed while binding so that read_borrowed reads one byte of each page before the
- * first synthesis does: the first access of a file page in a process costs a page fault and, on a
- * VM, measured ~2.3 us per 4 KB page even when the page is in the page cache (~12 ms for the
- * 21 MB of LSTM weights one duration stage reads). */
+ * they are, a compact file's kept views), listed while binding so that read_borrowed reads one
+ * byte of each page before the first synthesis does: the first access of a file page in a
+ * process costs a page fault and, on a VM, measured ~2.3 us per 4 KB page even when the page is
+ * in the page cache and its page table entry already filled. */
+typedef struct {
+    const unsigned char *p;
+    size_t bytes;
+} file_span;
+
 typedef struct file_spans {
-    const unsigned char **p;
-    size_t *bytes, n, cap;
+    file_span *s;
+    size_t n, cap;
 } file_spans;
 
 static void spans_add(file_spans *l, const void *p, size_t bytes)
 {
-    if (!l || !bytes)
-        return;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? 2 * l->cap : 64;
-        const unsigned char **np = realloc(l->p, cap * sizeof *np);
-        if (np)
-            l->p = np;
-        size_t *nb = np ? realloc(l->bytes, cap * sizeof *nb) : NULL;
-        if (!nb)
-            return; /* the pages fault in during the first synthesis instead */
-        l->bytes = nb;
-        l->cap = cap;
-    }
-    l->p[l->n] = p;
-    l->bytes[l->n++] = bytes;
+    void *s = l ? l->s : NULL;
+    if (!l || !bytes || kt_grow(&s, &l->cap, l->n + 1, sizeof *l->s))
+        return; /* out of memory: the pages fault in during the first synthesis instead */
+    l->s = s;
+    l->s[l->n++] = (file_span){p, bytes};
 }
 
 /* Forgets every span starting at p (its pages were given back). */
 static void spans_drop(file_spans *l, const void *p)
 {
     for (size_t i = 0; l && i < l->n;)
-        if (l->p[i] == p) {
-            l->p[i] = l->p[l->n - 1];
-            l->bytes[i] = l->bytes[--l->n];
-        } else
+        if (l->s[i].p == p)
+            l->s[i] = l->s[--l->n];
+        else
             i++;
-}
-
-static void spans_free(file_spans *l)
-{
-    free(l->p);
-    free(l->bytes);
 }
 
 typedef struct {
@@ -208,7 +197,7 @@ static void read_pages(void *ctx, size_t i0, size_t i1)
     for (size_t i = i0; i < i1; i++) {
         while (i >= j->first[k + 1])
             k++;
-        uintptr_t base = (uintptr_t)j->l->p[k] / j->page * j->page;
+        uintptr_t base = (uintptr_t)j->l->s[k].p / j->page * j->page;
         sum += *(volatile const unsigned char *)(base + (i - j->first[k]) * j->page);
     }
     (void)sum;
@@ -226,7 +215,7 @@ static void read_borrowed(kt_exec *ex, const file_spans *l)
     page_reads j = {l, first, (size_t)pg};
     first[0] = 0;
     for (size_t i = 0; i < l->n; i++)
-        first[i + 1] = first[i] + ((uintptr_t)l->p[i] % j.page + l->bytes[i] + j.page - 1) / j.page;
+        first[i + 1] = first[i] + ((uintptr_t)l->s[i].p % j.page + l->s[i].bytes + j.page - 1) / j.page;
     kt_exec_range(ex, first[l->n], j.page, (size_t)1 << 20, read_pages, &j);
     free(first);
 }
@@ -802,7 +791,20 @@ static const float *matrix(binder *b, const kt_qview **q, int rows, int cols, co
     return tens(b, rows, cols, 0, "%s", name);
 }
 
-static const float *panels_of(binder *b, const float *w, int out, int in);
+/* The kt_linear_t panels of float32 w[out, in] (NULL in the listing and existence passes, or when
+ * w is NULL), w's pages then given back: ALBERT's linears and the LSTMs' input matrices run on
+ * the panels only. */
+static const float *panels_of(binder *b, const float *w, int out, int in)
+{
+    if (!b->full || b->st || b->list || !w)
+        return NULL;
+    float *wt = own(b, kt_linear_t_size(out, in));
+    if (!wt)
+        return NULL;
+    kt_linear_t_pack(b->m->ex, w, out, in, wt);
+    done_with(b, w, (size_t)out * in);
+    return wt;
+}
 
 static void lstm(binder *b, kt_lstm_w *w, const char *prefix, int in, int hidden)
 {
@@ -892,24 +894,6 @@ static void gen_resblk(binder *b, kt_gen_resblk *r, const char *prefix, int ch, 
     }
 }
 
-/* The transposed copy of a float32 linear's weight (NULL when it stays compact), whose file
- * pages are then given back: ALBERT runs on the copy only. */
-static const float *transposed(binder *b, const kt_linear *l) { return panels_of(b, l->w, l->out, l->in); }
-
-/* The kt_linear_t panels of float32 w[out, in] (NULL in the listing and existence passes, or when
- * w is NULL), w given back. */
-static const float *panels_of(binder *b, const float *w, int out, int in)
-{
-    if (!b->full || b->st || b->list || !w)
-        return NULL;
-    float *wt = own(b, kt_linear_t_size(out, in));
-    if (!wt)
-        return NULL;
-    kt_linear_t_pack(b->m->ex, w, out, in, wt);
-    done_with(b, w, (size_t)out * in);
-    return wt;
-}
-
 static void bind_albert(binder *b)
 {
     kt_model *m = b->m;
@@ -940,7 +924,7 @@ static void bind_albert(binder *b)
     const kt_linear *all[KT_ALBERT_LINEARS];
     kt_albert_linear_list(w, all);
     for (int i = 0; i < KT_ALBERT_LINEARS; i++)
-        w->wt[i] = transposed(b, all[i]);
+        w->wt[i] = panels_of(b, all[i]->w, all[i]->out, all[i]->in);
 }
 
 static void bind_textenc(binder *b)
@@ -1137,7 +1121,7 @@ static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error 
     m->pre_bound = m->early_bound = !b.st;
     if (!b.st)
         read_borrowed(m->ex, &borrowed);
-    spans_free(&borrowed);
+    free(borrowed.s);
     return b.st;
 }
 
@@ -1173,7 +1157,7 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
     }
     read_borrowed(m->ex, &borrowed);
 done:
-    spans_free(&borrowed);
+    free(borrowed.s);
     return st;
 }
 
