@@ -29,6 +29,8 @@
 #define KK_MAX 512            /* kk values per decoded weight block */
 #define B_BUDGET (128 * 1024) /* floats of input a lone time block may read in one channel block */
 #define MAX_THREADS KT_EXEC_MAX_THREADS
+#define ROWS_G 4              /* row tiles of the rows kernel (kern_rows_n) */
+#define ROWS_NC 12            /* its columns at most */
 
 /* ---- execution context ------------------------------------------------------------ */
 
@@ -676,6 +678,87 @@ __attribute__((target("avx512f,fma"))) static void kern_avx512(const float *A, c
     kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, 3, 0);
 }
 
+/* ---- columns that leave a column tile partly empty ----
+ * 67 output columns fill 48 + 24 lanes of the column kernels, 37 fill 48: up to a third of the
+ * FMAs' lanes idle on the decoder's few columns. The rows kernel puts the vector along the output
+ * channels instead: ROWS_G packed row tiles (32 rows, each row tile's weights [kk][MR] as packed)
+ * by N <= ROWS_NC columns, each column's 32 rows in two zmm accumulators and every input value
+ * broadcast. Each element gets the same FMAs in the same order as in kern_avx512_v (its bias, or
+ * C plus its bias, then one FMA per kk), so it gives the same bytes, with no lane idle whatever
+ * the column count. C is written (and read, when load) through a transposing buffer. */
+/* The zmm of lo[0 .. 8) and hi[0 .. 8). */
+__attribute__((target("avx512f"), always_inline)) static inline __m512 two_halves(const float *lo, const float *hi)
+{
+    __m512d v = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(lo)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(v, _mm256_castps_pd(_mm256_loadu_ps(hi)), 1));
+}
+
+__attribute__((target("avx512f,fma"), always_inline)) static inline void
+kern_rows_n(const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
+            int rows, int load, const float *bias, const int N)
+{
+    float buf[ROWS_NC][ROWS_G * MR];
+    __m512 c[ROWS_NC][2];
+    if (load)
+        for (int r = 0; r < ROWS_G * MR; r++)
+            for (int t = 0; t < N; t++)
+                buf[t][r] = r < rows ? C[(size_t)r * ldc + (size_t)t] : 0.0f;
+    __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
+    __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
+#pragma GCC unroll 12
+    for (int t = 0; t < N; t++) {
+        c[t][0] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t]), b0) : b0;
+        c[t][1] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t] + 16), b1) : b1;
+    }
+    const float *A0 = A, *A1 = A + lda, *A2 = A + 2 * lda, *A3 = A + 3 * lda;
+    for (int ci = 0; ci < nci; ci++) {
+        const float *bc = B + (size_t)ci * ldb;
+        for (int j = 0; j < k; j++, A0 += MR, A1 += MR, A2 += MR, A3 += MR) {
+            const float *bp = bc + (size_t)j * dil;
+            __m512 a0 = two_halves(A0, A1), a1 = two_halves(A2, A3);
+#pragma GCC unroll 12
+            for (int t = 0; t < N; t++) {
+                __m512 x = _mm512_set1_ps(bp[t]);
+                c[t][0] = _mm512_fmadd_ps(a0, x, c[t][0]);
+                c[t][1] = _mm512_fmadd_ps(a1, x, c[t][1]);
+            }
+        }
+    }
+#pragma GCC unroll 12
+    for (int t = 0; t < N; t++) {
+        _mm512_storeu_ps(buf[t], c[t][0]);
+        _mm512_storeu_ps(buf[t] + 16, c[t][1]);
+    }
+    for (int r = 0; r < rows; r++)
+        for (int t = 0; t < N; t++)
+            C[(size_t)r * ldc + (size_t)t] = buf[t][r];
+}
+
+typedef void (*kern_rows_fn)(const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil,
+                             float *C, size_t ldc, int rows, int load, const float *bias);
+#define KERN_ROWS(N)                                                                                           \
+    __attribute__((target("avx512f,fma"))) static void kern_rows_##N(                                          \
+        const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc, \
+        int rows, int load, const float *bias)                                                                 \
+    {                                                                                                          \
+        kern_rows_n(A, lda, B, ldb, nci, k, dil, C, ldc, rows, load, bias, N);                                 \
+    }
+KERN_ROWS(1)
+KERN_ROWS(2)
+KERN_ROWS(3)
+KERN_ROWS(4)
+KERN_ROWS(5)
+KERN_ROWS(6)
+KERN_ROWS(7)
+KERN_ROWS(8)
+KERN_ROWS(9)
+KERN_ROWS(10)
+KERN_ROWS(11)
+KERN_ROWS(12)
+static const kern_rows_fn KERN_ROWS_N[ROWS_NC] = {kern_rows_1, kern_rows_2,  kern_rows_3,  kern_rows_4,
+                                                  kern_rows_5, kern_rows_6,  kern_rows_7,  kern_rows_8,
+                                                  kern_rows_9, kern_rows_10, kern_rows_11, kern_rows_12};
+
 #endif
 
 #if KT_X86 && defined(__GNUC__)
@@ -751,6 +834,7 @@ typedef struct {
     size_t ldy; /* row stride of y (>= lo) */
     kt_claims *cl; /* conv_task's units (conv_units) */
     int mode, ucols; /* conv_units: UNITS_* and the columns of a unit */
+    int utiles;      /* UNITS_TILES: the row tiles of a unit */
 } conv_job;
 
 /* The bias a tile's first pass adds, rows row0 .. row0 + rows (zeros past them), in bias8; NULL
@@ -902,6 +986,32 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
 }
 #endif
 
+#if KT_X86 && defined(__GNUC__)
+/* Columns t0 .. t1 of the row tiles mg .. mg + ROWS_G (or to the last row) for the input channel
+ * block ci0 .. ci0 + nci on the rows kernel, in runs of at most ROWS_NC columns as even as they
+ * can be (fewer accumulators than 8 would wait on the FMA latency). */
+static void rows_part(const conv_job *jb, int mg, size_t K, int ci0, int nci, int t0, int t1)
+{
+    const kt_conv1d *c = jb->c;
+    int row0 = mg * MR, rows = c->cout - row0 < ROWS_G * MR ? c->cout - row0 : ROWS_G * MR;
+    int first = ci0 == 0, load = first ? jb->acc : 1, n = t1 - t0, runs = (n + ROWS_NC - 1) / ROWS_NC;
+    float bias[ROWS_G * MR];
+    const float *bp = NULL;
+    if (first && c->b) {
+        for (int r = 0; r < ROWS_G * MR; r++)
+            bias[r] = r < rows ? c->b[row0 + r] : 0.0f;
+        bp = bias;
+    }
+    const float *A = (const float *)jb->wp->codes + ((size_t)mg * K + (size_t)ci0 * c->k) * MR;
+    for (int p = 0, t = t0; p < runs; p++) {
+        int w = n * (p + 1) / runs - n * p / runs;
+        KERN_ROWS_N[w - 1](A, K * MR, jb->xp + (size_t)ci0 * jb->Ls + t, jb->Ls, nci, c->k, c->dil,
+                           jb->y + (size_t)row0 * jb->ldy + t, jb->ldy, rows, load, bp);
+        t += w;
+    }
+}
+#endif
+
 /* The row tiles m0 .. m1 of the conv, output columns c0 .. c1 (c0 a multiple of the kernel's
  * tile width: every column gets the same sums in the same order whatever the range). */
 static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
@@ -937,8 +1047,21 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
     float abuf[MR * KK_MAX];
     for (int ts = c0; ts < c1; ts += ts_len) {
         int te = c1 - ts < ts_len ? c1 : ts + ts_len;
+        /* a partly empty last column tile: its columns tr .. te of the row tiles m0 .. mg1 go to
+         * the rows kernel (float32 weights on AVX-512) */
+        int tr = te, mg1 = m0;
+#if KT_X86 && defined(__GNUC__)
+        if (narrow && jb->wp->dtype == KT_PACK_F32 && (te - ts) % nr) {
+            tr = ts + (te - ts) / nr * nr;
+            mg1 = m0 + (m1 - m0) / ROWS_G * ROWS_G;
+        }
+#endif
         for (int ci0 = 0; ci0 < nch; ci0 += kc) {
             int nci = nch - ci0 < kc ? nch - ci0 : kc;
+#if KT_X86 && defined(__GNUC__)
+            for (int mg = m0; mg < mg1; mg += ROWS_G)
+                rows_part(jb, mg, K, ci0, nci, tr, te);
+#endif
             for (int mt = m0; mt < m1; mt++) {
                 const float *A = (const float *)jb->wp->codes + ((size_t)mt * K + (size_t)ci0 * c->k) * MR;
                 if (jb->wp->dtype != KT_PACK_F32 && !bf) {
@@ -951,7 +1074,7 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
                         decode_block(jb->wp, (size_t)mt, K, c->k, (size_t)ci0 * c->k, (size_t)nci * c->k, abuf);
                     A = abuf;
                 }
-                for (int t0 = ts; t0 < te; t0 += nr) {
+                for (int t0 = ts, tend = mt < mg1 ? tr : te; t0 < tend; t0 += nr) {
                     int cols = te - t0 < nr ? te - t0 : nr;
                     const float *B = xp + (size_t)ci0 * jb->Ls + t0;
                     kern_fn tk = kern;
@@ -995,9 +1118,10 @@ static int units_for(conv_job *jb, int n, int nr)
         jb->ucols = nr * (t < 1 ? 1 : t > T_SUPER ? T_SUPER : t);
         return (jb->lo + jb->ucols - 1) / jb->ucols;
     }
-    if (jb->lo <= nr * T_SUPER) {
+    if (jb->lo <= nr * T_SUPER) { /* groups of ROWS_G row tiles for the rows kernel, when there are enough */
         jb->mode = UNITS_TILES;
-        return nmt;
+        jb->utiles = nmt >= 4 * ROWS_G * n ? ROWS_G : 1;
+        return (nmt + jb->utiles - 1) / jb->utiles;
     }
     int t = T_SUPER; /* blocks of T_SUPER tiles, halved while a share has fewer than UNITS_MIN */
     while (t > 1 && (ntile + t - 1) / t < UNITS_MIN)
@@ -1018,7 +1142,7 @@ static void unit_span(const conv_job *jb, int u, int n, int m[2], int c[2])
 {
     int nmt = (jb->c->cout + MR - 1) / MR;
     if (jb->mode == UNITS_TILES) {
-        m[0] = u, m[1] = u + 1, c[0] = 0, c[1] = jb->lo;
+        m[0] = u * jb->utiles, m[1] = m[0] + jb->utiles < nmt ? m[0] + jb->utiles : nmt, c[0] = 0, c[1] = jb->lo;
         return;
     }
     int nb = (jb->lo + jb->ucols - 1) / jb->ucols, b = jb->mode == UNITS_COLUMNS ? u : u % nb;
@@ -1043,7 +1167,7 @@ void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, co
                             float *y, size_t ldy, int accumulate, int mt0, int mt1)
 {
     float *pairs = wp->dtype == KT_PACK_BF16X2 ? (float *)(uintptr_t)xp : NULL; /* only read */
-    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy, NULL, 0, 0};
+    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy, NULL, 0, 0, 1};
     if (jb.lo > 0 && mt1 > mt0)
         conv_rows(&jb, mt0, mt1);
 }
@@ -1481,7 +1605,7 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
                          float *y, size_t ldy, int accumulate, float *scratch)
 {
     kt_claims cl;
-    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0};
+    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0, 1};
     if (jb.lo <= 0 || conv_vnni(ex, &jb))
         return;
     if (wp->dtype == KT_PACK_BF16X2)
