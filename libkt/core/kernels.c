@@ -693,46 +693,56 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 two_halve
     return _mm512_castpd_ps(_mm512_insertf64x4(v, _mm256_castps_pd(_mm256_loadu_ps(hi)), 1));
 }
 
-__attribute__((target("avx512f,fma"), always_inline)) static inline void
-kern_rows_n(const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
-            int rows, int load, const float *bias, const int N)
-{
-    float buf[ROWS_NC][ROWS_G * MR];
-    __m512 c[ROWS_NC][2];
-    if (load)
-        for (int r = 0; r < ROWS_G * MR; r++)
-            for (int t = 0; t < N; t++)
-                buf[t][r] = r < rows ? C[(size_t)r * ldc + (size_t)t] : 0.0f;
-    __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();
-    __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();
-#pragma GCC unroll 12
-    for (int t = 0; t < N; t++) {
-        c[t][0] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t]), b0) : b0;
-        c[t][1] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t] + 16), b1) : b1;
+/* The rows kernel's body as NAME(..., N) with the target attribute ATTR: X(p) is the vector of
+ * one input value (or bf16 pair) at p, MADD(c, a, x) its accumulation into c with the weights a. */
+#define KERN_ROWS_BODY(NAME, ATTR, X, MADD)                                                                     \
+    __attribute__((target(ATTR), always_inline)) static inline void NAME(                                       \
+        const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,  \
+        int rows, int load, const float *bias, const int N)                                                     \
+    {                                                                                                           \
+        float buf[ROWS_NC][ROWS_G * MR];                                                                        \
+        __m512 c[ROWS_NC][2];                                                                                   \
+        if (load)                                                                                               \
+            for (int r = 0; r < ROWS_G * MR; r++)                                                               \
+                for (int t = 0; t < N; t++)                                                                     \
+                    buf[t][r] = r < rows ? C[(size_t)r * ldc + (size_t)t] : 0.0f;                               \
+        __m512 b0 = bias ? _mm512_loadu_ps(bias) : _mm512_setzero_ps();                                         \
+        __m512 b1 = bias ? _mm512_loadu_ps(bias + 16) : _mm512_setzero_ps();                                    \
+        _Pragma("GCC unroll 12") for (int t = 0; t < N; t++)                                                    \
+        {                                                                                                       \
+            c[t][0] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t]), b0) : b0;                                   \
+            c[t][1] = load ? _mm512_add_ps(_mm512_loadu_ps(buf[t] + 16), b1) : b1;                              \
+        }                                                                                                       \
+        const float *A0 = A, *A1 = A + lda, *A2 = A + 2 * lda, *A3 = A + 3 * lda;                               \
+        for (int ci = 0; ci < nci; ci++) {                                                                      \
+            const float *bc = B + (size_t)ci * ldb;                                                             \
+            for (int j = 0; j < k; j++, A0 += MR, A1 += MR, A2 += MR, A3 += MR) {                               \
+                const float *bp = bc + (size_t)j * dil;                                                         \
+                __m512 a0 = two_halves(A0, A1), a1 = two_halves(A2, A3);                                        \
+                _Pragma("GCC unroll 12") for (int t = 0; t < N; t++)                                            \
+                {                                                                                               \
+                    c[t][0] = MADD(c[t][0], a0, X(bp + t));                                                     \
+                    c[t][1] = MADD(c[t][1], a1, X(bp + t));                                                     \
+                }                                                                                               \
+            }                                                                                                   \
+        }                                                                                                       \
+        _Pragma("GCC unroll 12") for (int t = 0; t < N; t++)                                                    \
+        {                                                                                                       \
+            _mm512_storeu_ps(buf[t], c[t][0]);                                                                  \
+            _mm512_storeu_ps(buf[t] + 16, c[t][1]);                                                             \
+        }                                                                                                       \
+        for (int r = 0; r < rows; r++)                                                                          \
+            for (int t = 0; t < N; t++)                                                                         \
+                C[(size_t)r * ldc + (size_t)t] = buf[t][r];                                                     \
     }
-    const float *A0 = A, *A1 = A + lda, *A2 = A + 2 * lda, *A3 = A + 3 * lda;
-    for (int ci = 0; ci < nci; ci++) {
-        const float *bc = B + (size_t)ci * ldb;
-        for (int j = 0; j < k; j++, A0 += MR, A1 += MR, A2 += MR, A3 += MR) {
-            const float *bp = bc + (size_t)j * dil;
-            __m512 a0 = two_halves(A0, A1), a1 = two_halves(A2, A3);
-#pragma GCC unroll 12
-            for (int t = 0; t < N; t++) {
-                __m512 x = _mm512_set1_ps(bp[t]);
-                c[t][0] = _mm512_fmadd_ps(a0, x, c[t][0]);
-                c[t][1] = _mm512_fmadd_ps(a1, x, c[t][1]);
-            }
-        }
-    }
-#pragma GCC unroll 12
-    for (int t = 0; t < N; t++) {
-        _mm512_storeu_ps(buf[t], c[t][0]);
-        _mm512_storeu_ps(buf[t] + 16, c[t][1]);
-    }
-    for (int r = 0; r < rows; r++)
-        for (int t = 0; t < N; t++)
-            C[(size_t)r * ldc + (size_t)t] = buf[t][r];
-}
+
+#define ROWS_X_F32(p) _mm512_set1_ps(*(p))
+#define ROWS_MADD_F32(c, a, x) _mm512_fmadd_ps(a, x, c)
+/* a bf16 pair: the 32-bit word at p; vdpbf16ps adds both products of each lane's pairs to it */
+#define ROWS_X_BF16(p) _mm512_castsi512_ps(_mm512_set1_epi32(*(const int32_t *)(const void *)(p)))
+#define ROWS_MADD_BF16(c, a, x) _mm512_dpbf16_ps(c, (__m512bh)(a), (__m512bh)(x))
+KERN_ROWS_BODY(kern_rows_n, "avx512f,fma", ROWS_X_F32, ROWS_MADD_F32)
+KERN_ROWS_BODY(kern_rows_bf16_n, "avx512f,avx512bf16", ROWS_X_BF16, ROWS_MADD_BF16)
 
 typedef void (*kern_rows_fn)(const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil,
                              float *C, size_t ldc, int rows, int load, const float *bias);
@@ -742,6 +752,12 @@ typedef void (*kern_rows_fn)(const float *A, size_t lda, const float *B, size_t 
         int rows, int load, const float *bias)                                                                 \
     {                                                                                                          \
         kern_rows_n(A, lda, B, ldb, nci, k, dil, C, ldc, rows, load, bias, N);                                 \
+    }                                                                                                          \
+    __attribute__((target("avx512f,avx512bf16"))) static void kern_rows_bf16_##N(                              \
+        const float *A, size_t lda, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc, \
+        int rows, int load, const float *bias)                                                                 \
+    {                                                                                                          \
+        kern_rows_bf16_n(A, lda, B, ldb, nci, k, dil, C, ldc, rows, load, bias, N);                            \
     }
 KERN_ROWS(1)
 KERN_ROWS(2)
@@ -755,9 +771,12 @@ KERN_ROWS(9)
 KERN_ROWS(10)
 KERN_ROWS(11)
 KERN_ROWS(12)
-static const kern_rows_fn KERN_ROWS_N[ROWS_NC] = {kern_rows_1, kern_rows_2,  kern_rows_3,  kern_rows_4,
-                                                  kern_rows_5, kern_rows_6,  kern_rows_7,  kern_rows_8,
-                                                  kern_rows_9, kern_rows_10, kern_rows_11, kern_rows_12};
+/* [0]: float32, [1]: bf16 pairs; index N - 1 */
+static const kern_rows_fn KERN_ROWS_N[2][ROWS_NC] = {
+    {kern_rows_1, kern_rows_2, kern_rows_3, kern_rows_4, kern_rows_5, kern_rows_6, kern_rows_7, kern_rows_8,
+     kern_rows_9, kern_rows_10, kern_rows_11, kern_rows_12},
+    {kern_rows_bf16_1, kern_rows_bf16_2, kern_rows_bf16_3, kern_rows_bf16_4, kern_rows_bf16_5, kern_rows_bf16_6,
+     kern_rows_bf16_7, kern_rows_bf16_8, kern_rows_bf16_9, kern_rows_bf16_10, kern_rows_bf16_11, kern_rows_bf16_12}};
 
 #endif
 
@@ -1003,10 +1022,12 @@ static void rows_part(const conv_job *jb, int mg, size_t K, int ci0, int nci, in
         bp = bias;
     }
     const float *A = (const float *)jb->wp->codes + ((size_t)mg * K + (size_t)ci0 * c->k) * MR;
+    int bf = jb->wp->dtype == KT_PACK_BF16X2;
+    const float *xp = bf ? jb->xpb : jb->xp;
     for (int p = 0, t = t0; p < runs; p++) {
         int w = n * (p + 1) / runs - n * p / runs;
-        KERN_ROWS_N[w - 1](A, K * MR, jb->xp + (size_t)ci0 * jb->Ls + t, jb->Ls, nci, c->k, c->dil,
-                           jb->y + (size_t)row0 * jb->ldy + t, jb->ldy, rows, load, bp);
+        KERN_ROWS_N[bf][w - 1](A, K * MR, xp + (size_t)ci0 * jb->Ls + t, jb->Ls, nci, c->k, c->dil,
+                               jb->y + (size_t)row0 * jb->ldy + t, jb->ldy, rows, load, bp);
         t += w;
     }
 }
@@ -1048,10 +1069,10 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
     for (int ts = c0; ts < c1; ts += ts_len) {
         int te = c1 - ts < ts_len ? c1 : ts + ts_len;
         /* a partly empty last column tile: its columns tr .. te of the row tiles m0 .. mg1 go to
-         * the rows kernel (float32 weights on AVX-512) */
+         * the rows kernel (float32 weights on AVX-512, or bf16 pairs) */
         int tr = te, mg1 = m0;
 #if KT_X86 && defined(__GNUC__)
-        if (narrow && jb->wp->dtype == KT_PACK_F32 && (te - ts) % nr) {
+        if (((narrow && jb->wp->dtype == KT_PACK_F32) || bf) && (te - ts) % nr) {
             tr = ts + (te - ts) / nr * nr;
             mg1 = m0 + (m1 - m0) / ROWS_G * ROWS_G;
         }
