@@ -183,6 +183,46 @@ static void test_conv_avx512(void **state)
     conv_cases(KT_ISA_AVX512);
 }
 
+/* Winograd on the AVX2 and AVX-512 loops gives the same bytes (dilated tiles move in runs of d
+ * values: masked vectors on AVX-512, scalar loops elsewhere), with and without accumulation. */
+static void test_conv_isas_same(void **state)
+{
+    (void)state;
+    kt_exec *ex[2] = {NULL, NULL};
+    kt_error err;
+    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX2, &ex[0], &err), KT_OK);
+    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX512, &ex[1], &err), KT_OK);
+    if (kt_exec_isa(ex[0]) != KT_ISA_AVX2 || kt_exec_isa(ex[1]) != KT_ISA_AVX512) {
+        printf("Winograd ISAs: this CPU lacks AVX-512 or AVX2, nothing to compare\n");
+        goto done;
+    }
+    int dilated = 0;
+    for (size_t n = 0; n < sizeof cases / sizeof cases[0]; n++) {
+        const conv_case *cc = &cases[n];
+        conv_data z;
+        conv_ref_make(cc, 11u + (uint32_t)n, &z);
+        float *u = wino_weight(&z);
+        for (int acc = 0; acc < 2; acc++) {
+            size_t ldy = (size_t)cc->L + (acc ? 5 : 0);
+            float *y[2];
+            for (int i = 0; i < 2; i++)
+                y[i] = run_wino(ex[i], &z, u, cc->L, ldy, acc);
+            if (memcmp(y[0], y[1], sizeof(float) * (size_t)cc->cout * ldy))
+                fail_msg("case %zu (k %d dil %d L %d, accumulate %d): AVX2 and AVX-512 differ", n, cc->k, cc->dil,
+                         cc->L, acc);
+            free(y[0]);
+            free(y[1]);
+        }
+        dilated += cc->dil > 1;
+        free(u);
+        conv_ref_free(&z);
+    }
+    assert_true(dilated >= 5);
+done:
+    kt_exec_free(ex[0]);
+    kt_exec_free(ex[1]);
+}
+
 /* Products in bfloat16 (U and V rounded to bf16 pairs, vdpbf16ps): 1, 2 and 3 threads give the
  * same bytes, both thread splits run, and the error stays within a small multiple of the
  * direct bf16 kernel's (weights and input rounded to bf16) on the same case: Winograd's
@@ -521,7 +561,8 @@ int main(void)
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
         cmocka_unit_test(test_pack_scaled),     cmocka_unit_test(test_pack_one_row),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
-        cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_bf16),
+        cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_isas_same),
+        cmocka_unit_test(test_conv_bf16),
         cmocka_unit_test(test_direct_isas),     cmocka_unit_test(test_direct_shares),
         cmocka_unit_test(test_direct_rows),     cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),

@@ -242,6 +242,36 @@ typedef float phase_rows[WM][PHW];
                 yi[WM * t + i] = y4[i][t];                                                                             \
     }
 
+/* Dilated tiles (d > 1), in runs of d tiles: ph[r][i + u] = row[pos + d r + u] for the runs
+ * that tile the n phase columns (every read inside the row), and y's outputs from y4 (q (+)=
+ * bias + the outputs, only columns below lim). */
+#define WINO_RUNS(SUF, ATTR)                                                                                           \
+    ATTR static void runs_in##SUF(const float *restrict row, size_t pos, int p, int d, int n,                         \
+                                  float (*restrict ph)[PHW])                                                           \
+    {                                                                                                                  \
+        for (int i = 0; i < n; pos += (size_t)(WM * d - p), p = 0) {                                                   \
+            int run = d - p < n - i ? d - p : n - i;                                                                   \
+            for (int r = 0; r < WM; r++)                                                                               \
+                for (int u = 0; u < run; u++)                                                                          \
+                    ph[r][i + u] = row[pos + (size_t)r * d + (size_t)u];                                               \
+            i += run;                                                                                                  \
+        }                                                                                                              \
+    }                                                                                                                  \
+    ATTR static void runs_out##SUF(float *restrict yr, int pos, int p, int d, int n, int lim, int acc, float bias,    \
+                                   float (*restrict y4)[CHUNK])                                                        \
+    {                                                                                                                  \
+        for (int t = 0; t < n; pos += WM * d, p = 0) {                                                                 \
+            int run = d - p < n - t ? d - p : n - t;                                                                   \
+            for (int i = 0; i < WM; i++) {                                                                             \
+                float *q = yr + pos + i * d + p;                                                                       \
+                int m = pos + i * d + p + run <= lim ? run : lim - (pos + i * d + p);                                  \
+                for (int u = 0; u < m; u++)                                                                            \
+                    q[u] = (acc ? q[u] + bias : bias) + y4[i][t + u];                                                  \
+            }                                                                                                          \
+            t += run;                                                                                                  \
+        }                                                                                                              \
+    }
+
 typedef struct {
     void (*in)(float (*restrict)[PHW], int, float *restrict, float *restrict, float *restrict, float *restrict,
                float *restrict, float *restrict, float *restrict);
@@ -249,14 +279,51 @@ typedef struct {
     void (*deint)(const float *restrict, float (*restrict)[PHW]);
     void (*inter)(float (*restrict)[CHUNK], float *restrict);
     void (*add)(float *restrict, const float *restrict, float, int);
+    void (*runs_in)(const float *restrict, size_t, int, int, int, float (*restrict)[PHW]);
+    void (*runs_out)(float *restrict, int, int, int, int, int, int, float, float (*restrict)[CHUNK]);
 } wino_fns;
 
 WINO_LOOPS(_generic, )
 WINO_MOVES(_generic, )
+WINO_RUNS(_generic, )
 #if KT_WINO_X86
 WINO_LOOPS(_avx2, __attribute__((target("avx2"))))
 WINO_MOVES(_avx2, __attribute__((target("avx2"))))
+WINO_RUNS(_avx2, __attribute__((target("avx2"))))
 WINO_LOOPS(_avx512, __attribute__((target("avx512f"))))
+
+/* runs_in and runs_out with a masked vector per run of d <= 16 values: the same copies, and
+ * the same sums, as the loops of WINO_RUNS. */
+__attribute__((target("avx512f"))) static void runs_in_zmm(const float *restrict row, size_t pos, int p, int d,
+                                                           int n, float (*restrict ph)[PHW])
+{
+    for (int i = 0; i < n; pos += (size_t)(WM * d - p), p = 0) {
+        int run = d - p < n - i ? d - p : n - i;
+        __mmask16 m = (__mmask16)((1u << run) - 1);
+        for (int r = 0; r < WM; r++)
+            _mm512_mask_storeu_ps(ph[r] + i, m, _mm512_maskz_loadu_ps(m, row + pos + (size_t)r * d));
+        i += run;
+    }
+}
+
+__attribute__((target("avx512f"))) static void runs_out_zmm(float *restrict yr, int pos, int p, int d, int n, int lim,
+                                                            int acc, float bias, float (*restrict y4)[CHUNK])
+{
+    const __m512 b = _mm512_set1_ps(bias);
+    for (int t = 0; t < n; pos += WM * d, p = 0) {
+        int run = d - p < n - t ? d - p : n - t;
+        for (int i = 0; i < WM; i++) {
+            float *q = yr + pos + i * d + p;
+            int m = pos + i * d + p + run <= lim ? run : lim - (pos + i * d + p);
+            if (m <= 0)
+                continue;
+            __mmask16 k = (__mmask16)((1u << m) - 1);
+            __m512 base = acc ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, q), b) : b;
+            _mm512_mask_storeu_ps(q, k, _mm512_add_ps(base, _mm512_maskz_loadu_ps(k, y4[i] + t)));
+        }
+        t += run;
+    }
+}
 
 /* deinterleave / interleave with AVX-512 two-source permutes, 16 tiles at a time. */
 __attribute__((target("avx512f"))) static void deinterleave_zmm(const float *restrict src, float (*restrict ph)[PHW])
@@ -301,10 +368,13 @@ __attribute__((target("avx512f"))) static void interleave_zmm(float (*restrict y
 static const wino_fns *fns_for(int isa)
 {
     static const wino_fns fns[3] = {
-        {input_chunk_generic, output_chunk_generic, deinterleave_generic, interleave_generic, add_row_generic},
+        {input_chunk_generic, output_chunk_generic, deinterleave_generic, interleave_generic, add_row_generic,
+         runs_in_generic, runs_out_generic},
 #if KT_WINO_X86
-        {input_chunk_avx2, output_chunk_avx2, deinterleave_avx2, interleave_avx2, add_row_avx2},
-        {input_chunk_avx512, output_chunk_avx512, deinterleave_zmm, interleave_zmm, add_row_avx512},
+        {input_chunk_avx2, output_chunk_avx2, deinterleave_avx2, interleave_avx2, add_row_avx2, runs_in_avx2,
+         runs_out_avx2},
+        {input_chunk_avx512, output_chunk_avx512, deinterleave_zmm, interleave_zmm, add_row_avx512, runs_in_zmm,
+         runs_out_zmm},
 #endif
     };
     return KT_WINO_X86 && isa > 0 && isa <= 2 ? &fns[isa] : &fns[0];
@@ -319,13 +389,7 @@ static void phases(const wino_job *jb, const wino_fns *f, const float *row, int 
         return;
     }
     if (pos + (size_t)(n / d + 1) * WM * d + (size_t)WM * d <= jb->Ls) { /* every read inside the row */
-        for (int i = 0; i < n; pos += (size_t)(WM * d - p), p = 0) { /* block by block: runs of d tiles */
-            int run = d - p < n - i ? d - p : n - i;
-            for (int r = 0; r < WM; r++)
-                for (int u = 0; u < run; u++)
-                    ph[r][i + u] = row[pos + (size_t)r * d + (size_t)u];
-            i += run;
-        }
+        f->runs_in(row, pos, p, d, n, ph);
         return;
     }
     for (int i = 0; i < n; i++) {
@@ -403,16 +467,7 @@ static void scatter(const wino_job *jb, const wino_fns *f, float *yr, int c0, in
         f->add(yr + pos, yi, bias, jb->acc);
         return;
     }
-    for (int t = 0; t < n; pos += WM * d, p = 0) { /* block by block: runs of d tiles */
-        int run = d - p < n - t ? d - p : n - t;
-        for (int i = 0; i < WM; i++) {
-            float *q = yr + pos + i * d + p;
-            int m = pos + i * d + p + run <= jb->n ? run : jb->n - (pos + i * d + p);
-            for (int u = 0; u < m; u++)
-                q[u] = (jb->acc ? q[u] + bias : bias) + y4[i][t + u];
-        }
-        t += run;
-    }
+    f->runs_out(yr, pos, p, d, n, jb->n, jb->acc, bias, y4); /* block by block: runs of d tiles */
 }
 
 static void output_rows(const wino_job *jb, size_t r0, size_t r1)
