@@ -158,6 +158,48 @@ static void test_norms_known(void **state)
     assert_float_equal(ge[1], -0.0036375, 1e-6);
 }
 
+/* kt_add_layernorm_rows_mt: the bytes of kt_add then kt_layernorm_rows, at 1, 2 and 3 threads,
+ * with and without the sum; rows of 768 (ALBERT's) from 1 to 40 of them (few rows stay on the
+ * caller's thread, more are shared). */
+static void test_add_layernorm_mt(void **state)
+{
+    (void)state;
+    enum { C = 768, NMAX = 40 };
+    float *x = malloc(sizeof(float) * NMAX * C), *r = malloc(sizeof(float) * NMAX * C);
+    float *want = malloc(sizeof(float) * NMAX * C), *got = malloc(sizeof(float) * NMAX * C);
+    float g[C], b[C];
+    assert_true(x && r && want && got);
+    uint32_t seed = 99u;
+    for (int i = 0; i < NMAX * C; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        x[i] = (float)((int32_t)seed) * 0x1p-28f;
+        r[i] = (float)(seed >> 9) * 0x1p-21f - 1.0f;
+    }
+    for (int c = 0; c < C; c++)
+        g[c] = 0.5f + 0.001f * (float)c, b[c] = 0.01f * (float)(c % 13);
+    static const int rows[] = {1, 7, 26, 40};
+    for (int t = 1; t <= 3; t++) {
+        kt_exec *ex;
+        kt_error err;
+        assert_int_equal(kt_exec_create(t, &ex, &err), KT_OK);
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+            for (int sum = 0; sum < 2; sum++) {
+                size_t n = (size_t)rows[i] * C;
+                memcpy(want, x, sizeof(float) * n);
+                if (sum)
+                    kt_add(want, r, n);
+                kt_layernorm_rows(want, rows[i], C, g, b, 1e-12f);
+                memcpy(got, x, sizeof(float) * n);
+                kt_add_layernorm_rows_mt(ex, got, sum ? r : NULL, rows[i], C, g, b, 1e-12f);
+                if (memcmp(want, got, sizeof(float) * n))
+                    fail_msg("%d rows, sum %d, %d threads: not the bytes of kt_add + kt_layernorm_rows", rows[i], sum,
+                             t);
+            }
+        kt_exec_free(ex);
+    }
+    free(x), free(r), free(want), free(got);
+}
+
 /* ---- golden data --------------------------------------------------------------------- */
 
 typedef struct {
@@ -759,7 +801,7 @@ int main(void)
         cmocka_unit_test(test_conv1d_known),
         cmocka_unit_test(test_convt1d_known),
         cmocka_unit_test(test_lstm_known),
-        cmocka_unit_test(test_norms_known),
+        cmocka_unit_test(test_norms_known), cmocka_unit_test(test_add_layernorm_mt),
     };
     const struct CMUnitTest model[] = {
         cmocka_unit_test(test_expected_keys_real),

@@ -485,13 +485,15 @@ static void test_pack_one_row(void **state)
 }
 
 /* kt_conv_pack_scaled gives the bytes of folding w = (float)(v * scale) first and packing w with
- * kt_conv_pack, on row counts that fill the last row tile and that do not. */
+ * kt_conv_pack, on row counts that fill the last row tile and that do not, and each packed value
+ * is the one its place in the layout names (whole row tiles go through 8 x 8 transposes where the
+ * CPU has AVX2, the rest through the scalar loop). */
 static void test_pack_scaled(void **state)
 {
     (void)state;
-    static const int shapes[][3] = {{8, 4, 3}, {13, 5, 7}, {21, 3, 11}};
+    static const int shapes[][3] = {{8, 4, 3}, {13, 5, 7}, {21, 3, 11}, {16, 8, 1}, {40, 19, 1}};
     uint32_t seed = 7;
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < 5; s++) {
         int cout = shapes[s][0], cin = shapes[s][1], k = shapes[s][2];
         size_t n = (size_t)cout * cin * k, np = kt_conv_pack_size(cout, cin, k);
         float *v = malloc(sizeof(float) * n), *w = malloc(sizeof(float) * n);
@@ -510,6 +512,14 @@ static void test_pack_scaled(void **state)
         memset(b, 0xff, sizeof(float) * np);
         kt_conv_pack_scaled(v, sc, cout, cin, k, b);
         assert_memory_equal(a, b, sizeof(float) * np);
+        size_t K = (size_t)cin * k; /* the layout, value by value: [row tile][kk][row], zeros past cout */
+        for (size_t e = 0; e < np; e++) {
+            size_t r = e % KT_PACK_MR, kk = e / KT_PACK_MR % K, o = e / KT_PACK_MR / K * KT_PACK_MR + r;
+            float want = o < (size_t)cout ? (float)(v[o * K + kk] * sc[o]) : 0.0f;
+            if (memcmp(&b[e], &want, sizeof want))
+                fail_msg("%d x %d x %d: packed value %zu (row %zu, kk %zu) is %.9g, not %.9g", cout, cin, k, e, o, kk,
+                         (double)b[e], (double)want);
+        }
         free(v);
         free(w);
         free(a);

@@ -374,17 +374,60 @@ size_t kt_conv_pack_size(int cout, int cin, int k)
     return tiles * MR * (size_t)cin * k;
 }
 
-/* kt_conv_pack of w, each row o times scale[o] in double when scale is not NULL. */
+#if KT_X86 && defined(__GNUC__)
+/* dst[j * ldd + r] = src[r * lds + j] (times scale[r] in double, rounded to float, when scale is
+ * not NULL) for r, j < 8: an 8 x 8 transpose of ymm rows, the products those of the scalar loops. */
+__attribute__((target("avx2"))) static void transpose8(const float *src, size_t lds, const double *scale, float *dst,
+                                                      size_t ldd)
+{
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm256_loadu_ps(src + (size_t)i * lds);
+        if (scale) {
+            __m256d s = _mm256_set1_pd(scale[i]);
+            __m128 lo = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(r[i])), s));
+            __m128 hi = _mm256_cvtpd_ps(_mm256_mul_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(r[i], 1)), s));
+            r[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(lo), hi, 1);
+        }
+    }
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) { /* rows i, i + 1 from t[i], t[i + 2]; rows i + 2, i + 3 from t[i + 1], t[i + 3] */
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + (size_t)i * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (size_t)(i + 4) * ldd, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
+#endif
+
+/* kt_conv_pack of w, each row o times scale[o] in double when scale is not NULL: whole row tiles
+ * 8 kk at a time by transposes where the CPU has AVX2, the rest one value at a time. */
 static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
-    for (size_t mt = 0; mt < tiles; mt++)
-        for (size_t kk = 0; kk < K; kk++)
+    for (size_t mt = 0; mt < tiles; mt++) {
+        size_t kk = 0;
+#if KT_X86 && defined(__GNUC__)
+        if ((mt + 1) * MR <= (size_t)cout && have_avx2())
+            for (; kk + 8 <= K; kk += 8)
+                transpose8(w + mt * MR * K + kk, K, scale ? scale + mt * MR : NULL, wp + (mt * K + kk) * MR, MR);
+#endif
+        for (; kk < K; kk++)
             for (int r = 0; r < MR; r++) {
                 size_t o = mt * MR + r;
                 float x = o < (size_t)cout ? w[o * K + kk] : 0.0f;
                 wp[(mt * K + kk) * MR + r] = scale && o < (size_t)cout ? (float)(x * scale[o]) : x;
             }
+    }
 }
 
 void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp) { pack_f32_rows(w, NULL, cout, cin, k, wp); }
@@ -1211,7 +1254,15 @@ void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *
 {
     for (int p = p0; p < p1; p++) {
         float *q = wt + (size_t)p * LT_COLS * in;
-        for (int i = 0; i < in; i++)
+        int i0 = 0;
+#if KT_X86 && defined(__GNUC__)
+        if ((p + 1) * LT_COLS <= out && have_avx2()) /* a whole panel: 8 x 8 blocks */
+            for (; i0 + 8 <= in; i0 += 8)
+                for (int c = 0; c < LT_COLS; c += 8)
+                    transpose8(w + (size_t)(p * LT_COLS + c) * in + i0, (size_t)in, NULL, q + (size_t)i0 * LT_COLS + c,
+                               LT_COLS);
+#endif
+        for (int i = i0; i < in; i++)
             for (int c = 0; c < LT_COLS; c++) {
                 int o = p * LT_COLS + c;
                 q[(size_t)i * LT_COLS + c] = o < out ? w[(size_t)o * in + i] : 0.0f;

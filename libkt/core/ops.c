@@ -535,6 +535,31 @@ void kt_gelu_new_mt(struct kt_exec *ex, float *x, size_t n)
     kt_exec_range(ex, n, 1, MT_MIN, gelu_part, &j);
 }
 
+typedef struct {
+    float *x;
+    const float *r, *g, *b;
+    int C;
+    float eps;
+} add_norm_job;
+
+static void add_norm_part(void *p, size_t t0, size_t t1)
+{
+    const add_norm_job *j = p;
+    for (size_t t = t0; t < t1; t++) {
+        float *row = j->x + t * (size_t)j->C;
+        if (j->r)
+            kt_add(row, j->r + t * (size_t)j->C, (size_t)j->C);
+        kt_layernorm_rows(row, 1, j->C, j->g, j->b, j->eps);
+    }
+}
+
+void kt_add_layernorm_rows_mt(struct kt_exec *ex, float *x, const float *r, int n, int C, const float *g,
+                              const float *b, float eps)
+{
+    add_norm_job j = {x, r, g, b, C, eps};
+    kt_exec_range(ex, (size_t)n, 4 * (size_t)C, MT_MIN, add_norm_part, &j); /* ~4 passes over a row */
+}
+
 /* rows i0 .. i1 of kt_adain1d: gb's scale and shift of row c at gb[c], gb[C + c] */
 static void adain_part(void *p, size_t i0, size_t i1)
 {

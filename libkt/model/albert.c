@@ -164,13 +164,11 @@ kt_status kt_albert_run(const kt_model *m, const int *ids, int T, float *out, kt
         qkv_run(&al, out, T, q, k, v);
         attention(m, q, k, v, T, sc, ctx, a->ex);
         lin_run(&al, 4, ctx, T, att);
-        kt_add(att, out, n);
-        kt_layernorm_rows(att, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
+        kt_add_layernorm_rows_mt(a->ex, att, out, T, m->bert_h, w->attn_ln_g, w->attn_ln_b, ALBERT_EPS);
         lin_run(&al, 5, att, T, ff);
         kt_gelu_new_mt(a->ex, ff, (size_t)T * m->inter);
         lin_run(&al, 6, ff, T, out);
-        kt_add(out, att, n);
-        kt_layernorm_rows(out, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
+        kt_add_layernorm_rows_mt(a->ex, out, att, T, m->bert_h, w->full_ln_g, w->full_ln_b, ALBERT_EPS);
     }
     kt_arena_release(a, mark);
     return KT_OK;

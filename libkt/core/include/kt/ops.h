@@ -135,6 +135,11 @@ kt_status kt_lstm_forward(const kt_lstm *l, const float *x, int L, float *y, kt_
  * (g, b may be NULL for no affine). Statistics in double. */
 void kt_layernorm_rows(float *x, int n, int C, const float *g, const float *b, float eps);
 
+/* x[t] = LayerNorm(x[t] + r[t]) for each row of x[n, C] (r NULL: LayerNorm alone), the rows
+ * shared among ex's threads: the bytes of kt_add then kt_layernorm_rows. */
+void kt_add_layernorm_rows_mt(struct kt_exec *ex, float *x, const float *r, int n, int C, const float *g,
+                              const float *b, float eps);
+
 /* LayerNorm over the channels of each time step of the signal x[C, L], in place. */
 void kt_layernorm_channels(float *x, int C, int L, const float *g, const float *b, float eps);
 
