@@ -183,19 +183,27 @@ static void test_conv_avx512(void **state)
     conv_cases(KT_ISA_AVX512);
 }
 
+/* ex[0], ex[1] = 2-thread execs at isa0 and isa1 (always made: the caller frees both); 0, with a
+ * line naming what, when the CPU lacks one of the two. */
+static int two_isas(kt_exec *ex[2], int isa0, int isa1, const char *what)
+{
+    kt_error err;
+    assert_int_equal(kt_exec_create_isa(2, isa0, &ex[0], &err), KT_OK);
+    assert_int_equal(kt_exec_create_isa(2, isa1, &ex[1], &err), KT_OK);
+    if (kt_exec_isa(ex[0]) == isa0 && kt_exec_isa(ex[1]) == isa1)
+        return 1;
+    printf("%s: this CPU lacks AVX-512 or AVX2, nothing to compare\n", what);
+    return 0;
+}
+
 /* Winograd on the AVX2 and AVX-512 loops gives the same bytes (dilated tiles move in runs of d
  * values: masked vectors on AVX-512, scalar loops elsewhere), with and without accumulation. */
 static void test_conv_isas_same(void **state)
 {
     (void)state;
-    kt_exec *ex[2] = {NULL, NULL};
-    kt_error err;
-    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX2, &ex[0], &err), KT_OK);
-    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX512, &ex[1], &err), KT_OK);
-    if (kt_exec_isa(ex[0]) != KT_ISA_AVX2 || kt_exec_isa(ex[1]) != KT_ISA_AVX512) {
-        printf("Winograd ISAs: this CPU lacks AVX-512 or AVX2, nothing to compare\n");
+    kt_exec *ex[2];
+    if (!two_isas(ex, KT_ISA_AVX2, KT_ISA_AVX512, "Winograd ISAs"))
         goto done;
-    }
     int dilated = 0;
     for (size_t n = 0; n < sizeof cases / sizeof cases[0]; n++) {
         const conv_case *cc = &cases[n];
@@ -293,14 +301,9 @@ static void direct_isas_case(kt_exec *const ex[2], const conv_case *cc, uint32_t
 static void test_direct_isas(void **state)
 {
     (void)state;
-    kt_exec *ex[2] = {NULL, NULL};
-    kt_error err;
-    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX512, &ex[0], &err), KT_OK);
-    assert_int_equal(kt_exec_create_isa(2, KT_ISA_AVX2, &ex[1], &err), KT_OK);
-    if (kt_exec_isa(ex[0]) != KT_ISA_AVX512 || kt_exec_isa(ex[1]) != KT_ISA_AVX2) {
-        printf("direct kernel ISAs: this CPU lacks AVX-512 or AVX2, nothing to compare\n");
+    kt_exec *ex[2];
+    if (!two_isas(ex, KT_ISA_AVX512, KT_ISA_AVX2, "direct kernel ISAs"))
         goto done;
-    }
     static const conv_case cases[] = {{6, 11, 3, 2, 100}, {5, 260, 3, 2, 100}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         direct_isas_case(ex, &cases[i], 5u + (uint32_t)i);
