@@ -729,6 +729,7 @@ __attribute__((target("avx512f,fma"))) static void kern_avx512(const float *A, c
  * broadcast. Each element gets the same FMAs in the same order as in kern_avx512_v (its bias, or
  * C plus its bias, then one FMA per kk), so it gives the same bytes, with no lane idle whatever
  * the column count. C is written (and read, when load) through a transposing buffer. */
+
 /* The zmm of lo[0 .. 8) and hi[0 .. 8). */
 __attribute__((target("avx512f"), always_inline)) static inline __m512 two_halves(const float *lo, const float *hi)
 {
