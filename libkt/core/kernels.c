@@ -414,10 +414,13 @@ static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
+#if KT_X86 && defined(__GNUC__)
+    int vec = have_avx2();
+#endif
     for (size_t mt = 0; mt < tiles; mt++) {
         size_t kk = 0;
 #if KT_X86 && defined(__GNUC__)
-        if ((mt + 1) * MR <= (size_t)cout && have_avx2())
+        if (vec && (mt + 1) * MR <= (size_t)cout)
             for (; kk + 8 <= K; kk += 8)
                 transpose8(w + mt * MR * K + kk, K, scale ? scale + mt * MR : NULL, wp + (mt * K + kk) * MR, MR);
 #endif
@@ -1253,11 +1256,14 @@ size_t kt_linear_t_scratch(int n, int in) { return kt_conv_pack_size(n, in, 1); 
 
 void kt_linear_t_panels(const float *w, int out, int in, int p0, int p1, float *wt)
 {
+#if KT_X86 && defined(__GNUC__)
+    int vec = have_avx2();
+#endif
     for (int p = p0; p < p1; p++) {
         float *q = wt + (size_t)p * LT_COLS * in;
         int i0 = 0;
 #if KT_X86 && defined(__GNUC__)
-        if ((p + 1) * LT_COLS <= out && have_avx2()) /* a whole panel: 8 x 8 blocks */
+        if (vec && (p + 1) * LT_COLS <= out) /* a whole panel: 8 x 8 blocks */
             for (; i0 + 8 <= in; i0 += 8)
                 for (int c = 0; c < LT_COLS; c += 8)
                     transpose8(w + (size_t)(p * LT_COLS + c) * in + i0, (size_t)in, NULL, q + (size_t)i0 * LT_COLS + c,
