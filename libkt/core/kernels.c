@@ -1904,78 +1904,91 @@ void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, floa
 
 /* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
 
-/* A row's mean and 1 / sqrt(variance + eps) in kt_adain_stats' order (kt/kernels.h). The AVX2
- * loop adds the same values in the same lanes as the portable one, so both give the same bytes. */
+/* A row's mean and 1 / sqrt(variance + eps) in kt_adain_stats' order (kt/kernels.h): one pass of
+ * shifted sums. The AVX2 loop adds the same values in the same lanes as the portable one, so both
+ * give the same bytes. */
 #define STAT_LANES KT_STAT_LANES
 
-static double lanes_total(const double *s)
+float kt_stat_shift(const float *x, int n)
 {
-    double t = 0.0;
-    for (int u = 0; u < STAT_LANES; u++)
-        t += s[u];
-    return t;
+    int k = n < KT_STAT_SHIFT_N ? n : KT_STAT_SHIFT_N;
+    double s = 0.0;
+    for (int i = 0; i < k; i++)
+        s += x[i];
+    return k ? (float)(s / k) : 0.0f;
 }
 
-/* sq 0: the lane sums of x into s; 1: those of (x - m)^2. */
-static void row_sums_generic(const float *x, int n, int sq, double m, double *s)
+static void stat_sums_generic(const float *x, int n, float k, double *s1, double *s2)
 {
     int i = 0;
     for (; i + STAT_LANES <= n; i += STAT_LANES)
         for (int u = 0; u < STAT_LANES; u++) {
-            double d = x[i + u] - m;
-            s[u] += sq ? d * d : (double)x[i + u];
+            double d = (double)x[i + u] - (double)k;
+            s1[u] += d;
+            s2[u] += d * d;
         }
     for (; i < n; i++) {
-        double d = x[i] - m;
-        s[0] += sq ? d * d : (double)x[i];
+        double d = (double)x[i] - (double)k;
+        s1[0] += d;
+        s2[0] += d * d;
     }
 }
 
 #if KT_X86 && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static void row_sums_avx2(const float *x, int n, int sq, double m, double *s)
+__attribute__((target("avx2,fma"))) static void stat_sums_avx2(const float *x, int n, float k, double *s1, double *s2)
 {
-    __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
-    __m256d vm = _mm256_set1_pd(m);
+    __m256d a1[4], a2[4], vk = _mm256_set1_pd((double)k);
+    for (int g = 0; g < 4; g++) {
+        a1[g] = _mm256_loadu_pd(s1 + 4 * g);
+        a2[g] = _mm256_loadu_pd(s2 + 4 * g);
+    }
     int i = 0;
     for (; i + STAT_LANES <= n; i += STAT_LANES)
 #pragma GCC unroll 4
         for (int g = 0; g < 4; g++) {
-            __m256d v = _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * g));
-            if (sq) {
-                __m256d d = _mm256_sub_pd(v, vm);
-                acc[g] = _mm256_add_pd(acc[g], _mm256_mul_pd(d, d));
-            } else
-                acc[g] = _mm256_add_pd(acc[g], v);
+            __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * g)), vk);
+            a1[g] = _mm256_add_pd(a1[g], d);
+            a2[g] = _mm256_add_pd(a2[g], _mm256_mul_pd(d, d));
         }
-    for (int g = 0; g < 4; g++)
-        _mm256_storeu_pd(s + 4 * g, acc[g]);
-    for (; i < n; i++) {
-        double d = x[i] - m;
-        s[0] += sq ? d * d : (double)x[i];
+    for (int g = 0; g < 4; g++) {
+        _mm256_storeu_pd(s1 + 4 * g, a1[g]);
+        _mm256_storeu_pd(s2 + 4 * g, a2[g]);
     }
+    stat_sums_generic(x + i, n - i, k, s1, s2);
 }
 #endif
 
-static void row_stats(const float *x, int n, float eps, int isa, float *mean, float *inv)
+void kt_stat_sums(const float *x, int n, float shift, int isa, double *s1, double *s2)
 {
-    double s[STAT_LANES] = {0}, q[STAT_LANES] = {0};
 #if KT_X86 && defined(__GNUC__)
     if (isa >= KT_ISA_AVX2) {
-        row_sums_avx2(x, n, 0, 0.0, s);
-        double m = lanes_total(s) / n;
-        row_sums_avx2(x, n, 1, m, q);
-        *mean = (float)m;
-        *inv = (float)(1.0 / sqrt(lanes_total(q) / n + (double)eps));
+        stat_sums_avx2(x, n, shift, s1, s2);
         return;
     }
 #else
     (void)isa;
 #endif
-    row_sums_generic(x, n, 0, 0.0, s);
-    double m = lanes_total(s) / n;
-    row_sums_generic(x, n, 1, m, q);
-    *mean = (float)m;
-    *inv = (float)(1.0 / sqrt(lanes_total(q) / n + (double)eps));
+    stat_sums_generic(x, n, shift, s1, s2);
+}
+
+void kt_stat_finish(const double *s1, const double *s2, int n, float shift, float eps, float *mean, float *inv)
+{
+    double t1 = 0.0, t2 = 0.0;
+    for (int u = 0; u < STAT_LANES; u++) {
+        t1 += s1[u];
+        t2 += s2[u];
+    }
+    double d = t1 / n, var = t2 / n - d * d;
+    *mean = (float)((double)shift + d);
+    *inv = (float)(1.0 / sqrt((var > 0.0 ? var : 0.0) + (double)eps));
+}
+
+static void row_stats(const float *x, int n, float eps, int isa, float *mean, float *inv)
+{
+    double s1[STAT_LANES] = {0}, s2[STAT_LANES] = {0};
+    float k = kt_stat_shift(x, n);
+    kt_stat_sums(x, n, k, isa, s1, s2);
+    kt_stat_finish(s1, s2, n, k, eps, mean, inv);
 }
 
 typedef struct {

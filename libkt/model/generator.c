@@ -18,8 +18,9 @@ static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 /* ---- element-wise and row loops spread over the threads (each element computed alone:
  * the bytes do not depend on the thread count) ---- */
 
-/* Floats per channel of the low-memory statistics: KT_STAT_LANES lane sums and the mean, in double. */
-#define LM_ACC_FLOATS (2 * (KT_STAT_LANES + 1))
+/* Floats per channel of the low-memory statistics: 2 KT_STAT_LANES lane sums in double (S1 and
+ * S2 of kt_stat_sums), then the shift. */
+#define LM_ACC_FLOATS (4 * KT_STAT_LANES + 1)
 
 #define PAR_MIN 16384 /* elements below which a loop stays on the caller's thread */
 
@@ -100,7 +101,7 @@ static void copy_rows(kt_exec *ex, float *d, size_t ldd, const float *s, size_t 
 #define GEN_BLOCK 6144
 
 /* Stage buffers of more floats than m->gen_lowmem switch to the low-memory schedule
- * (gen_stage_lm): 3 whole buffers instead of 4, for 3x the FLOPs of the first convs of
+ * (gen_stage_lm): 3 whole buffers instead of 4, for 2x the FLOPs of the first convs of
  * one resblock. */
 
 static int blk_len(int L) { return L < GEN_BLOCK ? L : GEN_BLOCK; }
@@ -209,12 +210,12 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
 }
 
 /* ---- low-memory resblock: the first conv's output is never held whole ----
- * Its AdaIN statistics come from two passes that compute it block by block (sums, then
- * squared deviations, in row_stats' exact order), and a third pass recomputes it with the
- * second conv's halo: 3x the first conv's FLOPs, bit-identical output. */
+ * Its AdaIN statistics come from a pass that computes it block by block (kt_stat_sums, in
+ * kt_adain_stats' exact order), and a second pass recomputes it with the second conv's halo:
+ * 2x the first conv's FLOPs, bit-identical output. */
 
 /* Scratch of the low-memory path: two gb and two mi vectors, the padded conv input block,
- * its bf16 pairs, the first conv's output block with halo, two output blocks, 8C doubles. */
+ * its bf16 pairs, the first conv's output block with halo, two output blocks, the lane sums. */
 #define LM_BLOCK 3072 /* smaller blocks: this path holds five of them */
 
 static int lm_len(int L) { return L < LM_BLOCK ? L : LM_BLOCK; }
@@ -246,6 +247,7 @@ typedef struct {
     gen_blk k;
     float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 */
     size_t ldh;
+    int isa; /* the exec's, for kt_stat_sums */
 } lm_ctx;
 
 /* hw = the first conv's output columns [h0, h1). */
@@ -259,58 +261,41 @@ static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
 
 typedef struct {
     const lm_ctx *q;
-    int t0, n;
-    const double *mean;
+    int n;
+    float *shift;
     double *acc;
 } lm_sum_job;
 
-/* kt_adain_stats' sums (mean == NULL) or squared deviations from mean, over columns t0 .. t0+n
- * of hw, added to acc[KT_STAT_LANES c + lane] in the order it adds them; rows c0 .. c1. */
+/* kt_adain_stats' sums of the next n columns of hw added to acc (KT_STAT_LANES for S1, then as
+ * many for S2, per row); rows c0 .. c1. */
 static void lm_sums_part(void *p, size_t c0, size_t c1)
 {
     const lm_sum_job *jb = p;
     const lm_ctx *q = jb->q;
-    const double *mean = jb->mean;
-    int Lw = q->L - q->L % KT_STAT_LANES, t0 = jb->t0, n = jb->n;
     for (size_t c = c0; c < c1; c++) {
-        const float *r = q->hw + (size_t)c * q->ldh;
-        double *a = jb->acc + KT_STAT_LANES * c;
-        for (int i = 0; i < n; i++) {
-            int g = t0 + i;
-            double v = mean ? (r[i] - mean[c]) * (r[i] - mean[c]) : (double)r[i];
-            a[g < Lw ? g % KT_STAT_LANES : 0] += v;
-        }
+        double *a = jb->acc + 2 * KT_STAT_LANES * c;
+        kt_stat_sums(q->hw + c * q->ldh, jb->n, jb->shift[c], q->isa, a, a + KT_STAT_LANES);
     }
 }
 
-static void lm_sums(kt_exec *ex, const lm_ctx *q, int t0, int n, const double *mean, double *acc)
+/* mi2 = the statistics of the first conv's output (one recompute pass; each row's shift from
+ * its first block). */
+static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, float *shift, float *mi2)
 {
-    lm_sum_job jb = {q, t0, n, mean, acc};
-    kt_exec_range(ex, (size_t)q->b->ch, 1, 0, lm_sums_part, &jb);
-}
-
-/* mi2 = the statistics of the first conv's output (two recompute passes). */
-static void lm_stats(kt_exec *ex, lm_ctx *q, double *acc, double *mean, float *mi2)
-{
-    for (int pass = 0; pass < 2; pass++) {
-        memset(acc, 0, sizeof(double) * KT_STAT_LANES * (size_t)q->b->ch);
-        for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
-            int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
-            lm_first(ex, q, t0, t1);
-            lm_sums(ex, q, t0, t1 - t0, pass ? mean : NULL, acc);
-        }
-        for (int c = 0; c < q->b->ch; c++) {
-            const double *a = acc + KT_STAT_LANES * c;
-            double total = 0.0;
-            for (int u = 0; u < KT_STAT_LANES; u++)
-                total += a[u];
-            if (!pass)
-                mean[c] = total / q->L;
-            else {
-                mi2[2 * c] = (float)mean[c];
-                mi2[2 * c + 1] = (float)(1.0 / sqrt(total / q->L + (double)ADAIN_EPS));
-            }
-        }
+    int ch = q->b->ch;
+    memset(acc, 0, sizeof(double) * 2 * KT_STAT_LANES * (size_t)ch);
+    for (int t0 = 0; t0 < q->L; t0 += LM_BLOCK) {
+        int t1 = q->L - t0 < LM_BLOCK ? q->L : t0 + LM_BLOCK;
+        lm_first(ex, q, t0, t1);
+        if (!t0)
+            for (int c = 0; c < ch; c++)
+                shift[c] = kt_stat_shift(q->hw + (size_t)c * q->ldh, t1);
+        lm_sum_job jb = {q, t1 - t0, shift, acc};
+        kt_exec_range(ex, (size_t)ch, 1, 0, lm_sums_part, &jb);
+    }
+    for (int c = 0; c < ch; c++) {
+        const double *a = acc + 2 * KT_STAT_LANES * (size_t)c;
+        kt_stat_finish(a, a + KT_STAT_LANES, q->L, shift[c], ADAIN_EPS, &mi2[2 * c], &mi2[2 * c + 1]);
     }
 }
 
@@ -329,12 +314,13 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
                                      kt_conv_pad_len(&b->convs2[j], (int)n)));
     float *gb1 = kt_arena_take(a, 2 * ch), *gb2 = kt_arena_take(a, 2 * ch);
     float *mi1 = kt_arena_take(a, 2 * ch), *mi2 = kt_arena_take(a, 2 * ch);
-    lm_ctx q = {b, 0, L, x, gb1, mi1, {NULL, NULL, NULL, 0}, NULL, n + 2 * hl};
+    lm_ctx q = {b, 0, L, x, gb1, mi1, {NULL, NULL, NULL, 0}, NULL, n + 2 * hl, kt_exec_isa(a->ex)};
     if (!blk_take(b, a, (int)(n + 2 * hl), lsmax, &q.k))
         return too_small(err);
     q.hw = kt_arena_take(a, ch * q.ldh);
     float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
-    double *acc = (double *)(void *)kt_arena_take(a, LM_ACC_FLOATS * ch), *mean = acc + KT_STAT_LANES * ch;
+    double *acc = (double *)(void *)kt_arena_take(a, LM_ACC_FLOATS * ch);
+    float *shift = (float *)(acc + 2 * KT_STAT_LANES * ch);
     if (!gb1 || !gb2 || !mi1 || !mi2 || !q.hw || !ob[1] || !acc)
         return too_small(err);
     for (int j = 0; j < b->n; j++) {
@@ -344,7 +330,7 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
         kt_linear_forward(&b->adain1[j], s, 1, gb1, a->ex);
         kt_linear_forward(&b->adain2[j], s, 1, gb2, a->ex);
         kt_adain_stats(a->ex, x, b->ch, L, ADAIN_EPS, mi1);
-        lm_stats(a->ex, &q, acc, mean, mi2);
+        lm_stats(a->ex, &q, acc, shift, mi2);
         for (int t0 = 0, nb = 0; t0 < L; t0 += LM_BLOCK, nb++) {
             int t1 = L - t0 < LM_BLOCK ? L : t0 + LM_BLOCK;
             int h0 = t0 - p2 > 0 ? t0 - p2 : 0, h1 = t1 + p2 < L ? t1 + p2 : L;

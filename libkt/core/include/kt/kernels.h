@@ -298,11 +298,27 @@ void kt_adain_snake_pad(kt_exec *ex, const float *x, int C, int L, const float *
                         int pad, float *xp, size_t Ls);
 
 /* mi[2c] = mean and mi[2c + 1] = 1 / sqrt(var + eps) of row c of x[C, L] (the statistics
- * kt_adain_snake_pad uses). Both are computed in double, in two passes (the sum, then the squared
- * deviations from the double mean), each sum in KT_STAT_LANES lanes: element t in lane
- * t % KT_STAT_LANES while t < L rounded down to a multiple of KT_STAT_LANES, the rest in lane 0,
- * then the lanes added in order; the float results are those of that order on every ISA. */
+ * kt_adain_snake_pad uses), in one pass over the row: with the shift k = kt_stat_shift(row, L),
+ * the sums of d = x - k and of d * d in double (kt_stat_sums), then mean = k + S1 / L and
+ * var = S2 / L - (S1 / L)^2 (kt_stat_finish). The float results are those of that order on
+ * every ISA and thread count. */
 #define KT_STAT_LANES 16
+#define KT_STAT_SHIFT_N 256
+
+/* The shift of a row's sums: the mean of its first min(n, KT_STAT_SHIFT_N) values, as a float,
+ * so that x - shift is small against x and the one-pass variance keeps its digits. */
+float kt_stat_shift(const float *x, int n);
+
+/* Adds d = x[i] - shift (in double) to s1[lane] and d * d to s2[lane] for i < n: element i in
+ * lane i % KT_STAT_LANES while i < n rounded down to a multiple of KT_STAT_LANES, the rest in
+ * lane 0. A row summed in consecutive blocks whose lengths, but the last's, are multiples of
+ * KT_STAT_LANES gets the sums of one call on the whole row. */
+void kt_stat_sums(const float *x, int n, float shift, int isa, double *s1, double *s2);
+
+/* The mean and 1 / sqrt(var + eps) of a row of n values from its lane sums (lanes added in
+ * order; a negative variance from rounding counts as 0). */
+void kt_stat_finish(const double *s1, const double *s2, int n, float shift, float eps, float *mean, float *inv);
+
 void kt_adain_stats(kt_exec *ex, const float *x, int C, int L, float eps, float *mi);
 
 /* The columns t0 - pad .. t1 + pad of kt_adain_snake_pad's output for a signal of length L,
