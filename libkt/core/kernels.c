@@ -2035,6 +2035,10 @@ __attribute__((target("avx512f"))) static inline __m512 sin2_avx512(__m512 z)
     return _mm512_mul_ps(s, s);
 }
 
+/* Floats ahead of the one read that the Snake loops prefetch: a block's row segment starts a
+ * new stream that the hardware prefetcher picks up late, and on a whole-length signal larger
+ * than the caches the loop waited on memory (2x the time per element on 128 x 72,960). */
+#define SNAKE_AHEAD 512
 __attribute__((target("avx512f"))) static void snake_row_avx512(const float *x, int n, float m, float inv, float sc,
                                                                 float sh, float al, float *out)
 {
@@ -2042,6 +2046,7 @@ __attribute__((target("avx512f"))) static void snake_row_avx512(const float *x, 
     __m512 val = _mm512_set1_ps(al), via = _mm512_set1_ps(1.0f / al);
     for (int t = 0; t < n; t += 16) {
         __mmask16 k = n - t >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - t)) - 1);
+        _mm_prefetch((const char *)(x + t + SNAKE_AHEAD), _MM_HINT_T0);
         __m512 v = _mm512_maskz_loadu_ps(k, x + t);
         v = _mm512_fmadd_ps(vsc, _mm512_mul_ps(_mm512_sub_ps(v, vm), vinv), vsh);
         v = _mm512_fmadd_ps(via, sin2_avx512(_mm512_mul_ps(val, v)), v);
@@ -2070,6 +2075,7 @@ __attribute__((target("avx2,fma"))) static void snake_row_avx2(const float *x, i
     __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
     int t = 0;
     for (; t + 8 <= n; t += 8) {
+        _mm_prefetch((const char *)(x + t + SNAKE_AHEAD), _MM_HINT_T0);
         __m256 v = _mm256_loadu_ps(x + t);
         v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
         v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
@@ -2087,6 +2093,7 @@ __attribute__((target("avx2,fma"))) static void snake_span_avx2(const float *x, 
     __m256 val = _mm256_set1_ps(al), via = _mm256_set1_ps(1.0f / al);
     for (int t = 0; t < n; t += 8) {
         __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - t), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        _mm_prefetch((const char *)(x + t + SNAKE_AHEAD), _MM_HINT_T0);
         __m256 v = _mm256_maskload_ps(x + t, k);
         v = _mm256_fmadd_ps(vsc, _mm256_mul_ps(_mm256_sub_ps(v, vm), vinv), vsh);
         v = _mm256_fmadd_ps(via, sin2_avx2(_mm256_mul_ps(val, v)), v);
