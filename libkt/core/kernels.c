@@ -1958,9 +1958,39 @@ __attribute__((target("avx2,fma"))) static void stat_sums_avx2(const float *x, i
 }
 #endif
 
+#if KT_X86 && defined(__GNUC__)
+/* stat_sums_avx2's lanes as two vectors of 8 doubles per sum: the same adds, half the
+ * instructions. */
+__attribute__((target("avx512f"))) static void stat_sums_avx512(const float *x, int n, float k, double *s1,
+                                                                double *s2)
+{
+    __m512d a1[2], a2[2], vk = _mm512_set1_pd((double)k);
+    for (int g = 0; g < 2; g++) {
+        a1[g] = _mm512_loadu_pd(s1 + 8 * g);
+        a2[g] = _mm512_loadu_pd(s2 + 8 * g);
+    }
+    int i = 0;
+    for (; i + STAT_LANES <= n; i += STAT_LANES)
+        for (int g = 0; g < 2; g++) {
+            __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * g)), vk);
+            a1[g] = _mm512_add_pd(a1[g], d);
+            a2[g] = _mm512_add_pd(a2[g], _mm512_mul_pd(d, d));
+        }
+    for (int g = 0; g < 2; g++) {
+        _mm512_storeu_pd(s1 + 8 * g, a1[g]);
+        _mm512_storeu_pd(s2 + 8 * g, a2[g]);
+    }
+    stat_sums_generic(x + i, n - i, k, s1, s2);
+}
+#endif
+
 void kt_stat_sums(const float *x, int n, float shift, int isa, double *s1, double *s2)
 {
 #if KT_X86 && defined(__GNUC__)
+    if (isa == KT_ISA_AVX512) {
+        stat_sums_avx512(x, n, shift, s1, s2);
+        return;
+    }
     if (isa >= KT_ISA_AVX2) {
         stat_sums_avx2(x, n, shift, s1, s2);
         return;
