@@ -1935,53 +1935,32 @@ static void stat_sums_generic(const float *x, int n, float k, double *s1, double
 }
 
 #if KT_X86 && defined(__GNUC__)
-__attribute__((target("avx2,fma"))) static void stat_sums_avx2(const float *x, int n, float k, double *s1, double *s2)
-{
-    __m256d a1[4], a2[4], vk = _mm256_set1_pd((double)k);
-    for (int g = 0; g < 4; g++) {
-        a1[g] = _mm256_loadu_pd(s1 + 4 * g);
-        a2[g] = _mm256_loadu_pd(s2 + 4 * g);
+/* stat_sums_generic's full groups of 16 with vectors of W doubles (16 / W of them per sum): the
+ * same adds in the same lanes, compiled for AVX2 (W 4) and AVX-512 (W 8). */
+#define STAT_SUMS(SUF, ATTR, W)                                                                                        \
+    ATTR static void stat_sums##SUF(const float *x, int n, float k, double *s1, double *s2)                            \
+    {                                                                                                                  \
+        typedef double vd __attribute__((vector_size(8 * (W))));                                                       \
+        typedef float vf __attribute__((vector_size(4 * (W))));                                                        \
+        vd a1[STAT_LANES / (W)], a2[STAT_LANES / (W)], vk = {0};                                                       \
+        vk += (double)k;                                                                                               \
+        memcpy(a1, s1, sizeof a1);                                                                                     \
+        memcpy(a2, s2, sizeof a2);                                                                                     \
+        int i = 0;                                                                                                     \
+        for (; i + STAT_LANES <= n; i += STAT_LANES)                                                                   \
+            for (int g = 0; g < STAT_LANES / (W); g++) {                                                               \
+                vf f;                                                                                                  \
+                memcpy(&f, x + i + (W) * g, sizeof f);                                                                 \
+                vd d = __builtin_convertvector(f, vd) - vk;                                                            \
+                a1[g] += d;                                                                                            \
+                a2[g] += d * d;                                                                                        \
+            }                                                                                                          \
+        memcpy(s1, a1, sizeof a1);                                                                                     \
+        memcpy(s2, a2, sizeof a2);                                                                                     \
+        stat_sums_generic(x + i, n - i, k, s1, s2);                                                                    \
     }
-    int i = 0;
-    for (; i + STAT_LANES <= n; i += STAT_LANES)
-#pragma GCC unroll 4
-        for (int g = 0; g < 4; g++) {
-            __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * g)), vk);
-            a1[g] = _mm256_add_pd(a1[g], d);
-            a2[g] = _mm256_add_pd(a2[g], _mm256_mul_pd(d, d));
-        }
-    for (int g = 0; g < 4; g++) {
-        _mm256_storeu_pd(s1 + 4 * g, a1[g]);
-        _mm256_storeu_pd(s2 + 4 * g, a2[g]);
-    }
-    stat_sums_generic(x + i, n - i, k, s1, s2);
-}
-#endif
-
-#if KT_X86 && defined(__GNUC__)
-/* stat_sums_avx2's lanes as two vectors of 8 doubles per sum: the same adds, half the
- * instructions. */
-__attribute__((target("avx512f"))) static void stat_sums_avx512(const float *x, int n, float k, double *s1,
-                                                                double *s2)
-{
-    __m512d a1[2], a2[2], vk = _mm512_set1_pd((double)k);
-    for (int g = 0; g < 2; g++) {
-        a1[g] = _mm512_loadu_pd(s1 + 8 * g);
-        a2[g] = _mm512_loadu_pd(s2 + 8 * g);
-    }
-    int i = 0;
-    for (; i + STAT_LANES <= n; i += STAT_LANES)
-        for (int g = 0; g < 2; g++) {
-            __m512d d = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8 * g)), vk);
-            a1[g] = _mm512_add_pd(a1[g], d);
-            a2[g] = _mm512_add_pd(a2[g], _mm512_mul_pd(d, d));
-        }
-    for (int g = 0; g < 2; g++) {
-        _mm512_storeu_pd(s1 + 8 * g, a1[g]);
-        _mm512_storeu_pd(s2 + 8 * g, a2[g]);
-    }
-    stat_sums_generic(x + i, n - i, k, s1, s2);
-}
+STAT_SUMS(_avx2, __attribute__((target("avx2"))), 4)
+STAT_SUMS(_avx512, __attribute__((target("avx512f"))), 8)
 #endif
 
 void kt_stat_sums(const float *x, int n, float shift, int isa, double *s1, double *s2)
