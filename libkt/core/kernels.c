@@ -1905,8 +1905,8 @@ void kt_matvec(int isa, const float *w, const float *x, int rows, int cols, floa
 /* ---- fused AdaIN1d + Snake into a padded buffer ------------------------------------------- */
 
 /* A row's mean and 1 / sqrt(variance + eps) in kt_adain_stats' order (kt/kernels.h): one pass of
- * shifted sums. The AVX2 loop adds the same values in the same lanes as the portable one, so both
- * give the same bytes. */
+ * shifted sums. The AVX2 and AVX-512 loops add the same values in the same lanes as the portable
+ * one, so all three give the same bytes. */
 #define STAT_LANES KT_STAT_LANES
 
 float kt_stat_shift(const float *x, int n)
