@@ -409,15 +409,15 @@ __attribute__((target("avx2"))) static void transpose8(const float *src, size_t 
 static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
-/* kt_conv_pack of w, each row o times scale[o] in double when scale is not NULL: whole row tiles
- * 8 kk at a time by transposes where the CPU has AVX2, the rest one value at a time. */
-static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
+/* Row tiles mt0 .. mt1 of kt_conv_pack of w[cout, K], each row o times scale[o] in double when
+ * scale is not NULL: whole row tiles 8 kk at a time by transposes where the CPU has AVX2, the
+ * rest one value at a time. */
+static void pack_f32_tiles(const float *w, const double *scale, int cout, size_t K, size_t mt0, size_t mt1, float *wp)
 {
-    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
 #if KT_X86 && defined(__GNUC__)
     int vec = have_avx2();
 #endif
-    for (size_t mt = 0; mt < tiles; mt++) {
+    for (size_t mt = mt0; mt < mt1; mt++) {
         size_t kk = 0;
 #if KT_X86 && defined(__GNUC__)
         if (vec && (mt + 1) * MR <= (size_t)cout)
@@ -431,6 +431,11 @@ static void pack_f32_rows(const float *w, const double *scale, int cout, int cin
                 wp[(mt * K + kk) * MR + r] = scale && o < (size_t)cout ? (float)(x * scale[o]) : x;
             }
     }
+}
+
+static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
+{
+    pack_f32_tiles(w, scale, cout, (size_t)cin * k, 0, ((size_t)cout + MR - 1) / MR, wp);
 }
 
 void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp) { pack_f32_rows(w, NULL, cout, cin, k, wp); }
@@ -1303,6 +1308,38 @@ typedef struct {
     kt_claims cl; /* the panels */
 } linear_t_job;
 
+/* The rows of x packed as row tiles (kt_conv_pack with one tap), the tiles split between the
+ * threads: x was mostly written by the threads of the op before, half of it in the other core's
+ * cache, and one thread alone would fetch all of it while the others wait. */
+typedef struct {
+    const float *x;
+    int n;
+    size_t in;
+    float *xs;
+} rows_pack_job;
+
+#define PACK_MIN_WORK (1u << 15) /* floats below which one thread packs alone */
+
+static void rows_pack_part(void *p, size_t t0, size_t t1)
+{
+    const rows_pack_job *j = p;
+    pack_f32_tiles(j->x, NULL, j->n, j->in, t0, t1, j->xs);
+}
+
+/* y[r, c] += b[c] for r < rows, c < cols (rows ldy apart). */
+static void add_bias_cols(float *restrict y, size_t ldy, int rows, const float *restrict b, int cols)
+{
+    for (int t = 0; t < rows; t++) {
+        float *restrict r = y + (size_t)t * ldy;
+        if (cols == LT_COLS)
+            for (int c = 0; c < LT_COLS; c++) /* a constant count the compiler vectorizes */
+                r[c] += b[c];
+        else
+            for (int c = 0; c < cols; c++)
+                r[c] += b[c];
+    }
+}
+
 /* Panel q of the concatenated panels of the items: *item and the panel's index within it. */
 static const kt_linear_t_item *panel_item(const linear_t_job *j, int q, int *local)
 {
@@ -1331,9 +1368,8 @@ static void linear_t_task(void *p, int tid, int n)
         float *y = it->y + c0;
         kt_conv1d_padded_tiles(j->isa, j->c, j->pk, it->wt + (size_t)c0 * j->c->cin, LT_COLS, cols, y,
                                (size_t)it->out, 0, 0, nmt);
-        for (int t = 0; it->b && t < rows; t++)
-            for (int c = 0; c < cols; c++)
-                y[(size_t)t * it->out + c] += it->b[c0 + c];
+        if (it->b)
+            add_bias_cols(y, (size_t)it->out, rows, it->b + c0, cols);
     }
 }
 
@@ -1346,7 +1382,8 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
     if (n <= 0 || panels <= 0)
         return;
     kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
-    kt_conv_pack(x, n, in, 1, scratch);
+    rows_pack_job pj = {x, n, (size_t)in, scratch};
+    kt_exec_range(ex, ((size_t)n + MR - 1) / MR, (size_t)MR * in, PACK_MIN_WORK, rows_pack_part, &pj);
     kt_packed pk = {KT_PACK_F32, scratch, NULL, 0, NULL};
     linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex), {0}};
     kt_claims_init(&j.cl, panels, ex);
