@@ -205,12 +205,11 @@ static void test_linear_t_panels(void **state)
 
 /* kt_linear_t_forward_many: three linears of one input (out 50, 96 and 7, so panels of every
  * item end partial or whole, one item with no bias) in one dispatch give, at 1, 2 and 3 threads,
- * the bytes of kt_linear_t_forward on each and then y += b element by element, and write
- * nothing past each y. */
-static void test_linear_t_many(void **state)
+ * the bytes of kt_linear_t_forward on one thread on each and then y += b element by element, and
+ * write nothing past each y. N x IN from 32 Ki floats has its row tiles packed by all threads. */
+static void many_case(int N, int IN)
 {
-    (void)state;
-    enum { N = 13, IN = 70, ITEMS = 3 };
+    enum { ITEMS = 3 };
     const int outs[ITEMS] = {50, 96, 7};
     uint32_t seed = 99u;
     float *x = malloc(sizeof(float) * N * IN), *scratch = malloc(sizeof(float) * kt_linear_t_scratch(N, IN));
@@ -249,6 +248,8 @@ static void test_linear_t_many(void **state)
                 got[k][(size_t)N * outs[k] + g] = GUARD_VALUE;
             it[k] = (kt_linear_t_item){wt[k], b[k], outs[k], got[k]};
         }
+        for (size_t i = 0; i < kt_linear_t_scratch(N, IN); i++) /* no packing left from the calls before */
+            scratch[i] = GUARD_VALUE;
         kt_linear_t_forward_many(ex, it, ITEMS, IN, x, N, scratch);
         for (int k = 0; k < ITEMS; k++) {
             if (memcmp(got[k], want[k], sizeof(float) * (size_t)N * outs[k]))
@@ -263,6 +264,13 @@ static void test_linear_t_many(void **state)
         free(wt[k]), free(b[k]), free(want[k]), free(got[k]);
     kt_exec_free(ex1);
     free(x), free(scratch);
+}
+
+static void test_linear_t_many(void **state)
+{
+    (void)state;
+    many_case(13, 70);  /* one thread packs */
+    many_case(61, 600); /* 8 row tiles (the last of 5 rows) packed by all threads */
 }
 
 int main(void)
