@@ -409,15 +409,15 @@ __attribute__((target("avx2"))) static void transpose8(const float *src, size_t 
 static int have_avx2(void) { return __builtin_cpu_supports("avx2"); }
 #endif
 
-/* Row tiles mt0 .. mt1 of kt_conv_pack of w[cout, K], each row o times scale[o] in double when
- * scale is not NULL: whole row tiles 8 kk at a time by transposes where the CPU has AVX2, the
- * rest one value at a time. */
-static void pack_f32_tiles(const float *w, const double *scale, int cout, size_t K, size_t mt0, size_t mt1, float *wp)
+/* kt_conv_pack of w, each row o times scale[o] in double when scale is not NULL: whole row tiles
+ * 8 kk at a time by transposes where the CPU has AVX2, the rest one value at a time. */
+static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
 {
+    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR;
 #if KT_X86 && defined(__GNUC__)
     int vec = have_avx2();
 #endif
-    for (size_t mt = mt0; mt < mt1; mt++) {
+    for (size_t mt = 0; mt < tiles; mt++) {
         size_t kk = 0;
 #if KT_X86 && defined(__GNUC__)
         if (vec && (mt + 1) * MR <= (size_t)cout)
@@ -431,11 +431,6 @@ static void pack_f32_tiles(const float *w, const double *scale, int cout, size_t
                 wp[(mt * K + kk) * MR + r] = scale && o < (size_t)cout ? (float)(x * scale[o]) : x;
             }
     }
-}
-
-static void pack_f32_rows(const float *w, const double *scale, int cout, int cin, int k, float *wp)
-{
-    pack_f32_tiles(w, scale, cout, (size_t)cin * k, 0, ((size_t)cout + MR - 1) / MR, wp);
 }
 
 void kt_conv_pack(const float *w, int cout, int cin, int k, float *wp) { pack_f32_rows(w, NULL, cout, cin, k, wp); }
@@ -1313,17 +1308,19 @@ typedef struct {
  * cache, and one thread alone would fetch all of it while the others wait. */
 typedef struct {
     const float *x;
-    int n;
-    size_t in;
+    int n, in;
     float *xs;
 } rows_pack_job;
 
 #define PACK_MIN_WORK (1u << 15) /* floats below which one thread packs alone */
 
+/* Row tiles t0 .. t1: kt_conv_pack of their rows, written where they sit in the whole packing
+ * (tiles are contiguous in both layouts). */
 static void rows_pack_part(void *p, size_t t0, size_t t1)
 {
     const rows_pack_job *j = p;
-    pack_f32_tiles(j->x, NULL, j->n, j->in, t0, t1, j->xs);
+    int r0 = (int)t0 * MR, r1 = (int)t1 * MR < j->n ? (int)t1 * MR : j->n;
+    kt_conv_pack(j->x + (size_t)r0 * j->in, r1 - r0, j->in, 1, j->xs + kt_conv_pack_size(r0, j->in, 1));
 }
 
 /* y[r, c] += b[c] for r < rows, c < cols (rows ldy apart). */
@@ -1382,7 +1379,7 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
     if (n <= 0 || panels <= 0)
         return;
     kt_conv1d c = {NULL, NULL, in, n, 1, 1, 0, 1};
-    rows_pack_job pj = {x, n, (size_t)in, scratch};
+    rows_pack_job pj = {x, n, in, scratch};
     kt_exec_range(ex, ((size_t)n + MR - 1) / MR, (size_t)MR * in, PACK_MIN_WORK, rows_pack_part, &pj);
     kt_packed pk = {KT_PACK_F32, scratch, NULL, 0, NULL};
     linear_t_job j = {&c, &pk, items, count, panels, kt_exec_isa(ex), {0}};
