@@ -136,6 +136,11 @@ $(BUILD)/bench/conv_rate: $(BUILD)/obj/bench/conv_rate.o $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
 
+# Each compute path's error stage by stage against float32 (make bench runs it; bench/stage_snr.c).
+$(BUILD)/bench/stage_snr: $(BUILD)/obj/bench/stage_snr.o $(BUILD)/obj/tests/util/snr.o $(BUILD)/libkt.a
+	@mkdir -p $(dir $@)
+	$(CC) -o $@ $^ $(LDLIBS_ALL)
+
 # Install what is missing, through apt, as root (the README's fresh-machine path).
 deps:
 	@sh tools/install-deps.sh $(DEB_BUILD)
@@ -194,7 +199,7 @@ tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines
 
 bench: deps-test
 	@sh tools/install-deps.sh time
-	@$(MAKE) --no-print-directory all $(BUILD)/bench/conv_rate
+	@$(MAKE) --no-print-directory all $(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr
 	@sh bench/run.sh $(BUILD)
 
 # Fuzz every reader with libFuzzer (clang) for FUZZ_SECONDS each (not part of make test).

@@ -1,6 +1,7 @@
 #!/bin/sh
 # kt-synth fp32 against the PyTorch reference (1 and 2 threads) on three phoneme inputs, with the
-# machine's FMA peak and OpenBLAS sgemm rate for the floor. Figures only, never pass/fail.
+# machine's FMA peak and OpenBLAS sgemm rate for the floor; then each compute path's error stage by
+# stage against float32 (bench/stage_snr.c). Figures only, never pass/fail.
 #   env: BENCH_RUNS=3,1,1 (best of N for short,paragraph,long; 0 skips), BENCH_THREADS=1,2,
 #        BENCH_BF16=auto|off (also kt-synth --bf16 when it has that option),
 #        BENCH_Q8=on|off (also kt-synth on kt-convert --dtype q8 of the model),
@@ -48,3 +49,12 @@ echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $
     --runs "${BENCH_RUNS:-3,1,1}" --threads-list "${BENCH_THREADS:-1,2}" --bf16 "${BENCH_BF16:-auto}" --q8 "${BENCH_Q8:-on}" \
     --winograd "${BENCH_WINOGRAD:-on}" --ref-malloc "${BENCH_REF_MALLOC:-tuned}" \
     --peak-gflops "$PN" --peak1-gflops "$P1" --sgemm-gflops "${SG:-0}" --json "$B/synth.json"
+
+if [ -x "$BUILD/bench/stage_snr" ]; then # built by make bench
+    echo
+    Q8="$B/stage-q8.safetensors"
+    [ "${BENCH_Q8:-on}" = on ] && "$BUILD/kt-convert" "$MODEL" -o "$Q8" --dtype q8 >/dev/null || Q8=""
+    # shellcheck disable=SC2086
+    "$BUILD/bench/stage_snr" "$MODEL" "$CONFIG" $Q8
+    rm -f "$B/stage-q8.safetensors" # 84 MB
+fi

@@ -32,6 +32,7 @@
 #include "kt/kokoro.h"
 #include "kt/kernels.h"
 #include "kt/kokoro_stages.h"
+#include "util/snr.h"
 
 #define N_DT 6
 static const char *DT[N_DT] = {"f32", "f32fold", "f16", "bf16", "q8", "q4"};
@@ -127,16 +128,6 @@ static void fill(float *x, size_t n, uint32_t seed, float a)
     }
 }
 
-static double snr_db(const float *ref, const float *x, size_t n)
-{
-    double s = 0, e = 0;
-    for (size_t i = 0; i < n; i++) {
-        s += (double)ref[i] * ref[i];
-        e += ((double)x[i] - ref[i]) * ((double)x[i] - ref[i]);
-    }
-    return e == 0 ? 300.0 : 10.0 * log10(s / e);
-}
-
 /* The model at path with params p (NULL: the defaults). */
 static kt_model *load_p(const suite *s, const char *path, const kt_model_params *p)
 {
@@ -174,7 +165,7 @@ static void test_f32_same_bytes(void **state)
     assert_int_equal(ra.n_samples, rb.n_samples);
     assert_memory_equal(ra.audio, rb.audio, sizeof(float) * ra.n_samples);
     assert_int_equal(ra.n_samples, rc.n_samples);
-    double snr = snr_db(ra.audio, rc.audio, ra.n_samples);
+    double snr = test_snr_db(ra.audio, rc.audio, ra.n_samples);
     printf("  f32 safetensors: same bytes as the .pth (%zu samples); folded f32: end-to-end SNR %.1f dB\n",
            ra.n_samples, snr);
     kt_synth_result_free(&ra);
@@ -271,7 +262,7 @@ static void test_dtype_errors(void **state)
         kt_model *m = load(s, s->path[i]);
         size_t n = synth_finite(m);
         stage_out o1 = stage_outputs(m, F);
-        double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
+        double sd = test_snr_db(o0.x, o1.x, o0.nx), sg = test_snr_db(o0.a, o1.a, o0.na);
         int vn = i == I_Q8 && vnni_at(KT_ISA_AVX512);
         double md = vn ? MIN_SNR_VNNI_DEC : MIN_SNR_DEC[i], mg = vn ? MIN_SNR_VNNI_GEN : MIN_SNR_GEN[i];
         printf("  %-8s decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g); synthesis %zu samples%s\n",
@@ -298,7 +289,7 @@ static double check_against_f32(suite *s, const char *path, const kt_model_param
     kt_error err;
     assert_int_equal(kt_model_load(path, &s->cfg, p, &m, &err), KT_OK);
     stage_out o0 = stage_outputs(ref, F), o1 = stage_outputs(m, F);
-    double sd = snr_db(o0.x, o1.x, o0.nx), sg = snr_db(o0.a, o1.a, o0.na);
+    double sd = test_snr_db(o0.x, o1.x, o0.nx), sg = test_snr_db(o0.a, o1.a, o0.na);
     printf("  %s: decoder SNR %6.1f dB (min %g), generator SNR %6.1f dB (min %g)%s\n", label, sd, min_dec, sg,
            min_gen, exact_note && sd >= 200 ? exact_note : "");
     assert_true(sd >= min_dec);
