@@ -195,7 +195,7 @@ test-slurm: deps-test
 	@$(MAKE) --no-print-directory all
 	@sh tests/slurm_batch.sh $(BUILD)
 
-tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines $(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr
 
 bench: deps-test
 	@sh tools/install-deps.sh time
