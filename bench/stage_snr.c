@@ -186,8 +186,14 @@ static const char *missing(const path_spec *ps)
 
 int main(int argc, char **argv)
 {
+    static const char usage[] = "usage: stage_snr MODEL CONFIG [Q8_MODEL]\n"
+                                "  each compute path's stage SNR against float32 with direct convolutions\n";
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(usage, stdout);
+        return 0;
+    }
     if (argc < 3 || argc > 4) {
-        fprintf(stderr, "usage: stage_snr MODEL CONFIG [Q8_MODEL]\n");
+        fputs(usage, stderr);
         return 2;
     }
     kt_config cfg;
