@@ -575,14 +575,26 @@ void kt_conv_pack_i4(const uint8_t *codes, size_t row_bytes, const float *s, int
 
 size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_t)L + 2 * (size_t)c->pad + PAD_SLACK); }
 
-size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L)
+size_t kt_conv_input_form_floats(int dtype, int cin, size_t Ls)
 {
-    return kt_arena_round(((size_t)c->cin + 1) / 2 * kt_conv_pad_len(c, L));
+    size_t nq = ((size_t)cin + 3) / 4;
+    if (dtype == KT_PACK_BF16X2)
+        return kt_arena_round(((size_t)cin + 1) / 2 * Ls);
+    if (dtype == KT_PACK_I8Q)
+        return kt_arena_round(nq * Ls) + kt_arena_round((nq + VQ_QUADS - 1) / VQ_QUADS);
+    return 0;
+}
+
+size_t kt_conv_input_scratch(const kt_conv1d *c, const kt_packed *wp, int L)
+{
+    return kt_conv_input_form_floats(wp->dtype, c->cin, kt_conv_pad_len(c, L));
 }
 
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L)
 {
-    return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, L)) + kt_conv_bf16_scratch(c, L);
+    size_t Ls = kt_conv_pad_len(c, L), bf = kt_conv_input_form_floats(KT_PACK_BF16X2, c->cin, Ls);
+    size_t q8 = kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, Ls);
+    return kt_arena_round((size_t)c->cin * Ls) + (bf > q8 ? bf : q8);
 }
 
 /* ---- micro-kernels: C[8, NR] = (load ? C : 0) + bias8 + A-panel . B-rows -------------- */
@@ -1691,15 +1703,17 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
     if (!kt_exec_vnni_conv(ex, c->k) || jb->wp->dtype != KT_PACK_I8Q)
         return 0;
     vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4};
-    int nb = (v.nquad + VQ_QUADS - 1) / VQ_QUADS;
-    v.xq = malloc(sizeof(uint32_t) * (size_t)v.nquad * jb->Ls + sizeof(float) * (size_t)nb);
-    if (!v.xq)
+    size_t words = jb->xpb ? kt_arena_round((size_t)v.nquad * jb->Ls) : (size_t)v.nquad * jb->Ls;
+    uint32_t *own = NULL;
+    if (jb->xpb)
+        v.xq = (uint32_t *)(void *)jb->xpb;
+    else if (!(v.xq = own = malloc(sizeof(uint32_t) * (words + (v.nquad + VQ_QUADS - 1) / VQ_QUADS))))
         return 0;
-    v.xs = (float *)(void *)(v.xq + (size_t)v.nquad * jb->Ls);
+    v.xs = (float *)(void *)(v.xq + words);
     kt_exec_run(ex, quant_task, &v);
     conv_units(ex, jb, NR_MAX);
     kt_exec_run(ex, vnni_task, &v);
-    free(v.xq);
+    free(own);
     return 1;
 #else
     (void)ex, (void)jb;
@@ -1764,8 +1778,9 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
     if (c->stride != 1)
         return kt_error_set(err, KT_EINVAL, "internal: packed conv needs stride 1");
     float *xp = kt_arena_take(a, (size_t)c->cin * Ls);
-    float *xpb = wp->dtype == KT_PACK_BF16X2 ? kt_arena_take(a, kt_conv_bf16_scratch(c, L)) : NULL;
-    if (!xp || (wp->dtype == KT_PACK_BF16X2 && !xpb))
+    size_t nf = kt_conv_input_scratch(c, wp, L);
+    float *xpb = nf ? kt_arena_take(a, nf) : NULL;
+    if (!xp || (nf && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (conv)");
     pad_rows(a->ex, x, c->cin, L, c->pad, xp, Ls);
     kt_conv1d_padded(a->ex, c, wp, xp, Ls, L, y, accumulate, xpb);
@@ -1794,12 +1809,12 @@ static kt_conv1d phase_conv(const kt_convt1d *c)
     return (kt_conv1d){NULL, NULL, c->cin, c->cout, M, 1, M - 1, 1};
 }
 
-size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16)
+size_t kt_convt1d_phased_scratch(const kt_convt1d *c, const kt_packed *ph, int L)
 {
     kt_conv1d pc = phase_conv(c);
     size_t n = kt_arena_round((size_t)c->cin * kt_conv_pad_len(&pc, L));
     n += kt_arena_round((size_t)c->cout * (size_t)(L + pc.k - 1));
-    return n + (bf16 ? kt_conv_bf16_scratch(&pc, L) : 0);
+    return n + kt_conv_input_scratch(&pc, &ph[0], L);
 }
 
 /* Output rows [o0, o1): bias (p < 0) or the scatter-add of phase p's rows tmp[o, lq]. */
@@ -1833,13 +1848,13 @@ kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, co
                                     kt_arena *a, kt_error *err)
 {
     kt_conv1d pc = phase_conv(c);
-    int lo = kt_convt1d_out_len(c, L), lq = L + pc.k - 1, bf = ph[0].dtype == KT_PACK_BF16X2;
-    size_t Ls = kt_conv_pad_len(&pc, L), mark = kt_arena_mark(a);
+    int lo = kt_convt1d_out_len(c, L), lq = L + pc.k - 1;
+    size_t Ls = kt_conv_pad_len(&pc, L), mark = kt_arena_mark(a), nf = kt_conv_input_scratch(&pc, &ph[0], L);
     if (lo <= 0 || L <= 0)
         return KT_OK;
     float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *tmp = kt_arena_take(a, (size_t)c->cout * lq);
-    float *xpb = bf ? kt_arena_take(a, kt_conv_bf16_scratch(&pc, L)) : NULL;
-    if (!xp || !tmp || (bf && !xpb))
+    float *xpb = nf ? kt_arena_take(a, nf) : NULL;
+    if (!xp || !tmp || (nf && !xpb))
         return kt_error_set(err, KT_ELIMIT, "internal: work buffer too small (transposed conv)");
     pad_rows(a->ex, x, c->cin, L, pc.pad, xp, Ls);
     rows_job j = {tmp, y, 0, 0, 0, c, -1, lo, lq};

@@ -126,14 +126,26 @@ static size_t wino_need(const kt_gen_resblk *b, int n, int nt)
     return s ? kt_arena_round(s) : 0;
 }
 
+/* Floats of the compute form of a block's padded conv input (rows of ls floats) for the direct
+ * convs of b: bfloat16 pairs or 8-bit quads, 0 for float32 weights. */
+static size_t blk_form_need(const kt_gen_resblk *b, size_t ls)
+{
+    size_t s = 0;
+    for (int j = 0; j < b->n; j++) {
+        s = max_sz(s, kt_conv_input_form_floats(b->pk1[j].dtype, b->ch, ls));
+        s = max_sz(s, kt_conv_input_form_floats(b->pk2[j].dtype, b->ch, ls));
+    }
+    return s;
+}
+
 static size_t gen_resblk_scratch(const kt_gen_resblk *b, int L, int nt)
 {
     size_t s = 0;
     int n = blk_len(L);
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], n), kt_conv_pad_len(&b->convs2[j], n)));
-    size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round(((size_t)b->ch + 1) / 2 * s) : 0;
-    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + bf + wino_need(b, n, nt);
+    return kt_arena_round((size_t)b->ch * s) + 2 * kt_arena_round(2 * (size_t)b->ch) + blk_form_need(b, s) +
+           wino_need(b, n, nt);
 }
 
 /* Padded conv input of one block, its bf16 pairs (NULL unless the weights are bf16) and the
@@ -162,7 +174,8 @@ static int blk_take(const kt_gen_resblk *b, kt_arena *a, int n, size_t lsmax, ge
 {
     size_t wn = wino_need(b, n, kt_exec_capacity(a->ex));
     *k = (gen_blk){kt_arena_take(a, (size_t)b->ch * lsmax), NULL, NULL, lsmax};
-    if (b->pk1[0].dtype == KT_PACK_BF16X2 && !(k->xpb = kt_arena_take(a, ((size_t)b->ch + 1) / 2 * lsmax)))
+    size_t nf = blk_form_need(b, lsmax);
+    if (nf && !(k->xpb = kt_arena_take(a, nf)))
         return 0;
     if (wn && !(k->ws = kt_arena_take(a, wn)))
         return 0;
@@ -234,7 +247,7 @@ static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L, int nt)
     for (int j = 0; j < b->n; j++)
         s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * lm_halo(b))),
                              kt_conv_pad_len(&b->convs2[j], (int)n)));
-    size_t bf = b->pk1[0].dtype == KT_PACK_BF16X2 ? kt_arena_round((ch + 1) / 2 * s) : 0;
+    size_t bf = blk_form_need(b, s);
     size_t hn = n + 2 * lm_halo(b);
     return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * hn) +
            2 * kt_arena_round(ch * n) + kt_arena_round(LM_ACC_FLOATS * ch) + wino_need(b, (int)hn, nt);
@@ -356,7 +369,7 @@ static size_t ups_need(const kt_model *m, int i, int L)
     const kt_generator_w *g = &m->gen;
     if (!g->ups_ph[i][0].codes)
         return kt_convt1d_scratch(&g->ups[i], L);
-    return kt_convt1d_phased_scratch(&g->ups[i], L, g->ups_ph[i][0].dtype == KT_PACK_BF16X2);
+    return kt_convt1d_phased_scratch(&g->ups[i], g->ups_ph[i], L);
 }
 
 static kt_status ups_run(const kt_model *m, int i, const float *x, int L, float *y, kt_arena *a, kt_error *err)
@@ -381,7 +394,7 @@ static size_t post_need(const kt_model *m, int L)
     const kt_packed *pk = &m->gen.pk_post;
     if (!pk->codes)
         return kt_conv_need(c, pk, L);
-    size_t bf = pk->dtype == KT_PACK_BF16X2 ? kt_conv_bf16_scratch(c, blk_len(L)) : 0;
+    size_t bf = kt_conv_input_scratch(c, pk, blk_len(L));
     return kt_arena_round((size_t)c->cin * kt_conv_pad_len(c, blk_len(L))) + bf;
 }
 
@@ -392,8 +405,9 @@ static kt_status post_run(const kt_model *m, const float *x, int L, float *y, kt
     if (!pk->codes || c->stride != 1)
         return kt_conv_run(c, pk, x, L, y, a, err);
     size_t mark = kt_arena_mark(a), Ls = kt_conv_pad_len(c, blk_len(L));
+    size_t nf = kt_conv_input_scratch(c, pk, blk_len(L));
     float *xp = kt_arena_take(a, (size_t)c->cin * Ls), *xpb = NULL;
-    if (!xp || (pk->dtype == KT_PACK_BF16X2 && !(xpb = kt_arena_take(a, kt_conv_bf16_scratch(c, blk_len(L))))))
+    if (!xp || (nf && !(xpb = kt_arena_take(a, nf))))
         return too_small(err);
     for (int t0 = 0; t0 < L; t0 += GEN_BLOCK) {
         int t1 = L - t0 < GEN_BLOCK ? L : t0 + GEN_BLOCK, base = t0 - c->pad;

@@ -210,9 +210,11 @@ size_t kt_conv_pad_len(const kt_conv1d *c, int L);
 /* Floats of scratch kt_conv1d_packed_forward takes for length L (all packed forms). */
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L);
 
-/* Floats of the extra scratch kt_conv1d_padded needs for a KT_PACK_BF16X2 weight (0 otherwise
- * is fine to pass NULL): the bfloat16 channel pairs of the input. */
-size_t kt_conv_bf16_scratch(const kt_conv1d *c, int L);
+/* Floats of the scratch that holds the compute form of a padded input xp[cin, Ls] for weights
+ * of dtype: the bfloat16 channel pairs (KT_PACK_BF16X2), the 8-bit channel quads and their block
+ * scales (KT_PACK_I8Q); 0 for the other forms. kt_conv_input_scratch: the same for c on length L. */
+size_t kt_conv_input_form_floats(int dtype, int cin, size_t Ls);
+size_t kt_conv_input_scratch(const kt_conv1d *c, const kt_packed *wp, int L);
 
 /* y[cout, Lout] (+)= conv(x[cin, L]) for a STRIDE-1 conv with packed weights wp
  * (c->w is not read). accumulate: y += bias + conv instead of y = bias + conv.
@@ -221,8 +223,9 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
                                    int accumulate, kt_arena *a, kt_error *err);
 
 /* The same on an already padded input xp[cin, Ls] (row c: c->pad zeros, the L
- * samples, zeros up to Ls >= kt_conv_pad_len(c, L)); scratch: kt_conv_bf16_scratch floats
- * for a KT_PACK_BF16X2 weight, else unused (may be NULL). */
+ * samples, zeros up to Ls >= kt_conv_pad_len(c, L)); scratch: kt_conv_input_form_floats(wp->dtype,
+ * cin, Ls) floats for a KT_PACK_BF16X2 or KT_PACK_I8Q weight, else unused. NULL with KT_PACK_I8Q:
+ * the call allocates its own (a fresh buffer on every call); NULL with KT_PACK_BF16X2 is an error. */
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch);
 
@@ -256,9 +259,9 @@ int kt_convt_phase_taps(const kt_convt1d *c);
 /* W_p[cout, cin, taps] (float32) from c->w[cin, cout, k]. */
 void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w);
 
-/* Floats of scratch kt_convt1d_phased_forward takes for input length L (bf16: packed as
- * KT_PACK_BF16X2). */
-size_t kt_convt1d_phased_scratch(const kt_convt1d *c, int L, int bf16);
+/* Floats of scratch kt_convt1d_phased_forward takes for input length L with the phase weights
+ * ph (packed as it will be given them). */
+size_t kt_convt1d_phased_scratch(const kt_convt1d *c, const kt_packed *ph, int L);
 
 /* y[cout, Lout] = convtranspose(x[cin, L]) from the packed phase weights ph[stride]. */
 kt_status kt_convt1d_phased_forward(const kt_convt1d *c, const kt_packed *ph, const float *x, int L, float *y,
