@@ -37,11 +37,15 @@ P1=$(peak_of $isa 1)
 PN=$P1; [ "$NC" -gt 1 ] && PN=$(peak_of $isa "$NC")
 SG=$(grep "threads=$NC " "$B/sgemm.txt" | field gflops | sort -g | tail -1)
 P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
+# the bf16 and q8 kernels' own floors: the vdpbf16ps and vpdpbusd peaks (0 where the CPU lacks them)
+B1=$(peak_of avx512_bf16 1); BN=$B1; [ "$NC" -gt 1 ] && BN=$(peak_of avx512_bf16 "$NC")
+V1=$(peak_of avx512_vnni 1); VN=$V1; [ "$NC" -gt 1 ] && VN=$(peak_of avx512_vnni "$NC")
 
 if [ -x "$BUILD/bench/conv_rate" ]; then # built by make bench
     echo
-    echo "convolution kernels at the model's shapes (x floor: time over FLOPs / FMA peak)"
-    "$BUILD/bench/conv_rate" "$P1" "$PN"
+    echo "convolution kernels at the model's shapes (x floor: time over FLOPs / FMA peak; bf16 and q8 over"
+    echo "the vdpbf16ps and vpdpbusd peaks)"
+    "$BUILD/bench/conv_rate" "$P1" "$PN" "$B1" "$BN" "$V1" "$VN"
 fi
 echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"

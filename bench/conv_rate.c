@@ -1,6 +1,6 @@
 /* conv_rate - the convolution kernels' rates at the generator's and decoder's shapes.
  *
- *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN]
+ *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [VNNI_1 VNNI_N]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
  * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
@@ -9,7 +9,11 @@
  * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
  * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
- * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it. For kernels of 7 taps and more
+ * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it; where it has AVX-512 VNNI, the q8
+ * kernel (vpdpbusd on 8-bit inputs quantized per call, as kt-synth runs a q8 file), counted in
+ * operations of the direct form too. With the bf16 and VNNI dot-product peaks from bench/fma_peak
+ * (optional arguments 3 to 6) each of those kernels' time over its own floor is printed as well.
+ * For kernels of 7 taps and more
  * it also times FFT overlap-save (kt_fft_conv_padded_ld) and prints its speed over Winograd's
  * (the model runs kernel 11 at up to 128 channels that way on AVX-512), and both again with
  * cold weights: each call on the next of COLD copies of the transformed weights, as in the
@@ -52,7 +56,10 @@ static double now(void)
 
 typedef struct {
     kt_conv1d c;
-    kt_packed pk, pkb; /* pkb: bf16 pairs (codes NULL: no bf16) */
+    kt_packed pk, pkb, pkq; /* pkb: bf16 pairs (codes NULL: no bf16); pkq: q8 for VNNI (codes NULL: none) */
+    uint32_t *wq8;           /* pkq's words, scales, row sums and the 8-bit input's scratch */
+    float *sq8, *xq8;
+    int32_t *sum8;
     kt_wino wq, wqb;
     float *w, *b, *wp, *u, *xp, *y, *ws, *wb, *ub, *xpb, *wsb;
     float *fu, *fs; /* FFT weight and scratch (NULL below 7 taps) */
@@ -125,22 +132,53 @@ static int make_bf16(conv_case *cc)
     return 0;
 }
 
+/* The q8 form of cc's weights with one scale per row, packed for vpdpbusd (KT_PACK_I8Q), and the
+ * scratch of its 8-bit input; -1 when out of memory. */
+static int make_q8(conv_case *cc)
+{
+    int C = cc->c.cout, k = cc->c.k;
+    size_t K = (size_t)C * k;
+    int8_t *q = malloc((size_t)C * K);
+    float *s = malloc(sizeof(float) * (size_t)C);
+    cc->wq8 = malloc(sizeof(uint32_t) * kt_conv_pack_i8q_words(C, C, k));
+    cc->sq8 = malloc(sizeof(float) * kt_conv_pack_scales(C, C, k, (int)K));
+    cc->sum8 = malloc(sizeof(int32_t) * kt_conv_pack_i8q_sums(C, C));
+    cc->xq8 = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_I8Q, C, cc->Ls));
+    int ok = q && s && cc->wq8 && cc->sq8 && cc->sum8 && cc->xq8;
+    for (int o = 0; ok && o < C; o++) {
+        float m = 0.0f;
+        for (size_t i = 0; i < K; i++)
+            m = fabsf(cc->w[o * K + i]) > m ? fabsf(cc->w[o * K + i]) : m;
+        s[o] = m > 0.0f ? m / 127.0f : 1.0f;
+        for (size_t i = 0; i < K; i++)
+            q[o * K + i] = (int8_t)lrintf(cc->w[o * K + i] / s[o]);
+    }
+    if (ok) {
+        kt_conv_pack_i8q(q, s, C, C, k, cc->wq8, cc->sq8, cc->sum8);
+        cc->pkq = (kt_packed){KT_PACK_I8Q, cc->wq8, cc->sq8, (int)K, cc->sum8};
+    }
+    free(q), free(s);
+    return ok ? 0 : -1;
+}
+
 static void free_case(conv_case *cc)
 {
+    free(cc->wq8), free(cc->sq8), free(cc->sum8), free(cc->xq8);
     free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
     free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb), free(cc->fu), free(cc->fs);
     for (int i = 0; i < COLD; i++)
         free(cc->uc[i]), free(cc->fuc[i]);
 }
 
-enum { DIRECT, WINOGRAD, FFT };
+enum { DIRECT, WINOGRAD, FFT, Q8 };
 
-/* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD or FFT; bf16: the
- * bf16 forms (direct and Winograd); cold: Winograd or FFT on the COLD weight copies in turn. */
+/* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD, FFT or Q8 (the
+ * direct kernel on the q8 form); bf16: the bf16 forms (direct and Winograd); cold: Winograd or FFT
+ * on the COLD weight copies in turn. */
 static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16, int cold)
 {
-    const kt_packed *pk = bf16 ? &cc->pkb : &cc->pk;
-    float *ws = bf16 ? cc->wsb : cc->ws, *xpb = bf16 ? cc->xpb : NULL;
+    const kt_packed *pk = way == Q8 ? &cc->pkq : bf16 ? &cc->pkb : &cc->pk;
+    float *ws = bf16 ? cc->wsb : cc->ws, *xpb = way == Q8 ? cc->xq8 : bf16 ? cc->xpb : NULL;
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         int calls = 0;
@@ -168,6 +206,8 @@ static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16, int cold)
 int main(int argc, char **argv)
 {
     double peak[2] = {argc > 1 ? atof(argv[1]) : 0.0, argc > 2 ? atof(argv[2]) : 0.0};
+    double peak_bf16[2] = {argc > 3 ? atof(argv[3]) : 0.0, argc > 4 ? atof(argv[4]) : 0.0};
+    double peak_vnni[2] = {argc > 5 ? atof(argv[5]) : 0.0, argc > 6 ? atof(argv[6]) : 0.0};
     int threads[2] = {1, kt_usable_cpus()};
     int nt = threads[1] > 1 ? 2 : 1;
     for (int ti = 0; ti < nt; ti++) {
@@ -180,7 +220,8 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
             const shape *s = &SHAPES[i];
             conv_case cc = {0};
-            if (make_case(s, &cc) || (kt_exec_has_bf16(ex) && make_bf16(&cc))) {
+            if (make_case(s, &cc) || (kt_exec_has_bf16(ex) && make_bf16(&cc)) ||
+                (kt_exec_vnni_conv(ex, s->k) && make_q8(&cc))) {
                 fprintf(stderr, "conv_rate: out of memory\n");
                 return 1;
             }
@@ -203,8 +244,16 @@ int main(int argc, char **argv)
             if (cc.wb) {
                 double tb = time_conv(ex, &cc, DIRECT, 1, 0);
                 printf(" bf16_direct_gflops=%.1f", flop / tb * 1e-9);
+                if (peak_bf16[ti] > 0)
+                    printf(" bf16_x_floor=%.2f", tb / (flop / (peak_bf16[ti] * 1e9)));
                 if (cc.ub)
                     printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, WINOGRAD, 1, 0));
+            }
+            if (cc.pkq.codes) {
+                double tq = time_conv(ex, &cc, Q8, 0, 0);
+                printf(" q8_vnni_gops=%.1f", flop / tq * 1e-9);
+                if (peak_vnni[ti] > 0)
+                    printf(" q8_x_floor=%.2f", tq / (flop / (peak_vnni[ti] * 1e9)));
             }
             printf("  (%s)\n", s->where);
             fflush(stdout);

@@ -8,7 +8,11 @@
  * __builtin_cpu_supports, so the binary runs on any x86-64. One FMA counts as 2 FLOPs.
  * Output: one line per (isa, threads), e.g. "fma_peak isa=avx512 threads=2 gflops=640.3 gflops_cpu=655.0":
  * gflops over wall time, and gflops_cpu over the CPU time the threads got (times the thread
- * count), which stays near the hardware peak when other programs share the cores. */
+ * count), which stays near the hardware peak when other programs share the cores.
+ * Where the CPU has them, the same loop of the dot-product instructions the bfloat16 and q8 kernels
+ * use: isa=avx512_bf16 (vdpbf16ps, 32 multiply-adds per instruction) and isa=avx512_vnni
+ * (vpdpbusd, 64 multiply-adds of 8-bit integers); they too count 2 operations per multiply-add
+ * under gflops, so each is the floor of its own kernel in the same unit. */
 #define _GNU_SOURCE
 #include <immintrin.h>
 #include <pthread.h>
@@ -21,9 +25,11 @@
  * (the two constants need registers too, and a spill would make the loop memory-bound). */
 enum { ACC512 = 16, ACC256 = 12 };
 
+enum { ISA_AVX2, ISA_AVX512, ISA_BF16, ISA_VNNI, N_ISA };
+
 typedef struct {
     long iters;
-    int isa; /* 0 avx2, 1 avx512 */
+    int isa; /* ISA_* */
     float sink;
     double cpu; /* thread CPU seconds */
 } job;
@@ -83,19 +89,61 @@ __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
     return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
 }
 
+__attribute__((target("avx512f,avx512bf16"))) static float run_bf16(long iters)
+{
+    const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
+#define DECL(i) __m512 r##i = _mm512_set1_ps((float)(i) * 0.01f);
+    REP16(DECL)
+#undef DECL
+    for (long n = 0; n < iters; n++) {
+#define STEP(i) r##i = _mm512_dpbf16_ps(r##i, a, b); __asm__("" : "+v"(r##i));
+        REP16(STEP)
+#undef STEP
+    }
+    __m512 s = _mm512_setzero_ps();
+#define SUM(i) s = _mm512_add_ps(s, r##i);
+    REP16(SUM)
+#undef SUM
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx512f,avx512vnni"))) static float run_vnni(long iters)
+{
+    const __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x01ff01ff);
+#define DECL(i) __m512i r##i = _mm512_set1_epi32(i);
+    REP16(DECL)
+#undef DECL
+    for (long n = 0; n < iters; n++) {
+#define STEP(i) r##i = _mm512_dpbusd_epi32(r##i, a, b); __asm__("" : "+v"(r##i)); /* kept in place */
+        REP16(STEP)
+#undef STEP
+    }
+    __m512i s = _mm512_setzero_si512();
+#define SUM(i) s = _mm512_add_epi32(s, r##i);
+    REP16(SUM)
+#undef SUM
+    return (float)_mm512_reduce_add_epi32(s);
+}
+
 static void *worker(void *arg)
 {
     job *j = arg;
     double c0 = cpu_now();
-    j->sink = j->isa ? run_avx512(j->iters) : run_avx2(j->iters);
+    switch (j->isa) {
+    case ISA_AVX512: j->sink = run_avx512(j->iters); break;
+    case ISA_BF16: j->sink = run_bf16(j->iters); break;
+    case ISA_VNNI: j->sink = run_vnni(j->iters); break;
+    default: j->sink = run_avx2(j->iters); break;
+    }
     j->cpu = cpu_now() - c0;
     return NULL;
 }
 
-/* FLOPs of one loop iteration for an isa. */
+/* Operations (2 per multiply-add) of one loop iteration for an isa. */
 static double flops_per_iter(int isa)
 {
-    return isa ? 2.0 * ACC512 * 16 : 2.0 * ACC256 * 8;
+    static const double lanes_madds[N_ISA] = {8, 16, 32, 64}; /* multiply-adds per instruction */
+    return 2.0 * (isa == ISA_AVX2 ? ACC256 : ACC512) * lanes_madds[isa];
 }
 
 /* Runs iters iterations on each of nt threads; returns the wall time in seconds and, in *cpu,
@@ -168,10 +216,13 @@ int main(int argc, char **argv)
         return 2;
     }
     __builtin_cpu_init();
-    int have[2] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
-                   __builtin_cpu_supports("avx512f")};
-    const char *name[2] = {"avx2", "avx512"};
-    for (int isa = 1; isa >= 0; isa--) {
+    int have[N_ISA] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
+                       __builtin_cpu_supports("avx512f"), __builtin_cpu_supports("avx512bf16"),
+                       __builtin_cpu_supports("avx512vnni")};
+    const char *name[N_ISA] = {"avx2", "avx512", "avx512_bf16", "avx512_vnni"};
+    static const int order[N_ISA] = {ISA_AVX512, ISA_AVX2, ISA_BF16, ISA_VNNI};
+    for (int o = 0; o < N_ISA; o++) {
+        int isa = order[o];
         if (!have[isa]) {
             printf("fma_peak isa=%s threads=0 unsupported\n", name[isa]);
             continue;
