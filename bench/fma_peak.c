@@ -48,42 +48,45 @@ static double cpu_now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define REP12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define REP16(X) REP12(X) X(12) X(13) X(14) X(15)
+/* EACH12(F, ...) / EACH16(F, ...): F(i, ...) for i = 0 .. 11 / 15. */
+#define EACH12(F, ...)                                                                                        \
+    F(0, __VA_ARGS__) F(1, __VA_ARGS__) F(2, __VA_ARGS__) F(3, __VA_ARGS__) F(4, __VA_ARGS__) F(5, __VA_ARGS__)  \
+    F(6, __VA_ARGS__) F(7, __VA_ARGS__) F(8, __VA_ARGS__) F(9, __VA_ARGS__) F(10, __VA_ARGS__) F(11, __VA_ARGS__)
+#define EACH16(F, ...) EACH12(F, __VA_ARGS__) F(12, __VA_ARGS__) F(13, __VA_ARGS__) F(14, __VA_ARGS__) F(15, __VA_ARGS__)
+
+#define ACC_DECL(i, T, INIT, STEP, ADD) T r##i = INIT(i);
+#define ACC_STEP(i, T, INIT, STEP, ADD) r##i = STEP(r##i); __asm__("" : "+v"(r##i)); /* kept in its register */
+#define ACC_SUM(i, T, INIT, STEP, ADD) s = ADD(s, r##i);
+
+/* The loop of every isa: accumulators r0.. of vector type T (EACH: how many) set to INIT(i),
+ * `iters` times r = STEP(r) on each, then summed with ADD into T s (from ZERO). */
+#define PEAK_LOOP(EACH, T, INIT, STEP, ADD, ZERO)                                                              \
+    EACH(ACC_DECL, T, INIT, STEP, ADD)                                                                        \
+    for (long n = 0; n < iters; n++) {                                                                        \
+        EACH(ACC_STEP, T, INIT, STEP, ADD)                                                                    \
+    }                                                                                                         \
+    T s = ZERO;                                                                                               \
+    EACH(ACC_SUM, T, INIT, STEP, ADD)
+
+#define PS_INIT512(i) _mm512_set1_ps((float)(i) * 0.01f)
+#define PS_INIT256(i) _mm256_set1_ps((float)(i) * 0.01f)
+#define EPI_INIT512(i) _mm512_set1_epi32(i)
+#define FMA512(r) _mm512_fmadd_ps(r, a, b)
+#define FMA256(r) _mm256_fmadd_ps(r, a, b)
+#define DPBF16(r) _mm512_dpbf16_ps(r, a, b)
+#define DPBUSD(r) _mm512_dpbusd_epi32(r, a, b)
 
 __attribute__((target("avx512f"))) static float run_avx512(long iters)
 {
     const __m512 a = _mm512_set1_ps(0.9999999f), b = _mm512_set1_ps(1e-7f);
-#define DECL(i) __m512 r##i = _mm512_set1_ps((float)(i) * 0.01f);
-    REP16(DECL)
-#undef DECL
-    for (long n = 0; n < iters; n++) {
-#define STEP(i) r##i = _mm512_fmadd_ps(r##i, a, b);
-        REP16(STEP)
-#undef STEP
-    }
-    __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, r##i);
-    REP16(SUM)
-#undef SUM
+    PEAK_LOOP(EACH16, __m512, PS_INIT512, FMA512, _mm512_add_ps, _mm512_setzero_ps())
     return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
 {
     const __m256 a = _mm256_set1_ps(0.9999999f), b = _mm256_set1_ps(1e-7f);
-#define DECL(i) __m256 r##i = _mm256_set1_ps((float)(i) * 0.01f);
-    REP12(DECL)
-#undef DECL
-    for (long n = 0; n < iters; n++) {
-#define STEP(i) r##i = _mm256_fmadd_ps(r##i, a, b);
-        REP12(STEP)
-#undef STEP
-    }
-    __m256 s = _mm256_setzero_ps();
-#define SUM(i) s = _mm256_add_ps(s, r##i);
-    REP12(SUM)
-#undef SUM
+    PEAK_LOOP(EACH12, __m256, PS_INIT256, FMA256, _mm256_add_ps, _mm256_setzero_ps())
     float v[8];
     _mm256_storeu_ps(v, s);
     return v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
@@ -92,36 +95,14 @@ __attribute__((target("avx2,fma"))) static float run_avx2(long iters)
 __attribute__((target("avx512f,avx512bf16"))) static float run_bf16(long iters)
 {
     const __m512bh a = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), b = (__m512bh)_mm512_set1_epi32(0x33d633d6);
-#define DECL(i) __m512 r##i = _mm512_set1_ps((float)(i) * 0.01f);
-    REP16(DECL)
-#undef DECL
-    for (long n = 0; n < iters; n++) {
-#define STEP(i) r##i = _mm512_dpbf16_ps(r##i, a, b); __asm__("" : "+v"(r##i));
-        REP16(STEP)
-#undef STEP
-    }
-    __m512 s = _mm512_setzero_ps();
-#define SUM(i) s = _mm512_add_ps(s, r##i);
-    REP16(SUM)
-#undef SUM
+    PEAK_LOOP(EACH16, __m512, PS_INIT512, DPBF16, _mm512_add_ps, _mm512_setzero_ps())
     return _mm512_reduce_add_ps(s);
 }
 
 __attribute__((target("avx512f,avx512vnni"))) static float run_vnni(long iters)
 {
     const __m512i a = _mm512_set1_epi32(0x01020304), b = _mm512_set1_epi32(0x01ff01ff);
-#define DECL(i) __m512i r##i = _mm512_set1_epi32(i);
-    REP16(DECL)
-#undef DECL
-    for (long n = 0; n < iters; n++) {
-#define STEP(i) r##i = _mm512_dpbusd_epi32(r##i, a, b); __asm__("" : "+v"(r##i)); /* kept in place */
-        REP16(STEP)
-#undef STEP
-    }
-    __m512i s = _mm512_setzero_si512();
-#define SUM(i) s = _mm512_add_epi32(s, r##i);
-    REP16(SUM)
-#undef SUM
+    PEAK_LOOP(EACH16, __m512i, EPI_INIT512, DPBUSD, _mm512_add_epi32, _mm512_setzero_si512())
     return (float)_mm512_reduce_add_epi32(s);
 }
 
