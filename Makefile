@@ -136,6 +136,12 @@ $(BUILD)/bench/conv_rate: $(BUILD)/obj/bench/conv_rate.o $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $< $(BUILD)/libkt.a $(LDLIBS_ALL)
 
+# The FMA and dot-product peaks (bench_synth.sh builds and runs its own copy; built here so that
+# make tests-build compiles it with the project's warnings).
+$(BUILD)/bench/fma_peak: bench/fma_peak.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Werror -pthread $< -o $@
+
 # Each compute path's error stage by stage against float32 (make bench runs it; bench/stage_snr.c).
 $(BUILD)/bench/stage_snr: $(BUILD)/obj/bench/stage_snr.o $(BUILD)/obj/tests/util/snr.o $(BUILD)/libkt.a
 	@mkdir -p $(dir $@)
@@ -195,7 +201,8 @@ test-slurm: deps-test
 	@$(MAKE) --no-print-directory all
 	@sh tests/slurm_batch.sh $(BUILD)
 
-tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines $(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines $(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr \
+	$(BUILD)/bench/fma_peak
 
 bench: deps-test
 	@sh tools/install-deps.sh time
