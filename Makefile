@@ -201,8 +201,8 @@ test-slurm: deps-test
 	@$(MAKE) --no-print-directory all
 	@sh tests/slurm_batch.sh $(BUILD)
 
-tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines $(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr \
-	$(BUILD)/bench/fma_peak
+tests-build: $(TESTS) $(BUILD)/tests/e2e_synth $(BUILD)/tests/g2p_lines \
+	$(BUILD)/bench/conv_rate $(BUILD)/bench/stage_snr $(BUILD)/bench/fma_peak
 
 bench: deps-test
 	@sh tools/install-deps.sh time

@@ -50,9 +50,11 @@ static double cpu_now(void)
 
 /* EACH12(F, ...) / EACH16(F, ...): F(i, ...) for i = 0 .. 11 / 15. */
 #define EACH12(F, ...)                                                                                        \
-    F(0, __VA_ARGS__) F(1, __VA_ARGS__) F(2, __VA_ARGS__) F(3, __VA_ARGS__) F(4, __VA_ARGS__) F(5, __VA_ARGS__)  \
-    F(6, __VA_ARGS__) F(7, __VA_ARGS__) F(8, __VA_ARGS__) F(9, __VA_ARGS__) F(10, __VA_ARGS__) F(11, __VA_ARGS__)
-#define EACH16(F, ...) EACH12(F, __VA_ARGS__) F(12, __VA_ARGS__) F(13, __VA_ARGS__) F(14, __VA_ARGS__) F(15, __VA_ARGS__)
+    F(0, __VA_ARGS__) F(1, __VA_ARGS__) F(2, __VA_ARGS__) F(3, __VA_ARGS__) F(4, __VA_ARGS__)                 \
+    F(5, __VA_ARGS__) F(6, __VA_ARGS__) F(7, __VA_ARGS__) F(8, __VA_ARGS__) F(9, __VA_ARGS__)                 \
+    F(10, __VA_ARGS__) F(11, __VA_ARGS__)
+#define EACH16(F, ...)                                                                                        \
+    EACH12(F, __VA_ARGS__) F(12, __VA_ARGS__) F(13, __VA_ARGS__) F(14, __VA_ARGS__) F(15, __VA_ARGS__)
 
 #define ACC_DECL(i, T, INIT, STEP, ADD) T r##i = INIT(i);
 #define ACC_STEP(i, T, INIT, STEP, ADD) r##i = STEP(r##i); __asm__("" : "+v"(r##i)); /* kept in its register */
