@@ -26,6 +26,7 @@
 
 #include "kt/fftconv.h"
 #include "kt/kernels.h"
+#include "kt/quant.h"
 #include "kt/winograd.h"
 
 typedef struct {
@@ -145,14 +146,8 @@ static int make_q8(conv_case *cc)
     cc->sum8 = malloc(sizeof(int32_t) * kt_conv_pack_i8q_sums(C, C));
     cc->xq8 = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_I8Q, C, cc->Ls));
     int ok = q && s && cc->wq8 && cc->sq8 && cc->sum8 && cc->xq8;
-    for (int o = 0; ok && o < C; o++) {
-        float m = 0.0f;
-        for (size_t i = 0; i < K; i++)
-            m = fabsf(cc->w[o * K + i]) > m ? fabsf(cc->w[o * K + i]) : m;
-        s[o] = m > 0.0f ? m / 127.0f : 1.0f;
-        for (size_t i = 0; i < K; i++)
-            q[o * K + i] = (int8_t)lrintf(cc->w[o * K + i] / s[o]);
-    }
+    for (int o = 0; ok && o < C; o++) /* as kt-convert --dtype q8 writes a conv weight */
+        kt_q8_quantize_row(cc->w + o * K, (int64_t)K, q + o * K, &s[o]);
     if (ok) {
         kt_conv_pack_i8q(q, s, C, C, k, cc->wq8, cc->sq8, cc->sum8);
         cc->pkq = (kt_packed){KT_PACK_I8Q, cc->wq8, cc->sq8, (int)K, cc->sum8};

@@ -1703,13 +1703,11 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
     if (!kt_exec_vnni_conv(ex, c->k) || jb->wp->dtype != KT_PACK_I8Q)
         return 0;
     vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4};
-    size_t words = jb->xpb ? kt_arena_round((size_t)v.nquad * jb->Ls) : (size_t)v.nquad * jb->Ls;
-    uint32_t *own = NULL;
-    if (jb->xpb)
-        v.xq = (uint32_t *)(void *)jb->xpb;
-    else if (!(v.xq = own = malloc(sizeof(uint32_t) * (words + (v.nquad + VQ_QUADS - 1) / VQ_QUADS))))
+    float *own = NULL, *buf = jb->xpb; /* kt_conv_input_form_floats' layout: the words, then the scales */
+    if (!buf && !(buf = own = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, jb->Ls))))
         return 0;
-    v.xs = (float *)(void *)(v.xq + words);
+    v.xq = (uint32_t *)(void *)buf;
+    v.xs = buf + kt_arena_round((size_t)v.nquad * jb->Ls);
     kt_exec_run(ex, quant_task, &v);
     conv_units(ex, jb, NR_MAX);
     kt_exec_run(ex, vnni_task, &v);
