@@ -1,8 +1,8 @@
-/* test_pack_i8q.c - q8 conv weights in the VNNI form (KT_PACK_I8Q). With VNNI the conv must
- * give exactly the integer arithmetic it documents (activations quantized per block of 64
- * channels, u8 x s8 sums, one float32 fused multiply-add per block), bit for bit against a
- * scalar model of it, at 1, 2 and 3 threads; without VNNI (an AVX2 or generic exec) the same
- * weight decodes to the bytes KT_PACK_I8 gives. */
+/* test_pack_i8q.c - q8 conv weights in the integer form (KT_PACK_I8Q). With VNNI, and with AMX
+ * tiles where the CPU has them, the conv must give exactly the integer arithmetic it documents
+ * (activations quantized per block of 64 channels, u8 x s8 sums, one float32 fused multiply-add
+ * per block), bit for bit against a scalar model of it, at 1, 2 and 3 threads; without VNNI (an
+ * AVX2 or generic exec) the same weight decodes to the bytes KT_PACK_I8 gives. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -89,8 +89,10 @@ static void vnni_model(const conv_case *z, int accumulate, float *y)
     }
 }
 
-static void run(const conv_case *z, const kt_packed *pk, const char *isa, int threads, int accumulate, float *y,
-                int *vnni)
+/* isa: KT_ISA for the exec (NULL: the CPU's best), amx_off: KT_AMX=off (the VNNI kernel);
+ * *vnni: the exec runs the conv on integer dot products, *amx: on AMX tiles. */
+static void run(const conv_case *z, const kt_packed *pk, const char *isa, int amx_off, int threads, int accumulate,
+                float *y, int *vnni, int *amx)
 {
     kt_conv1d c = {NULL, z->bias, z->cin, z->cout, z->k, 1, z->pad, z->dil};
     assert_int_equal(kt_conv1d_out_len(&c, z->L), z->L);
@@ -101,9 +103,13 @@ static void run(const conv_case *z, const kt_packed *pk, const char *isa, int th
     kt_error err;
     if (isa)
         setenv("KT_ISA", isa, 1);
+    if (amx_off)
+        setenv("KT_AMX", "off", 1);
     assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
     unsetenv("KT_ISA");
+    unsetenv("KT_AMX");
     *vnni = kt_exec_vnni_conv(ex, z->k);
+    *amx = *vnni && kt_exec_has_amx(ex);
     kt_arena a;
     kt_arena_init(&a, buf, cap);
     a.ex = ex;
@@ -139,32 +145,40 @@ static void check(int cout, int cin, int k, int dil, int L, int accumulate)
     kt_conv_pack_i8q(z.q, z.s, cout, cin, k, wq, sq, sums);
     assert_int_equal(memcmp(s8, sq, sizeof(float) * nsc), 0);
     kt_packed p8 = {KT_PACK_I8, w8, s8, cin * k, NULL}, pq = {KT_PACK_I8Q, wq, sq, cin * k, sums};
-    int vn = 0;
+    int vn = 0, amx = 0;
 
-    /* without VNNI: the VNNI form decodes to the same floats as the int8 tiles */
+    /* without VNNI: the integer form decodes to the same floats as the int8 tiles */
     static const char *const plain[] = {"avx2", "generic"};
     for (int i = 0; i < 2; i++) {
-        run(&z, &p8, plain[i], 2, accumulate, y8, &vn);
+        run(&z, &p8, plain[i], 0, 2, accumulate, y8, &vn, &amx);
         assert_false(vn);
-        run(&z, &pq, plain[i], 2, accumulate, yq, &vn);
+        run(&z, &pq, plain[i], 0, 2, accumulate, yq, &vn, &amx);
         assert_int_equal(memcmp(y8, yq, sizeof(float) * n), 0);
     }
 
-    /* with VNNI: the documented integer arithmetic exactly, any thread count */
-    run(&z, &pq, NULL, 1, accumulate, yq, &vn);
-    if (!vn) {
-        print_message("cout %d cin %d k %d: no AVX-512 VNNI here, the integer path not run\n", cout, cin, k);
-    } else {
-        memcpy(ym, z.y0, sizeof(float) * n);
-        vnni_model(&z, accumulate, ym);
+    /* with VNNI, then AMX where the CPU has it: the documented integer arithmetic exactly, any
+     * thread count */
+    memcpy(ym, z.y0, sizeof(float) * n);
+    vnni_model(&z, accumulate, ym);
+    for (int amx_off = 1; amx_off >= 0; amx_off--) {
+        run(&z, &pq, NULL, amx_off, 1, accumulate, yq, &vn, &amx);
+        const char *path = amx ? "AMX" : "VNNI";
+        if (!vn) {
+            print_message("cout %d cin %d k %d: no AVX-512 VNNI here, the integer path not run\n", cout, cin, k);
+            break;
+        }
+        if (!amx_off && !amx) {
+            print_message("cout %d cin %d k %d: no AMX-INT8 here, the tile path not run\n", cout, cin, k);
+            break;
+        }
         size_t bad = 0;
         for (size_t i = 0; i < n; i++)
             bad += memcmp(&yq[i], &ym[i], sizeof(float)) != 0;
-        print_message("cout %d cin %d k %d dil %d L %d acc %d: %zu of %zu outputs differ from the model\n", cout,
-                      cin, k, dil, L, accumulate, bad, n);
+        print_message("%s cout %d cin %d k %d dil %d L %d acc %d: %zu of %zu outputs differ from the model\n", path,
+                      cout, cin, k, dil, L, accumulate, bad, n);
         assert_int_equal(bad, 0);
         for (int t = 2; t <= 3; t++) {
-            run(&z, &pq, NULL, t, accumulate, y8, &vn);
+            run(&z, &pq, NULL, amx_off, t, accumulate, y8, &vn, &amx);
             assert_int_equal(memcmp(y8, yq, sizeof(float) * n), 0);
         }
     }
@@ -188,6 +202,10 @@ static void test_several_blocks(void **state)
     check(20, 128, 11, 5, 1700, 1); /* dilated, 3 time blocks of 768 columns */
     check(40, 68, 3, 3, 1000, 0);   /* 5 row tiles on many columns: each thread's rows in time blocks */
     check(16, 256, 7, 3, 97, 0);
+    check(22, 128, 7, 1, 40, 0);  /* conv_post's rows: a partial 16-row tile */
+    check(33, 514, 3, 1, 67, 1);  /* the decoder's 514 channels: a last block of one quad */
+    check(64, 22, 1, 1, 1500, 1); /* a noise conv: 6 quads of one block, many columns */
+    check(48, 96, 5, 2, 15, 0);   /* fewer columns than one tile */
 }
 
 int main(void)

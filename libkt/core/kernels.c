@@ -13,9 +13,13 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/syscall.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define KT_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #else
 #define KT_X86 0
@@ -45,7 +49,7 @@ typedef struct {
 } mailbox;
 
 struct kt_exec {
-    int isa, bf16, vnni, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
+    int isa, bf16, vnni, amx, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu; /* with the two condition variables: for sleeping after a spin */
     pthread_cond_t cv_start, cv_done;
@@ -204,6 +208,28 @@ int kt_usable_cpus(void)
     return nc > 0 ? (int)nc : 1;
 }
 
+#if KT_X86 && defined(__GNUC__)
+/* 1 when the CPU has AMX tiles with int8 dot products and the kernel lets this process use
+ * them (Linux asks each process to request the tile data state once; the grant covers all
+ * its threads). */
+static int amx_int8_usable(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+        return 0;
+#if defined(__linux__) && defined(__x86_64__)
+    enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+    unsigned long perm = 0;
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0 ||
+        syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0)
+        return 0;
+    return (perm >> XFEATURE_XTILEDATA) & 1u;
+#else
+    return 0;
+#endif
+}
+#endif
+
 kt_status kt_exec_create(int n_threads, kt_exec **out, kt_error *err)
 {
     return kt_exec_create_isa(n_threads, KT_ISA_AVX512, out, err);
@@ -225,6 +251,8 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
     const char *vn = getenv("KT_VNNI");
     ex->vnni = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
                !(vn && !strcmp(vn, "off"));
+    const char *am = getenv("KT_AMX");
+    ex->amx = ex->vnni && !(am && !strcmp(am, "off")) && amx_int8_usable();
 #endif
     ex->n = ex->cap = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
@@ -285,6 +313,8 @@ void kt_exec_set_crowded(kt_exec *ex, const _Atomic int *flag)
 int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
 
 int kt_exec_has_vnni(const kt_exec *ex) { return ex ? ex->vnni : 0; }
+
+int kt_exec_has_amx(const kt_exec *ex) { return ex ? ex->amx : 0; }
 
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
 {
@@ -518,37 +548,48 @@ void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int c
 
 #define VQ_QUADS KT_VNNI_QUADS
 
+#define QR KT_I8Q_ROWS
+_Static_assert(KT_I8Q_ROWS == 2 * MR && KT_VNNI_QUADS == 16, "an I8Q tile is two row tiles by one quad block");
+
+/* Quad blocks of cin channels, and the word of KT_PACK_I8Q for output row o, quad qd, tap j. */
+static size_t i8q_blocks(size_t cin) { return ((cin + 3) / 4 + VQ_QUADS - 1) / VQ_QUADS; }
+
+static size_t i8q_word(size_t nqb, int k, size_t o, size_t qd, int j)
+{
+    return (((o / QR * nqb + qd / VQ_QUADS) * (size_t)k + (size_t)j) * QR + o % QR) * VQ_QUADS + qd % VQ_QUADS;
+}
+
 size_t kt_conv_pack_i8q_words(int cout, int cin, int k)
 {
-    return ((size_t)cout + MR - 1) / MR * (((size_t)cin + 3) / 4) * (size_t)k * MR;
+    return ((size_t)cout + QR - 1) / QR * QR * i8q_blocks((size_t)cin) * VQ_QUADS * (size_t)k;
 }
 
 size_t kt_conv_pack_i8q_sums(int cout, int cin)
 {
-    size_t nq = ((size_t)cin + 3) / 4;
-    return ((size_t)cout + MR - 1) / MR * ((nq + VQ_QUADS - 1) / VQ_QUADS) * MR;
+    return ((size_t)cout + MR - 1) / MR * i8q_blocks((size_t)cin) * MR;
 }
 
 void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
                       int32_t *sums)
 {
     size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, nq = ((size_t)cin + 3) / 4;
-    size_t nb = (nq + VQ_QUADS - 1) / VQ_QUADS;
+    size_t nb = i8q_blocks((size_t)cin);
     memset(sums, 0, sizeof(int32_t) * kt_conv_pack_i8q_sums(cout, cin));
+    memset(wp, 0, sizeof(uint32_t) * kt_conv_pack_i8q_words(cout, cin, k));
     for (size_t mt = 0; mt < tiles; mt++)
         for (int r = 0; r < MR; r++) {
             size_t o = mt * MR + r;
             sp[mt * MR + r] = o < (size_t)cout ? s[o] : 0.0f;
-            for (size_t qd = 0; qd < nq; qd++)
+            for (size_t qd = 0; o < (size_t)cout && qd < nq; qd++)
                 for (int j = 0; j < k; j++) {
                     uint32_t word = 0;
                     for (size_t i = 0; i < 4; i++) {
                         size_t ch = 4 * qd + i;
-                        int8_t v = o < (size_t)cout && ch < (size_t)cin ? q[o * K + ch * (size_t)k + (size_t)j] : 0;
+                        int8_t v = ch < (size_t)cin ? q[o * K + ch * (size_t)k + (size_t)j] : 0;
                         sums[(mt * nb + qd / VQ_QUADS) * MR + r] += v;
                         word |= (uint32_t)(uint8_t)v << (8 * i);
                     }
-                    wp[((mt * nq + qd) * (size_t)k + (size_t)j) * MR + r] = word;
+                    wp[i8q_word(nb, k, o, qd, j)] = word;
                 }
         }
 }
@@ -577,11 +618,10 @@ size_t kt_conv_pad_len(const kt_conv1d *c, int L) { return kt_arena_round((size_
 
 size_t kt_conv_input_form_floats(int dtype, int cin, size_t Ls)
 {
-    size_t nq = ((size_t)cin + 3) / 4;
     if (dtype == KT_PACK_BF16X2)
         return kt_arena_round(((size_t)cin + 1) / 2 * Ls);
-    if (dtype == KT_PACK_I8Q)
-        return kt_arena_round(nq * Ls) + kt_arena_round((nq + VQ_QUADS - 1) / VQ_QUADS);
+    if (dtype == KT_PACK_I8Q) /* the quads of whole blocks (the AMX kernel reads them all), the block scales */
+        return kt_arena_round(i8q_blocks((size_t)cin) * VQ_QUADS * Ls) + kt_arena_round(i8q_blocks((size_t)cin));
     return 0;
 }
 
@@ -913,6 +953,7 @@ typedef struct {
     kt_claims *cl; /* conv_task's units (conv_units) */
     int mode, ucols; /* conv_units: UNITS_* and the columns of a unit */
     int utiles;      /* UNITS_TILES: the row tiles of a unit */
+    int rt;          /* rows of a row tile: MR, or QR for the AMX kernel */
 } conv_job;
 
 /* The bias a tile's first pass adds, rows row0 .. row0 + rows (zeros past them), in bias8; NULL
@@ -976,15 +1017,15 @@ static kern_fn narrow_kernel(int cols, int *nr)
 static void decode_block(const kt_packed *p, size_t mt, size_t K, int k, size_t kk0, size_t n, float *out)
 {
     size_t base = (mt * K + kk0) * MR, m = n * MR;
-    if (p->dtype == KT_PACK_I8Q) { /* byte ch % 4 of word [mt][ch / 4][j][r] */
+    if (p->dtype == KT_PACK_I8Q) { /* byte ch % 4 of the word of row mt * MR + r, quad ch / 4, tap j */
         const uint8_t *q = (const uint8_t *)p->codes;
-        size_t nq = (K / (size_t)k + 3) / 4;
+        size_t nb = i8q_blocks(K / (size_t)k);
         const float *sc = p->scales + mt * MR;
         for (size_t i = 0; i < n; i++) {
             size_t ch = (kk0 + i) / (size_t)k, j = (kk0 + i) % (size_t)k;
-            const uint8_t *w = q + (((mt * nq + ch / 4) * (size_t)k + j) * MR) * 4 + ch % 4;
             for (int r = 0; r < MR; r++)
-                out[i * MR + r] = (float)(int8_t)w[4 * r] * sc[r];
+                out[i * MR + r] = (float)(int8_t)q[i8q_word(nb, k, mt * MR + (size_t)r, ch / 4, (int)j) * 4 + ch % 4] *
+                                  sc[r];
         }
     } else if (p->dtype == KT_PACK_BF16) {
         const uint16_t *u = (const uint16_t *)p->codes + base;
@@ -1186,7 +1227,7 @@ enum { UNITS_TILES, UNITS_BLOCKS, UNITS_COLUMNS };
 
 static int units_for(conv_job *jb, int n, int nr)
 {
-    int nmt = (jb->c->cout + MR - 1) / MR, ntile = (jb->lo + nr - 1) / nr;
+    int nmt = (jb->c->cout + jb->rt - 1) / jb->rt, ntile = (jb->lo + nr - 1) / nr;
     if (n == 1) { /* one unit: the whole conv */
         jb->mode = UNITS_BLOCKS;
         jb->ucols = jb->lo;
@@ -1220,7 +1261,7 @@ static void conv_units(const kt_exec *ex, conv_job *jb, int nr)
 /* The row tiles m[0] .. m[1] and columns c[0] .. c[1] of unit u of n threads (conv_units). */
 static void unit_span(const conv_job *jb, int u, int n, int m[2], int c[2])
 {
-    int nmt = (jb->c->cout + MR - 1) / MR;
+    int nmt = (jb->c->cout + jb->rt - 1) / jb->rt;
     if (jb->mode == UNITS_TILES) {
         m[0] = u * jb->utiles, m[1] = m[0] + jb->utiles < nmt ? m[0] + jb->utiles : nmt, c[0] = 0, c[1] = jb->lo;
         return;
@@ -1247,7 +1288,7 @@ void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, co
                             float *y, size_t ldy, int accumulate, int mt0, int mt1)
 {
     float *pairs = wp->dtype == KT_PACK_BF16X2 ? (float *)(uintptr_t)xp : NULL; /* only read */
-    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy, NULL, 0, 0, 1};
+    conv_job jb = {c, wp, xp, pairs, Ls, kt_conv1d_out_len(c, L), accumulate, isa, y, ldy, NULL, 0, 0, 1, MR};
     if (jb.lo > 0 && mt1 > mt0)
         conv_rows(&jb, mt0, mt1);
 }
@@ -1467,9 +1508,9 @@ int kt_exec_vnni_conv(const kt_exec *ex, int k) { return kt_exec_has_vnni(ex) &&
 
 typedef struct {
     const conv_job *jb;
-    uint32_t *xq; /* [nquad][Ls] */
+    uint32_t *xq; /* [nquad rounded up to whole blocks][Ls] */
     float *xs;    /* one scale per block */
-    int nquad;
+    int nquad, amx; /* amx: the AMX kernel reads the block's quads past nquad (zero words) */
 } vnni_job;
 
 static int quant_code(float x, float inv)
@@ -1560,6 +1601,8 @@ static void quant_block(const vnni_job *v, int b)
             o[t] = w;
         }
     }
+    if (v->amx && q1 == v->nquad && q1 % VQ_QUADS) /* the last block's missing quads (zero weights) */
+        memset(v->xq + (size_t)q1 * jb->Ls, 0, sizeof(uint32_t) * (VQ_QUADS - q1 % VQ_QUADS) * jb->Ls);
 }
 
 static void quant_task(void *p, int tid, int n)
@@ -1572,7 +1615,8 @@ static void quant_task(void *p, int tid, int n)
 
 #if KT_X86 && defined(__GNUC__)
 /* C[8, 16 V] = (load ? C : 0) + bias8 + scale8 * (sum of u8 x s8 - off8), the sums over nq quads x
- * k taps; the last vector's columns masked by `last` (loaded and stored only there). */
+ * k taps (row r's word for quad q, tap j at A[j * 256 + r * 16 + q]: KT_PACK_I8Q); the last
+ * vector's columns masked by `last` (loaded and stored only there). */
 __attribute__((target("avx512f,avx512bw,avx512vnni"), always_inline)) static inline void
 kern_vnni_v(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int dil, float *C, size_t ldc, int load,
             const float *bias8, const float *scale8, const int32_t *off8, const int V, __mmask16 last)
@@ -1585,15 +1629,15 @@ kern_vnni_v(const uint32_t *A, const uint32_t *B, size_t ldb, int nq, int k, int
             acc[r][v] = _mm512_setzero_si512();
     for (int q = 0; q < nq; q++) {
         const uint32_t *b0 = B + (size_t)q * ldb;
-        for (int j = 0; j < k; j++, A += MR) {
-            const uint32_t *bp = b0 + (size_t)j * dil;
+        for (int j = 0; j < k; j++) {
+            const uint32_t *bp = b0 + (size_t)j * dil, *aj = A + (size_t)j * QR * VQ_QUADS + q;
             __m512i x[3];
 #pragma GCC unroll 3
             for (int v = 0; v < V; v++)
                 x[v] = _mm512_loadu_si512(bp + 16 * v);
 #pragma GCC unroll 8
             for (int r = 0; r < MR; r++) {
-                __m512i a = _mm512_set1_epi32((int)A[r]);
+                __m512i a = _mm512_set1_epi32((int)aj[r * VQ_QUADS]);
 #pragma GCC unroll 3
                 for (int v = 0; v < V; v++)
                     acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x[v], a);
@@ -1666,7 +1710,8 @@ static void vnni_part(const vnni_job *v, int m0, int m1, int c0, int c1)
         for (int q0 = 0; q0 < v->nquad; q0 += VQ_QUADS) {
             int q1 = q0 + VQ_QUADS < v->nquad ? q0 + VQ_QUADS : v->nquad;
             for (int mt = m0; mt < m1; mt++) {
-                const uint32_t *ap = (const uint32_t *)jb->wp->codes + ((size_t)mt * v->nquad + q0) * c->k * MR;
+                const uint32_t *ap = (const uint32_t *)jb->wp->codes +
+                                     i8q_word((size_t)nb, c->k, (size_t)mt * MR, (size_t)q0, 0);
                 const int32_t *rsum = jb->wp->sums + ((size_t)mt * nb + q0 / VQ_QUADS) * MR;
                 for (int r = 0; r < MR; r++) {
                     sc8[r] = jb->wp->scales[(size_t)mt * MR + r] * v->xs[q0 / VQ_QUADS];
@@ -1692,6 +1737,8 @@ static void vnni_task(void *p, int tid, int n)
         vnni_part(v, m[0], m[1], c[0], c[1]);
     }
 }
+
+#include "conv_amx.inc"
 #endif
 
 /* The q8 convolution with vpdpbusd when ex has it and the weight is q8 per row; 0 when it
@@ -1702,15 +1749,21 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
     const kt_conv1d *c = jb->c;
     if (!kt_exec_vnni_conv(ex, c->k) || jb->wp->dtype != KT_PACK_I8Q)
         return 0;
-    vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4};
+    vnni_job v = {jb, NULL, NULL, (c->cin + 3) / 4, kt_exec_has_amx(ex)};
     float *own = NULL, *buf = jb->xpb; /* kt_conv_input_form_floats' layout: the words, then the scales */
     if (!buf && !(buf = own = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, jb->Ls))))
         return 0;
     v.xq = (uint32_t *)(void *)buf;
-    v.xs = buf + kt_arena_round((size_t)v.nquad * jb->Ls);
+    v.xs = buf + kt_arena_round(i8q_blocks((size_t)c->cin) * VQ_QUADS * jb->Ls);
     kt_exec_run(ex, quant_task, &v);
-    conv_units(ex, jb, NR_MAX);
-    kt_exec_run(ex, vnni_task, &v);
+    if (v.amx) {
+        jb->rt = QR;
+        conv_units(ex, jb, AMX_COLS);
+        kt_exec_run(ex, amx_task, &v);
+    } else {
+        conv_units(ex, jb, NR_MAX);
+        kt_exec_run(ex, vnni_task, &v);
+    }
     free(own);
     return 1;
 #else
@@ -1730,7 +1783,8 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
                          float *y, size_t ldy, int accumulate, float *scratch)
 {
     kt_claims cl;
-    conv_job jb = {c, wp, xp, scratch, Ls, kt_conv1d_out_len(c, L), accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0, 1};
+    int lo = kt_conv1d_out_len(c, L);
+    conv_job jb = {c, wp, xp, scratch, Ls, lo, accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0, 1, MR};
     if (jb.lo <= 0 || conv_vnni(ex, &jb))
         return;
     if (wp->dtype == KT_PACK_BF16X2)

@@ -129,13 +129,18 @@ enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, K
  * (low half the even channel), cp < ceil(cin/2); the input is rounded to bfloat16
  * channel pairs the same way and vdpbf16ps sums each pair into float32. */
 
-/* KT_PACK_I8Q is the VNNI compute form of a q8 weight with one scale per row (group = cin * k;
- * made for an exec where kt_exec_vnni_conv holds): 32-bit words wp[tile][q][j][r] whose byte i
- * is the code of channel 4q + i at tap j (0 past cin), q < ceil(cin / 4); the scales as
- * KT_PACK_I8's; sums[tile][b][r] the sum of row r's codes over block b of KT_VNNI_QUADS quads
- * (what the activations' +128 offset adds to the integer sums). Any exec runs it: one without
- * VNNI decodes it to float32 as KT_PACK_I8. */
+/* KT_PACK_I8Q is the integer compute form of a q8 weight with one scale per row (group = cin * k;
+ * made for an exec where kt_exec_vnni_conv holds): 32-bit words whose byte i is the code of
+ * channel 4q + i at tap j (0 past cin or cout), laid out wp[rt][b][j][n][qq] for output row
+ * 16 rt + n and channel quad q = 16 b + qq: per row tile of 16, block of KT_VNNI_QUADS quads
+ * and tap, one 16 x 16 word matrix, row n the 64 bytes of one output row (what an AMX tile
+ * load takes, and what the VNNI kernel broadcasts from); cout is padded to a multiple of 16
+ * and the quads to whole blocks with zero words. The scales as KT_PACK_I8's; sums[tile][b][r]
+ * (tiles of KT_PACK_MR rows) the sum of row r's codes over block b (what the activations'
+ * +128 offset adds to the integer sums). Any exec runs it: one without VNNI decodes it to
+ * float32 as KT_PACK_I8. */
 #define KT_VNNI_QUADS 16 /* channel quads per activation block: one scale per 64 input channels */
+#define KT_I8Q_ROWS 16   /* output rows per weight tile of KT_PACK_I8Q */
 
 typedef struct {
     int dtype;          /* KT_PACK_*; codes NULL: not packed */
@@ -185,6 +190,11 @@ int kt_exec_has_bf16(const kt_exec *ex);
  * weights), the activations quantized to 8 bits per block of 64 input channels. KT_ISA below
  * avx512 or KT_VNNI=off turn them off. */
 int kt_exec_has_vnni(const kt_exec *ex);
+
+/* 1 when ex runs those q8 convolutions on AMX tiles (tdpbsud: the same integer sums, so the
+ * same output bytes as the VNNI kernel): the CPU has AMX-INT8 and the OS grants this process
+ * the tile state. KT_AMX=off (or no VNNI) turns them off. */
+int kt_exec_has_amx(const kt_exec *ex);
 
 /* 1 when ex runs a q8 convolution of kernel size k (one scale per row) with VNNI integer dot
  * products: its weight is then best packed as KT_PACK_I8Q. */
