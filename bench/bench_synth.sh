@@ -37,14 +37,17 @@ P1=$(peak_of $isa 1)
 PN=$P1; [ "$NC" -gt 1 ] && PN=$(peak_of $isa "$NC")
 SG=$(grep "threads=$NC " "$B/sgemm.txt" | field gflops | sort -g | tail -1)
 P1=${BENCH_PEAK1_GFLOPS:-$P1}; PN=${BENCH_PEAK_GFLOPS:-$PN}
-# the bf16 and q8 kernels' own floors: the vdpbf16ps and vpdpbusd peaks (0 where the CPU lacks them)
+# the bf16 and q8 kernels' own floors: the vdpbf16ps and vpdpbusd peaks (0 where the CPU lacks them);
+# for q8 the tdpbsud peak where the CPU has AMX-INT8 tiles (kt runs q8 on them unless KT_AMX=off)
 B1=$(peak_of avx512_bf16 1); BN=$B1; [ "$NC" -gt 1 ] && BN=$(peak_of avx512_bf16 "$NC")
-V1=$(peak_of avx512_vnni 1); VN=$V1; [ "$NC" -gt 1 ] && VN=$(peak_of avx512_vnni "$NC")
+q8isa=avx512_vnni
+grep -q 'isa=amx_int8 threads=1 gflops' "$B/fma.txt" && [ "${KT_AMX:-on}" != off ] && q8isa=amx_int8
+V1=$(peak_of $q8isa 1); VN=$V1; [ "$NC" -gt 1 ] && VN=$(peak_of $q8isa "$NC")
 
 if [ -x "$BUILD/bench/conv_rate" ]; then # built by make bench
     echo
     echo "convolution kernels at the model's shapes (x floor: time over FLOPs / FMA peak; bf16 and q8 over"
-    echo "the vdpbf16ps and vpdpbusd peaks)"
+    echo "the vdpbf16ps and $q8isa peaks)"
     "$BUILD/bench/conv_rate" "$P1" "$PN" "$B1" "$BN" "$V1" "$VN"
 fi
 echo

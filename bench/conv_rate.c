@@ -1,6 +1,6 @@
 /* conv_rate - the convolution kernels' rates at the generator's and decoder's shapes.
  *
- *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [VNNI_1 VNNI_N]]]
+ *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
  * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
@@ -10,9 +10,11 @@
  * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
  * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it; where it has AVX-512 VNNI, the q8
- * kernel (vpdpbusd on 8-bit inputs quantized per call, as kt-synth runs a q8 file), counted in
- * operations of the direct form too. With the bf16 and VNNI dot-product peaks from bench/fma_peak
- * (optional arguments 3 to 6) each of those kernels' time over its own floor is printed as well.
+ * kernel (vpdpbusd, or tdpbsud where the CPU also has AMX-INT8 and KT_AMX is not off, on 8-bit
+ * inputs quantized per call, as kt-synth runs a q8 file: q8_kernel=vnni|amx), counted in
+ * operations of the direct form too. With the bf16 and q8 dot-product peaks from bench/fma_peak
+ * (optional arguments 3 to 6; for q8 the peak of the instruction its kernel runs) each of those
+ * kernels' time over its own floor is printed as well.
  * For kernels of 7 taps and more
  * it also times FFT overlap-save (kt_fft_conv_padded_ld) and prints its speed over Winograd's
  * (the model runs kernel 11 at up to 128 channels that way on AVX-512), and both again with
@@ -246,7 +248,7 @@ int main(int argc, char **argv)
             }
             if (cc.pkq.codes) {
                 double tq = time_conv(ex, &cc, Q8, 0, 0);
-                printf(" q8_vnni_gops=%.1f", flop / tq * 1e-9);
+                printf(" q8_kernel=%s q8_gops=%.1f", kt_exec_has_amx(ex) ? "amx" : "vnni", flop / tq * 1e-9);
                 if (peak_vnni[ti] > 0)
                     printf(" q8_x_floor=%.2f", tq / (flop / (peak_vnni[ti] * 1e9)));
             }
