@@ -10,7 +10,7 @@ export KT_BUILD="$BUILD"
 export KT_FIXTURES="${KT_FIXTURES:-$BUILD/fixtures}"
 export KT_SHARED="${KT_SHARED:-../shared}"
 export PYTHON="${PYTHON:-/usr/bin/python3}"
-C_TESTS="test_kokoro test_threads test_lowmem test_dtypes test_pack_i4 test_pack_i8q"
+C_TESTS="test_kokoro test_threads test_lowmem test_dtypes test_pack_i4 test_pack_i8q test_pack_bf16t"
 PY_CHECKS="check_reference check_synth"
 
 flags=$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)

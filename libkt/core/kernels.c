@@ -49,7 +49,7 @@ typedef struct {
 } mailbox;
 
 struct kt_exec {
-    int isa, bf16, vnni, amx, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
+    int isa, bf16, vnni, amx, amx_bf16, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu; /* with the two condition variables: for sleeping after a spin */
     pthread_cond_t cv_start, cv_done;
@@ -209,13 +209,13 @@ int kt_usable_cpus(void)
 }
 
 #if KT_X86 && defined(__GNUC__)
-/* 1 when the CPU has AMX tiles with int8 dot products and the kernel lets this process use
- * them (Linux asks each process to request the tile data state once; the grant covers all
- * its threads). */
-static int amx_int8_usable(void)
+/* 1 when the CPU has AMX tiles with the dot products of CPUID.7.0:EDX bit `bit` (25 int8, 22
+ * bfloat16) and the kernel lets this process use them (Linux asks each process to request the
+ * tile data state once; the grant covers all its threads). */
+static int amx_usable(int bit)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << bit)))
         return 0;
 #if defined(__linux__) && defined(__x86_64__)
     enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
@@ -252,7 +252,8 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
     ex->vnni = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
                !(vn && !strcmp(vn, "off"));
     const char *am = getenv("KT_AMX");
-    ex->amx = ex->vnni && !(am && !strcmp(am, "off")) && amx_int8_usable();
+    ex->amx = ex->vnni && !(am && !strcmp(am, "off")) && amx_usable(25);
+    ex->amx_bf16 = ex->bf16 && !(am && !strcmp(am, "off")) && amx_usable(22);
 #endif
     ex->n = ex->cap = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
@@ -315,6 +316,8 @@ int kt_exec_has_bf16(const kt_exec *ex) { return ex ? ex->bf16 : 0; }
 int kt_exec_has_vnni(const kt_exec *ex) { return ex ? ex->vnni : 0; }
 
 int kt_exec_has_amx(const kt_exec *ex) { return ex ? ex->amx : 0; }
+
+int kt_exec_has_amx_bf16(const kt_exec *ex) { return ex ? ex->amx_bf16 : 0; }
 
 void kt_exec_run(kt_exec *ex, kt_task_fn fn, void *ctx)
 {
@@ -551,12 +554,34 @@ void kt_conv_pack_i8(const int8_t *q, const float *s, int group, int cout, int c
 #define QR KT_I8Q_ROWS
 _Static_assert(KT_I8Q_ROWS == 2 * MR && KT_VNNI_QUADS == 16, "an I8Q tile is two row tiles by one quad block");
 
-/* Quad blocks of cin channels, and the word of KT_PACK_I8Q for output row o, quad qd, tap j. */
+/* Quad blocks of cin channels; the word of KT_PACK_I8Q for output row o, quad qd, tap j (nqb
+ * blocks), which is also that of KT_PACK_BF16T for pair qd (nqb pair blocks). */
 static size_t i8q_blocks(size_t cin) { return ((cin + 3) / 4 + VQ_QUADS - 1) / VQ_QUADS; }
 
 static size_t i8q_word(size_t nqb, int k, size_t o, size_t qd, int j)
 {
     return (((o / QR * nqb + qd / VQ_QUADS) * (size_t)k + (size_t)j) * QR + o % QR) * VQ_QUADS + qd % VQ_QUADS;
+}
+
+/* Blocks of 16 channel pairs of cin channels (KT_PACK_BF16T). */
+static size_t bf16t_blocks(size_t cin) { return ((cin + 1) / 2 + VQ_QUADS - 1) / VQ_QUADS; }
+
+size_t kt_conv_pack_bf16t_size(int cout, int cin, int k)
+{
+    return ((size_t)cout + QR - 1) / QR * QR * bf16t_blocks((size_t)cin) * VQ_QUADS * (size_t)k;
+}
+
+void kt_conv_pack_bf16t(const float *w, int cout, int cin, int k, int rt0, int rt1, uint32_t *wp)
+{
+    size_t nb = bf16t_blocks((size_t)cin), per = kt_conv_pack_bf16t_size(QR, cin, k);
+    memset(wp + (size_t)rt0 * per, 0, sizeof(uint32_t) * (size_t)(rt1 - rt0) * per);
+    for (size_t o = (size_t)rt0 * QR; o < (size_t)rt1 * QR && o < (size_t)cout; o++)
+        for (size_t cp = 0; 2 * cp < (size_t)cin; cp++)
+            for (int j = 0; j < k; j++) {
+                const float *t = w + (o * (size_t)cin + 2 * cp) * (size_t)k + (size_t)j;
+                uint32_t lo = bf16_bits(t[0]), hi = 2 * cp + 1 < (size_t)cin ? bf16_bits(t[k]) : 0;
+                wp[i8q_word(nb, k, o, cp, j)] = lo | hi << 16;
+            }
 }
 
 size_t kt_conv_pack_i8q_words(int cout, int cin, int k)
@@ -620,6 +645,8 @@ size_t kt_conv_input_form_floats(int dtype, int cin, size_t Ls)
 {
     if (dtype == KT_PACK_BF16X2)
         return kt_arena_round(((size_t)cin + 1) / 2 * Ls);
+    if (dtype == KT_PACK_BF16T) /* the pairs of whole blocks (the AMX kernel reads them all) */
+        return kt_arena_round(bf16t_blocks((size_t)cin) * VQ_QUADS * Ls);
     if (dtype == KT_PACK_I8Q) /* the quads of whole blocks (the AMX kernel reads them all), the block scales */
         return kt_arena_round(i8q_blocks((size_t)cin) * VQ_QUADS * Ls) + kt_arena_round(i8q_blocks((size_t)cin));
     return 0;
@@ -633,8 +660,9 @@ size_t kt_conv_input_scratch(const kt_conv1d *c, const kt_packed *wp, int L)
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L)
 {
     size_t Ls = kt_conv_pad_len(c, L), bf = kt_conv_input_form_floats(KT_PACK_BF16X2, c->cin, Ls);
-    size_t q8 = kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, Ls);
-    return kt_arena_round((size_t)c->cin * Ls) + (bf > q8 ? bf : q8);
+    size_t q8 = kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, Ls), bt = kt_conv_input_form_floats(KT_PACK_BF16T, c->cin, Ls);
+    bf = bf > q8 ? bf : q8;
+    return kt_arena_round((size_t)c->cin * Ls) + (bf > bt ? bf : bt);
 }
 
 /* ---- micro-kernels: C[8, NR] = (load ? C : 0) + bias8 + A-panel . B-rows -------------- */
@@ -1027,6 +1055,16 @@ static void decode_block(const kt_packed *p, size_t mt, size_t K, int k, size_t 
                 out[i * MR + r] = (float)(int8_t)q[i8q_word(nb, k, mt * MR + (size_t)r, ch / 4, (int)j) * 4 + ch % 4] *
                                   sc[r];
         }
+    } else if (p->dtype == KT_PACK_BF16T) { /* half ch % 2 of the word of row mt * MR + r, pair ch / 2, tap j */
+        const uint32_t *w = (const uint32_t *)p->codes;
+        size_t nb = bf16t_blocks(K / (size_t)k);
+        for (size_t i = 0; i < n; i++) {
+            size_t ch = (kk0 + i) / (size_t)k, j = (kk0 + i) % (size_t)k;
+            for (int r = 0; r < MR; r++) {
+                uint32_t b = (w[i8q_word(nb, k, mt * MR + (size_t)r, ch / 2, (int)j)] >> (16 * (ch % 2))) << 16;
+                memcpy(out + i * MR + r, &b, 4);
+            }
+        }
     } else if (p->dtype == KT_PACK_BF16) {
         const uint16_t *u = (const uint16_t *)p->codes + base;
         for (size_t i = 0; i < m; i++) {
@@ -1064,7 +1102,7 @@ __attribute__((target("avx512f,f16c"))) static void decode_block_avx512(const kt
                                                                        int k, size_t kk0, size_t n, float *out)
 {
     size_t base = (mt * K + kk0) * MR, m = n * MR, i = 0;
-    if (p->dtype == KT_PACK_I8Q) {
+    if (p->dtype == KT_PACK_I8Q || p->dtype == KT_PACK_BF16T) {
         decode_block(p, mt, K, k, kk0, n, out);
         return;
     }
@@ -1772,6 +1810,32 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
 #endif
 }
 
+/* The bfloat16 convolution on AMX tiles when ex has them and the weight is KT_PACK_BF16T; 0 when it
+ * does not apply (or its buffer cannot be had), so the caller takes the float32 path. */
+static int conv_amx_bf16(kt_exec *ex, conv_job *jb)
+{
+#if KT_X86 && defined(__GNUC__)
+    const kt_conv1d *c = jb->c;
+    if (!kt_exec_has_amx_bf16(ex) || jb->wp->dtype != KT_PACK_BF16T)
+        return 0;
+    float *own = NULL;
+    if (!jb->xpb && !(jb->xpb = own = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_BF16T, c->cin, jb->Ls))))
+        return 0;
+    size_t ncp = ((size_t)c->cin + 1) / 2, npad = bf16t_blocks((size_t)c->cin) * VQ_QUADS;
+    kt_exec_run(ex, pairs_task, jb);
+    memset(jb->xpb + ncp * jb->Ls, 0, sizeof(float) * (npad - ncp) * jb->Ls); /* the last block's missing pairs */
+    jb->rt = QR;
+    conv_units(ex, jb, AMX_COLS);
+    kt_exec_run(ex, amx_bf16_task, jb);
+    free(own);
+    jb->xpb = NULL;
+    return 1;
+#else
+    (void)ex, (void)jb;
+    return 0;
+#endif
+}
+
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch)
 {
@@ -1785,7 +1849,7 @@ void kt_conv1d_padded_ld(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, c
     kt_claims cl;
     int lo = kt_conv1d_out_len(c, L);
     conv_job jb = {c, wp, xp, scratch, Ls, lo, accumulate, kt_exec_isa(ex), y, ldy, &cl, 0, 0, 1, MR};
-    if (jb.lo <= 0 || conv_vnni(ex, &jb))
+    if (jb.lo <= 0 || conv_vnni(ex, &jb) || conv_amx_bf16(ex, &jb))
         return;
     if (wp->dtype == KT_PACK_BF16X2)
         kt_exec_run(ex, pairs_task, &jb);

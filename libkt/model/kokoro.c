@@ -434,7 +434,7 @@ static void fold_pack_task(void *p, int tid, int n)
 
 typedef struct {
     const float *w;
-    int cout, cin, k, bf16;
+    int cout, cin, k, bf16; /* bf16: 0 float32 (kt_conv_pack), 1 KT_PACK_BF16X2, 2 KT_PACK_BF16T */
     void *wp;
 } pack_job;
 
@@ -442,6 +442,11 @@ typedef struct {
 static void pack_task(void *p, int tid, int n)
 {
     const pack_job *jb = p;
+    if (jb->bf16 == 2) { /* tiles of KT_I8Q_ROWS rows */
+        int nt = (jb->cout + KT_I8Q_ROWS - 1) / KT_I8Q_ROWS;
+        kt_conv_pack_bf16t(jb->w, jb->cout, jb->cin, jb->k, nt * tid / n, nt * (tid + 1) / n, jb->wp);
+        return;
+    }
     int tiles = (jb->cout + KT_PACK_MR - 1) / KT_PACK_MR, t0 = tiles * tid / n, t1 = tiles * (tid + 1) / n;
     int r0 = t0 * KT_PACK_MR, rows = (t1 * KT_PACK_MR < jb->cout ? t1 * KT_PACK_MR : jb->cout) - r0;
     if (rows <= 0)
@@ -535,14 +540,16 @@ static void compact_lin(binder *b, kt_linear *l, int out, int in, const char *pr
     lin(b, l, out, in, 1, prefix);
 }
 
-/* The bfloat16 compute form of float32 w[cout, cin, k]. */
+/* The bfloat16 compute form of float32 w[cout, cin, k]: for AMX tiles where the exec has them. */
 static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_packed *pk)
 {
-    uint32_t *p = (uint32_t *)(void *)own(b, kt_conv_pack_bf16x2_size(cout, cin, k));
+    int tiles = kt_exec_has_amx_bf16(b->m->ex);
+    size_t words = tiles ? kt_conv_pack_bf16t_size(cout, cin, k) : kt_conv_pack_bf16x2_size(cout, cin, k);
+    uint32_t *p = (uint32_t *)(void *)own(b, words);
     if (!p)
         return;
-    pack_f32(b, w, cout, cin, k, (float *)(void *)p, 1);
-    *pk = (kt_packed){KT_PACK_BF16X2, p, NULL, 0, NULL};
+    pack_f32(b, w, cout, cin, k, (float *)(void *)p, tiles ? 2 : 1);
+    *pk = (kt_packed){tiles ? KT_PACK_BF16T : KT_PACK_BF16X2, p, NULL, 0, NULL};
 }
 
 typedef struct {

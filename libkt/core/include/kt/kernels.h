@@ -119,7 +119,7 @@ void kt_linear_t_forward_many(kt_exec *ex, const kt_linear_t_item *items, int co
  * `group` consecutive kk: q8 group = cin*k, q4 group = 32), laid out
  * scales[tile][g][r]. The compact forms are decoded block by block (a few KB) right
  * before the kernel uses them. */
-enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, KT_PACK_I4, KT_PACK_I8Q };
+enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, KT_PACK_I4, KT_PACK_I8Q, KT_PACK_BF16T };
 
 /* KT_PACK_I4 is KT_PACK_I8 with 4-bit codes (-8..7, two's complement nibbles), two per
  * byte: element e of the tile order above is byte e / 2, low nibble when e is even. */
@@ -128,6 +128,14 @@ enum { KT_PACK_F32 = 0, KT_PACK_BF16, KT_PACK_F16, KT_PACK_I8, KT_PACK_BF16X2, K
  * wp[tile][cp][j][r] = (w[tile*MR + r, 2cp, j], w[..., 2cp + 1, j]) as two bfloat16
  * (low half the even channel), cp < ceil(cin/2); the input is rounded to bfloat16
  * channel pairs the same way and vdpbf16ps sums each pair into float32. */
+
+/* KT_PACK_BF16T is the bfloat16 compute form for AMX tiles (made for an exec where
+ * kt_exec_has_amx_bf16 holds): the words of KT_PACK_BF16X2 (two bfloat16 of channels 2cp and
+ * 2cp + 1, low half the even one, rounded the same way) laid out as KT_PACK_I8Q's quads are,
+ * pairs for quads: wp[rt][b][j][n][pp] for output row 16 rt + n and pair cp = 16 b + pp, rows
+ * padded to 16 and pairs to whole blocks of 16 with zeros. Its input is the bf16 pairs of the
+ * padded input (kt_bf16_pairs), rows up to whole blocks (zero past cin). An exec without AMX-BF16
+ * runs it on the float32 kernels (the bfloat16 weights decoded, the input not rounded). */
 
 /* KT_PACK_I8Q is the integer compute form of a q8 weight with one scale per row (group = cin * k;
  * made for an exec where kt_exec_vnni_conv holds): 32-bit words whose byte i is the code of
@@ -190,6 +198,16 @@ int kt_exec_has_bf16(const kt_exec *ex);
  * weights), the activations quantized to 8 bits per block of 64 input channels. KT_ISA below
  * avx512 or KT_VNNI=off turn them off. */
 int kt_exec_has_vnni(const kt_exec *ex);
+
+/* Words of a KT_PACK_BF16T weight for w[cout, cin, k]; packs the row tiles rt0 .. rt1 (16 rows
+ * each) of float32 w[cout, cin, k] into their place in wp (so that threads can share the work). */
+size_t kt_conv_pack_bf16t_size(int cout, int cin, int k);
+void kt_conv_pack_bf16t(const float *w, int cout, int cin, int k, int rt0, int rt1, uint32_t *wp);
+
+/* 1 when ex runs bfloat16 convolutions on AMX tiles (tdpbf16ps, float32 sums): the CPU has
+ * AMX-BF16 and AVX512_BF16, the OS grants the tile state, and KT_AMX is not off. Weights are then
+ * best packed KT_PACK_BF16T. */
+int kt_exec_has_amx_bf16(const kt_exec *ex);
 
 /* 1 when ex runs those q8 convolutions on AMX tiles (tdpbsud: the same integer sums, so the
  * same output bytes as the VNNI kernel): the CPU has AMX-INT8 and the OS grants this process
