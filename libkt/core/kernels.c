@@ -49,7 +49,8 @@ typedef struct {
 } mailbox;
 
 struct kt_exec {
-    int isa, bf16, vnni, amx, amx_bf16, n, cap, n_started; /* n: threads a run uses (kt_exec_set_threads), cap: created */
+    int isa, bf16, vnni, amx, amx_bf16; /* the instructions its kernels use */
+    int n, cap, n_started;              /* n: threads a run uses (kt_exec_set_threads), cap: created */
     pthread_t th[MAX_THREADS];
     pthread_mutex_t mu; /* with the two condition variables: for sleeping after a spin */
     pthread_cond_t cv_start, cv_done;
@@ -660,7 +661,8 @@ size_t kt_conv_input_scratch(const kt_conv1d *c, const kt_packed *wp, int L)
 size_t kt_conv1d_packed_scratch(const kt_conv1d *c, int L)
 {
     size_t Ls = kt_conv_pad_len(c, L), bf = kt_conv_input_form_floats(KT_PACK_BF16X2, c->cin, Ls);
-    size_t q8 = kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, Ls), bt = kt_conv_input_form_floats(KT_PACK_BF16T, c->cin, Ls);
+    size_t q8 = kt_conv_input_form_floats(KT_PACK_I8Q, c->cin, Ls);
+    size_t bt = kt_conv_input_form_floats(KT_PACK_BF16T, c->cin, Ls);
     bf = bf > q8 ? bf : q8;
     return kt_arena_round((size_t)c->cin * Ls) + (bf > bt ? bf : bt);
 }
