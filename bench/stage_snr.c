@@ -172,16 +172,24 @@ static kt_model *load(const char *path, const kt_config *cfg, const path_spec *p
     return kt_model_load(path, cfg, &p, &m, err) ? NULL : m;
 }
 
-/* The note for a path whose instruction the CPU lacks (its row is then float32's). */
-static const char *missing(const path_spec *ps)
+/* The note for a path whose instruction the CPU lacks (its row is then float32's), or that runs
+ * on AMX tiles. */
+static const char *note(const path_spec *ps)
 {
     kt_exec *ex = NULL;
     kt_error err;
     if (!ps->needs || kt_exec_create_isa(1, ps->max_isa, &ex, &err))
         return "";
     int has = ps->needs == 1 ? kt_exec_has_bf16(ex) : kt_exec_has_vnni(ex);
+    int amx = ps->needs == 1 ? kt_exec_has_amx_bf16(ex) : kt_exec_has_amx(ex);
     kt_exec_free(ex);
-    return has ? "" : ps->needs == 1 ? " (no AVX512_BF16 here: float32 ran)" : " (no VNNI here: float32 fallback)";
+    if (!has)
+        return ps->needs == 1 ? " (no AVX512_BF16 here: float32 ran)" : " (no VNNI here: float32 fallback)";
+    if (amx)
+        return ps->needs == 2                     ? " (on AMX tiles: the same bytes)"
+               : ps->winograd == KT_WINOGRAD_BF16 ? " (AMX tiles: the convs stay direct)"
+                                                  : " (on AMX tiles)";
+    return "";
 }
 
 int main(int argc, char **argv)
@@ -238,7 +246,7 @@ int main(int argc, char **argv)
             kt_model_free(pm);
             continue;
         }
-        print_row(ps->label, missing(ps), &ref, &io);
+        print_row(ps->label, note(ps), &ref, &io);
         kt_model_free(pm);
     }
     rc = 0;
