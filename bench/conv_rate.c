@@ -9,10 +9,11 @@
  * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
  * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
- * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it; where it has AVX-512 VNNI, the q8
- * kernel (vpdpbusd, or tdpbsud where the CPU also has AMX-INT8 and KT_AMX is not off, on 8-bit
- * inputs quantized per call, as kt-synth runs a q8 file: q8_kernel=vnni|amx), counted in
- * operations of the direct form too. With the bf16 and q8 dot-product peaks from bench/fma_peak
+ * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it (and where it has AMX-BF16
+ * tiles, the tile kernel kt-synth --bf16 then runs: bf16_amx_gflops, and its speed over
+ * vdpbf16ps); where it has AVX-512 VNNI, the q8 kernel (vpdpbusd, or tdpbsud where the CPU also
+ * has AMX-INT8 and KT_AMX is not off, on 8-bit inputs quantized per call, as kt-synth runs a q8
+ * file: q8_kernel=vnni|amx), counted in operations of the direct form too. With the bf16 and q8 dot-product peaks from bench/fma_peak
  * (optional arguments 3 to 6; for q8 the peak of the instruction its kernel runs) each of those
  * kernels' time over its own floor is printed as well.
  * For kernels of 7 taps and more
@@ -60,6 +61,9 @@ static double now(void)
 typedef struct {
     kt_conv1d c;
     kt_packed pk, pkb, pkq; /* pkb: bf16 pairs (codes NULL: no bf16); pkq: q8 for VNNI (codes NULL: none) */
+    kt_packed pkt;          /* bf16 for AMX tiles (codes NULL: none) */
+    uint32_t *wbt;          /* pkt's words and its input's scratch */
+    float *xpbt;
     uint32_t *wq8;           /* pkq's words, scales, row sums and the 8-bit input's scratch */
     float *sq8, *xq8;
     int32_t *sum8;
@@ -116,8 +120,9 @@ static int make_case(const shape *s, conv_case *cc)
     return 0;
 }
 
-/* The bfloat16 forms of cc's weights and their scratch; -1 when out of memory. */
-static int make_bf16(conv_case *cc)
+/* The bfloat16 forms of cc's weights and their scratch (tiles: also the AMX tile form); -1 when
+ * out of memory. */
+static int make_bf16(conv_case *cc, int tiles)
 {
     int C = cc->c.cout, k = cc->c.k;
     cc->wb = malloc(sizeof(uint32_t) * kt_conv_pack_bf16x2_size(C, C, k));
@@ -128,6 +133,14 @@ static int make_bf16(conv_case *cc)
         return -1;
     kt_conv_pack_bf16x2(cc->w, C, C, k, (uint32_t *)(void *)cc->wb);
     cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0, NULL};
+    if (tiles) {
+        cc->wbt = malloc(sizeof(uint32_t) * kt_conv_pack_bf16t_size(C, C, k));
+        cc->xpbt = malloc(sizeof(float) * kt_conv_input_form_floats(KT_PACK_BF16T, C, cc->Ls));
+        if (!cc->wbt || !cc->xpbt)
+            return -1;
+        kt_conv_pack_bf16t(cc->w, C, C, k, 0, (C + KT_I8Q_ROWS - 1) / KT_I8Q_ROWS, cc->wbt);
+        cc->pkt = (kt_packed){KT_PACK_BF16T, cc->wbt, NULL, 0, NULL};
+    }
     if (cc->u) {
         kt_wino_pack_bf16(cc->u, C, C, k, (uint32_t *)(void *)cc->ub);
         cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1, 0};
@@ -162,20 +175,21 @@ static void free_case(conv_case *cc)
 {
     free(cc->wq8), free(cc->sq8), free(cc->sum8), free(cc->xq8);
     free(cc->w), free(cc->b), free(cc->wp), free(cc->u), free(cc->xp), free(cc->y), free(cc->ws);
-    free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb), free(cc->fu), free(cc->fs);
+    free(cc->wb), free(cc->ub), free(cc->xpb), free(cc->wsb), free(cc->fu), free(cc->fs), free(cc->wbt), free(cc->xpbt);
     for (int i = 0; i < COLD; i++)
         free(cc->uc[i]), free(cc->fuc[i]);
 }
 
-enum { DIRECT, WINOGRAD, FFT, Q8 };
+enum { DIRECT, WINOGRAD, FFT, Q8, TILES };
 
-/* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD, FFT or Q8 (the
- * direct kernel on the q8 form); bf16: the bf16 forms (direct and Winograd); cold: Winograd or FFT
- * on the COLD weight copies in turn. */
+/* Seconds per call, best of 3 loops of at least 0.3 s; way: DIRECT, WINOGRAD, FFT, Q8 (the
+ * direct kernel on the q8 form) or TILES (the bf16 tile form); bf16: the bf16 forms (direct and
+ * Winograd); cold: Winograd or FFT on the COLD weight copies in turn. */
 static double time_conv(kt_exec *ex, conv_case *cc, int way, int bf16, int cold)
 {
-    const kt_packed *pk = way == Q8 ? &cc->pkq : bf16 ? &cc->pkb : &cc->pk;
-    float *ws = bf16 ? cc->wsb : cc->ws, *xpb = way == Q8 ? cc->xq8 : bf16 ? cc->xpb : NULL;
+    const kt_packed *pk = way == Q8 ? &cc->pkq : way == TILES ? &cc->pkt : bf16 ? &cc->pkb : &cc->pk;
+    float *ws = bf16 ? cc->wsb : cc->ws;
+    float *xpb = way == Q8 ? cc->xq8 : way == TILES ? cc->xpbt : bf16 ? cc->xpb : NULL;
     double best = 1e30;
     for (int r = 0; r < 3; r++) {
         int calls = 0;
@@ -217,7 +231,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < sizeof SHAPES / sizeof SHAPES[0]; i++) {
             const shape *s = &SHAPES[i];
             conv_case cc = {0};
-            if (make_case(s, &cc) || (kt_exec_has_bf16(ex) && make_bf16(&cc)) ||
+            if (make_case(s, &cc) || (kt_exec_has_bf16(ex) && make_bf16(&cc, kt_exec_has_amx_bf16(ex))) ||
                 (kt_exec_vnni_conv(ex, s->k) && make_q8(&cc))) {
                 fprintf(stderr, "conv_rate: out of memory\n");
                 return 1;
@@ -245,6 +259,10 @@ int main(int argc, char **argv)
                     printf(" bf16_x_floor=%.2f", tb / (flop / (peak_bf16[ti] * 1e9)));
                 if (cc.ub)
                     printf(" bf16_winograd_speedup=%.2f", tb / time_conv(ex, &cc, WINOGRAD, 1, 0));
+                if (cc.pkt.codes) {
+                    double tt = time_conv(ex, &cc, TILES, 0, 0);
+                    printf(" bf16_amx_gflops=%.1f bf16_amx_speedup=%.2f", flop / tt * 1e-9, tb / tt);
+                }
             }
             if (cc.pkq.codes) {
                 double tq = time_conv(ex, &cc, Q8, 0, 0);
