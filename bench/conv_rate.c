@@ -16,8 +16,9 @@
  * file: q8_kernel=vnni|amx), counted in operations of the direct form too. With the bf16 and q8
  * dot-product peaks from bench/fma_peak (optional arguments 3 to 6; for q8 the peak of the
  * instruction its kernel runs) each of those kernels' time over its own floor is printed as well.
- * For kernels of 7 taps and more it also times FFT overlap-save (kt_fft_conv_padded_ld) and prints its speed over Winograd's
- * (the model runs kernel 11 at up to 128 channels that way on AVX-512), and both again with
+ * For kernels of 7 taps and more it also times FFT overlap-save (kt_fft_conv_padded_ld) and
+ * prints its speed over Winograd's (the model runs kernel 11 at up to 128 channels that way on
+ * AVX-512), and both again with
  * cold weights: each call on the next of COLD copies of the transformed weights, as in the
  * model, where every conv has weights of its own that the previous ones pushed out of the
  * caches (FFT's are 2.2x Winograd's). Figures only. */
