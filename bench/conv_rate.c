@@ -1,6 +1,7 @@
 /* conv_rate - the convolution kernels' rates at the generator's and decoder's shapes.
  *
- *   make BUILD=build build/bench/conv_rate && build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N]]]
+ *   make BUILD=build build/bench/conv_rate &&
+ *   build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N [TILE_BF16_1 TILE_BF16_N]]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
  * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
@@ -15,7 +16,8 @@
  * has AMX-INT8 and KT_AMX is not off, on 8-bit inputs quantized per call, as kt-synth runs a q8
  * file: q8_kernel=vnni|amx), counted in operations of the direct form too. With the bf16 and q8
  * dot-product peaks from bench/fma_peak (optional arguments 3 to 6; for q8 the peak of the
- * instruction its kernel runs) each of those kernels' time over its own floor is printed as well.
+ * instruction its kernel runs; 7 and 8 the tdpbf16ps peak) each of those kernels' time over its
+ * own floor is printed as well.
  * For kernels of 7 taps and more it also times FFT overlap-save (kt_fft_conv_padded_ld) and
  * prints its speed over Winograd's (the model runs kernel 11 at up to 128 channels that way on
  * AVX-512), and both again with
@@ -219,6 +221,7 @@ int main(int argc, char **argv)
     double peak[2] = {argc > 1 ? atof(argv[1]) : 0.0, argc > 2 ? atof(argv[2]) : 0.0};
     double peak_bf16[2] = {argc > 3 ? atof(argv[3]) : 0.0, argc > 4 ? atof(argv[4]) : 0.0};
     double peak_vnni[2] = {argc > 5 ? atof(argv[5]) : 0.0, argc > 6 ? atof(argv[6]) : 0.0};
+    double peak_tiles[2] = {argc > 7 ? atof(argv[7]) : 0.0, argc > 8 ? atof(argv[8]) : 0.0};
     int threads[2] = {1, kt_usable_cpus()};
     int nt = threads[1] > 1 ? 2 : 1;
     for (int ti = 0; ti < nt; ti++) {
@@ -262,6 +265,8 @@ int main(int argc, char **argv)
                 if (cc.pkt.codes) {
                     double tt = time_conv(ex, &cc, TILES, 0, 0);
                     printf(" bf16_amx_gflops=%.1f bf16_amx_speedup=%.2f", flop / tt * 1e-9, tb / tt);
+                    if (peak_tiles[ti] > 0)
+                        printf(" bf16_amx_x_floor=%.2f", tt / (flop / (peak_tiles[ti] * 1e9)));
                 }
             }
             if (cc.pkq.codes) {

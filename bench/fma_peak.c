@@ -13,8 +13,9 @@
  * use: isa=avx512_bf16 (vdpbf16ps, 32 multiply-adds per instruction) and isa=avx512_vnni
  * (vpdpbusd, 64 multiply-adds of 8-bit integers); they too count 2 operations per multiply-add
  * under gflops, so each is the floor of its own kernel in the same unit; and where the CPU has
- * AMX-INT8 tiles and Linux grants them, isa=amx_int8 (tdpbsud on four independent 16 x 16
- * int32 tiles, 16,384 multiply-adds per instruction), the floor of the q8 kernel on AMX. */
+ * AMX tiles and Linux grants them, isa=amx_int8 (tdpbsud on four independent 16 x 16 int32
+ * tiles, 16,384 multiply-adds per instruction) and isa=amx_bf16 (tdpbf16ps on four 16 x 16
+ * float32 tiles, 8,192 multiply-adds), the floors of the q8 and bf16 kernels on tiles. */
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <immintrin.h>
@@ -29,7 +30,7 @@
  * (the two constants need registers too, and a spill would make the loop memory-bound). */
 enum { ACC512 = 16, ACC256 = 12 };
 
-enum { ISA_AVX2, ISA_AVX512, ISA_BF16, ISA_VNNI, ISA_AMX, N_ISA };
+enum { ISA_AVX2, ISA_AVX512, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16, N_ISA };
 
 typedef struct {
     long iters;
@@ -112,38 +113,47 @@ __attribute__((target("avx512f,avx512vnni"))) static float run_vnni(long iters)
     return (float)_mm512_reduce_add_epi32(s);
 }
 
-/* AMX: tiles 0-3 the int32 sums, 4-5 the signed and 6-7 the unsigned bytes (16 rows x 64 bytes). */
+/* AMX: tiles 0-3 the sums (int32 or float32), 4-5 and 6-7 the operands (16 rows x 64 bytes: the
+ * signed and unsigned bytes, or bf16 pairs). */
 #define AMX_TDP(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
+#define AMX_TDP_BF16(c, a, b) __asm__ volatile("tdpbf16ps %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
 
-static float run_amx(long iters)
+static float run_amx(long iters, int bf16)
 {
     _Alignas(64) unsigned char cfg[64] = {0}, buf[1024];
     _Alignas(64) int sums[256];
     cfg[0] = 1;
     for (int t = 0; t < 8; t++)
         cfg[16 + 2 * t] = 64, cfg[48 + t] = 16;
-    for (int i = 0; i < 1024; i++)
-        buf[i] = (unsigned char)(i * 7 + 1);
+    for (int i = 0; i < 1024; i++) /* bf16: every value 2^-16 (0x3780), so the sums stay finite */
+        buf[i] = bf16 ? (unsigned char)(i % 2 ? 0x37 : 0x80) : (unsigned char)(i * 7 + 1);
     __asm__ volatile("ldtilecfg (%0)" ::"r"(cfg) : "memory");
     __asm__ volatile("tilezero %%tmm0\n\ttilezero %%tmm1\n\ttilezero %%tmm2\n\ttilezero %%tmm3" ::);
     __asm__ volatile("tileloadd (%0,%1,1), %%tmm4\n\ttileloadd (%0,%1,1), %%tmm5\n\t"
                      "tileloadd (%0,%1,1), %%tmm6\n\ttileloadd (%0,%1,1), %%tmm7" ::"r"(buf), "r"(64L) : "memory");
-    for (long n = 0; n < iters; n++) {
+    for (long n = 0; n < iters && !bf16; n++) {
         AMX_TDP(0, 4, 6);
         AMX_TDP(1, 4, 7);
         AMX_TDP(2, 5, 6);
         AMX_TDP(3, 5, 7);
+    }
+    for (long n = 0; n < iters && bf16; n++) {
+        AMX_TDP_BF16(0, 4, 6);
+        AMX_TDP_BF16(1, 4, 7);
+        AMX_TDP_BF16(2, 5, 6);
+        AMX_TDP_BF16(3, 5, 7);
     }
     __asm__ volatile("tilestored %%tmm0, (%0,%1,1)" ::"r"(sums), "r"(64L) : "memory");
     __asm__ volatile("tilerelease" ::: "memory");
     return (float)sums[0];
 }
 
-/* The CPU has AMX-INT8 and Linux lets this process use the tiles (asked once per process). */
-static int amx_usable(void)
+/* The CPU has AMX tiles with the dot products of CPUID.7.0:EDX bit `bit` (25 int8, 22 bf16)
+ * and Linux lets this process use the tiles (asked once per process). */
+static int amx_usable(int bit)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)))
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << bit)))
         return 0;
     return syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
 }
@@ -156,7 +166,8 @@ static void *worker(void *arg)
     case ISA_AVX512: j->sink = run_avx512(j->iters); break;
     case ISA_BF16: j->sink = run_bf16(j->iters); break;
     case ISA_VNNI: j->sink = run_vnni(j->iters); break;
-    case ISA_AMX: j->sink = run_amx(j->iters); break;
+    case ISA_AMX: j->sink = run_amx(j->iters, 0); break;
+    case ISA_AMX_BF16: j->sink = run_amx(j->iters, 1); break;
     default: j->sink = run_avx2(j->iters); break;
     }
     j->cpu = cpu_now() - c0;
@@ -166,8 +177,8 @@ static void *worker(void *arg)
 /* Operations (2 per multiply-add) of one loop iteration for an isa. */
 static double flops_per_iter(int isa)
 {
-    static const double lanes_madds[N_ISA] = {8, 16, 32, 64, 16 * 16 * 64}; /* multiply-adds per instruction */
-    return 2.0 * (isa == ISA_AVX2 ? ACC256 : isa == ISA_AMX ? 4 : ACC512) * lanes_madds[isa];
+    static const double lanes_madds[N_ISA] = {8, 16, 32, 64, 16 * 16 * 64, 16 * 16 * 32}; /* per instruction */
+    return 2.0 * (isa == ISA_AVX2 ? ACC256 : isa >= ISA_AMX ? 4 : ACC512) * lanes_madds[isa];
 }
 
 /* Runs iters iterations on each of nt threads; returns the wall time in seconds and, in *cpu,
@@ -242,9 +253,9 @@ int main(int argc, char **argv)
     __builtin_cpu_init();
     int have[N_ISA] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
                        __builtin_cpu_supports("avx512f"), __builtin_cpu_supports("avx512bf16"),
-                       __builtin_cpu_supports("avx512vnni"), amx_usable()};
-    const char *name[N_ISA] = {"avx2", "avx512", "avx512_bf16", "avx512_vnni", "amx_int8"};
-    static const int order[N_ISA] = {ISA_AVX512, ISA_AVX2, ISA_BF16, ISA_VNNI, ISA_AMX};
+                       __builtin_cpu_supports("avx512vnni"), amx_usable(25), amx_usable(22)};
+    const char *name[N_ISA] = {"avx2", "avx512", "avx512_bf16", "avx512_vnni", "amx_int8", "amx_bf16"};
+    static const int order[N_ISA] = {ISA_AVX512, ISA_AVX2, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16};
     for (int o = 0; o < N_ISA; o++) {
         int isa = order[o];
         if (!have[isa]) {
