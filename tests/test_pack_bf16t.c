@@ -18,6 +18,7 @@
 
 #include "kt/kernels.h"
 #include "util/conv_ref.h"
+#include "util/exec_env.h"
 
 static const conv_case cases[] = {
     {8, 8, 3, 1, 37},     {13, 22, 7, 3, 150}, {128, 24, 11, 5, 301}, {64, 16, 3, 1, 2},  {66, 40, 1, 1, 45},
@@ -37,26 +38,12 @@ static float *run(kt_exec *ex, const conv_data *z, const kt_packed *pk, int L, i
     return y;
 }
 
-static kt_exec *exec_with(int threads, const char *isa, int amx_off)
-{
-    kt_exec *ex = NULL;
-    kt_error err;
-    if (isa)
-        setenv("KT_ISA", isa, 1);
-    if (amx_off)
-        setenv("KT_AMX", "off", 1);
-    assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
-    unsetenv("KT_ISA");
-    unsetenv("KT_AMX");
-    return ex;
-}
-
 static void test_conv(void **state)
 {
     (void)state;
-    kt_exec *amx[3], *vdp = exec_with(1, NULL, 1), *f32 = exec_with(2, "avx2", 0);
+    kt_exec *amx[3], *vdp = exec_env_create(1, NULL, 1), *f32 = exec_env_create(2, "avx2", 0);
     for (int t = 0; t < 3; t++)
-        amx[t] = exec_with(t + 1, NULL, 0);
+        amx[t] = exec_env_create(t + 1, NULL, 0);
     int tiles = kt_exec_has_amx_bf16(amx[0]), x2 = kt_exec_has_bf16(vdp);
     if (!tiles)
         printf("no AMX-BF16 here: only the float32 path of the tile form runs\n");

@@ -16,6 +16,7 @@
 
 #include "kt/kernels.h"
 #include "kt/ops.h"
+#include "util/exec_env.h"
 
 static uint32_t next(uint32_t *s)
 {
@@ -99,15 +100,8 @@ static void run(const conv_case *z, const kt_packed *pk, const char *isa, int am
     size_t cap = kt_conv1d_packed_scratch(&c, z->L) + 64;
     float *buf = malloc(sizeof(float) * cap);
     assert_non_null(buf);
-    kt_exec *ex = NULL;
     kt_error err;
-    if (isa)
-        setenv("KT_ISA", isa, 1);
-    if (amx_off)
-        setenv("KT_AMX", "off", 1);
-    assert_int_equal(kt_exec_create(threads, &ex, &err), KT_OK);
-    unsetenv("KT_ISA");
-    unsetenv("KT_AMX");
+    kt_exec *ex = exec_env_create(threads, isa, amx_off);
     *vnni = kt_exec_vnni_conv(ex, z->k);
     *amx = *vnni && kt_exec_has_amx(ex);
     kt_arena a;
