@@ -210,21 +210,23 @@ int kt_usable_cpus(void)
 }
 
 #if KT_X86 && defined(__GNUC__)
-/* 1 when the CPU has AMX tiles with the dot products of CPUID.7.0:EDX bit `bit` (25 int8, 22
- * bfloat16) and the kernel lets this process use them (Linux asks each process to request the
- * tile data state once; the grant covers all its threads). */
-static int amx_usable(int bit)
+enum { AMX_BF16_BIT = 22, AMX_INT8_BIT = 25 }; /* CPUID.7.0:EDX */
+
+/* The CPUID.7.0:EDX bits of the AMX dot products (AMX_*_BIT) the CPU has, 0 unless it has the
+ * tiles and the kernel lets this process use them (Linux asks each process to request the tile
+ * data state once; the grant covers all its threads). */
+static unsigned amx_features(void)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << bit)))
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)))
         return 0;
 #if defined(__linux__) && defined(__x86_64__)
     enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
     unsigned long perm = 0;
     if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0 ||
-        syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0)
+        syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &perm) != 0 || !((perm >> XFEATURE_XTILEDATA) & 1u))
         return 0;
-    return (perm >> XFEATURE_XTILEDATA) & 1u;
+    return d & (1u << AMX_BF16_BIT | 1u << AMX_INT8_BIT);
 #else
     return 0;
 #endif
@@ -253,8 +255,9 @@ kt_status kt_exec_create_isa(int n_threads, int max_isa, kt_exec **out, kt_error
     ex->vnni = ex->isa == KT_ISA_AVX512 && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
                !(vn && !strcmp(vn, "off"));
     const char *am = getenv("KT_AMX");
-    ex->amx = ex->vnni && !(am && !strcmp(am, "off")) && amx_usable(25);
-    ex->amx_bf16 = ex->bf16 && !(am && !strcmp(am, "off")) && amx_usable(22);
+    unsigned amx = (ex->vnni || ex->bf16) && !(am && !strcmp(am, "off")) ? amx_features() : 0;
+    ex->amx = ex->vnni && (amx >> AMX_INT8_BIT & 1u);
+    ex->amx_bf16 = ex->bf16 && (amx >> AMX_BF16_BIT & 1u);
 #endif
     ex->n = ex->cap = n_threads;
     pthread_mutex_init(&ex->mu, NULL);
@@ -1783,9 +1786,9 @@ static void vnni_task(void *p, int tid, int n)
 
 /* The q8 convolution with vpdpbusd when ex has it and the weight is q8 per row; 0 when it
  * does not apply (or its buffer cannot be had), so the caller takes the float32 path. */
+#if KT_X86 && defined(__GNUC__)
 static int conv_vnni(kt_exec *ex, conv_job *jb)
 {
-#if KT_X86 && defined(__GNUC__)
     const kt_conv1d *c = jb->c;
     if (!kt_exec_vnni_conv(ex, c->k) || jb->wp->dtype != KT_PACK_I8Q)
         return 0;
@@ -1806,17 +1809,12 @@ static int conv_vnni(kt_exec *ex, conv_job *jb)
     }
     free(own);
     return 1;
-#else
-    (void)ex, (void)jb;
-    return 0;
-#endif
 }
 
 /* The bfloat16 convolution on AMX tiles when ex has them and the weight is KT_PACK_BF16T; 0 when it
  * does not apply (or its buffer cannot be had), so the caller takes the float32 path. */
 static int conv_amx_bf16(kt_exec *ex, conv_job *jb)
 {
-#if KT_X86 && defined(__GNUC__)
     const kt_conv1d *c = jb->c;
     if (!kt_exec_has_amx_bf16(ex) || jb->wp->dtype != KT_PACK_BF16T)
         return 0;
@@ -1830,13 +1828,12 @@ static int conv_amx_bf16(kt_exec *ex, conv_job *jb)
     conv_units(ex, jb, AMX_COLS);
     kt_exec_run(ex, amx_bf16_task, jb);
     free(own);
-    jb->xpb = NULL;
     return 1;
-#else
-    (void)ex, (void)jb;
-    return 0;
-#endif
 }
+#else
+static int conv_vnni(kt_exec *ex, conv_job *jb) { return (void)ex, (void)jb, 0; }
+static int conv_amx_bf16(kt_exec *ex, conv_job *jb) { return (void)ex, (void)jb, 0; }
+#endif
 
 void kt_conv1d_padded(kt_exec *ex, const kt_conv1d *c, const kt_packed *wp, const float *xp, size_t Ls, int L,
                       float *y, int accumulate, float *scratch)

@@ -541,7 +541,7 @@ static void compact_lin(binder *b, kt_linear *l, int out, int in, const char *pr
 }
 
 /* The bfloat16 compute form of float32 w[cout, cin, k]: for AMX tiles where the exec has them. */
-static void pack_bf16x2(binder *b, const float *w, int cout, int cin, int k, kt_packed *pk)
+static void pack_bf16_compute(binder *b, const float *w, int cout, int cin, int k, kt_packed *pk)
 {
     int tiles = kt_exec_has_amx_bf16(b->m->ex);
     size_t words = tiles ? kt_conv_pack_bf16t_size(cout, cin, k) : kt_conv_pack_bf16x2_size(cout, cin, k);
@@ -649,7 +649,7 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
         if (b->wino_out)
             wino_make(b, w, 0, cout, cin, k);
         else
-            pack_bf16x2(b, w, cout, cin, k, pk);
+            pack_bf16_compute(b, w, cout, cin, k, pk);
         free(w);
         kt_checkpoint_release(b->m->ckpt, v.codes, (uint64_t)(v.rows * v.row_bytes));
         return;
@@ -768,7 +768,7 @@ static void conv(binder *b, kt_conv1d *c, kt_packed *pk, const char *prefix, int
             if (b->wino_out)
                 wino_make(b, c->w, 0, cout, cin, k);
             else
-                pack_bf16x2(b, c->w, cout, cin, k, pk);
+                pack_bf16_compute(b, c->w, cout, cin, k, pk);
             done_with(b, c->w, (size_t)cout * cin * k);
             c->w = NULL;
         } else if (packed && !b->st) {
@@ -1050,7 +1050,7 @@ static void ups_phases(binder *b, const char *prefix, kt_convt1d *c, kt_packed *
     for (int p = 0; p < c->stride && !b->st; p++) {
         kt_convt_phase_weight(c, p, w);
         if (b->m->bf16)
-            pack_bf16x2(b, w, c->cout, c->cin, M, &ph[p]);
+            pack_bf16_compute(b, w, c->cout, c->cin, M, &ph[p]);
         else if (i8q)
             pack_phase_i8q(b, w, c->cout, c->cin, M, &ph[p]);
         else {
