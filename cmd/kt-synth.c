@@ -75,9 +75,10 @@ static const kt_cli_option option_table[N_OPTIONS] = {
     {NULL, "--sentence-gap", KT_CLI_VALUE, "S", "seconds of silence between sentences, 0..60, in place of the model's"},
     {NULL, "--paragraph-gap", KT_CLI_VALUE, "S", "seconds of silence between paragraphs (a blank line), 0..60"},
     {NULL, "--threads", KT_CLI_VALUE, "N", "threads (default: OpenBLAS's own choice, and all CPUs for kt's kernels)"},
-    {NULL, "--bf16", KT_CLI_FLAG, NULL, "convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB)"},
+    {NULL, "--bf16", KT_CLI_FLAG, NULL, "convolutions in bfloat16 where the CPU has AVX512_BF16, on AMX tiles where\n"
+     "it has them (faster, SNR ~40 dB)"},
     {NULL, "--bf16-winograd", KT_CLI_FLAG, NULL, "--bf16, and the generator's kernel-7/11 convolutions by Winograd in\n"
-     "bfloat16 (~1.3x faster than --bf16, generator SNR ~27 dB)"},
+     "bfloat16 (~1.3x faster than --bf16, generator SNR ~27 dB); on AMX tiles: as --bf16"},
     {NULL, "--first-chunk", KT_CLI_VALUE, "N", "low latency when streaming: cut the first chunk at a word boundary after at\n"
      "most N phonemes, so the first audio comes sooner (default 0: off)"},
     {NULL, "--json", KT_CLI_FLAG, NULL, "print a JSON summary on stdout (on stderr with -o -): samples, seconds,\n"

@@ -54,9 +54,10 @@ typedef struct {
     const char *config_path; /* the model's config.json; NULL: the built-in Kokoro v1.0 config */
     const char *voices_dir;  /* folder of voice packs for voice names; NULL: env KT_VOICES, else ./voices */
     int n_threads;           /* threads of each synthesis; 0: the online CPUs (at most 8) */
-    int bf16;                /* 1: convolutions in bfloat16 where the CPU has AVX512_BF16 (faster, SNR ~40 dB);
-                                KT_BF16_WINOGRAD: also the generator's kernel-7/11 convolutions by Winograd
-                                with bfloat16 products (faster again, generator SNR ~27 dB) */
+    int bf16;                /* 1: convolutions in bfloat16 where the CPU has AVX512_BF16, on AMX tiles where
+                                it has them (faster, SNR ~40 dB); KT_BF16_WINOGRAD: also the generator's
+                                kernel-7/11 convolutions by Winograd with bfloat16 products (faster again,
+                                generator SNR ~27 dB; on AMX tiles the same as 1) */
     const char *isa;         /* highest instruction set of kt's kernels: "generic", "avx2" or "avx512";
                                 NULL: the best the CPU has */
     size_t gen_lowmem;       /* generator buffers above this many floats use its low-memory schedule;
