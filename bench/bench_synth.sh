@@ -44,12 +44,15 @@ q8isa=avx512_vnni
 grep -q 'isa=amx_int8 threads=1 gflops' "$B/fma.txt" && [ "${KT_AMX:-on}" != off ] && q8isa=amx_int8
 V1=$(peak_of $q8isa 1); VN=$V1; [ "$NC" -gt 1 ] && VN=$(peak_of $q8isa "$NC")
 T1=$(peak_of amx_bf16 1); TN=$T1; [ "$NC" -gt 1 ] && TN=$(peak_of amx_bf16 "$NC")
+# the float32 direct kernel's inner loop with its operands in L1 (0 without AVX-512)
+L1=$(peak_of avx512_conv_loop 1); LN=$L1; [ "$NC" -gt 1 ] && LN=$(peak_of avx512_conv_loop "$NC")
 
 if [ -x "$BUILD/bench/conv_rate" ]; then # built by make bench
     echo
     echo "convolution kernels at the model's shapes (x floor: time over FLOPs / FMA peak; bf16 and q8 over"
-    echo "the vdpbf16ps and $q8isa peaks, bf16 on AMX tiles over the amx_bf16 peak)"
-    "$BUILD/bench/conv_rate" "$P1" "$PN" "$B1" "$BN" "$V1" "$VN" "$T1" "$TN"
+    echo "the vdpbf16ps and $q8isa peaks, bf16 on AMX tiles over the amx_bf16 peak; x loop: f32 direct over"
+    echo "its own inner loop with the operands in L1, the avx512_conv_loop line)"
+    "$BUILD/bench/conv_rate" "$P1" "$PN" "$B1" "$BN" "$V1" "$VN" "$T1" "$TN" "$L1" "$LN"
 fi
 echo
 echo "model $MODEL, voice $VOICE, FMA peak ($isa) $P1 GFLOP/s per core, $PN on $NC cores, sgemm best $SG"

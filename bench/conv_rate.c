@@ -1,7 +1,7 @@
 /* conv_rate - the convolution kernels' rates at the generator's and decoder's shapes.
  *
  *   make BUILD=build build/bench/conv_rate &&
- *   build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N [TILE_BF16_1 TILE_BF16_N]]]]
+ *   build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N [TILE_BF16_1 TILE_BF16_N [LOOP1 LOOPN]]]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
  * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
@@ -17,7 +17,10 @@
  * file: q8_kernel=vnni|amx), counted in operations of the direct form too. With the bf16 and q8
  * dot-product peaks from bench/fma_peak (optional arguments 3 to 6; for q8 the peak of the
  * instruction its kernel runs; 7 and 8 the tdpbf16ps peak) each of those kernels' time over its
- * own floor is printed as well.
+ * own floor is printed as well. With the rate of the float32 kernel's inner loop in L1
+ * (arguments 9 and 10, bench/fma_peak's isa=avx512_conv_loop) it prints the direct kernel's time
+ * over that loop's (direct_x_loop): what the kernel loses to the caches and to its blocking,
+ * apart from what the core loses on the loop's own mix of loads and FMAs.
  * For kernels of 7 taps and more it also times FFT overlap-save (kt_fft_conv_padded_ld) and
  * prints its speed over Winograd's (the model runs kernel 11 at up to 128 channels that way on
  * AVX-512), and both again with
@@ -222,6 +225,7 @@ int main(int argc, char **argv)
     double peak_bf16[2] = {argc > 3 ? atof(argv[3]) : 0.0, argc > 4 ? atof(argv[4]) : 0.0};
     double peak_vnni[2] = {argc > 5 ? atof(argv[5]) : 0.0, argc > 6 ? atof(argv[6]) : 0.0};
     double peak_tiles[2] = {argc > 7 ? atof(argv[7]) : 0.0, argc > 8 ? atof(argv[8]) : 0.0};
+    double conv_loop[2] = {argc > 9 ? atof(argv[9]) : 0.0, argc > 10 ? atof(argv[10]) : 0.0};
     int threads[2] = {1, kt_usable_cpus()};
     int nt = threads[1] > 1 ? 2 : 1;
     for (int ti = 0; ti < nt; ti++) {
@@ -244,6 +248,8 @@ int main(int argc, char **argv)
                    s->dil, s->cols, flop / td * 1e-9);
             if (peak[ti] > 0)
                 printf(" direct_x_floor=%.2f", td / (flop / (peak[ti] * 1e9)));
+            if (conv_loop[ti] > 0)
+                printf(" direct_x_loop=%.2f", td / (flop / (conv_loop[ti] * 1e9)));
             if (cc.u) {
                 double tw = time_conv(ex, &cc, WINOGRAD, 0, 0);
                 printf(" winograd_gflops_direct_form=%.1f winograd_speedup=%.2f", flop / tw * 1e-9, td / tw);

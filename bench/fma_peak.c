@@ -15,7 +15,10 @@
  * under gflops, so each is the floor of its own kernel in the same unit; and where the CPU has
  * AMX tiles and Linux grants them, isa=amx_int8 (tdpbsud on four independent 16 x 16 int32
  * tiles, 16,384 multiply-adds per instruction) and isa=amx_bf16 (tdpbf16ps on four 16 x 16
- * float32 tiles, 8,192 multiply-adds), the floors of the q8 and bf16 kernels on tiles. */
+ * float32 tiles, 8,192 multiply-adds), the floors of the q8 and bf16 kernels on tiles.
+ * isa=avx512_conv_loop is no peak: the float32 direct conv kernel's inner loop (input loads,
+ * weight broadcasts and FMAs) with every operand in L1, in FMA GFLOP/s; over the avx512 line it
+ * shows how much of the FMA rate that mix of loads and FMAs keeps on this core. */
 #define _GNU_SOURCE
 #include <cpuid.h>
 #include <immintrin.h>
@@ -30,7 +33,7 @@
  * (the two constants need registers too, and a spill would make the loop memory-bound). */
 enum { ACC512 = 16, ACC256 = 12 };
 
-enum { ISA_AVX2, ISA_AVX512, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16, N_ISA };
+enum { ISA_AVX2, ISA_AVX512, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16, ISA_CONV, N_ISA };
 
 typedef struct {
     long iters;
@@ -113,6 +116,46 @@ __attribute__((target("avx512f,avx512vnni"))) static float run_vnni(long iters)
     return (float)_mm512_reduce_add_epi32(s);
 }
 
+/* The float32 direct conv kernel's inner loop (libkt/core/kernels.c, kern_avx512) with every
+ * operand in L1: per input channel and tap, 3 input vectors loaded (48 columns), 8 weights
+ * broadcast (8 output rows) and 24 FMAs into 24 accumulators; CONV_CH channels of kernel 3 at
+ * dilation 1 per pass (6 KB of weights, 8 KB of input). Its rate over the FMA peak is what the
+ * kernel's own mix of loads and FMAs reaches on the core, before any cache miss. */
+enum { CONV_CH = 32, CONV_K = 3, CONV_LD = 64 };
+
+__attribute__((target("avx512f,fma"))) static float run_conv_loop(long iters)
+{
+    _Alignas(64) float w[CONV_CH * CONV_K * 8], x[CONV_CH * CONV_LD];
+    for (int i = 0; i < CONV_CH * CONV_K * 8; i++)
+        w[i] = 1e-4f * (float)(i % 7);
+    for (int i = 0; i < CONV_CH * CONV_LD; i++)
+        x[i] = 1e-3f * (float)(i % 5);
+    __m512 c[8][3];
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < 3; v++)
+            c[r][v] = _mm512_setzero_ps();
+    for (long n = 0; n < iters; n++) {
+        const float *a = w;
+        for (int ci = 0; ci < CONV_CH; ci++)
+            for (int j = 0; j < CONV_K; j++, a += 8) {
+                const float *b = x + ci * CONV_LD + j;
+                __m512 x0 = _mm512_loadu_ps(b), x1 = _mm512_loadu_ps(b + 16), x2 = _mm512_loadu_ps(b + 32);
+#pragma GCC unroll 8
+                for (int r = 0; r < 8; r++) {
+                    __m512 ar = _mm512_set1_ps(a[r]);
+                    c[r][0] = _mm512_fmadd_ps(ar, x0, c[r][0]);
+                    c[r][1] = _mm512_fmadd_ps(ar, x1, c[r][1]);
+                    c[r][2] = _mm512_fmadd_ps(ar, x2, c[r][2]);
+                }
+            }
+    }
+    __m512 s = _mm512_setzero_ps();
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < 3; v++)
+            s = _mm512_add_ps(s, c[r][v]);
+    return _mm512_reduce_add_ps(s);
+}
+
 /* AMX: tiles 0-3 the sums (int32 or float32), 4-5 and 6-7 the operands (16 rows x 64 bytes: the
  * signed and unsigned bytes, or bf16 pairs). */
 #define AMX_TDP(c, a, b) __asm__ volatile("tdpbsud %%tmm" #b ", %%tmm" #a ", %%tmm" #c ::)
@@ -168,6 +211,7 @@ static void *worker(void *arg)
     case ISA_VNNI: j->sink = run_vnni(j->iters); break;
     case ISA_AMX: j->sink = run_amx(j->iters, 0); break;
     case ISA_AMX_BF16: j->sink = run_amx(j->iters, 1); break;
+    case ISA_CONV: j->sink = run_conv_loop(j->iters); break;
     default: j->sink = run_avx2(j->iters); break;
     }
     j->cpu = cpu_now() - c0;
@@ -177,7 +221,9 @@ static void *worker(void *arg)
 /* Operations (2 per multiply-add) of one loop iteration for an isa. */
 static double flops_per_iter(int isa)
 {
-    static const double lanes_madds[N_ISA] = {8, 16, 32, 64, 16 * 16 * 64, 16 * 16 * 32}; /* per instruction */
+    static const double lanes_madds[N_ISA] = {8, 16, 32, 64, 16 * 16 * 64, 16 * 16 * 32, 16}; /* per instruction */
+    if (isa == ISA_CONV) /* 24 FMAs per channel and tap */
+        return 2.0 * 24 * CONV_CH * CONV_K * lanes_madds[isa];
     return 2.0 * (isa == ISA_AVX2 ? ACC256 : isa >= ISA_AMX ? 4 : ACC512) * lanes_madds[isa];
 }
 
@@ -253,9 +299,10 @@ int main(int argc, char **argv)
     __builtin_cpu_init();
     int have[N_ISA] = {__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"),
                        __builtin_cpu_supports("avx512f"), __builtin_cpu_supports("avx512bf16"),
-                       __builtin_cpu_supports("avx512vnni"), amx_usable(25), amx_usable(22)};
-    const char *name[N_ISA] = {"avx2", "avx512", "avx512_bf16", "avx512_vnni", "amx_int8", "amx_bf16"};
-    static const int order[N_ISA] = {ISA_AVX512, ISA_AVX2, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16};
+                       __builtin_cpu_supports("avx512vnni"), amx_usable(25), amx_usable(22),
+                       __builtin_cpu_supports("avx512f")};
+    const char *name[N_ISA] = {"avx2", "avx512", "avx512_bf16", "avx512_vnni", "amx_int8", "amx_bf16", "avx512_conv_loop"};
+    static const int order[N_ISA] = {ISA_AVX512, ISA_AVX2, ISA_BF16, ISA_VNNI, ISA_AMX, ISA_AMX_BF16, ISA_CONV};
     for (int o = 0; o < N_ISA; o++) {
         int isa = order[o];
         if (!have[isa]) {
