@@ -224,7 +224,8 @@ static double flops_per_iter(int isa)
     static const double lanes_madds[N_ISA] = {8, 16, 32, 64, 16 * 16 * 64, 16 * 16 * 32, 16}; /* per instruction */
     if (isa == ISA_CONV) /* 24 FMAs per channel and tap */
         return 2.0 * 24 * CONV_CH * CONV_K * lanes_madds[isa];
-    return 2.0 * (isa == ISA_AVX2 ? ACC256 : isa >= ISA_AMX ? 4 : ACC512) * lanes_madds[isa];
+    int amx = isa == ISA_AMX || isa == ISA_AMX_BF16; /* four tiles */
+    return 2.0 * (isa == ISA_AVX2 ? ACC256 : amx ? 4 : ACC512) * lanes_madds[isa];
 }
 
 /* Runs iters iterations on each of nt threads; returns the wall time in seconds and, in *cpu,
@@ -257,7 +258,7 @@ static double timed(int isa, int nt, long iters, double *cpu)
  * the machine does not lower). Returns 0 on success. */
 static int peak(int isa, int nt, double seconds, double *wall, double *cpu)
 {
-    long iters = 1000000;
+    long iters = (long)(1e9 / flops_per_iter(isa)) + 1; /* a calibration run of ~1 GFLOP, whatever the loop */
     double c, t = timed(isa, 1, iters, &c);
     if (c > 0)
         iters = (long)(iters * seconds / c);
