@@ -4,7 +4,7 @@
  * dilation 1 to 5, lengths from 1 to several passes, channel counts that are not multiples of
  * 8), with bias and accumulation, on every ISA the CPU has: the same bytes at 1, 2 and 3
  * threads and with the AVX2 and AVX-512 kernels, both thread splits run, and the error below
- * the direct kernel's bound. Then the generator stage of the tiny and the full-size random-weight models
+ * the direct kernel's bound; the scratch of a longer call enough for every shorter one. Then the generator stage of the tiny and the full-size random-weight models
  * ($KT_FIXTURES/kokoro-full.pth and golden-full/, skipped when absent) on the golden inputs:
  * with the FFT convs (kt_model_params.fft) against the reference and against Winograd alone,
  * the same bytes at 1 and 2 threads; the FFT convs in use where the kernels are AVX-512, and
@@ -199,6 +199,55 @@ static void test_conv_isas(void **state)
             free(first.y[n][acc]);
 }
 
+/* A call on fewer columns than its scratch was made for stays inside that scratch (a shorter
+ * call's plan can have longer passes): kt_fft_scratch never shrinks as L grows, for kernel 11 at
+ * the generator's channels and dilations on 1 to 3 threads; and a 128-channel conv (kernel 11,
+ * dilation 1) on 529 columns on 2 threads, given the scratch of 705 columns and guard floats
+ * after it, leaves the guard as it was. */
+#define GUARD ((size_t)1 << 18)
+static void test_scratch_shorter(void **state)
+{
+    (void)state;
+    static const int chs[] = {128, 256}, ds[] = {1, 3, 5};
+    for (int nt = 1; nt <= 3; nt++)
+        for (int a = 0; a < 2; a++)
+            for (int e = 0; e < 3; e++) {
+                kt_conv1d c = {NULL, NULL, chs[a], chs[a], 11, 1, 5 * ds[e], ds[e]};
+                size_t prev = 0;
+                for (int L = 1; L <= 6400; L++) {
+                    size_t s = kt_fft_scratch(&c, L, nt);
+                    if (s < prev)
+                        fail_msg("%d threads, %d channels, dilation %d: %zu floats for %d columns, %zu for %d", nt,
+                                 chs[a], ds[e], s, L, prev, L - 1);
+                    prev = s;
+                }
+            }
+    conv_case cc = {128, 128, 11, 1, 529};
+    conv_data z;
+    conv_ref_make(&cc, 5u, &z);
+    kt_exec *ex = NULL;
+    kt_error err;
+    assert_int_equal(kt_exec_create(2, &ex, &err), KT_OK);
+    float *u = malloc(sizeof(float) * kt_fft_pack_size(cc.cout, cc.cin)), *y = conv_ref_out(&z, (size_t)cc.L, 0);
+    assert_non_null(u);
+    kt_fft_pack_tiles(z.w, cc.cout, cc.cin, cc.k, 0, (cc.cout + KT_PACK_MR - 1) / KT_PACK_MR, u);
+    size_t ns = kt_fft_scratch(&z.c, 705, kt_exec_threads(ex));
+    float *scr = malloc(sizeof(float) * (ns + GUARD));
+    assert_non_null(scr);
+    for (size_t i = 0; i < GUARD; i++)
+        scr[ns + i] = (float)i;
+    kt_fft_conv_padded_ld(ex, &z.c, u, z.xp, z.Ls, cc.L, y, (size_t)cc.L, 0, scr);
+    for (size_t i = 0; i < GUARD; i++)
+        if (scr[ns + i] != (float)i)
+            fail_msg("the conv on %d columns wrote %zu floats past the scratch of 705 columns", cc.L, i + 1);
+    assert_true(conv_ref_err(&z, y, cc.L, (size_t)cc.L, 0) < 1e-6);
+    free(scr);
+    free(y);
+    free(u);
+    kt_exec_free(ex);
+    conv_ref_free(&z);
+}
+
 /* ---- the generator stage on golden inputs ----------------------------------------------- */
 
 /* Winograd alone on 1 thread, FFT on 1 thread, FFT on 2 threads. */
@@ -241,7 +290,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tile_transforms), cmocka_unit_test(test_pack_from_packed),
         cmocka_unit_test(test_pack_one_row),
-        cmocka_unit_test(test_conv_isas),       cmocka_unit_test(test_generator_tiny),
+        cmocka_unit_test(test_conv_isas),       cmocka_unit_test(test_scratch_shorter),
+        cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -5,7 +5,8 @@
  * and the same bytes at 1, 2 and 3 threads. Also the packed direct kernel on the same cases,
  * to print both paths' error beside each other, and on few output rows (the threads sharing
  * the columns) at 1, 2 and 3 threads; a weight-normed weight packed in one pass
- * (kt_conv_pack_scaled) against folding then packing. Then the generator stage of the tiny model and of
+ * (kt_conv_pack_scaled) against folding then packing; the scratch of a longer call enough for
+ * every shorter one (kernel 3 takes 6 points). Then the generator stage of the tiny model and of
  * the full-size random-weight model ($KT_FIXTURES/kokoro-full.pth and golden-full/, skipped when
  * absent) on the golden inputs with each ISA's kernels (kt_model_params.max_isa), Winograd
  * against direct and each against the reference: max abs and relative difference, and the same
@@ -454,7 +455,8 @@ static void test_pack_from_packed(void **state)
 }
 
 /* Every value of the packed transformed weight (the rows of a tile computed together, with the
- * CPU's best ISA) equals kt_wino_kernel on that row's 4 taps, bit for bit. */
+ * CPU's best ISA) equals kt_wino_kernel on that row's 4 taps, bit for bit; the points
+ * kt_wino_points leaves out (kernel 3: infinity) have a zero weight there. */
 static void test_pack_one_row(void **state)
 {
     (void)state;
@@ -476,8 +478,11 @@ static void test_pack_one_row(void **state)
                     for (int q = 0; q < KT_WINO_R; q++)
                         g[q] = sp * KT_WINO_R + q < k ? w[((size_t)o * cin + ci) * k + sp * KT_WINO_R + q] : 0.0f;
                     kt_wino_kernel(g, ref);
+                    for (int i = kt_wino_points(k); i < KT_WINO_A; i++) /* the points left out: zeros */
+                        if (ref[i] != 0.0f)
+                            fail_msg("shape %d row %d input %d point %d left out but %.9g", sh, o, ci, i, ref[i]);
                     size_t at = (((size_t)(o / KT_PACK_MR) * cin + ci) * kp + sp) * KT_PACK_MR + o % KT_PACK_MR;
-                    for (int i = 0; i < KT_WINO_A; i++)
+                    for (int i = 0; i < kt_wino_points(k); i++)
                         if (memcmp(&u[(size_t)i * psz + at], &ref[i], sizeof(float)))
                             fail_msg("shape %d row %d input %d piece %d point %d: %.9g, one row %.9g", sh, o, ci,
                                      sp, i, u[(size_t)i * psz + at], ref[i]);
@@ -531,6 +536,55 @@ static void test_pack_scaled(void **state)
     }
 }
 
+/* A call on fewer columns than its scratch was made for stays inside that scratch (a shorter
+ * call's passes can be longer than a longer call's: the column split shares blocks out over whole
+ * rounds of passes). kt_wino_scratch never shrinks as L grows, on the generator's shapes at 1 to 3
+ * threads; and a 256-channel kernel-3 conv on 513 columns on 2 threads (by rows, 2 V's), given
+ * the scratch of 1,024 columns (by columns) and guard floats after it, leaves the guard as it was. */
+#define GUARD ((size_t)1 << 18)
+static void test_scratch_shorter(void **state)
+{
+    (void)state;
+    static const int chs[] = {128, 256}, ks[] = {3, 7, 11}, ds[] = {1, 3, 5};
+    for (int nt = 1; nt <= 3; nt++)
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 3; b++)
+                for (int e = 0; e < 3; e++) {
+                    kt_conv1d c = {NULL, NULL, chs[a], chs[a], ks[b], 1, ds[e] * (ks[b] - 1) / 2, ds[e]};
+                    size_t prev = 0;
+                    for (int L = 1; L <= 6400; L++) {
+                        size_t s = kt_wino_scratch(&c, 0, L, nt);
+                        if (s < prev)
+                            fail_msg("%d threads, %d channels, kernel %d, dilation %d: %zu floats for %d columns, "
+                                     "%zu for %d", nt, chs[a], ks[b], ds[e], s, L, prev, L - 1);
+                        prev = s;
+                    }
+                }
+    conv_case cc = {256, 256, 3, 1, 513};
+    conv_data z;
+    conv_ref_make(&cc, 5u, &z);
+    kt_exec *ex = NULL;
+    kt_error err;
+    assert_int_equal(kt_exec_create(2, &ex, &err), KT_OK);
+    float *u = wino_weight(&z), *y = conv_ref_out(&z, (size_t)cc.L, 0);
+    size_t ns = kt_wino_scratch(&z.c, 0, 1024, kt_exec_threads(ex));
+    float *scr = malloc(sizeof(float) * (ns + GUARD));
+    assert_non_null(scr);
+    for (size_t i = 0; i < GUARD; i++)
+        scr[ns + i] = (float)i;
+    kt_wino w = {u, kt_wino_pieces(cc.k), 0, 0};
+    kt_wino_conv_padded_ld(ex, &z.c, &w, z.xp, z.Ls, cc.L, y, (size_t)cc.L, 0, scr);
+    for (size_t i = 0; i < GUARD; i++)
+        if (scr[ns + i] != (float)i)
+            fail_msg("the conv on %d columns wrote %zu floats past the scratch of 1,024 columns", cc.L, i + 1);
+    assert_true(conv_ref_err(&z, y, cc.L, (size_t)cc.L, 0) < 1e-5);
+    free(scr);
+    free(y);
+    free(u);
+    kt_exec_free(ex);
+    conv_ref_free(&z);
+}
+
 /* ---- the generator stage on golden inputs, both paths ---------------------------------- */
 
 /* Direct on 1 thread, Winograd on 1 thread, Winograd on 2 threads (FFT off: Winograd itself;
@@ -575,7 +629,7 @@ int main(void)
         cmocka_unit_test(test_pack_scaled),     cmocka_unit_test(test_pack_one_row),
         cmocka_unit_test(test_conv_generic),    cmocka_unit_test(test_conv_avx2),
         cmocka_unit_test(test_conv_avx512),     cmocka_unit_test(test_conv_isas_same),
-        cmocka_unit_test(test_conv_bf16),
+        cmocka_unit_test(test_conv_bf16),      cmocka_unit_test(test_scratch_shorter),
         cmocka_unit_test(test_direct_isas),     cmocka_unit_test(test_direct_shares),
         cmocka_unit_test(test_direct_rows),     cmocka_unit_test(test_generator_tiny),
         cmocka_unit_test(test_generator_full),

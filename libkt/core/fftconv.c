@@ -301,14 +301,26 @@ static size_t per_thread(const kt_conv1d *c, const fft_plan *pl)
 
 static fft_plan choose(const kt_conv1d *c, int L, int n, int *columns);
 
+/* Scratch of a call on up to L columns on n threads, by columns or by rows: a pass never has more
+ * than min(nb, bmax) tiles per phase (plan_for takes at least ceil(nb / bmax) passes), and the
+ * bound grows with L, so a call on fewer columns never needs more than the scratch planned for L
+ * (a shorter call's plan can have longer passes). */
+static size_t scratch_bound(const kt_conv1d *c, int L, int n)
+{
+    int d = c->dil, m = FN - c->k + 1, lp = (L + d - 1) / d, nb = (lp + m - 1) / m;
+    int bmax = COLS_MAX / d > BMIN ? COLS_MAX / d : BMIN, bp = nb < bmax ? nb : bmax;
+    fft_plan pl = {m, bp > 0 ? bp : 1, 1, 0, 0, 0};
+    pl.lv = ((size_t)d * pl.bp + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
+    pl.ld = pl.lv + LW;
+    pl.rlen = (size_t)m * ((pl.bp + LW - 1) / LW * LW - 1) + FN;
+    return (size_t)n * per_thread(c, &pl); /* by rows: one per_thread and n - 1 phase rows */
+}
+
 size_t kt_fft_scratch(const kt_conv1d *c, int L, int n_threads)
 {
     size_t s = 0; /* the most any thread count up to n_threads takes */
     for (int n = 1; n <= n_threads || n == 1; n++) {
-        int columns;
-        fft_plan pl = choose(c, L, n, &columns);
-        size_t t = columns ? (size_t)n * per_thread(c, &pl)
-                           : per_thread(c, &pl) + (size_t)(n - 1) * kt_arena_round(pl.rlen);
+        size_t t = scratch_bound(c, L, n);
         s = t > s ? t : s;
     }
     return s;

@@ -28,18 +28,23 @@ static const double POINT[NA - 1] = {0.0, 1.0, -1.0, 0.5, -0.5, 2.0}; /* the las
 
 int kt_wino_pieces(int k) { return (k + WR - 1) / WR; }
 
-size_t kt_wino_pack_size(int cout, int cin, int k) { return NA * kt_conv_pack_size(cout, cin, kt_wino_pieces(k)); }
+int kt_wino_points(int k) { return k <= WR - 1 ? NA - 1 : NA; }
+
+size_t kt_wino_pack_size(int cout, int cin, int k)
+{
+    return (size_t)kt_wino_points(k) * kt_conv_pack_size(cout, cin, kt_wino_pieces(k));
+}
 
 size_t kt_wino_pack_bf16_size(int cout, int cin, int k)
 {
-    return NA * kt_conv_pack_bf16x2_size(cout, cin, kt_wino_pieces(k));
+    return (size_t)kt_wino_points(k) * kt_conv_pack_bf16x2_size(cout, cin, kt_wino_pieces(k));
 }
 
 void kt_wino_pack_bf16(const float *u, int cout, int cin, int k, uint32_t *ub)
 {
     int kp = kt_wino_pieces(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), bsz = kt_conv_pack_bf16x2_size(cout, cin, kp);
-    for (int i = 0; i < NA; i++)
+    for (int i = 0; i < kt_wino_points(k); i++)
         kt_conv_pack_bf16x2_packed(u + (size_t)i * psz, cout, cin, kp, ub + (size_t)i * bsz);
 }
 
@@ -132,7 +137,7 @@ typedef struct {
 
 static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
-    int kp = kt_wino_pieces(k);
+    int kp = kt_wino_pieces(k), np = kt_wino_points(k);
     size_t psz = kt_conv_pack_size(cout, cin, kp), K = (size_t)cin * kp;
     g_rows_fn g_rows = g_rows_for_cpu();
     for (int mt = t0; mt < t1; mt++) {
@@ -147,7 +152,7 @@ static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, i
                                           (size_t)(s * WR + q) * l->js]
                                       : 0.0;
                 float *o = u + ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR;
-                for (int i = 0; i < NA; i++)
+                for (int i = 0; i < np; i++)
                     g_rows(i, g, o + (size_t)i * psz);
             }
     }
@@ -175,9 +180,9 @@ typedef struct {
     const float *xp;
     size_t Ls, Lv, ldm, ldy; /* row lengths of xp, v, m (ncols rounded up to CHUNK), y */
     int s0, n, ncols, acc, isa;
-    float *v;     /* [NA][cin][Lv] (float32 weights) */
-    uint32_t *vb; /* bf16 weights: V as bfloat16 channel pairs, [NA][ceil(cin / 2)][Lv], in place of v; else NULL */
-    float *m;     /* [NA][cout][ldm] */
+    float *v;     /* [points][cin][Lv] (float32 weights; points: kt_wino_points(c->k)) */
+    uint32_t *vb; /* bf16 weights: V as bfloat16 channel pairs, [points][ceil(cin / 2)][Lv], in place of v; else NULL */
+    float *m;     /* [points][cout][ldm] */
     float *y;
 } wino_job;
 
@@ -405,12 +410,14 @@ static void input_rows(const wino_job *jb, size_t r0, size_t r1)
 {
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)jb->c->cin * jb->Lv;
+    int np = kt_wino_points(jb->c->k);
     phase_rows ph;
-    float *v7[NA];
+    float *v7[NA], spare[CHUNK]; /* spare: V at infinity when that point is skipped */
+    v7[NA - 1] = spare;
     for (size_t ci = r0; ci < r1; ci++)
         for (size_t c0 = 0; c0 < jb->Lv; c0 += CHUNK) { /* Lv: whole chunks */
             phases(jb, f, jb->xp + ci * jb->Ls, (int)c0, ph);
-            for (int i = 0; i < NA; i++)
+            for (int i = 0; i < np; i++)
                 v7[i] = jb->v + i * plane + ci * jb->Lv + c0;
             f->in(ph, jb->c->dil, v7[0], v7[1], v7[2], v7[3], v7[4], v7[5], v7[6]);
         }
@@ -433,7 +440,7 @@ static void input_pairs(const wino_job *jb, size_t cp0, size_t cp1)
                 phases(jb, f, jb->xp + (2 * cp + (size_t)h) * jb->Ls, (int)c0, ph);
                 f->in(ph, jb->c->dil, loc[0][h], loc[1][h], loc[2][h], loc[3][h], loc[4][h], loc[5][h], loc[6][h]);
             }
-            for (int i = 0; i < NA; i++)
+            for (int i = 0; i < kt_wino_points(jb->c->k); i++)
                 kt_bf16_pairs(jb->isa, loc[i][0], CHUNK, rows, 0, 1, CHUNK, jb->vb + (i * ncp + cp) * jb->Lv + c0,
                               jb->Lv);
         }
@@ -475,13 +482,16 @@ static void output_rows(const wino_job *jb, size_t r0, size_t r1)
     const kt_conv1d *c = jb->c;
     const wino_fns *f = fns_for(jb->isa);
     size_t plane = (size_t)c->cout * jb->ldm;
+    static const float zeros[CHUNK]; /* the products at infinity when that point is skipped */
+    int np = kt_wino_points(c->k);
     const float *m7[NA];
     float y4[WM][CHUNK];
+    m7[NA - 1] = zeros;
     for (size_t o = r0; o < r1; o++) {
         float *yr = jb->y + o * jb->ldy + jb->s0, bias = c->b ? c->b[o] : 0.0f;
         for (int c0 = 0; c0 < jb->ncols; c0 += CHUNK) { /* m rows: whole chunks, zeros past ncols */
             int n = jb->ncols - c0 < CHUNK ? jb->ncols - c0 : CHUNK;
-            for (int e = 0; e < NA; e++)
+            for (int e = 0; e < np; e++)
                 m7[e] = jb->m + e * plane + o * jb->ldm + (size_t)c0;
             f->out(m7, y4);
             scatter(jb, f, yr, c0, n, bias, y4);
@@ -498,14 +508,15 @@ static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
     size_t psz = w->bf16 ? kt_conv_pack_bf16x2_size(c->cout, c->cin, w->kp) : kt_conv_pack_size(c->cout, c->cin, w->kp);
     size_t vsz = w->bf16 ? ((size_t)c->cin + 1) / 2 * jb->Lv : (size_t)c->cin * jb->Lv;
     const float *v = w->bf16 ? (const float *)(const void *)jb->vb : jb->v; /* 32-bit words either way */
-    for (int i = 0; i < NA; i++) {
+    int np = kt_wino_points(c->k);
+    for (int i = 0; i < np; i++) {
         kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + i * psz, NULL, 0, NULL};
         kt_conv1d_padded_tiles(jb->isa, &inner, &pk, v + i * vsz, jb->Lv, jb->ncols + c->dil * (w->kp - 1),
                                jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0, m0, m1);
     }
     size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR
                                                                                          : (size_t)c->cout;
-    for (int i = 0; i < NA; i++) /* the columns past ncols of these rows: zeros */
+    for (int i = 0; i < np; i++) /* the columns past ncols of these rows: zeros */
         for (size_t o = r0; o < r1; o++)
             memset(jb->m + ((size_t)i * c->cout + o) * jb->ldm + jb->ncols, 0,
                    sizeof(float) * (jb->ldm - (size_t)jb->ncols));
@@ -545,14 +556,21 @@ static col_plan plan_columns(const kt_conv1d *c, int L, int n)
 
 /* Scratch of one pass of ncols tiles with nv transformed inputs: the 7 product planes M
  * first, then each V. */
-static size_t m_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cout * m_len(ncols)); }
+static size_t m_planes(const kt_conv1d *c, int ncols)
+{
+    return (size_t)kt_wino_points(c->k) * kt_arena_round((size_t)c->cout * m_len(ncols));
+}
 
-static size_t v_planes(const kt_conv1d *c, int ncols) { return NA * kt_arena_round((size_t)c->cin * v_len(c, ncols)); }
+static size_t v_planes(const kt_conv1d *c, int ncols)
+{
+    return (size_t)kt_wino_points(c->k) * kt_arena_round((size_t)c->cin * v_len(c, ncols));
+}
 
 /* One transformed input: V, or its pair planes for bf16 weights. */
 static size_t v_block(const kt_conv1d *c, int ncols, int bf16)
 {
-    return bf16 ? NA * kt_arena_round(((size_t)c->cin + 1) / 2 * v_len(c, ncols)) : v_planes(c, ncols);
+    return bf16 ? (size_t)kt_wino_points(c->k) * kt_arena_round(((size_t)c->cin + 1) / 2 * v_len(c, ncols))
+                : v_planes(c, ncols);
 }
 
 static size_t pass_scratch(const kt_conv1d *c, int ncols, int nv, int bf16)
@@ -564,27 +582,31 @@ int kt_wino_by_columns(const kt_conv1d *c, const kt_wino *w, int L, int n_thread
 {
     if (n_threads < 2 || L <= 0)
         return 0;
-    double u = (double)NA * c->cout * c->cin * w->kp, v = (double)NA * c->cin * ((L + WM - 1) / WM);
+    double u = (double)c->cout * c->cin * w->kp, v = (double)c->cin * ((L + WM - 1) / WM); /* per point */
     return u <= v;
 }
 
 /* Tiles of a pass of n output columns at dilation d: whole 4d-output blocks of d tiles. */
 static int pass_tiles(int d, int n) { return (n + WM * d - 1) / (WM * d) * d; }
 
-static size_t scratch_for(const kt_conv1d *c, const kt_wino *w, int L, int n)
+/* Scratch of a call on up to L columns on n threads, either way: by rows, one pass of at most
+ * tile_len(d) columns with a V per thread (up to ROWS_OWN_V); by columns, a pass of at most
+ * min(blocks, COL_TILES / d) blocks per thread (plan_columns never gives more). Both bounds grow
+ * with L, so a call on fewer columns never needs more than the scratch planned for L (a shorter
+ * call can have longer passes: plan_columns shares the blocks out over whole rounds of passes). */
+static size_t scratch_bound(const kt_conv1d *c, int bf16, int L, int n)
 {
-    if (kt_wino_by_columns(c, w, L, n))
-        return (size_t)n * pass_scratch(c, plan_columns(c, L, n).blocks * c->dil, 1, w->bf16);
-    int d = c->dil;
-    return pass_scratch(c, pass_tiles(d, L < tile_len(d) ? L : tile_len(d)), n <= ROWS_OWN_V ? n : 1, w->bf16);
+    int d = c->dil, blocks = (L + WM * d - 1) / (WM * d), bmax = COL_TILES / d > 0 ? COL_TILES / d : 1;
+    size_t rows = pass_scratch(c, pass_tiles(d, L < tile_len(d) ? L : tile_len(d)), n <= ROWS_OWN_V ? n : 1, bf16);
+    size_t cols = n > 1 ? (size_t)n * pass_scratch(c, (blocks < bmax ? blocks : bmax) * d, 1, bf16) : 0;
+    return rows > cols ? rows : cols;
 }
 
 size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads)
 {
-    kt_wino w = {NULL, kt_wino_pieces(c->k), bf16 != 0, 0};
     size_t s = 0; /* the most any thread count up to n_threads takes */
     for (int n = 1; n <= n_threads || n == 1; n++) {
-        size_t t = scratch_for(c, &w, L, n);
+        size_t t = scratch_bound(c, bf16 != 0, L, n);
         s = t > s ? t : s;
     }
     return s;

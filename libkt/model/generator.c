@@ -230,6 +230,7 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
 /* Scratch of the low-memory path: two gb and two mi vectors, the padded conv input block,
  * its bf16 pairs, the first conv's output block with halo, two output blocks, the lane sums. */
 #define LM_BLOCK 3072 /* smaller blocks: this path holds five of them */
+#define LM_EDGE (4 * KT_WINO_DMAX) /* columns a Winograd first conv may compute past each end */
 
 static int lm_len(int L) { return L < LM_BLOCK ? L : LM_BLOCK; }
 
@@ -241,14 +242,15 @@ static size_t lm_halo(const kt_gen_resblk *b)
     return (size_t)p;
 }
 
+/* Columns of the first conv's output block: n with the second conv's halo and LM_EDGE each side. */
+static size_t lm_span(const kt_gen_resblk *b, size_t n) { return n + 2 * lm_halo(b) + 2 * LM_EDGE; }
+
 static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L, int nt)
 {
-    size_t n = (size_t)lm_len(L), ch = (size_t)b->ch, s = 0;
+    size_t n = (size_t)lm_len(L), ch = (size_t)b->ch, s = 0, hn = lm_span(b, n);
     for (int j = 0; j < b->n; j++)
-        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * lm_halo(b))),
-                             kt_conv_pad_len(&b->convs2[j], (int)n)));
+        s = max_sz(s, max_sz(kt_conv_pad_len(&b->convs1[j], (int)hn), kt_conv_pad_len(&b->convs2[j], (int)n)));
     size_t bf = blk_form_need(b, s);
-    size_t hn = n + 2 * lm_halo(b);
     return 4 * kt_arena_round(2 * ch) + kt_arena_round(ch * s) + bf + kt_arena_round(ch * hn) +
            2 * kt_arena_round(ch * n) + kt_arena_round(LM_ACC_FLOATS * ch) + wino_need(b, (int)hn, nt);
 }
@@ -258,18 +260,33 @@ typedef struct {
     int j, L;
     const float *x, *gb1, *mi1;
     gen_blk k;
-    float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 */
+    float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 (LM_EDGE more before and after) */
     size_t ldh;
     int isa; /* the exec's, for kt_stat_sums */
 } lm_ctx;
 
-/* hw = the first conv's output columns [h0, h1). */
+/* hw = the first conv's output columns [h0, h1), each the value adain_conv_blocks gives it. A
+ * direct conv computes just those. A Winograd output depends on its place in a tile, and a tile's
+ * inputs past a block's end are zeros: the conv runs on the tiles adain_conv_blocks runs there
+ * (GEN_BLOCK blocks, tiles of 4 d outputs from each block's start), from the tile before h0 up to
+ * the tile after h1 or the block's end, writing up to 4 d - 1 columns past each end of hw's. */
 static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
 {
     const kt_conv1d *c = &q->b->convs1[q->j];
-    kt_adain_snake_block(ex, q->x, (size_t)q->L, 0, q->b->ch, q->L, q->mi1, q->gb1, q->b->alpha1[q->j], h0, h1, c->pad,
-                         q->k.xp, q->k.Ls);
-    res_conv(ex, c, &q->b->pk1[q->j], &q->b->wq1[q->j], &q->k, h1 - h0, q->hw, q->ldh, 0);
+    const kt_wino *wq = &q->b->wq1[q->j];
+    int g = wq->u && !wq->fft ? KT_WINO_M * c->dil : 0;
+    for (int a = h0; a < h1;) {
+        int o = a / GEN_BLOCK * GEN_BLOCK, e = o + GEN_BLOCK < q->L ? o + GEN_BLOCK : q->L, b = h1, a1 = a, b1 = h1;
+        if (g) {
+            b = h1 < e ? h1 : e;
+            a1 = o + (a - o) / g * g;
+            b1 = o + (b - o + g - 1) / g * g < e ? o + (b - o + g - 1) / g * g : e;
+        }
+        kt_adain_snake_block(ex, q->x, (size_t)q->L, 0, q->b->ch, q->L, q->mi1, q->gb1, q->b->alpha1[q->j], a1, b1,
+                             c->pad, q->k.xp, q->k.Ls);
+        res_conv(ex, c, &q->b->pk1[q->j], wq, &q->k, b1 - a1, q->hw + (a1 - h0), q->ldh, 0);
+        a = b;
+    }
 }
 
 typedef struct {
@@ -321,16 +338,16 @@ static void lm_put(kt_exec *ex, float *x, int L, int C, const float *ob, size_t 
 static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, const float *s, kt_arena *a,
                                    kt_error *err)
 {
-    size_t mark = kt_arena_mark(a), ch = (size_t)b->ch, n = (size_t)lm_len(L), hl = lm_halo(b), lsmax = 0;
+    size_t mark = kt_arena_mark(a), ch = (size_t)b->ch, n = (size_t)lm_len(L), hn = lm_span(b, n), lsmax = 0;
     for (int j = 0; j < b->n; j++)
-        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], (int)(n + 2 * hl)),
-                                     kt_conv_pad_len(&b->convs2[j], (int)n)));
+        lsmax = max_sz(lsmax, max_sz(kt_conv_pad_len(&b->convs1[j], (int)hn), kt_conv_pad_len(&b->convs2[j], (int)n)));
     float *gb1 = kt_arena_take(a, 2 * ch), *gb2 = kt_arena_take(a, 2 * ch);
     float *mi1 = kt_arena_take(a, 2 * ch), *mi2 = kt_arena_take(a, 2 * ch);
-    lm_ctx q = {b, 0, L, x, gb1, mi1, {NULL, NULL, NULL, 0}, NULL, n + 2 * hl, kt_exec_isa(a->ex)};
-    if (!blk_take(b, a, (int)(n + 2 * hl), lsmax, &q.k))
+    lm_ctx q = {b, 0, L, x, gb1, mi1, {NULL, NULL, NULL, 0}, NULL, hn, kt_exec_isa(a->ex)};
+    if (!blk_take(b, a, (int)hn, lsmax, &q.k))
         return too_small(err);
     q.hw = kt_arena_take(a, ch * q.ldh);
+    q.hw = q.hw ? q.hw + LM_EDGE : NULL;
     float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
     double *acc = (double *)(void *)kt_arena_take(a, LM_ACC_FLOATS * ch);
     float *shift = (float *)(acc + 2 * KT_STAT_LANES * ch);

@@ -613,12 +613,12 @@ static int wino_make(binder *b, const float *w, int packed, int cout, int cin, i
 /* A generator resblock conv runs by Winograd F(4,4) when the model runs them (m->winograd: in
  * float32 compute, and in bf16 compute when it is KT_WINOGRAD_BF16, except where the exec has
  * AMX-BF16 tiles: there the direct conv is the faster one, and it keeps the direct form's
- * accuracy) and has KT_WINO_MIN_K taps or more. */
+ * accuracy) and has KT_WINO_MIN_K taps or more (KT_WINO_BF16_MIN_K in bf16 compute). */
 static int wino_wanted(const binder *b, int k, int dil)
 {
     int bf16w = b->m->winograd == KT_WINOGRAD_BF16 && !kt_exec_has_amx_bf16(b->m->ex);
     int on = b->m->bf16 ? bf16w : b->m->winograd != 0;
-    return b->full && on && k >= KT_WINO_MIN_K && dil <= KT_WINO_DMAX;
+    return b->full && on && k >= (b->m->bf16 ? KT_WINO_BF16_MIN_K : KT_WINO_MIN_K) && dil <= KT_WINO_DMAX;
 }
 
 /* The Winograd weight of a conv packed as float32, in place of the direct one (freed). */

@@ -16,9 +16,11 @@
 #define KT_MAX_UPS 4       /* generator upsample stages */
 #define KT_MAX_STRIDE 16   /* ConvTranspose1d strides run by phases (larger: sgemm + col2im) */
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
-/* Smallest resblock kernel run by Winograd F(4,4) when kt_model_params.winograd is on: at
- * kernel 3 (padded to 4 taps) the transforms cost what the fewer products save. */
-#define KT_WINO_MIN_K 5
+/* Smallest resblock kernel run by Winograd F(4,4) when kt_model_params.winograd is on: in
+ * float32 compute kernel 3 as well (one piece of 4 taps whose last one is zero: 6 points, 1.5
+ * products per output instead of 3); in bfloat16 compute (KT_WINOGRAD_BF16) from KT_WINO_BF16_MIN_K. */
+#define KT_WINO_MIN_K 3
+#define KT_WINO_BF16_MIN_K 5
 /* Resblock convs run by FFT overlap-save instead of Winograd when kt_model_params.fft is on:
  * kernels of KT_FFT_MIN_K taps and more at up to KT_FFT_MAX_CH channels (at kernel 7, and at 256
  * channels, the FFT's transforms cost what its fewer products save; 256 channels would also
@@ -135,7 +137,7 @@ struct kt_model {
     int n_threads;
     kt_exec *ex; /* ISA dispatch + thread pool, created at load */
     int bf16;    /* stride-1 convs packed as KT_PACK_BF16X2 (bfloat16 compute) */
-    int winograd; /* float32 generator resblock convs of kernel >= KT_WINO_MIN_K by Winograd F(4,4) */
+    int winograd; /* generator resblock convs of kernel >= KT_WINO_MIN_K by Winograd F(4,4) */
     int fft;      /* ... and of kernel >= KT_FFT_MIN_K at <= KT_FFT_MAX_CH channels by FFT overlap-save */
     size_t gen_lowmem; /* stage buffers of more floats run the generator's low-memory schedule */
     kt_owned keep;  /* folded / converted / packed weights of the generator's last stage */

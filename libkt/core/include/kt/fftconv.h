@@ -50,8 +50,8 @@ void kt_fft_input(const float *x, float *v);
 void kt_fft_output(const float *m, float *y);
 void kt_fft_kernel(const float *g, int k, float *u);
 
-/* Floats of scratch kt_fft_conv_padded_ld takes for a conv c on L output columns, on an exec of
- * at most n_threads threads. */
+/* Floats of scratch kt_fft_conv_padded_ld takes for a conv c on L output columns or fewer, on an
+ * exec of at most n_threads threads (never less for a larger L). */
 size_t kt_fft_scratch(const kt_conv1d *c, int L, int n_threads);
 
 /* 1 when kt_fft_conv_padded_ld on n_threads threads gives each thread whole passes of output

@@ -10,7 +10,9 @@
  * channels are a plain convolution over the tile number with kp taps and dilation d, with
  * weights U[cout, cin, kp] (G times the pieces' taps, made once at load); it runs on the
  * packed direct kernel (kt_conv1d_padded_ld). The output transform (A^T) gives the tile's
- * 4 outputs. Multiply-adds per output: 7/4 * kp * cin instead of k * cin.
+ * 4 outputs. Multiply-adds per output: 7/4 * kp * cin instead of k * cin; for k <= 3 (one
+ * piece whose fourth tap is zero, so its weight and products at infinity are zeros) that point
+ * is left out: 6/4 * cin instead of 3 * cin, the same outputs (kt_wino_points).
  *
  * Points 0, 1, -1, 1/2, -1/2, 2 and infinity. B^T's rows are scaled to small integers (the
  * inverse scale goes into G, applied in double precision at load), so the input transform
@@ -30,9 +32,9 @@
 #define KT_WINO_A 7 /* interpolation points: inputs per tile */
 #define KT_WINO_DMAX 16 /* largest dilation kt_wino_conv_padded_ld takes (others: the direct kernel) */
 
-/* Transformed weight of one conv: KT_WINO_A packed float32 weights (kt_conv_pack layout)
+/* Transformed weight of one conv: kt_wino_points(k) packed float32 weights (kt_conv_pack layout)
  * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats;
- * or, with bf16, KT_WINO_A bfloat16 pair packs (kt_conv_pack_bf16x2 layout), each
+ * or, with bf16, as many bfloat16 pair packs (kt_conv_pack_bf16x2 layout), each
  * kt_conv_pack_bf16x2_size(cout, cin, kp) 32-bit words: the products then run on vdpbf16ps
  * with V rounded to bfloat16 pairs (needs kt_exec_has_bf16 and the AVX-512 kernels). */
 typedef struct {
@@ -45,6 +47,12 @@ typedef struct {
 
 /* Pieces of 4 taps for a kernel of k taps. */
 int kt_wino_pieces(int k);
+
+/* Interpolation points whose products a kernel of k taps needs: KT_WINO_A, or KT_WINO_A - 1
+ * for k <= 3 (one piece whose last tap is zero: its weight and products at infinity are zeros,
+ * so that point is left out and the output transform takes 0 for it; the outputs are those of
+ * the 7 points). The transformed weight, V and the products hold that many planes. */
+int kt_wino_points(int k);
 
 /* Floats of the transformed weight of w[cout, cin, k]. */
 size_t kt_wino_pack_size(int cout, int cin, int k);
@@ -69,8 +77,9 @@ void kt_wino_input(const float *d, float *v);
 void kt_wino_output(const float *m, float *y);
 void kt_wino_kernel(const float *g, float *u);
 
-/* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns, on an
- * exec of at most n_threads threads, with a float32 (bf16 0) or bfloat16 (1) weight. */
+/* Floats of scratch kt_wino_conv_padded_ld takes for a conv c on L output columns or fewer, on
+ * an exec of at most n_threads threads, with a float32 (bf16 0) or bfloat16 (1) weight (never
+ * less for a larger L). */
 size_t kt_wino_scratch(const kt_conv1d *c, int bf16, int L, int n_threads);
 /* 1 when kt_wino_conv_padded_ld on n_threads threads gives each thread whole passes of output
  * columns (when the transformed weight is smaller than the conv's transformed input), 0 when

@@ -40,10 +40,11 @@ typedef struct {
                             made. 0: weights are read-only after load */
     int blas_serial; /* 1: synthesis sets OpenBLAS to one thread (process-wide; kt threads the products
                         itself, so the output does not depend on the thread count); 0: leave OpenBLAS as is */
-    int winograd; /* 1: the generator's float32 resblock convolutions of kernel 7 and 11 run as Winograd
-                     F(4,4) (about half the multiply-adds; kt/winograd.h; their weights take ~1.9x the
-                     memory); KT_WINOGRAD_BF16: in bf16 compute as well (products in bfloat16: faster,
-                     larger error); 0: direct. Env KT_WINOGRAD=on|bf16|off overrides */
+    int winograd; /* 1: the generator's float32 resblock convolutions of kernel 3, 7 and 11 run as
+                     Winograd F(4,4) (about half the multiply-adds; kt/winograd.h; their weights take
+                     ~1.9-2x the memory); KT_WINOGRAD_BF16: those of kernel 7 and 11 in bf16 compute as
+                     well (products in bfloat16: faster, larger error); 0: direct. Env
+                     KT_WINOGRAD=on|bf16|off overrides */
     int fft; /* 1: of those, the convolutions of kernel 11 at up to 128 channels run by FFT overlap-save
                 instead (kt/fftconv.h: fewer multiply-adds still, within float32 noise of the direct
                 form), in float32 compute with the AVX-512 kernels (elsewhere Winograd is faster);
