@@ -27,7 +27,7 @@ it is the steadier measure, and "kt speedup (CPU)" compares it. When kt-synth ha
 also runs that and --bf16-winograd (unless --bf16 off) and compares their audio with the f32 run's (bench/audio_cmp.py:
 waveform SNR, max abs difference, and SNR of the STFT magnitudes); likewise kt-synth on
 `kt-convert --dtype q8` of the model (unless --q8 off). kt-synth f32 runs its default
-convolutions (the generator's kernel-7 and -11 resblock convs by Winograd F(4,4)) and, unless
+convolutions (the generator's resblock convs by Winograd F(4,4), kernel 11 at 128 channels by FFT) and, unless
 --winograd off, also with KT_WINOGRAD=off (every conv direct, the form the FLOP floor counts),
 the two alternating run by run; a line per input gives direct wall / Winograd wall. Prints a table and the floor:
 the input's FLOPs (bench/flops.py, from the T and F of each chunk) over the FMA peak

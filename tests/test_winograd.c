@@ -455,14 +455,15 @@ static void test_pack_from_packed(void **state)
 }
 
 /* Every value of the packed transformed weight (the rows of a tile computed together, with the
- * CPU's best ISA) equals kt_wino_kernel on that row's 4 taps, bit for bit; the points
- * kt_wino_points leaves out (kernel 3: infinity) have a zero weight there. */
+ * CPU's best ISA) equals kt_wino_kernel on that row's 4 taps, bit for bit; the pieces left
+ * out at infinity (kt_wino_inf_pieces: the last one when 4 does not divide k; kernel 3 its only
+ * one) have a zero weight there, and a kernel of 8 keeps every piece. */
 static void test_pack_one_row(void **state)
 {
     (void)state;
-    static const int shapes[][3] = {{8, 3, 7}, {13, 5, 11}, {21, 2, 3}};
+    static const int shapes[][3] = {{8, 3, 7}, {13, 5, 11}, {21, 2, 3}, {16, 3, 8}};
     uint32_t seed = 11u;
-    for (int sh = 0; sh < 3; sh++) {
+    for (int sh = 0; sh < 4; sh++) {
         int cout = shapes[sh][0], cin = shapes[sh][1], k = shapes[sh][2], kp = kt_wino_pieces(k);
         int tiles = (cout + KT_PACK_MR - 1) / KT_PACK_MR;
         size_t n = (size_t)cout * cin * k, psz = kt_conv_pack_size(cout, cin, kp);
@@ -478,14 +479,20 @@ static void test_pack_one_row(void **state)
                     for (int q = 0; q < KT_WINO_R; q++)
                         g[q] = sp * KT_WINO_R + q < k ? w[((size_t)o * cin + ci) * k + sp * KT_WINO_R + q] : 0.0f;
                     kt_wino_kernel(g, ref);
-                    for (int i = kt_wino_points(k); i < KT_WINO_A; i++) /* the points left out: zeros */
-                        if (ref[i] != 0.0f)
-                            fail_msg("shape %d row %d input %d point %d left out but %.9g", sh, o, ci, i, ref[i]);
+                    int ki = kt_wino_inf_pieces(k), last = KT_WINO_A - 1;
+                    if (sp >= ki && ref[last] != 0.0f) /* the pieces left out at infinity: zeros there */
+                        fail_msg("shape %d row %d input %d piece %d left out at infinity but %.9g", sh, o, ci, sp,
+                                 ref[last]);
                     size_t at = (((size_t)(o / KT_PACK_MR) * cin + ci) * kp + sp) * KT_PACK_MR + o % KT_PACK_MR;
-                    for (int i = 0; i < kt_wino_points(k); i++)
+                    for (int i = 0; i < last; i++)
                         if (memcmp(&u[(size_t)i * psz + at], &ref[i], sizeof(float)))
                             fail_msg("shape %d row %d input %d piece %d point %d: %.9g, one row %.9g", sh, o, ci,
                                      sp, i, u[(size_t)i * psz + at], ref[i]);
+                    size_t ai = (size_t)last * psz + (((size_t)(o / KT_PACK_MR) * cin + ci) * ki + sp) * KT_PACK_MR +
+                                o % KT_PACK_MR; /* infinity: ki pieces */
+                    if (sp < ki && memcmp(&u[ai], &ref[last], sizeof(float)))
+                        fail_msg("shape %d row %d input %d piece %d at infinity: %.9g, one row %.9g", sh, o, ci, sp,
+                                 u[ai], ref[last]);
                 }
         free(w);
         free(u);

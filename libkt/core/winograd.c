@@ -28,24 +28,41 @@ static const double POINT[NA - 1] = {0.0, 1.0, -1.0, 0.5, -0.5, 2.0}; /* the las
 
 int kt_wino_pieces(int k) { return (k + WR - 1) / WR; }
 
-int kt_wino_points(int k) { return k <= WR - 1 ? NA - 1 : NA; }
+int kt_wino_inf_pieces(int k) { return kt_wino_pieces(k) - (k % WR != 0); }
 
-size_t kt_wino_pack_size(int cout, int cin, int k)
+int kt_wino_points(int k) { return kt_wino_inf_pieces(k) > 0 ? NA : NA - 1; }
+
+/* Taps of point i's plane of U: every piece, or at infinity the pieces whose U there is not zero. */
+static int plane_taps(int k, int i) { return i == NA - 1 ? kt_wino_inf_pieces(k) : kt_wino_pieces(k); }
+
+/* Floats (bf16 0) or 32-bit words (bf16 1) of point i's plane of U. */
+static size_t plane_size(int cout, int cin, int k, int i, int bf16)
 {
-    return (size_t)kt_wino_points(k) * kt_conv_pack_size(cout, cin, kt_wino_pieces(k));
+    int taps = plane_taps(k, i);
+    return bf16 ? kt_conv_pack_bf16x2_size(cout, cin, taps) : kt_conv_pack_size(cout, cin, taps);
 }
 
-size_t kt_wino_pack_bf16_size(int cout, int cin, int k)
+/* Where point i's plane starts: the planes are one after the other, the point at infinity's last. */
+static size_t plane_at(int cout, int cin, int k, int i, int bf16)
 {
-    return (size_t)kt_wino_points(k) * kt_conv_pack_bf16x2_size(cout, cin, kt_wino_pieces(k));
+    return (size_t)i * plane_size(cout, cin, k, 0, bf16);
 }
+
+static size_t pack_total(int cout, int cin, int k, int bf16)
+{
+    int np = kt_wino_points(k);
+    return plane_at(cout, cin, k, np - 1, bf16) + plane_size(cout, cin, k, np - 1, bf16);
+}
+
+size_t kt_wino_pack_size(int cout, int cin, int k) { return pack_total(cout, cin, k, 0); }
+
+size_t kt_wino_pack_bf16_size(int cout, int cin, int k) { return pack_total(cout, cin, k, 1); }
 
 void kt_wino_pack_bf16(const float *u, int cout, int cin, int k, uint32_t *ub)
 {
-    int kp = kt_wino_pieces(k);
-    size_t psz = kt_conv_pack_size(cout, cin, kp), bsz = kt_conv_pack_bf16x2_size(cout, cin, kp);
     for (int i = 0; i < kt_wino_points(k); i++)
-        kt_conv_pack_bf16x2_packed(u + (size_t)i * psz, cout, cin, kp, ub + (size_t)i * bsz);
+        kt_conv_pack_bf16x2_packed(u + plane_at(cout, cin, k, i, 0), cout, cin, plane_taps(k, i),
+                                   ub + plane_at(cout, cin, k, i, 1));
 }
 
 /* G row i (scaled by 1 / SCALE[i]) applied to 4 taps, in double. */
@@ -137,8 +154,8 @@ typedef struct {
 
 static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
-    int kp = kt_wino_pieces(k), np = kt_wino_points(k);
-    size_t psz = kt_conv_pack_size(cout, cin, kp), K = (size_t)cin * kp;
+    int kp = kt_wino_pieces(k), np = kt_wino_points(k), ki = kt_wino_inf_pieces(k);
+    size_t psz = plane_size(cout, cin, k, 0, 0), K = (size_t)cin * kp, Ki = (size_t)cin * ki;
     g_rows_fn g_rows = g_rows_for_cpu();
     for (int mt = t0; mt < t1; mt++) {
         int rows = cout - mt * KT_PACK_MR < KT_PACK_MR ? cout - mt * KT_PACK_MR : KT_PACK_MR;
@@ -152,8 +169,10 @@ static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, i
                                           (size_t)(s * WR + q) * l->js]
                                       : 0.0;
                 float *o = u + ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR;
-                for (int i = 0; i < np; i++)
+                for (int i = 0; i < NA - 1; i++)
                     g_rows(i, g, o + (size_t)i * psz);
+                if (np == NA && s < ki) /* at infinity: the pieces whose fourth tap is there */
+                    g_rows(NA - 1, g, u + (NA - 1) * psz + ((size_t)mt * Ki + (size_t)ci * ki + s) * KT_PACK_MR);
             }
     }
 }
@@ -499,19 +518,21 @@ static void output_rows(const wino_job *jb, size_t r0, size_t r1)
     }
 }
 
-/* The 7 point products of the output row tiles m0 .. m1 (m_i[cout, ncols] = conv over tiles of
- * v_i with U_i: kp taps, dilation d), then those rows' output transform. */
+/* The point products of the output row tiles m0 .. m1 (m_i[cout, ncols] = conv over tiles of
+ * v_i with U_i: kp taps, at infinity kt_wino_inf_pieces; dilation d), then those rows' output
+ * transform. */
 static void points_range(const wino_job *jb, const kt_wino *w, int m0, int m1)
 {
     const kt_conv1d *c = jb->c;
-    kt_conv1d inner = {NULL, NULL, c->cin, c->cout, w->kp, 1, 0, c->dil};
-    size_t psz = w->bf16 ? kt_conv_pack_bf16x2_size(c->cout, c->cin, w->kp) : kt_conv_pack_size(c->cout, c->cin, w->kp);
     size_t vsz = w->bf16 ? ((size_t)c->cin + 1) / 2 * jb->Lv : (size_t)c->cin * jb->Lv;
     const float *v = w->bf16 ? (const float *)(const void *)jb->vb : jb->v; /* 32-bit words either way */
     int np = kt_wino_points(c->k);
     for (int i = 0; i < np; i++) {
-        kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + i * psz, NULL, 0, NULL};
-        kt_conv1d_padded_tiles(jb->isa, &inner, &pk, v + i * vsz, jb->Lv, jb->ncols + c->dil * (w->kp - 1),
+        int taps = plane_taps(c->k, i);
+        kt_conv1d inner = {NULL, NULL, c->cin, c->cout, taps, 1, 0, c->dil};
+        kt_packed pk = {w->bf16 ? KT_PACK_BF16X2 : KT_PACK_F32, w->u + plane_at(c->cout, c->cin, c->k, i, w->bf16),
+                        NULL, 0, NULL};
+        kt_conv1d_padded_tiles(jb->isa, &inner, &pk, v + i * vsz, jb->Lv, jb->ncols + c->dil * (taps - 1),
                                jb->m + (size_t)i * c->cout * jb->ldm, jb->ldm, 0, m0, m1);
     }
     size_t r0 = (size_t)m0 * KT_PACK_MR, r1 = (size_t)m1 * KT_PACK_MR < (size_t)c->cout ? (size_t)m1 * KT_PACK_MR

@@ -12,7 +12,8 @@
  * packed direct kernel (kt_conv1d_padded_ld). The output transform (A^T) gives the tile's
  * 4 outputs. Multiply-adds per output: 7/4 * kp * cin instead of k * cin; for k <= 3 (one
  * piece whose fourth tap is zero, so its weight and products at infinity are zeros) that point
- * is left out: 6/4 * cin instead of 3 * cin, the same outputs (kt_wino_points).
+ * is left out: 6/4 * cin instead of 3 * cin, the same outputs (kt_wino_points); for k = 7 and
+ * 11 the last piece is left out of the products at infinity (kt_wino_inf_pieces).
  *
  * Points 0, 1, -1, 1/2, -1/2, 2 and infinity. B^T's rows are scaled to small integers (the
  * inverse scale goes into G, applied in double precision at load), so the input transform
@@ -33,10 +34,11 @@
 #define KT_WINO_DMAX 16 /* largest dilation kt_wino_conv_padded_ld takes (others: the direct kernel) */
 
 /* Transformed weight of one conv: kt_wino_points(k) packed float32 weights (kt_conv_pack layout)
- * of U_i[cout, cin, kp], one after the other, each kt_conv_pack_size(cout, cin, kp) floats;
- * or, with bf16, as many bfloat16 pair packs (kt_conv_pack_bf16x2 layout), each
- * kt_conv_pack_bf16x2_size(cout, cin, kp) 32-bit words: the products then run on vdpbf16ps
- * with V rounded to bfloat16 pairs (needs kt_exec_has_bf16 and the AVX-512 kernels). */
+ * one after the other: U_i[cout, cin, kp] for the finite points, each kt_conv_pack_size(cout,
+ * cin, kp) floats, then at infinity U[cout, cin, kt_wino_inf_pieces(k)]; or, with bf16, the
+ * same as bfloat16 pair packs (kt_conv_pack_bf16x2 layout, kt_conv_pack_bf16x2_size words
+ * each): the products then run on vdpbf16ps with V rounded to bfloat16 pairs (needs
+ * kt_exec_has_bf16 and the AVX-512 kernels). */
 typedef struct {
     const float *u; /* NULL: none */
     int kp;
@@ -48,10 +50,15 @@ typedef struct {
 /* Pieces of 4 taps for a kernel of k taps. */
 int kt_wino_pieces(int k);
 
+/* Pieces whose weight at the point at infinity is not zero: U there is a piece's fourth tap
+ * (scaled), zero in the last piece when 4 does not divide k. The products at infinity are a
+ * convolution over the tile number with this many taps (kernel 7: 1, 11: 2, 3: none). */
+int kt_wino_inf_pieces(int k);
+
 /* Interpolation points whose products a kernel of k taps needs: KT_WINO_A, or KT_WINO_A - 1
- * for k <= 3 (one piece whose last tap is zero: its weight and products at infinity are zeros,
- * so that point is left out and the output transform takes 0 for it; the outputs are those of
- * the 7 points). The transformed weight, V and the products hold that many planes. */
+ * when kt_wino_inf_pieces(k) is 0 (k <= 3: that point is left out and the output transform
+ * takes 0 for it; the outputs are those of the 7 points). V and the products hold that many
+ * planes. */
 int kt_wino_points(int k);
 
 /* Floats of the transformed weight of w[cout, cin, k]. */
