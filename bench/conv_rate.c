@@ -4,8 +4,8 @@
  *   build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N [TILE_BF16_1 TILE_BF16_N [LOOP1 LOOPN]]]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
- * kernel (kt_conv1d_padded_ld) and, for kernels of 4 taps and more, Winograd F(4,4)
- * (kt_wino_conv_padded_ld) on 1 thread and on every CPU, best of 3 timed loops of at least 0.3 s
+ * kernel (kt_conv1d_padded_ld) and, for the generator's shapes and kernels of 4 taps and more,
+ * Winograd F(4,4) (kt_wino_conv_padded_ld; in bf16 from 4 taps) on 1 thread and on every CPU, best of 3 timed loops of at least 0.3 s
  * each. It prints GFLOP/s counted in the direct form's multiply-adds (2 FLOPs each), so the
  * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
  * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
@@ -30,6 +30,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "kt/fftconv.h"
@@ -92,9 +93,10 @@ static int make_case(const shape *s, conv_case *cc)
     cc->Ls = kt_conv_pad_len(&cc->c, s->cols);
     cc->xp = calloc((size_t)C * cc->Ls, sizeof(float));
     cc->y = malloc(sizeof(float) * (size_t)C * s->cols);
-    cc->u = k >= 4 ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
-    cc->ws = k >= 4 ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 0, s->cols, kt_usable_cpus())) : NULL;
-    if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (k >= 4 && (!cc->u || !cc->ws)))
+    int wino = k >= 4 || !strncmp(s->where, "generator", 9); /* as the model runs them */
+    cc->u = wino ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
+    cc->ws = wino ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 0, s->cols, kt_usable_cpus())) : NULL;
+    if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (wino && (!cc->u || !cc->ws)))
         return -1;
     for (size_t i = 0; i < nw; i++)
         cc->w[i] = 0.02f * sinf(0.1f * (float)i);
@@ -132,9 +134,10 @@ static int make_bf16(conv_case *cc, int tiles)
     int C = cc->c.cout, k = cc->c.k;
     cc->wb = malloc(sizeof(uint32_t) * kt_conv_pack_bf16x2_size(C, C, k));
     cc->xpb = malloc(sizeof(uint32_t) * ((size_t)C + 1) / 2 * cc->Ls);
-    cc->ub = cc->u ? malloc(sizeof(uint32_t) * kt_wino_pack_bf16_size(C, C, k)) : NULL;
-    cc->wsb = cc->u ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 1, cc->L, kt_usable_cpus())) : NULL;
-    if (!cc->wb || !cc->xpb || (cc->u && (!cc->ub || !cc->wsb)))
+    int wino = cc->u && k >= 4; /* bf16 compute keeps kernel 3 direct */
+    cc->ub = wino ? malloc(sizeof(uint32_t) * kt_wino_pack_bf16_size(C, C, k)) : NULL;
+    cc->wsb = wino ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 1, cc->L, kt_usable_cpus())) : NULL;
+    if (!cc->wb || !cc->xpb || (wino && (!cc->ub || !cc->wsb)))
         return -1;
     kt_conv_pack_bf16x2(cc->w, C, C, k, (uint32_t *)(void *)cc->wb);
     cc->pkb = (kt_packed){KT_PACK_BF16X2, cc->wb, NULL, 0, NULL};
@@ -146,7 +149,7 @@ static int make_bf16(conv_case *cc, int tiles)
         kt_conv_pack_bf16t(cc->w, C, C, k, 0, (C + KT_I8Q_ROWS - 1) / KT_I8Q_ROWS, cc->wbt);
         cc->pkt = (kt_packed){KT_PACK_BF16T, cc->wbt, NULL, 0, NULL};
     }
-    if (cc->u) {
+    if (cc->ub) {
         kt_wino_pack_bf16(cc->u, C, C, k, (uint32_t *)(void *)cc->ub);
         cc->wqb = (kt_wino){cc->ub, kt_wino_pieces(k), 1, 0};
     }
