@@ -204,48 +204,22 @@ static void test_conv_isas(void **state)
  * the generator's channels and dilations on 1 to 3 threads; and a 128-channel conv (kernel 11,
  * dilation 1) on 529 columns on 2 threads, given the scratch of 705 columns and guard floats
  * after it, leaves the guard as it was. */
-#define GUARD ((size_t)1 << 18)
+static void fft_run(kt_exec *ex, const conv_data *z, int L, float *y, float *scr)
+{
+    float *u = malloc(sizeof(float) * kt_fft_pack_size(z->c.cout, z->c.cin));
+    assert_non_null(u);
+    kt_fft_pack_tiles(z->w, z->c.cout, z->c.cin, z->c.k, 0, (z->c.cout + KT_PACK_MR - 1) / KT_PACK_MR, u);
+    kt_fft_conv_padded_ld(ex, &z->c, u, z->xp, z->Ls, L, y, (size_t)L, 0, scr);
+    free(u);
+}
+
 static void test_scratch_shorter(void **state)
 {
     (void)state;
-    static const int chs[] = {128, 256}, ds[] = {1, 3, 5};
-    for (int nt = 1; nt <= 3; nt++)
-        for (int a = 0; a < 2; a++)
-            for (int e = 0; e < 3; e++) {
-                kt_conv1d c = {NULL, NULL, chs[a], chs[a], 11, 1, 5 * ds[e], ds[e]};
-                size_t prev = 0;
-                for (int L = 1; L <= 6400; L++) {
-                    size_t s = kt_fft_scratch(&c, L, nt);
-                    if (s < prev)
-                        fail_msg("%d threads, %d channels, dilation %d: %zu floats for %d columns, %zu for %d", nt,
-                                 chs[a], ds[e], s, L, prev, L - 1);
-                    prev = s;
-                }
-            }
+    static const int shapes[][3] = {{128, 11, 1}, {128, 11, 3}, {128, 11, 5}, {256, 11, 1}, {256, 11, 3}, {256, 11, 5}};
+    conv_ref_check_scratch_grows(kt_fft_scratch, shapes, sizeof shapes / sizeof shapes[0], 6400);
     conv_case cc = {128, 128, 11, 1, 529};
-    conv_data z;
-    conv_ref_make(&cc, 5u, &z);
-    kt_exec *ex = NULL;
-    kt_error err;
-    assert_int_equal(kt_exec_create(2, &ex, &err), KT_OK);
-    float *u = malloc(sizeof(float) * kt_fft_pack_size(cc.cout, cc.cin)), *y = conv_ref_out(&z, (size_t)cc.L, 0);
-    assert_non_null(u);
-    kt_fft_pack_tiles(z.w, cc.cout, cc.cin, cc.k, 0, (cc.cout + KT_PACK_MR - 1) / KT_PACK_MR, u);
-    size_t ns = kt_fft_scratch(&z.c, 705, kt_exec_threads(ex));
-    float *scr = malloc(sizeof(float) * (ns + GUARD));
-    assert_non_null(scr);
-    for (size_t i = 0; i < GUARD; i++)
-        scr[ns + i] = (float)i;
-    kt_fft_conv_padded_ld(ex, &z.c, u, z.xp, z.Ls, cc.L, y, (size_t)cc.L, 0, scr);
-    for (size_t i = 0; i < GUARD; i++)
-        if (scr[ns + i] != (float)i)
-            fail_msg("the conv on %d columns wrote %zu floats past the scratch of 705 columns", cc.L, i + 1);
-    assert_true(conv_ref_err(&z, y, cc.L, (size_t)cc.L, 0) < 1e-6);
-    free(scr);
-    free(y);
-    free(u);
-    kt_exec_free(ex);
-    conv_ref_free(&z);
+    conv_ref_check_guarded(&cc, kt_fft_scratch, 705, fft_run, 1e-6);
 }
 
 /* ---- the generator stage on golden inputs ----------------------------------------------- */

@@ -548,48 +548,25 @@ static void test_pack_scaled(void **state)
  * rounds of passes). kt_wino_scratch never shrinks as L grows, on the generator's shapes at 1 to 3
  * threads; and a 256-channel kernel-3 conv on 513 columns on 2 threads (by rows, 2 V's), given
  * the scratch of 1,024 columns (by columns) and guard floats after it, leaves the guard as it was. */
-#define GUARD ((size_t)1 << 18)
+static size_t wino_scratch_f32(const kt_conv1d *c, int L, int n) { return kt_wino_scratch(c, 0, L, n); }
+
+static void wino_run(kt_exec *ex, const conv_data *z, int L, float *y, float *scr)
+{
+    float *u = wino_weight(z);
+    kt_wino w = {u, kt_wino_pieces(z->c.k), 0, 0};
+    kt_wino_conv_padded_ld(ex, &z->c, &w, z->xp, z->Ls, L, y, (size_t)L, 0, scr);
+    free(u);
+}
+
 static void test_scratch_shorter(void **state)
 {
     (void)state;
-    static const int chs[] = {128, 256}, ks[] = {3, 7, 11}, ds[] = {1, 3, 5};
-    for (int nt = 1; nt <= 3; nt++)
-        for (int a = 0; a < 2; a++)
-            for (int b = 0; b < 3; b++)
-                for (int e = 0; e < 3; e++) {
-                    kt_conv1d c = {NULL, NULL, chs[a], chs[a], ks[b], 1, ds[e] * (ks[b] - 1) / 2, ds[e]};
-                    size_t prev = 0;
-                    for (int L = 1; L <= 6400; L++) {
-                        size_t s = kt_wino_scratch(&c, 0, L, nt);
-                        if (s < prev)
-                            fail_msg("%d threads, %d channels, kernel %d, dilation %d: %zu floats for %d columns, "
-                                     "%zu for %d", nt, chs[a], ks[b], ds[e], s, L, prev, L - 1);
-                        prev = s;
-                    }
-                }
+    static const int shapes[][3] = {{128, 3, 1}, {128, 3, 3}, {128, 3, 5}, {128, 7, 1}, {128, 7, 3}, {128, 7, 5},
+                                    {128, 11, 1}, {128, 11, 3}, {128, 11, 5}, {256, 3, 1}, {256, 3, 3}, {256, 3, 5},
+                                    {256, 7, 1}, {256, 7, 3}, {256, 7, 5}, {256, 11, 1}, {256, 11, 3}, {256, 11, 5}};
+    conv_ref_check_scratch_grows(wino_scratch_f32, shapes, sizeof shapes / sizeof shapes[0], 6400);
     conv_case cc = {256, 256, 3, 1, 513};
-    conv_data z;
-    conv_ref_make(&cc, 5u, &z);
-    kt_exec *ex = NULL;
-    kt_error err;
-    assert_int_equal(kt_exec_create(2, &ex, &err), KT_OK);
-    float *u = wino_weight(&z), *y = conv_ref_out(&z, (size_t)cc.L, 0);
-    size_t ns = kt_wino_scratch(&z.c, 0, 1024, kt_exec_threads(ex));
-    float *scr = malloc(sizeof(float) * (ns + GUARD));
-    assert_non_null(scr);
-    for (size_t i = 0; i < GUARD; i++)
-        scr[ns + i] = (float)i;
-    kt_wino w = {u, kt_wino_pieces(cc.k), 0, 0};
-    kt_wino_conv_padded_ld(ex, &z.c, &w, z.xp, z.Ls, cc.L, y, (size_t)cc.L, 0, scr);
-    for (size_t i = 0; i < GUARD; i++)
-        if (scr[ns + i] != (float)i)
-            fail_msg("the conv on %d columns wrote %zu floats past the scratch of 1,024 columns", cc.L, i + 1);
-    assert_true(conv_ref_err(&z, y, cc.L, (size_t)cc.L, 0) < 1e-5);
-    free(scr);
-    free(y);
-    free(u);
-    kt_exec_free(ex);
-    conv_ref_free(&z);
+    conv_ref_check_guarded(&cc, wino_scratch_f32, 1024, wino_run, 1e-5);
 }
 
 /* ---- the generator stage on golden inputs, both paths ---------------------------------- */

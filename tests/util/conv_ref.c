@@ -126,3 +126,47 @@ float *conv_ref_out(const conv_data *z, size_t ldy, int accumulate)
         y[i] = accumulate ? 0.25f * (float)(i % 7) : NAN;
     return y;
 }
+
+void conv_ref_check_scratch_grows(conv_scratch_fn scratch, const int (*shapes)[3], size_t n, int lmax)
+{
+    for (int nt = 1; nt <= 3; nt++)
+        for (size_t i = 0; i < n; i++) {
+            int ch = shapes[i][0], k = shapes[i][1], d = shapes[i][2];
+            kt_conv1d c = {NULL, NULL, ch, ch, k, 1, d * (k - 1) / 2, d};
+            size_t prev = 0;
+            for (int L = 1; L <= lmax; L++) {
+                size_t s = scratch(&c, L, nt);
+                if (s < prev)
+                    fail_msg("%d threads, %d channels, kernel %d, dilation %d: %zu floats for %d columns, %zu for %d",
+                             nt, ch, k, d, s, L, prev, L - 1);
+                prev = s;
+            }
+        }
+}
+
+#define GUARD ((size_t)1 << 18) /* guard floats after the scratch */
+
+void conv_ref_check_guarded(const conv_case *cc, conv_scratch_fn scratch, int lmax, conv_run_fn run, double tol)
+{
+    conv_data z;
+    kt_exec *ex = NULL;
+    kt_error err;
+    conv_ref_make(cc, 5u, &z);
+    assert_int_equal(kt_exec_create(2, &ex, &err), KT_OK);
+    size_t ns = scratch(&z.c, lmax, kt_exec_threads(ex));
+    float *scr = malloc(sizeof(float) * (ns + GUARD)), *y = conv_ref_out(&z, (size_t)cc->L, 0);
+    assert_non_null(scr);
+    for (size_t i = 0; i < GUARD; i++)
+        scr[ns + i] = (float)i;
+    run(ex, &z, cc->L, y, scr);
+    for (size_t i = 0; i < GUARD; i++)
+        if (scr[ns + i] != (float)i)
+            fail_msg("a conv on %d columns wrote %zu floats past the scratch of %d columns", cc->L, i + 1, lmax);
+    double e = conv_ref_err(&z, y, cc->L, (size_t)cc->L, 0);
+    if (!(e <= tol))
+        fail_msg("a conv on %d columns with the scratch of %d: error %.3g", cc->L, lmax, e);
+    free(scr);
+    free(y);
+    kt_exec_free(ex);
+    conv_ref_free(&z);
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kt/kernels.h"
 #include "kt/ops.h"
 
 typedef struct {
@@ -47,5 +48,20 @@ void conv_ref_check_pack(const int (*shapes)[3], size_t n, size_t (*size)(int, i
 
 /* y[cout, ldy] filled as conv_ref_err expects before a conv: 0.25 (i % 7), or NaN. */
 float *conv_ref_out(const conv_data *z, size_t ldy, int accumulate);
+
+/* The floats of scratch a conv takes on L columns or fewer on n_threads threads. */
+typedef size_t (*conv_scratch_fn)(const kt_conv1d *c, int L, int n_threads);
+
+/* Fails the test when scratch(c, L, n) gets smaller as L grows from 1 to lmax, for 1 to 3 threads
+ * and each shapes[i] = {channels in = out, kernel, dilation} (same padding). */
+void conv_ref_check_scratch_grows(conv_scratch_fn scratch, const int (*shapes)[3], size_t n, int lmax);
+
+/* One conv of z on ex: y[cout, L] = the conv of the first L columns, with scratch scr. */
+typedef void (*conv_run_fn)(kt_exec *ex, const conv_data *z, int L, float *y, float *scr);
+
+/* Case cc (seed 5) on 2 threads, given the scratch of lmax columns (scratch(c, lmax, 2) floats)
+ * with guard floats after it: fails the test when run writes into the guard or its error
+ * (conv_ref_err) is above tol. */
+void conv_ref_check_guarded(const conv_case *cc, conv_scratch_fn scratch, int lmax, conv_run_fn run, double tol);
 
 #endif
