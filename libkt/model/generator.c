@@ -230,7 +230,6 @@ static kt_status gen_resblk_run(const kt_gen_resblk *b, float *x, int L, const f
 /* Scratch of the low-memory path: two gb and two mi vectors, the padded conv input block,
  * its bf16 pairs, the first conv's output block with halo, two output blocks, the lane sums. */
 #define LM_BLOCK 3072 /* smaller blocks: this path holds five of them */
-#define LM_EDGE (4 * KT_WINO_DMAX) /* columns a Winograd first conv may compute past each end */
 
 static int lm_len(int L) { return L < LM_BLOCK ? L : LM_BLOCK; }
 
@@ -242,8 +241,27 @@ static size_t lm_halo(const kt_gen_resblk *b)
     return (size_t)p;
 }
 
-/* Columns of the first conv's output block: n with the second conv's halo and LM_EDGE each side. */
-static size_t lm_span(const kt_gen_resblk *b, size_t n) { return n + 2 * lm_halo(b) + 2 * LM_EDGE; }
+/* Output columns a tile of resblock b's first conv j covers (its outputs depend on their place in
+ * it and on the zeros past a block's end): 4 d for Winograd, 32 - k + 1 per phase for FFT
+ * (kt/fftconv.h), 0 for the direct kernel (every output computed the same way). */
+static int lm_grid(const kt_gen_resblk *b, int j)
+{
+    const kt_wino *w = &b->wq1[j];
+    const kt_conv1d *c = &b->convs1[j];
+    return !w->u ? 0 : w->fft ? (KT_FFT_N - c->k + 1) * c->dil : KT_WINO_M * c->dil;
+}
+
+/* Columns the first convs may compute past each end of a block (lm_first). */
+static size_t lm_edge(const kt_gen_resblk *b)
+{
+    int e = 0;
+    for (int j = 0; j < b->n; j++)
+        e = lm_grid(b, j) - 1 > e ? lm_grid(b, j) - 1 : e;
+    return (size_t)e;
+}
+
+/* Columns of the first conv's output block: n with the second conv's halo and lm_edge each side. */
+static size_t lm_span(const kt_gen_resblk *b, size_t n) { return n + 2 * lm_halo(b) + 2 * lm_edge(b); }
 
 static size_t gen_resblk_lm_scratch(const kt_gen_resblk *b, int L, int nt)
 {
@@ -260,21 +278,22 @@ typedef struct {
     int j, L;
     const float *x, *gb1, *mi1;
     gen_blk k;
-    float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 (LM_EDGE more before and after) */
+    float *hw; /* [ch, ldh]: first conv output columns h0 .. h1 (lm_edge more before and after) */
     size_t ldh;
     int isa; /* the exec's, for kt_stat_sums */
 } lm_ctx;
 
 /* hw = the first conv's output columns [h0, h1), each the value adain_conv_blocks gives it. A
- * direct conv computes just those. A Winograd output depends on its place in a tile, and a tile's
- * inputs past a block's end are zeros: the conv runs on the tiles adain_conv_blocks runs there
- * (GEN_BLOCK blocks, tiles of 4 d outputs from each block's start), from the tile before h0 up to
- * the tile after h1 or the block's end, writing up to 4 d - 1 columns past each end of hw's. */
+ * direct conv computes just those. A Winograd or FFT output depends on its place in a tile, and a
+ * tile's inputs past a block's end are zeros: the conv runs on the tiles adain_conv_blocks runs
+ * there (GEN_BLOCK blocks, tiles of lm_grid outputs from each block's start), from the tile
+ * before h0 up to the tile after h1 or the block's end, writing up to lm_grid - 1 columns past
+ * each end of hw's. */
 static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
 {
     const kt_conv1d *c = &q->b->convs1[q->j];
     const kt_wino *wq = &q->b->wq1[q->j];
-    int g = wq->u && !wq->fft ? KT_WINO_M * c->dil : 0;
+    int g = lm_grid(q->b, q->j);
     for (int a = h0; a < h1;) {
         int o = a / GEN_BLOCK * GEN_BLOCK, e = o + GEN_BLOCK < q->L ? o + GEN_BLOCK : q->L, b = h1, a1 = a, b1 = h1;
         if (g) {
@@ -347,7 +366,7 @@ static kt_status gen_resblk_run_lm(const kt_gen_resblk *b, float *x, int L, cons
     if (!blk_take(b, a, (int)hn, lsmax, &q.k))
         return too_small(err);
     q.hw = kt_arena_take(a, ch * q.ldh);
-    q.hw = q.hw ? q.hw + LM_EDGE : NULL;
+    q.hw = q.hw ? q.hw + lm_edge(b) : NULL;
     float *ob[2] = {kt_arena_take(a, ch * n), kt_arena_take(a, ch * n)};
     double *acc = (double *)(void *)kt_arena_take(a, LM_ACC_FLOATS * ch);
     float *shift = (float *)(acc + 2 * KT_STAT_LANES * ch);
