@@ -242,13 +242,12 @@ static size_t lm_halo(const kt_gen_resblk *b)
 }
 
 /* Output columns a tile of resblock b's first conv j covers (its outputs depend on their place in
- * it and on the zeros past a block's end): 4 d for Winograd, 32 - k + 1 per phase for FFT
- * (kt/fftconv.h), 0 for the direct kernel (every output computed the same way). */
+ * it and on the zeros past a block's end): 4 d for Winograd, 0 for the direct kernel (every
+ * output computed the same way). The binder keeps this resblock off FFT: the second conv's
+ * blocks (LM_BLOCK) would not line up with its tiles of (32 - k + 1) d columns. */
 static int lm_grid(const kt_gen_resblk *b, int j)
 {
-    const kt_wino *w = &b->wq1[j];
-    const kt_conv1d *c = &b->convs1[j];
-    return !w->u ? 0 : w->fft ? (KT_FFT_N - c->k + 1) * c->dil : KT_WINO_M * c->dil;
+    return b->wq1[j].u ? KT_WINO_M * b->convs1[j].dil : 0;
 }
 
 /* Columns the first convs may compute past each end of a block (lm_first). */
@@ -474,6 +473,8 @@ static size_t gen_big(const kt_model *m, int L)
 
 int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > m->gen_lowmem; }
 
+int kt_generator_lm_resblock(int nk) { return nk >= 3 ? 0 : -1; } /* gen_stage_lm: q = 1 on h */
+
 size_t kt_generator_need(const kt_model *m, int F)
 {
     const kt_generator_w *g = &m->gen;
@@ -598,7 +599,7 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     vec_run(a->ex, add_part, y, t, 0.0f, n);
     for (int q = 0; q < nk; q++) { /* resblocks 1, 0, 2, ..., nk-1; the last in place on y */
         int j = nk < 2 ? 0 : q == 0 ? 1 : q == 1 ? 0 : q;
-        float *r = q == 0 ? t : q == nk - 1 ? y : h;
+        float *r = q == 0 ? t : q == nk - 1 ? y : h; /* h: j == kt_generator_lm_resblock(nk) */
         if (r != y)
             vec_run(a->ex, copy_part, r, y, 0.0f, n);
         st = r == h ? gen_resblk_run_lm(&g->res[i * nk + j], r, lo, s, a, err)

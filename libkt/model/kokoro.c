@@ -68,6 +68,7 @@ typedef struct {
     kt_owned *set;        /* where own() records its buffers */
     kt_wino *wino_out;    /* set: the conv being bound runs by Winograd; its weight goes here */
     struct file_spans *borrowed; /* set: the tensors kept in the file's pages (read_borrowed) */
+    int no_fft;                  /* 1: the conv being bound stays off FFT (Winograd or direct) */
 } binder;
 
 /* n floats of memory for o's next buffer, recorded in o: buffers of 256 KB and more are
@@ -580,7 +581,7 @@ static void wino_task(void *p, int tid, int n)
 static int fft_wanted(const binder *b, int cout, int cin, int k)
 {
     const kt_model *m = b->m;
-    return m->fft && !m->bf16 && kt_exec_isa(m->ex) == KT_ISA_AVX512 && k >= KT_FFT_MIN_K && k <= KT_FFT_KMAX &&
+    return m->fft && !b->no_fft && !m->bf16 && kt_exec_isa(m->ex) == KT_ISA_AVX512 && k >= KT_FFT_MIN_K && k <= KT_FFT_KMAX &&
            cout <= KT_FFT_MAX_CH && cin <= KT_FFT_MAX_CH;
 }
 
@@ -1100,8 +1101,12 @@ static void bind_generator(binder *b, int only_early)
         ups_phases(b, n, &w->ups[i], w->ups_ph[i]);
         for (int j = 0; j < nk; j++) {
             snprintf(n, sizeof n, "%s.resblocks.%d", G, i * nk + j);
+            /* the resblock the low-memory schedule recomputes (kt_generator_lm_resblock) runs its
+             * second conv on blocks that need not line up with FFT tiles: Winograd or direct */
+            b->no_fft = j == kt_generator_lm_resblock(nk);
             gen_resblk(b, &w->res[i * nk + j], n, c, ic->resblock_kernel_sizes[j], ic->resblock_dilation_sizes[j],
                        ic->n_dilations[j], S);
+            b->no_fft = 0;
         }
     }
     b->set = &m->keep;
@@ -1124,7 +1129,7 @@ static void bind_pre(binder *b)
 static kt_status bind_all(kt_model *m, int full, kt_tensor_list *list, kt_error *err)
 {
     file_spans borrowed = {0};
-    binder b = {m, full, KT_OK, err, list, &m->pre, NULL, full ? &borrowed : NULL};
+    binder b = {m, full, KT_OK, err, list, &m->pre, NULL, full ? &borrowed : NULL, 0};
     bind_pre(&b);
     bind_generator(&b, 0);
     m->pre_bound = m->early_bound = !b.st;
@@ -1149,7 +1154,7 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
     file_spans borrowed = {0};
     kt_status st = KT_OK;
     if (!m->pre_bound) {
-        binder b = {m, 1, KT_OK, err, NULL, &m->pre, NULL, &borrowed};
+        binder b = {m, 1, KT_OK, err, NULL, &m->pre, NULL, &borrowed, 0};
         owned_clear(&m->pre);
         bind_pre(&b);
         if ((st = b.st))
@@ -1157,7 +1162,7 @@ kt_status kt_model_bind_released(kt_model *m, kt_error *err)
         m->pre_bound = 1;
     }
     if (!m->early_bound) {
-        binder g = {m, 1, KT_OK, err, NULL, &m->early, NULL, &borrowed};
+        binder g = {m, 1, KT_OK, err, NULL, &m->early, NULL, &borrowed, 0};
         owned_clear(&m->early);
         bind_generator(&g, 1);
         if ((st = g.st))

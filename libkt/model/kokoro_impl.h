@@ -214,6 +214,9 @@ void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int 
 size_t kt_generator_need(const kt_model *m, int F);
 /* 1 when F frames run the generator's low-memory schedule (long chunks). */
 int kt_generator_lowmem(const kt_model *m, int F);
+/* The resblock (0 .. nk - 1 in a stage of nk) whose first conv that schedule recomputes block
+ * by block, -1 when none. */
+int kt_generator_lm_resblock(int nk);
 /* drop: on the low-memory schedule the whole pages of x and har are given back to the
  * system after their last use (their contents are then undefined). */
 kt_status kt_generator_run(kt_model *m, const float *x, int F, const float *s_dec, const float *har,
