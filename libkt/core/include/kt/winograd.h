@@ -10,10 +10,11 @@
  * channels are a plain convolution over the tile number with kp taps and dilation d, with
  * weights U[cout, cin, kp] (G times the pieces' taps, made once at load); it runs on the
  * packed direct kernel (kt_conv1d_padded_ld). The output transform (A^T) gives the tile's
- * 4 outputs. Multiply-adds per output: 7/4 * kp * cin instead of k * cin; for k <= 3 (one
- * piece whose fourth tap is zero, so its weight and products at infinity are zeros) that point
- * is left out: 6/4 * cin instead of 3 * cin, the same outputs (kt_wino_points); for k = 7 and
- * 11 the last piece is left out of the products at infinity (kt_wino_inf_pieces).
+ * 4 outputs. At infinity the weight is each piece's fourth tap, zero in the last piece when 4
+ * does not divide k: that plane leaves the last piece out (kt_wino_inf_pieces), and for k <= 3
+ * the point is left out altogether (kt_wino_points); the outputs are those of the full form.
+ * Multiply-adds per output: (6 kp + kt_wino_inf_pieces(k)) / 4 * cin instead of k * cin
+ * (k = 3: 6/4, 7: 13/4, 11: 20/4).
  *
  * Points 0, 1, -1, 1/2, -1/2, 2 and infinity. B^T's rows are scaled to small integers (the
  * inverse scale goes into G, applied in double precision at load), so the input transform
