@@ -254,8 +254,10 @@ static int lm_grid(const kt_gen_resblk *b, int j)
 static size_t lm_edge(const kt_gen_resblk *b)
 {
     int e = 0;
-    for (int j = 0; j < b->n; j++)
-        e = lm_grid(b, j) - 1 > e ? lm_grid(b, j) - 1 : e;
+    for (int j = 0; j < b->n; j++) {
+        int g = lm_grid(b, j) - 1;
+        e = g > e ? g : e;
+    }
     return (size_t)e;
 }
 
@@ -298,7 +300,8 @@ static void lm_first(kt_exec *ex, const lm_ctx *q, int h0, int h1)
         if (g) {
             b = h1 < e ? h1 : e;
             a1 = o + (a - o) / g * g;
-            b1 = o + (b - o + g - 1) / g * g < e ? o + (b - o + g - 1) / g * g : e;
+            b1 = o + (b - o + g - 1) / g * g; /* the tile after b, or the block's end */
+            b1 = b1 < e ? b1 : e;
         }
         kt_adain_snake_block(ex, q->x, (size_t)q->L, 0, q->b->ch, q->L, q->mi1, q->gb1, q->b->alpha1[q->j], a1, b1,
                              c->pad, q->k.xp, q->k.Ls);
@@ -473,7 +476,15 @@ static size_t gen_big(const kt_model *m, int L)
 
 int kt_generator_lowmem(const kt_model *m, int F) { return gen_big(m, 2 * F) > m->gen_lowmem; }
 
-int kt_generator_lm_resblock(int nk) { return nk >= 3 ? 0 : -1; } /* gen_stage_lm: q = 1 on h */
+/* gen_stage_lm runs a stage's resblocks in the order 1, 0, 2, ..., nk - 1: the place of
+ * resblock j, and (swapping two places is its own inverse) the resblock at place j. */
+static int lm_place(int nk, int j) { return nk < 2 ? 0 : j == 0 ? 1 : j == 1 ? 0 : j; }
+
+int kt_generator_lm_recomputed(int nk, int j)
+{
+    int q = lm_place(nk, j); /* the first runs in t and the last in y, whole; the others in x */
+    return q != 0 && q != nk - 1;
+}
 
 size_t kt_generator_need(const kt_model *m, int F)
 {
@@ -598,8 +609,8 @@ static kt_status gen_stage_lm(const kt_model *m, int i, float **x, int L, const 
     size_t n = (size_t)c * lo;
     vec_run(a->ex, add_part, y, t, 0.0f, n);
     for (int q = 0; q < nk; q++) { /* resblocks 1, 0, 2, ..., nk-1; the last in place on y */
-        int j = nk < 2 ? 0 : q == 0 ? 1 : q == 1 ? 0 : q;
-        float *r = q == 0 ? t : q == nk - 1 ? y : h; /* h: j == kt_generator_lm_resblock(nk) */
+        int j = lm_place(nk, q);
+        float *r = q == 0 ? t : kt_generator_lm_recomputed(nk, j) ? h : y;
         if (r != y)
             vec_run(a->ex, copy_part, r, y, 0.0f, n);
         st = r == h ? gen_resblk_run_lm(&g->res[i * nk + j], r, lo, s, a, err)

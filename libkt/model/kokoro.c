@@ -581,8 +581,8 @@ static void wino_task(void *p, int tid, int n)
 static int fft_wanted(const binder *b, int cout, int cin, int k)
 {
     const kt_model *m = b->m;
-    return m->fft && !b->no_fft && !m->bf16 && kt_exec_isa(m->ex) == KT_ISA_AVX512 && k >= KT_FFT_MIN_K && k <= KT_FFT_KMAX &&
-           cout <= KT_FFT_MAX_CH && cin <= KT_FFT_MAX_CH;
+    return m->fft && !b->no_fft && !m->bf16 && kt_exec_isa(m->ex) == KT_ISA_AVX512 && k >= KT_FFT_MIN_K &&
+           k <= KT_FFT_KMAX && cout <= KT_FFT_MAX_CH && cin <= KT_FFT_MAX_CH;
 }
 
 /* *b->wino_out = the Winograd weight of float32 w (packed or [cout, cin, k]), rounded to
@@ -1101,9 +1101,9 @@ static void bind_generator(binder *b, int only_early)
         ups_phases(b, n, &w->ups[i], w->ups_ph[i]);
         for (int j = 0; j < nk; j++) {
             snprintf(n, sizeof n, "%s.resblocks.%d", G, i * nk + j);
-            /* the resblock the low-memory schedule recomputes (kt_generator_lm_resblock) runs its
-             * second conv on blocks that need not line up with FFT tiles: Winograd or direct */
-            b->no_fft = j == kt_generator_lm_resblock(nk);
+            /* a resblock the low-memory schedule recomputes runs its second conv on blocks that
+             * need not line up with FFT tiles: Winograd or direct */
+            b->no_fft = kt_generator_lm_recomputed(nk, j);
             gen_resblk(b, &w->res[i * nk + j], n, c, ic->resblock_kernel_sizes[j], ic->resblock_dilation_sizes[j],
                        ic->n_dilations[j], S);
             b->no_fft = 0;

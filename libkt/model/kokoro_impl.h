@@ -18,7 +18,8 @@
 #define KT_MAX_DIL 4       /* dilations per AdaINResBlock1 */
 /* Smallest resblock kernel run by Winograd F(4,4) when kt_model_params.winograd is on: in
  * float32 compute kernel 3 as well (one piece of 4 taps whose last one is zero: 6 points, 1.5
- * products per output instead of 3); in bfloat16 compute (KT_WINOGRAD_BF16) from KT_WINO_BF16_MIN_K. */
+ * products per output instead of 3); in bfloat16 compute (KT_WINOGRAD_BF16) from
+ * KT_WINO_BF16_MIN_K. */
 #define KT_WINO_MIN_K 3
 #define KT_WINO_BF16_MIN_K 5
 /* Resblock convs run by FFT overlap-save instead of Winograd when kt_model_params.fft is on:
@@ -214,9 +215,8 @@ void kt_istft_run(const kt_model *m, const float *spec, const float *phase, int 
 size_t kt_generator_need(const kt_model *m, int F);
 /* 1 when F frames run the generator's low-memory schedule (long chunks). */
 int kt_generator_lowmem(const kt_model *m, int F);
-/* The resblock (0 .. nk - 1 in a stage of nk) whose first conv that schedule recomputes block
- * by block, -1 when none. */
-int kt_generator_lm_resblock(int nk);
+/* 1 when that schedule recomputes the first conv of resblock j (of a stage's nk) block by block. */
+int kt_generator_lm_recomputed(int nk, int j);
 /* drop: on the low-memory schedule the whole pages of x and har are given back to the
  * system after their last use (their contents are then undefined). */
 kt_status kt_generator_run(kt_model *m, const float *x, int F, const float *s_dec, const float *har,
