@@ -267,6 +267,16 @@ static long pass_cost(int d, int b)
     return 2 * cols + (long)d * ((b + LW - 1) / LW * LW);
 }
 
+/* The plan of passes of bp tiles per phase for nb tiles per phase at dilation d, m outputs a tile. */
+static fft_plan plan_of(int d, int m, int nb, int bp)
+{
+    fft_plan pl = {m, bp, (nb + bp - 1) / bp, 0, 0, 0};
+    pl.lv = ((size_t)d * bp + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
+    pl.ld = pl.lv + LW;
+    pl.rlen = (size_t)m * ((bp + LW - 1) / LW * LW - 1) + FN;
+    return pl;
+}
+
 static fft_plan plan_for(const kt_conv1d *c, int L, int n)
 {
     int d = c->dil, m = FN - c->k + 1, lp = (L + d - 1) / d, nb = (lp + m - 1) / m;
@@ -280,12 +290,7 @@ static fft_plan plan_for(const kt_conv1d *c, int L, int n)
         }
     }
     np = np > 0 ? np : 1;
-    int bp = (nb + np - 1) / np;
-    fft_plan pl = {m, bp, (nb + bp - 1) / bp, 0, 0, 0};
-    pl.lv = ((size_t)d * bp + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
-    pl.ld = pl.lv + LW;
-    pl.rlen = (size_t)m * ((bp + LW - 1) / LW * LW - 1) + FN;
-    return pl;
+    return plan_of(d, m, nb, (nb + np - 1) / np);
 }
 
 /* One thread's scratch: the product planes M[cout][NP][ld], the transformed input
@@ -299,8 +304,6 @@ static size_t per_thread(const kt_conv1d *c, const fft_plan *pl)
     return m_size(c, pl) + v_size(c, pl) + kt_arena_round(pl->rlen);
 }
 
-static fft_plan choose(const kt_conv1d *c, int L, int n, int *columns);
-
 /* Scratch of a call on up to L columns on n threads, by columns or by rows: a pass never has more
  * than min(nb, bmax) tiles per phase (plan_for takes at least ceil(nb / bmax) passes), and the
  * bound grows with L, so a call on fewer columns never needs more than the scratch planned for L
@@ -309,11 +312,8 @@ static size_t scratch_bound(const kt_conv1d *c, int L, int n)
 {
     int d = c->dil, m = FN - c->k + 1, lp = (L + d - 1) / d, nb = (lp + m - 1) / m;
     int bmax = COLS_MAX / d > BMIN ? COLS_MAX / d : BMIN, bp = nb < bmax ? nb : bmax;
-    fft_plan pl = {m, bp > 0 ? bp : 1, 1, 0, 0, 0};
-    pl.lv = ((size_t)d * pl.bp + COL_ALIGN - 1) / COL_ALIGN * COL_ALIGN;
-    pl.ld = pl.lv + LW;
-    pl.rlen = (size_t)m * ((pl.bp + LW - 1) / LW * LW - 1) + FN;
-    return (size_t)n * per_thread(c, &pl); /* by rows: one per_thread and n - 1 phase rows */
+    fft_plan pl = plan_of(d, m, nb, bp > 0 ? bp : 1);
+    return (size_t)n * per_thread(c, &pl); /* by columns; by rows one per_thread and n - 1 phase rows */
 }
 
 size_t kt_fft_scratch(const kt_conv1d *c, int L, int n_threads)
