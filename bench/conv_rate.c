@@ -4,11 +4,12 @@
  *   build/bench/conv_rate [PEAK1 PEAKN [BF16_1 BF16_N [Q8_1 Q8_N [TILE_BF16_1 TILE_BF16_N [LOOP1 LOOPN]]]]]
  *
  * For each shape (channels in = out, kernel, dilation, output columns) it runs the direct
- * kernel (kt_conv1d_padded_ld) and, for the generator's shapes and kernels of 4 taps and more,
- * Winograd F(4,4) (kt_wino_conv_padded_ld; in bf16 from 4 taps) on 1 thread and on every CPU, best of 3 timed loops of at least 0.3 s
- * each. It prints GFLOP/s counted in the direct form's multiply-adds (2 FLOPs each), so the
- * Winograd figure can pass the FMA peak; with the FMA peaks (GFLOP/s on 1 core and on all,
- * from bench/fma_peak) it also prints the direct kernel's time over its floor. Where the CPU
+ * kernel (kt_conv1d_padded_ld) and, for the generator's resblock convs, Winograd F(4,4)
+ * (kt_wino_conv_padded_ld; in bf16 from 4 taps, as the model runs them) on 1 thread and on every
+ * CPU, best of 3 timed loops of at least 0.3 s each. It prints GFLOP/s counted in the direct
+ * form's multiply-adds (2 FLOPs each), so the Winograd figure can pass the FMA peak; with the
+ * FMA peaks (GFLOP/s on 1 core and on all, from bench/fma_peak) it also prints the direct
+ * kernel's time over its floor. Where the CPU
  * has AVX512_BF16 it also times the bfloat16 forms (kt-synth --bf16 and --bf16-winograd): the
  * direct vdpbf16ps kernel's rate, and Winograd in bf16 over it (and where it has AMX-BF16
  * tiles, the tile kernel kt-synth --bf16 then runs: bf16_amx_gflops, and its speed over
@@ -30,7 +31,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "kt/fftconv.h"
@@ -40,19 +40,20 @@
 
 typedef struct {
     int ch, k, dil, cols;
+    int resblock; /* a generator resblock conv: the model runs it by Winograd (float32) */
     const char *where;
 } shape;
 
 static const shape SHAPES[] = {
-    {1024, 3, 1, 67, "decoder, 1.7 s chunk"},
-    {512, 3, 1, 134, "decoder's last block"},
-    {256, 3, 1, 1340, "generator stage 0, k3"},
-    {256, 7, 3, 1340, "generator stage 0, k7"},
-    {256, 11, 5, 1340, "generator stage 0, k11"},
-    {128, 3, 1, 8040, "generator stage 1, k3"},
-    {128, 7, 3, 8040, "generator stage 1, k7"},
-    {128, 11, 5, 8040, "generator stage 1, k11"},
-    {128, 11, 5, 4440, "generator stage 1, k11, a 1.1 s first chunk"},
+    {1024, 3, 1, 67, 0, "decoder, 1.7 s chunk"},
+    {512, 3, 1, 134, 0, "decoder's last block"},
+    {256, 3, 1, 1340, 1, "generator stage 0, k3"},
+    {256, 7, 3, 1340, 1, "generator stage 0, k7"},
+    {256, 11, 5, 1340, 1, "generator stage 0, k11"},
+    {128, 3, 1, 8040, 1, "generator stage 1, k3"},
+    {128, 7, 3, 8040, 1, "generator stage 1, k7"},
+    {128, 11, 5, 8040, 1, "generator stage 1, k11"},
+    {128, 11, 5, 4440, 1, "generator stage 1, k11, a 1.1 s first chunk"},
 };
 
 static double now(void)
@@ -93,7 +94,7 @@ static int make_case(const shape *s, conv_case *cc)
     cc->Ls = kt_conv_pad_len(&cc->c, s->cols);
     cc->xp = calloc((size_t)C * cc->Ls, sizeof(float));
     cc->y = malloc(sizeof(float) * (size_t)C * s->cols);
-    int wino = k >= 4 || !strncmp(s->where, "generator", 9); /* as the model runs them */
+    int wino = s->resblock;
     cc->u = wino ? malloc(sizeof(float) * kt_wino_pack_size(C, C, k)) : NULL;
     cc->ws = wino ? malloc(sizeof(float) * kt_wino_scratch(&cc->c, 0, s->cols, kt_usable_cpus())) : NULL;
     if (!cc->w || !cc->b || !cc->wp || !cc->xp || !cc->y || (wino && (!cc->u || !cc->ws)))
