@@ -696,9 +696,10 @@ static void kern_generic(const float *A, const float *B, size_t ldb, int nci, in
 
 #if KT_X86 && defined(__GNUC__)
 /* 4 rows x 24 columns per pass (12 accumulators), two passes for the 8-row panel. */
-__attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, const float *B, size_t ldb, int nci,
-                                                               int k, int dil, float *C, size_t ldc, int load,
-                                                               const float *bias4)
+__attribute__((target("avx2,fma"), always_inline)) static inline void kern_avx2_half_k(const float *A, const float *B,
+                                                                                    size_t ldb, int nci, int k, int dil,
+                                                                                    float *C, size_t ldc, int load,
+                                                                                    const float *bias4)
 {
     __m256 c[4][3];
 #pragma GCC unroll 4
@@ -727,6 +728,23 @@ __attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, c
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
             _mm256_storeu_ps(C + r * ldc + 8 * v, c[r][v]);
+}
+
+/* kern_avx2_half_k with the tap count known to the compiler for 1, 2 and 3 taps (the point
+ * products of Winograd and FFT, linears, the decoder's kernel 3): the same operations in the
+ * same order, a shorter loop. */
+__attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, const float *B, size_t ldb, int nci,
+                                                               int k, int dil, float *C, size_t ldc, int load,
+                                                               const float *bias4)
+{
+    if (k == 1)
+        kern_avx2_half_k(A, B, ldb, nci, 1, dil, C, ldc, load, bias4);
+    else if (k == 2)
+        kern_avx2_half_k(A, B, ldb, nci, 2, dil, C, ldc, load, bias4);
+    else if (k == 3)
+        kern_avx2_half_k(A, B, ldb, nci, 3, dil, C, ldc, load, bias4);
+    else
+        kern_avx2_half_k(A, B, ldb, nci, k, dil, C, ldc, load, bias4);
 }
 
 static void kern_avx2(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
@@ -806,7 +824,14 @@ __attribute__((target("avx512f,fma"))) static void kern_avx512(const float *A, c
                                                                int k, int dil, float *C, size_t ldc, int load,
                                                                const float *bias8)
 {
-    kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, 3, 0);
+    if (k == 1) /* the tap count known to the compiler, as in kern_avx2_half */
+        kern_avx512_v(A, B, ldb, nci, 1, dil, C, ldc, load, bias8, 3, 0);
+    else if (k == 2)
+        kern_avx512_v(A, B, ldb, nci, 2, dil, C, ldc, load, bias8, 3, 0);
+    else if (k == 3)
+        kern_avx512_v(A, B, ldb, nci, 3, dil, C, ldc, load, bias8, 3, 0);
+    else
+        kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, 3, 0);
 }
 
 /* ---- columns that leave a column tile partly empty ----
@@ -914,9 +939,9 @@ static const kern_rows_fn KERN_ROWS_N[2][ROWS_NC] = {
 
 #if KT_X86 && defined(__GNUC__)
 /* bfloat16 pairs: A and B hold 32-bit words (two bf16 each); nci counts channel pairs. */
-__attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float *Af, const float *Bf, size_t ldb,
-                                                                   int nci, int k, int dil, float *C, size_t ldc,
-                                                                   int load, const float *bias8)
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void kern_bf16_k(
+    const float *Af, const float *Bf, size_t ldb, int nci, int k, int dil, float *C, size_t ldc, int load,
+    const float *bias8)
 {
     const uint32_t *A = (const uint32_t *)(const void *)Af, *B = (const uint32_t *)(const void *)Bf;
     __m512 c[MR][3];
@@ -947,6 +972,21 @@ __attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float 
 #pragma GCC unroll 3
         for (int v = 0; v < 3; v++)
             _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
+}
+
+/* kern_bf16_k with the tap count known to the compiler for 1, 2 and 3 taps, as in kern_avx2_half. */
+__attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float *Af, const float *Bf, size_t ldb,
+                                                                   int nci, int k, int dil, float *C, size_t ldc,
+                                                                   int load, const float *bias8)
+{
+    if (k == 1)
+        kern_bf16_k(Af, Bf, ldb, nci, 1, dil, C, ldc, load, bias8);
+    else if (k == 2)
+        kern_bf16_k(Af, Bf, ldb, nci, 2, dil, C, ldc, load, bias8);
+    else if (k == 3)
+        kern_bf16_k(Af, Bf, ldb, nci, 3, dil, C, ldc, load, bias8);
+    else
+        kern_bf16_k(Af, Bf, ldb, nci, k, dil, C, ldc, load, bias8);
 }
 #endif
 
