@@ -202,11 +202,48 @@ static void test_several_blocks(void **state)
     check(48, 96, 5, 2, 15, 0);   /* fewer columns than one tile */
 }
 
+/* kt_conv_pack_i8q_tiles on the tiles of 16 rows in pieces, last piece first, into buffers of
+ * garbage: every word, scale and row sum of the whole packing. */
+static void check_tiles(int cout, int cin, int k, int piece)
+{
+    conv_case z;
+    case_make(&z, cout, cin, k, 1, 8);
+    size_t nw = kt_conv_pack_i8q_words(cout, cin, k), ns = kt_conv_pack_i8q_sums(cout, cin);
+    size_t nsc = kt_conv_pack_scales(cout, cin, k, cin * k);
+    uint32_t *w1 = malloc(sizeof(uint32_t) * nw), *w2 = malloc(sizeof(uint32_t) * nw);
+    int32_t *s1 = malloc(sizeof(int32_t) * ns), *s2 = malloc(sizeof(int32_t) * ns);
+    float *c1 = malloc(sizeof(float) * nsc), *c2 = malloc(sizeof(float) * nsc);
+    assert_true(w1 && w2 && s1 && s2 && c1 && c2);
+    memset(w2, 0xAB, sizeof(uint32_t) * nw);
+    memset(s2, 0xAB, sizeof(int32_t) * ns);
+    memset(c2, 0xAB, sizeof(float) * nsc);
+    kt_conv_pack_i8q(z.q, z.s, cout, cin, k, w1, c1, s1);
+    int tiles = (cout + KT_I8Q_ROWS - 1) / KT_I8Q_ROWS;
+    for (int t1 = tiles; t1 > 0; t1 -= piece)
+        kt_conv_pack_i8q_tiles(z.q, z.s, cout, cin, k, t1 - piece > 0 ? t1 - piece : 0, t1, w2, c2, s2);
+    assert_int_equal(memcmp(w1, w2, sizeof(uint32_t) * nw), 0);
+    assert_int_equal(memcmp(s1, s2, sizeof(int32_t) * ns), 0);
+    assert_int_equal(memcmp(c1, c2, sizeof(float) * nsc), 0);
+    case_free(&z);
+    free(w1), free(w2), free(s1), free(s2), free(c1), free(c2);
+}
+
+static void test_tiles(void **state)
+{
+    (void)state;
+    check_tiles(13, 7, 3, 1);   /* one partial tile */
+    check_tiles(40, 130, 3, 1); /* 3 tiles, the last of 8 rows */
+    check_tiles(33, 514, 3, 2); /* a last tile of one row */
+    check_tiles(64, 22, 1, 3);
+    check_tiles(22, 128, 7, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_block),
         cmocka_unit_test(test_several_blocks),
+        cmocka_unit_test(test_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

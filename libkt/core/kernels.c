@@ -598,29 +598,50 @@ size_t kt_conv_pack_i8q_sums(int cout, int cin)
     return ((size_t)cout + MR - 1) / MR * i8q_blocks((size_t)cin) * MR;
 }
 
-void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
-                      int32_t *sums)
+/* Row o's words, all taps: the word of quad qd, tap j holds the codes of channels 4 qd .. 4 qd + 3
+ * at tap j (zeros past cin), the first in its low byte; one quad block and tap at a time (16
+ * consecutive words). */
+static void i8q_row_words(const int8_t *row, int cin, int k, size_t nb, size_t o, uint32_t *wp)
 {
-    size_t K = (size_t)cin * k, tiles = ((size_t)cout + MR - 1) / MR, nq = ((size_t)cin + 3) / 4;
-    size_t nb = i8q_blocks((size_t)cin);
-    memset(sums, 0, sizeof(int32_t) * kt_conv_pack_i8q_sums(cout, cin));
-    memset(wp, 0, sizeof(uint32_t) * kt_conv_pack_i8q_words(cout, cin, k));
-    for (size_t mt = 0; mt < tiles; mt++)
+    for (size_t b = 0; b < nb; b++)
+        for (int j = 0; j < k; j++) {
+            uint8_t c[4 * VQ_QUADS];
+            for (size_t i = 0; i < 4 * VQ_QUADS; i++) {
+                size_t ch = b * 4 * VQ_QUADS + i;
+                c[i] = ch < (size_t)cin ? (uint8_t)row[ch * (size_t)k + (size_t)j] : 0;
+            }
+            uint32_t *dst = wp + i8q_word(nb, k, o, b * VQ_QUADS, j);
+            for (size_t qd = 0; qd < VQ_QUADS; qd++)
+                dst[qd] = (uint32_t)c[4 * qd] | (uint32_t)c[4 * qd + 1] << 8 | (uint32_t)c[4 * qd + 2] << 16 |
+                          (uint32_t)c[4 * qd + 3] << 24;
+        }
+}
+
+void kt_conv_pack_i8q_tiles(const int8_t *q, const float *s, int cout, int cin, int k, int rt0, int rt1,
+                            uint32_t *wp, float *sp, int32_t *sums)
+{
+    size_t K = (size_t)cin * k, nb = i8q_blocks((size_t)cin), per = kt_conv_pack_i8q_words(QR, cin, k);
+    size_t tiles = ((size_t)cout + MR - 1) / MR, blk = (size_t)VQ_QUADS * 4 * (size_t)k; /* codes of a quad block */
+    memset(wp + (size_t)rt0 * per, 0, sizeof(uint32_t) * (size_t)(rt1 - rt0) * per);
+    for (size_t mt = (size_t)rt0 * (QR / MR); mt < (size_t)rt1 * (QR / MR) && mt < tiles; mt++)
         for (int r = 0; r < MR; r++) {
             size_t o = mt * MR + r;
             sp[mt * MR + r] = o < (size_t)cout ? s[o] : 0.0f;
-            for (size_t qd = 0; o < (size_t)cout && qd < nq; qd++)
-                for (int j = 0; j < k; j++) {
-                    uint32_t word = 0;
-                    for (size_t i = 0; i < 4; i++) {
-                        size_t ch = 4 * qd + i;
-                        int8_t v = ch < (size_t)cin ? q[o * K + ch * (size_t)k + (size_t)j] : 0;
-                        sums[(mt * nb + qd / VQ_QUADS) * MR + r] += v;
-                        word |= (uint32_t)(uint8_t)v << (8 * i);
-                    }
-                    wp[i8q_word(nb, k, o, qd, j)] = word;
-                }
+            for (size_t b = 0; b < nb; b++) { /* the row's sum over each quad block: all its codes */
+                int32_t sum = 0;
+                for (size_t e = b * blk; o < (size_t)cout && e < (b + 1) * blk && e < K; e++)
+                    sum += q[o * K + e];
+                sums[(mt * nb + b) * MR + r] = sum;
+            }
+            if (o < (size_t)cout)
+                i8q_row_words(q + o * K, cin, k, nb, o, wp);
         }
+}
+
+void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
+                      int32_t *sums)
+{
+    kt_conv_pack_i8q_tiles(q, s, cout, cin, k, 0, (cout + QR - 1) / QR, wp, sp, sums);
 }
 
 size_t kt_conv_pack_i4_size(int cout, int cin, int k) { return (kt_conv_pack_size(cout, cin, k) + 1) / 2; }
@@ -1947,16 +1968,18 @@ kt_status kt_conv1d_packed_forward(const kt_conv1d *c, const kt_packed *wp, cons
 
 int kt_convt_phase_taps(const kt_convt1d *c) { return (c->k + c->stride - 1) / c->stride; }
 
-void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w)
+void kt_convt_phase_weight_rows(const kt_convt1d *c, int p, int o0, int o1, float *w)
 {
     int M = kt_convt_phase_taps(c);
-    for (int o = 0; o < c->cout; o++)
-        for (int i = 0; i < c->cin; i++)
+    for (int i = 0; i < c->cin; i++) /* c->w read front to back: rows o of input i are adjacent */
+        for (int o = o0; o < o1; o++)
             for (int n = 0; n < M; n++) {
                 int j = p + (M - 1 - n) * c->stride;
                 w[((size_t)o * c->cin + i) * M + n] = j < c->k ? c->w[((size_t)i * c->cout + o) * c->k + j] : 0.0f;
             }
 }
+
+void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w) { kt_convt_phase_weight_rows(c, p, 0, c->cout, w); }
 
 static kt_conv1d phase_conv(const kt_convt1d *c)
 {

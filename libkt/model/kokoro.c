@@ -631,6 +631,31 @@ static void wino_from_packed(binder *b, const kt_conv1d *c, kt_packed *pk)
     pk->codes = NULL;
 }
 
+/* KT_PACK_I8Q packing of int8 codes q[cout, cin * k] (scales s[cout]) on the model's threads, each
+ * thread its tiles of KT_I8Q_ROWS rows; with w set, those rows are first quantized from float32
+ * w (one scale per row, kt_q8_quantize_row) into q and s. */
+typedef struct {
+    const float *w;
+    int8_t *qw;
+    float *sw;
+    const int8_t *q;
+    const float *s;
+    int cout, cin, k;
+    uint32_t *wp;
+    float *sp;
+    int32_t *sums;
+} i8q_job;
+
+static void i8q_task(void *p, int tid, int n)
+{
+    const i8q_job *j = p;
+    int tiles = (j->cout + KT_I8Q_ROWS - 1) / KT_I8Q_ROWS, t0 = tiles * tid / n, t1 = tiles * (tid + 1) / n;
+    size_t K = (size_t)j->cin * j->k;
+    for (int r = t0 * KT_I8Q_ROWS; j->w && r < t1 * KT_I8Q_ROWS && r < j->cout; r++)
+        kt_q8_quantize_row(j->w + (size_t)r * K, (int64_t)K, j->qw + (size_t)r * K, &j->sw[r]);
+    kt_conv_pack_i8q_tiles(j->q, j->s, j->cout, j->cin, j->k, t0, t1, j->wp, j->sp, j->sums);
+}
+
 /* Packs name [cout, cin, k] straight from its stored form, staying compact: float32 ->
  * float32 tiles, bfloat16/float16 -> 16-bit tiles, q8/q4 -> int8 tiles + scales. */
 static void conv_compact(binder *b, const char *name, int cout, int cin, int k, kt_packed *pk)
@@ -684,7 +709,8 @@ static void conv_compact(binder *b, const char *name, int cout, int cin, int k, 
             int32_t *sums = (int32_t *)(void *)own(b, kt_conv_pack_i8q_sums(cout, cin));
             if (!sums)
                 return;
-            kt_conv_pack_i8q((const int8_t *)v.codes, v.scales, cout, cin, k, p, sp, sums);
+            i8q_job jb = {NULL, NULL, NULL, (const int8_t *)v.codes, v.scales, cout, cin, k, p, sp, sums};
+            kt_exec_run(b->m->ex, i8q_task, &jb);
             *pk = (kt_packed){KT_PACK_I8Q, p, sp, group, sums};
         } else {
             if (v.scheme == KT_QUANT_Q4) /* nibbles stay nibbles: half the bytes of int8 tiles */
@@ -1025,13 +1051,24 @@ static void pack_phase_i8q(binder *b, const float *w, int cout, int cin, int M, 
         if (!b->st)
             b->st = kt_error_set(b->err, KT_ENOMEM, "out of memory");
     } else if (wp && sp && sums) {
-        for (int r = 0; r < cout; r++)
-            kt_q8_quantize_row(w + (size_t)r * K, (int64_t)K, q + (size_t)r * K, &s[r]);
-        kt_conv_pack_i8q(q, s, cout, cin, M, wp, sp, sums);
+        i8q_job jb = {w, q, s, q, s, cout, cin, M, wp, sp, sums};
+        kt_exec_run(b->m->ex, i8q_task, &jb);
         *pk = (kt_packed){KT_PACK_I8Q, wp, sp, (int)K, sums};
     }
     free(q);
     free(s);
+}
+
+typedef struct {
+    const kt_convt1d *c;
+    int p;
+    float *w;
+} phase_job;
+
+static void phase_task(void *q, int tid, int n)
+{
+    const phase_job *j = q;
+    kt_convt_phase_weight_rows(j->c, j->p, j->c->cout * tid / n, j->c->cout * (tid + 1) / n, j->w);
 }
 
 /* The ConvTranspose1d c at prefix as packed phase convs (kt/kernels.h); c->w is then NULL.
@@ -1049,7 +1086,8 @@ static void ups_phases(binder *b, const char *prefix, kt_convt1d *c, kt_packed *
         return;
     }
     for (int p = 0; p < c->stride && !b->st; p++) {
-        kt_convt_phase_weight(c, p, w);
+        phase_job jb = {c, p, w};
+        kt_exec_run(b->m->ex, phase_task, &jb);
         if (b->m->bf16)
             pack_bf16_compute(b, w, c->cout, c->cin, M, &ph[p]);
         else if (i8q)

@@ -227,6 +227,10 @@ size_t kt_conv_pack_i8q_sums(int cout, int cin);
  * sums[kt_conv_pack_i8q_sums]. */
 void kt_conv_pack_i8q(const int8_t *q, const float *s, int cout, int cin, int k, uint32_t *wp, float *sp,
                       int32_t *sums);
+/* The same for the tiles of KT_I8Q_ROWS output rows rt0 .. rt1 only (their words, scales and
+ * sums): disjoint ranges may be packed at once by different threads. */
+void kt_conv_pack_i8q_tiles(const int8_t *q, const float *s, int cout, int cin, int k, int rt0, int rt1,
+                            uint32_t *wp, float *sp, int32_t *sums);
 
 /* Scales kt_conv_pack_i8 writes. */
 size_t kt_conv_pack_scales(int cout, int cin, int k, int group);
@@ -286,6 +290,8 @@ int kt_convt_phase_taps(const kt_convt1d *c);
 
 /* W_p[cout, cin, taps] (float32) from c->w[cin, cout, k]. */
 void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w);
+/* Its output rows o0 .. o1 only (disjoint ranges may be written at once by different threads). */
+void kt_convt_phase_weight_rows(const kt_convt1d *c, int p, int o0, int o1, float *w);
 
 /* Floats of scratch kt_convt1d_phased_forward takes for input length L with the phase weights
  * ph (packed as it will be given them). */
