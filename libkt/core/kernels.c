@@ -580,11 +580,14 @@ void kt_conv_pack_bf16t(const float *w, int cout, int cin, int k, int rt0, int r
     size_t nb = bf16t_blocks((size_t)cin), per = kt_conv_pack_bf16t_size(QR, cin, k);
     memset(wp + (size_t)rt0 * per, 0, sizeof(uint32_t) * (size_t)(rt1 - rt0) * per);
     for (size_t o = (size_t)rt0 * QR; o < (size_t)rt1 * QR && o < (size_t)cout; o++)
-        for (size_t cp = 0; 2 * cp < (size_t)cin; cp++)
+        for (size_t b = 0; b < nb; b++) /* a pair block and tap at a time: 16 consecutive words */
             for (int j = 0; j < k; j++) {
-                const float *t = w + (o * (size_t)cin + 2 * cp) * (size_t)k + (size_t)j;
-                uint32_t lo = bf16_bits(t[0]), hi = 2 * cp + 1 < (size_t)cin ? bf16_bits(t[k]) : 0;
-                wp[i8q_word(nb, k, o, cp, j)] = lo | hi << 16;
+                uint32_t *dst = wp + i8q_word(nb, k, o, b * VQ_QUADS, j);
+                for (size_t cp = b * VQ_QUADS; cp < (b + 1) * VQ_QUADS && 2 * cp < (size_t)cin; cp++) {
+                    const float *t = w + (o * (size_t)cin + 2 * cp) * (size_t)k + (size_t)j;
+                    uint32_t lo = bf16_bits(t[0]), hi = 2 * cp + 1 < (size_t)cin ? bf16_bits(t[k]) : 0;
+                    dst[cp % VQ_QUADS] = lo | hi << 16;
+                }
             }
 }
 
