@@ -718,6 +718,26 @@ static void kern_generic(const float *A, const float *B, size_t ldb, int nci, in
             C[r * ldc + t] = acc[r][t];
 }
 
+/* CALL with `taps` equal to k, a constant the compiler sees for 1, 2 and 3 taps (the point products
+ * of Winograd and FFT, the linears, kernel-3 convs): the kernels' loop over taps unrolled for
+ * them, the same operations in the same order. */
+#define WITH_TAPS(k, CALL)                                                                                     \
+    do {                                                                                                       \
+        if ((k) == 1) {                                                                                        \
+            const int taps = 1;                                                                                \
+            CALL;                                                                                              \
+        } else if ((k) == 2) {                                                                                 \
+            const int taps = 2;                                                                                \
+            CALL;                                                                                              \
+        } else if ((k) == 3) {                                                                                 \
+            const int taps = 3;                                                                                \
+            CALL;                                                                                              \
+        } else {                                                                                               \
+            const int taps = (k);                                                                              \
+            CALL;                                                                                              \
+        }                                                                                                      \
+    } while (0)
+
 #if KT_X86 && defined(__GNUC__)
 /* 4 rows x 24 columns per pass (12 accumulators), two passes for the 8-row panel. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void kern_avx2_half_k(const float *A, const float *B,
@@ -754,21 +774,12 @@ __attribute__((target("avx2,fma"), always_inline)) static inline void kern_avx2_
             _mm256_storeu_ps(C + r * ldc + 8 * v, c[r][v]);
 }
 
-/* kern_avx2_half_k with the tap count known to the compiler for 1, 2 and 3 taps (the point
- * products of Winograd and FFT, linears, the decoder's kernel 3): the same operations in the
- * same order, a shorter loop. */
+/* kern_avx2_half_k with the tap count known to the compiler for 1, 2 and 3 taps (WITH_TAPS). */
 __attribute__((target("avx2,fma"))) static void kern_avx2_half(const float *A, const float *B, size_t ldb, int nci,
                                                                int k, int dil, float *C, size_t ldc, int load,
                                                                const float *bias4)
 {
-    if (k == 1)
-        kern_avx2_half_k(A, B, ldb, nci, 1, dil, C, ldc, load, bias4);
-    else if (k == 2)
-        kern_avx2_half_k(A, B, ldb, nci, 2, dil, C, ldc, load, bias4);
-    else if (k == 3)
-        kern_avx2_half_k(A, B, ldb, nci, 3, dil, C, ldc, load, bias4);
-    else
-        kern_avx2_half_k(A, B, ldb, nci, k, dil, C, ldc, load, bias4);
+    WITH_TAPS(k, kern_avx2_half_k(A, B, ldb, nci, taps, dil, C, ldc, load, bias4));
 }
 
 static void kern_avx2(const float *A, const float *B, size_t ldb, int nci, int k, int dil, float *C, size_t ldc,
@@ -848,14 +859,7 @@ __attribute__((target("avx512f,fma"))) static void kern_avx512(const float *A, c
                                                                int k, int dil, float *C, size_t ldc, int load,
                                                                const float *bias8)
 {
-    if (k == 1) /* the tap count known to the compiler, as in kern_avx2_half */
-        kern_avx512_v(A, B, ldb, nci, 1, dil, C, ldc, load, bias8, 3, 0);
-    else if (k == 2)
-        kern_avx512_v(A, B, ldb, nci, 2, dil, C, ldc, load, bias8, 3, 0);
-    else if (k == 3)
-        kern_avx512_v(A, B, ldb, nci, 3, dil, C, ldc, load, bias8, 3, 0);
-    else
-        kern_avx512_v(A, B, ldb, nci, k, dil, C, ldc, load, bias8, 3, 0);
+    WITH_TAPS(k, kern_avx512_v(A, B, ldb, nci, taps, dil, C, ldc, load, bias8, 3, 0));
 }
 
 /* ---- columns that leave a column tile partly empty ----
@@ -998,19 +1002,12 @@ __attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void 
             _mm512_storeu_ps(C + r * ldc + 16 * v, c[r][v]);
 }
 
-/* kern_bf16_k with the tap count known to the compiler for 1, 2 and 3 taps, as in kern_avx2_half. */
+/* kern_bf16_k with the tap count known to the compiler for 1, 2 and 3 taps (WITH_TAPS). */
 __attribute__((target("avx512f,avx512bf16"))) static void kern_bf16(const float *Af, const float *Bf, size_t ldb,
                                                                    int nci, int k, int dil, float *C, size_t ldc,
                                                                    int load, const float *bias8)
 {
-    if (k == 1)
-        kern_bf16_k(Af, Bf, ldb, nci, 1, dil, C, ldc, load, bias8);
-    else if (k == 2)
-        kern_bf16_k(Af, Bf, ldb, nci, 2, dil, C, ldc, load, bias8);
-    else if (k == 3)
-        kern_bf16_k(Af, Bf, ldb, nci, 3, dil, C, ldc, load, bias8);
-    else
-        kern_bf16_k(Af, Bf, ldb, nci, k, dil, C, ldc, load, bias8);
+    WITH_TAPS(k, kern_bf16_k(Af, Bf, ldb, nci, taps, dil, C, ldc, load, bias8));
 }
 #endif
 
