@@ -1979,7 +1979,6 @@ void kt_convt_phase_weight_rows(const kt_convt1d *c, int p, int o0, int o1, floa
             }
 }
 
-void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w) { kt_convt_phase_weight_rows(c, p, 0, c->cout, w); }
 
 static kt_conv1d phase_conv(const kt_convt1d *c)
 {

@@ -154,7 +154,7 @@ typedef struct {
 
 static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, int k, int t0, int t1, float *u)
 {
-    int kp = kt_wino_pieces(k), np = kt_wino_points(k), ki = kt_wino_inf_pieces(k);
+    int kp = kt_wino_pieces(k), ki = kt_wino_inf_pieces(k);
     size_t psz = plane_size(cout, cin, k, 0, 0), K = (size_t)cin * kp, Ki = (size_t)cin * ki;
     g_rows_fn g_rows = g_rows_for_cpu();
     for (int mt = t0; mt < t1; mt++) {
@@ -171,7 +171,7 @@ static void pack_tiles(const tap_layout *l, const float *w, int cout, int cin, i
                 float *o = u + ((size_t)mt * K + (size_t)ci * kp + (size_t)s) * KT_PACK_MR;
                 for (int i = 0; i < NA - 1; i++)
                     g_rows(i, g, o + (size_t)i * psz);
-                if (np == NA && s < ki) /* at infinity: the pieces whose fourth tap is there */
+                if (s < ki) /* at infinity: the pieces whose fourth tap is there */
                     g_rows(NA - 1, g, u + (NA - 1) * psz + ((size_t)mt * Ki + (size_t)ci * ki + s) * KT_PACK_MR);
             }
     }

@@ -288,9 +288,8 @@ void kt_conv1d_padded_tiles(int isa, const kt_conv1d *c, const kt_packed *wp, co
  * (0 past k) and padding taps-1 on both sides; its output q lands at s = q*stride + p - pad. */
 int kt_convt_phase_taps(const kt_convt1d *c);
 
-/* W_p[cout, cin, taps] (float32) from c->w[cin, cout, k]. */
-void kt_convt_phase_weight(const kt_convt1d *c, int p, float *w);
-/* Its output rows o0 .. o1 only (disjoint ranges may be written at once by different threads). */
+/* Rows o0 .. o1 of W_p[cout, cin, taps] (float32) from c->w[cin, cout, k] (disjoint row ranges
+ * may be written at once by different threads). */
 void kt_convt_phase_weight_rows(const kt_convt1d *c, int p, int o0, int o1, float *w);
 
 /* Floats of scratch kt_convt1d_phased_forward takes for input length L with the phase weights
