@@ -293,9 +293,10 @@ static fft_plan plan_for(const kt_conv1d *c, int L, int n)
     return plan_of(d, m, nb, (nb + np - 1) / np);
 }
 
-/* One thread's scratch: the product planes M[cout][NP][ld], the transformed input
- * V[cin][NP][ld] (a channel's planes together: the transforms read and write one block per
- * channel, the products read and write rows NP ld apart) and a phase row. */
+/* One thread's scratch: the product planes M[NP][cout][ld], the transformed input
+ * V[NP][cin][ld] (each plane one block: the products read and write consecutive rows ld
+ * apart, as Winograd's do; the transforms read and write NP rows a plane apart) and a phase
+ * row. */
 static size_t m_size(const kt_conv1d *c, const fft_plan *pl) { return kt_arena_round(NP * (size_t)c->cout * pl->ld); }
 static size_t v_size(const kt_conv1d *c, const fft_plan *pl) { return kt_arena_round(NP * (size_t)c->cin * pl->ld); }
 
@@ -343,11 +344,11 @@ static void pass_input(const fft_job *q, const lane_fns *f, int s, int ci0, int 
 {
     const kt_conv1d *c = q->c;
     int d = c->dil, m = q->pl.m, bp = q->pl.bp;
-    size_t ld = q->pl.ld, used = (size_t)d * bp, pos0 = (size_t)d * s * bp * m;
+    size_t ld = q->pl.ld, pv = (size_t)c->cin * ld, used = (size_t)d * bp, pos0 = (size_t)d * s * bp * m;
     float *dst[NP];
     for (int ci = ci0; ci < ci1; ci++) {
         const float *row = q->xp + (size_t)ci * q->Ls;
-        float *vc = v + (size_t)ci * NP * ld;
+        float *vc = v + (size_t)ci * ld;
         for (int p = 0; p < d; p++) {
             size_t pos = pos0 + (size_t)p;
             const float *src = row + pos;
@@ -363,12 +364,12 @@ static void pass_input(const fft_job *q, const lane_fns *f, int s, int ci0, int 
             }
             for (int b0 = 0; b0 < bp; b0 += LW) {
                 for (int e = 0; e < NP; e++)
-                    dst[e] = vc + (size_t)e * ld + (size_t)p * bp + (size_t)b0;
+                    dst[e] = vc + (size_t)e * pv + (size_t)p * bp + (size_t)b0;
                 f->in(src + (size_t)m * b0 * sd, m, sd, bp - b0 < LW ? bp - b0 : LW, dst);
             }
         }
         for (int e = 0; e < NP && q->pl.lv > used; e++)
-            memset(vc + (size_t)e * ld + used, 0, sizeof(float) * (q->pl.lv - used));
+            memset(vc + (size_t)e * pv + used, 0, sizeof(float) * (q->pl.lv - used));
     }
 }
 
@@ -377,16 +378,16 @@ static void pass_output(const fft_job *q, const lane_fns *f, int s, int o0, int 
 {
     const kt_conv1d *c = q->c;
     int d = c->dil, m = q->pl.m, bp = q->pl.bp;
-    size_t ld = q->pl.ld, q0 = (size_t)s * bp * m;
+    size_t ld = q->pl.ld, pm = (size_t)c->cout * ld, q0 = (size_t)s * bp * m;
     const float *src[NP];
     float out[LW][FN];
     for (int o = o0; o < o1; o++) {
         float *yr = q->y + (size_t)o * q->ldy, bias = c->b ? c->b[o] : 0.0f;
-        const float *mo = mp + (size_t)o * NP * ld;
+        const float *mo = mp + (size_t)o * ld;
         for (int p = 0; p < d; p++)
             for (int b0 = 0; b0 < bp; b0 += LW) {
                 for (int e = 0; e < NP; e++)
-                    src[e] = mo + (size_t)e * ld + (size_t)p * bp + (size_t)b0;
+                    src[e] = mo + (size_t)e * pm + (size_t)p * bp + (size_t)b0;
                 f->out(src, out);
                 for (int l = 0; l < LW && b0 + l < bp; l++) {
                     size_t t = (size_t)p + (size_t)d * (q0 + (size_t)m * (size_t)(b0 + l));
@@ -411,8 +412,8 @@ static void pass_rows(const fft_job *q, const lane_fns *f, int s, int mt0, int m
     kt_conv1d inner = {NULL, NULL, c->cin, c->cout, 1, 1, 0, 1};
     for (int e = 0; e < NP; e++) {
         kt_packed pk = {KT_PACK_F32, q->u + e * psz, NULL, 0, NULL};
-        kt_conv1d_padded_tiles(q->isa, &inner, &pk, v + e * ld, NP * ld, (int)q->pl.lv, mp + e * ld, NP * ld, 0, mt0,
-                               mt1);
+        kt_conv1d_padded_tiles(q->isa, &inner, &pk, v + e * c->cin * ld, ld, (int)q->pl.lv, mp + e * c->cout * ld, ld,
+                               0, mt0, mt1);
     }
     int o1 = mt1 * KT_PACK_MR < c->cout ? mt1 * KT_PACK_MR : c->cout;
     if (mt0 * KT_PACK_MR < o1)
