@@ -35,10 +35,6 @@
 #define MAX_THREADS KT_EXEC_MAX_THREADS
 #define ROWS_G 4              /* row tiles of the rows kernel (kern_rows_n) */
 #define ROWS_NC 12            /* its columns at most */
-/* Float32 tails of more columns than this go to the 48-column kernel instead: it fills >= 85% of
- * its lanes there, and the rows kernel runs at ~85% of its rate (a conv of 1024 channels, kernel 3,
- * on 45 columns: 0.98 against 1.03-1.05 ms on 2 threads; the same bytes either way). */
-#define ROWS_TAIL_MAX 40
 /* Input rows the AVX-512 float32 kernel prefetches ahead of the one it reads: a linear layer on a
  * few rows streams its weights through it as the input (kt_linear_t_forward), ~150 KB per panel
  * read once from L3 or memory, faster with the prefetch than on the hardware's alone (ALBERT on
@@ -821,8 +817,9 @@ kern_avx512_v(const float *A, const float *B, size_t ldb, int nci, int k, int di
     for (int ci = 0; ci < nci; ci++) {
         const float *b0 = B + (size_t)ci * ldb;
 #pragma GCC unroll 3
-        for (int v = 0; v < V; v++) /* a prefetch never faults: rows past B's end are harmless */
-            _mm_prefetch((const char *)(b0 + B_AHEAD * ldb + 16 * v), _MM_HINT_T0);
+        for (int v = 0; v < V; v++) /* rows past B's end: a prefetch never faults (an integer address) */
+            _mm_prefetch((const char *)((uintptr_t)b0 + sizeof(float) * (B_AHEAD * ldb + 16 * (size_t)v)),
+                         _MM_HINT_T0);
         for (int j = 0; j < k; j++, A += MR) {
             const float *bp = b0 + (size_t)j * dil;
             __m512 x[3];
@@ -1288,7 +1285,7 @@ static void conv_part(const conv_job *jb, int m0, int m1, int c0, int c1)
          * the rows kernel (float32 weights on AVX-512, or bf16 pairs) */
         int tr = te, mg1 = m0;
 #if KT_X86 && defined(__GNUC__)
-        if (((narrow && jb->wp->dtype == KT_PACK_F32 && (te - ts) % nr <= ROWS_TAIL_MAX) || bf) && (te - ts) % nr) {
+        if (((narrow && jb->wp->dtype == KT_PACK_F32) || bf) && (te - ts) % nr) {
             tr = ts + (te - ts) / nr * nr;
             mg1 = m0 + (m1 - m0) / ROWS_G * ROWS_G;
         }
