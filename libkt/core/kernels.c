@@ -1995,7 +1995,6 @@ void kt_convt_phase_weight_rows(const kt_convt1d *c, int p, int o0, int o1, floa
             }
 }
 
-
 static kt_conv1d phase_conv(const kt_convt1d *c)
 {
     int M = kt_convt_phase_taps(c);
